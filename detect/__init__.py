@@ -1,0 +1,1 @@
+"""Detect stage: detector backends, appearance embedding, OCR, tracking, track finalisation."""

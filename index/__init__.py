@@ -1,0 +1,1 @@
+"""Index stage: SQL catalog, FAISS vector index, ingest of finished tracks."""

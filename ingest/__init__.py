@@ -1,0 +1,1 @@
+"""Ingest stage: RTSP connections, demux, segment recording, frame decoding, object storage."""

@@ -1,0 +1,1 @@
+"""Model manifest, converters and the build step that produces cached ONNX files."""

@@ -1,0 +1,1 @@
+"""Search API: FastAPI application serving search, tracks, cameras and clips."""

@@ -1,0 +1,1 @@
+"""Application shell: settings, CLI entry point and process wiring (no stage logic)."""

@@ -1,0 +1,1 @@
+"""Session fixture for a real rtsp server started on 127.0.0.1 (filled in by its owner)."""
