@@ -72,7 +72,7 @@ class Detections:
         if not parts:
             return cls.empty()
         tracker_id = (
-            np.concatenate([p.tracker_id for p in parts])  # type: ignore[misc]
+            np.concatenate([p.tracker_id for p in parts])
             if all(p.tracker_id is not None for p in parts)
             else None
         )

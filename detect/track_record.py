@@ -1,0 +1,31 @@
+"""`TrackRecord`: the one record a finished track becomes (detect's output, index's input)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class TrackRecord:
+    """A finished track: class, time span, best shot, aggregated embedding and trajectory.
+
+    `trajectory` holds sampled `(seconds since start, x1, y1, x2, y2)` rows in source pixels.
+    """
+
+    camera_id: str
+    local_track_id: int
+    class_name: str
+    confidence: float
+    start_at: datetime
+    end_at: datetime
+    best_shot_at: datetime
+    best_box: tuple[float, float, float, float]
+    thumbnail_jpeg: bytes
+    embedding: np.ndarray
+    embedding_version: str
+    trajectory: list[tuple[float, float, float, float, float]]
+    attributes: dict[str, Any] = field(default_factory=dict)

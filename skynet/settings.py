@@ -1,0 +1,61 @@
+"""The one settings object, read once from the environment (prefix `SKYNET_`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Embedded defaults for one machine: SQLite, local object store, in-process workers."""
+
+    model_config = SettingsConfigDict(env_prefix="SKYNET_", env_file=None, extra="forbid")
+
+    data_dir: Path = Path("var")
+    database_url: str = ""  # empty: sqlite under data_dir
+    models_dir: Path = Path("var/models")
+
+    storage_backend: Literal["local", "s3"] = "local"
+    s3_endpoint: str = "127.0.0.1:9000"
+    s3_access_key: str = ""
+    s3_secret_key: SecretStr = SecretStr("")
+    s3_bucket: str = "skynet"
+    s3_secure: bool = False
+
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    public_base_url: str = ""  # empty: http://api_host:api_port
+    signing_key: SecretStr = SecretStr("")  # empty: a random key kept in data_dir
+
+    segment_duration_s: float = Field(default=10.0, gt=0)
+    detect_fps: float = Field(default=5.0, gt=0, le=30)
+    detector_input_px: tuple[int, int] = (416, 416)
+    detector_score_threshold: float = Field(default=0.35, gt=0, lt=1)
+    detector_threads: int = Field(default=2, ge=1)
+    track_max_age_s: float = Field(default=2.0, gt=0)
+    url_expiry_s: int = Field(default=3600, gt=0)
+
+    @property
+    def catalog_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'catalog.db'}"
+
+    @property
+    def api_base_url(self) -> str:
+        return (self.public_base_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
+
+    def signing_key_bytes(self) -> bytes:
+        """The URL-signing key: configured, or generated once and kept in data_dir (mode 0600)."""
+        configured = self.signing_key.get_secret_value()
+        if configured:
+            return configured.encode()
+        path = self.data_dir / "signing.key"
+        if not path.exists():
+            import secrets
+
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_hex(32))
+            path.chmod(0o600)
+        return path.read_text().strip().encode()
