@@ -1,0 +1,71 @@
+"""Turns an uploaded picture into a query embedding: pick the object, crop it, embed it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from detect.detections import Detections
+from detect.track_builder import Embedder, crop
+from detect.worker import BatchDetector
+
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
+MIN_SIDE_PX = 16
+
+
+class QueryImageError(ValueError):
+    """The uploaded picture cannot be used as a query; the message says why."""
+
+
+@dataclass(frozen=True)
+class QueryObject:
+    """The object a query image was reduced to; `box` is None when the whole image was used."""
+
+    class_name: str
+    box: tuple[float, float, float, float] | None
+    embedding: np.ndarray
+
+
+def decode_image(data: bytes) -> np.ndarray:
+    """Decode JPEG/PNG/... bytes to BGR; refuses empty, oversized, undecodable or tiny images."""
+    if not data:
+        raise QueryImageError("the image is empty")
+    if len(data) > MAX_IMAGE_BYTES:
+        raise QueryImageError(f"the image is larger than {MAX_IMAGE_BYTES // (1024 * 1024)} MB")
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise QueryImageError("the file is not a decodable image (JPEG, PNG, BMP, WebP, TIFF)")
+    if min(image.shape[:2]) < MIN_SIDE_PX:
+        raise QueryImageError(f"the image is smaller than {MIN_SIDE_PX} px on a side")
+    return image
+
+
+def largest(detections: Detections) -> int | None:
+    return int(np.argmax(detections.area_px)) if len(detections) else None
+
+
+def detect_query_object(
+    image: np.ndarray, detector: BatchDetector, embedder: Embedder, class_names: list[str]
+) -> QueryObject:
+    """The largest detected object of `class_names` in `image`, embedded."""
+    detections = detector.detect([image])[0]
+    wanted = np.isin(np.array(detections.class_name, dtype=object), class_names)
+    detections = detections[wanted]
+    index = largest(detections)
+    if index is None:
+        raise QueryImageError(
+            f"no {' / '.join(class_names)} was detected in the image; upload a clearer picture "
+            "or send whole_image=true if it already shows just the object"
+        )
+    class_name = detections.class_name[index]
+    x1, y1, x2, y2 = (float(v) for v in detections.xyxy[index])
+    object_crop = crop(image, detections.xyxy[index])
+    embedding = embedder.embed([object_crop], [class_name])[0]
+    return QueryObject(class_name, (x1, y1, x2, y2), embedding)
+
+
+def whole_image_query(image: np.ndarray, embedder: Embedder, class_name: str) -> QueryObject:
+    """Use the whole picture as the object (it is already a crop of a person or vehicle)."""
+    return QueryObject(class_name, None, embedder.embed([image], [class_name])[0])

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Installs everything the demo and the tests need, idempotently: apt packages (when root),
+# the virtual environment with pinned Python packages, converted models and sample footage.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  ffmpeg opencv-doc nodejs npm
+  python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-rtsp
+  swift swift-proxy swift-object swift-account swift-container python3-swift memcached
+  postgresql fonts-noto-cjk
+)
+PYTHON=${PYTHON:-python3}
+VENV=.venv
+
+log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+
+install_apt() {
+  local missing=()
+  for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    log "missing system packages (run as root or install them): ${missing[*]}"
+    return 1
+  fi
+  log "apt-get install ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+install_python() {
+  [ -x "$VENV/bin/python" ] || { log "creating $VENV"; "$PYTHON" -m venv "$VENV"; }
+  local stamp="$VENV/.skynet-installed"
+  local want
+  want=$(sha256sum pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    log "installing Python packages into $VENV"
+    "$VENV/bin/pip" install -q --upgrade pip
+    "$VENV/bin/pip" install -q -e '.[dev]'
+    # rapidocr pulls an unpinned opencv-python that would shadow opencv-python-headless<5;
+    # its real dependencies are listed in pyproject.toml.
+    "$VENV/bin/pip" install -q --no-deps rapidocr-onnxruntime==1.4.4
+    echo "$want" > "$stamp"
+  fi
+}
+
+install_apt
+install_python
+log "models"
+"$VENV/bin/python" -m models.build
+log "sample footage"
+"$VENV/bin/python" -m sample_streams build --cameras 2 --mix busy >/dev/null
+log "ready"

@@ -1,0 +1,32 @@
+"""The FastAPI application: routers under /api/v1, OpenAPI docs, health."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI
+
+from search_api.context import ApiContext, api_context
+from search_api.routers import cameras, objects, search, tracks
+from search_api.schemas import Health
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(context: ApiContext) -> FastAPI:
+    app = FastAPI(
+        title="Sky Net video analytics",
+        version="0.1.0",
+        description="Find people and vehicles across cameras and time. Send `X-API-Key`.",
+    )
+    app.state.context = context
+    api = APIRouter(prefix=API_PREFIX)
+    for module in (search, tracks, cameras, objects):
+        api.include_router(module.router)
+
+    @api.get("/healthz", response_model=Health, tags=["health"], summary="Liveness")
+    def healthz(context: Annotated[ApiContext, Depends(api_context)]) -> Health:
+        return Health(status="ok", tracks_indexed=len(context.vectors))
+
+    app.include_router(api)
+    return app

@@ -1,0 +1,37 @@
+"""What the API needs at run time, built once by the application shell and shared by requests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from fastapi import Request
+from sqlalchemy.orm import Session, sessionmaker
+
+from detect.track_builder import Embedder
+from detect.worker import BatchDetector
+from index.vectors import VectorIndex
+from ingest.objectstore import ObjectStore
+
+
+@dataclass
+class ApiContext:
+    """Catalog sessions, object store, vector index and the query-side models."""
+
+    sessions: sessionmaker[Session]
+    store: ObjectStore
+    vectors: VectorIndex
+    detector: BatchDetector
+    embedder: Embedder
+    url_expiry_s: int = 3600
+    signing_key: bytes = b""
+
+
+def api_context(request: Request) -> ApiContext:
+    context: ApiContext = request.app.state.context
+    return context
+
+
+def db_session(request: Request) -> Iterator[Session]:
+    with api_context(request).sessions() as session:
+        yield session
