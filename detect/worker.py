@@ -18,7 +18,7 @@ from ingest.frame import Frame
 
 log = logging.getLogger(__name__)
 
-RecordSink = Callable[[list[TrackRecord]], None]
+RecordSink = Callable[[list[TrackRecord]], object]
 
 
 class BatchDetector(Protocol):

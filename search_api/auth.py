@@ -6,9 +6,10 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Security, status
 from fastapi.security import APIKeyHeader
-from index.catalog import Principal, principal_for_key
 from sqlalchemy.orm import Session
 
+from index.catalog import principal_for_key
+from index.catalog_values import Principal
 from search_api.context import db_session
 
 API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
@@ -47,7 +48,7 @@ def require_role(principal: Principal, roles: frozenset[str]) -> None:
 
 
 def may_see_camera(principal: Principal, camera_id: str) -> bool:
-    return principal.camera_ids is None or camera_id in principal.camera_ids
+    return principal.can_see(camera_id)
 
 
 def visible_cameras(principal: Principal, requested: list[str] | None) -> list[str] | None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from index.catalog import segments_between
 from sqlalchemy.orm import Session
 
+from index.catalog import segments_between
 from search_api.context import ApiContext
 
 

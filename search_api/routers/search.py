@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile, status
-from index.catalog import append_audit, track_ids_matching, tracks_by_ids
 
 from detect.detections import COCO_CLASSES, DEFAULT_CLASSES
 from detect.query import (
@@ -17,6 +16,7 @@ from detect.query import (
     detect_query_object,
     whole_image_query,
 )
+from index.catalog import append_audit, track_ids_matching, tracks_by_ids
 from search_api.auth import SEARCH_ROLES, PrincipalDep, SessionDep, require_role, visible_cameras
 from search_api.context import ApiContext, api_context
 from search_api.links import clip_url, object_url
@@ -95,7 +95,8 @@ async def search_by_image(
     ]
     append_audit(
         session,
-        principal=principal,
+        principal=principal.name,
+        role=principal.role,
         action="search",
         query_type="image",
         case_id=case_id,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, status
-from index.catalog import append_audit, get_track
 
+from index.catalog import append_audit, get_track
 from search_api.auth import VIEW_ROLES, PrincipalDep, SessionDep, may_see_camera, require_role
 from search_api.context import ApiContext, api_context
 from search_api.links import clip_url, object_url
@@ -26,7 +26,13 @@ def read_track(
     row = get_track(session, track_id)
     if row is None or not may_see_camera(principal, row.camera_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"track {track_id} not found")
-    append_audit(session, principal=principal, action="view_track", target=f"track:{track_id}")
+    append_audit(
+        session,
+        principal=principal.name,
+        role=principal.role,
+        action="view_track",
+        target=f"track:{track_id}",
+    )
     session.commit()
     return TrackOut(
         id=row.id,
@@ -36,9 +42,9 @@ def read_track(
         start_at=row.start_at,
         end_at=row.end_at,
         best_shot_at=row.best_shot_at,
-        best_box=(row.bbox_x1, row.bbox_y1, row.bbox_x2, row.bbox_y2),
-        attributes=row.attributes,
-        trajectory=row.trajectory,
+        best_box=row.best_bbox_xyxy_px,
+        attributes=dict(row.attributes),
+        trajectory=[list(point) for point in row.trajectory],
         embedding_version=row.embedding_version,
         thumbnail_url=object_url(context, row.thumbnail_key),
         clip_url=clip_url(context, session, row.camera_id, row.start_at),

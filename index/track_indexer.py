@@ -1,0 +1,166 @@
+"""Index stage entry: stores finished tracks and recorded segments in catalog, FAISS and storage."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy.orm import Session, sessionmaker
+
+from detect.track_record import TrackRecord
+from index.catalog import add_segment, add_track, track_embeddings, upsert_camera
+from index.catalog_values import CameraSpec, NewTrack, embedding_to_bytes
+from index.vectors import VectorIndex
+from ingest.camera import CameraConfig
+from ingest.objectstore import ObjectStore, StorageUnavailableError
+from ingest.segment import Segment
+
+log = logging.getLogger(__name__)
+
+
+def index_file(directory: Path, embedding_version: str) -> Path:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in embedding_version)
+    return directory / f"{safe}.faiss"
+
+
+def rebuild_vector_index(
+    sessions: sessionmaker[Session], embedding_version: str, dim: int
+) -> VectorIndex:
+    """A fresh index from the embeddings the catalog keeps (the catalog is the source of truth)."""
+    vectors = VectorIndex(dim, embedding_version)
+    after_id = 0
+    with sessions() as session:
+        while True:
+            ids, matrix = track_embeddings(session, embedding_version, after_id=after_id)
+            if len(ids) == 0:
+                return vectors
+            vectors.add(ids.tolist(), matrix)
+            after_id = int(ids[-1])
+
+
+def open_vector_index(
+    sessions: sessionmaker[Session], directory: Path, embedding_version: str, dim: int
+) -> VectorIndex:
+    """Load the saved index when it matches the catalog's count, else rebuild it from there."""
+    rebuilt = rebuild_vector_index(sessions, embedding_version, dim)
+    path = index_file(directory, embedding_version)
+    if path.exists():
+        saved = VectorIndex.load(path, embedding_version)
+        if len(saved) == len(rebuilt) and saved.dim == dim:
+            return saved
+        log.warning("vector index %s disagrees with the catalog; rebuilt from it", path)
+    return rebuilt
+
+
+def thumbnail_key(record: TrackRecord) -> str:
+    ms = int(record.start_at.timestamp() * 1000)
+    return (
+        f"thumbnails/{record.camera_id}/{record.start_at:%Y/%m/%d}/{ms}-{record.local_track_id}.jpg"
+    )
+
+
+class TrackIndexer:
+    """Writes in one direction: object storage first, then the catalog, then FAISS.
+
+    A crash between steps leaves at most an unreferenced object, never a catalog row that
+    points at nothing; FAISS can always be rebuilt from the catalog.
+    """
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        store: ObjectStore,
+        vectors: VectorIndex,
+        index_dir: Path,
+    ) -> None:
+        self._sessions = sessions
+        self._store = store
+        self.vectors = vectors
+        self._index_dir = index_dir
+        self._lock = threading.Lock()
+        self.tracks_indexed = 0
+        self.segments_stored = 0
+
+    def register_camera(self, config: CameraConfig, name: str) -> None:
+        with self._sessions() as session:
+            upsert_camera(
+                session,
+                CameraSpec(
+                    id=config.camera_id,
+                    name=name,
+                    main_url=config.main_url,
+                    sub_url=config.sub_url,
+                    detect_fps=config.detect_fps,
+                ),
+            )
+            session.commit()
+
+    def index(self, records: list[TrackRecord]) -> list[int]:
+        """Store finished tracks; returns their catalog ids (also their FAISS ids)."""
+        ids = []
+        with self._lock, self._sessions() as session:
+            for record in records:
+                key = thumbnail_key(record)
+                self._store.put_bytes(key, record.thumbnail_jpeg, "image/jpeg")
+                ids.append(
+                    add_track(
+                        session,
+                        NewTrack(
+                            camera_id=record.camera_id,
+                            local_track_id=record.local_track_id,
+                            class_name=record.class_name,
+                            confidence=record.confidence,
+                            start_at=record.start_at,
+                            end_at=record.end_at,
+                            best_shot_at=record.best_shot_at,
+                            best_bbox_xyxy_px=record.best_box,
+                            thumbnail_key=key,
+                            embedding=embedding_to_bytes(record.embedding),
+                            embedding_version=record.embedding_version,
+                            attributes=record.attributes,
+                            trajectory=record.trajectory,
+                        ),
+                    )
+                )
+            session.commit()
+            version = self.vectors.embedding_version
+            pairs = [
+                (i, r.embedding)
+                for i, r in zip(ids, records, strict=True)
+                if r.embedding_version == version
+            ]
+            if pairs:
+                self.vectors.add([i for i, _ in pairs], np.stack([v for _, v in pairs]))
+            self.tracks_indexed += len(records)
+        return ids
+
+    def store_segment(self, local_path: Path, segment: Segment) -> None:
+        """Upload a finished segment file, record it in the catalog, then delete the file.
+
+        When storage is down the file stays in the local spool directory (nothing is lost).
+        """
+        try:
+            stored = self._store.put_file(segment.object_key, local_path, "video/mp4")
+        except StorageUnavailableError as error:
+            log.error("segment %s kept in spool: %s", local_path, error)
+            return
+        if stored.sha256 != segment.sha256:
+            raise OSError(f"segment {segment.object_key} changed while uploading")
+        with self._sessions() as session:
+            add_segment(
+                session,
+                segment.camera_id,
+                segment.start_at,
+                segment.end_at,
+                segment.object_key,
+                segment.sha256,
+                segment.size_bytes,
+            )
+            session.commit()
+        local_path.unlink(missing_ok=True)
+        self.segments_stored += 1
+
+    def save(self) -> None:
+        self.vectors.save(index_file(self._index_dir, self.vectors.embedding_version))
