@@ -1,0 +1,170 @@
+"""End to end on real parts: RTSP server → ingest → detect → track → index → search API."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import av
+import cv2
+import httpx
+import numpy as np
+import pytest
+
+from detect.iou_tracker import iou_matrix
+from index.catalog import create_api_key, segments_between, track_ids_matching, tracks_by_ids
+from ingest.camera import CameraConfig
+from ingest.stream import open_input
+from skynet.demo import free_port
+from skynet.runtime import Runtime
+from skynet.settings import Settings
+
+INGEST_S = 20.0
+QUERY_AT_S = 14.0
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+class LaterFrame:
+    """Grabs one frame of a live stream `at_s` after connecting, with its UTC arrival time."""
+
+    def __init__(self, url: str, at_s: float) -> None:
+        self.image: np.ndarray | None = None
+        self.wall_time: datetime | None = None
+        self._thread = threading.Thread(target=self._grab, args=(url, at_s), daemon=True)
+        self._thread.start()
+
+    def _grab(self, url: str, at_s: float) -> None:
+        with open_input(url) as container:
+            started = time.monotonic()
+            for frame in container.decode(video=0):
+                if time.monotonic() - started >= at_s:
+                    self.image = frame.to_ndarray(format="bgr24")
+                    self.wall_time = datetime.now(UTC)
+                    return
+
+    def join(self) -> None:
+        self._thread.join(30)
+
+
+@pytest.fixture(scope="module")
+def ingested(rtsp_server, tmp_path_factory):  # type: ignore[no-untyped-def]
+    _server, urls = rtsp_server
+    camera_id = next(iter(urls))
+    data_dir: Path = tmp_path_factory.mktemp("e2e")
+    settings = Settings(data_dir=data_dir, api_port=free_port(), segment_duration_s=4.0)
+    runtime = Runtime.build(settings)
+    runtime.start()
+    runtime.serve_api()
+    with runtime.sessions() as session:
+        api_key = create_api_key(session, "e2e", "investigator", None)
+        session.commit()
+    started_at = datetime.now(UTC)
+    runtime.start_camera(
+        CameraConfig(camera_id, urls[camera_id].main, urls[camera_id].sub, detect_fps=5.0)
+    )
+    later = LaterFrame(urls[camera_id].sub, QUERY_AT_S)
+    time.sleep(INGEST_S)
+    runtime.stop_cameras()
+    stopped_at = datetime.now(UTC)
+    later.join()
+    yield runtime, settings, api_key, camera_id, later, (started_at, stopped_at)
+    runtime.stop_api()
+
+
+def test_segments_cover_the_ingested_period_without_gaps(ingested) -> None:  # type: ignore[no-untyped-def]
+    runtime, _settings, _key, camera_id, _later, (started_at, stopped_at) = ingested
+    with runtime.sessions() as session:
+        segments = segments_between(session, camera_id, started_at, stopped_at)
+    assert len(segments) >= 3
+    for earlier, later in itertools.pairwise(segments):
+        assert abs((later.start_at - earlier.end_at).total_seconds()) < 0.05
+    assert segments[0].start_at - started_at < timedelta(seconds=5)
+    assert stopped_at - segments[-1].end_at < timedelta(seconds=2)
+    for segment in segments:
+        data = runtime.store.get(segment.object_key)
+        assert len(data) == segment.size_bytes
+
+
+def person_track_at(runtime: Runtime, camera_id: str, box: np.ndarray, at: datetime) -> int | None:
+    """The person track whose trajectory holds `box` at `at` (the ground truth of a query)."""
+    with runtime.sessions() as session:
+        ids = track_ids_matching(session, [camera_id], at - timedelta(seconds=1), at, ["person"])
+        tracks = tracks_by_ids(session, ids)
+    best, best_iou = None, 0.3
+    for track in tracks:
+        points = np.array(track.trajectory, dtype=np.float32)
+        times = np.array([track.start_at + timedelta(seconds=float(t)) for t in points[:, 0]])
+        nearest = int(np.argmin([abs((t - at).total_seconds()) for t in times]))
+        if abs((times[nearest] - at).total_seconds()) > 0.6:
+            continue
+        overlap = float(iou_matrix(points[nearest : nearest + 1, 1:], box[None])[0, 0])
+        if overlap > best_iou and (at - track.start_at).total_seconds() >= 1.0:
+            best, best_iou = track.id, overlap
+    return best
+
+
+def test_search_with_a_later_crop_finds_that_persons_track(ingested) -> None:  # type: ignore[no-untyped-def]
+    runtime, settings, api_key, camera_id, later, _span = ingested
+    assert later.image is not None and later.wall_time is not None
+    persons = runtime.detector.detect([later.image])[0]
+    persons = persons[np.array(persons.class_name) == "person"]
+    assert len(persons) >= 2
+    queried, found = 0, 0
+    for box in persons.xyxy:
+        truth = person_track_at(runtime, camera_id, box, later.wall_time)
+        if truth is None:
+            continue
+        x1, y1, x2, y2 = box.astype(int)
+        ok, jpeg = cv2.imencode(".jpg", later.image[y1:y2, x1:x2])
+        assert ok
+        response = httpx.post(
+            f"{settings.api_base_url}/api/v1/search/image",
+            headers={"X-API-Key": api_key},
+            files={"image": ("crop.jpg", jpeg.tobytes(), "image/jpeg")},
+            data={"whole_image": "true", "classes": "person", "top_k": "5"},
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
+        queried += 1
+        found += truth in [hit["track_id"] for hit in response.json()["hits"]]
+    assert queried >= 2
+    assert found / queried >= 0.5
+
+
+def test_thumbnails_and_clips_are_fetchable_through_returned_urls(ingested) -> None:  # type: ignore[no-untyped-def]
+    _runtime, settings, api_key, _camera_id, later, _span = ingested
+    assert later.image is not None
+    ok, jpeg = cv2.imencode(".jpg", later.image)
+    assert ok
+    response = httpx.post(
+        f"{settings.api_base_url}/api/v1/search/image",
+        headers={"X-API-Key": api_key},
+        files={"image": ("scene.jpg", jpeg.tobytes(), "image/jpeg")},
+        data={"classes": "person", "top_k": "3"},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    hits = response.json()["hits"]
+    assert hits
+    for hit in hits:
+        thumbnail = httpx.get(hit["thumbnail_url"], timeout=10)
+        assert thumbnail.status_code == 200
+        assert (
+            cv2.imdecode(np.frombuffer(thumbnail.content, np.uint8), cv2.IMREAD_COLOR) is not None
+        )
+        assert hit["clip_url"] is not None
+        clip_url, _, fragment = hit["clip_url"].partition("#t=")
+        assert float(fragment) >= 0
+        clip = httpx.get(clip_url, timeout=10)
+        assert clip.status_code == 200 and clip.headers["content-type"] == "video/mp4"
+        with av.open(io.BytesIO(clip.content)) as container:
+            assert sum(1 for _ in container.decode(video=0)) > 10
+        partial = httpx.get(clip_url, headers={"Range": "bytes=0-99"}, timeout=10)
+        assert partial.status_code == 206 and len(partial.content) == 100
+    expired = hits[0]["thumbnail_url"].replace("sig=", "sig=0")
+    assert httpx.get(expired, timeout=10).status_code == 403
