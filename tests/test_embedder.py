@@ -1,0 +1,175 @@
+"""Appearance embedder: torch-free MobileNetV2 conversion, colour descriptor, same-person check."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from detect.colour import COLOUR_DIM, REGION_BINS, colour_descriptor, colour_descriptors
+from detect.embedder import DEEP_DIM, AppearanceEmbedder, EmbedderConfig
+from models.build import default_cache_dir, ensure_models, fetch_source, load_manifest
+from models.embedder_export import CheckpointError, convert, load_state_dict
+
+DATA_DIR = Path(__file__).parent / "data"
+MODEL_NAME = "mobilenetv2-embedder"
+
+
+@pytest.fixture(scope="module")
+def model_file() -> Path:
+    return ensure_models(default_cache_dir().resolve(), [MODEL_NAME])[MODEL_NAME]
+
+
+@pytest.fixture(scope="module")
+def embedder(model_file: Path) -> AppearanceEmbedder:
+    return AppearanceEmbedder(model_file)
+
+
+@pytest.fixture(scope="module")
+def vtest_pairs() -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+    """Crops A (frame k), B (frame k+3) of the hand-checked pairs and the frame of each pair."""
+    doc = json.loads((DATA_DIR / "vtest_pairs.json").read_text())
+    video = Path(doc["video"])
+    if not video.is_file():
+        pytest.fail(f"{video} is missing: install the Debian package opencv-doc")
+    wanted = {p["frame_a"] for p in doc["pairs"]} | {p["frame_b"] for p in doc["pairs"]}
+    frames: dict[int, np.ndarray] = {}
+    capture = cv2.VideoCapture(str(video))
+    index = 0
+    while index <= max(wanted):
+        ok, frame = capture.read()
+        if not ok:
+            break
+        if index in wanted:
+            frames[index] = frame
+        index += 1
+    capture.release()
+
+    def crop(frame: int, box: list[int]) -> np.ndarray:
+        return frames[frame][box[1] : box[3], box[0] : box[2]]
+
+    crops_a = [crop(p["frame_a"], p["box_a"]) for p in doc["pairs"]]
+    crops_b = [crop(p["frame_b"], p["box_b"]) for p in doc["pairs"]]
+    return crops_a, crops_b, np.array([p["frame_a"] for p in doc["pairs"]])
+
+
+def same_person_rate(emb_a: np.ndarray, emb_b: np.ndarray, frame_of_pair: np.ndarray) -> float:
+    """Share of (person i, other person j in the same frame) cases where B_i is nearer A_i."""
+    sims = emb_a @ emb_b.T
+    wins = total = 0
+    for i in range(len(frame_of_pair)):
+        for j in np.flatnonzero(frame_of_pair == frame_of_pair[i]):
+            if j != i:
+                total += 1
+                wins += int(sims[i, i] > sims[i, j])
+    assert total > 100, "too few same-frame distractors in the label file"
+    return wins / total
+
+
+def test_checkpoint_reads_without_torch() -> None:
+    entry = load_manifest()[MODEL_NAME]
+    (pt_file,) = fetch_source(entry, default_cache_dir().resolve())
+    weights = load_state_dict(pt_file)
+    assert len(weights) == 312  # 52 convs + 52 batch norms × 5 tensors
+    assert weights["features.0.0.weight"].shape == (32, 3, 3, 3)
+    assert weights["features.18.0.weight"].shape == (1280, 320, 1, 1)
+    assert weights["features.0.1.running_var"].dtype == np.float32
+    assert np.all(weights["features.0.1.running_var"] > 0)
+
+
+def test_conversion_matches_torch_reference(model_file: Path) -> None:
+    ref = json.loads((DATA_DIR / "mobilenetv2_reference.json").read_text())
+    _, c, h, w = ref["input_shape"]
+    cc, hh, ww = np.meshgrid(np.arange(c), np.arange(h), np.arange(w), indexing="ij")
+    x = (2.0 * np.sin(0.05 * hh + 0.11 * ww + 1.3 * cc)).astype(np.float32)[None]
+    session = ort.InferenceSession(str(model_file), providers=["CPUExecutionProvider"])
+    out = session.run(None, {"image": x})[0]
+    expected = np.array(ref["embedding"], np.float32)
+    assert out.shape == (1, DEEP_DIM)
+    assert float(np.abs(out[0] - expected).max()) < 1e-3
+
+
+def test_conversion_is_deterministic(model_file: Path, tmp_path: Path) -> None:
+    entry = load_manifest()[MODEL_NAME]
+    sources = fetch_source(entry, default_cache_dir().resolve())
+    convert(sources, tmp_path / "again.onnx")
+    assert (tmp_path / "again.onnx").read_bytes() == model_file.read_bytes()
+
+
+def test_non_checkpoint_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"\x80\x02K\x05.")  # a pickle of the int 5, not a checkpoint
+    with pytest.raises(CheckpointError, match="legacy checkpoint"):
+        load_state_dict(bad)
+
+
+def test_colour_descriptor_layout() -> None:
+    red_top_blue_bottom = np.zeros((100, 40, 3), np.uint8)
+    red_top_blue_bottom[:50] = (0, 0, 220)
+    red_top_blue_bottom[50:] = (220, 0, 0)
+    person = colour_descriptor(red_top_blue_bottom, "person")
+    car = colour_descriptor(red_top_blue_bottom, "car")
+    assert person.shape == car.shape == (COLOUR_DIM,)
+    assert np.isclose(np.linalg.norm(person), 1.0) and np.isclose(np.linalg.norm(car), 1.0)
+    assert np.all(car[: 2 * REGION_BINS] == 0) and np.all(person[2 * REGION_BINS :] == 0)
+    upper, lower = person[:REGION_BINS], person[REGION_BINS : 2 * REGION_BINS]
+    assert np.argmax(upper) != np.argmax(lower)  # red and blue land in different hue bins
+    assert float(person @ car) == 0.0
+    swapped = colour_descriptor(red_top_blue_bottom[::-1].copy(), "person")
+    assert float(person @ swapped) < 0.1
+
+
+def test_embed_shapes_and_version(
+    embedder: AppearanceEmbedder, model_file: Path, vtest_pairs: tuple
+) -> None:
+    crops_a, _, _ = vtest_pairs
+    out = embedder.embed(crops_a[:5], ["person"] * 5)
+    assert out.shape == (5, embedder.dim) and out.dtype == np.float32
+    assert embedder.dim == DEEP_DIM + COLOUR_DIM
+    assert np.allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
+    assert embedder.embed([], []).shape == (0, embedder.dim)
+    other = AppearanceEmbedder(model_file, EmbedderConfig(colour_share=0.3))
+    assert other.embedding_version != embedder.embedding_version
+    batch_of_one = embedder.embed(crops_a[:1], ["person"])
+    assert np.allclose(batch_of_one[0], out[0], atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("crop", "cause"),
+    [
+        (np.zeros((0, 10, 3), np.uint8), "empty"),
+        (np.zeros((40, 20, 3), np.float32), "dtype"),
+        (np.zeros((40, 20), np.uint8), "shape"),
+        (np.zeros((40, 20, 4), np.uint8), "shape"),
+    ],
+)
+def test_bad_crops_are_refused(embedder: AppearanceEmbedder, crop: np.ndarray, cause: str) -> None:
+    with pytest.raises(ValueError, match=cause):
+        embedder.embed([np.zeros((40, 20, 3), np.uint8), crop], ["person", "person"])
+
+
+def test_mismatched_class_names_are_refused(embedder: AppearanceEmbedder) -> None:
+    with pytest.raises(ValueError, match="class names"):
+        embedder.embed([np.zeros((40, 20, 3), np.uint8)], [])
+
+
+def test_same_person_is_nearest(embedder: AppearanceEmbedder, vtest_pairs: tuple) -> None:
+    crops_a, crops_b, frame_of_pair = vtest_pairs
+    names = ["person"] * len(crops_a)
+    combined = same_person_rate(
+        embedder.embed(crops_a, names), embedder.embed(crops_b, names), frame_of_pair
+    )
+    deep = same_person_rate(
+        embedder.embed_deep(crops_a), embedder.embed_deep(crops_b), frame_of_pair
+    )
+    colour = same_person_rate(
+        colour_descriptors(crops_a, names), colour_descriptors(crops_b, names), frame_of_pair
+    )
+    print(f"same-person rate: combined {combined:.3f} deep {deep:.3f} colour {colour:.3f}")
+    assert combined >= 0.8
+    assert deep >= 0.8
+    assert combined >= deep
