@@ -90,7 +90,8 @@ class TrackBuilder:
             acc = self._live.get(track_id)
             if acc is None:
                 acc = self._live[track_id] = _Accumulator(frame.wall_time, frame.wall_time)
-            acc.last_at = frame.wall_time
+            acc.first_at = min(acc.first_at, frame.wall_time)  # stream clocks can step back
+            acc.last_at = max(acc.last_at, frame.wall_time)
             box = tracked.xyxy[i]
             confidence = float(tracked.confidence[i])
             acc.class_votes[int(tracked.class_id[i])] += 1

@@ -105,5 +105,9 @@ class AnalysisWorker:
                 log.exception("analysis of a batch of %d frames failed", len(batch))
 
     def _emit(self, records: list[TrackRecord]) -> None:
-        if records:
+        if not records:
+            return
+        try:
             self._sink(records)
+        except Exception:  # the sink's failure is logged; analysis of other tracks goes on
+            log.exception("storing %d finished tracks failed", len(records))
