@@ -12,7 +12,7 @@ from detect.track_builder import Embedder, crop
 from detect.worker import BatchDetector
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
-MIN_SIDE_PX = 16
+MIN_SIDE_PX = 8
 
 
 class QueryImageError(ValueError):

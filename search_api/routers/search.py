@@ -30,7 +30,7 @@ def split_list(value: str | None, field: str) -> list[str] | None:
         return None
     items = [item.strip() for item in value.split(",") if item.strip()]
     if not items:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"{field}: empty list")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{field}: empty list")
     return items
 
 
@@ -56,9 +56,9 @@ async def search_by_image(
     class_names = split_list(classes, "classes") or list(DEFAULT_CLASSES)
     unknown = sorted(set(class_names) - set(COCO_CLASSES))
     if unknown:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"classes: unknown {unknown}")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"classes: unknown {unknown}")
     if start and end and end <= start:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "end: must be after start")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "end: must be after start")
     cameras = visible_cameras(principal, split_list(camera_ids, "camera_ids"))
     try:
         picture = decode_image(data)
@@ -69,9 +69,9 @@ async def search_by_image(
         )
     except QueryImageError as error:
         code = (
-            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+            status.HTTP_413_CONTENT_TOO_LARGE
             if len(data) > MAX_IMAGE_BYTES
-            else status.HTTP_422_UNPROCESSABLE_ENTITY
+            else status.HTTP_422_UNPROCESSABLE_CONTENT
         )
         raise HTTPException(code, str(error)) from error
 
