@@ -107,11 +107,10 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, 
         session.commit()
     context = ApiContext(sessions, store, vectors, detector, embedder, 600, signing_key)
     with TestClient(create_app(context), base_url=BASE_URL) as client:
-        client.sessions = sessions  # type: ignore[attr-defined]
         yield client, keys, list(zip(track_ids, pairs, strict=True))
 
 
-def search(client: TestClient, key: str, image: bytes, **form: str):  # type: ignore[no-untyped-def]
+def search(client: TestClient, key: str, image: bytes, **form: str):
     return client.post(
         "/api/v1/search/image",
         headers={"X-API-Key": key},
@@ -120,7 +119,7 @@ def search(client: TestClient, key: str, image: bytes, **form: str):  # type: ig
     )
 
 
-def test_every_endpoint_needs_a_valid_key(api) -> None:  # type: ignore[no-untyped-def]
+def test_every_endpoint_needs_a_valid_key(api) -> None:
     client, keys, _ = api
     for headers in ({}, {"X-API-Key": "nope"}, {"X-API-Key": keys["revoked"]}):
         assert client.get("/api/v1/cameras", headers=headers).status_code == 401
@@ -129,7 +128,7 @@ def test_every_endpoint_needs_a_valid_key(api) -> None:  # type: ignore[no-untyp
         assert response.status_code == 401
 
 
-def test_a_later_crop_finds_the_same_persons_track(api) -> None:  # type: ignore[no-untyped-def]
+def test_a_later_crop_finds_the_same_persons_track(api) -> None:
     client, keys, tracks = api
     rank_one = 0
     for track_id, (_first, later) in tracks:
@@ -142,9 +141,10 @@ def test_a_later_crop_finds_the_same_persons_track(api) -> None:  # type: ignore
     assert rank_one / len(tracks) >= 0.8
 
 
-def test_scene_search_picks_the_largest_person(api) -> None:  # type: ignore[no-untyped-def]
+def test_scene_search_picks_the_largest_person(api) -> None:
     client, keys, _ = api
     bus = cv2.imread(str(default_cache_dir().resolve() / "assets" / "bus.jpg"))
+    assert bus is not None
     response = search(client, keys["investigator"], jpeg(bus), classes="person")
     assert response.status_code == 200, response.text
     body = response.json()
@@ -153,7 +153,7 @@ def test_scene_search_picks_the_largest_person(api) -> None:  # type: ignore[no-
     assert (x2 - x1) * (y2 - y1) > 0.05 * bus.shape[0] * bus.shape[1]
 
 
-def test_bad_uploads_get_a_clear_4xx(api) -> None:  # type: ignore[no-untyped-def]
+def test_bad_uploads_get_a_clear_4xx(api) -> None:
     client, keys, _ = api
     key = keys["investigator"]
     assert "empty" in search(client, key, b"").json()["detail"]
@@ -167,7 +167,7 @@ def test_bad_uploads_get_a_clear_4xx(api) -> None:  # type: ignore[no-untyped-de
     assert bad_class.status_code == 422 and "dragon" in bad_class.json()["detail"]
 
 
-def test_roles_and_camera_scope_are_enforced(api) -> None:  # type: ignore[no-untyped-def]
+def test_roles_and_camera_scope_are_enforced(api) -> None:
     client, keys, tracks = api
     later = jpeg(tracks[0][1][1])
     assert search(client, keys["viewer"], later, whole_image="true").status_code == 403
@@ -183,7 +183,7 @@ def test_roles_and_camera_scope_are_enforced(api) -> None:  # type: ignore[no-un
     assert hidden.status_code == 404
 
 
-def test_filters_restrict_hits_exactly(api) -> None:  # type: ignore[no-untyped-def]
+def test_filters_restrict_hits_exactly(api) -> None:
     client, keys, tracks = api
     later = jpeg(tracks[3][1][1])
     window = search(
@@ -200,7 +200,7 @@ def test_filters_restrict_hits_exactly(api) -> None:  # type: ignore[no-untyped-
     assert backwards.status_code == 422 and "end" in backwards.json()["detail"]
 
 
-def test_track_details_links_and_no_stream_credentials(api) -> None:  # type: ignore[no-untyped-def]
+def test_track_details_links_and_no_stream_credentials(api) -> None:
     client, keys, tracks = api
     headers = {"X-API-Key": keys["investigator"]}
     track = client.get(f"/api/v1/tracks/{tracks[0][0]}", headers=headers)
@@ -218,7 +218,7 @@ def test_track_details_links_and_no_stream_credentials(api) -> None:  # type: ig
     assert "hunter2" not in cameras and "rtsp" not in cameras
 
 
-def test_searches_and_views_are_audited(api) -> None:  # type: ignore[no-untyped-def]
+def test_searches_and_views_are_audited(api) -> None:
     client, keys, tracks = api
     later = tracks[1][1][1]
     response = search(
@@ -226,7 +226,7 @@ def test_searches_and_views_are_audited(api) -> None:  # type: ignore[no-untyped
         purpose="robbery at gate 2",
     )  # fmt: skip
     assert response.status_code == 200
-    with client.sessions() as session:  # type: ignore[attr-defined]
+    with client.app.state.context.sessions() as session:
         entries = audit_entries(session, principal="ana")
     last = entries[-1]
     assert last.action == "search" and last.query_type == "image"

@@ -52,7 +52,7 @@ class LaterFrame:
 
 
 @pytest.fixture(scope="module")
-def ingested(rtsp_server, tmp_path_factory):  # type: ignore[no-untyped-def]
+def ingested(rtsp_server, tmp_path_factory):
     _server, urls = rtsp_server
     camera_id = next(iter(urls))
     data_dir: Path = tmp_path_factory.mktemp("e2e")
@@ -76,7 +76,7 @@ def ingested(rtsp_server, tmp_path_factory):  # type: ignore[no-untyped-def]
     runtime.stop_api()
 
 
-def test_segments_cover_the_ingested_period_without_gaps(ingested) -> None:  # type: ignore[no-untyped-def]
+def test_segments_cover_the_ingested_period_without_gaps(ingested) -> None:
     runtime, _settings, _key, camera_id, _later, (started_at, stopped_at) = ingested
     with runtime.sessions() as session:
         segments = segments_between(session, camera_id, started_at, stopped_at)
@@ -108,7 +108,7 @@ def person_track_at(runtime: Runtime, camera_id: str, box: np.ndarray, at: datet
     return best
 
 
-def test_search_with_a_later_crop_finds_that_persons_track(ingested) -> None:  # type: ignore[no-untyped-def]
+def test_search_with_a_later_crop_finds_that_persons_track(ingested) -> None:
     runtime, settings, api_key, camera_id, later, _span = ingested
     assert later.image is not None and later.wall_time is not None
     persons = runtime.detector.detect([later.image])[0]
@@ -136,7 +136,7 @@ def test_search_with_a_later_crop_finds_that_persons_track(ingested) -> None:  #
     assert found / queried >= 0.5
 
 
-def test_thumbnails_and_clips_are_fetchable_through_returned_urls(ingested) -> None:  # type: ignore[no-untyped-def]
+def test_thumbnails_and_clips_are_fetchable_through_returned_urls(ingested) -> None:
     _runtime, settings, api_key, _camera_id, later, _span = ingested
     assert later.image is not None
     ok, jpeg = cv2.imencode(".jpg", later.image)
@@ -162,7 +162,7 @@ def test_thumbnails_and_clips_are_fetchable_through_returned_urls(ingested) -> N
         assert float(fragment) >= 0
         clip = httpx.get(clip_url, timeout=10)
         assert clip.status_code == 200 and clip.headers["content-type"] == "video/mp4"
-        with av.open(io.BytesIO(clip.content)) as container:
+        with av.open(io.BytesIO(clip.content), mode="r") as container:
             assert sum(1 for _ in container.decode(video=0)) > 10
         partial = httpx.get(clip_url, headers={"Range": "bytes=0-99"}, timeout=10)
         assert partial.status_code == 206 and len(partial.content) == 100
