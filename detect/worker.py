@@ -5,15 +5,16 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Protocol
 
 import numpy as np
 
+from detect.bytetrack import ByteTrackConfig, ByteTracker
 from detect.detections import Detections
-from detect.iou_tracker import IouTracker
 from detect.track_builder import Embedder, TrackBuilder
 from detect.track_record import TrackRecord
-from ingest.camera import LatestFrames
+from ingest.camera import LatestFrames, RateMeter
 from ingest.frame import Frame
 
 log = logging.getLogger(__name__)
@@ -49,11 +50,13 @@ class AnalysisWorker:
         self._sink = sink
         self._batch_size = batch_size
         self._track_max_age_s = track_max_age_s
-        self._trackers: dict[str, IouTracker] = {}
+        self._trackers: dict[str, ByteTracker] = {}
         self._builders: dict[str, TrackBuilder] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.frames_analysed = 0
+        self.lag_s: dict[str, float] = {}
+        self.analysed_rate: dict[str, RateMeter] = {}
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="analysis", daemon=True)
@@ -83,8 +86,8 @@ class AnalysisWorker:
             tracker = self._trackers.get(frame.camera_id)
             builder = self._builders.get(frame.camera_id)
             if tracker is None or builder is None:
-                tracker = self._trackers[frame.camera_id] = IouTracker(
-                    max_age_s=self._track_max_age_s
+                tracker = self._trackers[frame.camera_id] = ByteTracker(
+                    ByteTrackConfig(max_age_s=self._track_max_age_s)
                 )
                 builder = self._builders[frame.camera_id] = TrackBuilder(
                     frame.camera_id, self._embedder
@@ -93,6 +96,8 @@ class AnalysisWorker:
             builder.observe(frame, tracked)
             self._emit(builder.finish(ended))
             self.frames_analysed += 1
+            self.lag_s[frame.camera_id] = (datetime.now(UTC) - frame.wall_time).total_seconds()
+            self.analysed_rate.setdefault(frame.camera_id, RateMeter()).tick()
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
 from detect.track_record import TrackRecord
-from index.catalog import add_segment, add_track, track_embeddings, upsert_camera
-from index.catalog_values import CameraSpec, NewTrack, embedding_to_bytes
+from index.catalog import (
+    add_recording_gap,
+    add_segment,
+    add_track,
+    track_embeddings,
+)
+from index.catalog_values import NewTrack, embedding_to_bytes
 from index.vectors import VectorIndex
-from ingest.camera import CameraConfig
-from ingest.objectstore import ObjectStore, StorageUnavailableError
+from ingest.objectstore import ObjectStore
 from ingest.segment import Segment
 
 log = logging.getLogger(__name__)
@@ -83,20 +88,6 @@ class TrackIndexer:
         self.tracks_indexed = 0
         self.segments_stored = 0
 
-    def register_camera(self, config: CameraConfig, name: str) -> None:
-        with self._sessions() as session:
-            upsert_camera(
-                session,
-                CameraSpec(
-                    id=config.camera_id,
-                    name=name,
-                    main_url=config.main_url,
-                    sub_url=config.sub_url,
-                    detect_fps=config.detect_fps,
-                ),
-            )
-            session.commit()
-
     def index(self, records: list[TrackRecord]) -> list[int]:
         """Store finished tracks; returns their catalog ids (also their FAISS ids)."""
         ids = []
@@ -136,18 +127,8 @@ class TrackIndexer:
             self.tracks_indexed += len(records)
         return ids
 
-    def store_segment(self, local_path: Path, segment: Segment) -> None:
-        """Upload a finished segment file, record it in the catalog, then delete the file.
-
-        When storage is down the file stays in the local spool directory (nothing is lost).
-        """
-        try:
-            stored = self._store.put_file(segment.object_key, local_path, "video/mp4")
-        except StorageUnavailableError as error:
-            log.error("segment %s kept in spool: %s", local_path, error)
-            return
-        if stored.sha256 != segment.sha256:
-            raise OSError(f"segment {segment.object_key} changed while uploading")
+    def record_segment(self, segment: Segment) -> None:
+        """Record an uploaded segment in the catalog's recording index (idempotent)."""
         with self._sessions() as session:
             add_segment(
                 session,
@@ -159,8 +140,13 @@ class TrackIndexer:
                 segment.size_bytes,
             )
             session.commit()
-        local_path.unlink(missing_ok=True)
         self.segments_stored += 1
+
+    def record_gap(self, camera_id: str, start_at: datetime, end_at: datetime, reason: str) -> None:
+        """Record a span without recording (stream outage) with its cause."""
+        with self._sessions() as session:
+            add_recording_gap(session, camera_id, start_at, end_at, reason[:200])
+            session.commit()
 
     def save(self) -> None:
         self.vectors.save(index_file(self._index_dir, self.vectors.embedding_version))

@@ -4,21 +4,29 @@ from __future__ import annotations
 
 import logging
 import queue
-import random
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 import av
 
+from ingest.backoff import Backoff
 from ingest.frame import Frame
+from ingest.motion import MotionGate
 from ingest.recorder import SegmentRecorder, SegmentSink
 from ingest.stream import StreamError, WallClock, open_input
 
 log = logging.getLogger(__name__)
 
 FrameSink = Callable[[Frame], None]
+GapSink = Callable[[str, datetime, datetime, str], None]
+CameraState = Literal["connecting", "online", "reconnecting", "offline", "stopped"]
+OFFLINE_AFTER_FAILURES = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,41 +43,48 @@ class CameraConfig:
         return self.sub_url or self.main_url
 
 
+class RateMeter:
+    """Events per second over the last `window_s` seconds."""
+
+    def __init__(self, window_s: float = 5.0) -> None:
+        self._window_s = window_s
+        self._times: deque[float] = deque()
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        self._times.append(now)
+        while self._times and now - self._times[0] > self._window_s:
+            self._times.popleft()
+
+    def per_second(self) -> float:
+        now = time.monotonic()
+        recent = [t for t in self._times if now - t <= self._window_s]
+        return len(recent) / self._window_s
+
+
 @dataclass
 class CameraCounters:
-    """Running counts for status and metrics (written by the camera's threads only)."""
+    """Running counts for status and metrics (each written by one of the camera's threads)."""
 
+    state: CameraState = "connecting"
     packets: int = 0
     frames_decoded: int = 0
     frames_sampled: int = 0
+    frames_gated: int = 0
     corrupt_packets: int = 0
     reconnects: int = 0
+    failures_in_a_row: int = 0
     last_error: str = ""
-
-
-class Backoff:
-    """Exponential backoff with full jitter, reset after a successful connection."""
-
-    def __init__(self, initial_s: float = 0.5, max_s: float = 30.0) -> None:
-        self._initial_s = initial_s
-        self._max_s = max_s
-        self._attempt = 0
-
-    def next_delay_s(self) -> float:
-        ceiling = min(self._max_s, self._initial_s * 2**self._attempt)
-        self._attempt += 1
-        return random.uniform(ceiling / 2, ceiling)
-
-    def reset(self) -> None:
-        self._attempt = 0
+    input_rate: RateMeter = field(default_factory=RateMeter)
 
 
 class CameraIngest:
     """Two loops per camera, each with its own connection and reconnect backoff.
 
-    The recorder loop remuxes the main stream into segments handed to `segment_sink`; the
-    analysis loop decodes the sub stream (or main when there is none) and passes one frame per
-    `1 / detect_fps` seconds of stream time to `frame_sink`. Neither loop ever blocks the other.
+    The recorder loop remuxes the main stream into segments handed to `segment_sink` and
+    reports outages to `gap_sink`; the analysis loop decodes the sub stream (or main when
+    there is none), passes moving scenes (and a keep-alive frame every few seconds) at
+    `detect_fps` to `frame_sink`. Neither loop blocks the other, and neither ever raises.
     """
 
     def __init__(
@@ -79,6 +94,7 @@ class CameraIngest:
         segment_duration_s: float,
         segment_sink: SegmentSink,
         frame_sink: FrameSink,
+        gap_sink: GapSink,
     ) -> None:
         self.config = config
         self.counters = CameraCounters()
@@ -86,13 +102,18 @@ class CameraIngest:
         self._segment_duration_s = segment_duration_s
         self._segment_sink = segment_sink
         self._frame_sink = frame_sink
+        self._gap_sink = gap_sink
+        self._last_recorded_at: datetime | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
         for name, loop in (("record", self._record_once), ("analyse", self._analyse_once)):
             thread = threading.Thread(
-                target=self._run, args=(loop,), name=f"{name}-{self.config.camera_id}", daemon=True
+                target=self._run,
+                args=(name, loop),
+                name=f"{name}-{self.config.camera_id}",
+                daemon=True,
             )
             thread.start()
             self._threads.append(thread)
@@ -102,19 +123,37 @@ class CameraIngest:
         for thread in self._threads:
             thread.join(timeout_s)
         self._threads.clear()
+        self.counters.state = "stopped"
 
-    def _run(self, loop: Callable[[Backoff], None]) -> None:
+    def _run(self, name: str, loop: Callable[[Backoff], None]) -> None:
         backoff = Backoff()
         while not self._stop.is_set():
             try:
                 loop(backoff)
-            except (StreamError, av.FFmpegError, OSError) as error:
-                self.counters.last_error = str(error)
-                log.warning("camera %s: %s", self.config.camera_id, error)
+                error = "stream ended"
+            except (StreamError, av.FFmpegError, OSError) as failure:
+                error = str(failure)
+            except Exception as failure:  # a camera must never take the process down
+                log.exception("camera %s %s loop failed", self.config.camera_id, name)
+                error = f"internal error: {failure}"
             if self._stop.is_set():
                 return
-            self.counters.reconnects += 1
+            self._note_failure(name, error)
             self._stop.wait(backoff.next_delay_s())
+
+    def _note_failure(self, loop_name: str, error: str) -> None:
+        counters = self.counters
+        counters.last_error = f"{loop_name}: {error}"
+        counters.reconnects += 1
+        counters.failures_in_a_row += 1
+        offline = counters.failures_in_a_row >= OFFLINE_AFTER_FAILURES
+        counters.state = "offline" if offline else "reconnecting"
+        log.warning("camera %s %s: %s", self.config.camera_id, loop_name, error)
+
+    def _connected(self, backoff: Backoff) -> None:
+        backoff.reset()
+        self.counters.failures_in_a_row = 0
+        self.counters.state = "online"
 
     def _record_once(self, backoff: Backoff) -> None:
         with open_input(self.config.main_url) as container:
@@ -127,28 +166,42 @@ class CameraIngest:
                 self._segment_duration_s,
                 self._segment_sink,
             )
+            first = True
             try:
                 for packet in container.demux(stream):
                     if self._stop.is_set():
                         break
-                    if packet.pts is None:
+                    if packet.pts is None or packet.dts is None:
                         continue
                     if packet.is_corrupt:
                         self.counters.corrupt_packets += 1
                         continue
-                    backoff.reset()
+                    wall_time = clock.wall_time(packet.pts)
+                    if first:
+                        self._connected(backoff)
+                        self._report_gap(wall_time)
+                        first = False
                     self.counters.packets += 1
-                    recorder.write(packet, clock.wall_time(packet.pts))
+                    self.counters.input_rate.tick()
+                    recorder.write(packet, wall_time)
+                    self._last_recorded_at = wall_time
             finally:
                 recorder.close()
+
+    def _report_gap(self, resumed_at: datetime) -> None:
+        previous = self._last_recorded_at
+        if previous is not None and resumed_at > previous:
+            self._gap_sink(self.config.camera_id, previous, resumed_at, self.counters.last_error)
 
     def _analyse_once(self, backoff: Backoff) -> None:
         with open_input(self.config.analysis_url) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             clock = WallClock(stream.time_base)  # type: ignore[arg-type]
+            gate = MotionGate()
             interval_s = 1.0 / self.config.detect_fps
             next_sample_s = 0.0
+            connected_at_s: float | None = None
             for packet in container.demux(stream):
                 if self._stop.is_set():
                     return
@@ -158,20 +211,21 @@ class CameraIngest:
                 for frame in packet.decode():
                     if frame.pts is None:
                         continue
-                    backoff.reset()
+                    if connected_at_s is None:
+                        connected_at_s = time.monotonic()
+                        self._connected(backoff)
                     self.counters.frames_decoded += 1
                     at_s = clock.seconds(frame.pts)
                     if at_s + 1e-6 < next_sample_s:
                         continue
                     next_sample_s = max(next_sample_s + interval_s, at_s)
+                    image = frame.to_ndarray(format="bgr24")
+                    if not gate.should_analyse(image, at_s):
+                        self.counters.frames_gated += 1
+                        continue
                     self.counters.frames_sampled += 1
                     self._frame_sink(
-                        Frame(
-                            image=frame.to_ndarray(format="bgr24"),
-                            camera_id=self.config.camera_id,
-                            pts_s=at_s,
-                            wall_time=clock.wall_time(frame.pts),
-                        )
+                        Frame(image, self.config.camera_id, at_s, clock.wall_time(frame.pts))
                     )
 
 
@@ -180,7 +234,7 @@ class LatestFrames:
 
     def __init__(self, capacity: int) -> None:
         self._queue: queue.Queue[Frame] = queue.Queue(maxsize=capacity)
-        self.dropped = 0
+        self.dropped: dict[str, int] = {}
 
     def put(self, frame: Frame) -> None:
         while True:
@@ -189,8 +243,8 @@ class LatestFrames:
                 return
             except queue.Full:
                 try:
-                    self._queue.get_nowait()
-                    self.dropped += 1
+                    old = self._queue.get_nowait()
+                    self.dropped[old.camera_id] = self.dropped.get(old.camera_id, 0) + 1
                 except queue.Empty:
                     pass
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -12,6 +12,7 @@ from detect.track_builder import Embedder
 from detect.worker import BatchDetector
 from index.vectors import VectorIndex
 from ingest.objectstore import ObjectStore
+from search_api.schemas import CameraStatus
 
 
 @dataclass
@@ -25,6 +26,7 @@ class ApiContext:
     embedder: Embedder
     url_expiry_s: int = 3600
     signing_key: bytes = b""
+    camera_status: Callable[[], dict[str, CameraStatus]] | None = None
 
 
 def api_context(request: Request) -> ApiContext:

@@ -3,9 +3,33 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from detect.detections import COCO_CLASSES
+from search_api.attribute_filter import normalise_term
+
+
+class MatchReason(BaseModel):
+    """Why a track was returned: appearance similarity, matched attributes, travel plausibility."""
+
+    similarity: float | None = Field(
+        default=None, description="cosine similarity of appearance to the query, 1 = identical"
+    )
+    matched_attributes: dict[str, float] = Field(
+        default_factory=dict, description="attribute → stored confidence, for each one asked for"
+    )
+    plausibility: float | None = Field(
+        default=None, description="cross-camera travel-time prior in [0, 1] (hop search)"
+    )
 
 
 class SearchHit(BaseModel):
@@ -19,6 +43,9 @@ class SearchHit(BaseModel):
     score: float = Field(description="cosine similarity of appearance, 1 = identical")
     thumbnail_url: str | None
     clip_url: str | None = Field(description="recording that starts at the moment (#t=offset)")
+    best_shot_at: datetime | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    why: MatchReason = Field(default_factory=MatchReason)
 
 
 class QueryInfo(BaseModel):
@@ -59,6 +86,181 @@ class CameraOut(BaseModel):
     enabled: bool
 
 
+class CameraStatus(BaseModel):
+    """Live state of one camera's ingest and analysis."""
+
+    camera_id: str
+    state: str = Field(description="connecting, online, reconnecting, offline, paused, stopped")
+    input_fps: float = 0.0
+    analysed_fps: float = 0.0
+    frames_sampled: int = 0
+    frames_gated: int = Field(default=0, description="skipped by the motion gate")
+    frames_dropped: int = Field(default=0, description="dropped because analysis fell behind")
+    corrupt_packets: int = 0
+    lag_s: float = Field(default=0.0, description="frame seen → analysed, last frame")
+    reconnects: int = 0
+    last_error: str = ""
+    spool_pending_segments: int = 0
+    spool_dropped_segments: int = Field(default=0, description="lost: spool limit reached")
+    storage_down: bool = False
+
+
 class Health(BaseModel):
     status: str
     tracks_indexed: int
+
+
+# ---- search requests -------------------------------------------------------------------------
+
+
+class SearchFiltersIn(BaseModel):
+    """Filters every search type accepts; unknown values fail with 422 naming the field."""
+
+    camera_ids: list[str] | None = Field(default=None, description="None: every visible camera")
+    start: AwareDatetime | None = Field(default=None, description="UTC or with offset")
+    end: AwareDatetime | None = None
+    classes: list[str] | None = Field(default=None, description="COCO class names")
+    colour: str | None = Field(default=None, description="vehicle colour, e.g. red")
+    type: str | None = Field(default=None, description="vehicle type, e.g. suv, van")
+    upper_colour: str | None = Field(default=None, description="person's upper-body colour")
+    lower_colour: str | None = Field(default=None, description="person's lower-body colour")
+    direction: str | None = Field(default=None, description="left, right, up, down, stationary")
+    min_confidence: float = Field(default=0.0, ge=0.0, le=1.0)
+
+    @field_validator("classes")
+    @classmethod
+    def _known_classes(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            unknown = sorted(set(value) - set(COCO_CLASSES))
+            if unknown or not value:
+                raise ValueError(f"unknown or empty class list {unknown}")
+        return value
+
+    @field_validator("colour", "upper_colour", "lower_colour", "type", "direction")
+    @classmethod
+    def _known_term(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else normalise_term(str(info.field_name), value)
+
+    @model_validator(mode="after")
+    def _ordered_window(self) -> SearchFiltersIn:
+        if self.start and self.end and self.end <= self.start:
+            raise ValueError("end: must be after start")
+        return self
+
+
+class AccessIn(BaseModel):
+    """Case and purpose: required for searches of persons or plates."""
+
+    case_id: str | None = Field(default=None, max_length=64)
+    purpose: str | None = Field(default=None, max_length=2000)
+
+
+class AttributeSearchRequest(SearchFiltersIn, AccessIn):
+    top_k: int = Field(default=50, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0)
+
+
+class TrackSearchRequest(SearchFiltersIn, AccessIn):
+    top_k: int = Field(default=20, ge=1, le=500)
+
+
+class TextSearchRequest(AccessIn):
+    text: str = Field(min_length=1, max_length=500, examples=["穿白衣服的男子 昨天下午 3号摄像头"])
+    now: AwareDatetime | None = Field(default=None, description="reference time; default: now")
+    timezone: str = Field(default="UTC", description="IANA zone the text's times are in")
+    top_k: int = Field(default=50, ge=1, le=1000)
+
+
+class ParsedText(BaseModel):
+    """What the text was understood as."""
+
+    classes: list[str]
+    attributes: dict[str, str]
+    camera_ids: list[str]
+    start: datetime | None
+    end: datetime | None
+    unparsed: list[str]
+
+
+class HitsPage(BaseModel):
+    hits: list[SearchHit]
+    offset: int = 0
+    total: int | None = Field(default=None, description="matches in all (attribute search)")
+
+
+class TextSearchResponse(BaseModel):
+    parsed: ParsedText
+    hits: list[SearchHit]
+
+
+# ---- hop search ------------------------------------------------------------------------------
+
+
+class HopRequest(AccessIn):
+    """A seed track, the sightings the investigator confirmed and those rejected so far."""
+
+    track_id: int
+    confirmed: list[int] = Field(default_factory=list, max_length=200)
+    rejected: list[int] = Field(default_factory=list, max_length=1000)
+    top_k: int = Field(default=10, ge=1, le=100)
+    max_distance_m: float = Field(default=3000.0, gt=0, le=100_000)
+
+
+class HopCandidate(SearchHit):
+    direction: str = Field(description="forward: after the trail; backward: before it")
+    from_track_id: int
+    expected_transit_s: float
+    transit_s: float
+    distance_m: float
+
+
+class HopResponse(BaseModel):
+    trail: list[SearchHit] = Field(description="seed and confirmed sightings in time order")
+    candidates: list[HopCandidate]
+
+
+# ---- cases and jobs --------------------------------------------------------------------------
+
+
+class CaseCreate(BaseModel):
+    title: str = Field(min_length=1, max_length=300)
+
+
+class CaseOut(BaseModel):
+    id: str
+    title: str
+    created_by: str
+    created_at: datetime
+    closed_at: datetime | None
+    is_open: bool
+
+
+class SearchJobRequest(SearchFiltersIn, AccessIn):
+    """A wide search run in the background: by track, by attributes or by text."""
+
+    kind: Literal["track", "attributes", "text"]
+    track_id: int | None = None
+    text: str | None = Field(default=None, max_length=500)
+    timezone: str = "UTC"
+    top_k: int = Field(default=1000, ge=1, le=10_000)
+
+    @model_validator(mode="after")
+    def _kind_has_its_input(self) -> SearchJobRequest:
+        if self.kind == "track" and self.track_id is None:
+            raise ValueError("track_id: required for kind 'track'")
+        if self.kind == "text" and not (self.text and self.text.strip()):
+            raise ValueError("text: required for kind 'text'")
+        return self
+
+
+class JobOut(BaseModel):
+    id: str
+    kind: str
+    state: str
+    progress: float
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+    total_hits: int | None
+    offset: int
+    hits: list[SearchHit]

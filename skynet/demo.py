@@ -15,7 +15,7 @@ from rich.live import Live
 from rich.table import Table
 
 from index.catalog import create_api_key
-from ingest.camera import CameraConfig
+from index.catalog_values import CameraSpec
 from ingest.stream import open_input
 from sample_streams.footage import build_cameras
 from sample_streams.server import RtspServer
@@ -48,17 +48,23 @@ def grab_query_frame(url: str, after_s: float) -> np.ndarray:
 
 def status_table(runtime: Runtime, elapsed_s: float, total_s: float) -> Table:
     table = Table(title=f"Ingesting sample cameras — {elapsed_s:4.0f} / {total_s:.0f} s")
-    for column in ("camera", "packets", "frames analysed", "reconnects", "last error"):
+    columns = ("camera", "state", "input fps", "analysed fps", "gated", "dropped", "lag s")
+    for column in (*columns, "last error"):
         table.add_column(column)
-    for camera_id, ingest in runtime.cameras.items():
-        c = ingest.counters
+    for camera_id, status in sorted(runtime.camera_status().items()):
         table.add_row(
-            camera_id, str(c.packets), str(c.frames_sampled), str(c.reconnects), c.last_error[:40]
+            camera_id,
+            status.state,
+            f"{status.input_fps:.1f}",
+            f"{status.analysed_fps:.1f}",
+            str(status.frames_gated),
+            str(status.frames_dropped),
+            f"{status.lag_s:.2f}",
+            status.last_error[:40],
         )
     table.caption = (
         f"segments stored: {runtime.indexer.segments_stored}   "
-        f"tracks indexed: {runtime.indexer.tracks_indexed}   "
-        f"frames dropped (analysis behind): {runtime.frames.dropped}"
+        f"tracks indexed: {runtime.indexer.tracks_indexed}"
     )
     return table
 
@@ -81,8 +87,8 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console) -> int:
             api_key = create_api_key(session, "demo-investigator", "investigator", None)
             session.commit()
         for camera_id, stream in urls.items():
-            runtime.start_camera(
-                CameraConfig(camera_id, stream.main, stream.sub, settings.detect_fps)
+            runtime.add_camera(
+                CameraSpec(camera_id, f"Sample {camera_id}", stream.main, stream.sub)
             )
         started = time.monotonic()
         with Live(console=console, refresh_per_second=2) as live:
@@ -93,7 +99,7 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console) -> int:
         first_camera = next(iter(urls))
         console.print("[bold]4/5[/] taking a picture of a later moment as the query")
         query = grab_query_frame(urls[first_camera].sub, after_s=3.0)
-        runtime.stop_cameras()
+        runtime.stop()
         console.print(
             f"    stored {runtime.indexer.segments_stored} segments and "
             f"{runtime.indexer.tracks_indexed} tracks"

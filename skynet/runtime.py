@@ -12,16 +12,21 @@ from sqlalchemy.orm import Session, sessionmaker
 from detect.detector import NanoDetDetector
 from detect.embedder import AppearanceEmbedder
 from detect.worker import AnalysisWorker
+from index.catalog import upsert_camera
+from index.catalog_values import CameraSpec
 from index.db import init_catalog, session_factory
 from index.track_indexer import TrackIndexer, open_vector_index
 from ingest.camera import CameraConfig, CameraIngest, LatestFrames
 from ingest.objectstore import ObjectStore
 from ingest.objectstore_local import LocalObjectStore
 from ingest.objectstore_s3 import S3ObjectStore
+from ingest.uploader import SegmentUploader
 from models.build import model_path
 from search_api.app import API_PREFIX, create_app
 from search_api.context import ApiContext
+from search_api.schemas import CameraStatus
 from skynet.settings import Settings
+from skynet.supervisor import CameraSupervisor, catalog_cameras
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +51,7 @@ def open_object_store(settings: Settings) -> ObjectStore:
 
 @dataclass
 class Runtime:
-    """All long-lived parts of one process; `start_camera` and `serve_api` bring them to life."""
+    """All long-lived parts of one process; the supervisor runs the catalog's cameras."""
 
     settings: Settings
     sessions: sessionmaker[Session]
@@ -54,8 +59,10 @@ class Runtime:
     detector: NanoDetDetector
     embedder: AppearanceEmbedder
     indexer: TrackIndexer
+    uploader: SegmentUploader
     frames: LatestFrames
     worker: AnalysisWorker
+    supervisor: CameraSupervisor | None = None
     cameras: dict[str, CameraIngest] = field(default_factory=dict)
     _api_server: uvicorn.Server | None = None
     _api_thread: threading.Thread | None = None
@@ -77,34 +84,91 @@ class Runtime:
             sessions, settings.data_dir / "vectors", embedder.embedding_version, embedder.dim
         )
         indexer = TrackIndexer(sessions, store, vectors, settings.data_dir / "vectors")
+        uploader = SegmentUploader(
+            store, settings.data_dir / "spool", settings.spool_limit_bytes, indexer.record_segment
+        )
         frames = LatestFrames(FRAME_QUEUE_CAPACITY)
         worker = AnalysisWorker(
             frames, detector, embedder, indexer.index, track_max_age_s=settings.track_max_age_s
         )
-        return cls(settings, sessions, store, detector, embedder, indexer, frames, worker)
+        return cls(settings, sessions, store, detector, embedder, indexer, uploader, frames, worker)
 
     def start(self) -> None:
+        """Start the shared workers and the cameras the catalog lists."""
+        self.uploader.start()
         self.worker.start()
+        self.supervisor = CameraSupervisor(
+            catalog_cameras(self.sessions),
+            self._start_camera,
+            self._stop_camera,
+            self.settings.camera_poll_s,
+        )
+        self.supervisor.start()
 
-    def start_camera(self, config: CameraConfig, name: str | None = None) -> None:
-        """Register the camera in the catalog and start recording and analysing it."""
-        self.indexer.register_camera(config, name or config.camera_id)
+    def add_camera(self, spec: CameraSpec) -> None:
+        """Write the camera to the catalog and start it now (the API does the same via polling)."""
+        with self.sessions() as session:
+            upsert_camera(session, spec)
+            session.commit()
+        if self.supervisor is not None:
+            self.supervisor.reconcile()
+
+    def _start_camera(self, config: CameraConfig) -> None:
         ingest = CameraIngest(
             config,
             spool_dir=self.settings.data_dir / "spool",
             segment_duration_s=self.settings.segment_duration_s,
-            segment_sink=self.indexer.store_segment,
+            segment_sink=self.uploader.submit,
             frame_sink=self.frames.put,
+            gap_sink=self.indexer.record_gap,
         )
         self.cameras[config.camera_id] = ingest
         ingest.start()
 
-    def stop_cameras(self) -> None:
-        """Stop every camera, finish their open tracks and persist the vector index."""
-        for ingest in self.cameras.values():
+    def _stop_camera(self, camera_id: str) -> None:
+        ingest = self.cameras.pop(camera_id, None)
+        if ingest is not None:
             ingest.stop()
+        self.worker.end_camera(camera_id)
+
+    def stop(self) -> None:
+        """Stop cameras, finish open tracks, upload what is spooled, persist the vector index."""
+        if self.supervisor is not None:
+            self.supervisor.stop()
         self.worker.stop()
+        self.uploader.stop()
         self.indexer.save()
+
+    def camera_status(self) -> dict[str, CameraStatus]:
+        """Live status of every camera the catalog lists (paused ones included)."""
+        paused = self.supervisor.paused if self.supervisor is not None else set()
+        statuses = {
+            camera_id: CameraStatus(
+                camera_id=camera_id, state="paused", spool_pending_segments=0,
+            )
+            for camera_id in paused
+        }  # fmt: skip
+        for camera_id, ingest in list(self.cameras.items()):
+            counters = ingest.counters
+            spool = self.uploader.status(camera_id)
+            analysed = self.worker.analysed_rate.get(camera_id)
+            statuses[camera_id] = CameraStatus(
+                camera_id=camera_id,
+                state=counters.state,
+                input_fps=round(counters.input_rate.per_second(), 2),
+                analysed_fps=round(analysed.per_second(), 2) if analysed else 0.0,
+                frames_sampled=counters.frames_sampled,
+                frames_gated=counters.frames_gated,
+                frames_dropped=self.frames.dropped.get(camera_id, 0),
+                corrupt_packets=counters.corrupt_packets,
+                lag_s=round(self.worker.lag_s.get(camera_id, 0.0), 3),
+                reconnects=counters.reconnects,
+                last_error=counters.last_error,
+                spool_pending_segments=spool.pending_segments,
+                spool_dropped_segments=spool.dropped_segments,
+                storage_down=spool.storage_down,
+            )
+        return statuses
 
     def api_context(self) -> ApiContext:
         return ApiContext(
@@ -115,6 +179,7 @@ class Runtime:
             embedder=self.embedder,
             url_expiry_s=self.settings.url_expiry_s,
             signing_key=self.settings.signing_key_bytes(),
+            camera_status=self.camera_status,
         )
 
     def serve_api(self) -> None:

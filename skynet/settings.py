@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     detector_threads: int = Field(default=2, ge=1)
     track_max_age_s: float = Field(default=2.0, gt=0)
     url_expiry_s: int = Field(default=3600, gt=0)
+    spool_limit_bytes: int = Field(default=20 * 1024**3, gt=0)
+    camera_poll_s: float = Field(default=2.0, gt=0)
 
     @property
     def catalog_url(self) -> str:

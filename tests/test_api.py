@@ -16,11 +16,11 @@ from detect.detector import NanoDetDetector
 from detect.embedder import AppearanceEmbedder
 from detect.track_builder import encode_thumbnail
 from detect.track_record import TrackRecord
-from index.catalog import audit_entries, create_api_key, revoke_api_key
+from index.catalog import audit_entries, create_api_key, revoke_api_key, upsert_camera
+from index.catalog_values import CameraSpec
 from index.db import init_catalog, session_factory
 from index.track_indexer import TrackIndexer
 from index.vectors import VectorIndex
-from ingest.camera import CameraConfig
 from ingest.objectstore_local import LocalObjectStore
 from models.build import default_cache_dir, model_path
 from search_api.app import create_app
@@ -73,8 +73,10 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, 
     vectors = VectorIndex(embedder.dim, embedder.embedding_version)
     indexer = TrackIndexer(sessions, store, vectors, root / "vectors")
     secret_url = "rtsp://admin:hunter2@10.0.0.5/main"
-    indexer.register_camera(CameraConfig("cam1", secret_url), "Gate 1")
-    indexer.register_camera(CameraConfig("cam2", secret_url), "Gate 2")
+    with sessions() as session:
+        upsert_camera(session, CameraSpec("cam1", "Gate 1", secret_url))
+        upsert_camera(session, CameraSpec("cam2", "Gate 2", secret_url))
+        session.commit()
     pairs = vtest_pairs(12)
     records = []
     for i, (first, _later) in enumerate(pairs):

@@ -17,7 +17,7 @@ import pytest
 
 from detect.iou_tracker import iou_matrix
 from index.catalog import create_api_key, segments_between, track_ids_matching, tracks_by_ids
-from ingest.camera import CameraConfig
+from index.catalog_values import CameraSpec
 from ingest.stream import open_input
 from skynet.demo import free_port
 from skynet.runtime import Runtime
@@ -64,12 +64,10 @@ def ingested(rtsp_server, tmp_path_factory):
         api_key = create_api_key(session, "e2e", "investigator", None)
         session.commit()
     started_at = datetime.now(UTC)
-    runtime.start_camera(
-        CameraConfig(camera_id, urls[camera_id].main, urls[camera_id].sub, detect_fps=5.0)
-    )
+    runtime.add_camera(CameraSpec(camera_id, "e2e", urls[camera_id].main, urls[camera_id].sub))
     later = LaterFrame(urls[camera_id].sub, QUERY_AT_S)
     time.sleep(INGEST_S)
-    runtime.stop_cameras()
+    runtime.stop()
     stopped_at = datetime.now(UTC)
     later.join()
     yield runtime, settings, api_key, camera_id, later, (started_at, stopped_at)
