@@ -1,0 +1,1 @@
+"""Alembic migrations of the SQL catalog (run them with index.db.init_catalog / upgrade_to_head)."""
