@@ -9,20 +9,30 @@ from sqlalchemy.orm import Session
 from index.catalog import segments_between
 from search_api.context import ApiContext
 
+LEAD_IN_S = 2.0
+
 
 def object_url(context: ApiContext, key: str | None) -> str | None:
     return None if key is None else context.store.presigned_url(key, context.url_expiry_s)
 
 
-def clip_url(context: ApiContext, session: Session, camera_id: str, at: datetime) -> str | None:
-    """URL of the segment that holds `at`, with a media fragment that seeks to the moment.
+def clip_url(
+    context: ApiContext,
+    session: Session,
+    camera_id: str,
+    start_at: datetime,
+    end_at: datetime | None = None,
+) -> str | None:
+    """URL of the recording from `start_at`, with a media fragment that seeks to the moment.
 
-    A moment a little before the first segment starts (recording and analysis connect a few
-    hundred ms apart) still maps to the start of that segment.
+    The segment holding `start_at` is used; when recording began later than the sighting
+    (the first keyframe arrives after the analysis stream's first frame), the first segment
+    that overlaps the sighting `[start_at, end_at]` is used from its beginning.
     """
-    segments = segments_between(session, camera_id, at - timedelta(seconds=2), at)
+    window_end = max(end_at or start_at, start_at) + timedelta(seconds=0.001)
+    segments = segments_between(session, camera_id, start_at, window_end)
     if not segments:
         return None
-    segment = segments[-1]
-    offset_s = max(0.0, (at - segment.start_at).total_seconds())
+    segment = segments[0]
+    offset_s = max(0.0, (start_at - segment.start_at).total_seconds() - LEAD_IN_S)
     return f"{object_url(context, segment.object_key)}#t={offset_s:.1f}"

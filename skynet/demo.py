@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from index.catalog import create_api_key
+from index.catalog import create_api_key, create_case
 from index.catalog_values import CameraSpec
 from ingest.stream import open_input
 from sample_streams.footage import build_cameras
@@ -85,6 +85,7 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console) -> int:
         runtime.serve_api()
         with runtime.sessions() as session:
             api_key = create_api_key(session, "demo-investigator", "investigator", None)
+            case_id = create_case(session, "Demo: find this person", "demo-investigator")
             session.commit()
         for camera_id, stream in urls.items():
             runtime.add_camera(
@@ -105,7 +106,7 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console) -> int:
             f"{runtime.indexer.tracks_indexed} tracks"
         )
         console.print("[bold]5/5[/] POST /api/v1/search/image  (find this person)")
-        code = search_and_print(settings, api_key, query, console)
+        code = search_and_print(settings, api_key, case_id, query, console)
         if options.serve:
             console.print(
                 f"API at {settings.api_base_url}/docs  (X-API-Key: {api_key}); Ctrl-C stops it"
@@ -121,7 +122,9 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console) -> int:
         server.stop()
 
 
-def search_and_print(settings: Settings, api_key: str, query: np.ndarray, console: Console) -> int:
+def search_and_print(
+    settings: Settings, api_key: str, case_id: str, query: np.ndarray, console: Console
+) -> int:
     ok, jpeg = cv2.imencode(".jpg", query)
     if not ok:
         raise RuntimeError("query frame could not be encoded")
@@ -131,7 +134,7 @@ def search_and_print(settings: Settings, api_key: str, query: np.ndarray, consol
         f"{settings.api_base_url}/api/v1/search/image",
         headers={"X-API-Key": api_key},
         files={"image": ("query.jpg", jpeg.tobytes(), "image/jpeg")},
-        data={"classes": "person", "top_k": "5", "purpose": "demo"},
+        data={"classes": "person", "top_k": "5", "case_id": case_id, "purpose": "demo"},
         timeout=60,
     )
     if response.status_code != 200:

@@ -16,7 +16,13 @@ import numpy as np
 import pytest
 
 from detect.iou_tracker import iou_matrix
-from index.catalog import create_api_key, segments_between, track_ids_matching, tracks_by_ids
+from index.catalog import (
+    create_api_key,
+    create_case,
+    segments_between,
+    track_ids_matching,
+    tracks_by_ids,
+)
 from index.catalog_values import CameraSpec
 from ingest.stream import open_input
 from skynet.demo import free_port
@@ -53,7 +59,7 @@ class LaterFrame:
 
 @pytest.fixture(scope="module")
 def ingested(rtsp_server, tmp_path_factory):
-    _server, urls = rtsp_server
+    urls = rtsp_server.urls
     camera_id = next(iter(urls))
     data_dir: Path = tmp_path_factory.mktemp("e2e")
     settings = Settings(data_dir=data_dir, api_port=free_port(), segment_duration_s=4.0)
@@ -62,6 +68,7 @@ def ingested(rtsp_server, tmp_path_factory):
     runtime.serve_api()
     with runtime.sessions() as session:
         api_key = create_api_key(session, "e2e", "investigator", None)
+        case_id = create_case(session, "e2e walking skeleton", "e2e")
         session.commit()
     started_at = datetime.now(UTC)
     runtime.add_camera(CameraSpec(camera_id, "e2e", urls[camera_id].main, urls[camera_id].sub))
@@ -70,12 +77,12 @@ def ingested(rtsp_server, tmp_path_factory):
     runtime.stop()
     stopped_at = datetime.now(UTC)
     later.join()
-    yield runtime, settings, api_key, camera_id, later, (started_at, stopped_at)
+    yield runtime, settings, api_key, camera_id, later, (started_at, stopped_at), case_id
     runtime.stop_api()
 
 
 def test_segments_cover_the_ingested_period_without_gaps(ingested) -> None:
-    runtime, _settings, _key, camera_id, _later, (started_at, stopped_at) = ingested
+    runtime, _settings, _key, camera_id, _later, (started_at, stopped_at), _case = ingested
     with runtime.sessions() as session:
         segments = segments_between(session, camera_id, started_at, stopped_at)
     assert len(segments) >= 3
@@ -107,7 +114,7 @@ def person_track_at(runtime: Runtime, camera_id: str, box: np.ndarray, at: datet
 
 
 def test_search_with_a_later_crop_finds_that_persons_track(ingested) -> None:
-    runtime, settings, api_key, camera_id, later, _span = ingested
+    runtime, settings, api_key, camera_id, later, _span, case_id = ingested
     assert later.image is not None and later.wall_time is not None
     persons = runtime.detector.detect([later.image])[0]
     persons = persons[np.array(persons.class_name) == "person"]
@@ -124,7 +131,13 @@ def test_search_with_a_later_crop_finds_that_persons_track(ingested) -> None:
             f"{settings.api_base_url}/api/v1/search/image",
             headers={"X-API-Key": api_key},
             files={"image": ("crop.jpg", jpeg.tobytes(), "image/jpeg")},
-            data={"whole_image": "true", "classes": "person", "top_k": "5"},
+            data={
+                "whole_image": "true",
+                "classes": "person",
+                "top_k": "5",
+                "case_id": case_id,
+                "purpose": "end-to-end test",
+            },
             timeout=30,
         )
         assert response.status_code == 200, response.text
@@ -135,7 +148,7 @@ def test_search_with_a_later_crop_finds_that_persons_track(ingested) -> None:
 
 
 def test_thumbnails_and_clips_are_fetchable_through_returned_urls(ingested) -> None:
-    _runtime, settings, api_key, _camera_id, later, _span = ingested
+    _runtime, settings, api_key, _camera_id, later, _span, case_id = ingested
     assert later.image is not None
     ok, jpeg = cv2.imencode(".jpg", later.image)
     assert ok
@@ -143,7 +156,7 @@ def test_thumbnails_and_clips_are_fetchable_through_returned_urls(ingested) -> N
         f"{settings.api_base_url}/api/v1/search/image",
         headers={"X-API-Key": api_key},
         files={"image": ("scene.jpg", jpeg.tobytes(), "image/jpeg")},
-        data={"classes": "person", "top_k": "3"},
+        data={"classes": "person", "top_k": "3", "case_id": case_id, "purpose": "e2e"},
         timeout=30,
     )
     assert response.status_code == 200, response.text

@@ -47,5 +47,5 @@ def read_track(
         trajectory=[list(point) for point in row.trajectory],
         embedding_version=row.embedding_version,
         thumbnail_url=object_url(context, row.thumbnail_key),
-        clip_url=clip_url(context, session, row.camera_id, row.start_at),
+        clip_url=clip_url(context, session, row.camera_id, row.start_at, row.end_at),
     )

@@ -1,0 +1,60 @@
+"""Aspect-preserving letterbox resize into a fixed model input, and the inverse box mapping."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class LetterboxTransform:
+    """How a source frame was placed in the model input: `input = source * scale + pad`."""
+
+    scale_x: float
+    scale_y: float
+    pad_x_px: float
+    pad_y_px: float
+    source_w_px: int
+    source_h_px: int
+
+    def to_source(self, xyxy: np.ndarray) -> np.ndarray:
+        """Map N×4 boxes from model-input pixels back to source pixels (clipped to the frame)."""
+        out = np.asarray(xyxy, np.float32).copy()
+        out[:, [0, 2]] = (out[:, [0, 2]] - self.pad_x_px) / self.scale_x
+        out[:, [1, 3]] = (out[:, [1, 3]] - self.pad_y_px) / self.scale_y
+        out[:, [0, 2]] = np.clip(out[:, [0, 2]], 0, self.source_w_px)
+        out[:, [1, 3]] = np.clip(out[:, [1, 3]], 0, self.source_h_px)
+        return out
+
+    def to_input(self, xyxy: np.ndarray) -> np.ndarray:
+        """Map N×4 boxes from source pixels to model-input pixels."""
+        out = np.asarray(xyxy, np.float32).copy()
+        out[:, [0, 2]] = out[:, [0, 2]] * self.scale_x + self.pad_x_px
+        out[:, [1, 3]] = out[:, [1, 3]] * self.scale_y + self.pad_y_px
+        return out
+
+
+def letterbox(
+    image: np.ndarray, size_wh: tuple[int, int], fill_bgr: tuple[int, int, int] = (104, 116, 124)
+) -> tuple[np.ndarray, LetterboxTransform]:
+    """Resize `image` (H×W×3) to fit `size_wh` keeping its aspect ratio, centred, padded."""
+    if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] == 0 or image.shape[1] == 0:
+        raise ValueError(f"letterbox needs a non-empty H×W×3 image, got shape {image.shape}")
+    target_w, target_h = size_wh
+    src_h, src_w = image.shape[:2]
+    scale = min(target_w / src_w, target_h / src_h)
+    new_w = max(1, min(target_w, round(src_w * scale)))
+    new_h = max(1, min(target_h, round(src_h * scale)))
+    pad_x = (target_w - new_w) // 2
+    pad_y = (target_h - new_h) // 2
+    canvas = np.empty((target_h, target_w, 3), np.uint8)
+    canvas[:] = fill_bgr
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(image, (new_w, new_h), interpolation=interpolation)
+    canvas[pad_y : pad_y + new_h, pad_x : pad_x + new_w] = resized
+    transform = LetterboxTransform(
+        new_w / src_w, new_h / src_h, float(pad_x), float(pad_y), src_w, src_h
+    )
+    return canvas, transform

