@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI
 
 from search_api.context import ApiContext, api_context
-from search_api.routers import cameras, objects, search, tracks
+from search_api.routers import cameras, cases, jobs, objects, search, tracks
 from search_api.schemas import Health
 
 API_PREFIX = "/api/v1"
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    runner = getattr(app.state, "search_jobs", None)
+    if runner is not None:
+        runner.shutdown()
 
 
 def create_app(context: ApiContext) -> FastAPI:
@@ -18,10 +28,11 @@ def create_app(context: ApiContext) -> FastAPI:
         title="Sky Net video analytics",
         version="0.1.0",
         description="Find people and vehicles across cameras and time. Send `X-API-Key`.",
+        lifespan=lifespan,
     )
     app.state.context = context
     api = APIRouter(prefix=API_PREFIX)
-    for module in (search, tracks, cameras, objects):
+    for module in (search, tracks, cameras, cases, jobs, objects):
         api.include_router(module.router)
 
     @api.get("/healthz", response_model=Health, tags=["health"], summary="Liveness")

@@ -121,10 +121,16 @@ class SearchFiltersIn(BaseModel):
     end: AwareDatetime | None = None
     classes: list[str] | None = Field(default=None, description="COCO class names")
     colour: str | None = Field(default=None, description="vehicle colour, e.g. red")
-    type: str | None = Field(default=None, description="vehicle type, e.g. suv, van")
+    vehicle_type: str | None = Field(default=None, description="car, bus, truck, motorcycle…")
     upper_colour: str | None = Field(default=None, description="person's upper-body colour")
     lower_colour: str | None = Field(default=None, description="person's lower-body colour")
-    direction: str | None = Field(default=None, description="left, right, up, down, stationary")
+    direction: str | None = Field(
+        default=None, description="image-space heading: E (right), N (up), W, S, NE…, none"
+    )
+    compass: str | None = Field(
+        default=None, description="map heading N, NE, … (needs camera heading)"
+    )
+    stationary: bool | None = None
     min_confidence: float = Field(default=0.0, ge=0.0, le=1.0)
 
     @field_validator("classes")
@@ -136,7 +142,9 @@ class SearchFiltersIn(BaseModel):
                 raise ValueError(f"unknown or empty class list {unknown}")
         return value
 
-    @field_validator("colour", "upper_colour", "lower_colour", "type", "direction")
+    @field_validator(
+        "colour", "upper_colour", "lower_colour", "vehicle_type", "direction", "compass"
+    )
     @classmethod
     def _known_term(cls, value: str | None, info: ValidationInfo) -> str | None:
         return None if value is None else normalise_term(str(info.field_name), value)
@@ -175,7 +183,7 @@ class ParsedText(BaseModel):
     """What the text was understood as."""
 
     classes: list[str]
-    attributes: dict[str, str]
+    attributes: dict[str, Any]
     camera_ids: list[str]
     start: datetime | None
     end: datetime | None

@@ -16,7 +16,7 @@ from detect.detector import NanoDetDetector
 from detect.embedder import AppearanceEmbedder
 from detect.track_builder import encode_thumbnail
 from detect.track_record import TrackRecord
-from index.catalog import audit_entries, create_api_key, revoke_api_key, upsert_camera
+from index.catalog import audit_entries, create_api_key, create_case, revoke_api_key, upsert_camera
 from index.catalog_values import CameraSpec
 from index.db import init_catalog, session_factory
 from index.track_indexer import TrackIndexer
@@ -106,13 +106,19 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, 
             "revoked": create_api_key(session, "old", "investigator"),
         }
         revoke_api_key(session, "old")
+        CASE["id"] = create_case(session, "Robbery at gate 2", "ana")
         session.commit()
     context = ApiContext(sessions, store, vectors, detector, embedder, 600, signing_key)
     with TestClient(create_app(context), base_url=BASE_URL) as client:
         yield client, keys, list(zip(track_ids, pairs, strict=True))
 
 
+CASE: dict[str, str] = {}
+
+
 def search(client: TestClient, key: str, image: bytes, **form: str):
+    """Person searches need an open case and a purpose: the fixture's case unless given."""
+    form = {"case_id": CASE["id"], "purpose": "test investigation", **form}
     return client.post(
         "/api/v1/search/image",
         headers={"X-API-Key": key},
@@ -224,7 +230,7 @@ def test_searches_and_views_are_audited(api) -> None:
     client, keys, tracks = api
     later = tracks[1][1][1]
     response = search(
-        client, keys["investigator"], jpeg(later), whole_image="true", case_id=None or "",
+        client, keys["investigator"], jpeg(later), whole_image="true", case_id=CASE["id"],
         purpose="robbery at gate 2",
     )  # fmt: skip
     assert response.status_code == 200
@@ -233,5 +239,6 @@ def test_searches_and_views_are_audited(api) -> None:
     last = entries[-1]
     assert last.action == "search" and last.query_type == "image"
     assert last.purpose == "robbery at gate 2" and last.hit_count == len(response.json()["hits"])
+    assert last.case_id == CASE["id"]
     assert last.image_sha256 is not None and len(last.image_sha256) == 64
     assert any(e.action == "view_track" for e in entries)

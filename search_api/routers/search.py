@@ -1,14 +1,16 @@
-"""Search endpoints: find tracks that look like an uploaded picture."""
+"""Search endpoints: by picture, by track ("more like this"), by attributes, by text, by hops."""
 
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile, status
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
 
-from detect.detections import COCO_CLASSES, DEFAULT_CLASSES
+from detect.detections import DEFAULT_CLASSES
 from detect.query import (
     MAX_IMAGE_BYTES,
     QueryImageError,
@@ -16,13 +18,40 @@ from detect.query import (
     detect_query_object,
     whole_image_query,
 )
-from index.catalog import append_audit, track_ids_matching, tracks_by_ids
-from search_api.auth import SEARCH_ROLES, PrincipalDep, SessionDep, require_role, visible_cameras
+from index.catalog import get_track
+from index.catalog_values import Principal
+from search_api.auth import PrincipalDep, SessionDep, may_see_camera, visible_cameras
 from search_api.context import ApiContext, api_context
-from search_api.links import clip_url, object_url
-from search_api.schemas import QueryInfo, SearchHit, SearchResponse
+from search_api.hop import hop_search
+from search_api.query_text import TextQueryError, parse_text_query
+from search_api.schemas import (
+    AttributeSearchRequest,
+    HitsPage,
+    HopRequest,
+    HopResponse,
+    ParsedText,
+    QueryInfo,
+    SearchFiltersIn,
+    SearchResponse,
+    TextSearchRequest,
+    TextSearchResponse,
+    TrackSearchRequest,
+)
+from search_api.search_service import (
+    SearchFilters,
+    attribute_ranked,
+    audit_search,
+    authorize_search,
+    build_hits,
+    filters_from,
+    resolve_camera_ref,
+    similar_tracks,
+    track_embedding,
+    unprocessable,
+)
 
 router = APIRouter(prefix="/search", tags=["search"])
+ContextDep = Annotated[ApiContext, Depends(api_context)]
 
 
 def split_list(value: str | None, field: str) -> list[str] | None:
@@ -30,36 +59,64 @@ def split_list(value: str | None, field: str) -> list[str] | None:
         return None
     items = [item.strip() for item in value.split(",") if item.strip()]
     if not items:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{field}: empty list")
+        raise unprocessable(f"{field}: empty list")
     return items
+
+
+def validation_message(error: ValidationError) -> str:
+    """`field: problem` for each error, the way the JSON endpoints report them."""
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"])
+        parts.append(f"{where}: {item['msg']}" if where else str(item["msg"]))
+    return "; ".join(parts)
 
 
 @router.post("/image", response_model=SearchResponse, summary="Find tracks like this picture")
 async def search_by_image(
     principal: PrincipalDep,
     session: SessionDep,
-    context: Annotated[ApiContext, Depends(api_context)],
+    context: ContextDep,
     image: Annotated[UploadFile, File(description="JPEG/PNG of a scene or of one object")],
     camera_ids: Annotated[str | None, Form(description="comma-separated camera ids")] = None,
-    start: Annotated[datetime | None, Form(description="UTC, ISO 8601")] = None,
-    end: Annotated[datetime | None, Form(description="UTC, ISO 8601")] = None,
+    start: Annotated[str | None, Form(description="ISO 8601 with offset")] = None,
+    end: Annotated[str | None, Form(description="ISO 8601 with offset")] = None,
     classes: Annotated[str | None, Form(description="comma-separated COCO class names")] = None,
     top_k: Annotated[int, Form(ge=1, le=500)] = 20,
     whole_image: Annotated[
         bool, Form(description="the picture already shows just the object")
     ] = False,
+    colour: Annotated[str | None, Form(description="vehicle colour filter")] = None,
+    vehicle_type: Annotated[str | None, Form(description="vehicle type filter")] = None,
+    upper_colour: Annotated[str | None, Form()] = None,
+    lower_colour: Annotated[str | None, Form()] = None,
+    direction: Annotated[str | None, Form()] = None,
+    compass: Annotated[str | None, Form()] = None,
     case_id: Annotated[str | None, Form()] = None,
     purpose: Annotated[str | None, Form()] = None,
 ) -> SearchResponse:
-    require_role(principal, SEARCH_ROLES)
+    """Picks the largest person or vehicle of `classes` in the picture (or takes it whole)."""
     data = await image.read(MAX_IMAGE_BYTES + 1)
-    class_names = split_list(classes, "classes") or list(DEFAULT_CLASSES)
-    unknown = sorted(set(class_names) - set(COCO_CLASSES))
-    if unknown:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"classes: unknown {unknown}")
-    if start and end and end <= start:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "end: must be after start")
-    cameras = visible_cameras(principal, split_list(camera_ids, "camera_ids"))
+    try:
+        request = SearchFiltersIn.model_validate(
+            {
+                "camera_ids": split_list(camera_ids, "camera_ids"),
+                "start": start or None,
+                "end": end or None,
+                "classes": split_list(classes, "classes"),
+                "colour": colour or None,
+                "vehicle_type": vehicle_type or None,
+                "upper_colour": upper_colour or None,
+                "lower_colour": lower_colour or None,
+                "direction": direction or None,
+                "compass": compass or None,
+            }
+        )
+    except ValidationError as error:
+        raise unprocessable(validation_message(error)) from error
+    class_names = request.classes or list(DEFAULT_CLASSES)
+    authorize_search(session, principal, class_names, case_id, purpose)
+    filters = filters_from(session, principal, request)
     try:
         picture = decode_image(data)
         query = (
@@ -74,42 +131,143 @@ async def search_by_image(
             else status.HTTP_422_UNPROCESSABLE_CONTENT
         )
         raise HTTPException(code, str(error)) from error
-
-    filtered = cameras is not None or start is not None or end is not None or classes is not None
-    allowed = track_ids_matching(session, cameras, start, end, class_names) if filtered else None
-    vector_hits = context.vectors.search(query.embedding, top_k, allowed_ids=allowed)
-    rows = {row.id: row for row in tracks_by_ids(session, [h.track_id for h in vector_hits])}
-    hits = [
-        SearchHit(
-            track_id=row.id,
-            camera_id=row.camera_id,
-            class_name=row.class_name,
-            start_at=row.start_at,
-            end_at=row.end_at,
-            score=round(hit.score, 4),
-            thumbnail_url=object_url(context, row.thumbnail_key),
-            clip_url=clip_url(context, session, row.camera_id, row.start_at),
-        )
-        for hit in vector_hits
-        if (row := rows.get(hit.track_id)) is not None
-    ]
-    append_audit(
+    results = similar_tracks(context, session, query.embedding, filters, top_k)
+    hits = build_hits(context, session, results)
+    audit_search(
         session,
-        principal=principal.name,
-        role=principal.role,
-        action="search",
-        query_type="image",
-        case_id=case_id,
-        purpose=purpose,
-        filters={
-            "camera_ids": cameras,
-            "start": start.isoformat() if start else None,
-            "end": end.isoformat() if end else None,
-            "classes": class_names,
-            "top_k": top_k,
-        },
+        principal,
+        "image",
+        {**filters.as_audit(), "classes": class_names, "top_k": top_k},
+        len(hits),
+        case_id,
+        purpose,
         image_sha256=hashlib.sha256(data).hexdigest(),
-        hit_count=len(hits),
     )
     session.commit()
     return SearchResponse(query=QueryInfo(class_name=query.class_name, box=query.box), hits=hits)
+
+
+@router.post("/track/{track_id}", response_model=HitsPage, summary="More like this track")
+def search_by_track(
+    track_id: int,
+    body: TrackSearchRequest,
+    principal: PrincipalDep,
+    session: SessionDep,
+    context: ContextDep,
+) -> HitsPage:
+    """Tracks that look like an indexed track (the track itself is left out)."""
+    seed = get_track(session, track_id)
+    if seed is None or not may_see_camera(principal, seed.camera_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"track {track_id} not found")
+    authorize_search(session, principal, [seed.class_name], body.case_id, body.purpose)
+    filters = filters_from(session, principal, body)
+    results = similar_tracks(
+        context, session, track_embedding(context, seed), filters, body.top_k, {track_id}
+    )
+    hits = build_hits(context, session, results)
+    audit_search(
+        session, principal, "track", {**filters.as_audit(), "top_k": body.top_k}, len(hits),
+        body.case_id, body.purpose, target=f"track:{track_id}",
+    )  # fmt: skip
+    session.commit()
+    return HitsPage(hits=hits)
+
+
+@router.post("/attributes", response_model=HitsPage, summary="Find tracks by attributes")
+def search_by_attributes(
+    body: AttributeSearchRequest,
+    principal: PrincipalDep,
+    session: SessionDep,
+    context: ContextDep,
+) -> HitsPage:
+    """Class, colours, type, direction, cameras and time; best attribute confidence first."""
+    authorize_search(session, principal, body.classes, body.case_id, body.purpose)
+    filters = filters_from(session, principal, body)
+    ranked = attribute_ranked(session, filters)
+    hits = build_hits(context, session, ranked[body.offset : body.offset + body.top_k])
+    audit_search(
+        session, principal, "attributes",
+        {**filters.as_audit(), "top_k": body.top_k, "offset": body.offset}, len(ranked),
+        body.case_id, body.purpose,
+    )  # fmt: skip
+    session.commit()
+    return HitsPage(hits=hits, offset=body.offset, total=len(ranked))
+
+
+def text_filters(
+    session: Session, principal: Principal, text: str, now: datetime, timezone: str
+) -> tuple[SearchFilters, ParsedText]:
+    """Filters that free text asks for; 422 naming the problem when it cannot be read."""
+    try:
+        parsed = parse_text_query(text, now, timezone)
+    except TextQueryError as error:
+        raise unprocessable(str(error)) from error
+    camera_ids = [resolve_camera_ref(session, ref) for ref in parsed.camera_refs] or None
+    filters = SearchFilters(
+        camera_ids=visible_cameras(principal, camera_ids),
+        start=parsed.start,
+        end=parsed.end,
+        class_names=parsed.class_names or None,
+        attributes=parsed.attributes,
+    )
+    summary = ParsedText(
+        classes=list(parsed.class_names),
+        attributes=parsed.attributes.as_json(),
+        camera_ids=camera_ids or [],
+        start=parsed.start,
+        end=parsed.end,
+        unparsed=list(parsed.unparsed),
+    )
+    return filters, summary
+
+
+@router.post("/text", response_model=TextSearchResponse, summary="Find tracks by a description")
+def search_by_text(
+    body: TextSearchRequest,
+    principal: PrincipalDep,
+    session: SessionDep,
+    context: ContextDep,
+) -> TextSearchResponse:
+    """Chinese or English, e.g. "红色轿车", "white shirt black trousers", "昨天下午 3号摄像头"."""
+    filters, summary = text_filters(
+        session, principal, body.text, body.now or datetime.now(UTC), body.timezone
+    )
+    if (
+        not summary.classes
+        and not summary.attributes
+        and filters.camera_ids is None
+        and (filters.start is None)
+    ):
+        raise unprocessable(f"text: nothing in {body.text!r} names a class, colour, camera or time")
+    authorize_search(session, principal, filters.class_names, body.case_id, body.purpose)
+    ranked = attribute_ranked(session, filters)
+    hits = build_hits(context, session, ranked[: body.top_k])
+    audit_search(
+        session, principal, "text", {**filters.as_audit(), "text": body.text}, len(ranked),
+        body.case_id, body.purpose,
+    )  # fmt: skip
+    session.commit()
+    return TextSearchResponse(parsed=summary, hits=hits)
+
+
+@router.post("/hop", response_model=HopResponse, summary="Follow a track across cameras")
+def search_hop(
+    body: HopRequest,
+    principal: PrincipalDep,
+    session: SessionDep,
+    context: ContextDep,
+) -> HopResponse:
+    """Candidates in neighbouring cameras before and after the trail, ranked by appearance ×
+    travel-time plausibility; send confirmed / rejected ids back to refine the query."""
+    seed = get_track(session, body.track_id)
+    if seed is None or not may_see_camera(principal, seed.camera_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"track {body.track_id} not found")
+    authorize_search(session, principal, [seed.class_name], body.case_id, body.purpose)
+    response = hop_search(context, session, principal, seed, body)
+    audit_search(
+        session, principal, "hop",
+        {"confirmed": body.confirmed, "rejected": body.rejected, "top_k": body.top_k},
+        len(response.candidates), body.case_id, body.purpose, target=f"track:{body.track_id}",
+    )  # fmt: skip
+    session.commit()
+    return response

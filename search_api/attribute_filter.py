@@ -1,0 +1,145 @@
+"""Track attribute filters: the vocabulary a query may use and matching against stored attributes.
+
+A track's `attributes` (written by the track finalizer) hold one entry per attribute. Accepted
+shapes, so that readers do not depend on one writer's layout::
+
+    {"colour": {"value": "red", "confidence": 0.82}}          # value + confidence
+    {"colour": "red", "colour_confidence": 0.82}              # flat value, sibling confidence
+    {"colour": "red", "confidences": {"colour": 0.82}}        # flat value, confidence map
+    {"colour": "red"}                                         # no confidence (taken as 1)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+# The vocabulary detect/attributes.py writes (its PALETTE, vehicle classes and 8 sectors).
+COLOURS: tuple[str, ...] = (
+    "white", "black", "grey", "silver", "red", "blue", "green", "yellow", "orange", "brown",
+)  # fmt: skip
+# Hues the attribute writer folds into its palette, and common spellings.
+COLOUR_SYNONYMS: dict[str, str] = {"gray": "grey", "pink": "red", "purple": "red"}
+VEHICLE_TYPES: tuple[str, ...] = ("car", "bus", "truck", "motorcycle", "bicycle")
+SECTORS: tuple[str, ...] = ("E", "NE", "N", "NW", "W", "SW", "S", "SE")
+DIRECTIONS: tuple[str, ...] = (*SECTORS, "none")
+VEHICLE_CLASSES: frozenset[str] = frozenset(VEHICLE_TYPES)
+PERSON_CLASSES: frozenset[str] = frozenset({"person"})
+
+ATTRIBUTE_VOCABULARY: dict[str, tuple[str, ...]] = {
+    "colour": COLOURS,
+    "upper_colour": COLOURS,
+    "lower_colour": COLOURS,
+    "vehicle_type": VEHICLE_TYPES,
+    "direction": DIRECTIONS,
+    "compass": SECTORS,
+}
+SECTOR_KEYS = frozenset({"direction", "compass"})
+
+
+def normalise_term(key: str, value: str) -> str:
+    """`value` as the vocabulary spells it; ValueError naming `key` when it is not known."""
+    term = value.strip().lower()
+    if key in ("colour", "upper_colour", "lower_colour"):
+        term = COLOUR_SYNONYMS.get(term, term)
+    if key in SECTOR_KEYS and term != "none":
+        term = term.upper()
+    allowed = ATTRIBUTE_VOCABULARY[key]
+    if term not in allowed:
+        raise ValueError(f"{key}: {value!r} is not one of {list(allowed)}")
+    return term
+
+
+def attribute_value(attributes: Mapping[str, Any], key: str) -> tuple[str, float] | None:
+    """The stored value (lower case) and its confidence for `key`, or None if absent."""
+    entry = attributes.get(key)
+    if entry is None:
+        return None
+    if isinstance(entry, Mapping):
+        value = entry.get("value", entry.get("label"))
+        confidence = entry.get("confidence", entry.get("score", 1.0))
+    else:
+        value = entry
+        confidences = attributes.get("confidences")
+        confidence = attributes.get(f"{key}_confidence", 1.0)
+        if isinstance(confidences, Mapping) and key in confidences:
+            confidence = confidences[key]
+    if isinstance(value, bool) or not isinstance(value, str):
+        return None
+    try:
+        return value, float(confidence)
+    except (TypeError, ValueError):
+        return value, 1.0
+
+
+def same_or_adjacent_sector(stored: str, wanted: str) -> bool:
+    """Headings match within one 45° sector either side ("going left" covers NW, W and SW)."""
+    if stored not in SECTORS or wanted not in SECTORS:
+        return stored == wanted
+    steps = abs(SECTORS.index(stored) - SECTORS.index(wanted)) % len(SECTORS)
+    return min(steps, len(SECTORS) - steps) <= 1
+
+
+def values_match(key: str, stored: str, wanted: str) -> bool:
+    if key in SECTOR_KEYS:
+        return same_or_adjacent_sector(stored if stored == "none" else stored.upper(), wanted)
+    stored = COLOUR_SYNONYMS.get(stored.lower(), stored.lower())
+    # Cameras rarely tell silver from grey: either one matches the other.
+    return stored == wanted or {stored, wanted} == {"grey", "silver"}
+
+
+@dataclass(frozen=True)
+class AttributeFilter:
+    """Wanted attribute values; None leaves an attribute unrestricted."""
+
+    colour: str | None = None
+    vehicle_type: str | None = None
+    upper_colour: str | None = None
+    lower_colour: str | None = None
+    direction: str | None = None
+    compass: str | None = None
+    stationary: bool | None = None
+    min_confidence: float = 0.0
+
+    def __post_init__(self) -> None:
+        for key, value in self.wanted().items():
+            object.__setattr__(self, key, normalise_term(key, value))
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise ValueError(f"min_confidence: {self.min_confidence} not in [0, 1]")
+
+    def wanted(self) -> dict[str, str]:
+        """The restricted attributes and their wanted values."""
+        return {
+            f.name: value
+            for f in fields(self)
+            if f.name in ATTRIBUTE_VOCABULARY and isinstance(value := getattr(self, f.name), str)
+        }
+
+    def is_empty(self) -> bool:
+        return not self.wanted() and self.stationary is None
+
+    def as_json(self) -> dict[str, object]:
+        out: dict[str, object] = dict(self.wanted())
+        if self.stationary is not None:
+            out["stationary"] = self.stationary
+        return out
+
+    def match(self, attributes: Mapping[str, Any]) -> dict[str, float] | None:
+        """Confidence of each wanted attribute when all match, else None."""
+        matched: dict[str, float] = {}
+        if self.stationary is not None:
+            if attributes.get("stationary") is not self.stationary:
+                return None
+            matched["stationary"] = 1.0
+        for key, wanted in self.wanted().items():
+            stored = attribute_value(attributes, key)
+            if stored is None:
+                return None
+            value, confidence = stored
+            if not values_match(key, value, wanted):
+                return None
+            if confidence < self.min_confidence:
+                return None
+            matched[key] = round(confidence, 4)
+        return matched

@@ -1,0 +1,116 @@
+"""Free-text query parser: Chinese and English descriptions → classes, attributes, cameras, time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from search_api.query_text import TextQueryError, parse_text_query, zh_number
+
+# 2026-11-25 14:00 in Shanghai (UTC+8).
+NOW = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
+SHANGHAI = "Asia/Shanghai"
+
+
+def local(day: int, hour: int) -> datetime:
+    """UTC time of 2026-11-`day` `hour`:00 Shanghai time."""
+    return datetime(2026, 11, day, hour, tzinfo=UTC) - timedelta(hours=8)
+
+
+def test_red_sedan_in_chinese() -> None:
+    query = parse_text_query("红色轿车", NOW, SHANGHAI)
+    assert query.class_names == ("car",)
+    assert query.attributes.wanted() == {"colour": "red"}
+    assert (query.start, query.end, query.camera_refs, query.unparsed) == (None, None, (), ())
+
+
+def test_clothing_colours_in_english_imply_a_person() -> None:
+    query = parse_text_query("white shirt black trousers", NOW)
+    assert query.class_names == ("person",)
+    assert query.attributes.wanted() == {"upper_colour": "white", "lower_colour": "black"}
+
+
+def test_man_in_white_yesterday_afternoon_on_camera_3() -> None:
+    query = parse_text_query("穿白衣服的男子 昨天下午 3号摄像头", NOW, SHANGHAI)
+    assert query.class_names == ("person",)
+    assert query.attributes.wanted() == {"upper_colour": "white"}
+    assert query.camera_refs == ("3",)
+    assert (query.start, query.end) == (local(24, 12), local(24, 18))
+    assert query.unparsed == ()
+
+
+def test_the_same_words_in_another_time_zone_give_another_window() -> None:
+    utc = parse_text_query("昨天下午", NOW, "UTC")
+    assert (utc.start, utc.end) == (
+        datetime(2026, 11, 24, 12, tzinfo=UTC),
+        datetime(2026, 11, 24, 18, tzinfo=UTC),
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "start", "end"),
+    [
+        ("今天上午10点", local(25, 10), local(25, 11)),
+        ("yesterday 3pm", local(24, 15), local(24, 16)),
+        ("前天晚上", local(23, 18), local(24, 0)),
+        ("last night", local(24, 18), local(25, 0)),
+        ("最近3小时", NOW - timedelta(hours=3), NOW),
+        ("past 2 days", NOW - timedelta(days=2), NOW),
+        ("today", local(25, 0), local(26, 0)),
+    ],
+)
+def test_time_words(text: str, start: datetime, end: datetime) -> None:
+    query = parse_text_query(text, NOW, SHANGHAI)
+    assert (query.start, query.end) == (start, end)
+
+
+def test_mixed_description_with_direction_and_camera() -> None:
+    query = parse_text_query("a woman in a grey hoodie and blue jeans going left on cam 12", NOW)
+    assert query.class_names == ("person",)
+    assert query.attributes.wanted() == {
+        "upper_colour": "grey", "lower_colour": "blue", "direction": "W",
+    }  # fmt: skip
+    assert query.camera_refs == ("12",)
+
+
+def test_vehicle_words_are_not_read_twice() -> None:
+    bus = parse_text_query("黄色公交车 向北", NOW)
+    assert bus.class_names == ("bus",)
+    assert bus.attributes.wanted() == {"colour": "yellow", "compass": "N"}
+    any_vehicle = parse_text_query("银色的车 停着", NOW)
+    assert set(any_vehicle.class_names) == {"bicycle", "car", "motorcycle", "bus", "truck"}
+    assert any_vehicle.attributes.colour == "silver" and any_vehicle.attributes.stationary is True
+
+
+def test_words_not_understood_are_reported() -> None:
+    query = parse_text_query("red car with a dented bumper", NOW)
+    assert query.class_names == ("car",) and query.attributes.colour == "red"
+    assert query.unparsed == ("dented", "bumper")
+
+
+def test_chinese_numerals() -> None:
+    assert [zh_number(t) for t in ("3", "三", "十", "十二", "二十", "二十一")] == [
+        3,
+        3,
+        10,
+        12,
+        20,
+        21,
+    ]
+    assert parse_text_query("十二号摄像头", NOW).camera_refs == ("12",)
+
+
+@pytest.mark.parametrize(
+    ("text", "now", "zone", "message"),
+    [
+        ("", NOW, "UTC", "text: the query is empty"),
+        ("x" * 501, NOW, "UTC", "text: longer than 500"),
+        ("red car", NOW.replace(tzinfo=None), "UTC", "now: must carry a time zone"),
+        ("red car", NOW, "Mars/Olympus", "timezone: 'Mars/Olympus'"),
+        ("25点", NOW, "UTC", "is not a time of day"),
+    ],
+)
+def test_bad_input_names_the_problem(text: str, now: datetime, zone: str, message: str) -> None:
+    with pytest.raises(TextQueryError, match=message.replace("(", r"\(")):
+        parse_text_query(text, now, zone)
