@@ -1,4 +1,14 @@
-"""Collects views of each live track and finalises ended tracks into `TrackRecord`s."""
+"""Collects views of each live track and finalises ended tracks into `TrackRecord`s.
+
+Per frame the builder only scores boxes (cheap arithmetic) and cuts a crop when a box could beat
+the worst of the `MAX_VIEWS` views kept; embedding, attributes and JPEG encoding happen once, at
+finalisation. Memory per open track is bounded: ≤ `MAX_VIEWS` crops, one downscaled context
+frame and ≤ `MAX_TRAJECTORY_POINTS` trajectory rows (thinned by halving when full).
+
+Long-lived tracks (a parked car) are finalised every `max_record_s` as well: each part is a
+record with the same `local_track_id`, its own `start_at` (so the catalog key
+(camera_id, local_track_id, start_at) stays unique) and `attributes["part"]` = 0, 1, 2 ...
+"""
 
 from __future__ import annotations
 
@@ -10,13 +20,19 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from detect.attributes import track_attributes
 from detect.detections import COCO_CLASSES, Detections
 from detect.track_record import TrackRecord
 from ingest.frame import Frame
 
 MAX_VIEWS = 4
 MAX_TRAJECTORY_POINTS = 200
+TRAJECTORY_STEP_S = 0.4
 THUMBNAIL_MAX_SIDE_PX = 256
+CONTEXT_WIDTH_PX = 320
+SHARPNESS_HEIGHT_PX = 64
+SHARPNESS_HALF_VAR = 60.0  # Laplacian variance at which the sharpness factor is 0.5
+EDGE_MARGIN_PX = 2.0
 
 
 class Embedder(Protocol):
@@ -40,20 +56,50 @@ class _View:
 class _Accumulator:
     first_at: datetime
     last_at: datetime
+    part: int = 0
     class_votes: Counter[int] = field(default_factory=Counter)
-    confidences: list[float] = field(default_factory=list)
+    confidence_sum: float = 0.0
+    observations: int = 0
     views: list[_View] = field(default_factory=list)
+    context: np.ndarray | None = None  # downscaled frame of the best view, box drawn at the end
+    context_scale: float = 1.0
     trajectory: list[tuple[float, float, float, float, float]] = field(default_factory=list)
+    trajectory_step_s: float = TRAJECTORY_STEP_S
 
 
-def view_quality(box: np.ndarray, confidence: float, frame_w: int, frame_h: int) -> float:
-    """Larger, more confident boxes not cut by the frame edge make better shots."""
-    x1, y1, x2, y2 = box
+def view_quality(
+    box: np.ndarray, confidence: float, frame_w: int, frame_h: int, overlap: float = 0.0
+) -> float:
+    """Cheap part of a view's score: √area × confidence, halved when cut by the frame edge,
+    reduced by the share of the box covered by other boxes (`overlap`, 0..1)."""
+    x1, y1, x2, y2 = (float(v) for v in box)
     area = max(0.0, x2 - x1) * max(0.0, y2 - y1)
-    margin_px = 2.0
-    cut = x1 <= margin_px or y1 <= margin_px or x2 >= frame_w - margin_px
-    cut = cut or y2 >= frame_h - margin_px
-    return float(np.sqrt(area) * confidence * (0.5 if cut else 1.0))
+    cut = x1 <= EDGE_MARGIN_PX or y1 <= EDGE_MARGIN_PX
+    cut = cut or x2 >= frame_w - EDGE_MARGIN_PX or y2 >= frame_h - EDGE_MARGIN_PX
+    return float(np.sqrt(area) * confidence * (0.5 if cut else 1.0) * (1.0 - 0.7 * overlap))
+
+
+def sharpness_factor(image: np.ndarray) -> float:
+    """0..1 from the Laplacian variance of the crop resized to a fixed height (blur → 0)."""
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+    scale = SHARPNESS_HEIGHT_PX / max(grey.shape[0], 1)
+    size = (max(8, round(grey.shape[1] * scale)), SHARPNESS_HEIGHT_PX)
+    grey = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+    variance = float(cv2.Laplacian(grey, cv2.CV_32F).var())
+    return variance / (variance + SHARPNESS_HALF_VAR)
+
+
+def covered_share(xyxy: np.ndarray) -> np.ndarray:
+    """For each box, the largest share of its area covered by one other box of the frame."""
+    n = len(xyxy)
+    if n < 2:
+        return np.zeros(n, np.float32)
+    top_left = np.maximum(xyxy[:, None, :2], xyxy[None, :, :2])
+    bottom_right = np.minimum(xyxy[:, None, 2:], xyxy[None, :, 2:])
+    inter = np.prod(np.clip(bottom_right - top_left, 0, None), axis=2)
+    np.fill_diagonal(inter, 0.0)
+    area = np.prod(np.clip(xyxy[:, 2:] - xyxy[:, :2], 1e-6, None), axis=1)
+    return np.clip(inter.max(axis=1) / area, 0.0, 1.0).astype(np.float32)
 
 
 def crop(image: np.ndarray, box: np.ndarray) -> np.ndarray:
@@ -63,8 +109,8 @@ def crop(image: np.ndarray, box: np.ndarray) -> np.ndarray:
     return image[y1:y2, x1:x2].copy()
 
 
-def encode_thumbnail(image: np.ndarray) -> bytes:
-    scale = THUMBNAIL_MAX_SIDE_PX / max(image.shape[:2])
+def encode_thumbnail(image: np.ndarray, max_side_px: int = THUMBNAIL_MAX_SIDE_PX) -> bytes:
+    scale = max_side_px / max(image.shape[:2])
     if scale < 1:
         image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     ok, buffer = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])
@@ -73,72 +119,144 @@ def encode_thumbnail(image: np.ndarray) -> bytes:
     return buffer.tobytes()
 
 
+def encode_context(context: np.ndarray, box: tuple[float, ...], scale: float) -> bytes:
+    """The downscaled frame with the track's box drawn in, as JPEG (quality 80)."""
+    image = context.copy()
+    x1, y1, x2, y2 = (round(v * scale) for v in box)
+    cv2.rectangle(image, (x1, y1), (x2, y2), (0, 0, 255), 2)
+    ok, buffer = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    if not ok:
+        raise ValueError("context frame could not be encoded")
+    return buffer.tobytes()
+
+
 class TrackBuilder:
     """Per camera: keeps at most `MAX_VIEWS` best crops per live track; work per frame is small."""
 
-    def __init__(self, camera_id: str, embedder: Embedder, min_observations: int = 2) -> None:
+    def __init__(
+        self,
+        camera_id: str,
+        embedder: Embedder,
+        min_observations: int = 2,
+        max_record_s: float = 600.0,
+        camera_heading_deg: float | None = None,
+    ) -> None:
+        if max_record_s <= 0:
+            raise ValueError(f"max_record_s must be positive, got {max_record_s}")
         self.camera_id = camera_id
         self._embedder = embedder
         self._min_observations = min_observations
+        self._max_record_s = max_record_s
+        self._camera_heading_deg = camera_heading_deg
         self._live: dict[int, _Accumulator] = {}
+
+    @property
+    def open_track_count(self) -> int:
+        return len(self._live)
 
     def observe(self, frame: Frame, tracked: Detections) -> None:
         """Record one frame's tracked boxes (tracker_id must be set)."""
         if tracked.tracker_id is None:
             raise ValueError("detections must carry tracker ids")
+        overlaps = covered_share(tracked.xyxy)
         for i, track_id in enumerate(tracked.tracker_id.tolist()):
             acc = self._live.get(track_id)
             if acc is None:
                 acc = self._live[track_id] = _Accumulator(frame.wall_time, frame.wall_time)
-            acc.first_at = min(acc.first_at, frame.wall_time)  # stream clocks can step back
-            acc.last_at = max(acc.last_at, frame.wall_time)
+            acc.last_at = frame.wall_time
             box = tracked.xyxy[i]
             confidence = float(tracked.confidence[i])
             acc.class_votes[int(tracked.class_id[i])] += 1
-            acc.confidences.append(confidence)
-            if len(acc.trajectory) < MAX_TRAJECTORY_POINTS:
-                offset_s = (frame.wall_time - acc.first_at).total_seconds()
-                bx1, by1, bx2, by2 = (round(float(v), 1) for v in box)
-                acc.trajectory.append((round(offset_s, 3), bx1, by1, bx2, by2))
-            quality = view_quality(box, confidence, frame.width_px, frame.height_px)
-            if len(acc.views) < MAX_VIEWS or quality > acc.views[-1].quality:
-                view_crop = crop(frame.image, box)
-                if view_crop.size == 0:
-                    continue
-                x1, y1, x2, y2 = (float(v) for v in box)
-                view = _View(quality, frame.wall_time, (x1, y1, x2, y2), view_crop)
-                acc.views = sorted([*acc.views, view], key=lambda v: -v.quality)[:MAX_VIEWS]
+            acc.confidence_sum += confidence
+            acc.observations += 1
+            self._add_trajectory_point(acc, frame.wall_time, box)
+            upper = view_quality(box, confidence, frame.width_px, frame.height_px, overlaps[i])
+            if len(acc.views) >= MAX_VIEWS and upper <= acc.views[-1].quality:
+                continue
+            view_crop = crop(frame.image, box)
+            if view_crop.shape[0] < 2 or view_crop.shape[1] < 2:
+                continue
+            quality = upper * (0.5 + 0.5 * sharpness_factor(view_crop))
+            if len(acc.views) >= MAX_VIEWS and quality <= acc.views[-1].quality:
+                continue
+            x1, y1, x2, y2 = (float(v) for v in box)
+            view = _View(quality, frame.wall_time, (x1, y1, x2, y2), view_crop)
+            if not acc.views or quality > acc.views[0].quality:
+                acc.context_scale = min(1.0, CONTEXT_WIDTH_PX / frame.width_px)
+                acc.context = cv2.resize(
+                    frame.image, None, fx=acc.context_scale, fy=acc.context_scale,
+                    interpolation=cv2.INTER_AREA,
+                )  # fmt: skip
+            acc.views = sorted([*acc.views, view], key=lambda v: -v.quality)[:MAX_VIEWS]
 
     def finish(self, track_ids: list[int]) -> list[TrackRecord]:
-        """Finalise ended tracks; tracks seen fewer than `min_observations` times are dropped."""
+        """Finalise ended tracks, plus a part record of each track open for `max_record_s`.
+
+        Tracks (or parts) seen fewer than `min_observations` times are dropped.
+        """
         records = []
         for track_id in track_ids:
             acc = self._live.pop(track_id, None)
-            if acc is None or len(acc.confidences) < self._min_observations or not acc.views:
-                continue
-            class_name = COCO_CLASSES[acc.class_votes.most_common(1)[0][0]]
-            crops = [v.crop for v in acc.views]
-            vectors = self._embedder.embed(crops, [class_name] * len(crops))
-            mean = vectors.mean(axis=0)
-            embedding = (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
-            best = acc.views[0]
-            records.append(
-                TrackRecord(
-                    camera_id=self.camera_id,
-                    local_track_id=track_id,
-                    class_name=class_name,
-                    confidence=float(np.mean(acc.confidences)),
-                    start_at=acc.first_at,
-                    end_at=acc.last_at,
-                    best_shot_at=best.at,
-                    best_box=best.box,
-                    thumbnail_jpeg=encode_thumbnail(best.crop),
-                    embedding=embedding,
-                    embedding_version=self._embedder.embedding_version,
-                    trajectory=acc.trajectory,
-                )
-            )
+            if acc is not None:
+                records.extend(self._record(track_id, acc))
+        for track_id, acc in list(self._live.items()):
+            if (acc.last_at - acc.first_at).total_seconds() >= self._max_record_s:
+                records.extend(self._record(track_id, acc))
+                self._live[track_id] = _Accumulator(acc.last_at, acc.last_at, part=acc.part + 1)
         return records
 
     def finish_all(self) -> list[TrackRecord]:
         return self.finish(list(self._live))
+
+    def _add_trajectory_point(self, acc: _Accumulator, at: datetime, box: np.ndarray) -> None:
+        offset_s = round((at - acc.first_at).total_seconds(), 3)
+        x1, y1, x2, y2 = (round(float(v), 1) for v in box)
+        point = (offset_s, x1, y1, x2, y2)
+        if len(acc.trajectory) >= 2 and offset_s - acc.trajectory[-2][0] < acc.trajectory_step_s:
+            acc.trajectory[-1] = point  # the newest point stands in until a step has passed
+            return
+        acc.trajectory.append(point)
+        if len(acc.trajectory) > MAX_TRAJECTORY_POINTS:
+            acc.trajectory = [*acc.trajectory[:-1:2], acc.trajectory[-1]]
+            acc.trajectory_step_s *= 2
+
+    def _record(self, track_id: int, acc: _Accumulator) -> list[TrackRecord]:
+        if acc.observations < self._min_observations or not acc.views:
+            return []
+        class_name = COCO_CLASSES[acc.class_votes.most_common(1)[0][0]]
+        crops = [v.crop for v in acc.views]
+        vectors = self._embedder.embed(crops, [class_name] * len(crops))
+        mean = vectors.mean(axis=0)
+        embedding = (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+        best = acc.views[0]
+        votes = {COCO_CLASSES[k]: v for k, v in acc.class_votes.items()}
+        attributes = track_attributes(
+            class_name,
+            votes,
+            crops,
+            [v.quality for v in acc.views],
+            acc.trajectory,
+            self._camera_heading_deg,
+        )
+        attributes["part"] = acc.part
+        context = (
+            b"" if acc.context is None else encode_context(acc.context, best.box, acc.context_scale)
+        )
+        return [
+            TrackRecord(
+                camera_id=self.camera_id,
+                local_track_id=track_id,
+                class_name=class_name,
+                confidence=acc.confidence_sum / acc.observations,
+                start_at=acc.first_at,
+                end_at=acc.last_at,
+                best_shot_at=best.at,
+                best_box=best.box,
+                thumbnail_jpeg=encode_thumbnail(best.crop),
+                embedding=embedding,
+                embedding_version=self._embedder.embedding_version,
+                trajectory=acc.trajectory,
+                attributes=attributes,
+                context_jpeg=context,
+            )
+        ]

@@ -14,6 +14,7 @@ class TrackRecord:
     """A finished track: class, time span, best shot, aggregated embedding and trajectory.
 
     `trajectory` holds sampled `(seconds since start, x1, y1, x2, y2)` rows in source pixels.
+    `context_jpeg` is a downscaled full frame at the best shot with the box drawn in.
     """
 
     camera_id: str
@@ -29,3 +30,4 @@ class TrackRecord:
     embedding_version: str
     trajectory: list[tuple[float, float, float, float, float]]
     attributes: dict[str, Any] = field(default_factory=dict)
+    context_jpeg: bytes = b""

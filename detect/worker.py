@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
 import numpy as np
 
-from detect.bytetrack import ByteTrackConfig, ByteTracker
+from detect.bytetrack import ByteTrackConfig, ByteTracker, with_colour_appearance
 from detect.detections import Detections
 from detect.track_builder import Embedder, TrackBuilder
 from detect.track_record import TrackRecord
@@ -57,13 +58,16 @@ class AnalysisWorker:
         self.frames_analysed = 0
         self.lag_s: dict[str, float] = {}
         self.analysed_rate: dict[str, RateMeter] = {}
+        self._last_frame_s: dict[str, float] = {}
+        self._last_at_s: dict[str, float] = {}
+        self._lock = threading.Lock()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="analysis", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop, finishing every open track so nothing seen is lost."""
+        """Stop after analysing what is queued, finishing every open track: nothing seen is lost."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
@@ -71,43 +75,75 @@ class AnalysisWorker:
             self.end_camera(camera_id)
 
     def end_camera(self, camera_id: str) -> None:
-        """Finalise all open tracks of a camera (it was removed or its stream stopped)."""
+        """Finalise all open tracks of a camera (removed, paused, or its stream went quiet)."""
+        with self._lock:
+            records = self._close_camera(camera_id)
+        self._emit(records)
+
+    def _close_camera(self, camera_id: str) -> list[TrackRecord]:
+        """Drop a camera's tracker and finish its tracks; the caller holds the lock."""
         tracker = self._trackers.pop(camera_id, None)
         builder = self._builders.pop(camera_id, None)
+        self._last_frame_s.pop(camera_id, None)
         if tracker is None or builder is None:
-            return
+            return []
         tracker.end_all()
-        self._emit(builder.finish_all())
+        return builder.finish_all()
+
+    def _end_quiet_cameras(self) -> None:
+        """A camera that stopped sending frames must not keep its tracks open forever."""
+        now = time.monotonic()
+        quiet = [c for c, t in self._last_frame_s.items() if now - t > 2 * self._track_max_age_s]
+        for camera_id in quiet:
+            self.end_camera(camera_id)
 
     def process(self, batch: list[Frame]) -> None:
         """Detect, track and finalise one batch of frames (any mix of cameras)."""
         results = self._detector.detect([frame.image for frame in batch])
         for frame, detections in zip(batch, results, strict=True):
-            tracker = self._trackers.get(frame.camera_id)
-            builder = self._builders.get(frame.camera_id)
-            if tracker is None or builder is None:
-                tracker = self._trackers[frame.camera_id] = ByteTracker(
-                    ByteTrackConfig(max_age_s=self._track_max_age_s)
-                )
-                builder = self._builders[frame.camera_id] = TrackBuilder(
-                    frame.camera_id, self._embedder
-                )
-            tracked, ended = tracker.update(detections, frame.wall_time.timestamp())
-            builder.observe(frame, tracked)
-            self._emit(builder.finish(ended))
+            with self._lock:
+                records = self._track(frame, detections)
+            self._emit(records)
             self.frames_analysed += 1
             self.lag_s[frame.camera_id] = (datetime.now(UTC) - frame.wall_time).total_seconds()
             self.analysed_rate.setdefault(frame.camera_id, RateMeter()).tick()
+            self._last_frame_s[frame.camera_id] = time.monotonic()
+
+    def _track(self, frame: Frame, detections: Detections) -> list[TrackRecord]:
+        """Track one frame; the caller holds the lock."""
+        at_s = frame.wall_time.timestamp()
+        records = []
+        if at_s < self._last_at_s.get(frame.camera_id, at_s):
+            records = self._close_camera(frame.camera_id)  # stream restarted on an earlier clock
+        self._last_at_s[frame.camera_id] = at_s
+        tracker = self._trackers.get(frame.camera_id)
+        builder = self._builders.get(frame.camera_id)
+        if tracker is None or builder is None:
+            tracker = self._trackers[frame.camera_id] = ByteTracker(
+                ByteTrackConfig(max_age_s=self._track_max_age_s)
+            )
+            builder = self._builders[frame.camera_id] = TrackBuilder(
+                frame.camera_id, self._embedder
+            )
+        appearance = with_colour_appearance(detections, frame.image)
+        tracked, ended = tracker.update(appearance, at_s)
+        builder.observe(frame, tracked)
+        return records + builder.finish(ended)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            batch = self._frames.get_batch(self._batch_size, timeout_s=0.2)
-            if not batch:
-                continue
-            try:
-                self.process(batch)
-            except Exception:  # one bad batch must not stop analysis for every camera
-                log.exception("analysis of a batch of %d frames failed", len(batch))
+            self._analyse(self._frames.get_batch(self._batch_size, timeout_s=0.2))
+            self._end_quiet_cameras()
+        while batch := self._frames.get_batch(self._batch_size, timeout_s=0.0):
+            self._analyse(batch)
+
+    def _analyse(self, batch: list[Frame]) -> None:
+        if not batch:
+            return
+        try:
+            self.process(batch)
+        except Exception:  # one bad batch must not stop analysis for every camera
+            log.exception("analysis of a batch of %d frames failed", len(batch))
 
     def _emit(self, records: list[TrackRecord]) -> None:
         if not records:

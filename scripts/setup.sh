@@ -9,7 +9,7 @@ APT_PACKAGES=(
   python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-rtsp
   swift swift-proxy swift-object swift-account swift-container python3-swift memcached
-  postgresql fonts-noto-cjk
+  postgresql fonts-noto-cjk darknet
 )
 PYTHON=${PYTHON:-python3}
 VENV=.venv

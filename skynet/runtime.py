@@ -30,7 +30,7 @@ from skynet.supervisor import CameraSupervisor, catalog_cameras
 
 log = logging.getLogger(__name__)
 
-FRAME_QUEUE_CAPACITY = 64
+FRAME_QUEUE_CAPACITY = 32  # bounds analysis lag: newest frames are kept
 
 
 def open_object_store(settings: Settings) -> ObjectStore:
@@ -57,6 +57,7 @@ class Runtime:
     sessions: sessionmaker[Session]
     store: ObjectStore
     detector: NanoDetDetector
+    query_detector: NanoDetDetector
     embedder: AppearanceEmbedder
     indexer: TrackIndexer
     uploader: SegmentUploader
@@ -72,13 +73,15 @@ class Runtime:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         sessions = session_factory(init_catalog(settings.catalog_url))
         store = open_object_store(settings)
+        detector_file = model_path("nanodet", settings.models_dir)
         width_px, height_px = settings.detector_input_px
         detector = NanoDetDetector(
-            model_path("nanodet", settings.models_dir),
+            detector_file,
             input_size=(width_px, height_px),
             score_threshold=settings.detector_score_threshold,
             intra_op_threads=settings.detector_threads,
         )
+        query_detector = NanoDetDetector(detector_file, intra_op_threads=1)  # any aspect: square
         embedder = AppearanceEmbedder(model_path("mobilenetv2-embedder", settings.models_dir))
         vectors = open_vector_index(
             sessions, settings.data_dir / "vectors", embedder.embedding_version, embedder.dim
@@ -91,7 +94,18 @@ class Runtime:
         worker = AnalysisWorker(
             frames, detector, embedder, indexer.index, track_max_age_s=settings.track_max_age_s
         )
-        return cls(settings, sessions, store, detector, embedder, indexer, uploader, frames, worker)
+        return cls(
+            settings,
+            sessions,
+            store,
+            detector,
+            query_detector,
+            embedder,
+            indexer,
+            uploader,
+            frames,
+            worker,
+        )
 
     def start(self) -> None:
         """Start the shared workers and the cameras the catalog lists."""
@@ -175,7 +189,7 @@ class Runtime:
             sessions=self.sessions,
             store=self.store,
             vectors=self.indexer.vectors,
-            detector=self.detector,
+            detector=self.query_detector,
             embedder=self.embedder,
             url_expiry_s=self.settings.url_expiry_s,
             signing_key=self.settings.signing_key_bytes(),

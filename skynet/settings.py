@@ -32,7 +32,7 @@ class Settings(BaseSettings):
 
     segment_duration_s: float = Field(default=10.0, gt=0)
     detect_fps: float = Field(default=5.0, gt=0, le=30)
-    detector_input_px: tuple[int, int] = (416, 416)
+    detector_input_px: tuple[int, int] = (448, 256)  # (W, H): suits 16:9 sub streams
     detector_score_threshold: float = Field(default=0.35, gt=0, lt=1)
     detector_threads: int = Field(default=2, ge=1)
     track_max_age_s: float = Field(default=2.0, gt=0)

@@ -1,0 +1,204 @@
+"""Benchmark: ByteTrack identity quality (IDF1, MOTA, ID switches via motmetrics), colour naming
+accuracy and tracker cost per frame, on synthetic scenes of real cut-outs and on labelled vtest.
+
+Run: `.venv/bin/python -m bench.tracking` (writes bench/results/tracking.json).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import motmetrics as mm
+import numpy as np
+
+from detect.attributes import colour_attributes
+from detect.bytetrack import ByteTrackConfig, ByteTracker, iou_matrix, with_colour_appearance
+from detect.detections import Detections
+from sample_streams import synthetic
+
+RESULTS_PATH = Path(__file__).resolve().parent / "results" / "tracking.json"
+VTEST_LABELS_PATH = Path(__file__).resolve().parents[1] / "tests" / "data" / "vtest_tracks.json"
+FPS = 5.0
+MATCH_IOU = 0.5
+SYNTHETIC_SEEDS = (1, 2, 3, 4)
+SYNTHETIC_DURATION_S = 24.0
+
+
+@dataclass(frozen=True)
+class MotScores:
+    """CLEAR-MOT and identity scores of one or more sequences (motmetrics)."""
+
+    idf1: float
+    mota: float
+    id_switches: int
+    false_positives: int
+    misses: int
+    objects: int
+
+
+def accumulate(
+    truth: Sequence[tuple[np.ndarray, np.ndarray]], tracked: Sequence[Detections]
+) -> mm.MOTAccumulator:
+    """motmetrics accumulator of (ids, xyxy) ground truth against tracked detections."""
+    acc = mm.MOTAccumulator(auto_id=True)
+    for (gt_ids, gt_xyxy), hyp in zip(truth, tracked, strict=True):
+        distance = 1.0 - iou_matrix(gt_xyxy.astype(np.float32), hyp.xyxy)
+        distance[distance > 1.0 - MATCH_IOU] = np.nan
+        hyp_ids = [] if hyp.tracker_id is None else hyp.tracker_id.tolist()
+        acc.update(gt_ids.tolist(), hyp_ids, distance)
+    return acc
+
+
+def scores(accumulators: Sequence[mm.MOTAccumulator]) -> MotScores:
+    metrics = ["idf1", "mota", "num_switches", "num_false_positives", "num_misses", "num_objects"]
+    names = [str(i) for i in range(len(accumulators))]
+    summary = mm.metrics.create().compute_many(
+        list(accumulators), metrics=metrics, names=names, generate_overall=True
+    )
+    row = summary.loc["OVERALL"]
+    return MotScores(
+        idf1=round(float(row["idf1"]), 4),
+        mota=round(float(row["mota"]), 4),
+        id_switches=int(row["num_switches"]),
+        false_positives=int(row["num_false_positives"]),
+        misses=int(row["num_misses"]),
+        objects=int(row["num_objects"]),
+    )
+
+
+def drop_ignored(tracked: Sequence[Detections], ignore_xyxy: np.ndarray) -> list[Detections]:
+    """Remove hypotheses on ignore regions (objects of the static background, such as vtest's
+    parked van, that the detector rightly finds but the synthetic ground truth leaves out)."""
+    out = []
+    for hyp in tracked:
+        overlap = iou_matrix(hyp.xyxy, ignore_xyxy.astype(np.float32))
+        keep = overlap.max(axis=1, initial=0.0) < MATCH_IOU
+        out.append(hyp[keep])
+    return out
+
+
+def run_tracker(
+    tracker: ByteTracker, detections: Sequence[Detections], times_s: Sequence[float]
+) -> tuple[list[Detections], float]:
+    """Tracked detections per frame and the tracker's mean cost in ms per frame."""
+    out, spent_s = [], 0.0
+    for dets, at_s in zip(detections, times_s, strict=True):
+        started = time.perf_counter()
+        tracked, _ended = tracker.update(dets, at_s)
+        spent_s += time.perf_counter() - started
+        out.append(tracked)
+    return out, 1000.0 * spent_s / max(len(out), 1)
+
+
+def synthetic_truth(seq: synthetic.SyntheticSequence) -> list[tuple[np.ndarray, np.ndarray]]:
+    return [(gt.object_ids, gt.xyxy) for gt in seq.truth]
+
+
+def colour_accuracy(seed: int = 0) -> tuple[float, int]:
+    """Share of colour fields named right on recoloured real crops, and the number of fields."""
+    right = total = 0
+    for case in synthetic.colour_cases(seed):
+        named = colour_attributes([case.crop], case.class_name, [1.0])
+        for key, expected in case.expected.items():
+            total += 1
+            right += named[key] == expected
+    return right / max(total, 1), total
+
+
+def load_vtest_labels(path: Path = VTEST_LABELS_PATH) -> dict[int, list[tuple[int, np.ndarray]]]:
+    """Hand labels: {vtest frame index: [(identity, xyxy), ...]}."""
+    raw = json.loads(path.read_text())
+    frames: dict[int, list[tuple[int, np.ndarray]]] = {}
+    for track in raw["tracks"]:
+        for frame_index, *box in track["boxes"]:
+            frames.setdefault(int(frame_index), []).append(
+                (int(track["id"]), np.array(box, np.float32))
+            )
+    return frames
+
+
+def main() -> None:  # pragma: no cover - benchmark entry point
+    from detect.detector import NanoDetDetector
+    from models.build import model_path
+
+    detector = NanoDetDetector(model_path("nanodet"), score_threshold=0.1)
+    ignore = detector.detect([synthetic.median_background()])[0].xyxy
+    results: dict[str, object] = {}
+    accs: dict[str, list[mm.MOTAccumulator]] = {"nanodet": [], "nanodet_colour": [], "noise": []}
+    costs: list[float] = []
+    detect_ms: list[float] = []
+    for seed in SYNTHETIC_SEEDS:
+        movers = synthetic.crossing_scene(seed, SYNTHETIC_DURATION_S)
+        seq = synthetic.render_sequence(movers, FPS, SYNTHETIC_DURATION_S)
+        times = [gt.at_s for gt in seq.truth]
+        started = time.perf_counter()
+        dets = [detector.detect([frame])[0] for frame in seq.frames]
+        detect_ms.append(1000 * (time.perf_counter() - started) / len(dets))
+        classes = {m.object_id: m.sprite.class_id for m in movers}
+        variants: dict[str, list[Detections]] = {
+            "nanodet": dets,
+            "nanodet_colour": [
+                with_colour_appearance(x, f) for x, f in zip(dets, seq.frames, strict=True)
+            ],
+            "noise": synthetic.noisy_detections(seq.truth, classes, seed),
+        }
+        for name, variant in variants.items():
+            tracked, ms = run_tracker(ByteTracker(ByteTrackConfig()), variant, times)
+            tracked = drop_ignored(tracked, ignore)
+            accs[name].append(accumulate(synthetic_truth(seq), tracked))
+            if name == "nanodet":
+                costs.append(ms)
+    for name, acc_list in accs.items():
+        s = scores(acc_list)
+        results[f"synthetic_{name}"] = s.__dict__
+        print(name, s)
+    main_scores = scores(accs["nanodet_colour"])
+    accuracy, fields = colour_accuracy()
+    results.update(
+        idf1=main_scores.idf1,
+        mota=main_scores.mota,
+        id_switches=main_scores.id_switches,
+        colour_accuracy=round(accuracy, 4),
+        colour_fields=fields,
+        tracker_ms_per_frame=round(float(np.mean(costs)), 3),
+        detector_ms_per_frame=round(float(np.mean(detect_ms)), 1),
+        fps=FPS,
+        synthetic_frames=int(len(SYNTHETIC_SEEDS) * SYNTHETIC_DURATION_S * FPS),
+    )
+    if VTEST_LABELS_PATH.is_file():
+        results.update(vtest_scores(detector))
+    results["date"] = datetime.now(UTC).isoformat(timespec="seconds")
+    results["machine"] = f"{platform.machine()} {platform.processor() or ''} {platform.node()}"
+    RESULTS_PATH.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS_PATH.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+
+
+def vtest_scores(detector: object) -> dict[str, object]:  # pragma: no cover - benchmark
+    """IDF1/MOTA on the hand-labelled vtest window at 5 fps (every 2nd frame of 10 fps)."""
+    labels = load_vtest_labels()
+    first, last = min(labels), max(labels)
+    frames = list(synthetic.read_video_frames(synthetic.VTEST_PATH, limit=last + 1))
+    indices = list(range(first, last + 1, 2))
+    dets = [detector.detect([frames[i]])[0] for i in indices]  # type: ignore[attr-defined]
+    dets = [with_colour_appearance(d, frames[i]) for d, i in zip(dets, indices, strict=True)]
+    persons = [d[d.class_id == 0] for d in dets]
+    tracked, _ms = run_tracker(ByteTracker(), persons, [i / 10.0 for i in indices])
+    truth = []
+    for i in indices:
+        rows = labels.get(i, [])
+        ids = np.array([r[0] for r in rows], np.int64)
+        boxes = np.array([r[1] for r in rows], np.float32).reshape(-1, 4)
+        truth.append((ids, boxes))
+    s = scores([accumulate(truth, tracked)])
+    return {"vtest": s.__dict__, "vtest_idf1": s.idf1, "vtest_mota": s.mota}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,170 @@
+"""ByteTrack: IoU geometry (hypothesis), identity through crossings and fast motion, IDF1 on
+synthetic scenes of real cut-outs (motmetrics), cost per frame."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bench.tracking import accumulate, drop_ignored, run_tracker, scores, synthetic_truth
+from detect.bytetrack import ByteTrackConfig, ByteTracker, iou_matrix, with_colour_appearance
+from detect.detections import Detections
+from sample_streams import synthetic
+
+coordinate = st.floats(min_value=0, max_value=1000, allow_nan=False)
+
+
+@st.composite
+def boxes(draw: st.DrawFn) -> np.ndarray:
+    x1, y1 = draw(coordinate), draw(coordinate)
+    w = draw(st.floats(min_value=1, max_value=300))
+    h = draw(st.floats(min_value=1, max_value=300))
+    return np.array([x1, y1, x1 + w, y1 + h], np.float32)
+
+
+@given(boxes(), boxes())
+def test_iou_is_symmetric_bounded_and_one_on_itself(a: np.ndarray, b: np.ndarray) -> None:
+    ab = iou_matrix(a[None], b[None])[0, 0]
+    assert abs(ab - iou_matrix(b[None], a[None])[0, 0]) < 1e-5
+    assert -1e-6 <= ab <= 1 + 1e-6
+    assert abs(iou_matrix(a[None], a[None])[0, 0] - 1) < 1e-4
+
+
+def detections(
+    *xyxy: tuple[float, float, float, float], class_id: int = 0, confidence: float = 0.9
+) -> Detections:
+    n = len(xyxy)
+    return Detections(
+        np.array(xyxy, np.float32).reshape(n, 4),
+        np.full(n, confidence, np.float32),
+        np.full(n, class_id, np.int64),
+    )
+
+
+def test_two_walkers_keep_their_ids_and_end_after_max_age() -> None:
+    tracker = ByteTracker(ByteTrackConfig(max_age_s=1.0))
+    ids_seen = []
+    for step in range(10):
+        frame = detections(
+            (10 + 5 * step, 10, 60 + 5 * step, 110), (300 - 5 * step, 10, 350 - 5 * step, 110)
+        )
+        tracked, ended = tracker.update(frame, step * 0.2)
+        assert ended == []
+        ids_seen.append(tracked.tracker_id.tolist())  # type: ignore[union-attr]
+    assert ids_seen[0] == []  # tentative until the second hit
+    assert all(ids == ids_seen[1] for ids in ids_seen[1:])
+    assert len(set(ids_seen[1])) == 2
+    _, ended = tracker.update(Detections.empty(), 3.0)
+    assert sorted(ended) == sorted(ids_seen[1])
+    assert tracker.live_track_count == 0
+
+
+def test_classes_do_not_share_a_track() -> None:
+    tracker = ByteTracker(ByteTrackConfig(min_hits=1))
+    first, _ = tracker.update(detections((0, 0, 50, 50), class_id=0), 0.0)
+    second, _ = tracker.update(detections((0, 0, 50, 50), class_id=2), 0.2)
+    assert first.tracker_id[0] != second.tracker_id[0]  # type: ignore[index]
+
+
+def test_head_on_crossing_with_occlusion_keeps_both_ids() -> None:
+    """Two people walk towards each other; while one hides the other it is detected with low
+    confidence or not at all, and the Kalman prediction carries it through."""
+    tracker = ByteTracker()
+    owner: dict[int, set[int]] = {0: set(), 1: set()}
+    for step in range(30):
+        ax, bx = 100 + 12 * step, 460 - 12 * step
+        a, b = (ax, 200, ax + 40, 300), (bx, 205, bx + 40, 305)
+        gap = abs(ax - bx)
+        if gap < 20:
+            frame = detections(b)  # a fully hidden behind b
+        elif gap < 50:
+            frame = Detections.merge([detections(a, confidence=0.3), detections(b)])
+        else:
+            frame = detections(a, b)
+        tracked, _ = tracker.update(frame, step * 0.2)
+        for box, track_id in zip(tracked.xyxy, tracked.tracker_id.tolist(), strict=True):  # type: ignore[union-attr]
+            who = 0 if abs(box[0] - ax) < abs(box[0] - bx) else 1
+            owner[who].add(track_id)
+    assert len(owner[0]) == 1 and len(owner[1]) == 1
+    assert owner[0] != owner[1]
+
+
+def test_fast_car_at_5_fps_keeps_one_id() -> None:
+    """A car 100 px long moving 70 px per frame: plain boxes of consecutive frames barely touch."""
+    tracker = ByteTracker()
+    ids = set()
+    for step in range(12):
+        x = 20 + 70 * step + (5 if step % 2 else -5)
+        tracked, _ = tracker.update(detections((x, 300, x + 100, 350), class_id=2), step * 0.2)
+        ids.update(tracked.tracker_id.tolist())  # type: ignore[union-attr]
+    assert len(ids) == 1
+
+
+def test_time_going_backwards_is_refused() -> None:
+    tracker = ByteTracker()
+    tracker.update(detections((0, 0, 10, 10)), 5.0)
+    with pytest.raises(ValueError, match="backwards"):
+        tracker.update(detections((0, 0, 10, 10)), 4.0)
+
+
+Scene = tuple[list[synthetic.Mover], synthetic.SyntheticSequence]
+
+
+@pytest.fixture(scope="module")
+def scene() -> Scene:
+    movers = synthetic.crossing_scene(seed=1, duration_s=16.0)
+    return movers, synthetic.render_sequence(movers, 5.0, 16.0)
+
+
+def test_synthetic_scene_idf1_with_detector_noise_model(scene: Scene) -> None:
+    movers, seq = scene
+    classes = {m.object_id: m.sprite.class_id for m in movers}
+    dets = synthetic.noisy_detections(seq.truth, classes, seed=5)
+    dets = [with_colour_appearance(d, f) for d, f in zip(dets, seq.frames, strict=True)]
+    tracked, ms_per_frame = run_tracker(ByteTracker(), dets, [gt.at_s for gt in seq.truth])
+    result = scores([accumulate(synthetic_truth(seq), tracked)])
+    assert result.objects > 300
+    assert result.idf1 >= 0.85, result
+    assert result.id_switches <= 2, result
+    assert ms_per_frame < 50.0  # ~3 ms alone; generous for a loaded CI machine
+
+
+def test_synthetic_scene_idf1_with_nanodet(scene: Scene) -> None:
+    from models.build import ModelError, model_path
+
+    try:
+        path = model_path("nanodet")
+    except ModelError as error:
+        pytest.skip(f"NanoDet not built: {error}")
+    from detect.detector import NanoDetDetector
+
+    detector = NanoDetDetector(path, score_threshold=0.1)
+    _movers, seq = scene
+    ignore = detector.detect([synthetic.median_background()])[0].xyxy
+    frames = seq.frames[:50]
+    dets = [with_colour_appearance(detector.detect([f])[0], f) for f in frames]
+    tracked, _ = run_tracker(ByteTracker(), dets, [gt.at_s for gt in seq.truth[:50]])
+    result = scores([accumulate(synthetic_truth(seq)[:50], drop_ignored(tracked, ignore))])
+    assert result.idf1 >= 0.8, result
+
+
+def test_per_frame_cost_is_small_with_thirty_objects() -> None:
+    rng = np.random.default_rng(0)
+    start = rng.uniform(0, 1500, size=(30, 2))
+    tracker = ByteTracker()
+    started = time.perf_counter()
+    for step in range(50):
+        xy = start + step * 4.0
+        frame = Detections(
+            np.hstack([xy, xy + np.array([40.0, 90.0])]).astype(np.float32),
+            np.full(30, 0.8, np.float32),
+            np.zeros(30, np.int64),
+        )
+        tracked, _ = tracker.update(frame, step * 0.2)
+    elapsed_ms = 1000 * (time.perf_counter() - started) / 50
+    assert len(set(tracked.tracker_id.tolist())) == 30  # type: ignore[union-attr]
+    assert elapsed_ms < 60.0
