@@ -12,7 +12,7 @@ VTEST = "/usr/share/doc/opencv-doc/examples/data/vtest.avi"
 
 def vtest_frames(count: int) -> list[np.ndarray]:
     capture = cv2.VideoCapture(VTEST)
-    frames = []
+    frames: list[np.ndarray] = []
     while len(frames) < count:
         ok, frame = capture.read()
         assert ok, "vtest.avi is missing: install the Debian package opencv-doc"
