@@ -23,6 +23,7 @@ from index.vector_store import DEAD, VectorStore
 PCA_SAMPLE_ROWS = 20_000
 KMEANS_ITERATIONS = 10
 POINTS_PER_LIST = 32
+PQ_POINTS_PER_CENTROID = 64
 CHUNK_ROWS = 50_000
 
 
@@ -71,6 +72,9 @@ def train_ivf(sample: np.ndarray, config: AnnConfig, lists: int) -> Any:
     )
     index.cp.niter = KMEANS_ITERATIONS
     index.cp.max_points_per_centroid = POINTS_PER_LIST
+    index.pq.cp.niter = KMEANS_ITERATIONS
+    index.do_polysemous_training = False  # minutes of training for a filter this index skips
+    index.pq.cp.max_points_per_centroid = PQ_POINTS_PER_CENTROID
     index.train(np.ascontiguousarray(sample[:, : config.ivf_dim], dtype=np.float32))
     index.nprobe = config.nprobe
     return index

@@ -32,6 +32,7 @@ from index.catalog_recordings import (
     gaps_between,
     get_camera,
     list_cameras,
+    remove_camera,
     segments_between,
     upsert_camera,
 )
@@ -100,6 +101,7 @@ __all__ = [
     "make_engine",
     "principal_for_key",
     "redact_url",
+    "remove_camera",
     "revoke_api_key",
     "segments_between",
     "session_factory",

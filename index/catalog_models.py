@@ -107,6 +107,7 @@ class CameraRow(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now, onupdate=utc_now)
+    removed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class SegmentRow(Base):

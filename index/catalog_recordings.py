@@ -67,11 +67,13 @@ def _camera_spec(row: CameraRow) -> CameraSpec:
 
 
 def upsert_camera(session: Session, spec: CameraSpec) -> None:
-    """Insert the camera or overwrite its configuration (created_at is kept)."""
+    """Insert the camera or overwrite its configuration (created_at is kept; a removed
+    camera added again comes back)."""
     row = session.get(CameraRow, spec.id)
     if row is None:
         row = CameraRow(id=spec.id)
         session.add(row)
+    row.removed_at = None
     row.name = spec.name
     row.main_url = spec.main_url
     row.sub_url = spec.sub_url
@@ -82,13 +84,31 @@ def upsert_camera(session: Session, spec: CameraSpec) -> None:
 
 
 def get_camera(session: Session, camera_id: str) -> CameraSpec | None:
+    """The camera's configuration; None when unknown or removed."""
     row = session.get(CameraRow, camera_id)
-    return None if row is None else _camera_spec(row)
+    return None if row is None or row.removed_at is not None else _camera_spec(row)
 
 
 def list_cameras(session: Session) -> list[CameraSpec]:
-    rows = session.scalars(select(CameraRow).order_by(CameraRow.id))
+    """Cameras that are configured (removed ones are left out)."""
+    rows = session.scalars(
+        select(CameraRow).where(CameraRow.removed_at.is_(None)).order_by(CameraRow.id)
+    )
     return [_camera_spec(row) for row in rows]
+
+
+def remove_camera(session: Session, camera_id: str) -> bool:
+    """Stop using a camera; its recordings and tracks stay (evidence, retention deletes them).
+
+    Returns False when the camera is unknown or already removed.
+    """
+    row = session.get(CameraRow, camera_id)
+    if row is None or row.removed_at is not None:
+        return False
+    row.removed_at = utc_now()
+    row.enabled = False
+    session.flush()
+    return True
 
 
 # ---- segments and gaps -----------------------------------------------------------------------

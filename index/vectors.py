@@ -1,16 +1,32 @@
-"""FAISS vector index of track embeddings, one per embedding version, persisted atomically."""
+"""FAISS vector index of track embeddings, one per embedding version: lifecycle, search, files.
+
+Exact (Flat) while small; past `IndexPolicy.approximate_from_count` vectors a background thread
+builds the approximate index (index/ann.py) from a snapshot while the exact one keeps serving,
+replays the writes made meanwhile and swaps it in; it is re-trained the same way each time the
+index grows by `retrain_growth_factor`. Searches hold a shared lock, writes an exclusive one.
+"""
 
 from __future__ import annotations
 
-import os
+import contextlib
+import logging
+import tempfile
 import threading
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import faiss
 import numpy as np
+
+from index.ann import CHUNK_ROWS, AnnConfig, AnnIndex
+from index.exact import ExactIndex
+from index.filtered_search import FilterPolicy, ann_filtered, ann_unfiltered, exact_filtered
+from index.vector_files import commit_manifest, fresh_name, fsync_file, read_manifest
+from index.vector_store import VectorStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,71 +37,360 @@ class VectorHit:
     score: float
 
 
+@dataclass(frozen=True, slots=True)
+class IndexPolicy:
+    """When the index turns approximate, when it re-trains, and how filters are applied."""
+
+    approximate_from_count: int = 50_000
+    retrain_growth_factor: float = 4.0
+    train_sample_rows: int = 100_000
+    ann: AnnConfig = field(default_factory=AnnConfig)
+    filters: FilterPolicy = field(default_factory=FilterPolicy)
+
+    def __post_init__(self) -> None:
+        if self.approximate_from_count < 1000:
+            raise ValueError(
+                f"approximate_from_count must be at least 1000, got {self.approximate_from_count}"
+            )
+        if self.retrain_growth_factor <= 1.0:
+            raise ValueError(
+                f"retrain_growth_factor must exceed 1, got {self.retrain_growth_factor}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class IndexStats:
+    """What `skynet index stats` shows."""
+
+    embedding_version: str
+    kind: str  # "exact" or "approximate"
+    count: int
+    dim: int
+    lists: int
+    rerank_dim: int
+    kept_energy: float
+    resident_bytes: int
+    mapped_bytes: int
+    building: bool
+    next_build_at_count: int
+    last_error: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Write:
+    track_ids: np.ndarray
+    vectors: np.ndarray | None  # None: a removal
+
+
+class ReadWriteLock:
+    """Many readers or one writer; a waiting writer holds back new readers."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writing = False
+        self._writers_waiting = 0
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._writing and not self._writers_waiting)
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[None]:
+        with self._cond:
+            self._writers_waiting += 1
+            self._cond.wait_for(lambda: not self._writing and not self._readers)
+            self._writers_waiting -= 1
+            self._writing = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writing = False
+                self._cond.notify_all()
+
+
+def _as_ids(track_ids: Iterable[int] | np.ndarray) -> np.ndarray:
+    values = track_ids if isinstance(track_ids, np.ndarray) else list(track_ids)
+    ids = np.asarray(values, dtype=np.int64).reshape(-1)
+    if len(ids) and ids.min() < 0:
+        raise ValueError(f"track ids must be non-negative, got {int(ids.min())}")
+    return ids
+
+
 class VectorIndex:
-    """Exact inner-product search over L2-normalised vectors keyed by catalog track id.
+    """Inner-product search over L2-normalised vectors keyed by catalog track id.
 
     The catalog keeps every embedding, so this index can always be rebuilt from it.
     """
 
-    def __init__(self, dim: int, embedding_version: str) -> None:
+    def __init__(
+        self,
+        dim: int,
+        embedding_version: str,
+        policy: IndexPolicy | None = None,
+        work_dir: Path | None = None,
+    ) -> None:
         if dim <= 0:
             raise ValueError(f"dimension must be positive, got {dim}")
         self.dim = dim
         self.embedding_version = embedding_version
-        # faiss's SWIG stubs do not describe its numpy wrappers, hence Any.
-        self._index: Any = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-        self._lock = threading.Lock()
+        self.policy = policy or IndexPolicy()
+        self._impl: ExactIndex | AnnIndex = ExactIndex(dim)
+        self._rw = ReadWriteLock()
+        self._writes_during_build: list[_Write] | None = None
+        self._builder: threading.Thread | None = None
+        self._next_build_at = self.policy.approximate_from_count
+        self._work_dir = work_dir
+        self._saved_files: set[Path] = set()
+        self._last_error = ""
 
     def __len__(self) -> int:
-        return int(self._index.ntotal)
+        with self._rw.read():
+            return len(self._impl)
 
-    def add(self, track_ids: Iterable[int], vectors: np.ndarray) -> None:
-        ids = np.asarray(list(track_ids), dtype=np.int64)
+    def add(self, track_ids: Iterable[int] | np.ndarray, vectors: np.ndarray) -> None:
+        """Add or replace vectors (the last one wins when an id repeats)."""
+        ids = _as_ids(track_ids)
         matrix = self._checked(vectors)
         if len(ids) != len(matrix):
             raise ValueError(f"{len(ids)} ids for {len(matrix)} vectors")
-        with self._lock:
-            self._index.remove_ids(ids)  # re-adding an id replaces it
-            self._index.add_with_ids(matrix, ids)
+        _, last = np.unique(ids[::-1], return_index=True)
+        keep = np.sort(len(ids) - 1 - last)
+        ids, matrix = ids[keep], matrix[keep]
+        with self._rw.write():
+            self._impl.add(ids, matrix)
+            if self._writes_during_build is not None:
+                self._writes_during_build.append(_Write(ids, matrix))
+            self._maybe_start_build()
 
-    def remove(self, track_ids: Iterable[int]) -> int:
-        with self._lock:
-            return int(self._index.remove_ids(np.asarray(list(track_ids), dtype=np.int64)))
+    def remove(self, track_ids: Iterable[int] | np.ndarray) -> int:
+        """Delete vectors (retention); returns how many were present."""
+        ids = np.unique(_as_ids(track_ids))
+        with self._rw.write():
+            if self._writes_during_build is not None:
+                self._writes_during_build.append(_Write(ids, None))
+            return self._impl.remove(ids)
 
     def search(
-        self, query: np.ndarray, k: int, allowed_ids: Iterable[int] | None = None
+        self, query: np.ndarray, k: int, allowed_ids: Iterable[int] | np.ndarray | None = None
     ) -> list[VectorHit]:
-        """Top-`k` neighbours of one query; `allowed_ids` restricts the candidates (pre-filter)."""
-        matrix = self._checked(query.reshape(1, -1))
-        params: Any = None
-        if allowed_ids is not None:
-            allowed = np.asarray(sorted(set(allowed_ids)), dtype=np.int64)
-            if len(allowed) == 0:
-                return []
-            selector = faiss.IDSelectorBatch(allowed)  # kept alive until the search returns
-            params = faiss.SearchParameters()
-            params.sel = selector
-        with self._lock:
-            if self._index.ntotal == 0:
-                return []
-            scores, ids = self._index.search(matrix, k, params=params)
-        return [
-            VectorHit(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0
-        ]
+        """Top-`k` neighbours of one query, best first; `allowed_ids` restricts the candidates."""
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        vector = self._checked(np.asarray(query).reshape(1, -1))[0]
+        allowed = None if allowed_ids is None else np.unique(_as_ids(allowed_ids))
+        if allowed is not None and len(allowed) == 0:
+            return []
+        filters = self.policy.filters
+        with self._rw.read():
+            impl = self._impl
+            if isinstance(impl, ExactIndex):
+                ids, scores = (
+                    impl.search(vector, k)
+                    if allowed is None
+                    else exact_filtered(impl, vector, k, allowed, filters)
+                )
+            elif allowed is None:
+                ids, scores = ann_unfiltered(impl, vector, k)
+            else:
+                ids, scores = ann_filtered(impl, vector, k, allowed, filters)
+        return [VectorHit(int(i), float(s)) for i, s in zip(ids, scores, strict=True)]
+
+    def train_approximate(self, sample: np.ndarray, expected_count: int) -> None:
+        """Switch an empty index to approximate now, trained on `sample` (for bulk loads)."""
+        matrix = self._checked(sample)
+        with self._rw.write():
+            if len(self._impl):
+                raise ValueError(
+                    f"train_approximate needs an empty index, it has {len(self._impl)}"
+                )
+            config = self.policy.ann
+            self._impl = AnnIndex.trained(config, matrix, self._new_store_path(), expected_count)
+            self._next_build_at = int(expected_count * self.policy.retrain_growth_factor)
+
+    def wait_until_idle(self, timeout_s: float | None = None) -> bool:
+        """Wait for a background build to finish; False if it is still running after the wait."""
+        builder = self._builder
+        if builder is not None:
+            builder.join(timeout_s)
+            return not builder.is_alive()
+        return True
+
+    def stats(self) -> IndexStats:
+        with self._rw.read():
+            impl = self._impl
+            memory = impl.memory_bytes()
+            approximate = isinstance(impl, AnnIndex)
+            return IndexStats(
+                embedding_version=self.embedding_version,
+                kind="approximate" if approximate else "exact",
+                count=len(impl),
+                dim=self.dim,
+                lists=impl.lists if isinstance(impl, AnnIndex) else 0,
+                rerank_dim=impl.config.rerank_dim if isinstance(impl, AnnIndex) else self.dim,
+                kept_energy=impl.kept_energy if isinstance(impl, AnnIndex) else 1.0,
+                resident_bytes=memory["resident_bytes"],
+                mapped_bytes=memory["mapped_bytes"],
+                building=self._builder is not None,
+                next_build_at_count=self._next_build_at,
+                last_error=self._last_error,
+            )
+
+    # background builds
+
+    def _new_store_path(self) -> Path:
+        if self._work_dir is None:
+            self._work_dir = Path(tempfile.mkdtemp(prefix="skynet-vectors-"))
+        self._work_dir.mkdir(parents=True, exist_ok=True)
+        return fresh_name(self._work_dir / "vectors", "store", ".f16")
+
+    def _maybe_start_build(self) -> None:
+        """Called with the write lock held after each add."""
+        if self._builder is not None or len(self._impl) < self._next_build_at:
+            return
+        impl = self._impl
+        store_path = self._new_store_path()
+        build: Callable[[], AnnIndex]
+        if isinstance(impl, ExactIndex):
+            ids, vectors = impl.contents()
+            build = lambda: self._approximate_from(ids, vectors, store_path)  # noqa: E731
+        else:
+            sample_rows = self.policy.train_sample_rows
+            build = lambda: AnnIndex.retrained_from(impl, store_path, sample_rows)  # noqa: E731
+        self._writes_during_build = []
+        self._builder = threading.Thread(
+            target=self._build, args=(build,), name="vector-index-build", daemon=True
+        )
+        self._builder.start()
+
+    def _approximate_from(self, ids: np.ndarray, vectors: np.ndarray, store_path: Path) -> AnnIndex:
+        rng = np.random.default_rng(len(ids))
+        size = min(len(ids), self.policy.train_sample_rows)
+        picked = rng.choice(len(ids), size=size, replace=False)
+        ann = AnnIndex.trained(self.policy.ann, vectors[np.sort(picked)], store_path, len(ids))
+        for start in range(0, len(ids), CHUNK_ROWS):
+            ann.add(ids[start : start + CHUNK_ROWS], vectors[start : start + CHUNK_ROWS])
+        return ann
+
+    def _build(self, build: Callable[[], AnnIndex]) -> None:
+        try:
+            fresh = build()
+        except Exception as error:  # a failed build must not stop writes; the old index serves
+            log.exception("building the approximate vector index failed")
+            with self._rw.write():
+                self._last_error = f"{type(error).__name__}: {error}"
+                self._writes_during_build = None
+                self._next_build_at = 2 * max(len(self._impl), self._next_build_at)
+                self._builder = None
+            return
+        with self._rw.write():
+            for write in self._writes_during_build or []:
+                if write.vectors is None:
+                    fresh.remove(write.track_ids)
+                else:
+                    fresh.add(write.track_ids, write.vectors)
+            old, self._impl = self._impl, fresh
+            self._writes_during_build = None
+            self._next_build_at = int(len(fresh) * self.policy.retrain_growth_factor)
+            self._last_error = ""
+            self._builder = None
+            if isinstance(old, AnnIndex) and old.store.path not in self._saved_files:
+                old.store.path.unlink(missing_ok=True)
+
+    # files
 
     def save(self, path: Path) -> None:
-        """Write atomically: a crash leaves either the old or the new file, never half of one."""
+        """Write atomically: a crash leaves either the old or the new index, never half of one."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        with self._lock:
-            faiss.write_index(self._index, str(tmp))
-        os.replace(tmp, path)
+        written: list[Path] = []
+        with self._rw.write():
+            impl = self._impl
+            try:
+                manifest = self._write_files(impl, path, written)
+                commit_manifest(path, manifest)
+            except BaseException:
+                for file in written:
+                    if not isinstance(impl, AnnIndex) or file != impl.store.path:
+                        file.unlink(missing_ok=True)
+                raise
+            self._saved_files = {path.parent / name for name in manifest["files"].values()}
+            self._work_dir = path.parent
+
+    def _write_files(
+        self, impl: ExactIndex | AnnIndex, path: Path, written: list[Path]
+    ) -> dict[str, Any]:
+        base = {
+            "dim": self.dim,
+            "embedding_version": self.embedding_version,
+            "count": len(impl),
+            "next_build_at_count": self._next_build_at,
+        }
+        if isinstance(impl, ExactIndex):
+            flat = fresh_name(path, "flat", ".faiss")
+            written.append(flat)
+            impl.write(flat)
+            fsync_file(flat)
+            return {**base, "kind": "exact", "files": {"flat": flat.name}}
+        if impl.store.path.parent.resolve() != path.parent.resolve():
+            impl.store.move_to(fresh_name(path, "store", ".f16"))
+        rows = impl.store.snapshot()
+        files = {
+            "projection": fresh_name(path, "projection", ".npy"),
+            "ivf": fresh_name(path, "ivf", ".faiss"),
+            "rows": fresh_name(path, "rows", ".npy"),
+        }
+        written.extend(files.values())
+        np.save(files["projection"], impl.projection)
+        np.save(files["rows"], rows)
+        faiss.write_index(impl.ivf, str(files["ivf"]))
+        for file in [*files.values(), impl.store.path]:
+            fsync_file(file)
+        names = {key: file.name for key, file in files.items()} | {"store": impl.store.path.name}
+        return {
+            **base,
+            "kind": "approximate",
+            "config": asdict(impl.config),
+            "kept_energy": impl.kept_energy,
+            "files": names,
+        }
 
     @classmethod
-    def load(cls, path: Path, embedding_version: str) -> VectorIndex:
-        index = faiss.read_index(str(path))
-        loaded = cls(index.d, embedding_version)
-        loaded._index = index
+    def load(
+        cls, path: Path, embedding_version: str, policy: IndexPolicy | None = None
+    ) -> VectorIndex:
+        manifest = read_manifest(path)
+        if manifest is None:  # a bare FAISS file written by the first version of this module
+            exact = ExactIndex.read(path)
+            loaded = cls(exact.dim, embedding_version, policy, path.parent)
+            loaded._impl = exact
+            return loaded
+        if manifest["embedding_version"] != embedding_version:
+            raise ValueError(
+                f"{path} holds embedding version {manifest['embedding_version']!r}, "
+                f"not {embedding_version!r}"
+            )
+        files = {key: path.parent / name for key, name in manifest["files"].items()}
+        loaded = cls(int(manifest["dim"]), embedding_version, policy, path.parent)
+        if manifest["kind"] == "exact":
+            loaded._impl = ExactIndex.read(files["flat"])
+        else:
+            config = AnnConfig(**manifest["config"])
+            store = VectorStore(files["store"], config.rerank_dim, np.load(files["rows"]))
+            ivf = faiss.read_index(str(files["ivf"]))
+            loaded._impl = AnnIndex(
+                config, np.load(files["projection"]), float(manifest["kept_energy"]), ivf, store
+            )
+        loaded._next_build_at = int(manifest["next_build_at_count"])
+        loaded._saved_files = set(files.values())
         return loaded
 
     def _checked(self, vectors: np.ndarray) -> np.ndarray:
