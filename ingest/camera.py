@@ -19,7 +19,7 @@ from ingest.backoff import Backoff
 from ingest.frame import Frame
 from ingest.motion import MotionGate
 from ingest.recorder import SegmentRecorder, SegmentSink
-from ingest.stream import StreamError, WallClock, open_input
+from ingest.stream import StreamError, WallClock, open_input, redact_credentials
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,8 @@ class CameraIngest:
             except (StreamError, av.FFmpegError, OSError) as failure:
                 error = str(failure)
             except Exception as failure:  # a camera must never take the process down
-                log.exception("camera %s %s loop failed", self.config.camera_id, name)
+                log.error("camera %s %s loop failed: %s", self.config.camera_id, name,
+                          redact_credentials(repr(failure)))
                 error = f"internal error: {failure}"
             if self._stop.is_set():
                 return
@@ -142,6 +143,7 @@ class CameraIngest:
             self._stop.wait(backoff.next_delay_s())
 
     def _note_failure(self, loop_name: str, error: str) -> None:
+        error = redact_credentials(error)
         counters = self.counters
         counters.last_error = f"{loop_name}: {error}"
         counters.reconnects += 1

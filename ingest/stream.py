@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
@@ -11,6 +12,12 @@ import av.container
 
 OPEN_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 10.0
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@'\"]+@")
+
+
+def redact_credentials(text: str) -> str:
+    """`text` with every `user:password@` of a URL inside it masked (FFmpeg errors quote URLs)."""
+    return _URL_CREDENTIALS.sub(r"\g<scheme>***@", text)
 
 
 class StreamError(RuntimeError):
@@ -23,7 +30,7 @@ def open_input(url: str) -> av.container.InputContainer:
     try:
         container = av.open(url, options=options, timeout=(OPEN_TIMEOUT_S, READ_TIMEOUT_S))
     except (av.FFmpegError, OSError) as error:
-        raise StreamError(f"cannot open stream: {error}") from error
+        raise StreamError(f"cannot open stream: {redact_credentials(str(error))}") from error
     if not container.streams.video:
         container.close()
         raise StreamError("stream has no video track")

@@ -6,9 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 
+from search_api.auth import VIEW_ROLES, PrincipalDep, require_role
 from search_api.context import ApiContext, api_context
+from search_api.metrics import render_metrics
 from search_api.routers import cameras, cases, jobs, objects, search, tracks
 from search_api.schemas import Health
 
@@ -40,4 +43,13 @@ def create_app(context: ApiContext) -> FastAPI:
         return Health(status="ok", tracks_indexed=len(context.vectors))
 
     app.include_router(api)
+
+    @app.get("/metrics", tags=["health"], summary="Prometheus metrics (API key or bearer)")
+    def metrics(
+        principal: PrincipalDep, context: Annotated[ApiContext, Depends(api_context)]
+    ) -> Response:
+        require_role(principal, VIEW_ROLES)
+        body = render_metrics(context.camera_status or dict, lambda: len(context.vectors))
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
     return app

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Security, status
-from fastapi.security import APIKeyHeader
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from index.catalog import principal_for_key
@@ -13,6 +13,7 @@ from index.catalog_values import Principal
 from search_api.context import db_session
 
 API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
+BEARER = HTTPBearer(auto_error=False, description="the API key as a bearer token (Prometheus)")
 
 SEARCH_ROLES = frozenset({"admin", "investigator"})
 VIEW_ROLES = frozenset({"admin", "investigator", "operator", "viewer"})
@@ -21,8 +22,11 @@ VIEW_ROLES = frozenset({"admin", "investigator", "operator", "viewer"})
 def current_principal(
     session: Annotated[Session, Depends(db_session)],
     api_key: Annotated[str | None, Security(API_KEY_HEADER)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
 ) -> Principal:
-    """The caller behind the `X-API-Key` header; 401 when it is missing, unknown or revoked."""
+    """The caller behind the `X-API-Key` header (or a bearer token); 401 when it is missing,
+    unknown or revoked."""
+    api_key = api_key or (bearer.credentials if bearer is not None else None)
     if not api_key:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,

@@ -75,15 +75,51 @@ class TrackOut(BaseModel):
 
 
 class CameraOut(BaseModel):
-    """A camera as the API shows it: stream URLs (and their credentials) are never returned."""
+    """A camera as the API shows it: stream credentials are never returned."""
 
     id: str
     name: str
+    main_url: str = Field(description="with user and password removed")
+    sub_url: str | None = Field(description="with user and password removed")
     detect_fps: float
     lat: float | None
     lon: float | None
     heading_deg: float | None
     enabled: bool
+
+
+STREAM_URL_PATTERN = r"^(rtsp|rtsps|http|https|file)://\S+$"
+
+
+class CameraIn(BaseModel):
+    """A camera to add; the main stream is recorded, the sub stream (if any) analysed."""
+
+    model_config = {"extra": "forbid"}
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", examples=["gate-1"])
+    name: str = Field(min_length=1, max_length=200, examples=["Gate 1, north"])
+    main_url: str = Field(pattern=STREAM_URL_PATTERN, max_length=2000)
+    sub_url: str | None = Field(default=None, pattern=STREAM_URL_PATTERN, max_length=2000)
+    detect_fps: float = Field(default=5.0, gt=0, le=30)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    heading_deg: float | None = Field(default=None, ge=0, lt=360)
+    enabled: bool = True
+
+
+class CameraPatch(BaseModel):
+    """Fields to change; omitted fields keep their value, `null` clears optional ones."""
+
+    model_config = {"extra": "forbid"}
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    main_url: str | None = Field(default=None, pattern=STREAM_URL_PATTERN, max_length=2000)
+    sub_url: str | None = Field(default=None, pattern=STREAM_URL_PATTERN, max_length=2000)
+    detect_fps: float | None = Field(default=None, gt=0, le=30)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    heading_deg: float | None = Field(default=None, ge=0, lt=360)
+    enabled: bool | None = None
 
 
 class CameraStatus(BaseModel):

@@ -1,19 +1,57 @@
-"""Command-line entry point: `skynet demo`, `skynet api-key create`."""
+"""Command-line entry point: `skynet serve`, `skynet demo`, `skynet camera …`, `skynet api-key …`.
+
+Camera commands write the catalog; a running `skynet serve` applies them within seconds.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import signal
+import threading
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.table import Table
+from sqlalchemy.orm import Session, sessionmaker
 
 from skynet.settings import Settings
 
 app = typer.Typer(help="Sky Net video analytics", no_args_is_help=True)
 keys = typer.Typer(help="API keys", no_args_is_help=True)
+cameras = typer.Typer(help="Cameras (applied by a running `skynet serve` within seconds)")
 app.add_typer(keys, name="api-key")
+app.add_typer(cameras, name="camera", no_args_is_help=True)
 console = Console()
+
+
+def catalog_sessions(settings: Settings) -> sessionmaker[Session]:
+    from index.db import init_catalog, session_factory
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return session_factory(init_catalog(settings.catalog_url))
+
+
+@app.command()
+def serve() -> None:
+    """Run ingest for the catalog's cameras and the API until SIGTERM or Ctrl-C."""
+    from skynet.runtime import Runtime
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = Settings()
+    runtime = Runtime.build(settings)
+    runtime.start()
+    runtime.serve_api()
+    console.print(f"serving {settings.api_base_url}/docs — SIGTERM or Ctrl-C stops")
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    stop.wait()
+    runtime.stop()
+    runtime.stop_api()
 
 
 @app.command()
@@ -39,12 +77,84 @@ def create_key(
 ) -> None:
     """Create an API key; the plaintext is printed once and only its hash is stored."""
     from index.catalog import create_api_key
-    from index.db import init_catalog, session_factory
 
-    settings = Settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    sessions = session_factory(init_catalog(settings.catalog_url))
-    with sessions() as session:
+    with catalog_sessions(Settings())() as session:
         key = create_api_key(session, name, role, camera)
         session.commit()
     console.print(key)
+
+
+@cameras.command("add")
+def camera_add(
+    camera_id: Annotated[str, typer.Argument(help="id: letters, digits, '_', '.', '-'")],
+    main_url: Annotated[str, typer.Option("--main", help="recorded stream URL")],
+    name: Annotated[str | None, typer.Option(help="display name (default: the id)")] = None,
+    sub_url: Annotated[str | None, typer.Option("--sub", help="analysed stream URL")] = None,
+    fps: Annotated[float, typer.Option(min=0.1, max=30, help="detect fps")] = 5.0,
+) -> None:
+    """Add a camera (or replace its configuration)."""
+    from index.catalog import upsert_camera
+    from index.catalog_values import CameraSpec
+
+    try:
+        spec = CameraSpec(camera_id, name or camera_id, main_url, sub_url, detect_fps=fps)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
+    with catalog_sessions(Settings())() as session:
+        upsert_camera(session, spec)
+        session.commit()
+    console.print(f"camera {camera_id} saved")
+
+
+def set_enabled(camera_id: str, enabled: bool) -> None:
+    from index.catalog import get_camera, upsert_camera
+
+    with catalog_sessions(Settings())() as session:
+        spec = get_camera(session, camera_id)
+        if spec is None:
+            raise typer.BadParameter(f"camera {camera_id!r} not found")
+        upsert_camera(session, dataclasses.replace(spec, enabled=enabled))
+        session.commit()
+
+
+@cameras.command("pause")
+def camera_pause(camera_id: str) -> None:
+    """Stop ingesting a camera, keeping its configuration."""
+    set_enabled(camera_id, False)
+    console.print(f"camera {camera_id} paused")
+
+
+@cameras.command("resume")
+def camera_resume(camera_id: str) -> None:
+    """Start ingesting a paused camera again."""
+    set_enabled(camera_id, True)
+    console.print(f"camera {camera_id} resumed")
+
+
+@cameras.command("remove")
+def camera_remove(camera_id: str) -> None:
+    """Remove a camera; its recordings and tracks stay searchable."""
+    from index.catalog import remove_camera
+
+    with catalog_sessions(Settings())() as session:
+        if not remove_camera(session, camera_id):
+            raise typer.BadParameter(f"camera {camera_id!r} not found")
+        session.commit()
+    console.print(f"camera {camera_id} removed")
+
+
+@cameras.command("list")
+def camera_list() -> None:
+    """List cameras (stream credentials are not shown)."""
+    from index.catalog import list_cameras
+    from index.catalog_values import redact_url
+
+    table = Table("id", "name", "main", "sub", "fps", "enabled")
+    with catalog_sessions(Settings())() as session:
+        for spec in list_cameras(session):
+            sub = redact_url(spec.sub_url) if spec.sub_url else "-"
+            table.add_row(
+                spec.id, spec.name, redact_url(spec.main_url), sub, f"{spec.detect_fps:g}",
+                "yes" if spec.enabled else "paused",
+            )  # fmt: skip
+    console.print(table)

@@ -1,31 +1,152 @@
-"""Camera endpoints (read side; runtime camera management arrives with live ingest)."""
+"""Camera endpoints: list, add, update, pause, resume, remove, live status.
+
+The API only writes the catalog; the ingest process picks changes up within seconds.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from sqlalchemy import select
+import dataclasses
+from typing import Annotated
 
-from index.catalog_models import CameraRow
+from fastapi import APIRouter, Depends, HTTPException, Response, status
+
+from index.catalog import append_audit, get_camera, list_cameras, remove_camera, upsert_camera
+from index.catalog_values import CameraSpec, Principal, redact_url
 from search_api.auth import VIEW_ROLES, PrincipalDep, SessionDep, may_see_camera, require_role
-from search_api.schemas import CameraOut
+from search_api.context import ApiContext, api_context
+from search_api.schemas import CameraIn, CameraOut, CameraPatch, CameraStatus
 
 router = APIRouter(prefix="/cameras", tags=["cameras"])
 
+MANAGE_ROLES = frozenset({"admin", "operator"})
+ContextDep = Annotated[ApiContext, Depends(api_context)]
+
+
+def camera_out(spec: CameraSpec) -> CameraOut:
+    return CameraOut(
+        id=spec.id,
+        name=spec.name,
+        main_url=redact_url(spec.main_url),
+        sub_url=None if spec.sub_url is None else redact_url(spec.sub_url),
+        detect_fps=spec.detect_fps,
+        lat=spec.lat,
+        lon=spec.lon,
+        heading_deg=spec.heading_deg,
+        enabled=spec.enabled,
+    )
+
+
+def visible_camera(session: SessionDep, principal: Principal, camera_id: str) -> CameraSpec:
+    spec = get_camera(session, camera_id)
+    if spec is None or not may_see_camera(principal, camera_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"camera {camera_id!r} not found")
+    return spec
+
+
+def save(session: SessionDep, principal: Principal, spec: CameraSpec, action: str) -> None:
+    upsert_camera(session, spec)
+    append_audit(
+        session, principal=principal.name, role=principal.role, action=action,
+        target=f"camera:{spec.id}",
+    )  # fmt: skip
+    session.commit()
+
 
 @router.get("", response_model=list[CameraOut], summary="Cameras the caller may see")
-def list_cameras(principal: PrincipalDep, session: SessionDep) -> list[CameraOut]:
+def read_cameras(principal: PrincipalDep, session: SessionDep) -> list[CameraOut]:
     require_role(principal, VIEW_ROLES)
-    rows = session.scalars(select(CameraRow).order_by(CameraRow.id))
-    return [
-        CameraOut(
-            id=row.id,
-            name=row.name,
-            detect_fps=row.detect_fps,
-            lat=row.lat,
-            lon=row.lon,
-            heading_deg=row.heading_deg,
-            enabled=row.enabled,
-        )
-        for row in rows
-        if may_see_camera(principal, row.id)
-    ]
+    return [camera_out(s) for s in list_cameras(session) if may_see_camera(principal, s.id)]
+
+
+@router.get("/status", response_model=list[CameraStatus], summary="Live status of cameras")
+def read_statuses(principal: PrincipalDep, context: ContextDep) -> list[CameraStatus]:
+    require_role(principal, VIEW_ROLES)
+    statuses = context.camera_status() if context.camera_status is not None else {}
+    return [s for c, s in sorted(statuses.items()) if may_see_camera(principal, c)]
+
+
+@router.get("/{camera_id}", response_model=CameraOut, summary="One camera")
+def read_camera(camera_id: str, principal: PrincipalDep, session: SessionDep) -> CameraOut:
+    require_role(principal, VIEW_ROLES)
+    return camera_out(visible_camera(session, principal, camera_id))
+
+
+@router.get("/{camera_id}/status", response_model=CameraStatus, summary="One camera's status")
+def read_status(
+    camera_id: str, principal: PrincipalDep, session: SessionDep, context: ContextDep
+) -> CameraStatus:
+    require_role(principal, VIEW_ROLES)
+    spec = visible_camera(session, principal, camera_id)
+    statuses = context.camera_status() if context.camera_status is not None else {}
+    return statuses.get(camera_id) or CameraStatus(
+        camera_id=camera_id, state="paused" if not spec.enabled else "connecting"
+    )
+
+
+@router.post(
+    "", response_model=CameraOut, status_code=status.HTTP_201_CREATED, summary="Add a camera"
+)
+def add_camera(body: CameraIn, principal: PrincipalDep, session: SessionDep) -> CameraOut:
+    require_role(principal, MANAGE_ROLES)
+    if get_camera(session, body.id) is not None:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"camera {body.id!r} already exists")
+    spec = CameraSpec(
+        id=body.id, name=body.name, main_url=body.main_url, sub_url=body.sub_url,
+        detect_fps=body.detect_fps, lat=body.lat, lon=body.lon, heading_deg=body.heading_deg,
+        enabled=body.enabled,
+    )  # fmt: skip
+    save(session, principal, spec, "camera_add")
+    return camera_out(spec)
+
+
+@router.patch("/{camera_id}", response_model=CameraOut, summary="Change a camera")
+def update_camera(
+    camera_id: str, body: CameraPatch, principal: PrincipalDep, session: SessionDep
+) -> CameraOut:
+    require_role(principal, MANAGE_ROLES)
+    current = visible_camera(session, principal, camera_id)
+    changes = body.model_dump(exclude_unset=True)
+    for required in ("name", "main_url", "detect_fps", "enabled"):
+        if required in changes and changes[required] is None:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, f"{required}: may not be null"
+            )
+    try:
+        spec = dataclasses.replace(current, **changes)
+    except ValueError as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from error
+    save(session, principal, spec, "camera_update")
+    return camera_out(spec)
+
+
+@router.post("/{camera_id}/pause", response_model=CameraOut, summary="Stop ingest, keep config")
+def pause_camera(camera_id: str, principal: PrincipalDep, session: SessionDep) -> CameraOut:
+    require_role(principal, MANAGE_ROLES)
+    spec = dataclasses.replace(visible_camera(session, principal, camera_id), enabled=False)
+    save(session, principal, spec, "camera_pause")
+    return camera_out(spec)
+
+
+@router.post("/{camera_id}/resume", response_model=CameraOut, summary="Start ingest again")
+def resume_camera(camera_id: str, principal: PrincipalDep, session: SessionDep) -> CameraOut:
+    require_role(principal, MANAGE_ROLES)
+    spec = dataclasses.replace(visible_camera(session, principal, camera_id), enabled=True)
+    save(session, principal, spec, "camera_resume")
+    return camera_out(spec)
+
+
+@router.delete(
+    "/{camera_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Remove a camera (its recordings and tracks stay searchable)",
+)
+def delete_camera(camera_id: str, principal: PrincipalDep, session: SessionDep) -> Response:
+    require_role(principal, MANAGE_ROLES)
+    visible_camera(session, principal, camera_id)
+    remove_camera(session, camera_id)
+    append_audit(
+        session, principal=principal.name, role=principal.role, action="camera_remove",
+        target=f"camera:{camera_id}",
+    )  # fmt: skip
+    session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
