@@ -1,0 +1,268 @@
+"""Tests for sample footage, the RTSP probe and the local RTSP server (real ffmpeg + GStreamer)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from sample_streams.footage import (
+    FPS,
+    CameraFiles,
+    build_cameras,
+    build_fault_files,
+    build_variant,
+)
+from sample_streams.rtsp_probe import RtspProbeError, probe_mount
+from sample_streams.server import RtspServer, RtspServerError, pidfiles
+from tests.servers.rtsp import REPO_ROOT, RunningRtsp, sample_cache_dir
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+TCP = {"rtsp_transport": "tcp"}
+H264_SPS_NAL = 7
+
+
+def _avcc_nal_types(packet: bytes) -> list[int]:
+    """NAL unit types in one MP4 (4-byte length-prefixed) H.264 packet."""
+    types, offset = [], 0
+    while offset + 4 < len(packet):
+        size = int.from_bytes(packet[offset : offset + 4], "big")
+        types.append(packet[offset + 4] & 0x1F)
+        offset += 4 + size
+    return types
+
+
+def _read_frames(url: str, count: int, timeout_s: float = 8.0) -> list[av.VideoFrame]:
+    frames: list[av.VideoFrame] = []
+    deadline = time.monotonic() + timeout_s
+    with av.open(url, options=TCP, timeout=timeout_s) as container:
+        for frame in container.decode(video=0):
+            frames.append(frame)
+            if len(frames) == count or time.monotonic() > deadline:
+                break
+    return frames
+
+
+@pytest.mark.parametrize(
+    ("which", "width_px", "height_px"), [("main", 1920, 1080), ("sub", 640, 360)]
+)
+def test_sample_files_have_camera_format(
+    sample_cameras: list[CameraFiles], which: str, width_px: int, height_px: int
+) -> None:
+    path = getattr(sample_cameras[0], f"{which}_path")
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264"
+        assert (stream.width, stream.height) == (width_px, height_px)
+        assert stream.codec_context.pix_fmt == "yuv420p"
+        assert stream.average_rate == Fraction(FPS)
+        keyframe_indices, sps_on_keyframes = [], []
+        for index, packet in enumerate(container.demux(stream)):
+            if packet.size == 0:
+                continue
+            if packet.is_keyframe:
+                keyframe_indices.append(index)
+                sps_on_keyframes.append(H264_SPS_NAL in _avcc_nal_types(bytes(packet)))
+            if index >= 4 * 50:
+                break
+    assert keyframe_indices[:4] == [0, 50, 100, 150]  # GOP 2 s at 25 fps
+    assert all(sps_on_keyframes)  # repeat-headers=1: SPS/PPS in-band on every keyframe
+    assert sample_cameras[0].duration_s == pytest.approx(79.5, abs=0.2)  # 795 frames at 10 fps
+
+
+def test_build_is_idempotent_and_cameras_share_files(sample_cameras: list[CameraFiles]) -> None:
+    mtime_ns = sample_cameras[0].main_path.stat().st_mtime_ns
+    started = time.monotonic()
+    again = build_cameras(3, "busy", sample_cache_dir())
+    assert time.monotonic() - started < 2.0
+    assert [cam.camera_id for cam in again] == ["cam1", "cam2", "cam3"]
+    assert [cam.start_offset_s for cam in again] == [0.0, 26.0, 52.0]  # staggered, on keyframes
+    assert {cam.main_path for cam in again} == {sample_cameras[0].main_path}
+    assert sample_cameras[0].main_path.stat().st_mtime_ns == mtime_ns
+
+
+def test_build_rejects_bad_input(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        build_cameras(0, "busy", tmp_path)
+    with pytest.raises(ValueError, match="unknown footage variant"):
+        build_variant("crowded", tmp_path)  # type: ignore[arg-type]
+
+
+def _gray_at(path: Path, time_s: float) -> np.ndarray:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        assert stream.time_base is not None
+        container.seek(int(time_s / stream.time_base), stream=stream)
+        for frame in container.decode(stream):
+            if frame.time is not None and frame.time >= time_s:
+                return frame.to_ndarray(format="gray").astype(np.int16)
+    raise AssertionError(f"no frame at {time_s} s in {path}")
+
+
+def test_typical_variant_is_empty_three_quarters_of_the_time() -> None:
+    files = build_variant("typical", sample_cache_dir())
+    assert files.duration_s == pytest.approx(80.0, abs=0.1)
+    empty_a, empty_b = _gray_at(files.sub_path, 5.0), _gray_at(files.sub_path, 50.0)
+    people = _gray_at(files.sub_path, 70.0)
+    empty_changed = float(np.mean(np.abs(empty_a - empty_b) > 25))
+    people_changed = float(np.mean(np.abs(empty_a - people) > 25))
+    assert empty_changed < 0.001  # a static plate: the scene does not change
+    assert people_changed > 5 * max(empty_changed, 0.0005)  # pedestrians appear in the last 1/4
+
+
+def test_fault_files_fail_to_decode(sample_cameras: list[CameraFiles], tmp_path: Path) -> None:
+    faults = build_fault_files(sample_cameras[0].sub_path, tmp_path)
+    assert faults.truncated_path.stat().st_size < sample_cameras[0].sub_path.stat().st_size
+    for damaged in (faults.truncated_path, faults.corrupt_path):
+        with pytest.raises(av.error.InvalidDataError), av.open(str(damaged)) as container:
+            for _ in container.decode(video=0):
+                pass
+
+
+def test_sub_stream_frames_over_tcp(rtsp_server: RunningRtsp) -> None:
+    started = time.monotonic()
+    frames = _read_frames(rtsp_server.urls["cam1"].sub, count=10)
+    assert len(frames) == 10
+    assert (frames[0].width, frames[0].height) == (640, 360)
+    assert time.monotonic() - started < 6.0
+
+
+def test_probe_sees_h264_and_a_keyframe_within_the_gop(rtsp_server: RunningRtsp) -> None:
+    probe = probe_mount(rtsp_server.urls["cam2"].main, timeout_s=5.0)
+    assert "H264/90000" in probe.sdp
+    assert probe.first_packet_s < 1.0
+    assert probe.first_keyframe_s is not None and probe.first_keyframe_s < 3.0
+    with pytest.raises(RtspProbeError, match="404"):
+        probe_mount(f"rtsp://127.0.0.1:{rtsp_server.server.port}/nocam/sub", timeout_s=3.0)
+
+
+def test_two_mounts_play_at_once(rtsp_server: RunningRtsp) -> None:
+    urls = [
+        rtsp_server.urls["cam1"].main,
+        rtsp_server.urls["cam2"].sub,
+        rtsp_server.urls["cam2"].sub,
+    ]  # two clients on one shared mount, too
+    results: dict[int, list[av.VideoFrame]] = {}
+
+    def read(index: int) -> None:
+        results[index] = _read_frames(urls[index], count=25, timeout_s=10.0)
+
+    threads = [threading.Thread(target=read, args=(i,)) for i in range(len(urls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=15.0)
+    assert [len(results.get(i, [])) for i in range(len(urls))] == [25, 25, 25]
+    assert (results[0][0].width, results[1][0].width) == (1920, 640)
+
+
+def test_cameras_sharing_files_show_different_moments(rtsp_server: RunningRtsp) -> None:
+    urls = [rtsp_server.urls["cam1"].sub, rtsp_server.urls["cam2"].sub]
+    grays: dict[int, np.ndarray] = {}
+
+    def first_keyframe(index: int) -> None:
+        frame = _read_frames(urls[index], count=1)[0]
+        grays[index] = frame.to_ndarray(format="gray").astype(np.int16)
+
+    threads = [threading.Thread(target=first_keyframe, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=15.0)
+    changed = float(np.mean(np.abs(grays[0] - grays[1]) > 25))
+    assert changed > 0.002  # 38 s apart in the loop: the pedestrians are elsewhere
+
+
+def test_restart_serves_again_and_stop_leaves_no_process(
+    sample_cameras: list[CameraFiles], tmp_path: Path
+) -> None:
+    with RtspServer(tmp_path) as server:
+        urls = server.start(sample_cameras[:1])
+        port, pids = server.port, server.pids
+        assert server.is_running and len(pids) == 2  # relay + one feeder for main and sub
+        assert len(pidfiles(tmp_path)) == 1
+        assert _read_frames(urls["cam1"].sub, count=3)
+        server.restart()
+        assert server.port == port and set(server.pids).isdisjoint(pids)
+        assert not any(Path(f"/proc/{pid}").exists() for pid in pids)
+        assert len(_read_frames(urls["cam1"].sub, count=3)) == 3  # a new connection plays
+        pids = server.pids
+    assert not server.is_running
+    assert not any(Path(f"/proc/{pid}").exists() for pid in pids)
+    assert pidfiles(tmp_path) == []
+    assert (tmp_path / "logs" / "rtsp_server.log").read_text().count("READY") == 2
+
+
+def test_start_rejects_missing_file(tmp_path: Path) -> None:
+    missing = CameraFiles("cam1", tmp_path / "no.mp4", tmp_path / "no_sub.mp4", 1.0, 25.0)
+    with pytest.raises(FileNotFoundError, match=r"no\.mp4"):
+        RtspServer(tmp_path).start([missing])
+
+
+def test_start_fails_clearly_when_a_feed_is_not_video(
+        sample_cameras: list[CameraFiles], tmp_path: Path) -> None:
+    not_video = tmp_path / "notes.mp4"
+    not_video.write_text("this is not an MP4 file\n")
+    bad = CameraFiles("cam1", not_video, sample_cameras[0].sub_path, 1.0, 25.0)
+    server = RtspServer(tmp_path, prepare_timeout_s=1.5)
+    with pytest.raises(RtspServerError, match="cam1/main"):
+        server.start([bad])
+    assert not server.is_running and server.pids == []
+    assert pidfiles(tmp_path) == []
+    log_text = (tmp_path / "logs" / "rtsp_server.log").read_text()
+    assert "notes.mp4" in log_text  # ffmpeg's complaint names the file
+    assert "/cam1/main got no stream" in log_text
+
+
+def test_cli_serve_then_stop_by_pidfile(sample_cameras: list[CameraFiles], tmp_path: Path) -> None:
+    for name in ("busy_main.mp4", "busy_sub.mp4", "busy.json"):  # reuse the cached build
+        (tmp_path / name).symlink_to(sample_cache_dir() / name)
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    serve = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sample_streams",
+            "--cache-dir",
+            str(tmp_path),
+            "serve",
+            "--cameras",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=REPO_ROOT,
+    )
+    try:
+        assert serve.stdout is not None
+        first_line = serve.stdout.readline()
+        assert first_line.startswith("cam1\tmain rtsp://127.0.0.1:")
+        sub_url = first_line.split("sub ")[1].strip()
+        assert probe_mount(sub_url).packets > 0
+        recorded = pidfiles(tmp_path)
+        assert len(recorded) == 1
+        stopped = subprocess.run(
+            [sys.executable, "-m", "sample_streams", "--cache-dir", str(tmp_path), "stop"],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=REPO_ROOT,
+            check=True,
+        )
+        assert "stopped 1 server" in stopped.stdout
+        with pytest.raises(RtspProbeError):
+            probe_mount(sub_url, timeout_s=2.0)
+        assert pidfiles(tmp_path) == []
+    finally:
+        serve.terminate()
+        serve.wait(timeout=10)
