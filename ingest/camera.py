@@ -27,6 +27,7 @@ FrameSink = Callable[[Frame], None]
 GapSink = Callable[[str, datetime, datetime, str], None]
 CameraState = Literal["connecting", "online", "reconnecting", "offline", "stopped"]
 OFFLINE_AFTER_FAILURES = 5
+RECONNECT_MAX_S = 4.0  # a camera is back within this long of its server
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +127,7 @@ class CameraIngest:
         self.counters.state = "stopped"
 
     def _run(self, name: str, loop: Callable[[Backoff], None]) -> None:
-        backoff = Backoff()
+        backoff = Backoff(initial_s=0.5, max_s=RECONNECT_MAX_S)
         while not self._stop.is_set():
             try:
                 loop(backoff)
@@ -181,12 +182,15 @@ class CameraIngest:
                     wall_time = clock.wall_time(packet.pts)
                     if first:
                         self._connected(backoff)
-                        self._report_gap(wall_time)
                         first = False
                     self.counters.packets += 1
                     self.counters.input_rate.tick()
+                    was_recording = recorder.recording
                     recorder.write(packet, wall_time)
-                    self._last_recorded_at = wall_time
+                    if recorder.recording:
+                        if not was_recording:  # recording resumes at this keyframe
+                            self._report_gap(wall_time)
+                        self._last_recorded_at = wall_time
             finally:
                 recorder.close()
 

@@ -54,6 +54,11 @@ class SegmentRecorder:
         self._last_wall: datetime | None = None
         spool_dir.mkdir(parents=True, exist_ok=True)
 
+    @property
+    def recording(self) -> bool:
+        """True once a segment is open (from the first keyframe on)."""
+        return self._output is not None
+
     def write(self, packet: av.Packet, wall_time: datetime) -> None:
         """Add one packet of the template's stream, seen at `wall_time` (UTC)."""
         if packet.pts is None or packet.dts is None:

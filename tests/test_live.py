@@ -1,0 +1,130 @@
+"""Live ingest with real RTSP streams: runtime camera management, status, metrics, bad streams."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from index.catalog import create_api_key, gaps_between, segments_between
+from search_api.app import create_app
+from skynet.runtime import Runtime
+from skynet.settings import Settings
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+TEST_START = datetime.now(UTC) - timedelta(minutes=1)
+
+
+def wait_for(condition: Callable[[], object], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runtime, TestClient, str]]:
+    data_dir: Path = tmp_path_factory.mktemp("live")
+    runtime = Runtime.build(Settings(data_dir=data_dir, segment_duration_s=2.0, camera_poll_s=0.5))
+    runtime.start()
+    with runtime.sessions() as session:
+        key = create_api_key(session, "ops", "admin")
+        session.commit()
+    with TestClient(create_app(runtime.api_context())) as client:
+        client.headers["X-API-Key"] = key
+        yield runtime, client, key
+    runtime.stop()
+
+
+def status_of(client: TestClient, camera_id: str) -> dict[str, Any]:
+    response = client.get(f"/api/v1/cameras/{camera_id}/status")
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def test_cameras_are_managed_at_runtime(live, rtsp_server) -> None:
+    runtime, client, _key = live
+    urls = rtsp_server.urls["cam1"]
+    created = client.post(
+        "/api/v1/cameras",
+        json={"id": "lobby", "name": "Lobby", "main_url": urls.main, "sub_url": urls.sub},
+    )
+    assert created.status_code == 201, created.text
+    assert wait_for(lambda: status_of(client, "lobby")["state"] == "online", 15)
+    assert wait_for(lambda: status_of(client, "lobby")["analysed_fps"] > 1.0, 15)
+    assert (
+        client.post("/api/v1/cameras", json=created.json() | {"main_url": urls.main}).status_code
+        == 409
+    )
+
+    paused = client.post("/api/v1/cameras/lobby/pause")
+    assert paused.status_code == 200 and paused.json()["enabled"] is False
+    assert wait_for(lambda: status_of(client, "lobby")["state"] == "paused", 5)
+    assert "lobby" not in runtime.cameras
+
+    assert client.post("/api/v1/cameras/lobby/resume").status_code == 200
+    assert wait_for(lambda: status_of(client, "lobby")["state"] == "online", 15)
+
+    changed = client.patch("/api/v1/cameras/lobby", json={"detect_fps": 2.0, "name": "Lobby 2"})
+    assert changed.status_code == 200 and changed.json()["detect_fps"] == 2.0
+    assert wait_for(lambda: runtime.cameras.get("lobby") is not None
+                    and runtime.cameras["lobby"].config.detect_fps == 2.0, 5)  # fmt: skip
+
+    assert client.delete("/api/v1/cameras/lobby").status_code == 204
+    assert wait_for(lambda: "lobby" not in runtime.cameras, 5)
+    assert client.get("/api/v1/cameras/lobby").status_code == 404
+    with runtime.sessions() as session:  # recordings stay as evidence
+        assert segments_between(session, "lobby", TEST_START, datetime.now(UTC))
+
+
+def test_invalid_camera_definitions_are_refused_naming_the_field(live) -> None:
+    _runtime, client, _key = live
+    good = {"id": "c1", "name": "C1", "main_url": "rtsp://127.0.0.1:8554/x"}
+    for field, value in (
+        ("id", "has space"),
+        ("main_url", "not a url"),
+        ("detect_fps", 0),
+        ("lat", 123.0),
+        ("heading_deg", 400),
+    ):
+        response = client.post("/api/v1/cameras", json=good | {field: value})
+        assert response.status_code == 422, (field, response.text)
+        assert field in [part for error in response.json()["detail"] for part in error["loc"]]
+    response = client.post("/api/v1/cameras", json=good | {"colour": "red"})
+    assert response.status_code == 422
+
+
+def test_a_broken_camera_reports_and_retries_without_hurting_others(live, rtsp_server) -> None:
+    runtime, client, key = live
+    urls = rtsp_server.urls["cam2"]
+    good = {"id": "good", "name": "Good", "main_url": urls.main, "sub_url": urls.sub}
+    assert client.post("/api/v1/cameras", json=good).status_code == 201
+    secret = "rtsp://admin:hunter2@127.0.0.1:9/none"
+    assert client.post(
+        "/api/v1/cameras", json={"id": "broken", "name": "Broken", "main_url": secret}
+    ).status_code == 201  # fmt: skip
+    assert wait_for(lambda: status_of(client, "broken")["reconnects"] >= 3, 20)
+    broken = status_of(client, "broken")
+    assert broken["state"] in {"reconnecting", "offline"}
+    assert "cannot open stream" in broken["last_error"] and "hunter2" not in broken["last_error"]
+    assert wait_for(lambda: status_of(client, "good")["analysed_fps"] > 1.0, 15)
+    listing = client.get("/api/v1/cameras").text
+    assert "hunter2" not in listing and "127.0.0.1:9/none" in listing
+
+    metrics = client.get("/metrics", headers={"X-API-Key": "", "Authorization": f"Bearer {key}"})
+    assert metrics.status_code == 200
+    assert 'skynet_camera_state{camera="good",state="online"} 1.0' in metrics.text
+    assert 'skynet_camera_reconnects_total{camera="broken"}' in metrics.text
+    assert client.get("/metrics", headers={"X-API-Key": ""}).status_code == 401
+    for camera_id in ("good", "broken"):
+        client.delete(f"/api/v1/cameras/{camera_id}")
+    with runtime.sessions() as session:
+        assert gaps_between(session, "broken", TEST_START, datetime.now(UTC)) == []
