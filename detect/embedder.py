@@ -38,7 +38,7 @@ class EmbedderConfig:
 
     input_height_px: int = 256
     input_width_px: int = 128
-    colour_share: float = 0.25
+    colour_share: float = 0.3
     max_batch: int = 16
 
     def __post_init__(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from datetime import datetime
 from pathlib import Path
 
@@ -19,10 +20,12 @@ from index.catalog import (
 )
 from index.catalog_values import NewTrack, embedding_to_bytes
 from index.vectors import VectorIndex
-from ingest.objectstore import ObjectStore
+from ingest.objectstore import ObjectStore, StorageUnavailableError
 from ingest.segment import Segment
 
 log = logging.getLogger(__name__)
+
+MAX_PENDING_PICTURES = 20_000  # ~20 KB each: bounded memory while object storage is down
 
 
 def index_file(directory: Path, embedding_version: str) -> Path:
@@ -59,6 +62,11 @@ def open_vector_index(
     return rebuilt
 
 
+def context_key(thumbnail: str) -> str:
+    """Key of the downscaled full frame at the best shot, beside its thumbnail."""
+    return "contexts/" + thumbnail.removeprefix("thumbnails/")
+
+
 def thumbnail_key(record: TrackRecord) -> str:
     ms = int(record.start_at.timestamp() * 1000)
     return (
@@ -85,6 +93,7 @@ class TrackIndexer:
         self.vectors = vectors
         self._index_dir = index_dir
         self._lock = threading.Lock()
+        self._pending_pictures: deque[tuple[str, bytes]] = deque(maxlen=MAX_PENDING_PICTURES)
         self.tracks_indexed = 0
         self.segments_stored = 0
 
@@ -92,9 +101,12 @@ class TrackIndexer:
         """Store finished tracks; returns their catalog ids (also their FAISS ids)."""
         ids = []
         with self._lock, self._sessions() as session:
+            self._flush_pictures()
             for record in records:
                 key = thumbnail_key(record)
-                self._store.put_bytes(key, record.thumbnail_jpeg, "image/jpeg")
+                self._pending_pictures.append((key, record.thumbnail_jpeg))
+                if record.context_jpeg:
+                    self._pending_pictures.append((context_key(key), record.context_jpeg))
                 ids.append(
                     add_track(
                         session,
@@ -116,6 +128,7 @@ class TrackIndexer:
                     )
                 )
             session.commit()
+            self._flush_pictures()
             version = self.vectors.embedding_version
             pairs = [
                 (i, r.embedding)
@@ -148,5 +161,26 @@ class TrackIndexer:
             add_recording_gap(session, camera_id, start_at, end_at, reason[:200])
             session.commit()
 
+    def _flush_pictures(self) -> None:
+        """Upload queued thumbnails in order; while storage is down they wait (bounded queue).
+
+        The track rows are written regardless, so an object-storage outage loses no track.
+        """
+        while self._pending_pictures:
+            key, jpeg = self._pending_pictures[0]
+            try:
+                self._store.put_bytes(key, jpeg, "image/jpeg")
+            except StorageUnavailableError as error:
+                log.warning(
+                    "thumbnails wait for storage (%d queued): %s",
+                    len(self._pending_pictures),
+                    error,
+                )
+                return
+            self._pending_pictures.popleft()
+
     def save(self) -> None:
+        """Persist the vector index and try once more to upload queued thumbnails."""
+        with self._lock:
+            self._flush_pictures()
         self.vectors.save(index_file(self._index_dir, self.vectors.embedding_version))

@@ -71,6 +71,7 @@ class TrackOut(BaseModel):
     trajectory: list[list[float]]
     embedding_version: str | None
     thumbnail_url: str | None
+    context_url: str | None = Field(description="the whole scene at the best shot")
     clip_url: str | None
 
 

@@ -132,7 +132,7 @@ def test_embed_shapes_and_version(
     assert embedder.dim == DEEP_DIM + COLOUR_DIM
     assert np.allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
     assert embedder.embed([], []).shape == (0, embedder.dim)
-    other = AppearanceEmbedder(model_file, EmbedderConfig(colour_share=0.3))
+    other = AppearanceEmbedder(model_file, EmbedderConfig(colour_share=0.6))
     assert other.embedding_version != embedder.embedding_version
     batch_of_one = embedder.embed(crops_a[:1], ["person"])
     assert np.allclose(batch_of_one[0], out[0], atol=1e-5)

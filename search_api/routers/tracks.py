@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, status
 
 from index.catalog import append_audit, get_track
+from index.track_indexer import context_key
 from search_api.auth import VIEW_ROLES, PrincipalDep, SessionDep, may_see_camera, require_role
 from search_api.context import ApiContext, api_context
 from search_api.links import clip_url, object_url
@@ -47,5 +48,8 @@ def read_track(
         trajectory=[list(point) for point in row.trajectory],
         embedding_version=row.embedding_version,
         thumbnail_url=object_url(context, row.thumbnail_key),
+        context_url=object_url(
+            context, None if row.thumbnail_key is None else context_key(row.thumbnail_key)
+        ),
         clip_url=clip_url(context, session, row.camera_id, row.start_at, row.end_at),
     )
