@@ -139,7 +139,7 @@ def test_synthetic_scene_idf1_with_nanodet(scene: Scene) -> None:
     try:
         path = model_path("nanodet")
     except ModelError as error:
-        pytest.skip(f"NanoDet not built: {error}")
+        pytest.fail(f"NanoDet not built (run python -m models.build): {error}")
     from detect.detector import NanoDetDetector
 
     detector = NanoDetDetector(path, score_threshold=0.1)

@@ -1,0 +1,5 @@
+"""`python -m skynet` runs the CLI."""
+
+from skynet.cli import app
+
+app()
