@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,40 +24,11 @@ from ingest.objectstore_local import LocalObjectStore
 from models.build import default_cache_dir, model_path
 from search_api.app import create_app
 from search_api.context import ApiContext
+from tests.api_support import jpeg, vtest_pairs
 
 DATA = Path(__file__).parent / "data"
 BASE_URL = "http://testserver"
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
-
-
-def vtest_pairs(count: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Crops of one pedestrian in frames k and k+3, from different frames (hand-checked)."""
-    doc = json.loads((DATA / "vtest_pairs.json").read_text())
-    pairs, seen_frames = [], set()
-    for pair in doc["pairs"]:
-        if pair["frame_a"] not in seen_frames:
-            seen_frames.add(pair["frame_a"])
-            pairs.append(pair)
-    pairs = pairs[:count]
-    wanted = {p["frame_a"] for p in pairs} | {p["frame_b"] for p in pairs}
-    capture, frames, index = cv2.VideoCapture(doc["video"]), {}, 0
-    while index <= max(wanted):
-        ok, frame = capture.read()
-        assert ok
-        if index in wanted:
-            frames[index] = frame
-        index += 1
-
-    def crop(frame: int, box: list[int]) -> np.ndarray:
-        return frames[frame][box[1] : box[3], box[0] : box[2]].copy()
-
-    return [(crop(p["frame_a"], p["box_a"]), crop(p["frame_b"], p["box_b"])) for p in pairs]
-
-
-def jpeg(image: np.ndarray) -> bytes:
-    ok, data = cv2.imencode(".jpg", image)
-    assert ok
-    return data.tobytes()
 
 
 @pytest.fixture(scope="module")

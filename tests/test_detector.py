@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detect.detections import COCO_CLASSES, Detections
+from detect.detections import COCO_CLASSES
 from detect.detector import (
     DetectorConfig,
     NanoDetDetector,
@@ -216,17 +215,3 @@ def test_tile_grid_covers_the_frame() -> None:
     assert min(t[1] for t in tiles) == 0 and max(t[3] for t in tiles) == 576
     with pytest.raises(ValueError, match="overlap"):
         TileGrid(2, 2, 1.0)
-
-
-@pytest.mark.skipif(
-    importlib.util.find_spec("ultralytics") is None, reason="optional extra ultralytics missing"
-)
-def test_ultralytics_backend_runs_user_weights(tmp_path: Path, models: dict[str, Path]) -> None:
-    from detect.ultralytics_backend import UltralyticsDetector
-
-    weights = UltralyticsDetector.build_untrained(tmp_path / "yolo11n.pt")
-    detector = UltralyticsDetector(weights, score_threshold=0.0)
-    out = detector.detect([_imread(models["asset-bus"])])
-    assert len(out) == 1 and isinstance(out[0], Detections)
-    with pytest.raises(ValueError, match="uint8"):
-        detector.detect([np.zeros((8, 8, 3), np.float32)])

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,19 +28,11 @@ from skynet.demo import free_port
 from skynet.runtime import Runtime
 from skynet.settings import Settings
 from tests.servers.rtsp import RunningRtsp, sample_cache_dir
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[1]
 START = datetime.now(UTC) - timedelta(minutes=1)
-
-
-def wait_for(condition: Callable[[], object], timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def assert_contiguous(

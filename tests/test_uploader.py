@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +12,7 @@ from ingest.objectstore_s3 import S3ObjectStore
 from ingest.recorder import file_sha256
 from ingest.segment import Segment, segment_key
 from ingest.uploader import SegmentUploader, write_sidecar
+from tests.waiting import wait_for
 
 T0 = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
 
@@ -28,15 +27,6 @@ def make_segment(spool: Path, index: int, size_bytes: int = 1000) -> tuple[Path,
         file_sha256(path), size_bytes,
     )  # fmt: skip
     return path, segment
-
-
-def wait_for(condition: Callable[[], object], timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_segments_upload_in_order_and_leave_the_spool(tmp_path: Path) -> None:

@@ -1,0 +1,109 @@
+"""The live-ingest benchmark's helpers: capacity search, CPU accounting, raw cost, one trial."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from bench.live import (
+    CACHE_DIR,
+    DETECT_FPS,
+    MODELS_DIR,
+    TrialResult,
+    machine_busy_s,
+    measure_raw_cost,
+    rss_mb,
+    run_trial,
+    search_capacity,
+    thread_cpu_s,
+)
+from sample_streams.footage import build_cameras
+from skynet.settings import Settings
+
+
+def _trial_result(count: int, held: bool) -> TrialResult:
+    return TrialResult(
+        mix="busy", cameras=count, held=held, decoded_fraction=1.0, analysed_fraction=1.0,
+        analysed_fps_per_camera=5.0, gate_pass_fraction=1.0, drop_fraction=0.0, lag_p95_s=0.1,
+        lag_first_third_s=0.1, lag_last_third_s=0.1, cpu_ms_per_camera_second=1.0,
+        raw_work_ms_per_camera_second=1.0, overhead_ratio=1.0,
+        server_cpu_ms_per_camera_second=0.0, foreign_cpu_cores=0.0, mem_mb_per_camera=1.0,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("capacity", "start", "limit"),
+    [(11, 4, 48), (3, 4, 48), (0, 2, 8), (48, 4, 48), (1, 1, 16), (7, 8, 8)],
+)
+def test_search_finds_the_largest_held_count(capacity: int, start: int, limit: int) -> None:
+    tried: list[int] = []
+
+    def trial(count: int) -> TrialResult:
+        tried.append(count)
+        return _trial_result(count, count <= capacity)
+
+    found, results = search_capacity(trial, start, limit)
+    assert found == capacity
+    assert [r.cameras for r in results] == tried
+    assert len(set(tried)) == len(tried)  # no count is run twice
+    assert len(tried) <= 2 * limit.bit_length() + 1
+
+
+def test_search_rejects_a_start_outside_the_limit() -> None:
+    with pytest.raises(ValueError, match="start 9"):
+        search_capacity(lambda n: _trial_result(n, True), 9, 8)
+
+
+def test_thread_cpu_is_attributed_to_the_busy_thread() -> None:
+    stop = time.monotonic() + 0.5
+
+    def spin() -> None:
+        while time.monotonic() < stop:
+            pass
+
+    before_busy, before_threads = machine_busy_s(), thread_cpu_s()
+    thread = threading.Thread(target=spin, name="analyse-spin")
+    thread.start()
+    time.sleep(0.3)
+    during = thread_cpu_s()  # the thread must be alive to be seen
+    thread.join()
+    spent_s = during["decode+gate"] - before_threads.get("decode+gate", 0.0)
+    assert 0.1 <= spent_s <= 0.5
+    assert machine_busy_s() - before_busy >= spent_s - 0.05
+    assert 10 < rss_mb() < 100_000
+
+
+@pytest.mark.slow
+def test_raw_cost_is_decode_plus_five_detections() -> None:
+    sub_path = build_cameras(1, "busy", CACHE_DIR)[0].sub_path
+    raw = measure_raw_cost(sub_path, Settings(models_dir=MODELS_DIR), seconds=4.0)
+    assert 0 < raw.decode_cpu_ms_per_camera_second < 500
+    assert 1 < raw.detect_cpu_ms_per_frame < 2000
+    expected_ms = raw.decode_cpu_ms_per_camera_second + DETECT_FPS * raw.detect_cpu_ms_per_frame
+    assert raw.ms_per_camera_second == pytest.approx(expected_ms)
+    with pytest.raises(FileNotFoundError, match=r"missing\.mp4"):
+        measure_raw_cost(Path("/nonexistent/missing.mp4"), Settings(models_dir=MODELS_DIR))
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_one_camera_trial_measures_real_ingest() -> None:
+    sub_path = build_cameras(1, "busy", CACHE_DIR)[0].sub_path
+    raw = measure_raw_cost(sub_path, Settings(models_dir=MODELS_DIR), seconds=2.0)
+
+    def settings_of(data_dir: Path) -> Settings:
+        return Settings(data_dir=data_dir, models_dir=MODELS_DIR, detect_fps=DETECT_FPS)
+
+    result = run_trial("busy", 1, raw, settings_of, warmup_s=2.0, measure_s=8.0)
+    assert result.cameras == 1
+    assert result.decoded_fraction > 0.8  # the sub stream is decoded at about the sampling rate
+    assert result.analysed_fps_per_camera > 0.5
+    assert result.gate_pass_fraction > 0.5  # busy footage: people always moving
+    assert result.cpu_ms_per_camera_second > 0
+    assert result.server_cpu_ms_per_camera_second > 0
+    assert "decode+gate" in result.cpu_share_by_thread
+    assert "detect" in result.cpu_share_by_thread
+    assert "448x256" in result.settings
