@@ -51,6 +51,8 @@ install_python() {
 
 install_apt
 install_python
+# The optional ultralytics backend is proven in its own venv (torch never enters .venv).
+bash scripts/setup_yolo.sh
 log "models"
 "$VENV/bin/python" -m models.build
 log "sample footage"

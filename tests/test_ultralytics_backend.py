@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
@@ -20,7 +21,8 @@ from models.build import ensure_models
 REPO = Path(__file__).resolve().parents[1]
 YOLO_VENV = REPO / ".venv-yolo"
 YOLO_PYTHON = YOLO_VENV / "bin" / "python"
-SETUP_HINT = "create it with `bash scripts/setup_yolo.sh` (torch + ultralytics, about 5.6 GB)"
+SETUP_HINT = "run `bash scripts/setup_yolo.sh` (torch + ultralytics: about 6 GB, 2 to 3 minutes)"
+STAMP = YOLO_VENV / ".skynet-yolo-installed"
 CHECK_TIMEOUT_S = 300
 FORMATS = ("pt", "onnx")
 FRAMES = ("base", "padded", "doubled", "full")
@@ -33,6 +35,11 @@ def _boxes(record: dict[str, Any]) -> np.ndarray:
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     assert YOLO_PYTHON.exists(), f"{YOLO_VENV} is missing: {SETUP_HINT}"
+    script = hashlib.sha256((REPO / "scripts" / "setup_yolo.sh").read_bytes()).hexdigest()
+    stamp = STAMP.read_text().strip() if STAMP.exists() else "none"
+    assert stamp == script, (
+        f"{YOLO_VENV} is incomplete or older than scripts/setup_yolo.sh: {SETUP_HINT}"
+    )
     image = ensure_models(None, ["asset-bus"])["asset-bus"]
     workdir = tmp_path_factory.mktemp("ultralytics")
     report_path = workdir / "report.json"
