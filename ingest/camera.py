@@ -135,8 +135,12 @@ class CameraIngest:
             except (StreamError, av.FFmpegError, OSError) as failure:
                 error = str(failure)
             except Exception as failure:  # a camera must never take the process down
-                log.error("camera %s %s loop failed: %s", self.config.camera_id, name,
-                          redact_credentials(repr(failure)))
+                log.error(
+                    "camera %s %s loop failed: %s",
+                    self.config.camera_id,
+                    name,
+                    redact_credentials(repr(failure)),
+                )
                 error = f"internal error: {failure}"
             if self._stop.is_set():
                 return

@@ -12,6 +12,7 @@ import av.container
 import av.stream
 
 from ingest.segment import Segment, segment_key
+from ingest.stream import MAX_TIMESTAMP_JUMP_S
 
 SegmentSink = Callable[[Path, Segment], None]
 
@@ -52,6 +53,8 @@ class SegmentRecorder:
         self._start_pts = 0
         self._start_dts = 0
         self._last_wall: datetime | None = None
+        self._last_dts = 0
+        self.discontinuities = 0
         spool_dir.mkdir(parents=True, exist_ok=True)
 
     @property
@@ -63,6 +66,9 @@ class SegmentRecorder:
         """Add one packet of the template's stream, seen at `wall_time` (UTC)."""
         if packet.pts is None or packet.dts is None:
             return
+        if self._output is not None and self._timestamps_jumped(packet):
+            self.discontinuities += 1
+            self._finish(end_at=self._last_wall)  # a new segment starts at the next keyframe
         if packet.is_keyframe and self._should_cut(wall_time):
             self._finish(end_at=wall_time)
         if self._output is None:
@@ -70,11 +76,18 @@ class SegmentRecorder:
                 return
             self._begin(packet, wall_time)
         assert self._out_stream is not None and self._output is not None
+        self._last_dts = packet.dts
         packet.pts -= self._start_pts
         packet.dts -= self._start_dts
         packet.stream = self._out_stream
         self._output.mux(packet)
         self._last_wall = wall_time
+
+    def _timestamps_jumped(self, packet: av.Packet) -> bool:
+        """DTS must grow, and not leap: MP4 needs monotonic timestamps within a file."""
+        assert packet.dts is not None and packet.time_base is not None
+        step_s = float((packet.dts - self._last_dts) * packet.time_base)
+        return step_s <= 0 or step_s > MAX_TIMESTAMP_JUMP_S
 
     def close(self, end_at: datetime | None = None) -> None:
         """Finish the open segment (end defaults to the last packet's time)."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 
@@ -37,22 +36,46 @@ def open_input(url: str) -> av.container.InputContainer:
     return container
 
 
-@dataclass
-class WallClock:
-    """Anchors the first timestamp of a stream to UTC arrival time (camera clocks are untrusted)."""
+MAX_TIMESTAMP_JUMP_S = 10.0
 
-    time_base: Fraction
-    first_pts: int | None = None
-    anchor: datetime | None = None
+
+class WallClock:
+    """Maps stream timestamps to UTC: the first packet's arrival time plus elapsed PTS.
+
+    Camera clocks are not trusted. A timestamp that steps back, or forward by more than
+    `MAX_TIMESTAMP_JUMP_S`, re-anchors the clock at the arrival time (never earlier than
+    the last time handed out), so the times of one connection never go backwards.
+    """
+
+    def __init__(self, time_base: Fraction) -> None:
+        self.time_base = time_base
+        self.discontinuities = 0
+        self._anchor_pts: int | None = None
+        self._anchor_wall = datetime.now(UTC)
+        self._anchor_s = 0.0
+        self._last_pts: int | None = None
 
     def wall_time(self, pts: int) -> datetime:
-        if self.first_pts is None or self.anchor is None:
-            self.first_pts = pts
-            self.anchor = datetime.now(UTC)
-        return self.anchor + timedelta(seconds=float((pts - self.first_pts) * self.time_base))
+        self._observe(pts)
+        return self._anchor_wall + timedelta(seconds=self._elapsed_s(pts))
 
     def seconds(self, pts: int) -> float:
-        """Seconds since the first timestamp seen."""
-        if self.first_pts is None:
-            self.wall_time(pts)
-        return float((pts - (self.first_pts or 0)) * self.time_base)
+        """Seconds of stream time since the first timestamp (monotonic across jumps)."""
+        self._observe(pts)
+        return self._anchor_s + self._elapsed_s(pts)
+
+    def _elapsed_s(self, pts: int) -> float:
+        return float((pts - (self._anchor_pts or 0)) * self.time_base)
+
+    def _observe(self, pts: int) -> None:
+        if self._anchor_pts is None or self._last_pts is None:
+            self._anchor_pts, self._anchor_wall = pts, datetime.now(UTC)
+        else:
+            step_s = float((pts - self._last_pts) * self.time_base)
+            if step_s < 0 or step_s > MAX_TIMESTAMP_JUMP_S:
+                last_wall = self._anchor_wall + timedelta(seconds=self._elapsed_s(self._last_pts))
+                self._anchor_s += self._elapsed_s(self._last_pts)
+                self._anchor_pts = pts
+                self._anchor_wall = max(datetime.now(UTC), last_wall)
+                self.discontinuities += 1
+        self._last_pts = pts

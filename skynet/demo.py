@@ -143,20 +143,22 @@ def search_and_print(
     body = response.json()
     console.print(f"    query picture: {query_path}  chosen box: {body['query']['box']}")
     table = Table(title="Ranked hits")
-    for column in ("#", "camera", "class", "from", "to", "score", "thumbnail", "clip"):
-        table.add_column(column, overflow="fold")
+    for column in ("#", "track", "camera", "class", "seen from", "to (UTC)", "score"):
+        table.add_column(column)
     for rank, hit in enumerate(body["hits"], start=1):
         table.add_row(
             str(rank),
+            str(hit["track_id"]),
             hit["camera_id"],
             hit["class_name"],
             hit["start_at"][11:19],
             hit["end_at"][11:19],
             f"{hit['score']:.3f}",
-            hit["thumbnail_url"] or "-",
-            hit["clip_url"] or "-",
         )
     console.print(table)
+    for rank, hit in enumerate(body["hits"], start=1):
+        console.print(f"#{rank} thumbnail {hit['thumbnail_url']}", soft_wrap=True)
+        console.print(f"#{rank} clip      {hit['clip_url']}", soft_wrap=True)
     return 0 if body["hits"] else 1
 
 

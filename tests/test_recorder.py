@@ -89,3 +89,25 @@ def test_open_input_names_the_problem(tmp_path: Path) -> None:
         open_input(str(garbage))
     with pytest.raises(StreamError, match="cannot open"):
         open_input("rtsp://127.0.0.1:9/none")
+
+
+def test_timestamps_that_restart_start_a_new_segment(h264_file: Path, tmp_path: Path) -> None:
+    """A looping or restarted camera sends DTS that jump back: no error, no overlap."""
+    produced: list[tuple[Path, Segment]] = []
+    with open_input(str(h264_file)) as container:
+        stream = container.streams.video[0]
+        packets = [p for p in container.demux(stream) if p.pts is not None]
+        clock = WallClock(stream.time_base)  # type: ignore[arg-type]
+        recorder = SegmentRecorder(
+            "cam1", stream, tmp_path, 100.0, lambda p, s: produced.append((p, s))
+        )
+        for packet in packets[:60] + packets[:60]:  # the second pass restarts at pts 0
+            recorder.write(packet, clock.wall_time(packet.pts))  # type: ignore[arg-type]
+        recorder.close()
+    assert recorder.discontinuities == 1 and clock.discontinuities == 1
+    assert len(produced) == 2
+    first, second = produced[0][1], produced[1][1]
+    assert second.start_at >= first.end_at
+    for path, _ in produced:
+        with av.open(str(path)) as output:
+            assert sum(1 for _ in output.decode(video=0)) >= 40
