@@ -151,6 +151,37 @@ def _read_pidfile(pidfile: Path) -> tuple[list[int], int]:
         return [], 0
 
 
+def rotated_copy(path: Path, offset_s: float, cache_dir: Path) -> Path:
+    """`path` rotated to start at the keyframe `offset_s` (stream copy, cached).
+
+    ffmpeg's `-ss` with `-stream_loop` replays the skipped head as a burst on every loop, so a
+    staggered camera loops a rotated file instead: [offset, end) followed by [0, offset).
+    """
+    if offset_s <= 0:
+        return path
+    target = cache_dir / f"{path.stem}_from{offset_s:g}s{path.suffix}"
+    if target.is_file() and target.stat().st_mtime >= path.stat().st_mtime:
+        return target
+    work = cache_dir / f".rotate.{os.getpid()}"
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        head, tail = work / f"head{path.suffix}", work / f"tail{path.suffix}"
+        ffmpeg = ["ffmpeg", "-nostdin", "-v", "error", "-y"]
+        subprocess.run([*ffmpeg, "-ss", f"{offset_s:g}", "-i", str(path), "-c", "copy", str(tail)],
+                       check=True)
+        subprocess.run([*ffmpeg, "-i", str(path), "-t", f"{offset_s:g}", "-c", "copy", str(head)],
+                       check=True)
+        listing = work / "list.txt"
+        listing.write_text(f"file '{tail}'\nfile '{head}'\n")
+        joined = work / f"joined{path.suffix}"
+        subprocess.run([*ffmpeg, "-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy",
+                        "-movflags", "+faststart", str(joined)], check=True)
+        joined.replace(target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return target
+
+
 def stop_all(cache_dir: Path | str | None = None) -> int:
     """Stop every server recorded under `cache_dir` by its recorded PIDs; returns how many."""
     stopped = 0
@@ -261,9 +292,9 @@ class RtspServer:
         try:
             for camera_feeds in by_camera.values():
                 args = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "warning"]
-                for feed in camera_feeds:  # -ss: the first pass starts there, loops from 0
-                    args += ["-re", "-stream_loop", "-1", "-ss", f"{feed.start_offset_s:g}",
-                             "-i", str(feed.path)]
+                for feed in camera_feeds:
+                    looped = rotated_copy(feed.path, feed.start_offset_s, self.cache_dir)
+                    args += ["-re", "-stream_loop", "-1", "-i", str(looped)]
                 for index, feed in enumerate(camera_feeds):
                     args += ["-map", f"{index}:v:0", "-an", "-c:v", "copy", "-f", "rtp",
                              f"rtp://127.0.0.1:{feed.udp_port}?pkt_size={RTP_PACKET_BYTES}"]
