@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -119,3 +120,18 @@ def test_a_broken_camera_reports_and_retries_without_hurting_others(live, rtsp_s
         client.delete(f"/api/v1/cameras/{camera_id}")
     with runtime.sessions() as session:
         assert gaps_between(session, "broken", TEST_START, datetime.now(UTC)) == []
+
+
+def test_a_stream_without_video_shows_why_in_its_status(live, tmp_path: Path) -> None:
+    _runtime, client, _key = live
+    audio_only = tmp_path / "radio.m4a"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=440:duration=3",
+         "-c:a", "aac", str(audio_only)],
+        check=True,
+    )  # fmt: skip
+    camera = {"id": "radio", "name": "Radio", "main_url": f"file://{audio_only}"}
+    assert client.post("/api/v1/cameras", json=camera).status_code == 201
+    assert wait_for(lambda: "no video track" in status_of(client, "radio")["last_error"], 15)
+    assert status_of(client, "radio")["state"] in {"reconnecting", "offline"}
+    assert client.delete("/api/v1/cameras/radio").status_code == 204
