@@ -26,6 +26,7 @@ class ApiContext:
     embedder: Embedder
     url_expiry_s: int = 3600
     signing_key: bytes = b""
+    public_base_url: str = ""  # absolute links in responses; empty: links start at /api/v1
     camera_status: Callable[[], dict[str, CameraStatus]] | None = None
 
 

@@ -1,38 +1,53 @@
-"""Signed links to thumbnails and to the recording at a moment."""
+"""Signed links: thumbnails (object store) and clips (resolved and audited when fetched).
+
+A clip link names a camera and a time span and is signed for the principal it was handed to;
+no segment lookup happens while a search builds its hits.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import hashlib
+import hmac
+import time
+from datetime import datetime
+from urllib.parse import urlencode
 
-from sqlalchemy.orm import Session
-
-from index.catalog import segments_between
 from search_api.context import ApiContext
 
-LEAD_IN_S = 2.0
+CLIP_PATH = "/api/v1/clips"
 
 
 def object_url(context: ApiContext, key: str | None) -> str | None:
     return None if key is None else context.store.presigned_url(key, context.url_expiry_s)
 
 
-def clip_url(
-    context: ApiContext,
-    session: Session,
-    camera_id: str,
-    start_at: datetime,
-    end_at: datetime | None = None,
-) -> str | None:
-    """URL of the recording from `start_at`, with a media fragment that seeks to the moment.
+def clip_signature(signing_key: bytes, span: str, viewer: str, expires: int) -> str:
+    message = f"clip\n{span}\n{viewer}\n{expires}".encode()
+    return hmac.new(signing_key, message, hashlib.sha256).hexdigest()
 
-    The segment holding `start_at` is used; when recording began later than the sighting
-    (the first keyframe arrives after the analysis stream's first frame), the first segment
-    that overlaps the sighting `[start_at, end_at]` is used from its beginning.
-    """
-    window_end = max(end_at or start_at, start_at) + timedelta(seconds=0.001)
-    segments = segments_between(session, camera_id, start_at, window_end)
-    if not segments:
-        return None
-    segment = segments[0]
-    offset_s = max(0.0, (start_at - segment.start_at).total_seconds() - LEAD_IN_S)
-    return f"{object_url(context, segment.object_key)}#t={offset_s:.1f}"
+
+def clip_span(camera_id: str, start_at: datetime, end_at: datetime) -> str:
+    return f"{camera_id}/{int(start_at.timestamp() * 1000)}-{int(end_at.timestamp() * 1000)}"
+
+
+def clip_url(
+    context: ApiContext, viewer: str, camera_id: str, start_at: datetime, end_at: datetime
+) -> str:
+    """Expiring link for `viewer` to the recording of [start_at, end_at] on `camera_id`."""
+    span = clip_span(camera_id, start_at, end_at)
+    expires = int(time.time()) + context.url_expiry_s
+    query = urlencode(
+        {
+            "viewer": viewer,
+            "expires": expires,
+            "sig": clip_signature(context.signing_key, span, viewer, expires),
+        }
+    )
+    return f"{context.public_base_url}{CLIP_PATH}/{span}?{query}"
+
+
+def clip_link_valid(context: ApiContext, span: str, viewer: str, expires: int, sig: str) -> bool:
+    if expires < time.time():
+        return False
+    expected = clip_signature(context.signing_key, span, viewer, expires)
+    return hmac.compare_digest(expected, sig)

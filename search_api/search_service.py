@@ -292,9 +292,7 @@ def track_embedding(context: ApiContext, track: StoredTrack) -> np.ndarray:
 # ---- hits ------------------------------------------------------------------------------------
 
 
-def hit_for(
-    context: ApiContext, session: Session, track: StoredTrack, result: ScoredTrack
-) -> SearchHit:
+def hit_for(context: ApiContext, viewer: str, track: StoredTrack, result: ScoredTrack) -> SearchHit:
     return SearchHit(
         track_id=track.id,
         camera_id=track.camera_id,
@@ -303,7 +301,7 @@ def hit_for(
         end_at=track.end_at,
         score=result.score,
         thumbnail_url=object_url(context, track.thumbnail_key),
-        clip_url=clip_url(context, session, track.camera_id, track.start_at, track.end_at),
+        clip_url=clip_url(context, viewer, track.camera_id, track.start_at, track.end_at),
         best_shot_at=track.best_shot_at,
         attributes=dict(track.attributes),
         why=MatchReason(
@@ -315,12 +313,13 @@ def hit_for(
 
 
 def build_hits(
-    context: ApiContext, session: Session, results: list[ScoredTrack]
+    context: ApiContext, session: Session, results: list[ScoredTrack], viewer: str
 ) -> list[SearchHit]:
-    """Hits in ranking order with signed thumbnail and clip links (deleted tracks dropped)."""
+    """Hits in ranking order with thumbnail and clip links signed for `viewer` (deleted
+    tracks dropped)."""
     tracks = {t.id: t for t in tracks_by_ids(session, [r.track_id for r in results])}
     return [
-        hit_for(context, session, track, result)
+        hit_for(context, viewer, track, result)
         for result in results
         if (track := tracks.get(result.track_id)) is not None
     ]

@@ -194,6 +194,7 @@ class Runtime:
             url_expiry_s=self.settings.url_expiry_s,
             signing_key=self.settings.signing_key_bytes(),
             camera_status=self.camera_status,
+            public_base_url=self.settings.api_base_url,
         )
 
     def serve_api(self) -> None:

@@ -213,3 +213,15 @@ def test_searches_and_views_are_audited(api) -> None:
     assert last.case_id == CASE["id"]
     assert last.image_sha256 is not None and len(last.image_sha256) == 64
     assert any(e.action == "view_track" for e in entries)
+
+
+def test_clip_links_are_signed_for_the_viewer(api) -> None:
+    client, keys, tracks = api
+    body = client.get(
+        f"/api/v1/tracks/{tracks[0][0]}", headers={"X-API-Key": keys["investigator"]}
+    ).json()
+    assert "viewer=ana" in body["clip_url"]
+    no_recording = client.get(body["clip_url"], follow_redirects=False)
+    assert no_recording.status_code == 404 and "no recording" in no_recording.json()["detail"]
+    forged = client.get(body["clip_url"].replace("viewer=ana", "viewer=bob"))
+    assert forged.status_code == 403

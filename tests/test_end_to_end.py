@@ -17,6 +17,7 @@ import pytest
 
 from detect.bytetrack import iou_matrix
 from index.catalog import (
+    audit_entries,
     create_api_key,
     create_case,
     segments_between,
@@ -152,7 +153,7 @@ def test_search_with_a_later_crop_finds_that_persons_track(ingested) -> None:
 
 
 def test_thumbnails_and_clips_are_fetchable_through_returned_urls(ingested) -> None:
-    _runtime, settings, api_key, _camera_id, later, _span, case_id = ingested
+    runtime, settings, api_key, _camera_id, later, _span, case_id = ingested
     assert later.image is not None
     ok, jpeg = cv2.imencode(".jpg", later.image)
     assert ok
@@ -172,8 +173,9 @@ def test_thumbnails_and_clips_are_fetchable_through_returned_urls(ingested) -> N
         assert (
             cv2.imdecode(np.frombuffer(thumbnail.content, np.uint8), cv2.IMREAD_COLOR) is not None
         )
-        assert hit["clip_url"] is not None
-        clip_url, _, fragment = hit["clip_url"].partition("#t=")
+        link = httpx.get(hit["clip_url"], timeout=10)  # resolved and audited when fetched
+        assert link.status_code == 307
+        clip_url, _, fragment = link.headers["location"].partition("#t=")
         assert float(fragment) >= 0
         clip = httpx.get(clip_url, timeout=10)
         assert clip.status_code == 200 and clip.headers["content-type"] == "video/mp4"
@@ -181,5 +183,10 @@ def test_thumbnails_and_clips_are_fetchable_through_returned_urls(ingested) -> N
             assert sum(1 for _ in container.decode(video=0)) > 10
         partial = httpx.get(clip_url, headers={"Range": "bytes=0-99"}, timeout=10)
         assert partial.status_code == 206 and len(partial.content) == 100
+    with runtime.sessions() as session:
+        accessed = [e for e in audit_entries(session, principal="e2e") if e.action == "clip_access"]
+    assert len(accessed) == len(hits)
+    forged = hits[0]["clip_url"].replace("viewer=e2e", "viewer=someone")
+    assert httpx.get(forged, timeout=10).status_code == 403
     expired = hits[0]["thumbnail_url"].replace("sig=", "sig=0")
     assert httpx.get(expired, timeout=10).status_code == 403

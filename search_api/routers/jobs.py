@@ -96,11 +96,16 @@ def start_search_job(
             job_id, body.kind, principal.name, principal.role, filters, body.top_k, query, exclude
         )
     )
-    return job_out(context, session, owned_job(session, principal, job_id), 0, 0)
+    return job_out(context, session, principal, owned_job(session, principal, job_id), 0, 0)
 
 
 def job_out(
-    context: ApiContext, session: SessionDep, job: JobRecord, offset: int, limit: int
+    context: ApiContext,
+    session: SessionDep,
+    principal: Principal,
+    job: JobRecord,
+    offset: int,
+    limit: int,
 ) -> JobOut:
     result = job.result or {}
     ranked = [ScoredTrack.from_json(doc) for doc in result.get("hits", [])]
@@ -114,7 +119,7 @@ def job_out(
         updated_at=job.updated_at,
         total_hits=result.get("total"),
         offset=offset,
-        hits=build_hits(context, session, ranked[offset : offset + limit]),
+        hits=build_hits(context, session, ranked[offset : offset + limit], principal.name),
     )
 
 
@@ -127,7 +132,9 @@ def read_job(
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> JobOut:
-    return job_out(context, session, owned_job(session, principal, job_id), offset, limit)
+    return job_out(
+        context, session, principal, owned_job(session, principal, job_id), offset, limit
+    )
 
 
 def cancel(

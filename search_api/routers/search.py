@@ -132,7 +132,7 @@ async def search_by_image(
         )
         raise HTTPException(code, str(error)) from error
     results = similar_tracks(context, session, query.embedding, filters, top_k)
-    hits = build_hits(context, session, results)
+    hits = build_hits(context, session, results, principal.name)
     audit_search(
         session,
         principal,
@@ -164,7 +164,7 @@ def search_by_track(
     results = similar_tracks(
         context, session, track_embedding(context, seed), filters, body.top_k, {track_id}
     )
-    hits = build_hits(context, session, results)
+    hits = build_hits(context, session, results, principal.name)
     audit_search(
         session, principal, "track", {**filters.as_audit(), "top_k": body.top_k}, len(hits),
         body.case_id, body.purpose, target=f"track:{track_id}",
@@ -184,7 +184,9 @@ def search_by_attributes(
     authorize_search(session, principal, body.classes, body.case_id, body.purpose)
     filters = filters_from(session, principal, body)
     ranked = attribute_ranked(session, filters)
-    hits = build_hits(context, session, ranked[body.offset : body.offset + body.top_k])
+    hits = build_hits(
+        context, session, ranked[body.offset : body.offset + body.top_k], principal.name
+    )
     audit_search(
         session, principal, "attributes",
         {**filters.as_audit(), "top_k": body.top_k, "offset": body.offset}, len(ranked),
@@ -241,7 +243,7 @@ def search_by_text(
         raise unprocessable(f"text: nothing in {body.text!r} names a class, colour, camera or time")
     authorize_search(session, principal, filters.class_names, body.case_id, body.purpose)
     ranked = attribute_ranked(session, filters)
-    hits = build_hits(context, session, ranked[: body.top_k])
+    hits = build_hits(context, session, ranked[: body.top_k], principal.name)
     audit_search(
         session, principal, "text", {**filters.as_audit(), "text": body.text}, len(ranked),
         body.case_id, body.purpose,

@@ -51,5 +51,5 @@ def read_track(
         context_url=object_url(
             context, None if row.thumbnail_key is None else context_key(row.thumbnail_key)
         ),
-        clip_url=clip_url(context, session, row.camera_id, row.start_at, row.end_at),
+        clip_url=clip_url(context, principal.name, row.camera_id, row.start_at, row.end_at),
     )
