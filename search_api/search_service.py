@@ -235,6 +235,11 @@ def allowed_track_ids(
     """Candidates for a vector pre-filter with their matched attributes; None: no restriction."""
     if not filters.restricts_rows():
         return None
+    if filters.attributes.is_empty():  # ids straight from the (camera, time) index, no JSON
+        if filters.camera_ids is not None and not filters.camera_ids:
+            return {}
+        statement = _row_filter(select(TrackRow.id), filters)
+        return {int(track_id): {} for track_id in session.scalars(statement)}
     return dict(matching_rows(session, filters))
 
 
