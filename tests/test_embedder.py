@@ -11,9 +11,16 @@ import onnxruntime as ort
 import pytest
 
 from detect.colour import COLOUR_DIM, REGION_BINS, colour_descriptor, colour_descriptors
-from detect.embedder import DEEP_DIM, AppearanceEmbedder, EmbedderConfig
+from detect.embedder import DEEP_DIM, AppearanceEmbedder, EmbedderConfig, stripe_features
 from models.build import default_cache_dir, ensure_models, fetch_source, load_manifest
-from models.embedder_export import CheckpointError, convert, load_state_dict
+from models.embedder_export import (
+    BN_EPS,
+    BOTTLENECK_CHANNELS,
+    EMBEDDING_DIM,
+    CheckpointError,
+    convert,
+    load_state_dict,
+)
 
 DATA_DIR = Path(__file__).parent / "data"
 MODEL_NAME = "mobilenetv2-embedder"
@@ -87,10 +94,22 @@ def test_conversion_matches_torch_reference(model_file: Path) -> None:
     cc, hh, ww = np.meshgrid(np.arange(c), np.arange(h), np.arange(w), indexing="ij")
     x = (2.0 * np.sin(0.05 * hh + 0.11 * ww + 1.3 * cc)).astype(np.float32)[None]
     session = ort.InferenceSession(str(model_file), providers=["CPUExecutionProvider"])
-    out = session.run(None, {"image": x})[0]
+    out, bottleneck = session.run(["embedding", "bottleneck"], {"image": x})
     expected = np.array(ref["embedding"], np.float32)
-    assert out.shape == (1, DEEP_DIM)
+    assert out.shape == (1, EMBEDDING_DIM)
     assert float(np.abs(out[0] - expected).max()) < 1e-3
+    # The bottleneck map (what the embedder pools) must lead to the torch output through the
+    # checkpoint's last layer (1×1 conv + batch norm + ReLU6 + global average pool) in numpy.
+    assert bottleneck.shape == (1, BOTTLENECK_CHANNELS, h // 32, w // 32)
+    weights = load_state_dict(
+        fetch_source(load_manifest()[MODEL_NAME], default_cache_dir().resolve())[0]
+    )
+    conv = weights["features.18.0.weight"][:, :, 0, 0]
+    scale = weights["features.18.1.weight"] / np.sqrt(weights["features.18.1.running_var"] + BN_EPS)
+    shift = weights["features.18.1.bias"] - weights["features.18.1.running_mean"] * scale
+    pre = np.einsum("oc,chw->ohw", conv, bottleneck[0]) * scale[:, None, None]
+    from_bottleneck = np.clip(pre + shift[:, None, None], 0.0, 6.0).mean(axis=(1, 2))
+    assert float(np.abs(from_bottleneck - expected).max()) < 1e-3
 
 
 def test_conversion_is_deterministic(model_file: Path, tmp_path: Path) -> None:
@@ -134,8 +153,26 @@ def test_embed_shapes_and_version(
     assert embedder.embed([], []).shape == (0, embedder.dim)
     other = AppearanceEmbedder(model_file, EmbedderConfig(colour_share=0.6))
     assert other.embedding_version != embedder.embedding_version
+    two_stripes = AppearanceEmbedder(model_file, EmbedderConfig(stripes=2))
+    assert two_stripes.embedding_version != embedder.embedding_version
+    assert two_stripes.embed(crops_a[:2], ["person"] * 2).shape == (2, 2 * 320 + COLOUR_DIM)
     batch_of_one = embedder.embed(crops_a[:1], ["person"])
     assert np.allclose(batch_of_one[0], out[0], atol=1e-5)
+
+
+def test_stripe_features_pool_horizontal_bands() -> None:
+    feature_map = np.zeros((1, 3, 8, 4), np.float32)
+    feature_map[0, 0, :4] = 1.0  # channel 0 lights the top half, channel 1 the bottom half
+    feature_map[0, 1, 4:] = 2.0
+    rows = stripe_features(feature_map, 2)
+    assert rows.shape == (1, 6)
+    assert np.allclose(rows[0], np.array([1, 0, 0, 0, 1, 0]) / np.sqrt(2))
+    flipped = stripe_features(feature_map[:, :, ::-1].copy(), 2)
+    assert float(rows[0] @ flipped[0]) == 0.0  # same global pool, different layout
+    with pytest.raises(ValueError, match="stripes"):
+        stripe_features(feature_map, 9)
+    with pytest.raises(ValueError, match="stripes"):
+        EmbedderConfig(stripes=9)
 
 
 @pytest.mark.parametrize(
@@ -170,6 +207,7 @@ def test_same_person_is_nearest(embedder: AppearanceEmbedder, vtest_pairs: tuple
         colour_descriptors(crops_a, names), colour_descriptors(crops_b, names), frame_of_pair
     )
     print(f"same-person rate: combined {combined:.3f} deep {deep:.3f} colour {colour:.3f}")
-    assert combined >= 0.8
-    assert deep >= 0.8
+    # Measured: combined 0.995, deep 0.984 (v1 global pooling: 0.984, 0.979).
+    assert combined >= 0.95
+    assert deep >= 0.95
     assert combined >= deep
