@@ -51,7 +51,8 @@ class ExactIndex:
     def contents(self) -> tuple[np.ndarray, np.ndarray]:
         """Copies of (track ids, N×dim vectors) in insertion order."""
         ids = faiss.vector_to_array(self.flat.id_map).astype(np.int64)
-        codes = faiss.vector_to_array(self.flat.index.codes)
+        storage: Any = faiss.downcast_index(self.flat.index)
+        codes = faiss.vector_to_array(storage.codes)
         return ids, codes.view(np.float32).reshape(len(ids), self.dim).copy()
 
     def write(self, path: Path) -> None:

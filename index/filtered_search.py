@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import faiss
 import numpy as np
 
-from index.ann import AnnIndex
+from index.ann import AnnIndex, AnnQuery
 from index.exact import ExactIndex
 
 Result = tuple[np.ndarray, np.ndarray]  # (track ids, scores), best first
@@ -26,6 +26,7 @@ class FilterPolicy:
     """When to pre-filter and how far to over-fetch when post-filtering."""
 
     exact_scan_max_ids: int = 20_000
+    full_scan_max_ids: int = 5_000
     prefilter_max_fraction: float = 0.05
     overfetch_factor: float = 2.0
     max_fetch: int = 20_000
@@ -68,16 +69,23 @@ def exact_filtered(
     return index.search_among(query, k, allowed)
 
 
-def ann_exact_scan(ann: AnnIndex, query: np.ndarray, k: int, allowed_rows: np.ndarray) -> Result:
-    """Exact scores of every allowed row's stored vector (what the other paths approximate)."""
-    return ann.rerank(query, allowed_rows, k)
+def ann_exact_scan(
+    ann: AnnIndex, query: AnnQuery, k: int, allowed_rows: np.ndarray, policy: FilterPolicy
+) -> Result:
+    """Score every allowed row: on the full vectors when there are few (exact), else on the
+    projected store first (then the full vectors of the best)."""
+    if len(allowed_rows) > policy.full_scan_max_ids:
+        return ann.rerank(query, allowed_rows, k)
+    scores = ann.full_scores(query, allowed_rows)
+    best = np.argsort(-scores, kind="stable")[:k]
+    return ann.store.track_ids_of(allowed_rows[best]), scores[best]
 
 
 def ann_filtered(
     ann: AnnIndex, query_full: np.ndarray, k: int, allowed: np.ndarray, policy: FilterPolicy
 ) -> Result:
     """Top-`k` among `allowed` track ids on the approximate index."""
-    query = ann.project(query_full[None])[0]
+    query = ann.query(query_full)
     rows = ann.store.rows_of(allowed)
     rows = rows[rows >= 0]
     total = len(ann)
@@ -86,7 +94,7 @@ def ann_filtered(
     wanted = min(k, len(rows))
     config = ann.config
     if len(rows) <= policy.exact_scan_max_ids:
-        return ann_exact_scan(ann, query, k, rows)
+        return ann_exact_scan(ann, query, k, rows, policy)
     fraction = len(rows) / max(total, 1)
     if fraction <= policy.prefilter_max_fraction:
         mask = np.zeros(ann.store.row_count, dtype=bool)
@@ -97,7 +105,7 @@ def ann_filtered(
         candidates = ann.candidates(query, config.rerank_candidates, nprobe, selector)
         if len(candidates) >= wanted:
             return ann.rerank(query, candidates, k)
-        return ann_exact_scan(ann, query, k, rows)
+        return ann_exact_scan(ann, query, k, rows, policy)
     fetch = policy.first_fetch(max(config.rerank_candidates, k), len(rows), total)
     allowed_mask = np.zeros(ann.store.row_count, dtype=bool)
     allowed_mask[rows] = True
@@ -107,10 +115,10 @@ def ann_filtered(
         if len(passing) >= wanted:
             return ann.rerank(query, passing, k)
         fetch *= 4
-    return ann_exact_scan(ann, query, k, rows)
+    return ann_exact_scan(ann, query, k, rows, policy)
 
 
 def ann_unfiltered(ann: AnnIndex, query_full: np.ndarray, k: int) -> Result:
-    query = ann.project(query_full[None])[0]
+    query = ann.query(query_full)
     fetch = max(ann.config.rerank_candidates, k)
     return ann.rerank(query, ann.candidates(query, fetch, ann.config.nprobe, None), k)

@@ -1,4 +1,4 @@
-"""Append-only, memory-mapped float16 rows keyed by track id: the re-rank store of the ANN index.
+"""Append-only, memory-mapped int8 rows keyed by track id: the re-rank store of the ANN index.
 
 Rows are never rewritten, only appended or marked dead, so a saved snapshot can share the data
 file with the live store: it records how many rows it covers and which of them were alive.
@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+
+from index.full_rows import SCALE_BYTES, dequantize_records, records_dot
 
 DEAD = -1
 FIRST_CAPACITY_ROWS = 1024
@@ -54,13 +56,15 @@ class RowMap:
 
 
 class VectorStore:
-    """float16 rows of `dim` in a growing memory-mapped file, plus row → track id (-1 = dead)."""
+    """int8 records (codes + float32 scale, see full_rows.py) of `dim` in a growing memory-mapped
+    file, plus row → track id (-1 = dead)."""
 
     def __init__(self, path: Path, dim: int, row_track_ids: np.ndarray | None = None) -> None:
         if dim <= 0:
             raise ValueError(f"store dimension must be positive, got {dim}")
         self.path = path
         self.dim = dim
+        self.width = dim + SCALE_BYTES
         self._lock = threading.RLock()
         known = np.zeros(0, np.int64) if row_track_ids is None else row_track_ids.astype(np.int64)
         self._count = len(known)
@@ -72,7 +76,7 @@ class VectorStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         if row_track_ids is None:
             path.write_bytes(b"")
-        file_rows = path.stat().st_size // (2 * dim)
+        file_rows = path.stat().st_size // self.width
         if file_rows < self._count:
             raise ValueError(f"{path} holds {file_rows} rows, the snapshot needs {self._count}")
         self._rows = self._mapped(max(len(self._row_track_ids), file_rows))
@@ -87,16 +91,16 @@ class VectorStore:
         return self._count
 
     def _mapped(self, capacity_rows: int) -> np.memmap:
-        size_bytes = capacity_rows * self.dim * 2
+        size_bytes = capacity_rows * self.width
         if self.path.stat().st_size < size_bytes:
             with self.path.open("r+b") as handle:
                 handle.truncate(size_bytes)
-        return np.memmap(self.path, np.float16, "r+", shape=(capacity_rows, self.dim))
+        return np.memmap(self.path, np.uint8, "r+", shape=(capacity_rows, self.width))
 
-    def append(self, track_ids: np.ndarray, vectors: np.ndarray) -> np.ndarray:
-        """Store rows for ids (replacing their old rows, which die); returns the new row numbers."""
-        if vectors.shape != (len(track_ids), self.dim):
-            raise ValueError(f"expected {len(track_ids)}×{self.dim} vectors, got {vectors.shape}")
+    def append(self, track_ids: np.ndarray, records: np.ndarray) -> np.ndarray:
+        """Store records for ids (their old rows die); returns the new row numbers."""
+        if records.shape != (len(track_ids), self.width):
+            raise ValueError(f"expected {len(track_ids)}×{self.width} records, got {records.shape}")
         with self._lock:
             self.kill(track_ids)
             start, end = self._count, self._count + len(track_ids)
@@ -107,7 +111,7 @@ class VectorStore:
                 self._row_track_ids = grown
                 self._rows.flush()
                 self._rows = self._mapped(capacity)
-            self._rows[start:end] = vectors.astype(np.float16)
+            self._rows[start:end] = records
             self._row_track_ids[start:end] = track_ids
             self._count = end
             self._live += len(track_ids)
@@ -132,22 +136,31 @@ class VectorStore:
         with self._lock:
             return self._row_track_ids[rows]
 
-    def vectors(self, rows: np.ndarray) -> np.ndarray:
-        """float32 copies of the rows (sorted access keeps the memory map's reads sequential)."""
+    def dot(self, rows: np.ndarray, query: np.ndarray) -> np.ndarray:
+        """Inner products of the rows with `query`, read in row order (sequential page access)."""
+        order = np.argsort(rows)
         with self._lock:
-            order = np.argsort(rows)
-            out = np.empty((len(rows), self.dim), np.float32)
-            out[order] = self._rows[rows[order]]
-            return out
+            picked = np.asarray(self._rows[rows[order]])
+        scores = np.empty(len(rows), np.float32)
+        scores[order] = records_dot(picked, self.dim, query)
+        return scores
+
+    def vectors(self, rows: np.ndarray) -> np.ndarray:
+        """Dequantized float32 rows."""
+        return dequantize_records(self.records(rows), self.dim)
+
+    def records(self, rows: np.ndarray) -> np.ndarray:
+        with self._lock:
+            return np.asarray(self._rows[rows])
 
     def live_chunks(self, chunk_rows: int, end_row: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """(rows, float32 vectors) of the live rows below `end_row`, `chunk_rows` at a time."""
+        """(rows, records) of the live rows below `end_row`, `chunk_rows` at a time."""
         for start in range(0, end_row, chunk_rows):
             with self._lock:
                 stop = min(start + chunk_rows, end_row)
                 rows = np.arange(start, stop, dtype=np.int64)
                 rows = rows[self._row_track_ids[start:stop] != DEAD]
-                block = np.asarray(self._rows[rows], np.float32)
+                block = np.asarray(self._rows[rows])
             if len(rows):
                 yield rows, block
 

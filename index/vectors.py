@@ -8,12 +8,11 @@ index grows by `retrain_growth_factor`. Searches hold a shared lock, writes an e
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,8 @@ import numpy as np
 from index.ann import CHUNK_ROWS, AnnConfig, AnnIndex
 from index.exact import ExactIndex
 from index.filtered_search import FilterPolicy, ann_filtered, ann_unfiltered, exact_filtered
+from index.full_rows import FullRows
+from index.rwlock import ReadWriteLock
 from index.vector_files import commit_manifest, fresh_name, fsync_file, read_manifest
 from index.vector_store import VectorStore
 
@@ -80,42 +81,6 @@ class IndexStats:
 class _Write:
     track_ids: np.ndarray
     vectors: np.ndarray | None  # None: a removal
-
-
-class ReadWriteLock:
-    """Many readers or one writer; a waiting writer holds back new readers."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._readers = 0
-        self._writing = False
-        self._writers_waiting = 0
-
-    @contextlib.contextmanager
-    def read(self) -> Iterator[None]:
-        with self._cond:
-            self._cond.wait_for(lambda: not self._writing and not self._writers_waiting)
-            self._readers += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._readers -= 1
-                self._cond.notify_all()
-
-    @contextlib.contextmanager
-    def write(self) -> Iterator[None]:
-        with self._cond:
-            self._writers_waiting += 1
-            self._cond.wait_for(lambda: not self._writing and not self._readers)
-            self._writers_waiting -= 1
-            self._writing = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._writing = False
-                self._cond.notify_all()
 
 
 def _as_ids(track_ids: Iterable[int] | np.ndarray) -> np.ndarray:
@@ -214,8 +179,19 @@ class VectorIndex:
                     f"train_approximate needs an empty index, it has {len(self._impl)}"
                 )
             config = self.policy.ann
-            self._impl = AnnIndex.trained(config, matrix, self._new_store_path(), expected_count)
+            self._impl = AnnIndex.trained(config, matrix, self._data_dir(), expected_count)
             self._next_build_at = int(expected_count * self.policy.retrain_growth_factor)
+
+    def tune_search(self, nprobe: int, rerank_candidates: int, full_rerank_candidates: int) -> None:
+        """Trade recall for latency on the approximate index (kept across re-trains and saves)."""
+        with self._rw.write():
+            if isinstance(self._impl, AnnIndex):
+                self._impl.config = replace(
+                    self._impl.config,
+                    nprobe=nprobe,
+                    rerank_candidates=rerank_candidates,
+                    full_rerank_candidates=full_rerank_candidates,
+                )
 
     def wait_until_idle(self, timeout_s: float | None = None) -> bool:
         """Wait for a background build to finish; False if it is still running after the wait."""
@@ -247,36 +223,37 @@ class VectorIndex:
 
     # background builds
 
-    def _new_store_path(self) -> Path:
+    def _data_dir(self) -> Path:
+        """Where new memory-mapped stores go: next to the last save, else a temporary folder."""
         if self._work_dir is None:
             self._work_dir = Path(tempfile.mkdtemp(prefix="skynet-vectors-"))
         self._work_dir.mkdir(parents=True, exist_ok=True)
-        return fresh_name(self._work_dir / "vectors", "store", ".f16")
+        return self._work_dir
 
     def _maybe_start_build(self) -> None:
         """Called with the write lock held after each add."""
         if self._builder is not None or len(self._impl) < self._next_build_at:
             return
         impl = self._impl
-        store_path = self._new_store_path()
+        directory = self._data_dir()
         build: Callable[[], AnnIndex]
         if isinstance(impl, ExactIndex):
             ids, vectors = impl.contents()
-            build = lambda: self._approximate_from(ids, vectors, store_path)  # noqa: E731
+            build = lambda: self._approximate_from(ids, vectors, directory)  # noqa: E731
         else:
             sample_rows = self.policy.train_sample_rows
-            build = lambda: AnnIndex.retrained_from(impl, store_path, sample_rows)  # noqa: E731
+            build = lambda: AnnIndex.retrained_from(impl, directory, sample_rows)  # noqa: E731
         self._writes_during_build = []
         self._builder = threading.Thread(
             target=self._build, args=(build,), name="vector-index-build", daemon=True
         )
         self._builder.start()
 
-    def _approximate_from(self, ids: np.ndarray, vectors: np.ndarray, store_path: Path) -> AnnIndex:
+    def _approximate_from(self, ids: np.ndarray, vectors: np.ndarray, directory: Path) -> AnnIndex:
         rng = np.random.default_rng(len(ids))
         size = min(len(ids), self.policy.train_sample_rows)
         picked = rng.choice(len(ids), size=size, replace=False)
-        ann = AnnIndex.trained(self.policy.ann, vectors[np.sort(picked)], store_path, len(ids))
+        ann = AnnIndex.trained(self.policy.ann, vectors[np.sort(picked)], directory, len(ids))
         for start in range(0, len(ids), CHUNK_ROWS):
             ann.add(ids[start : start + CHUNK_ROWS], vectors[start : start + CHUNK_ROWS])
         return ann
@@ -303,8 +280,10 @@ class VectorIndex:
             self._next_build_at = int(len(fresh) * self.policy.retrain_growth_factor)
             self._last_error = ""
             self._builder = None
-            if isinstance(old, AnnIndex) and old.store.path not in self._saved_files:
-                old.store.path.unlink(missing_ok=True)
+            if isinstance(old, AnnIndex):
+                for file in (old.store.path, old.full.path):
+                    if file not in self._saved_files:
+                        file.unlink(missing_ok=True)
 
     # files
 
@@ -319,8 +298,7 @@ class VectorIndex:
                 commit_manifest(path, manifest)
             except BaseException:
                 for file in written:
-                    if not isinstance(impl, AnnIndex) or file != impl.store.path:
-                        file.unlink(missing_ok=True)
+                    file.unlink(missing_ok=True)
                 raise
             self._saved_files = {path.parent / name for name in manifest["files"].values()}
             self._work_dir = path.parent
@@ -341,8 +319,10 @@ class VectorIndex:
             fsync_file(flat)
             return {**base, "kind": "exact", "files": {"flat": flat.name}}
         if impl.store.path.parent.resolve() != path.parent.resolve():
-            impl.store.move_to(fresh_name(path, "store", ".f16"))
+            impl.store.move_to(fresh_name(path, "store", ".i8"))
+            impl.full.move_to(fresh_name(path, "full", ".i8"))
         rows = impl.store.snapshot()
+        impl.full.flush()
         files = {
             "projection": fresh_name(path, "projection", ".npy"),
             "ivf": fresh_name(path, "ivf", ".faiss"),
@@ -352,9 +332,12 @@ class VectorIndex:
         np.save(files["projection"], impl.projection)
         np.save(files["rows"], rows)
         faiss.write_index(impl.ivf, str(files["ivf"]))
-        for file in [*files.values(), impl.store.path]:
+        for file in [*files.values(), impl.store.path, impl.full.path]:
             fsync_file(file)
-        names = {key: file.name for key, file in files.items()} | {"store": impl.store.path.name}
+        names = {key: file.name for key, file in files.items()} | {
+            "store": impl.store.path.name,
+            "full": impl.full.path.name,
+        }
         return {
             **base,
             "kind": "approximate",
@@ -384,11 +367,14 @@ class VectorIndex:
             loaded._impl = ExactIndex.read(files["flat"])
         else:
             config = AnnConfig(**manifest["config"])
-            store = VectorStore(files["store"], config.rerank_dim, np.load(files["rows"]))
+            rows = np.load(files["rows"])
+            store = VectorStore(files["store"], config.rerank_dim, rows)
+            full = FullRows(files["full"], loaded.dim, len(rows))
             ivf = faiss.read_index(str(files["ivf"]))
             loaded._impl = AnnIndex(
-                config, np.load(files["projection"]), float(manifest["kept_energy"]), ivf, store
-            )
+                config, np.load(files["projection"]), float(manifest["kept_energy"]), ivf, store,
+                full,
+            )  # fmt: skip
         loaded._next_build_at = int(manifest["next_build_at_count"])
         loaded._saved_files = set(files.values())
         return loaded

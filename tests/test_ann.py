@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -122,7 +123,7 @@ def test_post_filter_falls_back_to_an_exact_scan_when_over_fetch_is_not_enough()
     far = ids[np.argsort(vectors @ query)[:1500]]  # the half least like the query: all fail
     got = [h.track_id for h in index.search(query, 10, allowed_ids=far)]
     want = brute_force(vectors[np.isin(ids, far)], ids[np.isin(ids, far)], query, 10)
-    assert got[:4] == want[:4] and len(set(got) & set(want)) >= 9  # exact up to ~1e-5 rounding
+    assert got[0] in want[:3] and len(set(got) & set(want)) >= 8  # exact up to int8 rounding
 
 
 @pytest.mark.parametrize("fraction", [0.01, 0.6])
@@ -173,7 +174,7 @@ def test_approximate_save_load_round_trip_and_crash_during_save(
     index.save(path)
     new = VectorIndex.load(path, "v1", policy())
     assert len(new) == 3450
-    named = set(__import__("json").loads(path.read_text())["files"].values())
+    named = set(json.loads(path.read_text())["files"].values())
     assert {p.name for p in tmp_path.iterdir()} == named | {path.name}
 
 
@@ -210,3 +211,12 @@ def test_rebuild_from_catalog_pages_trains_once_and_finds_everything() -> None:
     assert recall(index, vectors, ids, None) >= 0.95
     small = build_from_pages(iter([(ids[:50], vectors[:50])]), DIM, "v1", 50, policy())
     assert small.stats().kind == "exact" and len(small) == 50
+
+
+def test_search_effort_can_be_tuned_and_is_saved(tmp_path: Path) -> None:
+    index, ids, vectors = approximate_index()
+    index.tune_search(nprobe=64, rerank_candidates=400, full_rerank_candidates=100)
+    assert recall(index, vectors, ids, None) >= 0.98
+    index.save(tmp_path / "v1.faiss")
+    manifest = json.loads((tmp_path / "v1.faiss").read_text())
+    assert manifest["config"]["rerank_candidates"] == 400
