@@ -39,6 +39,7 @@ from index.catalog_recordings import (
 from index.catalog_tracks import (
     add_track,
     add_tracks,
+    count_embeddings,
     get_track,
     set_track_embedding,
     track_embeddings,
@@ -84,6 +85,7 @@ __all__ = [
     "append_audit",
     "audit_entries",
     "close_case",
+    "count_embeddings",
     "create_api_key",
     "create_case",
     "create_job",

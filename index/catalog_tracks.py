@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from index.catalog_models import (
@@ -195,6 +195,14 @@ def set_track_embedding(
     row.embedding = embedding_to_bytes(np.frombuffer(embedding, dtype="<f4"))
     row.embedding_version = embedding_version
     session.flush()
+
+
+def count_embeddings(session: Session, embedding_version: str) -> int:
+    """How many tracks carry an embedding of this version (what its vector index must hold)."""
+    statement = select(func.count(TrackRow.id)).where(
+        TrackRow.embedding_version == embedding_version, TrackRow.embedding.is_not(None)
+    )
+    return int(session.scalar(statement) or 0)
 
 
 def track_embeddings(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -16,14 +17,17 @@ from index.catalog import (
     add_recording_gap,
     add_segment,
     add_track,
+    count_embeddings,
     track_embeddings,
 )
 from index.catalog_values import NewTrack, embedding_to_bytes
-from index.vectors import VectorIndex
+from index.vectors import IndexPolicy, VectorIndex
 from ingest.objectstore import ObjectStore, StorageUnavailableError
 from ingest.segment import Segment
 
 log = logging.getLogger(__name__)
+
+PAGE_ROWS = 10_000
 
 MAX_PENDING_PICTURES = 20_000  # ~20 KB each: bounded memory while object storage is down
 
@@ -33,33 +37,81 @@ def index_file(directory: Path, embedding_version: str) -> Path:
     return directory / f"{safe}.faiss"
 
 
+def catalog_pages(
+    sessions: sessionmaker[Session], embedding_version: str, page_rows: int = PAGE_ROWS
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(ids, vectors) pages of a version's embeddings in id order, one short session per page."""
+    after_id = 0
+    while True:
+        with sessions() as session:
+            ids, vectors = track_embeddings(session, embedding_version, after_id, page_rows)
+        if len(ids) == 0:
+            return
+        yield ids, vectors
+        after_id = int(ids[-1])
+
+
+def build_from_pages(
+    pages: Iterable[tuple[np.ndarray, np.ndarray]],
+    dim: int,
+    embedding_version: str,
+    expected_count: int,
+    policy: IndexPolicy | None = None,
+    work_dir: Path | None = None,
+) -> VectorIndex:
+    """A fresh index from (ids, vectors) pages; trains the approximate index up front when
+    `expected_count` reaches the policy's threshold, so a bulk load is trained only once."""
+    index = VectorIndex(dim, embedding_version, policy, work_dir)
+    sample_rows = index.policy.train_sample_rows
+    held_ids: list[np.ndarray] = []
+    held_vectors: list[np.ndarray] = []
+    held = 0
+    trained = expected_count < index.policy.approximate_from_count
+    for ids, vectors in pages:
+        if trained:
+            index.add(ids, vectors)
+            continue
+        held_ids.append(ids)
+        held_vectors.append(vectors)
+        held += len(ids)
+        if held >= min(sample_rows, expected_count):
+            sample = np.concatenate(held_vectors)
+            index.train_approximate(sample, max(expected_count, held))
+            index.add(np.concatenate(held_ids), sample)
+            held_ids, held_vectors, trained = [], [], True
+    if held_ids:  # fewer vectors arrived than expected: add what came, the policy decides
+        index.add(np.concatenate(held_ids), np.concatenate(held_vectors))
+    index.wait_until_idle()
+    return index
+
+
 def rebuild_vector_index(
-    sessions: sessionmaker[Session], embedding_version: str, dim: int
+    sessions: sessionmaker[Session], directory: Path, embedding_version: str, dim: int
 ) -> VectorIndex:
     """A fresh index from the embeddings the catalog keeps (the catalog is the source of truth)."""
-    vectors = VectorIndex(dim, embedding_version)
-    after_id = 0
     with sessions() as session:
-        while True:
-            ids, matrix = track_embeddings(session, embedding_version, after_id=after_id)
-            if len(ids) == 0:
-                return vectors
-            vectors.add(ids.tolist(), matrix)
-            after_id = int(ids[-1])
+        count = count_embeddings(session, embedding_version)
+    pages = catalog_pages(sessions, embedding_version)
+    return build_from_pages(pages, dim, embedding_version, count, work_dir=directory)
 
 
 def open_vector_index(
     sessions: sessionmaker[Session], directory: Path, embedding_version: str, dim: int
 ) -> VectorIndex:
-    """Load the saved index when it matches the catalog's count, else rebuild it from there."""
-    rebuilt = rebuild_vector_index(sessions, embedding_version, dim)
+    """The saved index when it holds exactly the catalog's tracks, else one rebuilt from it."""
     path = index_file(directory, embedding_version)
+    with sessions() as session:
+        expected = count_embeddings(session, embedding_version)
     if path.exists():
-        saved = VectorIndex.load(path, embedding_version)
-        if len(saved) == len(rebuilt) and saved.dim == dim:
-            return saved
-        log.warning("vector index %s disagrees with the catalog; rebuilt from it", path)
-    return rebuilt
+        try:
+            saved = VectorIndex.load(path, embedding_version)
+        except (OSError, ValueError, RuntimeError) as error:
+            log.warning("vector index %s unreadable (%s); rebuilding from the catalog", path, error)
+        else:
+            if len(saved) == expected and saved.dim == dim:
+                return saved
+            log.warning("vector index %s disagrees with the catalog; rebuilding from it", path)
+    return rebuild_vector_index(sessions, directory, embedding_version, dim)
 
 
 def context_key(thumbnail: str) -> str:

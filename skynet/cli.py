@@ -23,6 +23,8 @@ keys = typer.Typer(help="API keys", no_args_is_help=True)
 cameras = typer.Typer(help="Cameras (applied by a running `skynet serve` within seconds)")
 app.add_typer(keys, name="api-key")
 app.add_typer(cameras, name="camera", no_args_is_help=True)
+vectors = typer.Typer(help="Vector index (rebuilt from the catalog at any time)")
+app.add_typer(vectors, name="index", no_args_is_help=True)
 console = Console()
 
 
@@ -158,3 +160,34 @@ def camera_list() -> None:
                 "yes" if spec.enabled else "paused",
             )  # fmt: skip
     console.print(table)
+
+
+def current_embedding() -> tuple[str, int]:
+    from detect.embedder import AppearanceEmbedder
+    from models.build import model_path
+
+    embedder = AppearanceEmbedder(model_path("mobilenetv2-embedder", Settings().models_dir))
+    return embedder.embedding_version, embedder.dim
+
+
+@vectors.command("rebuild")
+def index_rebuild() -> None:
+    """Rebuild the current embedding version's index from the catalog (atomic replace)."""
+    from index.cli_vectors import format_stats, rebuild
+
+    settings = Settings()
+    version, dim = current_embedding()
+    info = rebuild(settings.catalog_url, settings.data_dir / "vectors", version, dim)
+    console.print(format_stats(info))
+
+
+@vectors.command("stats")
+def index_stats() -> None:
+    """Show the saved index of the current embedding version."""
+    from index.cli_vectors import format_stats, stats
+
+    version, _dim = current_embedding()
+    try:
+        console.print(format_stats(stats(Settings().data_dir / "vectors", version)))
+    except FileNotFoundError as error:
+        raise typer.BadParameter(str(error)) from error

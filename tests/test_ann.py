@@ -11,8 +11,8 @@ import pytest
 import index.vector_files
 from bench.search_data import ClusteredSpec, ClusteredVectors
 from index.ann import AnnConfig
-from index.cli_vectors import build_from_pages
 from index.filtered_search import FilterPolicy
+from index.track_indexer import build_from_pages
 from index.vectors import IndexPolicy, VectorIndex
 
 DIM = 64

@@ -12,8 +12,9 @@ import pytest
 
 from index.catalog import add_track, upsert_camera
 from index.catalog_values import CameraSpec, NewTrack, embedding_to_bytes
-from index.cli_vectors import format_stats, index_path, rebuild, stats
+from index.cli_vectors import format_stats, rebuild, stats
 from index.db import init_catalog, session_factory
+from index.track_indexer import index_file
 from index.vectors import IndexPolicy, VectorIndex
 
 
@@ -152,7 +153,7 @@ def test_cli_rebuild_from_a_real_catalog_and_stats(tmp_path: Path) -> None:
     assert (info.kind, info.count, info.dim) == ("exact", 30, 16)
     shown = stats(tmp_path / "vectors", "v1")
     assert shown.count == 30 and "vectors            30" in format_stats(shown)
-    loaded = VectorIndex.load(index_path(tmp_path / "vectors", "v1"), "v1")
+    loaded = VectorIndex.load(index_file(tmp_path / "vectors", "v1"), "v1")
     assert loaded.search(rows[7], 1)[0].track_id == ids[7]
     with pytest.raises(FileNotFoundError, match="no vector index"):
         stats(tmp_path / "vectors", "v2")
