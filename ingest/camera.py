@@ -19,7 +19,7 @@ from ingest.backoff import Backoff
 from ingest.frame import Frame
 from ingest.motion import MotionGate
 from ingest.recorder import SegmentRecorder, SegmentSink
-from ingest.stream import StreamError, WallClock, open_input, redact_credentials
+from ingest.stream import LiveWallClock, StreamError, open_input, redact_credentials
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ class CameraIngest:
     def _record_once(self, backoff: Backoff) -> None:
         with open_input(self.config.main_url) as container:
             stream = container.streams.video[0]
-            clock = WallClock(stream.time_base)  # type: ignore[arg-type]
+            clock = LiveWallClock(stream.time_base)  # type: ignore[arg-type]
             recorder = SegmentRecorder(
                 self.config.camera_id,
                 stream,
@@ -206,8 +206,7 @@ class CameraIngest:
     def _analyse_once(self, backoff: Backoff) -> None:
         with open_input(self.config.analysis_url) as container:
             stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            clock = WallClock(stream.time_base)  # type: ignore[arg-type]
+            clock = LiveWallClock(stream.time_base)  # type: ignore[arg-type]
             gate = MotionGate()
             interval_s = 1.0 / self.config.detect_fps
             next_sample_s = 0.0

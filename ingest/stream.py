@@ -79,3 +79,19 @@ class WallClock:
                 self._anchor_wall = max(datetime.now(UTC), last_wall)
                 self.discontinuities += 1
         self._last_pts = pts
+
+
+class LiveWallClock(WallClock):
+    """A live camera's clock: never ahead of the real clock.
+
+    Packets buffered before a connection is read arrive as a burst, which would otherwise put
+    wall times in the future; the anchor moves back instead, so times stay monotonic.
+    """
+
+    def wall_time(self, pts: int) -> datetime:
+        wall = super().wall_time(pts)
+        now = datetime.now(UTC)
+        if wall <= now:
+            return wall
+        self._anchor_wall -= wall - now
+        return now

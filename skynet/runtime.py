@@ -6,6 +6,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
+import faiss
 import uvicorn
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -71,6 +72,7 @@ class Runtime:
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        faiss.omp_set_num_threads(1)  # per-query threads only contend on a small machine
         sessions = session_factory(init_catalog(settings.catalog_url))
         store = open_object_store(settings)
         detector_file = model_path("nanodet", settings.models_dir)

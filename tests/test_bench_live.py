@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -12,12 +13,14 @@ from bench.live import (
     CACHE_DIR,
     DETECT_FPS,
     MODELS_DIR,
+    RawCost,
     TrialResult,
     machine_busy_s,
     measure_raw_cost,
     rss_mb,
     run_trial,
     search_capacity,
+    summarise,
     thread_cpu_s,
 )
 from sample_streams.footage import build_cameras
@@ -74,6 +77,25 @@ def test_thread_cpu_is_attributed_to_the_busy_thread() -> None:
     assert 0.1 <= spent_s <= 0.5
     assert machine_busy_s() - before_busy >= spent_s - 0.05
     assert 10 < rss_mb() < 100_000
+
+
+def test_summary_has_the_flat_keys_at_capacity() -> None:
+    raw = RawCost(
+        decode_cpu_ms_per_camera_second=20.0, decode_single_thread_cpu_ms_per_camera_second=18.0,
+        detect_cpu_ms_per_frame=40.0, detect_wall_ms_per_frame=25.0,
+        detect_batch4_cpu_ms_per_frame=38.0, detect_fps=DETECT_FPS,
+    )  # fmt: skip
+    busy = [_trial_result(4, True), _trial_result(8, False), _trial_result(6, True)]
+    summary = summarise(raw, {"busy": (6, busy)})
+    assert summary["raw_ms_per_camera_second"] == 220.0  # 20 + 5 x 40
+    assert summary["max_cameras_busy"] == 6
+    assert summary["figures_busy_at_cameras"] == 6
+    assert summary["overhead_ratio"] == 1.0
+    assert summary["valid_for_capacity"] is True
+    assert summary["compute_limit_cameras_busy"] == pytest.approx(
+        round((os.cpu_count() or 1) * 1000 / 220.0, 1)
+    )
+    assert len(summary["trials_busy"]) == 3  # type: ignore[arg-type]
 
 
 @pytest.mark.slow
