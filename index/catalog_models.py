@@ -145,7 +145,7 @@ class TrackRow(Base):
     __tablename__ = "tracks"
     __table_args__ = (
         UniqueConstraint("camera_id", "local_track_id", "start_at"),
-        Index(None, "camera_id", "start_at"),
+        Index(None, "camera_id", "start_at", "end_at", "class_name"),  # covers time filters
         Index(None, "class_name", "start_at"),
         Index(None, "embedding_version"),
     )

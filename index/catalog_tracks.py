@@ -17,6 +17,7 @@ from index.catalog_models import (
 )
 from index.catalog_recordings import insert_ignoring_conflict, require_camera
 from index.catalog_values import (
+    MAX_TRACK_SPAN,
     NewTrack,
     StoredTrack,
     embedding_to_bytes,
@@ -163,7 +164,11 @@ def _track_filter(
     if end is not None:
         statement = statement.where(TrackRow.start_at < ensure_utc(end, "track query end"))
     if start is not None:
-        statement = statement.where(TrackRow.end_at > ensure_utc(start, "track query start"))
+        start_utc = ensure_utc(start, "track query start")
+        statement = statement.where(
+            TrackRow.end_at > start_utc,
+            TrackRow.start_at > start_utc - MAX_TRACK_SPAN,  # bounds the index range scan
+        )
     return statement
 
 

@@ -6,7 +6,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -18,6 +18,9 @@ CAMERA_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 ROLE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 TRAJECTORY_POINT_LEN = 5  # [t_s, x1, y1, x2, y2]
+# One track record spans at most this long (longer presences are stored in parts); time
+# filters rely on it to bound their index range scans.
+MAX_TRACK_SPAN = timedelta(hours=1)
 SECRET_QUERY_KEYS = frozenset(
     {"password", "passwd", "pwd", "pass", "token", "secret", "key", "auth", "apikey", "api_key"}
 )
@@ -186,6 +189,8 @@ class NewTrack:
         check_camera_id(self.camera_id)
         what = f"track {self.camera_id}/{self.local_track_id}"
         start_utc, end_utc = check_time_range(self.start_at, self.end_at, what)
+        if end_utc - start_utc > MAX_TRACK_SPAN:
+            raise ValueError(f"{what} spans more than {MAX_TRACK_SPAN}: store it in parts")
         best_utc = ensure_utc(self.best_shot_at, f"{what} best_shot_at")
         object.__setattr__(self, "start_at", start_utc)
         object.__setattr__(self, "end_at", end_utc)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from detect.detections import DEFAULT_CLASSES
 from index.catalog import append_audit, get_case, tracks_by_ids
 from index.catalog_models import CameraRow, TrackRow
-from index.catalog_values import Principal, StoredTrack, embedding_from_bytes
+from index.catalog_values import MAX_TRACK_SPAN, Principal, StoredTrack, embedding_from_bytes
 from search_api.attribute_filter import PERSON_CLASSES, AttributeFilter
 from search_api.auth import SEARCH_ROLES, require_role, visible_cameras
 from search_api.context import ApiContext
@@ -204,7 +204,10 @@ def _row_filter(statement: Select[Any], filters: SearchFilters) -> Select[Any]:
     if filters.end is not None:
         statement = statement.where(TrackRow.start_at < filters.end)
     if filters.start is not None:
-        statement = statement.where(TrackRow.end_at > filters.start)
+        statement = statement.where(
+            TrackRow.end_at > filters.start,
+            TrackRow.start_at > filters.start - MAX_TRACK_SPAN,  # bounds the index range scan
+        )
     return statement
 
 
