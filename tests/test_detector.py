@@ -50,7 +50,7 @@ def _imread(path: Path) -> np.ndarray:
 
 def _read_vtest(indices: set[int]) -> dict[int, np.ndarray]:
     if not VTEST.exists():
-        pytest.skip("Debian package opencv-doc (vtest.avi) is not installed")
+        pytest.fail("Debian package opencv-doc (vtest.avi) is not installed: run scripts/setup.sh")
     cap = cv2.VideoCapture(str(VTEST))
     frames: dict[int, np.ndarray] = {}
     index = 0

@@ -180,7 +180,7 @@ def postgres_server() -> Iterator[PostgresServer]:
     """A real PostgreSQL server for the whole test session, stopped by PID at the end."""
     bin_dir = _bin_dir()
     if bin_dir is None or not (bin_dir / "initdb").exists():
-        pytest.skip("PostgreSQL server binaries not found (apt-get install postgresql, or PG_BIN)")
+        pytest.fail("PostgreSQL binaries not found: run scripts/setup.sh, or set PG_BIN")
     root = Path(tempfile.mkdtemp(prefix="skynet-pg-"))
     server: PostgresServer | None = None
     try:
