@@ -14,7 +14,6 @@ import argparse
 import json
 import platform
 import shutil
-import socket
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -35,6 +34,7 @@ from ingest.objectstore_local import LocalObjectStore
 from models.build import model_path
 from search_api.app import create_app
 from search_api.context import ApiContext
+from skynet.demo import free_port
 
 RESULTS = Path(__file__).parent / "results" / "search.json"
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
@@ -96,12 +96,6 @@ def build_catalog(work: Path, tracks: int, embedder: AppearanceEmbedder) -> None
     )
     vector_index.save(index_file(work / "vectors", embedder.embedding_version))
     marker.write_text(json.dumps({"build_s": time.perf_counter() - started}))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def percentile_ms(samples: list[float], q: float) -> float:

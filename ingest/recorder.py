@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -11,18 +10,11 @@ import av
 import av.container
 import av.stream
 
+from ingest.objectstore import sha256_of_file
 from ingest.segment import Segment, segment_key
 from ingest.stream import MAX_TIMESTAMP_JUMP_S
 
 SegmentSink = Callable[[Path, Segment], None]
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class SegmentRecorder:
@@ -120,12 +112,13 @@ class SegmentRecorder:
         if end_at is None or end_at <= start_at:
             final_path.unlink(missing_ok=True)
             return
+        sha256, size_bytes = sha256_of_file(final_path)
         segment = Segment(
             camera_id=self.camera_id,
             start_at=start_at,
             end_at=end_at,
             object_key=segment_key(self.camera_id, start_at),
-            sha256=file_sha256(final_path),
-            size_bytes=final_path.stat().st_size,
+            sha256=sha256,
+            size_bytes=size_bytes,
         )
         self._sink(final_path, segment)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from ingest.objectstore import sha256_of_file
 from ingest.objectstore_local import LocalObjectStore
 from ingest.objectstore_s3 import S3ObjectStore
-from ingest.recorder import file_sha256
 from ingest.segment import Segment, segment_key
 from ingest.uploader import SegmentUploader, write_sidecar
 from tests.waiting import wait_for
@@ -24,7 +24,7 @@ def make_segment(spool: Path, index: int, size_bytes: int = 1000) -> tuple[Path,
     path.write_bytes(bytes([index % 256]) * size_bytes)
     segment = Segment(
         "cam1", start, start + timedelta(seconds=10), segment_key("cam1", start),
-        file_sha256(path), size_bytes,
+        sha256_of_file(path)[0], size_bytes,
     )  # fmt: skip
     return path, segment
 

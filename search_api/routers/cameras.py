@@ -119,20 +119,23 @@ def update_camera(
     return camera_out(spec)
 
 
+def set_enabled(
+    session: SessionDep, principal: Principal, camera_id: str, enabled: bool
+) -> CameraOut:
+    require_role(principal, MANAGE_ROLES)
+    spec = dataclasses.replace(visible_camera(session, principal, camera_id), enabled=enabled)
+    save(session, principal, spec, "camera_resume" if enabled else "camera_pause")
+    return camera_out(spec)
+
+
 @router.post("/{camera_id}/pause", response_model=CameraOut, summary="Stop ingest, keep config")
 def pause_camera(camera_id: str, principal: PrincipalDep, session: SessionDep) -> CameraOut:
-    require_role(principal, MANAGE_ROLES)
-    spec = dataclasses.replace(visible_camera(session, principal, camera_id), enabled=False)
-    save(session, principal, spec, "camera_pause")
-    return camera_out(spec)
+    return set_enabled(session, principal, camera_id, enabled=False)
 
 
 @router.post("/{camera_id}/resume", response_model=CameraOut, summary="Start ingest again")
 def resume_camera(camera_id: str, principal: PrincipalDep, session: SessionDep) -> CameraOut:
-    require_role(principal, MANAGE_ROLES)
-    spec = dataclasses.replace(visible_camera(session, principal, camera_id), enabled=True)
-    save(session, principal, spec, "camera_resume")
-    return camera_out(spec)
+    return set_enabled(session, principal, camera_id, enabled=True)
 
 
 @router.delete(
