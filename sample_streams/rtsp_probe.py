@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 H264_IDR_NAL = 5
 H264_STAP_A = 24
 H264_FU_A = 28
+RTP_VIDEO_CLOCK_HZ = 90_000  # the RTP clock of every video payload (RFC 6184)
 
 
 class RtspProbeError(RuntimeError):
@@ -26,6 +27,7 @@ class MountProbe:
     describe_s: float  # connect + DESCRIBE answered
     first_packet_s: float  # first RTP packet after PLAY, from connect
     first_keyframe_s: float | None  # first H.264 IDR slice, from connect (None: none in window)
+    keyframe_media_offset_s: float | None  # RTP (media) time from the first packet to that IDR
     packets: int
     payload_bytes: int
 
@@ -159,6 +161,8 @@ def probe_mount(url: str, timeout_s: float = 5.0, watch_s: float = 0.0) -> Mount
         conn.request("PLAY", url, {"Range": "npt=0-"})
         first_packet_s: float | None = None
         first_keyframe_s: float | None = None
+        first_rtp_ts: int | None = None
+        keyframe_media_offset_s: float | None = None
         packets = payload_bytes = 0
         while time.monotonic() < deadline:
             channel, data = conn.read_interleaved()
@@ -167,18 +171,21 @@ def probe_mount(url: str, timeout_s: float = 5.0, watch_s: float = 0.0) -> Mount
             now_s = time.monotonic() - start
             packets += 1
             payload_bytes += len(data)
+            rtp_ts = int.from_bytes(data[4:8], "big")
             if first_packet_s is None:
-                first_packet_s = now_s
+                first_packet_s, first_rtp_ts = now_s, rtp_ts
             if first_keyframe_s is None and _is_keyframe(data):
                 first_keyframe_s = now_s
+                assert first_rtp_ts is not None
+                keyframe_media_offset_s = ((rtp_ts - first_rtp_ts) % 2**32) / RTP_VIDEO_CLOCK_HZ
             if first_keyframe_s is not None and now_s - first_packet_s >= watch_s:
                 break
         if first_packet_s is None:
             raise RtspProbeError(f"{url}: no RTP packet within {timeout_s} s")
         with contextlib.suppress(OSError, RtspProbeError):  # the session is over either way
             conn.request("TEARDOWN", url)
-        return MountProbe(url, sdp, describe_s, first_packet_s, first_keyframe_s, packets,
-                          payload_bytes)
+        return MountProbe(url, sdp, describe_s, first_packet_s, first_keyframe_s,
+                          keyframe_media_offset_s, packets, payload_bytes)
     except TimeoutError as exc:
         raise RtspProbeError(f"{url}: no answer within {timeout_s} s") from exc
     except ConnectionError as exc:
