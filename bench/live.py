@@ -231,7 +231,7 @@ def measure_raw_cost(sub_path: Path, settings: Settings, seconds: float = 16.0) 
     decode_s, frames = _decode_sample(sub_path, seconds, "AUTO")
     single_s, _ = _decode_sample(sub_path, seconds, "NONE")
     detector = NanoDetDetector(
-        model_path("nanodet", settings.models_dir),
+        model_path(settings.detector_model, settings.models_dir),
         input_size=settings.detector_input_px,
         score_threshold=settings.detector_score_threshold,
         intra_op_threads=settings.detector_threads,
@@ -247,7 +247,9 @@ def measure_raw_cost(sub_path: Path, settings: Settings, seconds: float = 16.0) 
 def describe_settings(settings: Settings) -> str:
     width_px, height_px = settings.detector_input_px
     return (
-        f"detector {width_px}x{height_px} threads={settings.detector_threads}, "
+        f"detector {settings.detector_model} {width_px}x{height_px}"
+        f" threads={settings.detector_threads}"
+        f" x{settings.analysis_threads} analysis threads, "
         f"detect_fps={settings.detect_fps:g}, segment={settings.segment_duration_s:g}s"
     )
 
@@ -464,6 +466,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--measure-s", type=float, default=30.0)
     parser.add_argument("--only", type=int, default=0, help="run one trial of this N, no search")
     parser.add_argument("--detector-threads", type=int, default=Settings().detector_threads)
+    parser.add_argument("--analysis-threads", type=int, default=Settings().analysis_threads)
+    parser.add_argument("--detector-model", default=Settings().detector_model)
     parser.add_argument(
         "--detector-input", default="x".join(map(str, Settings().detector_input_px))
     )
@@ -476,7 +480,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     def settings_of(data_dir: Path) -> Settings:
         return Settings(
             data_dir=data_dir, models_dir=MODELS_DIR, detect_fps=DETECT_FPS,
-            detector_threads=args.detector_threads, detector_input_px=(width_px, height_px),
+            detector_model=args.detector_model, detector_threads=args.detector_threads,
+            analysis_threads=args.analysis_threads,
+            detector_input_px=(width_px, height_px),
         )  # fmt: skip
 
     raw_busy_cores = wait_for_quiet(args.quiet_cores, args.quiet_wait_s)

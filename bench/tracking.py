@@ -229,7 +229,7 @@ def live_pipeline_tracks(window: VtestWindow) -> tuple[list[Detections], float]:
 
     defaults = {name: f.default for name, f in Settings.model_fields.items()}
     detector = NanoDetDetector(
-        model_path("nanodet"),
+        model_path(defaults["detector_model"]),
         input_size=defaults["detector_input_px"],
         score_threshold=defaults["detector_score_threshold"],
         intra_op_threads=defaults["detector_threads"],

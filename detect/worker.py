@@ -15,8 +15,9 @@ from detect.bytetrack import ByteTrackConfig, ByteTracker, with_colour_appearanc
 from detect.detections import Detections
 from detect.track_builder import Embedder, TrackBuilder
 from detect.track_record import TrackRecord
-from ingest.camera import LatestFrames, RateMeter
+from ingest.camera import RateMeter
 from ingest.frame import Frame
+from ingest.frame_queue import LatestFrames
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +31,12 @@ class BatchDetector(Protocol):
 
 
 class AnalysisWorker:
-    """One inference thread for every camera: frames in, finished `TrackRecord`s out.
+    """Inference threads shared by every camera: frames in, finished `TrackRecord`s out.
 
     Per camera it keeps a tracker and a track builder; ended tracks are finalised (embedding,
-    best shot) here, off the capture threads, and handed to `sink`.
+    best shot) here, off the capture threads, and handed to `sink`. With `threads` > 1 several
+    batches are detected at once (each thread's detector call uses its own core); the frame
+    queue hands one camera to one thread at a time, so each camera is tracked in frame order.
     """
 
     def __init__(
@@ -44,7 +47,10 @@ class AnalysisWorker:
         sink: RecordSink,
         batch_size: int = 4,
         track_max_age_s: float = 2.0,
+        threads: int = 1,
     ) -> None:
+        if threads < 1:
+            raise ValueError(f"threads must be ≥ 1, got {threads}")
         self._frames = frames
         self._detector = detector
         self._embedder = embedder
@@ -54,7 +60,8 @@ class AnalysisWorker:
         self._trackers: dict[str, ByteTracker] = {}
         self._builders: dict[str, TrackBuilder] = {}
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread_count = threads
+        self._threads: list[threading.Thread] = []
         self.frames_analysed = 0
         self.lag_s: dict[str, float] = {}
         self.analysed_rate: dict[str, RateMeter] = {}
@@ -63,14 +70,18 @@ class AnalysisWorker:
         self._lock = threading.Lock()
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="analysis", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._run, name=f"analysis-{i}", daemon=True)
+            for i in range(self._thread_count)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
         """Stop after analysing what is queued, finishing every open track: nothing seen is lost."""
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        for thread in self._threads:
+            thread.join()
         for camera_id in list(self._trackers):
             self.end_camera(camera_id)
 
@@ -93,7 +104,9 @@ class AnalysisWorker:
     def _end_quiet_cameras(self) -> None:
         """A camera that stopped sending frames must not keep its tracks open forever."""
         now = time.monotonic()
-        quiet = [c for c, t in self._last_frame_s.items() if now - t > 2 * self._track_max_age_s]
+        with self._lock:
+            last_frame_s = list(self._last_frame_s.items())
+        quiet = [c for c, t in last_frame_s if now - t > 2 * self._track_max_age_s]
         for camera_id in quiet:
             self.end_camera(camera_id)
 
@@ -103,11 +116,11 @@ class AnalysisWorker:
         for frame, detections in zip(batch, results, strict=True):
             with self._lock:
                 records = self._track(frame, detections)
+                self.frames_analysed += 1
+                self.lag_s[frame.camera_id] = (datetime.now(UTC) - frame.wall_time).total_seconds()
+                self.analysed_rate.setdefault(frame.camera_id, RateMeter()).tick()
+                self._last_frame_s[frame.camera_id] = time.monotonic()
             self._emit(records)
-            self.frames_analysed += 1
-            self.lag_s[frame.camera_id] = (datetime.now(UTC) - frame.wall_time).total_seconds()
-            self.analysed_rate.setdefault(frame.camera_id, RateMeter()).tick()
-            self._last_frame_s[frame.camera_id] = time.monotonic()
 
     def _track(self, frame: Frame, detections: Detections) -> list[TrackRecord]:
         """Track one frame; the caller holds the lock."""
@@ -144,6 +157,8 @@ class AnalysisWorker:
             self.process(batch)
         except Exception:  # one bad batch must not stop analysis for every camera
             log.exception("analysis of a batch of %d frames failed", len(batch))
+        finally:
+            self._frames.release(batch)
 
     def _emit(self, records: list[TrackRecord]) -> None:
         if not records:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from collections import deque
@@ -236,36 +235,3 @@ class CameraIngest:
                     self._frame_sink(
                         Frame(image, self.config.camera_id, at_s, clock.wall_time(frame.pts))
                     )
-
-
-class LatestFrames:
-    """A bounded frame queue shared by all cameras: when full, the oldest frame is dropped."""
-
-    def __init__(self, capacity: int) -> None:
-        self._queue: queue.Queue[Frame] = queue.Queue(maxsize=capacity)
-        self.dropped: dict[str, int] = {}
-
-    def put(self, frame: Frame) -> None:
-        while True:
-            try:
-                self._queue.put_nowait(frame)
-                return
-            except queue.Full:
-                try:
-                    old = self._queue.get_nowait()
-                    self.dropped[old.camera_id] = self.dropped.get(old.camera_id, 0) + 1
-                except queue.Empty:
-                    pass
-
-    def get_batch(self, max_size: int, timeout_s: float) -> list[Frame]:
-        """Up to `max_size` frames; waits at most `timeout_s` for the first one."""
-        try:
-            batch = [self._queue.get(timeout=timeout_s)]
-        except queue.Empty:
-            return []
-        while len(batch) < max_size:
-            try:
-                batch.append(self._queue.get_nowait())
-            except queue.Empty:
-                break
-        return batch

@@ -32,6 +32,7 @@ CONVERTERS: dict[str, str] = {
     "tfjs_onnx": "models.tfjs_onnx:convert",
     "copy": "models.build:copy_file",
     "mobilenetv2_pt": "models.embedder_export:convert",
+    "nanodet_int8": "models.quantize:convert",
 }
 
 Converter = Callable[[list[Path], Path], None]

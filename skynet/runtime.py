@@ -17,7 +17,8 @@ from index.catalog import upsert_camera
 from index.catalog_values import CameraSpec
 from index.db import init_catalog, session_factory
 from index.track_indexer import TrackIndexer, open_vector_index
-from ingest.camera import CameraConfig, CameraIngest, LatestFrames
+from ingest.camera import CameraConfig, CameraIngest
+from ingest.frame_queue import LatestFrames
 from ingest.objectstore import ObjectStore
 from ingest.objectstore_local import LocalObjectStore
 from ingest.objectstore_s3 import S3ObjectStore
@@ -75,7 +76,7 @@ class Runtime:
         faiss.omp_set_num_threads(1)  # per-query threads only contend on a small machine
         sessions = session_factory(init_catalog(settings.catalog_url))
         store = open_object_store(settings)
-        detector_file = model_path("nanodet", settings.models_dir)
+        detector_file = model_path(settings.detector_model, settings.models_dir)
         width_px, height_px = settings.detector_input_px
         detector = NanoDetDetector(
             detector_file,
@@ -94,7 +95,12 @@ class Runtime:
         )
         frames = LatestFrames(FRAME_QUEUE_CAPACITY)
         worker = AnalysisWorker(
-            frames, detector, embedder, indexer.index, track_max_age_s=settings.track_max_age_s
+            frames,
+            detector,
+            embedder,
+            indexer.index,
+            track_max_age_s=settings.track_max_age_s,
+            threads=settings.analysis_threads,
         )
         return cls(
             settings,

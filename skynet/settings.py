@@ -32,9 +32,11 @@ class Settings(BaseSettings):
 
     segment_duration_s: float = Field(default=10.0, gt=0)
     detect_fps: float = Field(default=5.0, gt=0, le=30)
+    detector_model: Literal["nanodet", "nanodet-int8"] = "nanodet-int8"  # manifest name
     detector_input_px: tuple[int, int] = (448, 256)  # (W, H): suits 16:9 sub streams
     detector_score_threshold: float = Field(default=0.35, gt=0, lt=1)
-    detector_threads: int = Field(default=2, ge=1)
+    detector_threads: int = Field(default=1, ge=1)  # ONNX Runtime threads per detector call
+    analysis_threads: int = Field(default=2, ge=1)  # detector calls in flight at once
     track_max_age_s: float = Field(default=2.0, gt=0)
     url_expiry_s: int = Field(default=3600, gt=0)
     spool_limit_bytes: int = Field(default=20 * 1024**3, gt=0)

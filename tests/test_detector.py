@@ -34,7 +34,7 @@ ZIDANE_PERSONS = np.array([[120, 200, 960, 720], [750, 40, 1150, 720]], float)
 
 @pytest.fixture(scope="module")
 def models() -> dict[str, Path]:
-    return ensure_models(None, ["nanodet", "asset-bus", "asset-zidane"])
+    return ensure_models(None, ["nanodet", "nanodet-int8", "asset-bus", "asset-zidane"])
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +105,31 @@ def test_vtest_frame_40_has_three_or_more_persons(models: dict[str, Path]) -> No
     assert len(dets) >= 3 and set(dets.class_name) == {"person"}
     assert _matched(np.array(truth["persons_xyxy"], float), dets.xyxy) >= 3
     assert (dets.xyxy[:, 2] <= 768).all() and (dets.xyxy[:, 3] <= 576).all()
+
+
+def _labelled_vtest() -> tuple[list[np.ndarray], list[np.ndarray]]:
+    labels = {f["frame_index"]: f["persons_xyxy"] for f in json.loads(LABELS.read_text())["frames"]}
+    frames = _read_vtest(set(labels))
+    return [frames[i] for i in sorted(labels)], [np.array(labels[i], float) for i in sorted(labels)]
+
+
+def test_int8_detector_keeps_the_float_models_detections(models: dict[str, Path]) -> None:
+    """The quantised live default: same objects on bus and zidane, vtest recall within 2 points."""
+    int8 = NanoDetDetector(models["nanodet-int8"], score_threshold=0.25, classes=COCO_CLASSES)
+    bus = int8.detect([_imread(models["asset-bus"])])[0]
+    assert _matched(BUS_BUS, bus[bus.class_id == COCO_CLASSES.index("bus")].xyxy) == 1
+    assert _matched(BUS_PERSONS, bus[bus.class_id == 0].xyxy) >= 3
+    zidane = int8.detect([_imread(models["asset-zidane"])])[0]
+    assert _matched(ZIDANE_PERSONS, zidane[zidane.class_id == 0].xyxy) == 2
+    frames, truths = _labelled_vtest()
+    recall = {}
+    for name in ("nanodet", "nanodet-int8"):
+        live = NanoDetDetector(models[name], input_size=(448, 256), classes=("person",))
+        found = live.detect(frames)
+        recall[name] = sum(_matched(t, d.xyxy) for t, d in zip(truths, found, strict=True))
+    total = sum(len(t) for t in truths)
+    assert recall["nanodet-int8"] >= recall["nanodet"] - 0.02 * total, recall
+    assert recall["nanodet-int8"] >= 0.9 * total, recall
 
 
 def test_batch_equals_single_and_boxes_follow_the_source_scale(

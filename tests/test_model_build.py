@@ -131,3 +131,31 @@ def test_cli_builds_and_prints_sha(cache: Path) -> None:
         capture_output=True, text=True, check=False, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 1 and "corrupt or tampered" in proc.stderr
+
+
+def test_int8_detector_builds_reproducibly_from_the_same_sources(cache: Path) -> None:
+    """Quantisation with calibrated ranges gives the manifest's exact bytes (pinned sha256)."""
+    path = ensure_models(cache, ["nanodet-int8"])["nanodet-int8"]
+    assert sha256_file(path) == load_manifest()["nanodet-int8"].sha256
+    assert path.stat().st_size < 0.5 * (SHARED_CACHE / "nanodet-416.onnx").stat().st_size
+
+
+def test_calibration_ranges_are_widened_outward() -> None:
+    from models.quantize import _outward
+
+    assert _outward(1.23456, up=True) == pytest.approx(1.24)
+    assert _outward(1.23456, up=False) == pytest.approx(1.23)
+    assert _outward(-0.0123456, up=False) == pytest.approx(-0.0124)
+    assert _outward(-0.0123456, up=True) == pytest.approx(-0.0123)
+    assert _outward(0.0, up=True) == 0.0
+
+
+def test_missing_calibration_footage_names_the_package(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import models.quantize
+
+    monkeypatch.setattr(models.quantize, "CALIBRATION_VIDEO", cache / "missing.avi")
+    with pytest.raises(models.quantize.CalibrationError, match="opencv-doc"):
+        ensure_models(cache, ["nanodet-int8"])
+    assert not (cache / "nanodet-416-int8.onnx").exists()

@@ -60,9 +60,10 @@ def test_labels_outside_the_window_are_rejected(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_live_pipeline_idf1_on_labelled_vtest_window() -> None:
     from models.build import ModelError, model_path
+    from skynet.settings import Settings
 
     try:
-        model_path("nanodet")
+        model_path(Settings().detector_model)
     except ModelError as error:
         pytest.fail(f"NanoDet not built (run python -m models.build): {error}")
     if not synthetic.VTEST_PATH.is_file():

@@ -1,0 +1,113 @@
+"""The frame queue between decoders and analysis threads, and the worker's parallel threads."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from detect.detections import Detections
+from detect.track_record import TrackRecord
+from detect.worker import AnalysisWorker
+from ingest.frame import Frame
+from ingest.frame_queue import LatestFrames
+from tests.waiting import wait_for
+
+T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+
+
+def _frame(camera_id: str, index: int) -> Frame:
+    image = np.full((36, 64, 3), index % 256, np.uint8)
+    return Frame(image, camera_id, index / 5, T0 + timedelta(seconds=index / 5))
+
+
+def test_full_queue_drops_the_oldest_frame_and_counts_it() -> None:
+    frames = LatestFrames(capacity=3)
+    for index in range(5):
+        frames.put(_frame("a" if index < 2 else "b", index))
+    assert frames.dropped == {"a": 2}
+    assert [f.pts_s for f in frames.get_batch(8, timeout_s=0.0)] == [0.4, 0.6, 0.8]
+
+
+def test_a_claimed_camera_goes_to_no_other_consumer_until_released() -> None:
+    frames = LatestFrames(capacity=16)
+    for index in range(3):
+        frames.put(_frame("a", index))
+        frames.put(_frame("b", index))
+    first = frames.get_batch(2, timeout_s=0.0)
+    assert [(f.camera_id, f.pts_s) for f in first] == [("a", 0.0), ("b", 0.0)]
+    assert frames.get_batch(2, timeout_s=0.05) == []  # both cameras are claimed
+    frames.release(first[:1])
+    second = frames.get_batch(4, timeout_s=0.0)
+    assert [(f.camera_id, f.pts_s) for f in second] == [("a", 0.2), ("a", 0.4)]  # in order
+    frames.release(first[1:])
+    assert [f.pts_s for f in frames.get_batch(4, timeout_s=0.0)] == [0.2, 0.4]  # camera b
+    assert len(frames) == 0
+
+
+def test_a_waiting_consumer_wakes_when_a_camera_is_released() -> None:
+    frames = LatestFrames(capacity=4)
+    frames.put(_frame("a", 0))
+    frames.put(_frame("a", 1))
+    held = frames.get_batch(1, timeout_s=0.0)
+    got: list[Frame] = []
+    waiter = threading.Thread(target=lambda: got.extend(frames.get_batch(1, timeout_s=5.0)))
+    waiter.start()
+    frames.release(held)
+    waiter.join(timeout=5.0)
+    assert [f.pts_s for f in got] == [0.2]
+
+
+def test_capacity_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="capacity"):
+        LatestFrames(capacity=0)
+
+
+class _OverlapDetector:
+    """Finds nothing; records how many calls ran at once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running = 0
+        self.most_at_once = 0
+
+    def detect(self, images: list[np.ndarray]) -> list[Detections]:
+        with self._lock:
+            self._running += 1
+            self.most_at_once = max(self.most_at_once, self._running)
+        time.sleep(0.05)  # long enough for the other thread to start its own call
+        with self._lock:
+            self._running -= 1
+        return [Detections.empty() for _ in images]
+
+
+class _NoEmbedder:
+    embedding_version = "none"
+
+    def embed(self, crops: list[np.ndarray], class_names: list[str]) -> np.ndarray:
+        return np.zeros((len(crops), 4), np.float32)
+
+
+def test_two_analysis_threads_detect_at_once_and_analyse_every_frame() -> None:
+    frames = LatestFrames(capacity=64)
+    detector = _OverlapDetector()
+    records: list[TrackRecord] = []
+    worker = AnalysisWorker(frames, detector, _NoEmbedder(), records.extend, batch_size=2,
+                            threads=2)  # fmt: skip
+    for index in range(10):
+        for camera_id in ("a", "b", "c", "d"):
+            frames.put(_frame(camera_id, index))
+    worker.start()
+    assert wait_for(lambda: worker.frames_analysed == 40, timeout_s=20.0)
+    worker.stop()
+    assert detector.most_at_once == 2
+    assert set(worker.lag_s) == {"a", "b", "c", "d"}
+    assert frames.dropped == {}
+
+
+def test_worker_threads_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="threads"):
+        AnalysisWorker(LatestFrames(4), _OverlapDetector(), _NoEmbedder(), print, threads=0)
