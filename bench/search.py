@@ -23,8 +23,7 @@ import faiss
 import numpy as np
 
 from bench.search_data import ClusteredSpec, ClusteredVectors
-from detect.colour import COLOUR_DIM
-from detect.embedder import DEEP_DIM
+from detect.embedder import VECTOR_DIM
 from index.ann import AnnConfig
 from index.vectors import IndexPolicy, VectorIndex
 
@@ -183,7 +182,7 @@ def main() -> None:
     if not sizes or min(sizes) < TRAIN_ROWS // 10:
         raise SystemExit(f"--sizes must be counts of at least {TRAIN_ROWS // 10}")
     faiss.omp_set_num_threads(args.threads)
-    dim = DEEP_DIM + COLOUR_DIM
+    dim = VECTOR_DIM
     for count in sizes:
         measured = run_size(count, args.queries, args.work_dir, dim, args.nprobe)
         result: dict[str, float | str] = dict(measured)

@@ -1,21 +1,27 @@
-"""Appearance embeddings of crops: MobileNetV2 (ImageNet) stripe features + HSV colour, on ORT.
+"""Appearance embeddings of crops: MobileNetV2 (ImageNet) stripe features + CIELAB colour, on ORT.
 
 Deep part: the trunk's last inverted-residual output (features.17, 320 linear channels at stride
 32, an 8×4 map for a 256×128 input) is average-pooled over `stripes` horizontal bands
 (head/shoulders … legs, as in part-based re-ID), each band L2-normalised, concatenated and
 normalised again, so the deep cosine is the mean of the per-band cosines. With 4 stripes that is
-4 × 320 = 1280 floats, the same size as the global-average-pooled 1280-d classifier layer it
-replaces.
+4 × 320 = 1280 floats. Colour part: `detect.lab_colour` (192 floats, upper/lower-body Lab grid).
 
 The combined vector is `concat(deep_weight · deep, colour_weight · colour)` where both parts are
 L2-normalised and `deep_weight² + colour_weight² = 1`, so the result is unit length again and its
 cosine similarity is `deep_weight² · cos_deep + colour_weight² · cos_colour`.
 
-Measured on vtest (bench/search_quality.py, 13 long-gap identities; and the 88 short-gap pairs of
-tests/data/vtest_pairs.json, same-person-nearer rate / AUC), combined at colour_share 0.3:
-global pool of features.18 (v1): rank-1 0.769, mAP 0.853, pairs 0.984 / 0.993;
-4 stripes of features.17 (v2): rank-1 0.846, mAP 0.897, pairs 0.995 / 0.996.
-Input 256×128 beat 288×144 and 320×160; flip averaging and GeM pooling did not help.
+Measured on vtest (bench/search_quality.py, rank-1 / mAP with every track of the query's person
+relevant: 13 headline queries, then 128 secondary queries; and the 88 short-gap pairs of
+tests/data/vtest_pairs.json, same-person-nearer rate):
+deep part alone                       0.923 / 0.919, 0.812 / 0.833, pairs 0.984;
+v2, HSV colour (`detect.colour`) 0.3  0.923 / 0.929, 0.797 / 0.850, pairs 0.995;
+v3, Lab colour at colour_share 0.5    1.000 / 1.000, 0.844 / 0.884, pairs 1.000.
+From colour_share 0.2 to 0.7 the secondary set stays above deep-only (best at 0.45-0.5); the
+headline's 13th query (a frontal view of a man whose look-alike's track is in the gallery) is won
+by 0.002 only at 0.45-0.5: headline rank-1 is 12/13 at 0.2-0.4 and 0.6, 11/13 at 0.7.
+Also measured (for v2 or v3), none better: input 288×144 … 384×192, flip averaging, GeM,
+max and signed-sqrt pooling, 3/6/8 stripes (within noise on the secondary set); a head colour
+slot (worse).
 """
 
 from __future__ import annotations
@@ -29,7 +35,8 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from detect.colour import COLOUR_DIM, COLOUR_VERSION, check_crop, colour_descriptors
+from detect.colour import check_crop
+from detect.lab_colour import LAB_COLOUR_DIM, LAB_COLOUR_VERSION, lab_colour_descriptors
 
 IMAGENET_MEAN_RGB = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD_RGB = np.array([0.229, 0.224, 0.225], np.float32)
@@ -39,7 +46,8 @@ STRIDE_PX = 32
 DEFAULT_STRIPES = 4
 DEEP_DIM = BOTTLENECK_CHANNELS * DEFAULT_STRIPES  # deep floats with the default config
 DEEP_MODEL_VERSION = "mnv2-imagenet-f17"
-EMBEDDING_FORMAT_VERSION = "v2"
+EMBEDDING_FORMAT_VERSION = "v3"
+VECTOR_DIM = DEEP_DIM + LAB_COLOUR_DIM  # combined floats with the default config
 
 
 @dataclass(frozen=True)
@@ -52,7 +60,7 @@ class EmbedderConfig:
 
     input_height_px: int = 256
     input_width_px: int = 128
-    colour_share: float = 0.3
+    colour_share: float = 0.5
     stripes: int = DEFAULT_STRIPES
     max_batch: int = 16
 
@@ -140,14 +148,14 @@ class AppearanceEmbedder:
 
     @property
     def dim(self) -> int:
-        return self.deep_dim + COLOUR_DIM
+        return self.deep_dim + LAB_COLOUR_DIM
 
     @property
     def embedding_version(self) -> str:
         c = self.config
         return (
             f"{DEEP_MODEL_VERSION}x{c.stripes}stripes@{c.input_height_px}x{c.input_width_px}"
-            f"+{COLOUR_VERSION}:colour{c.colour_share:.2f}-{EMBEDDING_FORMAT_VERSION}"
+            f"+{LAB_COLOUR_VERSION}:colour{c.colour_share:.2f}-{EMBEDDING_FORMAT_VERSION}"
         )
 
     def _preprocess(self, crop: np.ndarray) -> np.ndarray:
@@ -180,7 +188,7 @@ class AppearanceEmbedder:
         if len(crops) != len(class_names):
             raise ValueError(f"{len(crops)} crops but {len(class_names)} class names")
         deep = self.embed_deep(list(crops))
-        colour = colour_descriptors(list(crops), list(class_names))
+        colour = lab_colour_descriptors(list(crops), list(class_names))
         combined = np.concatenate(
             [self.config.deep_weight * deep, self.config.colour_weight * colour], axis=1
         )

@@ -56,6 +56,7 @@ class _View:
 class _Accumulator:
     first_at: datetime
     last_at: datetime
+    frame_size_px: tuple[int, int]
     part: int = 0
     class_votes: Counter[int] = field(default_factory=Counter)
     confidence_sum: float = 0.0
@@ -162,7 +163,9 @@ class TrackBuilder:
         for i, track_id in enumerate(tracked.tracker_id.tolist()):
             acc = self._live.get(track_id)
             if acc is None:
-                acc = self._live[track_id] = _Accumulator(frame.wall_time, frame.wall_time)
+                acc = self._live[track_id] = _Accumulator(
+                    frame.wall_time, frame.wall_time, (frame.width_px, frame.height_px)
+                )
             acc.last_at = frame.wall_time
             box = tracked.xyxy[i]
             confidence = float(tracked.confidence[i])
@@ -202,7 +205,9 @@ class TrackBuilder:
         for track_id, acc in list(self._live.items()):
             if (acc.last_at - acc.first_at).total_seconds() >= self._max_record_s:
                 records.extend(self._record(track_id, acc))
-                self._live[track_id] = _Accumulator(acc.last_at, acc.last_at, part=acc.part + 1)
+                self._live[track_id] = _Accumulator(
+                    acc.last_at, acc.last_at, acc.frame_size_px, part=acc.part + 1
+                )
         return records
 
     def finish_all(self) -> list[TrackRecord]:
@@ -258,5 +263,6 @@ class TrackBuilder:
                 trajectory=acc.trajectory,
                 attributes=attributes,
                 context_jpeg=context,
+                frame_size_px=acc.frame_size_px,
             )
         ]

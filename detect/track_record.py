@@ -31,3 +31,4 @@ class TrackRecord:
     trajectory: list[tuple[float, float, float, float, float]]
     attributes: dict[str, Any] = field(default_factory=dict)
     context_jpeg: bytes = b""
+    frame_size_px: tuple[int, int] | None = None  # (W, H) of the analysed frames

@@ -62,6 +62,18 @@ from index.catalog_values import (
     embedding_to_bytes,
     redact_url,
 )
+from index.catalog_zones import (
+    DuplicateZoneError,
+    UnknownZoneError,
+    Zone,
+    create_zone,
+    delete_zone,
+    get_zone,
+    list_zones,
+    update_zone,
+    zone_track_counts,
+    zones_by_ids,
+)
 from index.db import init_catalog, make_engine, session_factory, upgrade_to_head
 
 __all__ = [
@@ -70,6 +82,7 @@ __all__ = [
     "AuditEntry",
     "CameraSpec",
     "CaseRecord",
+    "DuplicateZoneError",
     "JobRecord",
     "NaiveDatetimeError",
     "NewTrack",
@@ -78,6 +91,8 @@ __all__ = [
     "SegmentRecord",
     "StoredTrack",
     "UnknownCameraError",
+    "UnknownZoneError",
+    "Zone",
     "add_recording_gap",
     "add_segment",
     "add_track",
@@ -89,6 +104,8 @@ __all__ = [
     "create_api_key",
     "create_case",
     "create_job",
+    "create_zone",
+    "delete_zone",
     "embedding_from_bytes",
     "embedding_to_bytes",
     "gaps_between",
@@ -96,10 +113,12 @@ __all__ = [
     "get_case",
     "get_job",
     "get_track",
+    "get_zone",
     "init_catalog",
     "jobs_in_state",
     "list_api_keys",
     "list_cameras",
+    "list_zones",
     "make_engine",
     "principal_for_key",
     "redact_url",
@@ -112,6 +131,9 @@ __all__ = [
     "track_ids_matching",
     "tracks_by_ids",
     "update_job",
+    "update_zone",
     "upgrade_to_head",
     "upsert_camera",
+    "zone_track_counts",
+    "zones_by_ids",
 ]

@@ -167,7 +167,38 @@ class TrackRow(Base):
     embedding_version: Mapped[str | None] = mapped_column(String(64))
     attributes: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
     trajectory: Mapped[list[list[float]]] = mapped_column(JsonDocument, default=list)
+    frame_width_px: Mapped[int | None] = mapped_column(Integer)  # the analysed frame's size:
+    frame_height_px: Mapped[int | None] = mapped_column(Integer)  # places it in zones
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
+class ZoneRow(Base):
+    """A named region of one camera's image: polygon vertices [[x, y], ...] as fractions of
+    the frame's width and height, so it fits the main and the sub stream alike."""
+
+    __tablename__ = "zones"
+    __table_args__ = (UniqueConstraint("camera_id", "name"),)
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    camera_id: Mapped[str] = mapped_column(ForeignKey("cameras.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    polygon: Mapped[list[list[float]]] = mapped_column(JsonDocument)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now, onupdate=utc_now)
+
+
+class TrackZoneRow(Base):
+    """A track that passed through a zone (a foot point of its trajectory lies inside it)."""
+
+    __tablename__ = "track_zones"
+    __table_args__ = (Index(None, "zone_id", "track_id"),)  # zone filter: ids from the index
+
+    track_id: Mapped[int] = mapped_column(
+        RowId, ForeignKey("tracks.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    zone_id: Mapped[int] = mapped_column(
+        RowId, ForeignKey("zones.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
 
 
 class CaseRow(Base):

@@ -22,6 +22,7 @@ from index.catalog_values import (
     StoredTrack,
     embedding_to_bytes,
 )
+from index.catalog_zones import link_new_tracks
 
 
 def _stored_track(row: TrackRow) -> StoredTrack:
@@ -41,6 +42,11 @@ def _stored_track(row: TrackRow) -> StoredTrack:
         embedding_version=row.embedding_version,
         attributes=dict(row.attributes or {}),
         trajectory=tuple(tuple(point) for point in row.trajectory or ()),
+        frame_size_px=(
+            None
+            if row.frame_width_px is None or row.frame_height_px is None
+            else (row.frame_width_px, row.frame_height_px)
+        ),
     )
 
 
@@ -69,6 +75,8 @@ def _track_values(track: NewTrack, created_at: datetime) -> dict[str, Any]:
         "embedding_version": track.embedding_version,
         "attributes": dict(track.attributes),
         "trajectory": [[float(v) for v in point] for point in track.trajectory],
+        "frame_width_px": None if track.frame_size_px is None else int(track.frame_size_px[0]),
+        "frame_height_px": None if track.frame_size_px is None else int(track.frame_size_px[1]),
         "created_at": created_at,
     }
 
@@ -100,6 +108,7 @@ def add_tracks(session: Session, tracks: Sequence[NewTrack]) -> list[int]:
     Idempotent on (camera_id, local_track_id, start_at): a track already stored (a re-ingest,
     or a repeat within `tracks`) gets the existing id instead of a duplicate row. Rows are
     written by an executemany INSERT ... ON CONFLICT DO NOTHING RETURNING (batched VALUES).
+    The new rows are linked to the zones their trajectories pass through.
     """
     for camera_id in sorted({t.camera_id for t in tracks}):
         require_camera(session, camera_id)
@@ -115,8 +124,13 @@ def add_tracks(session: Session, tracks: Sequence[NewTrack]) -> list[int]:
             .returning(TrackRow.id, TrackRow.camera_id, TrackRow.local_track_id, TrackRow.start_at)
         )
         rows = [_track_values(t, created_at) for t in chunk]
-        for row in session.execute(statement, rows):
-            ids[(row.camera_id, row.local_track_id, row.start_at)] = int(row.id)
+        inserted = {
+            (row.camera_id, row.local_track_id, row.start_at): int(row.id)
+            for row in session.execute(statement, rows)
+        }
+        ids.update(inserted)
+        by_key = {_key(t): t for t in chunk}
+        link_new_tracks(session, [(i, by_key[key]) for key, i in inserted.items()])
         missing = {_key(t) for t in chunk} - ids.keys()
         if missing:
             ids.update(_existing_ids(session, missing))

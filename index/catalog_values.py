@@ -169,6 +169,8 @@ class NewTrack:
 
     `best_bbox_xyxy_px` is the best shot's box; `trajectory` rows are [t_s, x1, y1, x2, y2]
     with t_s seconds since `start_at`; `embedding` is float32 bytes (see embedding_to_bytes).
+    `frame_size_px` (width, height) of the analysed frames places the track in zones; a track
+    without it is in no zone.
     """
 
     camera_id: str
@@ -184,6 +186,7 @@ class NewTrack:
     embedding_version: str | None = None
     attributes: Mapping[str, Any] = field(default_factory=dict)
     trajectory: Sequence[Sequence[float]] = ()
+    frame_size_px: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         check_camera_id(self.camera_id)
@@ -213,6 +216,10 @@ class NewTrack:
         for point in self.trajectory:
             if len(point) != TRAJECTORY_POINT_LEN:
                 raise ValueError(f"{what} trajectory point {list(point)} is not [t_s,x1,y1,x2,y2]")
+        if self.frame_size_px is not None and (
+            len(self.frame_size_px) != 2 or min(self.frame_size_px) < 1
+        ):
+            raise ValueError(f"{what} frame_size_px {self.frame_size_px} is not (width, height)")
 
     def embedding_vector(self) -> np.ndarray | None:
         return None if self.embedding is None else embedding_from_bytes(self.embedding)

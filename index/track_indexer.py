@@ -176,6 +176,7 @@ class TrackIndexer:
                             embedding_version=record.embedding_version,
                             attributes=record.attributes,
                             trajectory=record.trajectory,
+                            frame_size_px=record.frame_size_px,
                         ),
                     )
                 )

@@ -12,7 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from search_api.auth import VIEW_ROLES, PrincipalDep, require_role
 from search_api.context import ApiContext, api_context
 from search_api.metrics import render_metrics
-from search_api.routers import cameras, cases, clips, jobs, objects, search, tracks
+from search_api.routers import cameras, cases, clips, jobs, objects, search, tracks, zones
 from search_api.schemas import Health
 
 API_PREFIX = "/api/v1"
@@ -35,7 +35,7 @@ def create_app(context: ApiContext) -> FastAPI:
     )
     app.state.context = context
     api = APIRouter(prefix=API_PREFIX)
-    for module in (search, tracks, cameras, cases, jobs, objects, clips):
+    for module in (search, tracks, cameras, zones, cases, jobs, objects, clips):
         api.include_router(module.router)
 
     @api.get("/healthz", response_model=Health, tags=["health"], summary="Liveness")

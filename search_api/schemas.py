@@ -15,6 +15,7 @@ from pydantic import (
 )
 
 from detect.detections import COCO_CLASSES
+from index.catalog_zones import MAX_ZONE_NAME_CHARS, check_polygon, check_zone_name
 from search_api.attribute_filter import normalise_term
 
 
@@ -142,6 +143,39 @@ class CameraStatus(BaseModel):
     storage_down: bool = False
 
 
+class ZoneIn(BaseModel):
+    """A named region of a camera's image; a track is in it when its feet (the bottom centre
+    of its box) enter the polygon."""
+
+    model_config = {"extra": "forbid"}
+
+    name: str = Field(min_length=1, max_length=MAX_ZONE_NAME_CHARS, examples=["entrance"])
+    polygon: list[tuple[float, float]] = Field(
+        description="vertices [x, y] as fractions of the image width and height, origin top left",
+        examples=[[[0.1, 0.6], [0.9, 0.6], [0.9, 1.0], [0.1, 1.0]]],
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _named(cls, value: str) -> str:
+        return check_zone_name(value)
+
+    @field_validator("polygon")
+    @classmethod
+    def _valid_polygon(cls, value: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        return list(check_polygon(value))
+
+
+class ZoneOut(BaseModel):
+    id: int
+    camera_id: str
+    name: str
+    polygon: list[tuple[float, float]]
+    track_count: int = Field(description="stored tracks that passed through it")
+    created_at: datetime
+    updated_at: datetime
+
+
 class Health(BaseModel):
     status: str
     tracks_indexed: int
@@ -169,6 +203,9 @@ class SearchFiltersIn(BaseModel):
     )
     stationary: bool | None = None
     min_confidence: float = Field(default=0.0, ge=0.0, le=1.0)
+    zone_ids: list[int] | None = Field(
+        default=None, description="tracks that passed through any of these zones (zone ids)"
+    )
 
     @field_validator("classes")
     @classmethod

@@ -14,8 +14,8 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from detect.detections import DEFAULT_CLASSES
-from index.catalog import append_audit, get_case, tracks_by_ids
-from index.catalog_models import CameraRow, TrackRow
+from index.catalog import append_audit, get_case, tracks_by_ids, zones_by_ids
+from index.catalog_models import CameraRow, TrackRow, TrackZoneRow
 from index.catalog_values import MAX_TRACK_SPAN, Principal, StoredTrack, embedding_from_bytes
 from search_api.attribute_filter import PERSON_CLASSES, AttributeFilter
 from search_api.auth import SEARCH_ROLES, require_role, visible_cameras
@@ -36,12 +36,11 @@ class SearchFilters:
     end: datetime | None = None
     class_names: tuple[str, ...] | None = None
     attributes: AttributeFilter = field(default_factory=AttributeFilter)
+    zone_ids: tuple[int, ...] | None = None
 
     def restricts_rows(self) -> bool:
-        return (
-            any(v is not None for v in (self.camera_ids, self.start, self.end, self.class_names))
-            or not self.attributes.is_empty()
-        )
+        dimensions = (self.camera_ids, self.start, self.end, self.class_names, self.zone_ids)
+        return any(v is not None for v in dimensions) or not self.attributes.is_empty()
 
     def as_audit(self) -> dict[str, Any]:
         return {
@@ -50,6 +49,7 @@ class SearchFilters:
             "end": self.end.isoformat() if self.end else None,
             "classes": None if self.class_names is None else list(self.class_names),
             "attributes": self.attributes.as_json(),
+            "zone_ids": None if self.zone_ids is None else list(self.zone_ids),
         }
 
 
@@ -115,14 +115,33 @@ def resolve_camera_ref(session: Session, ref: str) -> str:
     raise HTTPException(status.HTTP_404_NOT_FOUND, f"camera {ref!r} not found")
 
 
+def zone_cameras(session: Session, principal: Principal, zone_ids: Collection[int]) -> set[str]:
+    """Cameras of these zones: 404 naming unknown zones, 403 when a camera is out of scope."""
+    zones = zones_by_ids(session, zone_ids)
+    missing = sorted(set(zone_ids) - {zone.id for zone in zones})
+    if missing:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"zone(s) {missing} not found")
+    cameras = {zone.camera_id for zone in zones}
+    visible_cameras(principal, sorted(cameras))
+    return cameras
+
+
 def filters_from(session: Session, principal: Principal, request: SearchFiltersIn) -> SearchFilters:
-    """Check a request's filters against the catalog and the caller's camera scope."""
-    if request.camera_ids is not None:
-        if not request.camera_ids:
+    """Check a request's filters against the catalog and the caller's camera scope; a zone
+    filter narrows the cameras to the zones' cameras."""
+    camera_ids = request.camera_ids
+    if camera_ids is not None:
+        if not camera_ids:
             raise unprocessable("camera_ids: empty list")
-        require_cameras_exist(session, request.camera_ids)
+        require_cameras_exist(session, camera_ids)
+    zone_ids = None if request.zone_ids is None else tuple(sorted(set(request.zone_ids)))
+    if zone_ids is not None:
+        if not zone_ids:
+            raise unprocessable("zone_ids: empty list")
+        cameras = zone_cameras(session, principal, zone_ids)
+        camera_ids = sorted(cameras if camera_ids is None else cameras & set(camera_ids))
     return SearchFilters(
-        camera_ids=visible_cameras(principal, request.camera_ids),
+        camera_ids=visible_cameras(principal, camera_ids),
         start=request.start,
         end=request.end,
         class_names=None if request.classes is None else tuple(request.classes),
@@ -136,6 +155,7 @@ def filters_from(session: Session, principal: Principal, request: SearchFiltersI
             stationary=request.stationary,
             min_confidence=request.min_confidence,
         ),
+        zone_ids=zone_ids,
     )
 
 
@@ -201,6 +221,9 @@ def _row_filter(statement: Select[Any], filters: SearchFilters) -> Select[Any]:
         statement = statement.where(TrackRow.camera_id.in_(sorted(filters.camera_ids)))
     if filters.class_names is not None:
         statement = statement.where(TrackRow.class_name.in_(sorted(filters.class_names)))
+    if filters.zone_ids is not None:
+        in_zones = select(TrackZoneRow.track_id).where(TrackZoneRow.zone_id.in_(filters.zone_ids))
+        statement = statement.where(TrackRow.id.in_(in_zones))
     if filters.end is not None:
         statement = statement.where(TrackRow.start_at < filters.end)
     if filters.start is not None:

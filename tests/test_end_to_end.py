@@ -20,6 +20,8 @@ from index.catalog import (
     audit_entries,
     create_api_key,
     create_case,
+    create_zone,
+    list_zones,
     segments_between,
     track_ids_matching,
     tracks_by_ids,
@@ -32,6 +34,10 @@ from skynet.settings import Settings
 
 INGEST_S = 20.0
 QUERY_AT_S = 14.0
+ZONES = {
+    "right half": [[0.5, 0.0], [1.0, 0.0], [1.0, 1.0], [0.5, 1.0]],
+    "left bar": [[0.0, 0.0], [0.08, 0.0], [0.08, 1.0], [0.0, 1.0]],  # the pillarbox: no one
+}
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -73,6 +79,10 @@ def ingested(rtsp_server, tmp_path_factory):
         session.commit()
     started_at = datetime.now(UTC)
     runtime.add_camera(CameraSpec(camera_id, "e2e", urls[camera_id].main, urls[camera_id].sub))
+    with runtime.sessions() as session:  # before any track ends: tracks are linked as stored
+        for name, polygon in ZONES.items():
+            create_zone(session, camera_id, name, polygon)
+        session.commit()
     later = LaterFrame(urls[camera_id].sub, QUERY_AT_S)
     time.sleep(INGEST_S)
     stopped_at = datetime.now(UTC)
@@ -190,3 +200,31 @@ def test_thumbnails_and_clips_are_fetchable_through_returned_urls(ingested) -> N
     assert httpx.get(forged, timeout=10).status_code == 403
     expired = hits[0]["thumbnail_url"].replace("sig=", "sig=0")
     assert httpx.get(expired, timeout=10).status_code == 403
+
+
+def test_live_tracks_are_placed_in_zones_and_filtered_by_them(ingested) -> None:
+    runtime, settings, api_key, camera_id, _later, _span, case_id = ingested
+    with runtime.sessions() as session:
+        zones = {zone.name: zone.id for zone in list_zones(session, camera_id)}
+        all_ids = track_ids_matching(session, [camera_id], None, None, ["person"])
+        tracks = tracks_by_ids(session, all_ids)
+    in_right_half = {
+        track.id
+        for track in tracks
+        if any((x1 + x2) / 2 >= 0.5 * 640 for _t, x1, _y1, x2, _y2 in track.trajectory)
+    }  # some foot point in the right half of the 640-pixel-wide sub stream
+    assert in_right_half and len(in_right_half) < len(tracks)
+
+    def zone_search(zone_name: str) -> set[int]:
+        response = httpx.post(
+            f"{settings.api_base_url}/api/v1/search/attributes",
+            headers={"X-API-Key": api_key},
+            json={"classes": ["person"], "zone_ids": [zones[zone_name]], "top_k": 1000,
+                  "case_id": case_id, "purpose": "e2e zones"},
+            timeout=30,
+        )  # fmt: skip
+        assert response.status_code == 200, response.text
+        return {hit["track_id"] for hit in response.json()["hits"]}
+
+    assert zone_search("right half") == in_right_half
+    assert zone_search("left bar") == set()

@@ -67,6 +67,7 @@ def test_one_record_per_object_with_real_media(records: Records) -> None:
     assert len(seen) - 1 <= len(out) <= len(seen) + 1
     for record in out:
         assert record.camera_id == "cam-1"
+        assert record.frame_size_px == (seq.frames[0].shape[1], seq.frames[0].shape[0])
         thumb = cv2.imdecode(np.frombuffer(record.thumbnail_jpeg, np.uint8), cv2.IMREAD_COLOR)
         context = cv2.imdecode(np.frombuffer(record.context_jpeg, np.uint8), cv2.IMREAD_COLOR)
         assert thumb is not None and max(thumb.shape[:2]) <= 256
@@ -118,6 +119,7 @@ def test_long_lived_track_is_finalised_in_parts() -> None:
     assert {p.local_track_id for p in parts} == {7}
     assert len({p.start_at for p in parts}) == 3
     assert [p.attributes["part"] for p in parts] == [0, 1, 2]
+    assert {p.frame_size_px for p in parts} == {(image.shape[1], image.shape[0])}
     assert all(p.attributes["stationary"] for p in parts)
     assert builder.open_track_count == 0
 

@@ -92,6 +92,7 @@ async def search_by_image(
     lower_colour: Annotated[str | None, Form()] = None,
     direction: Annotated[str | None, Form()] = None,
     compass: Annotated[str | None, Form()] = None,
+    zone_ids: Annotated[str | None, Form(description="comma-separated zone ids")] = None,
     case_id: Annotated[str | None, Form()] = None,
     purpose: Annotated[str | None, Form()] = None,
 ) -> SearchResponse:
@@ -110,6 +111,7 @@ async def search_by_image(
                 "lower_colour": lower_colour or None,
                 "direction": direction or None,
                 "compass": compass or None,
+                "zone_ids": split_list(zone_ids, "zone_ids"),
             }
         )
     except ValidationError as error:

@@ -1,0 +1,124 @@
+"""Zone endpoints: named regions of a camera's image (list, add, change, remove).
+
+Reads follow the camera's visibility; writes need admin or operator. Adding a zone or changing
+its polygon links the camera's stored tracks that passed through it before the reply.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Response, status
+
+from index.catalog import (
+    DuplicateZoneError,
+    Zone,
+    append_audit,
+    create_zone,
+    delete_zone,
+    get_zone,
+    list_zones,
+    update_zone,
+    zone_track_counts,
+)
+from index.catalog_values import Principal
+from search_api.auth import VIEW_ROLES, PrincipalDep, SessionDep, require_role
+from search_api.routers.cameras import MANAGE_ROLES, visible_camera
+from search_api.schemas import ZoneIn, ZoneOut
+
+router = APIRouter(prefix="/cameras/{camera_id}/zones", tags=["zones"])
+
+
+def zone_out(zone: Zone, track_count: int) -> ZoneOut:
+    return ZoneOut(
+        id=zone.id,
+        camera_id=zone.camera_id,
+        name=zone.name,
+        polygon=list(zone.polygon),
+        track_count=track_count,
+        created_at=zone.created_at,
+        updated_at=zone.updated_at,
+    )
+
+
+def camera_zone(session: SessionDep, principal: Principal, camera_id: str, zone_id: int) -> Zone:
+    """The zone if it is on this camera and the caller may see the camera; 404 otherwise."""
+    visible_camera(session, principal, camera_id)
+    zone = get_zone(session, zone_id)
+    if zone is None or zone.camera_id != camera_id:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"zone {zone_id} not found on camera {camera_id!r}"
+        )
+    return zone
+
+
+def saved(session: SessionDep, principal: Principal, zone: Zone, action: str) -> ZoneOut:
+    """Audit and commit a written zone; the reply carries its track count."""
+    append_audit(
+        session, principal=principal.name, role=principal.role, action=action,
+        target=f"zone:{zone.id}",
+    )  # fmt: skip
+    count = zone_track_counts(session, [zone.id]).get(zone.id, 0)
+    session.commit()
+    return zone_out(zone, count)
+
+
+def conflict(error: DuplicateZoneError) -> HTTPException:
+    return HTTPException(status.HTTP_409_CONFLICT, f"name: {error}")
+
+
+@router.get("", response_model=list[ZoneOut], summary="A camera's zones")
+def read_zones(camera_id: str, principal: PrincipalDep, session: SessionDep) -> list[ZoneOut]:
+    require_role(principal, VIEW_ROLES)
+    visible_camera(session, principal, camera_id)
+    zones = list_zones(session, camera_id)
+    counts = zone_track_counts(session, [zone.id for zone in zones])
+    return [zone_out(zone, counts.get(zone.id, 0)) for zone in zones]
+
+
+@router.get("/{zone_id}", response_model=ZoneOut, summary="One zone")
+def read_zone(
+    camera_id: str, zone_id: int, principal: PrincipalDep, session: SessionDep
+) -> ZoneOut:
+    require_role(principal, VIEW_ROLES)
+    zone = camera_zone(session, principal, camera_id, zone_id)
+    return zone_out(zone, zone_track_counts(session, [zone.id]).get(zone.id, 0))
+
+
+@router.post("", response_model=ZoneOut, status_code=status.HTTP_201_CREATED, summary="Add a zone")
+def add_zone(camera_id: str, body: ZoneIn, principal: PrincipalDep, session: SessionDep) -> ZoneOut:
+    require_role(principal, MANAGE_ROLES)
+    visible_camera(session, principal, camera_id)
+    try:
+        zone = create_zone(session, camera_id, body.name, body.polygon)
+    except DuplicateZoneError as error:
+        raise conflict(error) from error
+    return saved(session, principal, zone, "zone_add")
+
+
+@router.put("/{zone_id}", response_model=ZoneOut, summary="Rename or reshape a zone")
+def replace_zone(
+    camera_id: str, zone_id: int, body: ZoneIn, principal: PrincipalDep, session: SessionDep
+) -> ZoneOut:
+    require_role(principal, MANAGE_ROLES)
+    camera_zone(session, principal, camera_id, zone_id)
+    try:
+        zone = update_zone(session, zone_id, body.name, body.polygon)
+    except DuplicateZoneError as error:
+        raise conflict(error) from error
+    return saved(session, principal, zone, "zone_update")
+
+
+@router.delete(
+    "/{zone_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove a zone and its links"
+)
+def remove_zone(
+    camera_id: str, zone_id: int, principal: PrincipalDep, session: SessionDep
+) -> Response:
+    require_role(principal, MANAGE_ROLES)
+    camera_zone(session, principal, camera_id, zone_id)
+    delete_zone(session, zone_id)
+    append_audit(
+        session, principal=principal.name, role=principal.role, action="zone_remove",
+        target=f"zone:{zone_id}",
+    )  # fmt: skip
+    session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
