@@ -37,9 +37,17 @@ class LetterboxTransform:
 
 
 def letterbox(
-    image: np.ndarray, size_wh: tuple[int, int], fill_bgr: tuple[int, int, int] = (104, 116, 124)
+    image: np.ndarray,
+    size_wh: tuple[int, int],
+    fill_bgr: tuple[int, int, int] = (104, 116, 124),
+    interpolation: int | None = None,
 ) -> tuple[np.ndarray, LetterboxTransform]:
-    """Resize `image` (H×W×3) to fit `size_wh` keeping its aspect ratio, centred, padded."""
+    """Resize `image` (H×W×3) to fit `size_wh` keeping its aspect ratio, centred, padded.
+
+    By default bilinear down to half size (6× cheaper than INTER_AREA for the live 640×360 →
+    448×252 step, same person recall and tracking scores on vtest) and INTER_AREA below that,
+    where bilinear would skip pixels and alias.
+    """
     if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] == 0 or image.shape[1] == 0:
         raise ValueError(f"letterbox needs a non-empty H×W×3 image, got shape {image.shape}")
     target_w, target_h = size_wh
@@ -51,7 +59,8 @@ def letterbox(
     pad_y = (target_h - new_h) // 2
     canvas = np.empty((target_h, target_w, 3), np.uint8)
     canvas[:] = fill_bgr
-    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    if interpolation is None:
+        interpolation = cv2.INTER_LINEAR if scale >= 0.5 else cv2.INTER_AREA
     resized = cv2.resize(image, (new_w, new_h), interpolation=interpolation)
     canvas[pad_y : pad_y + new_h, pad_x : pad_x + new_w] = resized
     transform = LetterboxTransform(

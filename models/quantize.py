@@ -51,7 +51,7 @@ class CalibrationError(ModelUnavailableError):
 
 
 def _blob(image: np.ndarray) -> np.ndarray:
-    boxed, _ = letterbox(image, CALIBRATION_INPUT_PX)
+    boxed, _ = letterbox(image, CALIBRATION_INPUT_PX, interpolation=cv2.INTER_AREA)  # recipe v1
     normalised = (boxed.astype(np.float32) - MEAN_BGR) / STD_BGR
     return np.ascontiguousarray(normalised.transpose(2, 0, 1)[None])
 

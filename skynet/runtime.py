@@ -6,6 +6,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
+import cv2
 import faiss
 import uvicorn
 from sqlalchemy.orm import Session, sessionmaker
@@ -74,6 +75,7 @@ class Runtime:
     def build(cls, settings: Settings) -> Runtime:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         faiss.omp_set_num_threads(1)  # per-query threads only contend on a small machine
+        cv2.setNumThreads(1)  # our threads are the parallelism; OpenCV's pool only adds sync cost
         sessions = session_factory(init_catalog(settings.catalog_url))
         store = open_object_store(settings)
         detector_file = model_path(settings.detector_model, settings.models_dir)
