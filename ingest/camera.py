@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 import av
+import numpy as np
 
 from ingest.backoff import Backoff
 from ingest.frame import Frame
@@ -27,6 +28,20 @@ GapSink = Callable[[str, datetime, datetime, str], None]
 CameraState = Literal["connecting", "online", "reconnecting", "offline", "stopped"]
 OFFLINE_AFTER_FAILURES = 5
 RECONNECT_MAX_S = 4.0  # a camera is back within this long of its server
+
+
+PLANAR_YUV = frozenset(
+    {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12"}
+)  # pixel formats whose first plane is full-resolution luma
+
+
+def luma_of(frame: av.VideoFrame) -> np.ndarray:
+    """The brightness of a decoded picture: its Y plane without a copy when it has one."""
+    if frame.format.name not in PLANAR_YUV:
+        return frame.to_ndarray(format="gray")
+    plane = frame.planes[0]
+    rows = np.frombuffer(memoryview(plane), np.uint8).reshape(frame.height, plane.line_size)
+    return rows[:, : frame.width]
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,11 +242,11 @@ class CameraIngest:
                     if at_s + 1e-6 < next_sample_s:
                         continue
                     next_sample_s = max(next_sample_s + interval_s, at_s)
-                    image = frame.to_ndarray(format="bgr24")
-                    if not gate.should_analyse(image, at_s):
+                    if not gate.should_analyse(luma_of(frame), at_s):
                         self.counters.frames_gated += 1
                         continue
                     self.counters.frames_sampled += 1
+                    image = frame.to_ndarray(format="bgr24")  # only for frames that are analysed
                     self._frame_sink(
                         Frame(image, self.config.camera_id, at_s, clock.wall_time(frame.pts))
                     )

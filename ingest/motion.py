@@ -31,8 +31,11 @@ class MotionGate:
         self._background: np.ndarray | None = None
         self._last_pass_s: float | None = None
 
-    def should_analyse(self, image: np.ndarray, at_s: float) -> bool:
-        small = self._small_gray(image)
+    def should_analyse(self, luma: np.ndarray, at_s: float) -> bool:
+        """`luma`: the frame's brightness (H×W uint8, e.g. the Y plane of the decoded picture)."""
+        if luma.ndim != 2:
+            raise ValueError(f"the motion gate takes a single-channel image, got {luma.shape}")
+        small = self._small_gray(luma)
         if self._background is None:
             self._background = small
             self._last_pass_s = at_s
@@ -46,8 +49,7 @@ class MotionGate:
             return True
         return False
 
-    def _small_gray(self, image: np.ndarray) -> np.ndarray:
-        height_px = max(1, round(image.shape[0] * self.settings.width_px / image.shape[1]))
-        small = cv2.resize(image, (self.settings.width_px, height_px), interpolation=cv2.INTER_AREA)
-        gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
-        return cv2.GaussianBlur(gray, (5, 5), 0).astype(np.float32)
+    def _small_gray(self, luma: np.ndarray) -> np.ndarray:
+        height_px = max(1, round(luma.shape[0] * self.settings.width_px / luma.shape[1]))
+        small = cv2.resize(luma, (self.settings.width_px, height_px), interpolation=cv2.INTER_AREA)
+        return cv2.GaussianBlur(small, (5, 5), 0).astype(np.float32)
