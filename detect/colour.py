@@ -18,6 +18,7 @@ upper = rows 15–50 %, lower = 50–90 %, columns 20–80 %. Other classes use 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -84,22 +85,42 @@ def region_histogram(bgr: np.ndarray) -> np.ndarray:
     return hist / max(float(hist.sum()), 1.0)
 
 
-def colour_descriptor(crop: np.ndarray, class_name: str) -> np.ndarray:
-    """`COLOUR_DIM` float32 vector, L2-normalised, laid out as in the module docstring."""
+RegionHistogram = Callable[[np.ndarray], np.ndarray]
+
+
+def slotted_descriptor(
+    crop: np.ndarray, class_name: str, histogram: RegionHistogram, bins: int
+) -> np.ndarray:
+    """The three-slot layout of the module docstring over any `bins`-long region histogram:
+    Hellinger-mapped (square root) and L2-normalised."""
     check_crop(crop)
-    vector = np.zeros((3, REGION_BINS), np.float32)
+    vector = np.zeros((3, bins), np.float32)
     if class_name in PERSON_CLASSES:
-        vector[0] = region_histogram(PERSON_UPPER.cut(crop))
-        vector[1] = region_histogram(PERSON_LOWER.cut(crop))
+        vector[0] = histogram(PERSON_UPPER.cut(crop))
+        vector[1] = histogram(PERSON_LOWER.cut(crop))
     else:
-        vector[2] = region_histogram(WHOLE_BOX.cut(crop))
+        vector[2] = histogram(WHOLE_BOX.cut(crop))
     flat = np.sqrt(vector.reshape(-1))
     return (flat / max(float(np.linalg.norm(flat)), 1e-12)).astype(np.float32)
 
 
-def colour_descriptors(crops: list[np.ndarray], class_names: list[str]) -> np.ndarray:
-    """N×`COLOUR_DIM` matrix of `colour_descriptor` rows."""
+def slotted_descriptors(
+    crops: list[np.ndarray], class_names: list[str], histogram: RegionHistogram, bins: int
+) -> np.ndarray:
+    """N×(3·`bins`) matrix of `slotted_descriptor` rows."""
     if len(crops) != len(class_names):
         raise ValueError(f"{len(crops)} crops but {len(class_names)} class names")
-    rows = [colour_descriptor(c, n) for c, n in zip(crops, class_names, strict=True)]
-    return np.stack(rows) if rows else np.zeros((0, COLOUR_DIM), np.float32)
+    rows = [
+        slotted_descriptor(c, n, histogram, bins) for c, n in zip(crops, class_names, strict=True)
+    ]
+    return np.stack(rows) if rows else np.zeros((0, 3 * bins), np.float32)
+
+
+def colour_descriptor(crop: np.ndarray, class_name: str) -> np.ndarray:
+    """`COLOUR_DIM` float32 vector, L2-normalised, laid out as in the module docstring."""
+    return slotted_descriptor(crop, class_name, region_histogram, REGION_BINS)
+
+
+def colour_descriptors(crops: list[np.ndarray], class_names: list[str]) -> np.ndarray:
+    """N×`COLOUR_DIM` matrix of `colour_descriptor` rows."""
+    return slotted_descriptors(crops, class_names, region_histogram, REGION_BINS)

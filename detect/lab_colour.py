@@ -23,7 +23,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from detect.colour import PERSON_CLASSES, PERSON_LOWER, PERSON_UPPER, WHOLE_BOX, check_crop
+from detect.colour import slotted_descriptor, slotted_descriptors
 
 L_BINS = 4
 AB_EDGES = np.array([116, 128, 140])  # cells of 12 units around neutral (128)
@@ -46,20 +46,9 @@ def lab_region_histogram(bgr: np.ndarray) -> np.ndarray:
 
 def lab_colour_descriptor(crop: np.ndarray, class_name: str) -> np.ndarray:
     """`LAB_COLOUR_DIM` float32 vector, L2-normalised, laid out as in the module docstring."""
-    check_crop(crop)
-    vector = np.zeros((3, LAB_REGION_BINS), np.float32)
-    if class_name in PERSON_CLASSES:
-        vector[0] = lab_region_histogram(PERSON_UPPER.cut(crop))
-        vector[1] = lab_region_histogram(PERSON_LOWER.cut(crop))
-    else:
-        vector[2] = lab_region_histogram(WHOLE_BOX.cut(crop))
-    flat = np.sqrt(vector.reshape(-1))
-    return (flat / max(float(np.linalg.norm(flat)), 1e-12)).astype(np.float32)
+    return slotted_descriptor(crop, class_name, lab_region_histogram, LAB_REGION_BINS)
 
 
 def lab_colour_descriptors(crops: list[np.ndarray], class_names: list[str]) -> np.ndarray:
     """N×`LAB_COLOUR_DIM` matrix of `lab_colour_descriptor` rows."""
-    if len(crops) != len(class_names):
-        raise ValueError(f"{len(crops)} crops but {len(class_names)} class names")
-    rows = [lab_colour_descriptor(c, n) for c, n in zip(crops, class_names, strict=True)]
-    return np.stack(rows) if rows else np.zeros((0, LAB_COLOUR_DIM), np.float32)
+    return slotted_descriptors(crops, class_names, lab_region_histogram, LAB_REGION_BINS)
