@@ -248,7 +248,12 @@ class ApiKeyRow(Base):
 
 
 class JobRow(Base):
-    """A background job (search, export, re-index) and its progress."""
+    """A background job (search, export, re-index), its request (`params`), progress and result.
+
+    A job waiting or running is held by one runner (`runner_id`, one per API process), which
+    refreshes `heartbeat_at` while it lives; a job whose heartbeat has gone stale was left by a
+    dead process and another runner may take it over.
+    """
 
     __tablename__ = "jobs"
     __table_args__ = (Index(None, "state", "created_at"),)
@@ -262,3 +267,6 @@ class JobRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now, onupdate=utc_now)
+    owner: Mapped[str | None] = mapped_column(String(200))  # principal who started it
+    runner_id: Mapped[str | None] = mapped_column(String(64))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

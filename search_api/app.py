@@ -20,6 +20,7 @@ API_PREFIX = "/api/v1"
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    jobs.start_job_runner(app)  # resumes the search jobs a stopped process left unfinished
     yield
     runner = getattr(app.state, "search_jobs", None)
     if runner is not None:

@@ -1,8 +1,12 @@
-"""Free text (Chinese or English) → structured search: classes, attributes, cameras, time window.
+"""Free text (Chinese or English) → structured search: classes, attributes, cameras, zones, time.
 
 Rules, not a model: each rule consumes the span it understood, so "公交车" is a bus and not also a
 "车", and whatever no rule consumed is returned as `unparsed` for the caller to show. Times are
 read in the caller's time zone relative to a given `now` and returned as UTC.
+
+Zones are named as "zone NAME" / "in zone NAME" or "区域NAME" / "在NAME区域" (also "NAME区域");
+a bare name is one word (in Chinese it ends at a blank, 的, 在 or punctuation), a quoted one
+may hold anything: zone "car park", 区域“北 门”.
 """
 
 from __future__ import annotations
@@ -77,11 +81,13 @@ class TextQueryError(ValueError):
 
 @dataclass(frozen=True)
 class TextQuery:
-    """What a free-text query asks for; `camera_refs` are resolved against the catalog later."""
+    """What a free-text query asks for; `camera_refs` and `zone_names` are resolved against the
+    catalog later."""
 
     class_names: tuple[str, ...] = ()
     attributes: AttributeFilter = field(default_factory=AttributeFilter)
     camera_refs: tuple[str, ...] = ()
+    zone_names: tuple[str, ...] = ()
     start: datetime | None = None
     end: datetime | None = None
     unparsed: tuple[str, ...] = ()
@@ -138,6 +144,32 @@ def _parse_cameras(scanner: _Scanner) -> tuple[str, ...]:
     ]
     refs += [m.group(1) for m in scanner.take(r"\b(?:camera|cam)\s*#?\s*([A-Za-z0-9_.-]+)")]
     return tuple(dict.fromkeys(refs))
+
+
+_QUOTED = r'"([^"]{1,100})"|“([^”]{1,100})”|\'([^\']{1,100})\'|‘([^’]{1,100})’|「([^」]{1,100})」'
+_EN_WORD = r"([^\s,，。、;；:：!！?？()（）\"“”'‘’「」]{1,100})"
+_ZH_WORD = r"[^\s的在,，。、;；:：!！?？()（）\"“”'‘’「」]"
+# Quoted names are read first (before any other rule can take words out of them); bare names
+# after cameras and times, so that "3号摄像头入口区域" and "昨天下午入口区域" name "入口".
+_QUOTED_ZONE_RULES = (
+    rf"\b(?:in\s+)?zone\s*(?:{_QUOTED})",
+    rf"在?\s*(?:{_QUOTED})\s*区域",
+    rf"区域\s*(?:{_QUOTED})",
+)
+_BARE_ZONE_RULES = (
+    rf"\b(?:in\s+)?zone\s+{_EN_WORD}",
+    rf"在\s*({_ZH_WORD}{{1,100}}?)\s*区域",
+    rf"({_ZH_WORD}{{1,100}})区域",
+    rf"区域\s*({_ZH_WORD}{{1,100}})",
+)
+
+
+def _parse_zones(scanner: _Scanner, rules: tuple[str, ...]) -> list[str]:
+    return [
+        next(group for group in match.groups() if group).strip()
+        for rule in rules
+        for match in scanner.take(rule)
+    ]
 
 
 def _day_start(local_now: datetime, offset_days: int) -> datetime:
@@ -267,8 +299,10 @@ def parse_text_query(text: str, now: datetime, timezone: str = "UTC") -> TextQue
         raise TextQueryError("now: must carry a time zone offset")
     zone = resolve_zone(timezone)
     scanner = _Scanner(text)
+    zone_names = _parse_zones(scanner, _QUOTED_ZONE_RULES)
     camera_refs = _parse_cameras(scanner)
     start, end = _parse_time(scanner, now, zone)
+    zone_names += _parse_zones(scanner, _BARE_ZONE_RULES)
     direction, compass, stationary = _parse_motion(scanner)
     garments = _parse_garments(scanner)
     class_names, class_colours = _parse_classes(scanner)
@@ -294,6 +328,7 @@ def parse_text_query(text: str, now: datetime, timezone: str = "UTC") -> TextQue
         class_names=class_names,
         attributes=attributes,
         camera_refs=camera_refs,
+        zone_names=tuple(dict.fromkeys(zone_names)),
         start=start if has_window else None,
         end=end if has_window else None,
         unparsed=scanner.leftover(),

@@ -19,8 +19,17 @@ from index.catalog_zones import MAX_ZONE_NAME_CHARS, check_polygon, check_zone_n
 from search_api.attribute_filter import normalise_term
 
 
+class ZoneRef(BaseModel):
+    """A zone named in a query or passed through by a hit."""
+
+    id: int
+    name: str
+    camera_id: str
+
+
 class MatchReason(BaseModel):
-    """Why a track was returned: appearance similarity, matched attributes, travel plausibility."""
+    """Why a track was returned: appearance similarity, matched attributes and zones, travel
+    plausibility."""
 
     similarity: float | None = Field(
         default=None, description="cosine similarity of appearance to the query, 1 = identical"
@@ -30,6 +39,9 @@ class MatchReason(BaseModel):
     )
     plausibility: float | None = Field(
         default=None, description="cross-camera travel-time prior in [0, 1] (hop search)"
+    )
+    zones: list[ZoneRef] = Field(
+        default_factory=list, description="zones of the query's zone filter the track entered"
     )
 
 
@@ -259,6 +271,9 @@ class ParsedText(BaseModel):
     classes: list[str]
     attributes: dict[str, Any]
     camera_ids: list[str]
+    zones: list[ZoneRef] = Field(
+        default_factory=list, description="zones the text named, resolved on its cameras"
+    )
     start: datetime | None
     end: datetime | None
     unparsed: list[str]

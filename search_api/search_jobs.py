@@ -1,8 +1,12 @@
 """Background search jobs: wide searches run on a thread pool, in slices, with progress and cancel.
 
-A job's state lives in the catalog's `jobs` table (queued → running → succeeded / failed /
-cancelled), so any API process can report it; the work itself runs in the process that took it.
-Results are stored as ranked track ids with their scores; links are signed when a page is read.
+A job lives in the catalog's `jobs` table: its request (`params`: filters already resolved,
+top_k, seed track), state (queued → running → succeeded / failed / cancelled), progress and
+result (ranked track ids with scores and matched attributes; links are signed when a page is
+read). Each API process has one runner; it holds the jobs it runs and keeps their heartbeat
+fresh, takes over jobs whose heartbeat stopped (a dead process's) at start-up and then every
+HEARTBEAT_S, and on a clean shutdown hands its unfinished jobs back, queued, to the next
+runner. A job taken over runs its stored request again from the start: the same result.
 """
 
 from __future__ import annotations
@@ -10,27 +14,57 @@ from __future__ import annotations
 import heapq
 import logging
 import threading
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from index.catalog import append_audit, update_job
-from index.catalog_models import TrackRow
+from index.catalog import (
+    append_audit,
+    beat,
+    create_held_job,
+    finish_held_job,
+    get_job,
+    get_track,
+    job_owner,
+    orphaned_job_ids,
+    record_progress,
+    release_jobs,
+    start_held_job,
+    take_over_job,
+)
+from index.catalog_models import utc_now
 from search_api.context import ApiContext
-from search_api.search_service import ScoredTrack, SearchFilters, matching_rows
+from search_api.search_service import (
+    ScoredTrack,
+    SearchFilters,
+    candidate_rows,
+    count_candidate_rows,
+    matching_rows,
+    track_embedding,
+)
 
 log = logging.getLogger(__name__)
 
+JOB_KIND_PREFIX = "search:"
 SLICE_TRACKS = 20_000
 ATTRIBUTE_PROGRESS_ROWS = 5_000
+HEARTBEAT_S = 15.0
+LEASE_S = 60.0  # a live job whose heartbeat is older was left by a dead process
 
 
 class JobCancelledError(Exception):
-    """Raised inside a worker when its job was cancelled."""
+    """Raised inside a worker when its job was cancelled or taken over by another runner."""
+
+
+class RunnerStoppingError(Exception):
+    """Raised inside a worker when its runner shuts down (the job is handed back, queued)."""
 
 
 @dataclass(frozen=True)
@@ -47,90 +81,195 @@ class SearchJobSpec:
     exclude_ids: frozenset[int] = frozenset()
 
 
+def job_request(
+    kind: str,
+    role: str,
+    filters: SearchFilters,
+    top_k: int,
+    track_id: int | None = None,
+    text: str | None = None,
+    case_id: str | None = None,
+) -> dict[str, Any]:
+    """The stored request of a search job: all a runner needs to run it again."""
+    return {
+        "kind": kind,
+        "role": role,
+        "filters": filters.as_json(),
+        "top_k": top_k,
+        "track_id": track_id,
+        "text": text,
+        "case_id": case_id,
+    }
+
+
+def job_zone_ids(params: Mapping[str, Any]) -> list[int] | None:
+    """The zone filter of a stored request (None: not filtered by zone)."""
+    return (params.get("filters") or {}).get("zone_ids")
+
+
+def load_spec(context: ApiContext, session: Session, job_id: str) -> SearchJobSpec:
+    """The spec of a stored job; the seed track's embedding is read again for track jobs."""
+    job = get_job(session, job_id)
+    if job is None:
+        raise LookupError(f"job {job_id!r} does not exist")
+    params = job.params
+    missing = sorted({"kind", "role", "filters", "top_k"} - set(params))
+    if missing:
+        raise ValueError(f"the stored request lacks {missing} (queued by an older version?)")
+    kind = str(params["kind"])
+    query, exclude = None, frozenset[int]()
+    if kind == "track":
+        seed = get_track(session, int(params["track_id"]))
+        if seed is None:
+            raise LookupError(f"seed track {params['track_id']} no longer exists")
+        query, exclude = track_embedding(context, seed), frozenset({seed.id})
+    return SearchJobSpec(
+        job_id=job.id,
+        kind=kind,
+        owner=str(job_owner(session, job.id)),
+        role=str(params["role"]),
+        filters=SearchFilters.from_json(params["filters"]),
+        top_k=int(params["top_k"]),
+        query=query,
+        exclude_ids=exclude,
+    )
+
+
 class SearchJobRunner:
-    """Runs search jobs on `workers` threads; `cancel` stops one between slices."""
+    """Runs this process's search jobs on `workers` threads; `start` takes over orphaned jobs
+    and starts the heartbeat, `shutdown` stops between slices and hands unfinished jobs back."""
 
     def __init__(self, context: ApiContext, workers: int = 2) -> None:
+        self.runner_id = uuid.uuid4().hex
         self._context = context
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="search-job")
-        self._cancelled: dict[str, threading.Event] = {}
         self._futures: dict[str, Future[None]] = {}
         self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._heartbeat = threading.Thread(
+            target=self._beat_until_stopped, name="search-job-heartbeat", daemon=True
+        )
 
-    def submit(self, spec: SearchJobSpec) -> None:
-        with self._lock:
-            self._cancelled[spec.job_id] = threading.Event()
-            self._futures[spec.job_id] = self._pool.submit(self._run, spec)
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
 
-    def cancel(self, job_id: str) -> None:
-        """Ask a job to stop; its state becomes 'cancelled' when the worker notices."""
+    def start(self) -> list[str]:
+        """Take over the jobs dead processes left, start the heartbeat; the ids taken over."""
+        try:
+            taken = self.take_over_orphans()
+        except SQLAlchemyError:  # the heartbeat tries again; the API serves meanwhile
+            log.exception("search jobs: could not take over orphaned jobs at start-up")
+            taken = []
+        self._heartbeat.start()
+        return taken
+
+    def create(self, session: Session, owner: str, request: Mapping[str, Any]) -> str:
+        """Store a queued job held by this runner (the caller commits, then calls `submit`)."""
+        kind = f"{JOB_KIND_PREFIX}{request['kind']}"
+        return create_held_job(session, kind, owner, request, self.runner_id)
+
+    def submit(self, job_id: str) -> None:
+        """Run a stored job this runner holds (ignored once shutting down: it is handed back)."""
         with self._lock:
-            event = self._cancelled.get(job_id)
-        if event is not None:
-            event.set()
+            if not self._stopping.is_set():
+                self._futures[job_id] = self._pool.submit(self._run, job_id)
+
+    def take_over_orphans(self) -> list[str]:
+        """Queue here every search job whose runner stopped beating; the ids taken over."""
+        now = utc_now()
+        stale_before = now - timedelta(seconds=LEASE_S)
+        with self._context.sessions() as session:
+            orphans = orphaned_job_ids(session, JOB_KIND_PREFIX, stale_before)
+            taken = [
+                job_id
+                for job_id in orphans
+                if take_over_job(session, job_id, self.runner_id, stale_before, now)
+            ]
+            session.commit()
+        for job_id in taken:
+            log.info("search job %s: taken over from a stopped runner", job_id)
+            self.submit(job_id)
+        return taken
 
     def wait(self, job_id: str, timeout_s: float) -> None:
-        """Block until the job's worker returns (tests and shutdown)."""
+        """Block until this runner's worker for the job returns (KeyError: not run here)."""
         with self._lock:
-            future = self._futures.get(job_id)
-        if future is not None:
-            future.result(timeout=timeout_s)
+            future = self._futures[job_id]
+        future.result(timeout=timeout_s)
 
     def shutdown(self) -> None:
+        """Stop between slices and hand every unfinished job back, queued; idempotent."""
         with self._lock:
-            events = list(self._cancelled.values())
-        for event in events:
-            event.set()
-        self._pool.shutdown(wait=True)
-
-    def _set(self, job_id: str, **changes: object) -> None:
+            if self._stopping.is_set():
+                return
+            self._stopping.set()
+        if self._heartbeat.is_alive():
+            self._heartbeat.join()
+        self._pool.shutdown(wait=True, cancel_futures=True)
         with self._context.sessions() as session:
-            update_job(session, job_id, **changes)  # type: ignore[arg-type]
+            released = release_jobs(session, self.runner_id)
             session.commit()
+        if released:
+            log.info("search jobs: %d unfinished job(s) handed back for the next start", released)
 
-    def _run(self, spec: SearchJobSpec) -> None:
-        event = self._cancelled[spec.job_id]
+    def _beat_until_stopped(self) -> None:
+        while not self._stopping.wait(HEARTBEAT_S):
+            try:
+                with self._context.sessions() as session:
+                    beat(session, self.runner_id)
+                    session.commit()
+                self.take_over_orphans()
+            except SQLAlchemyError:  # a catalog hiccup must not stop the heartbeat for good
+                log.exception("search job heartbeat failed")
 
-        def progress(fraction: float) -> None:
-            if event.is_set():
-                raise JobCancelledError
-            self._set(spec.job_id, progress=round(min(1.0, fraction), 4))
+    def _progress(self, job_id: str, fraction: float) -> None:
+        if self._stopping.is_set():
+            raise RunnerStoppingError
+        with self._context.sessions() as session:
+            held = record_progress(session, job_id, self.runner_id, round(min(1.0, fraction), 4))
+            session.commit()
+        if not held:
+            raise JobCancelledError
 
+    def _run(self, job_id: str) -> None:
         try:
-            if event.is_set():
-                raise JobCancelledError
-            self._set(spec.job_id, state="running")
+            with self._context.sessions() as session:
+                if not start_held_job(session, job_id, self.runner_id):
+                    return  # cancelled while queued, or taken over by another runner
+                session.commit()
+                spec = load_spec(self._context, session, job_id)
+
+            def progress(fraction: float) -> None:
+                self._progress(job_id, fraction)
+
             results = (
                 self._appearance(spec, progress)
                 if spec.query is not None
                 else self._attributes(spec, progress)
             )
             self._finish(spec, results)
-        except JobCancelledError:
-            self._set(spec.job_id, state="cancelled")
+        except (JobCancelledError, RunnerStoppingError):
+            return
         except Exception as error:  # a failed job must record why, whatever went wrong
-            log.exception("search job %s failed", spec.job_id)
-            self._set(spec.job_id, state="failed", error=f"{type(error).__name__}: {error}")
-        finally:
-            with self._lock:
-                self._cancelled.pop(spec.job_id, None)
+            log.exception("search job %s failed", job_id)
+            with self._context.sessions() as session:
+                message = f"{type(error).__name__}: {error}"
+                finish_held_job(session, job_id, self.runner_id, "failed", error=message)
+                session.commit()
 
     def _finish(self, spec: SearchJobSpec, results: list[ScoredTrack]) -> None:
         with self._context.sessions() as session:
-            update_job(
-                session,
-                spec.job_id,
-                state="succeeded",
-                progress=1.0,
-                result={"total": len(results), "hits": [r.as_json() for r in results]},
-            )
+            result = {"total": len(results), "hits": [r.as_json() for r in results]}
+            if not finish_held_job(session, spec.job_id, self.runner_id, "succeeded", result):
+                return  # cancelled in the meantime
             append_audit(
                 session,
                 principal=spec.owner,
                 role=spec.role,
                 action="search_job_finished",
                 query_type=spec.kind,
-                filters=spec.filters.as_audit(),
+                filters=spec.filters.as_json(),
                 hit_count=len(results),
                 target=f"job:{spec.job_id}",
             )
@@ -166,22 +305,19 @@ class SearchJobRunner:
     def _attributes(
         self, spec: SearchJobSpec, progress: Callable[[float], None]
     ) -> list[ScoredTrack]:
+        """Progress counts rows scanned out of those passing the SQL filters (cameras, zones,
+        time, class); attributes are matched on each."""
         results: list[ScoredTrack] = []
         with self._context.sessions() as session:
-            total = self._count(session, spec.filters)
-            for seen, (track_id, matched) in enumerate(matching_rows(session, spec.filters), 1):
-                score = float(np.prod(list(matched.values()) or [1.0]))
-                results.append(ScoredTrack(track_id, round(score, 4), None, matched))
-                if seen % ATTRIBUTE_PROGRESS_ROWS == 0:
-                    progress(seen / max(total, 1))
+            total = count_candidate_rows(session, spec.filters)
+            for scanned, (track_id, attributes) in enumerate(
+                candidate_rows(session, spec.filters), 1
+            ):
+                matched = spec.filters.attributes.match(attributes)
+                if matched is not None:
+                    score = float(np.prod(list(matched.values()) or [1.0]))
+                    results.append(ScoredTrack(track_id, round(score, 4), None, matched))
+                if scanned % ATTRIBUTE_PROGRESS_ROWS == 0:
+                    progress(scanned / max(total, 1))
         results.sort(key=lambda r: -r.score)
         return results[: spec.top_k]
-
-    @staticmethod
-    def _count(session: Session, filters: SearchFilters) -> int:
-        statement = select(func.count(TrackRow.id))
-        if filters.camera_ids is not None:
-            statement = statement.where(TrackRow.camera_id.in_(sorted(filters.camera_ids)))
-        if filters.class_names is not None:
-            statement = statement.where(TrackRow.class_name.in_(sorted(filters.class_names)))
-        return int(session.scalar(statement) or 0)

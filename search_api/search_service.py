@@ -3,25 +3,26 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 from fastapi import HTTPException, status
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from detect.detections import DEFAULT_CLASSES
-from index.catalog import append_audit, get_case, tracks_by_ids, zones_by_ids
+from index.catalog import append_audit, get_case, tracks_by_ids
 from index.catalog_models import CameraRow, TrackRow, TrackZoneRow
 from index.catalog_values import MAX_TRACK_SPAN, Principal, StoredTrack, embedding_from_bytes
 from search_api.attribute_filter import PERSON_CLASSES, AttributeFilter
 from search_api.auth import SEARCH_ROLES, require_role, visible_cameras
 from search_api.context import ApiContext
 from search_api.links import clip_url, object_url
-from search_api.schemas import MatchReason, SearchFiltersIn, SearchHit
+from search_api.schemas import MatchReason, SearchFiltersIn, SearchHit, ZoneRef
+from search_api.search_zones import entered_zones, zone_cameras
 
 SCAN_CHUNK_ROWS = 5000
 MAX_SYNC_SCAN_ROWS = 200_000
@@ -42,15 +43,34 @@ class SearchFilters:
         dimensions = (self.camera_ids, self.start, self.end, self.class_names, self.zone_ids)
         return any(v is not None for v in dimensions) or not self.attributes.is_empty()
 
-    def as_audit(self) -> dict[str, Any]:
+    def as_json(self) -> dict[str, Any]:
+        """The whole filter as JSON (audit entries, stored job requests); see `from_json`."""
+        attributes: dict[str, Any] = self.attributes.as_json()
+        if self.attributes.min_confidence:
+            attributes["min_confidence"] = self.attributes.min_confidence
         return {
             "camera_ids": self.camera_ids,
             "start": self.start.isoformat() if self.start else None,
             "end": self.end.isoformat() if self.end else None,
             "classes": None if self.class_names is None else list(self.class_names),
-            "attributes": self.attributes.as_json(),
+            "attributes": attributes,
             "zone_ids": None if self.zone_ids is None else list(self.zone_ids),
         }
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> SearchFilters:
+        def moment(value: str | None) -> datetime | None:
+            return None if value is None else datetime.fromisoformat(value)
+
+        classes, zone_ids = doc.get("classes"), doc.get("zone_ids")
+        return cls(
+            camera_ids=doc.get("camera_ids"),
+            start=moment(doc.get("start")),
+            end=moment(doc.get("end")),
+            class_names=None if classes is None else tuple(classes),
+            attributes=AttributeFilter(**doc.get("attributes", {})),
+            zone_ids=None if zone_ids is None else tuple(int(i) for i in zone_ids),
+        )
 
 
 @dataclass(frozen=True)
@@ -64,13 +84,15 @@ class ScoredTrack:
     plausibility: float | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "track_id": self.track_id,
-            "score": self.score,
-            "similarity": self.similarity,
-            "matched": dict(self.matched),
-            "plausibility": self.plausibility,
-        }
+        """Compact: fields without a value are left out."""
+        doc: dict[str, Any] = {"track_id": self.track_id, "score": self.score}
+        if self.similarity is not None:
+            doc["similarity"] = self.similarity
+        if self.matched:
+            doc["matched"] = dict(self.matched)
+        if self.plausibility is not None:
+            doc["plausibility"] = self.plausibility
+        return doc
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> ScoredTrack:
@@ -113,17 +135,6 @@ def resolve_camera_ref(session: Session, ref: str) -> str:
             if re.search(rf"(?<!\d){number}\s*号|(?:camera|cam)\s*#?\s*0*{number}\b", name, re.I):
                 return str(camera_id)
     raise HTTPException(status.HTTP_404_NOT_FOUND, f"camera {ref!r} not found")
-
-
-def zone_cameras(session: Session, principal: Principal, zone_ids: Collection[int]) -> set[str]:
-    """Cameras of these zones: 404 naming unknown zones, 403 when a camera is out of scope."""
-    zones = zones_by_ids(session, zone_ids)
-    missing = sorted(set(zone_ids) - {zone.id for zone in zones})
-    if missing:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"zone(s) {missing} not found")
-    cameras = {zone.camera_id for zone in zones}
-    visible_cameras(principal, sorted(cameras))
-    return cameras
 
 
 def filters_from(session: Session, principal: Principal, request: SearchFiltersIn) -> SearchFilters:
@@ -234,14 +245,18 @@ def _row_filter(statement: Select[Any], filters: SearchFilters) -> Select[Any]:
     return statement
 
 
-def matching_rows(
-    session: Session, filters: SearchFilters, max_rows: int | None = None
-) -> Iterable[tuple[int, dict[str, float]]]:
-    """(track id, matched attribute confidences) of tracks passing every filter, newest first.
+def count_candidate_rows(session: Session, filters: SearchFilters) -> int:
+    """How many rows `candidate_rows` yields (every filter but the attributes)."""
+    if filters.camera_ids is not None and not filters.camera_ids:
+        return 0
+    return int(session.scalar(_row_filter(select(func.count(TrackRow.id)), filters)) or 0)
 
-    Cameras, time and class are filtered in SQL; attributes in Python over the JSON document,
-    so the same code runs on SQLite and PostgreSQL whatever shape the attributes take.
-    """
+
+def candidate_rows(
+    session: Session, filters: SearchFilters, max_rows: int | None = None
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(track id, attributes) of tracks passing the SQL filters (cameras, zones, time, class),
+    newest first; the attribute filter is left to the caller."""
     if filters.camera_ids is not None and not filters.camera_ids:
         return
     statement = _row_filter(
@@ -250,9 +265,21 @@ def matching_rows(
     if max_rows is not None:
         statement = statement.limit(max_rows)
     for track_id, attributes in session.execute(statement.execution_options(yield_per=5000)):
-        matched = filters.attributes.match(attributes or {})
+        yield int(track_id), attributes or {}
+
+
+def matching_rows(
+    session: Session, filters: SearchFilters, max_rows: int | None = None
+) -> Iterator[tuple[int, dict[str, float]]]:
+    """(track id, matched attribute confidences) of tracks passing every filter, newest first.
+
+    Cameras, time and class are filtered in SQL; attributes in Python over the JSON document,
+    so the same code runs on SQLite and PostgreSQL whatever shape the attributes take.
+    """
+    for track_id, attributes in candidate_rows(session, filters, max_rows):
+        matched = filters.attributes.match(attributes)
         if matched is not None:
-            yield int(track_id), matched
+            yield track_id, matched
 
 
 def allowed_track_ids(
@@ -323,7 +350,13 @@ def track_embedding(context: ApiContext, track: StoredTrack) -> np.ndarray:
 # ---- hits ------------------------------------------------------------------------------------
 
 
-def hit_for(context: ApiContext, viewer: str, track: StoredTrack, result: ScoredTrack) -> SearchHit:
+def hit_for(
+    context: ApiContext,
+    viewer: str,
+    track: StoredTrack,
+    result: ScoredTrack,
+    zones: Iterable[ZoneRef] = (),
+) -> SearchHit:
     return SearchHit(
         track_id=track.id,
         camera_id=track.camera_id,
@@ -339,18 +372,25 @@ def hit_for(context: ApiContext, viewer: str, track: StoredTrack, result: Scored
             similarity=result.similarity,
             matched_attributes=dict(result.matched),
             plausibility=result.plausibility,
+            zones=list(zones),
         ),
     )
 
 
 def build_hits(
-    context: ApiContext, session: Session, results: list[ScoredTrack], viewer: str
+    context: ApiContext,
+    session: Session,
+    results: list[ScoredTrack],
+    viewer: str,
+    zone_ids: Collection[int] | None = None,
 ) -> list[SearchHit]:
     """Hits in ranking order with thumbnail and clip links signed for `viewer` (deleted
-    tracks dropped)."""
-    tracks = {t.id: t for t in tracks_by_ids(session, [r.track_id for r in results])}
+    tracks dropped); with the query's `zone_ids`, each hit names the zones it entered."""
+    track_ids = [r.track_id for r in results]
+    tracks = {t.id: t for t in tracks_by_ids(session, track_ids)}
+    zones = entered_zones(session, track_ids, zone_ids or ())
     return [
-        hit_for(context, viewer, track, result)
+        hit_for(context, viewer, track, result, zones.get(track.id, ()))
         for result in results
         if (track := tracks.get(result.track_id)) is not None
     ]

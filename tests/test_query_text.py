@@ -114,3 +114,36 @@ def test_chinese_numerals() -> None:
 def test_bad_input_names_the_problem(text: str, now: datetime, zone: str, message: str) -> None:
     with pytest.raises(TextQueryError, match=message.replace("(", r"\(")):
         parse_text_query(text, now, zone)
+
+
+@pytest.mark.parametrize(
+    ("text", "zones", "classes", "cameras"),
+    [
+        ("red car in zone entrance", ("entrance",), ("car",), ()),
+        ('white car zone "car park", cam 2', ("car park",), ("car",), ("2",)),
+        ("zone gate-1 or zone gate-2", ("gate-1", "gate-2"), (), ()),
+        ("在入口区域的红色轿车", ("入口",), ("car",), ()),
+        ("穿白衣服的男子在停车场区域", ("停车场",), ("person",), ()),
+        ("区域北门 穿白衣服的男子", ("北门",), ("person",), ()),
+        ("3号摄像头入口区域的人", ("入口",), ("person",), ("3",)),
+        ("区域“北 门”的红色轿车", ("北 门",), ("car",), ()),
+    ],
+)
+def test_zone_names_in_english_and_chinese(
+    text: str, zones: tuple[str, ...], classes: tuple[str, ...], cameras: tuple[str, ...]
+) -> None:
+    query = parse_text_query(text, NOW)
+    assert query.zone_names == zones
+    assert query.class_names == classes and query.camera_refs == cameras
+    assert query.unparsed in ((), ("or",))
+
+
+def test_zone_names_are_not_read_as_other_words() -> None:
+    """A named zone's words are the zone's, not a class, colour or time."""
+    query = parse_text_query('person in zone "red car park" yesterday', NOW, SHANGHAI)
+    assert query.zone_names == ("red car park",)
+    assert query.class_names == ("person",) and query.attributes.is_empty()
+    assert (query.start, query.end) == (local(24, 0), local(25, 0))
+    assert parse_text_query("昨天下午入口区域", NOW, SHANGHAI).zone_names == ("入口",)
+    assert parse_text_query("红色轿车", NOW).zone_names == ()
+    assert parse_text_query("区域", NOW).unparsed == ("区域",)  # no name: not a zone

@@ -215,6 +215,8 @@ def test_viewers_may_not_search_and_scope_limits_cameras(env: ApiEnv) -> None:
         ("/search/attributes", {"direction": "sideways"}, 422, "direction"),
         ("/search/text", {"text": "hello there"}, 422, "nothing in 'hello there'"),
         ("/search/text", {"text": "red car", "timezone": "Mars/Base"}, 422, "timezone"),
+        ("/search/text", {"text": "red car in zone nowhere"}, 422, "no zone named ['nowhere']"),
+        ("/jobs/search", {"kind": "text", "text": "区域北门的车"}, 422, "no zone named ['北门']"),
     ],
 )
 def test_bad_input_gets_a_clear_status(

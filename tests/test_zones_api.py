@@ -238,3 +238,113 @@ def test_bad_zone_filters_get_a_clear_status(
     )
     assert response.status_code == status, response.text
     assert names in str(response.json()["detail"])
+
+
+def zone_refs(hit: dict) -> list[tuple[int, str]]:
+    return [(zone["id"], zone["name"]) for zone in hit["why"]["zones"]]
+
+
+def test_hits_name_the_zones_they_matched(zones: ZoneEnv) -> None:
+    client, env = zones.env.client, zones.env
+    west = add_zone(zones, "west", LEFT)["id"]
+    east = add_zone(zones, "east", RIGHT)["id"]
+    low_west = add_zone(zones, "low west", [[0.0, 0.5], [0.5, 0.5], [0.5, 1.0], [0.0, 1.0]])["id"]
+    body = {"classes": ["person"], "zone_ids": [west, east], "top_k": 100, **env.access()}
+    found = client.post(f"{API}/search/attributes", json=body, headers=env.headers()).json()
+    by_track = {hit["track_id"]: zone_refs(hit) for hit in found["hits"]}
+    assert by_track == {
+        **{track_id: [(west, "west")] for track_id in zones.left},
+        **{track_id: [(east, "east")] for track_id in zones.right},
+    }
+    # Each zone of the filter the track entered, and only those.
+    both = client.post(
+        f"{API}/search/attributes", json={**body, "zone_ids": [low_west, west]},
+        headers=env.headers(),
+    ).json()  # fmt: skip
+    assert {hit["track_id"]: zone_refs(hit) for hit in both["hits"]} == {
+        track_id: [(west, "west"), (low_west, "low west")] for track_id in zones.left
+    }
+    unfiltered = client.post(
+        f"{API}/search/attributes", json={"classes": ["person"], **env.access()},
+        headers=env.headers(),
+    ).json()  # fmt: skip
+    assert unfiltered["hits"] and all(h["why"]["zones"] == [] for h in unfiltered["hits"])
+    similar = client.post(
+        f"{API}/search/track/{env.persons[1]}",
+        json={"zone_ids": [east], "top_k": 5, **env.access()},
+        headers=env.headers(),
+    ).json()
+    assert similar["hits"] and all(zone_refs(h) == [(east, "east")] for h in similar["hits"])
+
+
+def test_text_names_a_zone(zones: ZoneEnv) -> None:
+    client, env = zones.env.client, zones.env
+    cam1_door = add_zone(zones, "入口", LEFT)
+    cam2_door = add_zone(zones, "入口", LEFT, camera_id="cam2")  # no placed tracks on cam2
+    door_ids = sorted([cam1_door["id"], cam2_door["id"]])
+
+    def text_search(text: str, key: str = "investigator") -> dict:
+        response = client.post(
+            f"{API}/search/text", json={"text": text, "top_k": 100, **env.access()},
+            headers=env.headers(key),
+        )  # fmt: skip
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    ambiguous = text_search("在入口区域的人")  # the name is on two cameras: both zones
+    assert sorted(z["id"] for z in ambiguous["parsed"]["zones"]) == door_ids
+    assert sorted(h["track_id"] for h in ambiguous["hits"]) == sorted(zones.left)
+    assert all(zone_refs(h) == [(cam1_door["id"], "入口")] for h in ambiguous["hits"])
+    on_cam2 = text_search("2号摄像头入口区域的人")  # the camera the text names decides
+    assert [z["id"] for z in on_cam2["parsed"]["zones"]] == [cam2_door["id"]]
+    assert on_cam2["hits"] == []
+    english = text_search('people in zone "入口" on cam 1')
+    assert [z["camera_id"] for z in english["parsed"]["zones"]] == ["cam1"]
+    assert sorted(h["track_id"] for h in english["hits"]) == sorted(zones.left)
+    scoped = text_search("入口区域的人", key="cam2-only")  # only the zones it may see
+    assert [z["id"] for z in scoped["parsed"]["zones"]] == [cam2_door["id"]]
+
+    unknown = client.post(
+        f"{API}/search/text", json={"text": "zone 出口 的人", **env.access()},
+        headers=env.headers(),
+    )  # fmt: skip
+    assert unknown.status_code == 422
+    assert unknown.json()["detail"] == "text: no zone named ['出口'] on any visible camera"
+    hidden = client.post(  # cam1's zones do not exist for a cam2-only key
+        f"{API}/search/text", json={"text": "zone west", **env.access()},
+        headers=env.headers("cam2-only"),
+    )  # fmt: skip
+    assert hidden.status_code == 422 and "['west'] on camera(s) ['cam2']" in hidden.text
+
+
+def test_zone_filtered_job_counts_progress_over_the_zone(
+    zones: ZoneEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Progress is rows scanned out of the rows in the zone, so it climbs to exactly 1."""
+    from search_api import search_jobs
+
+    env = zones.env
+    zone = add_zone(zones, "left lane", LEFT)["id"]
+    fractions: list[float] = []
+    original = search_jobs.record_progress
+
+    def recorded(session: object, job_id: str, runner_id: str, progress: float) -> bool:
+        fractions.append(progress)
+        return original(session, job_id, runner_id, progress)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(search_jobs, "ATTRIBUTE_PROGRESS_ROWS", 1)
+    monkeypatch.setattr(search_jobs, "record_progress", recorded)
+    started = env.client.post(
+        f"{API}/jobs/search",
+        json={"kind": "attributes", "classes": ["person"], "zone_ids": [zone], **env.access()},
+        headers=env.headers(),
+    )
+    assert started.status_code == 202, started.text
+    job_id = started.json()["id"]
+    env.client.app.state.search_jobs.wait(job_id, 30)  # type: ignore[attr-defined]
+    job = env.client.get(f"{API}/jobs/{job_id}", headers=env.headers()).json()
+    assert job["state"] == "succeeded"
+    assert sorted(h["track_id"] for h in job["hits"]) == sorted(zones.left)
+    assert all(zone_refs(h) == [(zone, "left lane")] for h in job["hits"])
+    count = len(zones.left)
+    assert fractions == [round((n + 1) / count, 4) for n in range(count)]

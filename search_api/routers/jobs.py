@@ -6,15 +6,15 @@ import threading
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, status
 
-from index.catalog import create_job, get_job, get_track, update_job
+from index.catalog import cancel_live_job, get_job, get_track, job_owner
 from index.catalog_values import JobRecord, Principal
 from search_api.auth import PrincipalDep, SessionDep, may_see_camera
 from search_api.context import ApiContext, api_context
 from search_api.routers.search import text_filters
 from search_api.schemas import JobOut, SearchJobRequest
-from search_api.search_jobs import SearchJobRunner, SearchJobSpec
+from search_api.search_jobs import SearchJobRunner, job_request, job_zone_ids
 from search_api.search_service import (
     ScoredTrack,
     audit_search,
@@ -27,17 +27,22 @@ from search_api.search_service import (
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 ContextDep = Annotated[ApiContext, Depends(api_context)]
 _RUNNER_LOCK = threading.Lock()
-FINISHED_STATES = frozenset({"succeeded", "failed", "cancelled"})
+
+
+def start_job_runner(app: FastAPI) -> SearchJobRunner:
+    """The application's job runner (one per application), started on first use: it takes
+    over the jobs a stopped process left unfinished."""
+    with _RUNNER_LOCK:
+        runner: SearchJobRunner | None = getattr(app.state, "search_jobs", None)
+        if runner is None:
+            runner = SearchJobRunner(app.state.context)
+            app.state.search_jobs = runner
+            runner.start()
+        return runner
 
 
 def job_runner(request: Request) -> SearchJobRunner:
-    """The application's job runner, created on first use (one per application)."""
-    with _RUNNER_LOCK:
-        runner: SearchJobRunner | None = getattr(request.app.state, "search_jobs", None)
-        if runner is None:
-            runner = SearchJobRunner(api_context(request))
-            request.app.state.search_jobs = runner
-        return runner
+    return start_job_runner(request.app)
 
 
 RunnerDep = Annotated[SearchJobRunner, Depends(job_runner)]
@@ -46,7 +51,7 @@ RunnerDep = Annotated[SearchJobRunner, Depends(job_runner)]
 def owned_job(session: SessionDep, principal: Principal, job_id: str) -> JobRecord:
     """The job if the caller started it (admins see all); 404 otherwise."""
     job = get_job(session, job_id)
-    if job is None or (principal.role != "admin" and job.params.get("owner") != principal.name):
+    if job is None or (principal.role != "admin" and job_owner(session, job_id) != principal.name):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id!r} not found")
     return job
 
@@ -59,9 +64,8 @@ def start_search_job(
     context: ContextDep,
     runner: RunnerDep,
 ) -> JobOut:
-    """Returns at once with the job id; poll GET /jobs/{id} for progress and results."""
-    query = None
-    exclude: frozenset[int] = frozenset()
+    """Returns at once with the job id; poll GET /jobs/{id} for progress and results. The job
+    is stored with its request and survives an API restart."""
     if body.kind == "text":
         filters, _ = text_filters(
             session, principal, str(body.text), datetime.now(UTC), body.timezone
@@ -75,27 +79,18 @@ def start_search_job(
         if seed is None or not may_see_camera(principal, seed.camera_id):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"track {body.track_id} not found")
         classes = (seed.class_name,)
-        query, exclude = track_embedding(context, seed), frozenset({seed.id})
+        track_embedding(context, seed)  # 422 now, not a failed job later
     authorize_search(session, principal, classes, body.case_id, body.purpose)
-    params = {
-        "owner": principal.name,
-        "filters": filters.as_audit(),
-        "track_id": body.track_id,
-        "text": body.text,
-        "top_k": body.top_k,
-        "case_id": body.case_id,
-    }
-    job_id = create_job(session, f"search:{body.kind}", params)
+    request = job_request(
+        body.kind, principal.role, filters, body.top_k, body.track_id, body.text, body.case_id
+    )
+    job_id = runner.create(session, principal.name, request)
     audit_search(
-        session, principal, f"job:{body.kind}", params, 0, body.case_id, body.purpose,
+        session, principal, f"job:{body.kind}", request, 0, body.case_id, body.purpose,
         target=f"job:{job_id}",
     )  # fmt: skip
     session.commit()
-    runner.submit(
-        SearchJobSpec(
-            job_id, body.kind, principal.name, principal.role, filters, body.top_k, query, exclude
-        )
-    )
+    runner.submit(job_id)
     return job_out(context, session, principal, owned_job(session, principal, job_id), 0, 0)
 
 
@@ -109,6 +104,7 @@ def job_out(
 ) -> JobOut:
     result = job.result or {}
     ranked = [ScoredTrack.from_json(doc) for doc in result.get("hits", [])]
+    page = ranked[offset : offset + limit]
     return JobOut(
         id=job.id,
         kind=job.kind,
@@ -119,7 +115,7 @@ def job_out(
         updated_at=job.updated_at,
         total_hits=result.get("total"),
         offset=offset,
-        hits=build_hits(context, session, ranked[offset : offset + limit], principal.name),
+        hits=build_hits(context, session, page, principal.name, job_zone_ids(job.params)),
     )
 
 
@@ -137,15 +133,10 @@ def read_job(
     )
 
 
-def cancel(
-    job_id: str, principal: Principal, session: SessionDep, runner: SearchJobRunner
-) -> JobOut:
-    job = owned_job(session, principal, job_id)
-    if job.state not in FINISHED_STATES:
-        runner.cancel(job_id)
-        if job.state == "queued":
-            update_job(session, job_id, state="cancelled")
-            session.commit()
+def cancel(job_id: str, principal: Principal, session: SessionDep) -> JobOut:
+    owned_job(session, principal, job_id)
+    if cancel_live_job(session, job_id):
+        session.commit()
     job = owned_job(session, principal, job_id)
     return JobOut(
         id=job.id,
@@ -162,15 +153,12 @@ def cancel(
 
 
 @router.delete("/{job_id}", response_model=JobOut, summary="Cancel a job")
-def delete_job(
-    job_id: str, principal: PrincipalDep, session: SessionDep, runner: RunnerDep
-) -> JobOut:
-    """Cancelling a finished job changes nothing; a running one stops after its current slice."""
-    return cancel(job_id, principal, session, runner)
+def delete_job(job_id: str, principal: PrincipalDep, session: SessionDep) -> JobOut:
+    """Cancelling a finished job changes nothing; a running one stops after its current slice
+    (whichever API process runs it)."""
+    return cancel(job_id, principal, session)
 
 
 @router.post("/{job_id}/cancel", response_model=JobOut, summary="Cancel a job")
-def cancel_job(
-    job_id: str, principal: PrincipalDep, session: SessionDep, runner: RunnerDep
-) -> JobOut:
-    return cancel(job_id, principal, session, runner)
+def cancel_job(job_id: str, principal: PrincipalDep, session: SessionDep) -> JobOut:
+    return cancel(job_id, principal, session)

@@ -36,6 +36,7 @@ from search_api.schemas import (
     TextSearchRequest,
     TextSearchResponse,
     TrackSearchRequest,
+    ZoneRef,
 )
 from search_api.search_service import (
     SearchFilters,
@@ -49,6 +50,7 @@ from search_api.search_service import (
     track_embedding,
     unprocessable,
 )
+from search_api.search_zones import resolve_zone_names
 
 router = APIRouter(prefix="/search", tags=["search"])
 ContextDep = Annotated[ApiContext, Depends(api_context)]
@@ -134,12 +136,12 @@ async def search_by_image(
         )
         raise HTTPException(code, str(error)) from error
     results = similar_tracks(context, session, query.embedding, filters, top_k)
-    hits = build_hits(context, session, results, principal.name)
+    hits = build_hits(context, session, results, principal.name, filters.zone_ids)
     audit_search(
         session,
         principal,
         "image",
-        {**filters.as_audit(), "classes": class_names, "top_k": top_k},
+        {**filters.as_json(), "classes": class_names, "top_k": top_k},
         len(hits),
         case_id,
         purpose,
@@ -166,9 +168,9 @@ def search_by_track(
     results = similar_tracks(
         context, session, track_embedding(context, seed), filters, body.top_k, {track_id}
     )
-    hits = build_hits(context, session, results, principal.name)
+    hits = build_hits(context, session, results, principal.name, filters.zone_ids)
     audit_search(
-        session, principal, "track", {**filters.as_audit(), "top_k": body.top_k}, len(hits),
+        session, principal, "track", {**filters.as_json(), "top_k": body.top_k}, len(hits),
         body.case_id, body.purpose, target=f"track:{track_id}",
     )  # fmt: skip
     session.commit()
@@ -186,12 +188,11 @@ def search_by_attributes(
     authorize_search(session, principal, body.classes, body.case_id, body.purpose)
     filters = filters_from(session, principal, body)
     ranked = attribute_ranked(session, filters)
-    hits = build_hits(
-        context, session, ranked[body.offset : body.offset + body.top_k], principal.name
-    )
+    page = ranked[body.offset : body.offset + body.top_k]
+    hits = build_hits(context, session, page, principal.name, filters.zone_ids)
     audit_search(
         session, principal, "attributes",
-        {**filters.as_audit(), "top_k": body.top_k, "offset": body.offset}, len(ranked),
+        {**filters.as_json(), "top_k": body.top_k, "offset": body.offset}, len(ranked),
         body.case_id, body.purpose,
     )  # fmt: skip
     session.commit()
@@ -207,17 +208,24 @@ def text_filters(
     except TextQueryError as error:
         raise unprocessable(str(error)) from error
     camera_ids = [resolve_camera_ref(session, ref) for ref in parsed.camera_refs] or None
+    searched = visible_cameras(principal, camera_ids)
+    zones: list[ZoneRef] = []
+    if parsed.zone_names:  # the named zones on the named (or else all visible) cameras
+        zones = resolve_zone_names(session, parsed.zone_names, searched)
+        searched = sorted({zone.camera_id for zone in zones})
     filters = SearchFilters(
-        camera_ids=visible_cameras(principal, camera_ids),
+        camera_ids=searched,
         start=parsed.start,
         end=parsed.end,
         class_names=parsed.class_names or None,
         attributes=parsed.attributes,
+        zone_ids=tuple(zone.id for zone in zones) or None,
     )
     summary = ParsedText(
         classes=list(parsed.class_names),
         attributes=parsed.attributes.as_json(),
         camera_ids=camera_ids or [],
+        zones=zones,
         start=parsed.start,
         end=parsed.end,
         unparsed=list(parsed.unparsed),
@@ -236,18 +244,17 @@ def search_by_text(
     filters, summary = text_filters(
         session, principal, body.text, body.now or datetime.now(UTC), body.timezone
     )
-    if (
-        not summary.classes
-        and not summary.attributes
-        and filters.camera_ids is None
-        and (filters.start is None)
+    if not (summary.classes or summary.attributes or summary.camera_ids or summary.zones) and (
+        filters.start is None
     ):
-        raise unprocessable(f"text: nothing in {body.text!r} names a class, colour, camera or time")
+        raise unprocessable(
+            f"text: nothing in {body.text!r} names a class, colour, camera, zone or time"
+        )
     authorize_search(session, principal, filters.class_names, body.case_id, body.purpose)
     ranked = attribute_ranked(session, filters)
-    hits = build_hits(context, session, ranked[: body.top_k], principal.name)
+    hits = build_hits(context, session, ranked[: body.top_k], principal.name, filters.zone_ids)
     audit_search(
-        session, principal, "text", {**filters.as_audit(), "text": body.text}, len(ranked),
+        session, principal, "text", {**filters.as_json(), "text": body.text}, len(ranked),
         body.case_id, body.purpose,
     )  # fmt: skip
     session.commit()
