@@ -12,8 +12,10 @@ Every query is ranked against all galleries of its set. Some tracks are the same
 the frame and coming back (labels `same_person`); any gallery of the query's person is relevant.
 rank-1 is the share of queries whose top gallery is of their person; mAP the mean average
 precision (1 / rank when the person has one gallery). Reported for the run-time embedding
-(`detect.embedder`, deep stripes + Lab colour), its deep part alone, its colour part alone, the
-v2 embedding (HSV colour of `detect.colour` at colour_share 0.3) and a colour_share sweep.
+(`detect.embedder`, deep stripes + Lab colour, with the `embedder_model` setting's trunk: float by
+default), its deep part alone, its colour part alone, the v2 embedding (HSV colour of
+`detect.colour` at colour_share 0.3), a colour_share sweep, and the other trunk (suffix `_float`
+or `_int8`) combined and deep-only.
 
 Labels (`bench/data/vtest_identities.json`) were proposed by NanoDet + ByteTrack on the real
 footage (`python -m bench.search_quality label`, which also writes a PNG contact sheet) and
@@ -41,6 +43,7 @@ from detect.detector import NanoDetDetector
 from detect.embedder import AppearanceEmbedder
 from detect.lab_colour import lab_colour_descriptors
 from models.build import default_cache_dir, model_path
+from skynet.settings import Settings
 
 VIDEO = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 ROOT = Path(__file__).resolve().parent
@@ -57,6 +60,7 @@ MIN_QUERY_HEIGHT_PX = 60
 EDGE_PX = 3
 V2_COLOUR_SHARE = 0.3
 COLOUR_SHARES = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)  # sweep, for choosing the embedder default
+EMBEDDER_MODELS = {"mobilenetv2-embedder": "float", "mobilenetv2-embedder-int8": "int8"}
 
 Box = tuple[int, list[int]]  # (frame, xyxy)
 Key = tuple[int, tuple[int, ...]]  # a Box made hashable
@@ -295,7 +299,9 @@ def load_benchmark() -> Benchmark:
 def main() -> None:
     bench = load_benchmark()
     names = ["person"] * len(bench.crops)
-    embedder = AppearanceEmbedder(model_path("mobilenetv2-embedder", default_cache_dir().resolve()))
+    models_dir = default_cache_dir().resolve()
+    shipped = Settings().embedder_model
+    embedder = AppearanceEmbedder(model_path(shipped, models_dir))
     deep = embedder.embed_deep(bench.crops)
     lab = lab_colour_descriptors(bench.crops, names)
     methods = {
@@ -305,6 +311,11 @@ def main() -> None:
         "_v2": combine(deep, colour_descriptors(bench.crops, names), V2_COLOUR_SHARE),
         **{f"_colour{s:.2f}": combine(deep, lab, s) for s in COLOUR_SHARES},
     }
+    for name, label in EMBEDDER_MODELS.items():
+        if name != shipped:
+            other = AppearanceEmbedder(model_path(name, models_dir))
+            methods[f"_{label}"] = other.embed(bench.crops, names)
+            methods[f"_{label}_deep_only"] = other.embed_deep(bench.crops)
     results: dict[str, object] = {
         "reid_queries": len(bench.sets[0].queries),
         "reid_secondary_queries": len(bench.sets[1].queries) + len(bench.sets[2].queries),
@@ -321,6 +332,7 @@ def main() -> None:
             results[f"reid{name}_rank1{suffix}"] = rank1
             results[f"reid{name}_map{suffix}"] = mean_ap
     results.update(
+        embedder_model=shipped,
         embedding_version=embedder.embedding_version,
         embedding_dim=embedder.dim,
         date=datetime.now(UTC).date().isoformat(),

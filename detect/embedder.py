@@ -15,13 +15,21 @@ relevant: 13 headline queries, then 128 secondary queries; and the 88 short-gap 
 tests/data/vtest_pairs.json, same-person-nearer rate):
 deep part alone                       0.923 / 0.919, 0.812 / 0.833, pairs 0.984;
 v2, HSV colour (`detect.colour`) 0.3  0.923 / 0.929, 0.797 / 0.850, pairs 0.995;
-v3, Lab colour at colour_share 0.5    1.000 / 1.000, 0.844 / 0.884, pairs 1.000.
-From colour_share 0.2 to 0.7 the secondary set stays above deep-only (best at 0.45-0.5); the
+v3, Lab colour at colour_share 0.5    1.000 / 1.000, 0.844 / 0.884, pairs 1.000;
+v3 on the INT8 trunk (the default)    0.923 / 0.962, 0.836 / 0.883, pairs 1.000.
+From colour_share 0.2 to 0.7 the float secondary set stays above deep-only (best at 0.45-0.5); the
 headline's 13th query (a frontal view of a man whose look-alike's track is in the gallery) is won
 by 0.002 only at 0.45-0.5: headline rank-1 is 12/13 at 0.2-0.4 and 0.6, 11/13 at 0.7.
 Also measured (for v2 or v3), none better: input 288×144 … 384×192, flip averaging, GeM,
 max and signed-sqrt pooling, 3/6/8 stripes (within noise on the secondary set); a head colour
 slot (worse).
+
+The trunk is the `embedder_model` setting: the float `mobilenetv2-embedder` (default; the figures
+above) or `mobilenetv2-embedder-int8` (4.9 instead of 7.2 ms of CPU per crop; combined 0.923 /
+0.962 headline, 0.836 / 0.883 secondary; its deep part alone 1.000 / 0.947, 0.789 / 0.827 — on the
+INT8 trunk colour + deep no longer wins the headline rank-1, so it is not the default). A model's
+ONNX metadata entry `deep_model_version` names its vector space, so `embedding_version` differs
+between the two.
 """
 
 from __future__ import annotations
@@ -45,7 +53,8 @@ BOTTLENECK_CHANNELS = 320
 STRIDE_PX = 32
 DEFAULT_STRIPES = 4
 DEEP_DIM = BOTTLENECK_CHANNELS * DEFAULT_STRIPES  # deep floats with the default config
-DEEP_MODEL_VERSION = "mnv2-imagenet-f17"
+DEEP_MODEL_VERSION = "mnv2-imagenet-f17"  # models without a DEEP_MODEL_VERSION_KEY entry
+DEEP_MODEL_VERSION_KEY = "deep_model_version"  # ONNX metadata naming the model's vector space
 EMBEDDING_FORMAT_VERSION = "v3"
 VECTOR_DIM = DEEP_DIM + LAB_COLOUR_DIM  # combined floats with the default config
 
@@ -92,6 +101,14 @@ class EmbedderConfig:
 def _l2_normalise(rows: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(rows, axis=-1, keepdims=True)
     return (rows / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def preprocess_crop(crop: np.ndarray, config: EmbedderConfig) -> np.ndarray:
+    """3×H×W float32 model input of one BGR uint8 crop: resized, RGB, ImageNet-normalised."""
+    size = (config.input_width_px, config.input_height_px)
+    resized = cv2.resize(crop, size, interpolation=cv2.INTER_LINEAR)
+    rgb = resized[:, :, ::-1].astype(np.float32) / 255.0
+    return ((rgb - IMAGENET_MEAN_RGB) / IMAGENET_STD_RGB).transpose(2, 0, 1)
 
 
 def stripe_features(feature_map: np.ndarray, stripes: int) -> np.ndarray:
@@ -141,6 +158,8 @@ class AppearanceEmbedder:
                 f"{BOTTLENECK_OUTPUT!r} (outputs: {outputs}); rebuild it with "
                 "`python -m models.build --rebuild mobilenetv2-embedder`"
             )
+        metadata = self._session.get_modelmeta().custom_metadata_map
+        self.deep_model_version = metadata.get(DEEP_MODEL_VERSION_KEY, DEEP_MODEL_VERSION)
 
     @property
     def deep_dim(self) -> int:
@@ -154,15 +173,9 @@ class AppearanceEmbedder:
     def embedding_version(self) -> str:
         c = self.config
         return (
-            f"{DEEP_MODEL_VERSION}x{c.stripes}stripes@{c.input_height_px}x{c.input_width_px}"
+            f"{self.deep_model_version}x{c.stripes}stripes@{c.input_height_px}x{c.input_width_px}"
             f"+{LAB_COLOUR_VERSION}:colour{c.colour_share:.2f}-{EMBEDDING_FORMAT_VERSION}"
         )
-
-    def _preprocess(self, crop: np.ndarray) -> np.ndarray:
-        size = (self.config.input_width_px, self.config.input_height_px)
-        resized = cv2.resize(crop, size, interpolation=cv2.INTER_LINEAR)
-        rgb = resized[:, :, ::-1].astype(np.float32) / 255.0
-        return ((rgb - IMAGENET_MEAN_RGB) / IMAGENET_STD_RGB).transpose(2, 0, 1)
 
     def embed_deep(self, crops: list[np.ndarray]) -> np.ndarray:
         """N×`deep_dim` unit rows: MobileNetV2 stripe features of BGR uint8 crops."""
@@ -173,7 +186,7 @@ class AppearanceEmbedder:
                 raise ValueError(f"crop {index}: {exc}") from None
         if not crops:
             return np.zeros((0, self.deep_dim), np.float32)
-        batch = np.stack([self._preprocess(c) for c in crops]).astype(np.float32)
+        batch = np.stack([preprocess_crop(c, self.config) for c in crops]).astype(np.float32)
         step = self.config.max_batch
         parts = [
             self._session.run([BOTTLENECK_OUTPUT], {self._input_name: batch[i : i + step]})[0]

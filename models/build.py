@@ -33,6 +33,7 @@ CONVERTERS: dict[str, str] = {
     "copy": "models.build:copy_file",
     "mobilenetv2_pt": "models.embedder_export:convert",
     "nanodet_int8": "models.quantize:convert",
+    "mobilenetv2_int8": "models.quantize:convert_embedder",
 }
 
 Converter = Callable[[list[Path], Path], None]

@@ -166,7 +166,8 @@ def current_embedding() -> tuple[str, int]:
     from detect.embedder import AppearanceEmbedder
     from models.build import model_path
 
-    embedder = AppearanceEmbedder(model_path("mobilenetv2-embedder", Settings().models_dir))
+    settings = Settings()
+    embedder = AppearanceEmbedder(model_path(settings.embedder_model, settings.models_dir))
     return embedder.embedding_version, embedder.dim
 
 

@@ -87,7 +87,7 @@ class Runtime:
             intra_op_threads=settings.detector_threads,
         )
         query_detector = NanoDetDetector(detector_file, intra_op_threads=1)  # any aspect: square
-        embedder = AppearanceEmbedder(model_path("mobilenetv2-embedder", settings.models_dir))
+        embedder = AppearanceEmbedder(model_path(settings.embedder_model, settings.models_dir))
         vectors = open_vector_index(
             sessions, settings.data_dir / "vectors", embedder.embedding_version, embedder.dim
         )

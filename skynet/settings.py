@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     detector_input_px: tuple[int, int] = (448, 256)  # (W, H): suits 16:9 sub streams
     detector_score_threshold: float = Field(default=0.35, gt=0, lt=1)
     detector_threads: int = Field(default=1, ge=1)  # ONNX Runtime threads per detector call
+    # manifest name; the two give incomparable vectors (own embedding_version, own index).
+    # Float by default: INT8 saves 2.3 ms per crop but loses a headline re-ID query.
+    embedder_model: Literal["mobilenetv2-embedder", "mobilenetv2-embedder-int8"] = (
+        "mobilenetv2-embedder"
+    )
     analysis_threads: int = Field(default=2, ge=1)  # detector calls in flight at once
     track_max_age_s: float = Field(default=2.0, gt=0)
     url_expiry_s: int = Field(default=3600, gt=0)

@@ -140,6 +140,79 @@ def test_int8_detector_builds_reproducibly_from_the_same_sources(cache: Path) ->
     assert path.stat().st_size < 0.5 * (SHARED_CACHE / "nanodet-416.onnx").stat().st_size
 
 
+def test_int8_embedder_builds_reproducibly_from_the_same_sources(tmp_path: Path) -> None:
+    """The embedder's INT8 trunk: the manifest's exact bytes, one output, its own vector space."""
+    import onnx
+
+    from detect.embedder import BOTTLENECK_OUTPUT, DEEP_MODEL_VERSION_KEY
+
+    name = "mobilenetv2-embedder-int8"
+    entry = load_manifest()[name]
+    ensure_models(SHARED_CACHE, ["mobilenetv2-embedder"])  # fetches the same checkpoint once
+    downloads = Path("_downloads") / entry.source.download_dir_name
+    shutil.copytree(SHARED_CACHE / downloads, tmp_path / downloads)
+    path = ensure_models(tmp_path, [name])[name]
+    assert sha256_file(path) == entry.sha256
+    model = onnx.load(str(path))
+    assert [o.name for o in model.graph.output] == [BOTTLENECK_OUTPUT]
+    assert {p.key: p.value for p in model.metadata_props} == {
+        DEEP_MODEL_VERSION_KEY: "mnv2-imagenet-f17-int8"
+    }
+    float_weights = {
+        w.name for w in model.graph.initializer if w.data_type == onnx.TensorProto.FLOAT
+    }
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    float_convs = {n.name for n in convs if n.input[1] in float_weights}
+    assert float_convs == {"features_0_0_out", "features_1_conv_0_out"}  # stem, block 1 dw
+    assert len(convs) == 50  # the 51 convs up to features.17, block 1's projection folded
+    assert path.stat().st_size < 0.3 * (SHARED_CACHE / "mobilenetv2-embedder.onnx").stat().st_size
+
+
+def test_folding_a_linear_conv_into_a_pointwise_conv_is_exact(tmp_path: Path) -> None:
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from models.quantize import fold_pointwise_pair
+
+    rng = np.random.default_rng(3)
+    weights = {
+        "w1": rng.normal(0, 30, (6, 3, 3, 3)), "b1": rng.normal(0, 50, 6),
+        "w2": rng.normal(0, 40, (5, 6, 1, 1)), "b2": rng.normal(0, 900, 5),
+    }  # fmt: skip
+
+    def pair(*extra: onnx.NodeProto) -> onnx.ModelProto:
+        nodes = [
+            helper.make_node("Conv", ["x", "w1", "b1"], ["y"], kernel_shape=[3, 3],
+                             pads=[1] * 4, strides=[2, 2]),
+            helper.make_node("Conv", ["y", "w2", "b2"], ["z"], kernel_shape=[1, 1]),
+            *extra,
+        ]  # fmt: skip
+        graph = helper.make_graph(
+            nodes, "pair", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+            [helper.make_tensor_value_info(n.output[0], TensorProto.FLOAT, None)
+             for n in nodes[1:]],
+            [numpy_helper.from_array(v.astype(np.float32), k) for k, v in weights.items()],
+        )  # fmt: skip
+        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+    x = rng.normal(0, 1, (1, 3, 8, 8)).astype(np.float32)
+
+    def run(m: onnx.ModelProto) -> np.ndarray:
+        session = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+        return session.run(["z"], {"x": x})[0]
+
+    model = pair()
+    before = run(model)
+    fold_pointwise_pair(model, "y", "z")
+    assert [n.op_type for n in model.graph.node] == ["Conv"]
+    assert len(model.graph.initializer) == 2
+    assert np.allclose(run(model), before, rtol=1e-4, atol=1e-2)  # outputs are ~1e2-1e4
+    with pytest.raises(ValueError, match="not a foldable"):
+        fold_pointwise_pair(pair(helper.make_node("Relu", ["y"], ["y_also"])), "y", "z")
+
+
 def test_calibration_ranges_are_widened_outward() -> None:
     from models.quantize import _outward
 
