@@ -12,6 +12,8 @@ Run: `.venv/bin/python -m bench.live` (writes bench/results/live.json); `--help`
 from __future__ import annotations
 
 import argparse
+import ctypes
+import gc
 import json
 import os
 import platform
@@ -172,6 +174,10 @@ def wait_for_quiet(max_busy_cores: float, timeout_s: float, window_s: float = 5.
 
 
 def rss_mb() -> float:
+    """Resident MB of this process after a GC pass and giving free heap pages back to the OS
+    (without the trim, arenas freed by an earlier trial make per-camera memory read negative)."""
+    gc.collect()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
