@@ -102,6 +102,7 @@ class TrialResult:
     lag_p95_s: float
     lag_first_third_s: float
     lag_last_third_s: float
+    tracks_per_camera_minute: float  # finished tracks: rises when overload fragments tracks
     cpu_ms_per_camera_second: float  # this process (all threads)
     raw_work_ms_per_camera_second: float  # raw cost of the work actually done
     overhead_ratio: float
@@ -276,13 +277,14 @@ def _wait_all_analysed(runtime: Runtime, camera_ids: list[str], timeout_s: float
     return [c for c in camera_ids if c not in runtime.worker.analysed_rate]
 
 
-def _counts(runtime: Runtime) -> tuple[int, int, int]:
-    """(frames sampled+gated, frames passed by the gate, frames dropped) over all cameras."""
+def _counts(runtime: Runtime) -> tuple[int, int, int, int]:
+    """(frames sampled+gated, frames passed by the gate, frames dropped, tracks finished)."""
     decoded = passed = 0
     for ingest in runtime.cameras.values():
         decoded += ingest.counters.frames_sampled + ingest.counters.frames_gated
         passed += ingest.counters.frames_sampled
-    return decoded, passed, sum(runtime.frames.dropped.values())
+    dropped = sum(runtime.frames.dropped.values())
+    return decoded, passed, dropped, runtime.worker.tracks_finished
 
 
 def _thirds(values: list[float]) -> tuple[float, float]:
@@ -343,7 +345,7 @@ def _measure(
     mem_mb_per_camera = (rss_mb() - rss_before_mb) / count
     elapsed_s = end.at_s - start.at_s
     camera_s = count * elapsed_s
-    decoded, passed, dropped = (b - a for a, b in zip(counts0, counts1, strict=True))
+    decoded, passed, dropped, tracks = (b - a for a, b in zip(counts0, counts1, strict=True))
     analysed = max(0, passed - dropped)
     process_ms = (end.process_s - start.process_s) * 1000
     raw_work_ms = raw.work_ms(decoded / DETECT_FPS, analysed)
@@ -368,6 +370,7 @@ def _measure(
         decoded_fraction=round(decoded_fraction, 3),
         analysed_fraction=round(analysed_fraction, 3),
         analysed_fps_per_camera=round(analysed / camera_s, 2),
+        tracks_per_camera_minute=round(60 * tracks / camera_s, 1),
         gate_pass_fraction=round(passed / decoded, 3) if decoded else 0.0,
         drop_fraction=round(dropped / passed, 3) if passed else 0.0,
         lag_p95_s=round(lag_p95_s, 3),

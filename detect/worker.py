@@ -63,6 +63,7 @@ class AnalysisWorker:
         self._thread_count = threads
         self._threads: list[threading.Thread] = []
         self.frames_analysed = 0
+        self.tracks_finished = 0
         self.lag_s: dict[str, float] = {}
         self.analysed_rate: dict[str, RateMeter] = {}
         self._last_frame_s: dict[str, float] = {}
@@ -163,6 +164,8 @@ class AnalysisWorker:
     def _emit(self, records: list[TrackRecord]) -> None:
         if not records:
             return
+        with self._lock:
+            self.tracks_finished += len(records)
         try:
             self._sink(records)
         except Exception:  # the sink's failure is logged; analysis of other tracks goes on

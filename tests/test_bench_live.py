@@ -31,7 +31,8 @@ def _trial_result(count: int, held: bool) -> TrialResult:
     return TrialResult(
         mix="busy", cameras=count, held=held, decoded_fraction=1.0, analysed_fraction=1.0,
         analysed_fps_per_camera=5.0, gate_pass_fraction=1.0, drop_fraction=0.0, lag_p95_s=0.1,
-        lag_first_third_s=0.1, lag_last_third_s=0.1, cpu_ms_per_camera_second=1.0,
+        lag_first_third_s=0.1, lag_last_third_s=0.1, tracks_per_camera_minute=1.0,
+        cpu_ms_per_camera_second=1.0,
         raw_work_ms_per_camera_second=1.0, overhead_ratio=1.0,
         server_cpu_ms_per_camera_second=0.0, foreign_cpu_cores=0.0, mem_mb_per_camera=1.0,
     )  # fmt: skip
