@@ -1,3 +1,34 @@
-"""Shared pytest configuration: real-server fixtures live in tests/servers/."""
+"""Shared pytest configuration: real-server fixtures live in tests/servers/; catalog fixtures
+that run a test on SQLite and on a real PostgreSQL live here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from index.db import init_catalog, session_factory
 
 pytest_plugins = ["tests.servers.swift", "tests.servers.postgres", "tests.servers.rtsp"]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'catalog.db'}"
+    return str(request.getfixturevalue("fresh_postgres_url"))
+
+
+@pytest.fixture
+def engine(catalog_url: str) -> Iterator[Engine]:
+    engine = init_catalog(catalog_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    return session_factory(engine)

@@ -3,9 +3,7 @@ OpenCV, membership when tracks are stored, back-fill when a zone is written, rem
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -22,7 +20,6 @@ from index.catalog import (
     DuplicateZoneError,
     NewTrack,
     UnknownCameraError,
-    init_catalog,
     session_factory,
 )
 from index.catalog_models import TrackRow, TrackZoneRow
@@ -31,17 +28,6 @@ from index.catalog_zones import check_polygon, polygon_contains
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 LEFT_HALF = [(0.0, 0.0), (0.5, 0.0), (0.5, 1.0), (0.0, 1.0)]
 BOTTOM_RIGHT = [(0.5, 0.5), (1.0, 0.5), (1.0, 1.0), (0.5, 1.0)]
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'catalog.db'}"
-    else:
-        url = str(request.getfixturevalue("fresh_postgres_url"))
-    engine = init_catalog(url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture
