@@ -43,6 +43,18 @@ def records_dot(records: np.ndarray, dim: int, query: np.ndarray) -> np.ndarray:
     return (records_codes(records, dim) @ query) * records_scales(records, dim)
 
 
+def dot_in_row_order(
+    records: np.ndarray, rows: np.ndarray, dim: int, query: np.ndarray
+) -> np.ndarray:
+    """Inner products of `query` with `records[rows]`, in `rows` order; the rows are read in
+    ascending order so a memory-mapped file is paged in sequentially."""
+    order = np.argsort(rows)
+    picked = np.asarray(records[rows[order]])
+    out = np.empty(len(rows), np.float32)
+    out[order] = records_dot(picked, dim, query)
+    return out
+
+
 class FullRows:
     """Append-only int8 rows of `dim`; `count` of them are valid (the rest is spare capacity)."""
 
@@ -82,12 +94,8 @@ class FullRows:
 
     def scores(self, rows: np.ndarray, query: np.ndarray) -> np.ndarray:
         """Inner products of the full query with the stored rows."""
-        order = np.argsort(rows)
         with self._lock:
-            picked = np.asarray(self._records[rows[order]])
-        out = np.empty(len(rows), np.float32)
-        out[order] = records_dot(picked, self.dim, query)
-        return out
+            return dot_in_row_order(self._records, rows, self.dim, query)
 
     def move_to(self, new_path: Path) -> None:
         with self._lock:

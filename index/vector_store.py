@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.full_rows import SCALE_BYTES, dequantize_records, records_dot
+from index.full_rows import SCALE_BYTES, dequantize_records, dot_in_row_order
 
 DEAD = -1
 FIRST_CAPACITY_ROWS = 1024
@@ -138,12 +138,8 @@ class VectorStore:
 
     def dot(self, rows: np.ndarray, query: np.ndarray) -> np.ndarray:
         """Inner products of the rows with `query`, read in row order (sequential page access)."""
-        order = np.argsort(rows)
         with self._lock:
-            picked = np.asarray(self._rows[rows[order]])
-        scores = np.empty(len(rows), np.float32)
-        scores[order] = records_dot(picked, self.dim, query)
-        return scores
+            return dot_in_row_order(self._rows, rows, self.dim, query)
 
     def vectors(self, rows: np.ndarray) -> np.ndarray:
         """Dequantized float32 rows."""
