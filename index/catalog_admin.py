@@ -213,13 +213,21 @@ def _job_record(row: JobRow) -> JobRecord:
     )
 
 
-def create_job(session: Session, kind: str, params: Mapping[str, Any] | None = None) -> str:
-    """Queue a job record and return its id."""
+def create_job(
+    session: Session,
+    kind: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    owner: str | None = None,
+    runner_id: str | None = None,
+) -> str:
+    """Queue a job record (started by `owner`, held by `runner_id` if given); return its id."""
     if not kind:
         raise ValueError("job kind must not be empty")
     row = JobRow(
-        id=uuid.uuid4().hex, kind=kind, state="queued", progress=0.0, params=dict(params or {})
-    )
+        id=uuid.uuid4().hex, kind=kind, state="queued", progress=0.0, params=dict(params or {}),
+        owner=owner, runner_id=runner_id, heartbeat_at=utc_now() if runner_id else None,
+    )  # fmt: skip
     session.add(row)
     session.flush()
     return row.id

@@ -10,7 +10,6 @@ the stored request is run again from the start).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, cast
@@ -18,6 +17,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, Update, or_, select, update
 from sqlalchemy.orm import Session
 
+from index.catalog_admin import create_job
 from index.catalog_models import JobRow, utc_now
 
 LIVE_JOB_STATES = ("queued", "running")
@@ -30,22 +30,7 @@ def create_held_job(
     """Queue a job started by `owner`, held by `runner_id`; returns its id."""
     if not kind or not owner:
         raise ValueError("a job needs a kind and an owner")
-    now = utc_now()
-    row = JobRow(
-        id=uuid.uuid4().hex,
-        kind=kind,
-        state="queued",
-        progress=0.0,
-        params=dict(params),
-        owner=owner,
-        runner_id=runner_id,
-        heartbeat_at=now,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(row)
-    session.flush()
-    return row.id
+    return create_job(session, kind, params, owner=owner, runner_id=runner_id)
 
 
 def job_owner(session: Session, job_id: str) -> str | None:
