@@ -41,6 +41,7 @@ from onnxruntime.quantization import (
 from onnxruntime.quantization.calibrate import CalibrationMethod, create_calibrator
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
+from detect.detector import NANODET_MEAN_BGR, NANODET_STD_BGR
 from detect.embedder import (
     BOTTLENECK_OUTPUT,
     DEEP_MODEL_VERSION,
@@ -61,8 +62,6 @@ CALIBRATION_PICTURES = (
 )  # fmt: skip
 CALIBRATION_INPUT_PX = (448, 256)  # (W, H): the live detector input
 RANGE_DIGITS = 3
-MEAN_BGR = np.array([103.53, 116.28, 123.675], np.float32)
-STD_BGR = np.array([57.375, 57.12, 58.395], np.float32)
 
 EMBEDDER_CROPS_PATH = Path(__file__).with_name("embedder_calibration.json")
 EMBEDDER_CROP_CLASSES = ("person", "bicycle", "car", "motorcycle", "bus", "truck")
@@ -81,7 +80,7 @@ class CalibrationError(ModelUnavailableError):
 
 def _blob(image: np.ndarray) -> np.ndarray:
     boxed, _ = letterbox(image, CALIBRATION_INPUT_PX, interpolation=cv2.INTER_AREA)  # recipe v1
-    normalised = (boxed.astype(np.float32) - MEAN_BGR) / STD_BGR
+    normalised = (boxed.astype(np.float32) - NANODET_MEAN_BGR) / NANODET_STD_BGR
     return np.ascontiguousarray(normalised.transpose(2, 0, 1)[None])
 
 
