@@ -162,6 +162,7 @@ def _cpu_model() -> str:
 
 
 def main() -> None:
+    load_at_start = os.getloadavg()[0]  # other jobs on the cores make the timings noisy
     results: dict[str, float | str] = dict(measure())
     try:
         embed_ocr = importlib.import_module("bench.embed_ocr")
@@ -170,7 +171,7 @@ def main() -> None:
         pass
     results["date"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     results["machine"] = f"{platform.machine()} {os.cpu_count()} cores, {_cpu_model()}"
-    results["notes"] = "shared 2-core machine, other jobs running: timings noisy"
+    results["notes"] = f"load average {load_at_start:.1f} at the start of the run"
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
     print(json.dumps(results, indent=1, sort_keys=True))

@@ -84,7 +84,7 @@ def test_bus_has_the_bus_and_four_persons(models: dict[str, Path]) -> None:
     persons = dets[dets.class_id == 0]
     buses = dets[dets.class_id == COCO_CLASSES.index("bus")]
     assert _matched(BUS_BUS, buses.xyxy) == 1
-    assert _matched(BUS_PERSONS, persons.xyxy) >= 3
+    assert _matched(BUS_PERSONS, persons.xyxy) == 4  # 416×416: the two at the edges score 0.27-0.30
     tiled = TiledDetector(plain, TileGrid(1, 2, 0.2)).detect([image])[0]
     assert _matched(BUS_PERSONS, tiled[tiled.class_id == 0].xyxy) == 4
     assert len(tiled[tiled.class_id == 0]) >= 4

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 from models.build import (
@@ -22,6 +25,15 @@ from models.build import (
 )
 
 SHARED_CACHE = Path("var/models")
+SHIPPED_MODELS = {
+    "nanodet", "nanodet-int8", "mobilenetv2-embedder", "mobilenetv2-embedder-int8",
+    "ppocrv4-det", "ppocrv4-rec", "ppocr-cls",
+}  # fmt: skip
+
+
+def _model_specs() -> dict[str, dict[str, Any]]:
+    """Manifest specs of the entries of kind "model" (not test assets), by name."""
+    return {name: e.spec for name, e in load_manifest().items() if e.spec["kind"] == "model"}
 
 
 @pytest.fixture(scope="module")
@@ -52,17 +64,82 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_manifest_entries_are_complete_and_converters_registered() -> None:
+    from detect.detector import NANODET_MEAN_BGR, NANODET_STD_BGR
+    from detect.embedder import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB, EmbedderConfig
+
     manifest = load_manifest()
-    assert "nanodet" in manifest
     for entry in manifest.values():
         assert entry.converter in CONVERTERS, entry.name
         assert entry.source.registry in ("npm", "pypi")
-        assert entry.source.files and entry.licence and entry.version
-    nanodet = manifest["nanodet"]
-    assert nanodet.sha256 is not None and len(nanodet.sha256) == 64
-    assert nanodet.spec["input"]["layout"] == "NCHW"
-    assert nanodet.spec["input"]["colour_order"] == "BGR"
+        assert entry.source.files and entry.source.package and entry.source.version, entry.name
+        assert entry.licence and entry.version, entry.name
+        assert re.fullmatch(r"[0-9a-f]{64}", entry.sha256 or ""), entry.name
+    models = _model_specs()
+    assert set(models) >= SHIPPED_MODELS
+    for name, spec in models.items():
+        assert {"input", "outputs"} <= set(spec), f"{name} lacks its input or output spec"
+        image = spec["input"]
+        assert image["name"] and image["layout"] == "NCHW" and image["dtype"] == "float32", name
+        assert image["colour_order"] in ("BGR", "RGB"), name
+        size = image["size"]
+        assert size["limits"] and size["resize"], name
+        assert "default_wh" in size or "multiple_px" in size, name
+        norm = image["normalisation"]
+        assert norm["scale"] > 0 and len(norm["mean"]) == 3 and len(norm["std"]) == 3, name
+        assert min(norm["std"]) > 0, name
+        assert spec["outputs"], name
+        for output in spec["outputs"]:
+            assert output["name"] and output["shape"] and output["meaning"], name
+    for name in ("nanodet", "nanodet-int8"):
+        norm = models[name]["input"]["normalisation"]
+        assert models[name]["input"]["colour_order"] == "BGR"
+        assert norm["scale"] == 1.0
+        np.testing.assert_allclose(norm["mean"], NANODET_MEAN_BGR, rtol=1e-6)
+        np.testing.assert_allclose(norm["std"], NANODET_STD_BGR, rtol=1e-6)
+    config = EmbedderConfig()
+    for name in ("mobilenetv2-embedder", "mobilenetv2-embedder-int8"):
+        image = models[name]["input"]
+        assert image["colour_order"] == "RGB"
+        assert image["size"]["default_wh"] == [config.input_width_px, config.input_height_px]
+        assert image["normalisation"]["scale"] == pytest.approx(1 / 255)
+        np.testing.assert_allclose(image["normalisation"]["mean"], IMAGENET_MEAN_RGB, rtol=1e-6)
+        np.testing.assert_allclose(image["normalisation"]["std"], IMAGENET_STD_RGB, rtol=1e-6)
     assert callable(resolve_converter("tfjs_onnx"))
+
+
+def _graph_dims(value: Any) -> list[int | None]:
+    """Dimensions of an ONNX value: fixed sizes as ints, symbolic or unknown ones as None."""
+    dims = value.type.tensor_type.shape.dim
+    return [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in dims]
+
+
+def test_manifest_inputs_and_outputs_match_the_onnx_graphs() -> None:
+    """Every model's declared input and outputs exist in its cached file with the same rank.
+
+    Sizes the graph fixes (channels, classes, bins) must equal the manifest's.
+    """
+    import onnx
+
+    models = _model_specs()
+    paths = ensure_models(SHARED_CACHE, list(models))
+    for name, spec in models.items():
+        graph = onnx.load(str(paths[name]), load_external_data=False).graph
+        weights = {w.name for w in graph.initializer}
+        actual = {
+            "input": {v.name: _graph_dims(v) for v in graph.input if v.name not in weights},
+            "outputs": {v.name: _graph_dims(v) for v in graph.output},
+        }
+        declared = {
+            "input": {spec["input"]["name"]: spec["input"]["shape"]},
+            "outputs": {o["name"]: o["shape"] for o in spec["outputs"]},
+        }
+        for part in ("input", "outputs"):
+            assert set(declared[part]) == set(actual[part]), (name, part, actual[part])
+            for tensor, shape in declared[part].items():
+                dims = actual[part][tensor]
+                assert len(shape) == len(dims), (name, tensor, shape, dims)
+                for want, got in zip(shape, dims, strict=True):
+                    assert got is None or want == got, (name, tensor, shape, dims)
 
 
 def test_build_converts_verifies_and_second_run_does_nothing(cache: Path) -> None:
@@ -169,7 +246,6 @@ def test_int8_embedder_builds_reproducibly_from_the_same_sources(tmp_path: Path)
 
 
 def test_folding_a_linear_conv_into_a_pointwise_conv_is_exact(tmp_path: Path) -> None:
-    import numpy as np
     import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
