@@ -131,6 +131,14 @@ def encode_context(context: np.ndarray, box: tuple[float, ...], scale: float) ->
     return buffer.tobytes()
 
 
+@dataclass(frozen=True)
+class EndedTrack:
+    """A track detached from its builder by `TrackBuilder.end`, waiting for `finalise`."""
+
+    track_id: int
+    acc: _Accumulator
+
+
 class TrackBuilder:
     """Per camera: keeps at most `MAX_VIEWS` best crops per live track; work per frame is small."""
 
@@ -154,6 +162,10 @@ class TrackBuilder:
     @property
     def open_track_count(self) -> int:
         return len(self._live)
+
+    @property
+    def open_track_ids(self) -> list[int]:
+        return list(self._live)
 
     def observe(self, frame: Frame, tracked: Detections) -> None:
         """Record one frame's tracked boxes (tracker_id must be set)."""
@@ -193,25 +205,35 @@ class TrackBuilder:
             acc.views = sorted([*acc.views, view], key=lambda v: -v.quality)[:MAX_VIEWS]
 
     def finish(self, track_ids: list[int]) -> list[TrackRecord]:
-        """Finalise ended tracks, plus a part record of each track open for `max_record_s`.
+        """`finalise(end(track_ids))`: ended tracks and due parts of long-lived ones as records."""
+        return self.finalise(self.end(track_ids))
 
-        Tracks (or parts) seen fewer than `min_observations` times are dropped.
+    def finish_all(self) -> list[TrackRecord]:
+        return self.finish(self.open_track_ids)
+
+    def end(self, track_ids: list[int]) -> list[EndedTrack]:
+        """Detach ended tracks, plus a part of each track open for `max_record_s` (cheap).
+
+        The returned tracks no longer belong to the builder: `finalise` may run on another
+        thread while this camera's next frames are observed.
         """
-        records = []
+        ended = []
         for track_id in track_ids:
             acc = self._live.pop(track_id, None)
             if acc is not None:
-                records.extend(self._record(track_id, acc))
+                ended.append(EndedTrack(track_id, acc))
         for track_id, acc in list(self._live.items()):
             if (acc.last_at - acc.first_at).total_seconds() >= self._max_record_s:
-                records.extend(self._record(track_id, acc))
+                ended.append(EndedTrack(track_id, acc))
                 self._live[track_id] = _Accumulator(
                     acc.last_at, acc.last_at, acc.frame_size_px, part=acc.part + 1
                 )
-        return records
+        return ended
 
-    def finish_all(self) -> list[TrackRecord]:
-        return self.finish(list(self._live))
+    def finalise(self, ended: list[EndedTrack]) -> list[TrackRecord]:
+        """Embed, describe and encode detached tracks; those seen fewer than
+        `min_observations` times are dropped."""
+        return [record for track in ended for record in self._record(track.track_id, track.acc)]
 
     def _add_trajectory_point(self, acc: _Accumulator, at: datetime, box: np.ndarray) -> None:
         offset_s = round((at - acc.first_at).total_seconds(), 3)

@@ -13,7 +13,7 @@ import numpy as np
 
 from detect.bytetrack import ByteTrackConfig, ByteTracker, with_colour_appearance
 from detect.detections import Detections
-from detect.track_builder import Embedder, TrackBuilder
+from detect.track_builder import Embedder, EndedTrack, TrackBuilder
 from detect.track_record import TrackRecord
 from ingest.camera import RateMeter
 from ingest.frame import Frame
@@ -22,6 +22,7 @@ from ingest.frame_queue import LatestFrames
 log = logging.getLogger(__name__)
 
 RecordSink = Callable[[list[TrackRecord]], object]
+_Ended = list[tuple[TrackBuilder, list[EndedTrack]]]  # tracks detached under the lock
 
 
 class BatchDetector(Protocol):
@@ -89,18 +90,18 @@ class AnalysisWorker:
     def end_camera(self, camera_id: str) -> None:
         """Finalise all open tracks of a camera (removed, paused, or its stream went quiet)."""
         with self._lock:
-            records = self._close_camera(camera_id)
-        self._emit(records)
+            ended = self._close_camera(camera_id)
+        self._finalise(ended)
 
-    def _close_camera(self, camera_id: str) -> list[TrackRecord]:
-        """Drop a camera's tracker and finish its tracks; the caller holds the lock."""
+    def _close_camera(self, camera_id: str) -> _Ended:
+        """Drop a camera's tracker and detach its tracks; the caller holds the lock."""
         tracker = self._trackers.pop(camera_id, None)
         builder = self._builders.pop(camera_id, None)
         self._last_frame_s.pop(camera_id, None)
         if tracker is None or builder is None:
             return []
         tracker.end_all()
-        return builder.finish_all()
+        return [(builder, builder.end(builder.open_track_ids))]
 
     def _end_quiet_cameras(self) -> None:
         """A camera that stopped sending frames must not keep its tracks open forever."""
@@ -116,19 +117,19 @@ class AnalysisWorker:
         results = self._detector.detect([frame.image for frame in batch])
         for frame, detections in zip(batch, results, strict=True):
             with self._lock:
-                records = self._track(frame, detections)
+                ended = self._track(frame, detections)
                 self.frames_analysed += 1
                 self.lag_s[frame.camera_id] = (datetime.now(UTC) - frame.wall_time).total_seconds()
                 self.analysed_rate.setdefault(frame.camera_id, RateMeter()).tick()
                 self._last_frame_s[frame.camera_id] = time.monotonic()
-            self._emit(records)
+            self._finalise(ended)  # embedding takes tens of ms: not under the shared lock
 
-    def _track(self, frame: Frame, detections: Detections) -> list[TrackRecord]:
-        """Track one frame; the caller holds the lock."""
+    def _track(self, frame: Frame, detections: Detections) -> _Ended:
+        """Track one frame, detaching the tracks that ended; the caller holds the lock."""
         at_s = frame.wall_time.timestamp()
-        records = []
+        ended: _Ended = []
         if at_s < self._last_at_s.get(frame.camera_id, at_s):
-            records = self._close_camera(frame.camera_id)  # stream restarted on an earlier clock
+            ended = self._close_camera(frame.camera_id)  # stream restarted on an earlier clock
         self._last_at_s[frame.camera_id] = at_s
         tracker = self._trackers.get(frame.camera_id)
         builder = self._builders.get(frame.camera_id)
@@ -140,9 +141,9 @@ class AnalysisWorker:
                 frame.camera_id, self._embedder
             )
         appearance = with_colour_appearance(detections, frame.image)
-        tracked, ended = tracker.update(appearance, at_s)
+        tracked, finished = tracker.update(appearance, at_s)
         builder.observe(frame, tracked)
-        return records + builder.finish(ended)
+        return [*ended, (builder, builder.end(finished))]
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -161,7 +162,8 @@ class AnalysisWorker:
         finally:
             self._frames.release(batch)
 
-    def _emit(self, records: list[TrackRecord]) -> None:
+    def _finalise(self, ended: _Ended) -> None:
+        records = [r for builder, tracks in ended if tracks for r in builder.finalise(tracks)]
         if not records:
             return
         with self._lock:
