@@ -49,17 +49,20 @@ SAMPLE_EVERY_S = 0.5
 MAX_FOREIGN_CORES = 0.3  # other processes' load above which capacity figures mean little
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PER_MIX_KEYS = (
-    "overhead_ratio", "lag_p95_s", "mem_mb_per_camera", "cpu_ms_per_camera_second",
-    "server_cpu_ms_per_camera_second", "foreign_cpu_cores",
+    "overhead_ratio", "analysis_overhead_ratio", "recording_ms_per_camera_second", "lag_p95_s",
+    "mem_mb_per_camera", "cpu_ms_per_camera_second", "server_cpu_ms_per_camera_second",
+    "foreign_cpu_cores",
 )  # fmt: skip
+ANALYSIS_GROUPS = ("decode+gate", "detect")  # thread groups of `thread_cpu_s`
+RECORDING_GROUPS = ("record", "segment-uploader")
 
 
 @dataclass(frozen=True)
 class RawCost:
     """CPU cost of one camera-second, no pipeline: decode the sub stream, detect 5 frames."""
 
-    decode_cpu_ms_per_camera_second: float  # 25 frames decoded, 5 converted to BGR
-    decode_single_thread_cpu_ms_per_camera_second: float
+    decode_cpu_ms_per_camera_second: float  # 25 frames decoded as ingest does, 5 to BGR
+    decode_frame_threads_cpu_ms_per_camera_second: float  # the same with FFmpeg frame threads
     detect_cpu_ms_per_frame: float  # batch of 1, detector settings of the pipeline
     detect_wall_ms_per_frame: float
     detect_batch4_cpu_ms_per_frame: float
@@ -106,10 +109,13 @@ class TrialResult:
     cpu_ms_per_camera_second: float  # this process (all threads)
     raw_work_ms_per_camera_second: float  # raw cost of the work actually done
     overhead_ratio: float
+    analysis_overhead_ratio: float  # decode+gate and analysis threads only, over raw
+    recording_ms_per_camera_second: float  # main-stream receive, remux, upload
     server_cpu_ms_per_camera_second: float
     foreign_cpu_cores: float  # machine busy time not ours or the server's, in cores
     mem_mb_per_camera: float
     cpu_share_by_thread: dict[str, float] = field(default_factory=dict)
+    cpu_ms_per_camera_second_by_thread: dict[str, float] = field(default_factory=dict)
     load_avg_1m: float = 0.0  # the higher of start and end of the measurement
     settings: str = ""
     busy_cores_before: float = 0.0  # other processes' load just before the trial started
@@ -196,13 +202,17 @@ def cpu_snapshot(server_pids: Sequence[int]) -> CpuSnapshot:
 
 
 def _decode_sample(
-    sub_path: Path, seconds: float, thread_type: str
+    sub_path: Path, seconds: float, thread_type: str | None
 ) -> tuple[float, list[np.ndarray]]:
-    """CPU seconds to decode `seconds` of the sub file, converting DETECT_FPS frames/s to BGR."""
+    """CPU seconds to decode `seconds` of the sub file, converting DETECT_FPS frames/s to BGR.
+
+    `thread_type` None keeps PyAV's default, as `ingest.camera` does.
+    """
     frames: list[np.ndarray] = []
     with av.open(str(sub_path)) as container:
         stream = container.streams.video[0]
-        stream.thread_type = thread_type
+        if thread_type is not None:
+            stream.thread_type = thread_type
         time_base = float(stream.time_base or 0)
         next_sample_s = 0.0
         started = time.process_time()
@@ -235,8 +245,8 @@ def measure_raw_cost(sub_path: Path, settings: Settings, seconds: float = 16.0) 
     """Decode `seconds` of `sub_path` and detect its 5 fps samples, as the pipeline would."""
     if not sub_path.is_file():
         raise FileNotFoundError(f"sub stream file {sub_path} does not exist")
-    decode_s, frames = _decode_sample(sub_path, seconds, "AUTO")
-    single_s, _ = _decode_sample(sub_path, seconds, "NONE")
+    decode_s, frames = _decode_sample(sub_path, seconds, None)
+    frame_threads_s, _ = _decode_sample(sub_path, seconds, "AUTO")
     detector = NanoDetDetector(
         model_path(settings.detector_model, settings.models_dir),
         input_size=settings.detector_input_px,
@@ -246,7 +256,8 @@ def measure_raw_cost(sub_path: Path, settings: Settings, seconds: float = 16.0) 
     cpu_ms, wall_ms = _detect_cpu_ms(detector, frames, 1)
     batch4_cpu_ms, _ = _detect_cpu_ms(detector, frames, 4)
     return RawCost(
-        decode_s * 1000 / seconds, single_s * 1000 / seconds, cpu_ms, wall_ms, batch4_cpu_ms,
+        decode_s * 1000 / seconds, frame_threads_s * 1000 / seconds, cpu_ms, wall_ms,
+        batch4_cpu_ms,
         DETECT_FPS,
     )  # fmt: skip
 
@@ -379,11 +390,24 @@ def _measure(
         cpu_ms_per_camera_second=round(process_ms / camera_s, 1),
         raw_work_ms_per_camera_second=round(raw_work_ms / camera_s, 1),
         overhead_ratio=round(process_ms / raw_work_ms, 3) if raw_work_ms else 0.0,
+        analysis_overhead_ratio=(
+            round(sum(thread_s.get(g, 0.0) for g in ANALYSIS_GROUPS) * 1000 / raw_work_ms, 3)
+            if raw_work_ms
+            else 0.0
+        ),
+        recording_ms_per_camera_second=round(
+            sum(thread_s.get(g, 0.0) for g in RECORDING_GROUPS) * 1000 / camera_s, 1
+        ),
         server_cpu_ms_per_camera_second=round(server_s * 1000 / camera_s, 1),
         foreign_cpu_cores=round(max(0.0, foreign_s) / elapsed_s, 2),
         mem_mb_per_camera=round(mem_mb_per_camera, 1),
         cpu_share_by_thread={
             k: round(v / total_thread_s, 3)
+            for k, v in sorted(thread_s.items(), key=lambda kv: -kv[1])
+            if v / total_thread_s >= 0.005
+        },
+        cpu_ms_per_camera_second_by_thread={
+            k: round(v * 1000 / camera_s, 1)
             for k, v in sorted(thread_s.items(), key=lambda kv: -kv[1])
             if v / total_thread_s >= 0.005
         },
@@ -432,8 +456,8 @@ def summarise(
         "machine": machine_description(),
         "raw_ms_per_camera_second": round(raw.ms_per_camera_second, 1),
         "raw_decode_ms_per_camera_second": round(raw.decode_cpu_ms_per_camera_second, 1),
-        "raw_decode_single_thread_ms_per_camera_second": round(
-            raw.decode_single_thread_cpu_ms_per_camera_second, 1
+        "raw_decode_frame_threads_ms_per_camera_second": round(
+            raw.decode_frame_threads_cpu_ms_per_camera_second, 1
         ),
         "raw_detect_cpu_ms_per_frame": round(raw.detect_cpu_ms_per_frame, 1),
         "raw_detect_wall_ms_per_frame": round(raw.detect_wall_ms_per_frame, 1),

@@ -33,7 +33,8 @@ def _trial_result(count: int, held: bool) -> TrialResult:
         analysed_fps_per_camera=5.0, gate_pass_fraction=1.0, drop_fraction=0.0, lag_p95_s=0.1,
         lag_first_third_s=0.1, lag_last_third_s=0.1, tracks_per_camera_minute=1.0,
         cpu_ms_per_camera_second=1.0,
-        raw_work_ms_per_camera_second=1.0, overhead_ratio=1.0,
+        raw_work_ms_per_camera_second=1.0, overhead_ratio=1.0, analysis_overhead_ratio=0.9,
+        recording_ms_per_camera_second=0.1,
         server_cpu_ms_per_camera_second=0.0, foreign_cpu_cores=0.0, mem_mb_per_camera=1.0,
     )  # fmt: skip
 
@@ -85,7 +86,7 @@ def test_thread_cpu_is_attributed_to_the_busy_thread() -> None:
 
 def test_summary_has_the_flat_keys_at_capacity() -> None:
     raw = RawCost(
-        decode_cpu_ms_per_camera_second=20.0, decode_single_thread_cpu_ms_per_camera_second=18.0,
+        decode_cpu_ms_per_camera_second=20.0, decode_frame_threads_cpu_ms_per_camera_second=24.0,
         detect_cpu_ms_per_frame=40.0, detect_wall_ms_per_frame=25.0,
         detect_batch4_cpu_ms_per_frame=38.0, detect_fps=DETECT_FPS,
     )  # fmt: skip
@@ -95,6 +96,8 @@ def test_summary_has_the_flat_keys_at_capacity() -> None:
     assert summary["max_cameras_busy"] == 6
     assert summary["figures_busy_at_cameras"] == 6
     assert summary["overhead_ratio"] == 1.0
+    assert summary["analysis_overhead_ratio_busy"] == 0.9
+    assert summary["recording_ms_per_camera_second_busy"] == 0.1
     assert summary["valid_for_capacity"] is True
     assert summary["compute_limit_cameras_busy"] == pytest.approx(
         round((os.cpu_count() or 1) * 1000 / 220.0, 1)
@@ -132,4 +135,7 @@ def test_one_camera_trial_measures_real_ingest() -> None:
     assert result.server_cpu_ms_per_camera_second > 0
     assert "decode+gate" in result.cpu_share_by_thread
     assert "detect" in result.cpu_share_by_thread
+    assert result.cpu_ms_per_camera_second_by_thread["detect"] > 0
+    assert 0 < result.analysis_overhead_ratio < result.overhead_ratio
+    assert result.recording_ms_per_camera_second > 0  # the main stream is received and remuxed
     assert "448x256" in result.settings
