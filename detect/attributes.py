@@ -5,6 +5,13 @@ Colour naming classifies each pixel of a body region in HSV. When enough pixels 
 are dark are brown); otherwise the median value of the grey pixels picks black, grey, silver or
 white. Confidence is the share of region pixels that agree with the winner. Votes of a track's
 best views are summed, weighted by view quality.
+
+Motion fields carry confidences too (`{key}_confidence`, read by the search filter):
+direction and compass — the share of the ground point's path length whose step heading lies in
+the chosen 45° sector or a neighbour (the sectors a search for that heading accepts);
+stationary — how far the ground point's spread is from the stationary limit (0.5 at the limit,
+1 at half of it or less and at twice it or more). Dwell and speed are measurements and have
+none.
 """
 
 from __future__ import annotations
@@ -158,6 +165,16 @@ class Motion:
     displacement_px: float
     heading_deg: float  # image space, 0 = right, 90 = up (counter-clockwise)
     stationary: bool
+    spread_ratio: float  # largest distance from the median ground point / stationary limit
+    step_headings_deg: tuple[float, ...]  # image-space heading of each ground-path step
+    step_lengths_px: tuple[float, ...]
+
+    @property
+    def stationary_confidence(self) -> float:
+        """0.5 at the stationary limit, 1 at half or twice it (linear in log spread)."""
+        if self.spread_ratio <= 0.0:
+            return 1.0
+        return round(0.5 + 0.5 * min(1.0, abs(math.log2(self.spread_ratio))), 3)
 
 
 def motion_summary(
@@ -179,17 +196,37 @@ def motion_summary(
         smooth = np.stack([np.convolve(ground[:, i], kernel, mode="valid") for i in range(2)], 1)
         ground = np.vstack([ground[:1], smooth, ground[-1:]])
     dwell_s = float(t[-1] - t[0])
-    path_px = float(np.linalg.norm(np.diff(ground, axis=0), axis=1).sum())
+    steps = np.diff(ground, axis=0)
+    step_lengths = np.linalg.norm(steps, axis=1)
+    path_px = float(step_lengths.sum())
     delta = ground[-1] - ground[0]
     height = float(np.median(rows[:, 4] - rows[:, 2]))
     spread = float(np.linalg.norm(ground - np.median(ground, axis=0), axis=1).max())
+    spread_ratio = spread / (stationary_heights * max(height, 1.0))
     return Motion(
         dwell_s=round(dwell_s, 3),
         mean_speed_px_s=round(path_px / dwell_s, 2) if dwell_s > 0 else 0.0,
         displacement_px=round(float(np.linalg.norm(delta)), 1),
         heading_deg=round(math.degrees(math.atan2(-delta[1], delta[0])) % 360, 1),
-        stationary=spread <= stationary_heights * max(height, 1.0),
+        stationary=spread_ratio <= 1.0,
+        spread_ratio=round(spread_ratio, 4),
+        step_headings_deg=tuple((np.degrees(np.arctan2(-steps[:, 1], steps[:, 0])) % 360).tolist()),
+        step_lengths_px=tuple(step_lengths.tolist()),
     )
+
+
+def heading_share(
+    step_angles_deg: Sequence[float], step_lengths_px: Sequence[float], chosen_deg: float
+) -> float:
+    """Share of path length whose step angle falls in the 45° sector of `chosen_deg` or one of
+    its two neighbours (angles in any one space: image headings or compass bearings)."""
+    lengths = np.asarray(step_lengths_px, np.float64)
+    total = float(lengths.sum())
+    if total <= 0:
+        return 0.0
+    offset = (np.round(np.asarray(step_angles_deg) / 45) - round(chosen_deg / 45)) % 8
+    near = np.minimum(offset, 8 - offset) <= 1
+    return round(float(lengths[near].sum()) / total, 3)
 
 
 def image_sector(heading_deg: float) -> str:
@@ -206,21 +243,29 @@ def compass_bearing(heading_deg: float, camera_heading_deg: float) -> float:
 def motion_attributes(
     trajectory: Sequence[Sequence[float]], camera_heading_deg: float | None
 ) -> dict[str, object]:
+    """Dwell, speed, stationary flag and direction (compass too with a camera heading), each
+    named field with its `{key}_confidence`; see the module docstring."""
     motion = motion_summary(trajectory)
     out: dict[str, object] = {
         "dwell_s": motion.dwell_s,
         "mean_speed_px_s": motion.mean_speed_px_s,
         "stationary": motion.stationary,
+        "stationary_confidence": motion.stationary_confidence,
     }
     if motion.stationary:
         out["direction"] = "none"
+        out["direction_confidence"] = motion.stationary_confidence
         return out
+    headings, lengths = motion.step_headings_deg, motion.step_lengths_px
     out["direction"] = image_sector(motion.heading_deg)
+    out["direction_confidence"] = heading_share(headings, lengths, motion.heading_deg)
     out["direction_deg"] = motion.heading_deg
     if camera_heading_deg is not None:
         bearing = compass_bearing(motion.heading_deg, camera_heading_deg)
+        step_bearings = [compass_bearing(h, camera_heading_deg) for h in headings]
         out["bearing_deg"] = bearing
         out["compass"] = COMPASS[round(bearing / 45) % 8]
+        out["compass_confidence"] = heading_share(step_bearings, lengths, bearing)
     return out
 
 

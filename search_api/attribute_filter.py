@@ -7,6 +7,9 @@ shapes, so that readers do not depend on one writer's layout::
     {"colour": "red", "colour_confidence": 0.82}              # flat value, sibling confidence
     {"colour": "red", "confidences": {"colour": 0.82}}        # flat value, confidence map
     {"colour": "red"}                                         # no confidence (taken as 1)
+
+The stationary flag takes the same shapes with a bool value. Dwell (`dwell_s`) and mean speed
+(`mean_speed_px_s`, image pixels per second) are plain numbers filtered by inclusive ranges.
 """
 
 from __future__ import annotations
@@ -36,6 +39,11 @@ ATTRIBUTE_VOCABULARY: dict[str, tuple[str, ...]] = {
     "compass": SECTORS,
 }
 SECTOR_KEYS = frozenset({"direction", "compass"})
+# Stored measurement → the filter's (minimum, maximum) fields.
+RANGE_KEYS: dict[str, tuple[str, str]] = {
+    "dwell_s": ("min_dwell_s", "max_dwell_s"),
+    "mean_speed_px_s": ("min_speed_px_s", "max_speed_px_s"),
+}
 
 
 def normalise_term(key: str, value: str) -> str:
@@ -51,8 +59,8 @@ def normalise_term(key: str, value: str) -> str:
     return term
 
 
-def attribute_value(attributes: Mapping[str, Any], key: str) -> tuple[str, float] | None:
-    """The stored value (lower case) and its confidence for `key`, or None if absent."""
+def stored_entry(attributes: Mapping[str, Any], key: str) -> tuple[Any, float] | None:
+    """The stored value for `key` in any accepted shape and its confidence, or None if absent."""
     entry = attributes.get(key)
     if entry is None:
         return None
@@ -65,12 +73,34 @@ def attribute_value(attributes: Mapping[str, Any], key: str) -> tuple[str, float
         confidence = attributes.get(f"{key}_confidence", 1.0)
         if isinstance(confidences, Mapping) and key in confidences:
             confidence = confidences[key]
-    if isinstance(value, bool) or not isinstance(value, str):
-        return None
     try:
         return value, float(confidence)
     except (TypeError, ValueError):
         return value, 1.0
+
+
+def attribute_value(attributes: Mapping[str, Any], key: str) -> tuple[str, float] | None:
+    """The stored value (lower case) and its confidence for `key`, or None if absent."""
+    stored = stored_entry(attributes, key)
+    if stored is None or isinstance(stored[0], bool) or not isinstance(stored[0], str):
+        return None
+    return stored[0], stored[1]
+
+
+def flag_value(attributes: Mapping[str, Any], key: str) -> tuple[bool, float] | None:
+    """A stored true/false attribute (e.g. `stationary`) and its confidence, or None."""
+    stored = stored_entry(attributes, key)
+    if stored is None or not isinstance(stored[0], bool):
+        return None
+    return stored[0], stored[1]
+
+
+def measurement(attributes: Mapping[str, Any], key: str) -> float | None:
+    """A stored number (e.g. `dwell_s`), or None when absent or not a number."""
+    value = attributes.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
 
 
 def same_or_adjacent_sector(stored: str, wanted: str) -> bool:
@@ -100,6 +130,10 @@ class AttributeFilter:
     direction: str | None = None
     compass: str | None = None
     stationary: bool | None = None
+    min_dwell_s: float | None = None
+    max_dwell_s: float | None = None
+    min_speed_px_s: float | None = None
+    max_speed_px_s: float | None = None
     min_confidence: float = 0.0
 
     def __post_init__(self) -> None:
@@ -107,6 +141,13 @@ class AttributeFilter:
             object.__setattr__(self, key, normalise_term(key, value))
         if not 0.0 <= self.min_confidence <= 1.0:
             raise ValueError(f"min_confidence: {self.min_confidence} not in [0, 1]")
+        for low_name, high_name in RANGE_KEYS.values():
+            low, high = getattr(self, low_name), getattr(self, high_name)
+            for name, bound in ((low_name, low), (high_name, high)):
+                if bound is not None and bound < 0:
+                    raise ValueError(f"{name}: {bound} is negative")
+            if low is not None and high is not None and low > high:
+                raise ValueError(f"{high_name}: {high} is below {low_name} {low}")
 
     def wanted(self) -> dict[str, str]:
         """The restricted attributes and their wanted values."""
@@ -116,22 +157,44 @@ class AttributeFilter:
             if f.name in ATTRIBUTE_VOCABULARY and isinstance(value := getattr(self, f.name), str)
         }
 
+    def ranges(self) -> dict[str, tuple[float | None, float | None]]:
+        """The restricted measurements (stored key → (minimum, maximum), None: open)."""
+        out = {}
+        for key, (low_name, high_name) in RANGE_KEYS.items():
+            low, high = getattr(self, low_name), getattr(self, high_name)
+            if low is not None or high is not None:
+                out[key] = (low, high)
+        return out
+
     def is_empty(self) -> bool:
-        return not self.wanted() and self.stationary is None
+        return not self.wanted() and self.stationary is None and not self.ranges()
 
     def as_json(self) -> dict[str, object]:
         out: dict[str, object] = dict(self.wanted())
         if self.stationary is not None:
             out["stationary"] = self.stationary
+        for low_name, high_name in RANGE_KEYS.values():
+            for name in (low_name, high_name):
+                if getattr(self, name) is not None:
+                    out[name] = getattr(self, name)
         return out
 
     def match(self, attributes: Mapping[str, Any]) -> dict[str, float] | None:
-        """Confidence of each wanted attribute when all match, else None."""
+        """Confidence of each wanted attribute when all match, else None (a measurement in
+        range counts with confidence 1)."""
         matched: dict[str, float] = {}
         if self.stationary is not None:
-            if attributes.get("stationary") is not self.stationary:
+            flag = flag_value(attributes, "stationary")
+            if flag is None or flag[0] is not self.stationary or flag[1] < self.min_confidence:
                 return None
-            matched["stationary"] = 1.0
+            matched["stationary"] = round(flag[1], 4)
+        for key, (low, high) in self.ranges().items():
+            number = measurement(attributes, key)
+            if number is None or (low is not None and number < low):
+                return None
+            if high is not None and number > high:
+                return None
+            matched[key] = 1.0
         for key, wanted in self.wanted().items():
             stored = attribute_value(attributes, key)
             if stored is None:

@@ -156,16 +156,7 @@ def filters_from(session: Session, principal: Principal, request: SearchFiltersI
         start=request.start,
         end=request.end,
         class_names=None if request.classes is None else tuple(request.classes),
-        attributes=AttributeFilter(
-            colour=request.colour,
-            vehicle_type=request.vehicle_type,
-            upper_colour=request.upper_colour,
-            lower_colour=request.lower_colour,
-            direction=request.direction,
-            compass=request.compass,
-            stationary=request.stationary,
-            min_confidence=request.min_confidence,
-        ),
+        attributes=request.attribute_filter(),
         zone_ids=zone_ids,
     )
 

@@ -1,4 +1,5 @@
-"""Attributes: colour names on recoloured real crops, vehicle type, direction, speed, dwell."""
+"""Attributes: colour names on recoloured real crops, vehicle type, direction, speed, dwell, and
+the confidences of direction, compass and stationary that the search filter reads."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from detect.attributes import (
     vehicle_type,
 )
 from sample_streams import synthetic
+from search_api.attribute_filter import AttributeFilter
 
 
 def test_colour_accuracy_on_recoloured_real_crops_is_at_least_0_9() -> None:
@@ -82,6 +84,50 @@ def test_speed_dwell_and_stationary() -> None:
     parked = [(t, x1 + rng.normal(0, 2), y1, x2, y2) for t, x1, y1, x2, y2 in walk(0, 0)]
     out = motion_attributes(parked, camera_heading_deg=None)
     assert out["stationary"] is True and out["direction"] == "none"
+
+
+def there_and_back() -> list[tuple[float, ...]]:
+    """225 px right in 3 s, then 100 px back left in 2 s: net heading E, ~70 % of the path E."""
+    out = walk(75, 0)[:16]
+    x_end = 300 + 75 * 3.0
+    for k in range(1, 11):
+        x = x_end - 50 * k / 5
+        out.append((3.0 + k / 5, x - 20, 210, x + 20, 300))
+    return out
+
+
+def test_direction_confidence_is_the_share_of_path_along_the_heading() -> None:
+    straight = motion_attributes(walk(50, 0), camera_heading_deg=None)
+    assert straight["direction_confidence"] == 1.0
+    wavering = motion_attributes(there_and_back(), camera_heading_deg=None)
+    assert wavering["direction"] == "E"
+    assert wavering["direction_confidence"] == pytest.approx(225 / 325, abs=0.03)
+    # the search filter's min_confidence reads it
+    assert AttributeFilter(direction="E", min_confidence=0.6).match(wavering) is not None
+    assert AttributeFilter(direction="E", min_confidence=0.8).match(wavering) is None
+    assert AttributeFilter(direction="E", min_confidence=0.8).match(straight) is not None
+
+
+def test_compass_confidence_follows_the_bearing_of_each_step() -> None:
+    # camera looks south (180°): right in the image is west; the way back is east
+    out = motion_attributes(there_and_back(), camera_heading_deg=180.0)
+    assert out["compass"] == "W"
+    assert out["compass_confidence"] == out["direction_confidence"]
+    assert out["compass_confidence"] == pytest.approx(225 / 325, abs=0.03)
+    assert AttributeFilter(compass="W", min_confidence=0.8).match(out) is None
+
+
+def test_stationary_confidence_grows_with_the_distance_from_the_limit() -> None:
+    # box 90 px high: the stationary limit is a 45 px spread of the ground point
+    still = motion_attributes(walk(0, 0), camera_heading_deg=None)
+    edge = motion_attributes(walk(21, 0), camera_heading_deg=None)  # spread ≈ 42 px
+    walker = motion_attributes(walk(50, 0), camera_heading_deg=None)
+    assert still["stationary"] is True and still["stationary_confidence"] == 1.0
+    assert still["direction_confidence"] == still["stationary_confidence"]
+    assert edge["stationary"] is True and 0.5 <= float(edge["stationary_confidence"]) < 0.6  # type: ignore[arg-type]
+    assert walker["stationary"] is False and walker["stationary_confidence"] == 1.0
+    assert AttributeFilter(stationary=True, min_confidence=0.7).match(edge) is None
+    assert AttributeFilter(stationary=True, min_confidence=0.7).match(still) == {"stationary": 1.0}
 
 
 def test_compass_bearing_uses_camera_heading() -> None:

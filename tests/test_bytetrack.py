@@ -1,16 +1,23 @@
-"""ByteTrack: IoU geometry (hypothesis), identity through crossings and fast motion, IDF1 on
-synthetic scenes of real cut-outs (motmetrics), cost per frame."""
+"""ByteTrack: IoU geometry (hypothesis), identity through crossings, occlusion and fast motion,
+the low-confidence stage, the colour tie-breaker, IDF1 on synthetic scenes of real cut-outs
+(motmetrics). Cost per frame is measured in bench/tracking.py, not asserted here."""
 
 from __future__ import annotations
 
-import time
-
+import cv2
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bench.tracking import accumulate, drop_ignored, run_tracker, scores, synthetic_truth
+from bench.tracking import (
+    accumulate,
+    drop_ignored,
+    run_tracker,
+    scores,
+    shipped_detector,
+    synthetic_truth,
+)
 from detect.bytetrack import ByteTrackConfig, ByteTracker, iou_matrix, with_colour_appearance
 from detect.detections import Detections
 from sample_streams import synthetic
@@ -104,6 +111,58 @@ def test_fast_car_at_5_fps_keeps_one_id() -> None:
     assert len(ids) == 1
 
 
+def test_low_confidence_stage_carries_an_occluded_object_past_max_age() -> None:
+    """A walker half hidden for 3 s (longer than max_age_s = 2 s) is detected only at 0.3: the
+    second association stage keeps its id; without it the track dies and a new id starts."""
+
+    def walker_ids(config: ByteTrackConfig) -> list[int]:
+        tracker, ids = ByteTracker(config), []
+        for step in range(30):
+            x = 100 + 8 * step
+            occluded = 5 <= step < 20
+            frame = detections((x, 200, x + 40, 300), confidence=0.3 if occluded else 0.9)
+            tracked, _ = tracker.update(frame, step * 0.2)
+            ids += tracked.tracker_id.tolist()  # type: ignore[union-attr]
+        return ids
+
+    kept = walker_ids(ByteTrackConfig())
+    assert len(kept) == 29 and set(kept) == {1}  # reported through the occlusion too
+    without_low_stage = walker_ids(ByteTrackConfig(low_confidence=0.5))
+    assert len(set(without_low_stage)) == 2
+
+
+def painted(*boxes: tuple[tuple[int, int, int, int], tuple[int, int, int]]) -> np.ndarray:
+    """A grey 640×360 frame with each box painted a solid BGR colour."""
+    image = np.full((360, 640, 3), 128, np.uint8)
+    for (x1, y1, x2, y2), bgr in boxes:
+        cv2.rectangle(image, (x1, y1), (x2 - 1, y2 - 1), bgr, thickness=-1)
+    return image
+
+
+def box_keeping_the_red_id(config: ByteTrackConfig) -> str:
+    """A red walker standing at x = 100 is confirmed; then a blue walker appears 20 px to its
+    left as the red one steps 20 px right: both boxes overlap the prediction equally, the blue
+    one listed first. Returns which box ("left" blue or "right" red) carries the red id."""
+    red, blue = (0, 0, 220), (220, 60, 0)
+    tracker = ByteTracker(config)
+    still = (100, 100, 140, 200)
+    for step in range(3):
+        frame = with_colour_appearance(detections(still), painted((still, red)))
+        tracked, _ = tracker.update(frame, step * 0.2)
+    before = int(tracked.tracker_id[0])  # type: ignore[index]
+    left, right = (80, 100, 120, 200), (120, 100, 160, 200)
+    image = painted((left, blue), (right, red))
+    tracked, _ = tracker.update(with_colour_appearance(detections(left, right), image), 0.6)
+    (kept,) = tracked.xyxy[tracked.tracker_id == before].tolist()
+    return {tuple(map(float, left)): "left", tuple(map(float, right)): "right"}[tuple(kept)]
+
+
+def test_colour_breaks_an_iou_tie() -> None:
+    assert box_keeping_the_red_id(ByteTrackConfig()) == "right"
+    # IoU alone cannot tell them apart: the Hungarian solver takes the first (blue) box
+    assert box_keeping_the_red_id(ByteTrackConfig(appearance_margin=0.0)) == "left"
+
+
 def test_time_going_backwards_is_refused() -> None:
     tracker = ByteTracker()
     tracker.update(detections((0, 0, 10, 10)), 5.0)
@@ -125,24 +184,20 @@ def test_synthetic_scene_idf1_with_detector_noise_model(scene: Scene) -> None:
     classes = {m.object_id: m.sprite.class_id for m in movers}
     dets = synthetic.noisy_detections(seq.truth, classes, seed=5)
     dets = [with_colour_appearance(d, f) for d, f in zip(dets, seq.frames, strict=True)]
-    tracked, ms_per_frame = run_tracker(ByteTracker(), dets, [gt.at_s for gt in seq.truth])
+    tracked, _ms_per_frame = run_tracker(ByteTracker(), dets, [gt.at_s for gt in seq.truth])
     result = scores([accumulate(synthetic_truth(seq), tracked)])
     assert result.objects > 300
     assert result.idf1 >= 0.85, result
     assert result.id_switches <= 2, result
-    assert ms_per_frame < 50.0  # ~3 ms alone; generous for a loaded CI machine
 
 
-def test_synthetic_scene_idf1_with_nanodet(scene: Scene) -> None:
-    from models.build import ModelError, model_path
+def test_synthetic_scene_idf1_with_the_shipped_detector(scene: Scene) -> None:
+    from models.build import ModelError
 
     try:
-        path = model_path("nanodet")
+        detector = shipped_detector()
     except ModelError as error:
         pytest.fail(f"NanoDet not built (run python -m models.build): {error}")
-    from detect.detector import NanoDetDetector
-
-    detector = NanoDetDetector(path, score_threshold=0.1)
     _movers, seq = scene
     ignore = detector.detect([synthetic.median_background()])[0].xyxy
     frames = seq.frames[:50]
@@ -152,11 +207,10 @@ def test_synthetic_scene_idf1_with_nanodet(scene: Scene) -> None:
     assert result.idf1 >= 0.8, result
 
 
-def test_per_frame_cost_is_small_with_thirty_objects() -> None:
+def test_thirty_objects_keep_thirty_ids() -> None:
     rng = np.random.default_rng(0)
     start = rng.uniform(0, 1500, size=(30, 2))
     tracker = ByteTracker()
-    started = time.perf_counter()
     for step in range(50):
         xy = start + step * 4.0
         frame = Detections(
@@ -165,6 +219,4 @@ def test_per_frame_cost_is_small_with_thirty_objects() -> None:
             np.zeros(30, np.int64),
         )
         tracked, _ = tracker.update(frame, step * 0.2)
-    elapsed_ms = 1000 * (time.perf_counter() - started) / 50
     assert len(set(tracked.tracker_id.tolist())) == 30  # type: ignore[union-attr]
-    assert elapsed_ms < 60.0

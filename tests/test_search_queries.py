@@ -10,6 +10,7 @@ import pytest
 
 from index.catalog import audit_entries
 from search_api.attribute_filter import AttributeFilter
+from search_api.search_service import SearchFilters
 from tests.api_support import T0, ApiEnv, api_env, jpeg
 
 API = "/api/v1"
@@ -92,6 +93,44 @@ def test_person_attribute_search_matches_the_stored_attributes_exactly(env: ApiE
     for hit in response.json()["hits"]:
         assert hit["attributes"]["lower_colour"] == wanted
         assert hit["attributes"]["direction"] in {"W", "NW", "SW"}
+
+
+def test_dwell_and_speed_filters_read_the_stored_motion_attributes(env: ApiEnv) -> None:
+    """The walkers' motion attributes come from detect/attributes.py (4 s walks of 200 px); the
+    vehicles and hop tracks store no motion, so a range filter leaves them out."""
+    walker = env.person_attributes[0]
+    assert walker["dwell_s"] == 4.0 and walker["mean_speed_px_s"] == 50.0
+
+    def hits(**ranges: float) -> list[dict]:
+        response = env.client.post(
+            f"{API}/search/attributes",
+            json={**ranges, "top_k": 100, **env.access()},
+            headers=env.headers(),
+        )
+        assert response.status_code == 200, response.text
+        return response.json()["hits"]
+
+    within = hits(min_dwell_s=4.0, max_dwell_s=4.5, min_speed_px_s=45, max_speed_px_s=55)
+    assert {h["track_id"] for h in within} == set(env.persons)
+    assert within[0]["why"]["matched_attributes"] == {"dwell_s": 1.0, "mean_speed_px_s": 1.0}
+    for outside in ({"min_dwell_s": 4.5}, {"max_dwell_s": 3.5}, {"min_speed_px_s": 55},
+                    {"max_speed_px_s": 45}):  # fmt: skip
+        assert hits(**outside) == [], outside
+    crossed = env.client.post(
+        f"{API}/search/attributes",
+        json={"min_dwell_s": 5, "max_dwell_s": 2, **env.access()},
+        headers=env.headers(),
+    )
+    assert crossed.status_code == 422 and "max_dwell_s" in str(crossed.json()["detail"])
+
+
+def test_range_filters_survive_the_stored_json_of_a_search() -> None:
+    wanted = AttributeFilter(min_dwell_s=2.0, max_speed_px_s=80.0, stationary=False)
+    restored = SearchFilters.from_json(SearchFilters(attributes=wanted).as_json())
+    assert restored.attributes == wanted and not wanted.is_empty()
+    assert AttributeFilter(max_dwell_s=0.0).is_empty() is False
+    with pytest.raises(ValueError, match="min_speed_px_s"):
+        AttributeFilter(min_speed_px_s=-1.0)
 
 
 def test_attribute_search_pages(env: ApiEnv) -> None:
@@ -213,6 +252,7 @@ def test_viewers_may_not_search_and_scope_limits_cameras(env: ApiEnv) -> None:
         ("/search/attributes", {"start": "2026-11-20T08:00:00"}, 422, "start"),
         ("/search/attributes", {"top_k": 0}, 422, "top_k"),
         ("/search/attributes", {"direction": "sideways"}, 422, "direction"),
+        ("/search/attributes", {"min_speed_px_s": -1}, 422, "min_speed_px_s"),
         ("/search/text", {"text": "hello there"}, 422, "nothing in 'hello there'"),
         ("/search/text", {"text": "red car", "timezone": "Mars/Base"}, 422, "timezone"),
         ("/search/text", {"text": "red car in zone nowhere"}, 422, "no zone named ['nowhere']"),
