@@ -99,7 +99,8 @@ class CameraIngest:
     The recorder loop remuxes the main stream into segments handed to `segment_sink` and
     reports outages to `gap_sink`; the analysis loop decodes the sub stream (or main when
     there is none), passes moving scenes (and a keep-alive frame every few seconds) at
-    `detect_fps` to `frame_sink`. Neither loop blocks the other, and neither ever raises.
+    `detect_fps / sample_stride()` to `frame_sink` (the stride grows while analysis sheds load).
+    Neither loop blocks the other, and neither ever raises.
     """
 
     def __init__(
@@ -110,6 +111,7 @@ class CameraIngest:
         segment_sink: SegmentSink,
         frame_sink: FrameSink,
         gap_sink: GapSink,
+        sample_stride: Callable[[], float] = lambda: 1.0,
     ) -> None:
         self.config = config
         self.counters = CameraCounters()
@@ -118,6 +120,7 @@ class CameraIngest:
         self._segment_sink = segment_sink
         self._frame_sink = frame_sink
         self._gap_sink = gap_sink
+        self._sample_stride = sample_stride
         self._last_recorded_at: datetime | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -222,7 +225,6 @@ class CameraIngest:
             stream = container.streams.video[0]
             clock = LiveWallClock(stream.time_base)  # type: ignore[arg-type]
             gate = MotionGate()
-            interval_s = 1.0 / self.config.detect_fps
             next_sample_s = 0.0
             connected_at_s: float | None = None
             for packet in container.demux(stream):
@@ -241,6 +243,7 @@ class CameraIngest:
                     at_s = clock.seconds(frame.pts)
                     if at_s + 1e-6 < next_sample_s:
                         continue
+                    interval_s = self._sample_stride() / self.config.detect_fps  # load shedding
                     next_sample_s = max(next_sample_s + interval_s, at_s)
                     if not gate.should_analyse(luma_of(frame), at_s):
                         self.counters.frames_gated += 1

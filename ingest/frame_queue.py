@@ -8,15 +8,25 @@ from collections import deque
 
 from ingest.frame import Frame
 
+MAX_SAMPLE_STRIDE = 8.0
+SHED_WINDOW_S = 2.0
+SHED_DROP_SHARE = 0.02  # drops above this share of a window's frames widen the stride
+RECOVER_FACTOR = 0.9  # a window without drops narrows the stride by this factor
+
 
 class LatestFrames:
     """A bounded frame queue shared by all cameras: when full, the oldest frame is dropped.
 
     Several analysis threads may consume it. A batch claims its cameras until `release`, so one
     camera's frames are never analysed by two threads at once and always in arrival order.
+
+    Load shedding: while frames are dropped, `sample_stride` (≥ 1) grows so that cameras
+    sample `detect_fps / sample_stride` and every camera keeps evenly spaced frames instead of
+    losing random ones (random gaps break tracks into pieces, and each piece costs a
+    finalisation); windows without drops bring it back towards 1.
     """
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, shed_window_s: float = SHED_WINDOW_S) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be ≥ 1, got {capacity}")
         self._capacity = capacity
@@ -24,6 +34,11 @@ class LatestFrames:
         self._claimed: set[str] = set()
         self._changed = threading.Condition()
         self.dropped: dict[str, int] = {}
+        self.sample_stride = 1.0
+        self._shed_window_s = shed_window_s
+        self._window_started_s = time.monotonic()
+        self._window_puts = 0
+        self._window_drops = 0
 
     def __len__(self) -> int:
         with self._changed:
@@ -31,11 +46,28 @@ class LatestFrames:
 
     def put(self, frame: Frame) -> None:
         with self._changed:
+            self._window_puts += 1
             if len(self._frames) >= self._capacity:
                 old = self._frames.popleft()
                 self.dropped[old.camera_id] = self.dropped.get(old.camera_id, 0) + 1
+                self._window_drops += 1
             self._frames.append(frame)
             self._changed.notify()
+            self._adapt_stride()
+
+    def _adapt_stride(self) -> None:
+        """Once per window: widen the stride by the overload seen, or narrow it a step."""
+        now_s = time.monotonic()
+        if now_s - self._window_started_s < self._shed_window_s:
+            return
+        puts, drops = self._window_puts, self._window_drops
+        if drops > SHED_DROP_SHARE * puts:
+            served = max(1, puts - drops)
+            factor = min(2.0, puts / (0.9 * served))  # aim at 90 % of what was analysed
+            self.sample_stride = min(MAX_SAMPLE_STRIDE, self.sample_stride * factor)
+        elif drops == 0:
+            self.sample_stride = max(1.0, self.sample_stride * RECOVER_FACTOR)
+        self._window_started_s, self._window_puts, self._window_drops = now_s, 0, 0
 
     def get_batch(self, max_size: int, timeout_s: float) -> list[Frame]:
         """Up to `max_size` oldest frames of unclaimed cameras; waits at most `timeout_s` for one.

@@ -16,6 +16,11 @@ _GAUGES: tuple[tuple[str, str, Callable[[CameraStatus], float]], ...] = (
     ("input_fps", "Packets per second read from the main stream", lambda s: s.input_fps),
     ("analysed_fps", "Frames per second analysed", lambda s: s.analysed_fps),
     ("lag_seconds", "Seconds from a frame's arrival to its analysis", lambda s: s.lag_s),
+    (
+        "sample_stride",
+        "Above 1 while analysis sheds load (samples detect_fps / stride)",
+        lambda s: s.sample_stride,
+    ),
     ("spool_pending_segments", "Segments waiting for upload", lambda s: s.spool_pending_segments),
     ("storage_down", "1 while object storage refuses uploads", lambda s: float(s.storage_down)),
 )

@@ -16,7 +16,7 @@ from pydantic import (
 
 from detect.detections import COCO_CLASSES
 from index.catalog_zones import MAX_ZONE_NAME_CHARS, check_polygon, check_zone_name
-from search_api.attribute_filter import normalise_term
+from search_api.attribute_filter import AttributeFilter, normalise_term
 
 
 class ZoneRef(BaseModel):
@@ -146,6 +146,10 @@ class CameraStatus(BaseModel):
     frames_sampled: int = 0
     frames_gated: int = Field(default=0, description="skipped by the motion gate")
     frames_dropped: int = Field(default=0, description="dropped because analysis fell behind")
+    sample_stride: float = Field(
+        default=1.0,
+        description="> 1 while analysis sheds load: frames sampled at detect_fps / stride",
+    )
     corrupt_packets: int = 0
     lag_s: float = Field(default=0.0, description="frame seen → analysed, last frame")
     reconnects: int = 0
@@ -214,7 +218,15 @@ class SearchFiltersIn(BaseModel):
         default=None, description="map heading N, NE, … (needs camera heading)"
     )
     stationary: bool | None = None
-    min_confidence: float = Field(default=0.0, ge=0.0, le=1.0)
+    min_dwell_s: float | None = Field(default=None, ge=0.0, description="seconds in view, at least")
+    max_dwell_s: float | None = Field(default=None, ge=0.0, description="seconds in view, at most")
+    min_speed_px_s: float | None = Field(
+        default=None, ge=0.0, description="mean ground-point speed, image pixels per second"
+    )
+    max_speed_px_s: float | None = Field(default=None, ge=0.0)
+    min_confidence: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="stored confidence each named attribute needs"
+    )
     zone_ids: list[int] | None = Field(
         default=None, description="tracks that passed through any of these zones (zone ids)"
     )
@@ -239,7 +251,25 @@ class SearchFiltersIn(BaseModel):
     def _ordered_window(self) -> SearchFiltersIn:
         if self.start and self.end and self.end <= self.start:
             raise ValueError("end: must be after start")
+        self.attribute_filter()  # ValueError naming the field, e.g. a maximum below its minimum
         return self
+
+    def attribute_filter(self) -> AttributeFilter:
+        """The attribute part of the request."""
+        return AttributeFilter(
+            colour=self.colour,
+            vehicle_type=self.vehicle_type,
+            upper_colour=self.upper_colour,
+            lower_colour=self.lower_colour,
+            direction=self.direction,
+            compass=self.compass,
+            stationary=self.stationary,
+            min_dwell_s=self.min_dwell_s,
+            max_dwell_s=self.max_dwell_s,
+            min_speed_px_s=self.min_speed_px_s,
+            max_speed_px_s=self.max_speed_px_s,
+            min_confidence=self.min_confidence,
+        )
 
 
 class AccessIn(BaseModel):

@@ -145,6 +145,7 @@ class Runtime:
             segment_sink=self.uploader.submit,
             frame_sink=self.frames.put,
             gap_sink=self.indexer.record_gap,
+            sample_stride=lambda: self.frames.sample_stride,
         )
         self.cameras[config.camera_id] = ingest
         ingest.start()
@@ -184,6 +185,7 @@ class Runtime:
                 frames_sampled=counters.frames_sampled,
                 frames_gated=counters.frames_gated,
                 frames_dropped=self.frames.dropped.get(camera_id, 0),
+                sample_stride=round(self.frames.sample_stride, 2),
                 corrupt_packets=counters.corrupt_packets,
                 lag_s=round(self.worker.lag_s.get(camera_id, 0.0), 3),
                 reconnects=counters.reconnects,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import tempfile
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,8 +14,9 @@ import pytest
 from detect.detections import Detections
 from detect.track_record import TrackRecord
 from detect.worker import AnalysisWorker
+from ingest.camera import CameraConfig, CameraIngest
 from ingest.frame import Frame
-from ingest.frame_queue import LatestFrames
+from ingest.frame_queue import MAX_SAMPLE_STRIDE, LatestFrames
 from tests.waiting import wait_for
 
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
@@ -111,3 +114,48 @@ def test_two_analysis_threads_detect_at_once_and_analyse_every_frame() -> None:
 def test_worker_threads_must_be_positive() -> None:
     with pytest.raises(ValueError, match="threads"):
         AnalysisWorker(LatestFrames(4), _OverlapDetector(), _NoEmbedder(), print, threads=0)
+
+
+def test_drops_widen_the_sample_stride_and_quiet_windows_narrow_it() -> None:
+    frames = LatestFrames(capacity=2, shed_window_s=0.02)
+    for index in range(40):  # nobody consumes: most frames are dropped
+        frames.put(_frame("a", index))
+        time.sleep(0.002)
+    assert 1.5 < frames.sample_stride <= MAX_SAMPLE_STRIDE
+    strides = []
+    for index in range(40, 2000):  # consumed as they come: no drops, the stride goes back to 1
+        frames.put(_frame("a", index))
+        frames.release(frames.get_batch(4, timeout_s=0.0))
+        strides.append(frames.sample_stride)
+        if strides[-1] == 1.0:
+            break
+        time.sleep(0.002)
+    assert strides == sorted(strides, reverse=True)  # it only narrows while nothing is dropped
+    assert strides[-1] == 1.0
+
+
+def test_a_camera_samples_detect_fps_divided_by_the_stride(sample_cameras) -> None:
+    """The analysis loop of a real camera (the sample sub stream, read as a file) takes
+    5 of every 25 decoded frames, and half as many while the stride is 2."""
+    path = str(sample_cameras[0].sub_path)
+
+    def sampled_share(stride: float) -> float:
+        """(sampled + gated) / decoded frames over the first 500 decoded."""
+        sampled: list[Frame] = []
+        ingest = CameraIngest(
+            CameraConfig(f"stride-{stride:g}", main_url=path, sub_url=path),
+            spool_dir=Path(tempfile.mkdtemp(prefix="stride-")),
+            segment_duration_s=10.0,
+            segment_sink=lambda path, segment: path.unlink(),
+            frame_sink=sampled.append,
+            gap_sink=lambda *args: None,
+            sample_stride=lambda: stride,
+        )
+        ingest.start()
+        assert wait_for(lambda: ingest.counters.frames_decoded >= 500, timeout_s=60)
+        ingest.stop()
+        counters = ingest.counters
+        return (counters.frames_sampled + counters.frames_gated) / counters.frames_decoded
+
+    assert sampled_share(1.0) == pytest.approx(1 / 5, rel=0.1)
+    assert sampled_share(2.0) == pytest.approx(1 / 10, rel=0.1)
