@@ -37,7 +37,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from detect.bytetrack import ByteTracker, with_colour_appearance
+from detect.bytetrack import ByteTracker
 from detect.colour import colour_descriptors
 from detect.detector import NanoDetDetector
 from detect.embedder import AppearanceEmbedder
@@ -117,7 +117,7 @@ def propose(frames: list[np.ndarray]) -> list[dict[str, object]]:
     for index in range(0, len(frames), STEP_FRAMES):
         detections = detector.detect([frames[index]])[0]
         people = detections[np.array(detections.class_name, dtype=object) == "person"]
-        tracked, _ = tracker.update(with_colour_appearance(people, frames[index]), index / FPS)
+        tracked, _ = tracker.update(people, index / FPS, frames[index])
         assert tracked.tracker_id is not None
         for tid, xyxy in zip(tracked.tracker_id, tracked.xyxy, strict=True):
             box = [round(float(v)) for v in xyxy]

@@ -3,8 +3,8 @@
 Each `update` (one frame):
 1. predict every track with its constant-velocity Kalman filter over the real time step;
 2. match confirmed tracks (tracked and lost) to high-confidence detections by the Hungarian
-   method (scipy `linear_sum_assignment`) on 1 − buffered IoU; when detections carry
-   `data["appearance"]` (see `with_colour_appearance`) colour breaks near-ties (`_tie_break`);
+   method (scipy `linear_sum_assignment`) on 1 − buffered IoU; given the frame's image, colour
+   breaks near-ties (`_tie_break`);
 3. match the confirmed tracks still unmatched, that were seen last frame, to low-confidence
    detections (ByteTrack's key idea: occluded objects score low but are still there);
 4. match tentative tracks to the remaining high-confidence detections;
@@ -19,7 +19,9 @@ Appearance is only a tie-breaker: it can reorder candidates whose IoU costs lie 
 `appearance_margin` of their row's or column's best, and never decides whether a pair is close
 enough to match (the `*_cost_max` gates read the IoU cost alone). As a full cost term
 (+0.4 × colour distance on every pair) it cost IDF1 with the shipped detector (vtest 0.824 →
-0.773, synthetic 0.931 → 0.918); see BENCHMARKS.md.
+0.773, synthetic 0.931 → 0.918); see BENCHMARKS.md. Colour descriptors are computed only
+where needed: for tied candidates, at a track's birth, and to refresh a track's colour once per
+`appearance_refresh_s` (not for every box of every frame).
 """
 
 from __future__ import annotations
@@ -34,7 +36,6 @@ from detect.detections import COCO_CLASSES, Detections
 from detect.kalman import BoxKalman, MotionNoise
 from detect.track_builder import crop
 
-APPEARANCE_KEY = "appearance"
 _FORBIDDEN = 1e6
 # Detector confusions that must not split a track: one object may flip between these classes.
 _CLASS_GROUP: dict[str, str] = {
@@ -71,25 +72,22 @@ def class_group(class_id: int) -> int:
     return int(_GROUP_OF_CLASS[class_id])
 
 
-def with_colour_appearance(detections: Detections, image: np.ndarray) -> Detections:
-    """`detections` plus `data["appearance"]`: an HSV colour descriptor of each box (~50 µs)."""
-    crops, names, keep = [], [], []
-    for i, box in enumerate(detections.xyxy):
-        piece = crop(image, box)
-        if piece.shape[0] >= 2 and piece.shape[1] >= 2:
-            crops.append(piece)
-            names.append(COCO_CLASSES[int(detections.class_id[i])])
-            keep.append(i)
-    vectors = colour_descriptors(crops, names)
-    appearance = np.zeros((len(detections), vectors.shape[1]), np.float32)
-    appearance[keep] = vectors
-    return Detections(
-        detections.xyxy,
-        detections.confidence,
-        detections.class_id,
-        detections.tracker_id,
-        {**detections.data, APPEARANCE_KEY: appearance},
-    )
+class _FrameColours:
+    """HSV colour descriptors of one frame's boxes, each computed on first use (~50 µs)."""
+
+    def __init__(self, detections: Detections, image: np.ndarray) -> None:
+        self._detections = detections
+        self._image = image
+        self._cache: dict[int, np.ndarray | None] = {}
+
+    def of(self, det: int) -> np.ndarray | None:
+        """The descriptor of box `det`; None for a box too small to describe."""
+        if det not in self._cache:
+            piece = crop(self._image, self._detections.xyxy[det])
+            name = COCO_CLASSES[int(self._detections.class_id[det])]
+            big_enough = piece.shape[0] >= 2 and piece.shape[1] >= 2
+            self._cache[det] = colour_descriptors([piece], [name])[0] if big_enough else None
+        return self._cache[det]
 
 
 @dataclass(frozen=True)
@@ -107,7 +105,8 @@ class ByteTrackConfig:
     low_cost_max: float = 0.6
     tentative_cost_max: float = 0.9
     appearance_margin: float = 0.01  # IoU-cost band where colour decides; 0 turns it off
-    appearance_ema: float = 0.8
+    appearance_ema: float = 0.5  # weight of a track's colour at each refresh
+    appearance_refresh_s: float = 1.0
     noise: MotionNoise = field(default_factory=MotionNoise)
 
     def __post_init__(self) -> None:
@@ -133,6 +132,7 @@ class _Track:
     track_id: int = 0  # 0 while tentative
     seen_last_frame: bool = True
     appearance: np.ndarray | None = None
+    appearance_at_s: float = 0.0
 
 
 class ByteTracker:
@@ -148,8 +148,11 @@ class ByteTracker:
     def live_track_count(self) -> int:
         return len(self._tracks)
 
-    def update(self, detections: Detections, at_s: float) -> tuple[Detections, list[int]]:
-        """Assign tracker ids to `detections` seen at `at_s`; also return ids that just ended.
+    def update(
+        self, detections: Detections, at_s: float, image: np.ndarray | None = None
+    ) -> tuple[Detections, list[int]]:
+        """Assign tracker ids to `detections` seen at `at_s` in `image`; also return ids that
+        just ended. Without `image` (or with `appearance_margin` 0) colour plays no part.
 
         Returns only the boxes of confirmed tracks (tentative tracks and unmatched clutter are
         left out), in input order, with `tracker_id` set.
@@ -166,25 +169,29 @@ class ByteTracker:
         conf = detections.confidence
         high = np.flatnonzero(conf >= cfg.high_confidence)
         low = np.flatnonzero((conf >= cfg.low_confidence) & (conf < cfg.high_confidence))
+        colours = (
+            _FrameColours(detections, image)
+            if image is not None and cfg.appearance_margin > 0
+            else None
+        )
         confirmed = [t for t in self._tracks if t.track_id]
         tentative = [t for t in self._tracks if not t.track_id]
         assigned: dict[int, _Track] = {}
 
         pairs, free_tracks, free_high = self._associate(
-            confirmed, detections, high, cfg.high_cost_max
+            confirmed, detections, high, cfg.high_cost_max, colours
         )
         assigned.update(pairs)
         recent = [t for t in free_tracks if t.seen_last_frame]
-        pairs, _, _ = self._associate(recent, detections, low, cfg.low_cost_max)
+        pairs, _, _ = self._associate(recent, detections, low, cfg.low_cost_max, colours)
         assigned.update(pairs)
         pairs, _, free_high = self._associate(
-            tentative, detections, free_high, cfg.tentative_cost_max
+            tentative, detections, free_high, cfg.tentative_cost_max, colours
         )
         assigned.update(pairs)
 
-        appearance = detections.data.get(APPEARANCE_KEY)
         for det, track in assigned.items():
-            self._apply(track, detections, det, at_s, appearance)
+            self._apply(track, detections, det, at_s, colours)
         matched = {id(t) for t in assigned.values()}
         survivors, ended = [], []
         for track in self._tracks:
@@ -201,8 +208,8 @@ class ByteTracker:
                 track = _Track(
                     BoxKalman(detections.xyxy[det], cfg.noise), int(detections.class_id[det]), at_s
                 )
-                if appearance is not None:
-                    track.appearance = appearance[det].copy()
+                if colours is not None:
+                    track.appearance, track.appearance_at_s = colours.of(det), at_s
                 self._confirm_if_ready(track)
                 survivors.append(track)
                 assigned[det] = track
@@ -224,22 +231,26 @@ class ByteTracker:
         detections: Detections,
         det: int,
         at_s: float,
-        appearance: np.ndarray | None,
+        colours: _FrameColours | None,
     ) -> None:
         track.kalman.update(detections.xyxy[det])
         track.class_id = int(detections.class_id[det])
         track.last_seen_s = at_s
         track.seen_last_frame = True
         track.hits += 1
-        high = detections.confidence[det] >= self.config.high_confidence
-        if appearance is not None and high:
-            alpha = self.config.appearance_ema
-            mixed = (
-                appearance[det]
-                if track.appearance is None
-                else (alpha * track.appearance + (1 - alpha) * appearance[det])
-            )
-            track.appearance = mixed / max(float(np.linalg.norm(mixed)), 1e-12)
+        cfg = self.config
+        due = track.appearance is None or at_s - track.appearance_at_s >= cfg.appearance_refresh_s
+        if colours is not None and due and detections.confidence[det] >= cfg.high_confidence:
+            seen = colours.of(det)
+            if seen is not None:
+                alpha = cfg.appearance_ema
+                mixed = (
+                    seen
+                    if track.appearance is None
+                    else alpha * track.appearance + (1 - alpha) * seen
+                )
+                track.appearance = mixed / max(float(np.linalg.norm(mixed)), 1e-12)
+                track.appearance_at_s = at_s
         self._confirm_if_ready(track)
 
     def _confirm_if_ready(self, track: _Track) -> None:
@@ -248,7 +259,12 @@ class ByteTracker:
             self._next_id += 1
 
     def _associate(
-        self, tracks: list[_Track], detections: Detections, candidates: np.ndarray, cost_max: float
+        self,
+        tracks: list[_Track],
+        detections: Detections,
+        candidates: np.ndarray,
+        cost_max: float,
+        colours: _FrameColours | None,
     ) -> tuple[dict[int, _Track], list[_Track], np.ndarray]:
         """Hungarian matching of `tracks` to detections `candidates` (indices).
 
@@ -257,9 +273,7 @@ class ByteTracker:
         if not tracks or len(candidates) == 0:
             return {}, tracks, candidates
         iou_cost = self._iou_cost(tracks, detections, candidates)
-        rows, cols = linear_sum_assignment(
-            self._tie_break(iou_cost, tracks, detections, candidates)
-        )
+        rows, cols = linear_sum_assignment(self._tie_break(iou_cost, tracks, candidates, colours))
         pairs = {
             int(candidates[c]): tracks[r]
             for r, c in zip(rows, cols, strict=True)
@@ -296,14 +310,13 @@ class ByteTracker:
         self,
         iou_cost: np.ndarray,
         tracks: list[_Track],
-        detections: Detections,
         candidates: np.ndarray,
+        colours: _FrameColours | None,
     ) -> np.ndarray:
         """`iou_cost` plus margin × colour distance on near-ties: pairs within the margin of
         their row's (or column's) best where that row (column) has two or more such pairs."""
         margin = self.config.appearance_margin
-        appearance = detections.data.get(APPEARANCE_KEY)
-        if appearance is None or margin <= 0.0:
+        if colours is None:
             return iou_cost
         allowed = iou_cost < _FORBIDDEN
         near_row = allowed & (iou_cost <= iou_cost.min(axis=1, keepdims=True) + margin)
@@ -314,8 +327,8 @@ class ByteTracker:
         if not tied.any():
             return iou_cost
         distance = np.zeros_like(iou_cost)
-        det_appearance = appearance[candidates]
-        for row, track in enumerate(tracks):
-            if track.appearance is not None and tied[row].any():
-                distance[row] = np.clip(1.0 - det_appearance @ track.appearance, 0.0, 1.0)
+        for row, col in zip(*np.nonzero(tied), strict=True):
+            seen, known = colours.of(int(candidates[col])), tracks[row].appearance
+            if seen is not None and known is not None:
+                distance[row, col] = np.clip(1.0 - float(seen @ known), 0.0, 1.0)
         return iou_cost + margin * distance * tied

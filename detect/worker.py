@@ -11,7 +11,7 @@ from typing import Protocol
 
 import numpy as np
 
-from detect.bytetrack import ByteTrackConfig, ByteTracker, with_colour_appearance
+from detect.bytetrack import ByteTrackConfig, ByteTracker
 from detect.detections import Detections
 from detect.track_builder import Embedder, EndedTrack, TrackBuilder
 from detect.track_record import TrackRecord
@@ -140,8 +140,7 @@ class AnalysisWorker:
             builder = self._builders[frame.camera_id] = TrackBuilder(
                 frame.camera_id, self._embedder
             )
-        appearance = with_colour_appearance(detections, frame.image)
-        tracked, finished = tracker.update(appearance, at_s)
+        tracked, finished = tracker.update(detections, at_s, frame.image)
         builder.observe(frame, tracked)
         return [*ended, (builder, builder.end(finished))]
 

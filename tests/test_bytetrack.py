@@ -18,7 +18,7 @@ from bench.tracking import (
     shipped_detector,
     synthetic_truth,
 )
-from detect.bytetrack import ByteTrackConfig, ByteTracker, iou_matrix, with_colour_appearance
+from detect.bytetrack import ByteTrackConfig, ByteTracker, iou_matrix
 from detect.detections import Detections
 from sample_streams import synthetic
 
@@ -147,12 +147,11 @@ def box_keeping_the_red_id(config: ByteTrackConfig) -> str:
     tracker = ByteTracker(config)
     still = (100, 100, 140, 200)
     for step in range(3):
-        frame = with_colour_appearance(detections(still), painted((still, red)))
-        tracked, _ = tracker.update(frame, step * 0.2)
+        tracked, _ = tracker.update(detections(still), step * 0.2, painted((still, red)))
     before = int(tracked.tracker_id[0])  # type: ignore[index]
     left, right = (80, 100, 120, 200), (120, 100, 160, 200)
     image = painted((left, blue), (right, red))
-    tracked, _ = tracker.update(with_colour_appearance(detections(left, right), image), 0.6)
+    tracked, _ = tracker.update(detections(left, right), 0.6, image)
     (kept,) = tracked.xyxy[tracked.tracker_id == before].tolist()
     return {tuple(map(float, left)): "left", tuple(map(float, right)): "right"}[tuple(kept)]
 
@@ -183,8 +182,8 @@ def test_synthetic_scene_idf1_with_detector_noise_model(scene: Scene) -> None:
     movers, seq = scene
     classes = {m.object_id: m.sprite.class_id for m in movers}
     dets = synthetic.noisy_detections(seq.truth, classes, seed=5)
-    dets = [with_colour_appearance(d, f) for d, f in zip(dets, seq.frames, strict=True)]
-    tracked, _ms_per_frame = run_tracker(ByteTracker(), dets, [gt.at_s for gt in seq.truth])
+    times = [gt.at_s for gt in seq.truth]
+    tracked, _ms_per_frame = run_tracker(ByteTracker(), dets, times, seq.frames)
     result = scores([accumulate(synthetic_truth(seq), tracked)])
     assert result.objects > 300
     assert result.idf1 >= 0.85, result
@@ -201,8 +200,8 @@ def test_synthetic_scene_idf1_with_the_shipped_detector(scene: Scene) -> None:
     _movers, seq = scene
     ignore = detector.detect([synthetic.median_background()])[0].xyxy
     frames = seq.frames[:50]
-    dets = [with_colour_appearance(detector.detect([f])[0], f) for f in frames]
-    tracked, _ = run_tracker(ByteTracker(), dets, [gt.at_s for gt in seq.truth[:50]])
+    dets = [detector.detect([f])[0] for f in frames]
+    tracked, _ = run_tracker(ByteTracker(), dets, [gt.at_s for gt in seq.truth[:50]], frames)
     result = scores([accumulate(synthetic_truth(seq)[:50], drop_ignored(tracked, ignore))])
     assert result.idf1 >= 0.8, result
 
