@@ -1,8 +1,19 @@
 #!/usr/bin/env bash
 # Installs everything the demo and the tests need, idempotently: apt packages (when root),
 # the virtual environment with pinned Python packages, converted models and sample footage.
+# Usage: scripts/setup.sh [--with-yolo]
+#   --with-yolo  also build .venv-yolo (torch + ultralytics, about 5.5 GB), which only the
+#                ultralytics backend's tests use: `make test` passes it, `make demo` does not.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+WITH_YOLO=0
+for arg in "$@"; do
+  case "$arg" in
+    --with-yolo) WITH_YOLO=1 ;;
+    *) echo "usage: $0 [--with-yolo]" >&2; exit 2 ;;
+  esac
+done
 
 APT_PACKAGES=(
   ffmpeg opencv-doc
@@ -52,7 +63,9 @@ install_python() {
 install_apt
 install_python
 # The optional ultralytics backend is proven in its own venv (torch never enters .venv).
-bash scripts/setup_yolo.sh
+if [ "$WITH_YOLO" -eq 1 ]; then
+  bash scripts/setup_yolo.sh
+fi
 log "models"
 "$VENV/bin/python" -m models.build
 log "sample footage"

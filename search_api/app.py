@@ -39,8 +39,10 @@ def create_app(context: ApiContext) -> FastAPI:
     for module in (search, tracks, cameras, zones, cases, jobs, objects, clips):
         api.include_router(module.router)
 
-    @api.get("/healthz", response_model=Health, tags=["health"], summary="Liveness")
-    def healthz(context: Annotated[ApiContext, Depends(api_context)]) -> Health:
+    @api.get("/healthz", response_model=Health, tags=["health"], summary="Liveness (API key)")
+    def healthz(
+        _principal: PrincipalDep, context: Annotated[ApiContext, Depends(api_context)]
+    ) -> Health:
         return Health(status="ok", tracks_indexed=len(context.vectors))
 
     app.include_router(api)

@@ -60,10 +60,13 @@ def serve() -> None:
 def demo(
     cameras: Annotated[int, typer.Option(min=1, max=16, help="sample cameras to run")] = 2,
     seconds: Annotated[float, typer.Option(min=10, help="how long to ingest")] = 45.0,
-    serve: Annotated[bool, typer.Option(help="keep the API up after the search")] = False,
+    serve: Annotated[
+        bool, typer.Option(help="keep the API up after the search until Ctrl-C")
+    ] = False,
     port: Annotated[int, typer.Option(help="API port (0: any free port)")] = 0,
 ) -> None:
-    """Sample cameras → RTSP → ingest → index → API → an example "find this person" search."""
+    """Sample cameras → RTSP → ingest → index → API → "find this person" with a crop of a
+    person from a later frame; prints the ranked hits."""
     from skynet.demo import DemoOptions, demo_settings, run_demo
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -93,13 +96,22 @@ def camera_add(
     name: Annotated[str | None, typer.Option(help="display name (default: the id)")] = None,
     sub_url: Annotated[str | None, typer.Option("--sub", help="analysed stream URL")] = None,
     fps: Annotated[float, typer.Option(min=0.1, max=30, help="detect fps")] = 5.0,
+    heading: Annotated[
+        float | None, typer.Option(help="compass heading of the view, degrees [0, 360)")
+    ] = None,
+    tiles: Annotated[
+        str, typer.Option(help="detector tiling COLSxROWS for small, distant objects (2x2)")
+    ] = "1x1",
 ) -> None:
     """Add a camera (or replace its configuration)."""
     from index.catalog import upsert_camera
     from index.catalog_values import CameraSpec
 
     try:
-        spec = CameraSpec(camera_id, name or camera_id, main_url, sub_url, detect_fps=fps)
+        spec = CameraSpec(
+            camera_id, name or camera_id, main_url, sub_url, detect_fps=fps, heading_deg=heading,
+            tiles=tiles,
+        )  # fmt: skip
     except ValueError as error:
         raise typer.BadParameter(str(error)) from error
     with catalog_sessions(Settings())() as session:
@@ -108,15 +120,44 @@ def camera_add(
     console.print(f"camera {camera_id} saved")
 
 
-def set_enabled(camera_id: str, enabled: bool) -> None:
+def change_camera(camera_id: str, **changes: object) -> None:
+    """Replace some fields of a stored camera; BadParameter names what is wrong."""
     from index.catalog import get_camera, upsert_camera
 
     with catalog_sessions(Settings())() as session:
         spec = get_camera(session, camera_id)
         if spec is None:
             raise typer.BadParameter(f"camera {camera_id!r} not found")
-        upsert_camera(session, dataclasses.replace(spec, enabled=enabled))
+        try:
+            changed = dataclasses.replace(spec, **changes)  # type: ignore[arg-type]
+        except ValueError as error:
+            raise typer.BadParameter(str(error)) from error
+        upsert_camera(session, changed)
         session.commit()
+
+
+def set_enabled(camera_id: str, enabled: bool) -> None:
+    change_camera(camera_id, enabled=enabled)
+
+
+@cameras.command("set")
+def camera_set(
+    camera_id: str,
+    heading: Annotated[
+        float | None, typer.Option(help="compass heading of the view, degrees [0, 360)")
+    ] = None,
+    tiles: Annotated[str | None, typer.Option(help="detector tiling COLSxROWS")] = None,
+) -> None:
+    """Change a camera's analysis settings (the running worker applies them within seconds)."""
+    changes: dict[str, object] = {}
+    if heading is not None:
+        changes["heading_deg"] = heading
+    if tiles is not None:
+        changes["tiles"] = tiles
+    if not changes:
+        raise typer.BadParameter("nothing to change: give --heading or --tiles")
+    change_camera(camera_id, **changes)
+    console.print(f"camera {camera_id} updated")
 
 
 @cameras.command("pause")
@@ -151,13 +192,14 @@ def camera_list() -> None:
     from index.catalog import list_cameras
     from index.catalog_values import redact_url
 
-    table = Table("id", "name", "main", "sub", "fps", "enabled")
+    table = Table("id", "name", "main", "sub", "fps", "heading", "tiles", "enabled")
     with catalog_sessions(Settings())() as session:
         for spec in list_cameras(session):
             sub = redact_url(spec.sub_url) if spec.sub_url else "-"
+            heading = "-" if spec.heading_deg is None else f"{spec.heading_deg:g}"
             table.add_row(
                 spec.id, spec.name, redact_url(spec.main_url), sub, f"{spec.detect_fps:g}",
-                "yes" if spec.enabled else "paused",
+                heading, spec.tiles, "yes" if spec.enabled else "paused",
             )  # fmt: skip
     console.print(table)
 

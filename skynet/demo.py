@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import cv2
@@ -14,6 +17,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from detect.detector import NanoDetDetector
+from detect.query import largest
 from index.catalog import create_api_key, create_case
 from index.catalog_values import CameraSpec
 from ingest.stream import open_input
@@ -36,14 +41,50 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def grab_query_frame(url: str, after_s: float) -> np.ndarray:
-    """A frame from the live stream `after_s` seconds after connecting (a later moment)."""
+CROP_MARGIN = 0.1  # of the box's width and height, added on each side of the query crop
+QUERY_SEARCH_S = 10.0  # how long to look for a frame that shows a person
+
+
+@dataclass(frozen=True)
+class QueryCrop:
+    """The largest person of a frame, cropped with a margin; `box` is (x1, y1, x2, y2) in px."""
+
+    image: np.ndarray
+    box: tuple[int, int, int, int]
+
+
+def person_crop(frame: np.ndarray, detector: NanoDetDetector) -> QueryCrop | None:
+    """The largest detected person of `frame` with `CROP_MARGIN` around it (None: no person)."""
+    detections = detector.detect([frame])[0]
+    persons = detections[np.array(detections.class_name, dtype=object) == "person"]
+    index = largest(persons)
+    if index is None:
+        return None
+    x1, y1, x2, y2 = (float(v) for v in persons.xyxy[index])
+    margin_x, margin_y = CROP_MARGIN * (x2 - x1), CROP_MARGIN * (y2 - y1)
+    height, width = frame.shape[:2]
+    box = (
+        max(0, int(x1 - margin_x)),
+        max(0, int(y1 - margin_y)),
+        min(width, int(np.ceil(x2 + margin_x))),
+        min(height, int(np.ceil(y2 + margin_y))),
+    )
+    return QueryCrop(frame[box[1] : box[3], box[0] : box[2]].copy(), box)
+
+
+def grab_person_crop(url: str, after_s: float, detector: NanoDetDetector) -> QueryCrop:
+    """The first frame `after_s` or later after connecting that shows a person, cropped."""
     with open_input(url) as container:
         started = time.monotonic()
         for frame in container.decode(video=0):
-            if time.monotonic() - started >= after_s:
-                return frame.to_ndarray(format="bgr24")
-    raise RuntimeError(f"stream {url} ended before a query frame was read")
+            elapsed_s = time.monotonic() - started
+            if elapsed_s > after_s + QUERY_SEARCH_S:
+                break
+            if elapsed_s >= after_s:
+                found = person_crop(frame.to_ndarray(format="bgr24"), detector)
+                if found is not None:
+                    return found
+    raise RuntimeError(f"no person seen on {url} within {after_s + QUERY_SEARCH_S:.0f} s")
 
 
 def status_table(runtime: Runtime, elapsed_s: float, total_s: float) -> Table:
@@ -69,8 +110,17 @@ def status_table(runtime: Runtime, elapsed_s: float, total_s: float) -> Table:
     return table
 
 
-def run_demo(settings: Settings, options: DemoOptions, console: Console) -> int:
-    """Runs the whole data path on the bundled sample footage; returns a process exit code."""
+def run_demo(
+    settings: Settings,
+    options: DemoOptions,
+    console: Console,
+    stop_serving: threading.Event | None = None,
+) -> int:
+    """Runs the whole data path on the bundled sample footage; returns a process exit code.
+
+    With `options.serve` the API stays up after the search until `stop_serving` is set (or
+    Ctrl-C).
+    """
     if settings.data_dir.exists():
         shutil.rmtree(settings.data_dir)
     console.print("[bold]1/5[/] building sample camera footage (cached after the first run)")
@@ -91,31 +141,44 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console) -> int:
             runtime.add_camera(
                 CameraSpec(camera_id, f"Sample {camera_id}", stream.main, stream.sub)
             )
-        started = time.monotonic()
-        with Live(console=console, refresh_per_second=2) as live:
-            while (elapsed := time.monotonic() - started) < options.ingest_s:
-                live.update(status_table(runtime, elapsed, options.ingest_s))
-                time.sleep(0.5)
-            live.update(status_table(runtime, options.ingest_s, options.ingest_s))
         first_camera = next(iter(urls))
-        console.print("[bold]4/5[/] taking a picture of a later moment as the query")
-        query = grab_query_frame(urls[first_camera].sub, after_s=3.0)
+        with ThreadPoolExecutor(max_workers=1) as grabber:
+            # the query: a person seen later in the ingested period, as a witness photo would be
+            query_crop = grabber.submit(
+                grab_person_crop, urls[first_camera].sub, 0.6 * options.ingest_s, runtime.detector
+            )
+            started = time.monotonic()
+            with Live(console=console, refresh_per_second=2) as live:
+                while (elapsed := time.monotonic() - started) < options.ingest_s:
+                    live.update(status_table(runtime, elapsed, options.ingest_s))
+                    time.sleep(0.5)
+                live.update(status_table(runtime, options.ingest_s, options.ingest_s))
+            if not console.is_terminal:
+                console.line()  # Live ends its last render with a newline on terminals only
+            console.print(f"[bold]4/5[/] query: largest person of a later {first_camera} frame")
+            query = query_crop.result()
         runtime.stop()
         console.print(
             f"    stored {runtime.indexer.segments_stored} segments and "
             f"{runtime.indexer.tracks_indexed} tracks"
         )
+        query_path = settings.data_dir / "query.jpg"
+        ok, jpeg = cv2.imencode(".jpg", query.image)
+        if not ok:
+            raise RuntimeError("query crop could not be encoded")
+        query_path.write_bytes(jpeg.tobytes())
+        console.print(
+            f"    query crop: {query_path}  (box {query.box} of the sub stream frame)",
+            soft_wrap=True,
+        )
         console.print("[bold]5/5[/] POST /api/v1/search/image  (find this person)")
-        code = search_and_print(settings, api_key, case_id, query, console)
+        code = search_and_print(settings, api_key, case_id, jpeg.tobytes(), console)
         if options.serve:
             console.print(
                 f"API at {settings.api_base_url}/docs  (X-API-Key: {api_key}); Ctrl-C stops it"
             )
-            try:
-                while True:
-                    time.sleep(1)
-            except KeyboardInterrupt:
-                pass
+            with contextlib.suppress(KeyboardInterrupt):
+                (stop_serving or threading.Event()).wait()
         runtime.stop_api()
         return code
     finally:
@@ -123,25 +186,26 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console) -> int:
 
 
 def search_and_print(
-    settings: Settings, api_key: str, case_id: str, query: np.ndarray, console: Console
+    settings: Settings, api_key: str, case_id: str, query_jpeg: bytes, console: Console
 ) -> int:
-    ok, jpeg = cv2.imencode(".jpg", query)
-    if not ok:
-        raise RuntimeError("query frame could not be encoded")
-    query_path = settings.data_dir / "query.jpg"
-    query_path.write_bytes(jpeg.tobytes())
+    """Posts the person crop as it is (whole_image) and prints the ranked hits; 0 if any."""
     response = httpx.post(
         f"{settings.api_base_url}/api/v1/search/image",
         headers={"X-API-Key": api_key},
-        files={"image": ("query.jpg", jpeg.tobytes(), "image/jpeg")},
-        data={"classes": "person", "top_k": "5", "case_id": case_id, "purpose": "demo"},
+        files={"image": ("query.jpg", query_jpeg, "image/jpeg")},
+        data={
+            "whole_image": "true",
+            "classes": "person",
+            "top_k": "5",
+            "case_id": case_id,
+            "purpose": "demo",
+        },
         timeout=60,
     )
     if response.status_code != 200:
         console.print(f"[red]search failed ({response.status_code}): {response.text}")
         return 1
     body = response.json()
-    console.print(f"    query picture: {query_path}  chosen box: {body['query']['box']}")
     table = Table(title="Ranked hits")
     for column in ("#", "track", "camera", "class", "seen from", "to (UTC)", "score"):
         table.add_column(column)

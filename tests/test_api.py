@@ -98,12 +98,16 @@ def search(client: TestClient, key: str, image: bytes, **form: str):
 
 
 def test_every_endpoint_needs_a_valid_key(api) -> None:
-    client, keys, _ = api
+    client, keys, tracks = api
     for headers in ({}, {"X-API-Key": "nope"}, {"X-API-Key": keys["revoked"]}):
+        assert client.get("/api/v1/healthz", headers=headers).status_code == 401
         assert client.get("/api/v1/cameras", headers=headers).status_code == 401
         assert client.get("/api/v1/tracks/1", headers=headers).status_code == 401
         response = client.post("/api/v1/search/image", headers=headers, files={"image": b"x"})
         assert response.status_code == 401
+    health = client.get("/api/v1/healthz", headers={"X-API-Key": keys["viewer"]})
+    assert health.status_code == 200
+    assert health.json() == {"status": "ok", "tracks_indexed": len(tracks)}
 
 
 def test_a_later_crop_finds_the_same_persons_track(api) -> None:
@@ -135,7 +139,8 @@ def test_scene_search_picks_the_largest_person(api) -> None:
 def test_bad_uploads_get_a_clear_4xx(api) -> None:
     client, keys, _ = api
     key = keys["investigator"]
-    assert "empty" in search(client, key, b"").json()["detail"]
+    empty = search(client, key, b"")
+    assert empty.status_code == 422 and "empty" in empty.json()["detail"]
     not_image = search(client, key, b"%PDF-1.4 definitely not a picture")
     assert not_image.status_code == 422 and "not a decodable image" in not_image.json()["detail"]
     huge = search(client, key, b"\xff" * (20 * 1024 * 1024 + 10))
