@@ -156,7 +156,7 @@ class TrackBuilder:
         self._embedder = embedder
         self._min_observations = min_observations
         self._max_record_s = max_record_s
-        self._camera_heading_deg = camera_heading_deg
+        self.camera_heading_deg = camera_heading_deg
         self._live: dict[int, _Accumulator] = {}
 
     @property
@@ -263,7 +263,7 @@ class TrackBuilder:
             crops,
             [v.quality for v in acc.views],
             acc.trajectory,
-            self._camera_heading_deg,
+            self.camera_heading_deg,
         )
         attributes["part"] = acc.part
         context = (

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -13,6 +14,7 @@ import numpy as np
 
 from detect.bytetrack import ByteTrackConfig, ByteTracker
 from detect.detections import Detections
+from detect.detector import DetectorConfig, NanoDetDetector, detector_for
 from detect.track_builder import Embedder, EndedTrack, TrackBuilder
 from detect.track_record import TrackRecord
 from ingest.camera import RateMeter
@@ -31,6 +33,17 @@ class BatchDetector(Protocol):
     def detect(self, frames: list[np.ndarray]) -> list[Detections]: ...
 
 
+@dataclass(frozen=True)
+class CameraAnalysis:
+    """A camera's analysis settings: detector choice (tiling) and compass heading of its view."""
+
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    heading_deg: float | None = None
+
+
+PLAIN_ANALYSIS = CameraAnalysis()
+
+
 class AnalysisWorker:
     """Inference threads shared by every camera: frames in, finished `TrackRecord`s out.
 
@@ -38,6 +51,8 @@ class AnalysisWorker:
     best shot) here, off the capture threads, and handed to `sink`. With `threads` > 1 several
     batches are detected at once (each thread's detector call uses its own core); the frame
     queue hands one camera to one thread at a time, so each camera is tracked in frame order.
+    `analysis` holds per-camera settings, read for every batch (cameras not in it: plain);
+    its owner may change it at any time.
     """
 
     def __init__(
@@ -49,6 +64,7 @@ class AnalysisWorker:
         batch_size: int = 4,
         track_max_age_s: float = 2.0,
         threads: int = 1,
+        analysis: Mapping[str, CameraAnalysis] | None = None,
     ) -> None:
         if threads < 1:
             raise ValueError(f"threads must be ≥ 1, got {threads}")
@@ -58,6 +74,7 @@ class AnalysisWorker:
         self._sink = sink
         self._batch_size = batch_size
         self._track_max_age_s = track_max_age_s
+        self._analysis: Mapping[str, CameraAnalysis] = {} if analysis is None else analysis
         self._trackers: dict[str, ByteTracker] = {}
         self._builders: dict[str, TrackBuilder] = {}
         self._stop = threading.Event()
@@ -114,17 +131,36 @@ class AnalysisWorker:
 
     def process(self, batch: list[Frame]) -> None:
         """Detect, track and finalise one batch of frames (any mix of cameras)."""
-        results = self._detector.detect([frame.image for frame in batch])
-        for frame, detections in zip(batch, results, strict=True):
+        settings = [self._analysis.get(frame.camera_id, PLAIN_ANALYSIS) for frame in batch]
+        results = self._detect(batch, settings)
+        for frame, detections, analysis in zip(batch, results, settings, strict=True):
             with self._lock:
-                ended = self._track(frame, detections)
+                ended = self._track(frame, detections, analysis.heading_deg)
                 self.frames_analysed += 1
                 self.lag_s[frame.camera_id] = (datetime.now(UTC) - frame.wall_time).total_seconds()
                 self.analysed_rate.setdefault(frame.camera_id, RateMeter()).tick()
                 self._last_frame_s[frame.camera_id] = time.monotonic()
             self._finalise(ended)  # embedding takes tens of ms: not under the shared lock
 
-    def _track(self, frame: Frame, detections: Detections) -> _Ended:
+    def _detect(self, batch: list[Frame], settings: list[CameraAnalysis]) -> list[Detections]:
+        """One detector call per detector choice in the batch: untiled cameras share one."""
+        groups: dict[DetectorConfig, list[int]] = {}
+        for index, analysis in enumerate(settings):
+            groups.setdefault(analysis.detector, []).append(index)
+        results: dict[int, Detections] = {}
+        for config, indices in groups.items():
+            found = self._detector_for(config).detect([batch[i].image for i in indices])
+            results.update(zip(indices, found, strict=True))
+        return [results[i] for i in range(len(batch))]
+
+    def _detector_for(self, config: DetectorConfig) -> BatchDetector:
+        """The shared detector, tiled per `config`; tiling (`TiledDetector`) is NanoDet's, so
+        other backends always see the full frame."""
+        if isinstance(self._detector, NanoDetDetector):
+            return detector_for(config, self._detector)
+        return self._detector
+
+    def _track(self, frame: Frame, detections: Detections, heading_deg: float | None) -> _Ended:
         """Track one frame, detaching the tracks that ended; the caller holds the lock."""
         at_s = frame.wall_time.timestamp()
         ended: _Ended = []
@@ -140,6 +176,7 @@ class AnalysisWorker:
             builder = self._builders[frame.camera_id] = TrackBuilder(
                 frame.camera_id, self._embedder
             )
+        builder.camera_heading_deg = heading_deg  # for the tracks finalised from now on
         tracked, finished = tracker.update(detections, at_s, frame.image)
         builder.observe(frame, tracked)
         return [*ended, (builder, builder.end(finished))]

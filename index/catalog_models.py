@@ -105,6 +105,7 @@ class CameraRow(Base):
     lon: Mapped[float | None] = mapped_column(Float)
     heading_deg: Mapped[float | None] = mapped_column(Float)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    tiles: Mapped[str] = mapped_column(String(8), default="1x1", server_default="1x1")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now, onupdate=utc_now)
     removed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

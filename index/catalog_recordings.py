@@ -63,6 +63,7 @@ def _camera_spec(row: CameraRow) -> CameraSpec:
         lon=row.lon,
         heading_deg=row.heading_deg,
         enabled=row.enabled,
+        tiles=row.tiles,
     )
 
 
@@ -80,6 +81,7 @@ def upsert_camera(session: Session, spec: CameraSpec) -> None:
     row.detect_fps = spec.detect_fps
     row.lat, row.lon, row.heading_deg = spec.lat, spec.lon, spec.heading_deg
     row.enabled = spec.enabled
+    row.tiles = spec.tiles
     session.flush()
 
 

@@ -16,6 +16,8 @@ from index.catalog_models import ensure_utc
 
 CAMERA_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 ROLE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+# Detector tiling "COLSxROWS": tiles plus the full frame cost (1 + cols·rows)× the plain detector.
+TILES_PATTERN = re.compile(r"^([1-3])x([1-3])$")
 JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 TRAJECTORY_POINT_LEN = 5  # [t_s, x1, y1, x2, y2]
 # One track record spans at most this long (longer presences are stored in parts); time
@@ -47,6 +49,14 @@ def check_camera_id(camera_id: str) -> str:
             f"camera id {camera_id!r} is invalid: use 1-64 letters, digits, '_', '.', '-'"
         )
     return camera_id
+
+
+def parse_tiles(tiles: str) -> tuple[int, int]:
+    """(cols, rows) of a detector tiling such as "2x2"; "1x1" is the full frame only."""
+    match = TILES_PATTERN.fullmatch(tiles) if isinstance(tiles, str) else None
+    if match is None:
+        raise ValueError(f"tiles {tiles!r} is invalid: use COLSxROWS with 1-3 each, like '2x2'")
+    return int(match[1]), int(match[2])
 
 
 def check_role(role: str) -> str:
@@ -109,6 +119,7 @@ class CameraSpec:
     lon: float | None = None
     heading_deg: float | None = None
     enabled: bool = True
+    tiles: str = "1x1"  # detector tiling COLSxROWS for small, distant objects
 
     def __post_init__(self) -> None:
         check_camera_id(self.id)
@@ -125,6 +136,12 @@ class CameraSpec:
             raise ValueError(f"camera {self.id!r} longitude {self.lon} not in [-180, 180]")
         if self.heading_deg is not None and not 0 <= self.heading_deg < 360:
             raise ValueError(f"camera {self.id!r} heading_deg {self.heading_deg} not in [0, 360)")
+        parse_tiles(self.tiles)
+
+    @property
+    def tile_grid(self) -> tuple[int, int]:
+        """(cols, rows) of `tiles`."""
+        return parse_tiles(self.tiles)
 
     @property
     def redacted_main_url(self) -> str:

@@ -15,6 +15,7 @@ from pydantic import (
 )
 
 from detect.detections import COCO_CLASSES
+from index.catalog_values import TILES_PATTERN
 from index.catalog_zones import MAX_ZONE_NAME_CHARS, check_polygon, check_zone_name
 from search_api.attribute_filter import AttributeFilter, normalise_term
 
@@ -100,9 +101,14 @@ class CameraOut(BaseModel):
     lon: float | None
     heading_deg: float | None
     enabled: bool
+    tiles: str = Field(description="detector tiling COLSxROWS; 1x1: full frame only")
 
 
 STREAM_URL_PATTERN = r"^(rtsp|rtsps|http|https|file)://\S+$"
+TILES_DESCRIPTION = (
+    "detector tiling COLSxROWS (1-3 each): the frame is also detected in that many overlapping"
+    " tiles, finding small, distant objects at (1 + cols·rows)× the detector cost"
+)
 
 
 class CameraIn(BaseModel):
@@ -119,6 +125,12 @@ class CameraIn(BaseModel):
     lon: float | None = Field(default=None, ge=-180, le=180)
     heading_deg: float | None = Field(default=None, ge=0, lt=360)
     enabled: bool = True
+    tiles: str = Field(
+        default="1x1",
+        pattern=TILES_PATTERN.pattern,
+        description=TILES_DESCRIPTION,
+        examples=["2x2"],
+    )
 
 
 class CameraPatch(BaseModel):
@@ -134,6 +146,9 @@ class CameraPatch(BaseModel):
     lon: float | None = Field(default=None, ge=-180, le=180)
     heading_deg: float | None = Field(default=None, ge=0, lt=360)
     enabled: bool | None = None
+    tiles: str | None = Field(
+        default=None, pattern=TILES_PATTERN.pattern, description=TILES_DESCRIPTION
+    )
 
 
 class CameraStatus(BaseModel):

@@ -11,10 +11,10 @@ import faiss
 import uvicorn
 from sqlalchemy.orm import Session, sessionmaker
 
-from detect.detector import NanoDetDetector
+from detect.detector import DetectorConfig, NanoDetDetector
 from detect.embedder import AppearanceEmbedder
-from detect.worker import AnalysisWorker
-from index.catalog import upsert_camera
+from detect.worker import AnalysisWorker, CameraAnalysis
+from index.catalog import list_cameras, upsert_camera
 from index.catalog_values import CameraSpec
 from index.db import init_catalog, session_factory
 from index.track_indexer import TrackIndexer, open_vector_index
@@ -29,7 +29,7 @@ from search_api.app import API_PREFIX, create_app
 from search_api.context import ApiContext
 from search_api.schemas import CameraStatus
 from skynet.settings import Settings
-from skynet.supervisor import CameraSupervisor, catalog_cameras
+from skynet.supervisor import CameraSupervisor
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,11 @@ def open_object_store(settings: Settings) -> ObjectStore:
     )
 
 
+def camera_analysis(spec: CameraSpec) -> CameraAnalysis:
+    """What the analysis worker needs to know about a camera: its tiling and heading."""
+    return CameraAnalysis(DetectorConfig(tiles=spec.tile_grid), spec.heading_deg)
+
+
 @dataclass
 class Runtime:
     """All long-lived parts of one process; the supervisor runs the catalog's cameras."""
@@ -66,6 +71,7 @@ class Runtime:
     uploader: SegmentUploader
     frames: LatestFrames
     worker: AnalysisWorker
+    analysis: dict[str, CameraAnalysis]  # per camera, shared with the worker
     supervisor: CameraSupervisor | None = None
     cameras: dict[str, CameraIngest] = field(default_factory=dict)
     _api_server: uvicorn.Server | None = None
@@ -96,6 +102,7 @@ class Runtime:
             store, settings.data_dir / "spool", settings.spool_limit_bytes, indexer.record_segment
         )
         frames = LatestFrames(FRAME_QUEUE_CAPACITY)
+        analysis: dict[str, CameraAnalysis] = {}
         worker = AnalysisWorker(
             frames,
             detector,
@@ -103,6 +110,7 @@ class Runtime:
             indexer.index,
             track_max_age_s=settings.track_max_age_s,
             threads=settings.analysis_threads,
+            analysis=analysis,
         )
         return cls(
             settings,
@@ -115,6 +123,7 @@ class Runtime:
             uploader,
             frames,
             worker,
+            analysis,
         )
 
     def start(self) -> None:
@@ -122,12 +131,23 @@ class Runtime:
         self.uploader.start()
         self.worker.start()
         self.supervisor = CameraSupervisor(
-            catalog_cameras(self.sessions),
+            self.catalog_cameras,
             self._start_camera,
             self._stop_camera,
             self.settings.camera_poll_s,
         )
         self.supervisor.start()
+
+    def catalog_cameras(self) -> list[CameraSpec]:
+        """The catalog's cameras; refreshes `analysis` on the way, so tiling and heading
+        changes reach the worker at the supervisor's next poll without restarting ingest."""
+        with self.sessions() as session:
+            specs = list_cameras(session)
+        wanted = {spec.id: camera_analysis(spec) for spec in specs}
+        self.analysis.update(wanted)  # in place: the worker reads this dict
+        for camera_id in self.analysis.keys() - wanted.keys():
+            del self.analysis[camera_id]
+        return specs
 
     def add_camera(self, spec: CameraSpec) -> None:
         """Write the camera to the catalog and start it now (the API does the same via polling)."""

@@ -6,9 +6,6 @@ import logging
 import threading
 from collections.abc import Callable
 
-from sqlalchemy.orm import Session, sessionmaker
-
-from index.catalog import list_cameras
 from index.catalog_values import CameraSpec
 from ingest.camera import CameraConfig
 
@@ -82,11 +79,3 @@ class CameraSupervisor:
                 self.reconcile()
             except Exception:  # the catalog may be briefly unavailable; try again next poll
                 log.exception("camera reconcile failed")
-
-
-def catalog_cameras(sessions: sessionmaker[Session]) -> Callable[[], list[CameraSpec]]:
-    def desired() -> list[CameraSpec]:
-        with sessions() as session:
-            return list_cameras(session)
-
-    return desired

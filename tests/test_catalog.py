@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, MetaData, String, delete, func, inspect, select, text, update
@@ -25,7 +26,14 @@ from index.catalog import (
     redact_url,
 )
 from index.catalog_models import ApiKeyRow, AuditRow, Base, CameraRow, TrackRow
-from index.db import UnsupportedDatabaseError, head_revision, make_engine, normalize_url
+from index.db import (
+    UnsupportedDatabaseError,
+    alembic_config,
+    head_revision,
+    make_engine,
+    normalize_url,
+    session_factory,
+)
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -175,6 +183,40 @@ def test_cameras_upsert_get_list(sessions: sessionmaker[Session]) -> None:
         _camera(detect_fps=0)
     with pytest.raises(ValueError, match="camera id"):
         _camera("bad id/with slash")
+
+
+def test_camera_tiles_round_trip_and_are_checked(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as session:
+        catalog.upsert_camera(session, _camera("cam-1", tiles="2x1"))
+        catalog.upsert_camera(session, _camera("cam-2"))
+    with sessions() as session:
+        tiled, plain = catalog.list_cameras(session)
+    assert (tiled.tiles, tiled.tile_grid) == ("2x1", (2, 1))
+    assert (plain.tiles, plain.tile_grid) == ("1x1", (1, 1))
+    for bad in ("4x1", "0x2", "2x2\n", "2 x 2", ""):
+        with pytest.raises(ValueError, match="tiles"):
+            _camera(tiles=bad)
+
+
+def test_migration_0006_gives_existing_cameras_the_full_frame(catalog_url: str) -> None:
+    engine = make_engine(catalog_url)
+    try:
+        with engine.begin() as connection:
+            command.upgrade(alembic_config(connection), "0005_job_leases")
+            connection.execute(
+                text(
+                    "INSERT INTO cameras (id, name, main_url, detect_fps, enabled, created_at,"
+                    " updated_at) VALUES ('old', 'Old', 'rtsp://h/m', 5.0, :yes, :at, :at)"
+                ),
+                {"yes": True, "at": T0},
+            )
+        with engine.begin() as connection:
+            command.upgrade(alembic_config(connection), "head")
+        with session_factory(engine)() as session:
+            old = catalog.get_camera(session, "old")
+            assert old is not None and old.tiles == "1x1"
+    finally:
+        engine.dispose()
 
 
 def test_segments_between_and_idempotent_add(sessions: sessionmaker[Session]) -> None:

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from detect.detector import DetectorConfig
+from detect.worker import CameraAnalysis
 from index.catalog import create_api_key, gaps_between, segments_between
 from search_api.app import create_app
 from skynet.runtime import Runtime
@@ -77,6 +79,27 @@ def test_cameras_are_managed_at_runtime(live, rtsp_server) -> None:
         assert segments_between(session, "lobby", TEST_START, datetime.now(UTC))
 
 
+def test_analysis_settings_apply_without_restarting_the_camera(live, rtsp_server) -> None:
+    runtime, client, _key = live
+    urls = rtsp_server.urls["cam1"]
+    camera = {"id": "yard", "name": "Yard", "main_url": urls.main, "sub_url": urls.sub}
+    assert client.post("/api/v1/cameras", json=camera).status_code == 201
+    assert wait_for(lambda: status_of(client, "yard")["state"] == "online", 15)
+    ingest = runtime.cameras["yard"]
+    assert runtime.analysis["yard"] == CameraAnalysis()
+
+    changed = client.patch("/api/v1/cameras/yard", json={"tiles": "2x2", "heading_deg": 45.0})
+    assert changed.status_code == 200 and changed.json()["tiles"] == "2x2"
+    wanted = CameraAnalysis(DetectorConfig(tiles=(2, 2)), heading_deg=45.0)
+    assert wait_for(lambda: runtime.analysis.get("yard") == wanted, 5)
+    assert runtime.cameras["yard"] is ingest  # analysis settings do not restart ingest
+    analysed = runtime.worker.frames_analysed  # the only camera now: tiled analysis goes on
+    assert wait_for(lambda: runtime.worker.frames_analysed > analysed + 5, 15)
+
+    assert client.delete("/api/v1/cameras/yard").status_code == 204
+    assert wait_for(lambda: "yard" not in runtime.analysis, 5)
+
+
 def test_invalid_camera_definitions_are_refused_naming_the_field(live) -> None:
     _runtime, client, _key = live
     good = {"id": "c1", "name": "C1", "main_url": "rtsp://127.0.0.1:8554/x"}
@@ -86,6 +109,7 @@ def test_invalid_camera_definitions_are_refused_naming_the_field(live) -> None:
         ("detect_fps", 0),
         ("lat", 123.0),
         ("heading_deg", 400),
+        ("tiles", "5x5"),
     ):
         response = client.post("/api/v1/cameras", json=good | {field: value})
         assert response.status_code == 422, (field, response.text)

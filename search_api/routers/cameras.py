@@ -33,6 +33,7 @@ def camera_out(spec: CameraSpec) -> CameraOut:
         lon=spec.lon,
         heading_deg=spec.heading_deg,
         enabled=spec.enabled,
+        tiles=spec.tiles,
     )
 
 
@@ -93,7 +94,7 @@ def add_camera(body: CameraIn, principal: PrincipalDep, session: SessionDep) -> 
     spec = CameraSpec(
         id=body.id, name=body.name, main_url=body.main_url, sub_url=body.sub_url,
         detect_fps=body.detect_fps, lat=body.lat, lon=body.lon, heading_deg=body.heading_deg,
-        enabled=body.enabled,
+        enabled=body.enabled, tiles=body.tiles,
     )  # fmt: skip
     save(session, principal, spec, "camera_add")
     return camera_out(spec)
@@ -106,7 +107,7 @@ def update_camera(
     require_role(principal, MANAGE_ROLES)
     current = visible_camera(session, principal, camera_id)
     changes = body.model_dump(exclude_unset=True)
-    for required in ("name", "main_url", "detect_fps", "enabled"):
+    for required in ("name", "main_url", "detect_fps", "enabled", "tiles"):
         if required in changes and changes[required] is None:
             raise HTTPException(
                 status.HTTP_422_UNPROCESSABLE_CONTENT, f"{required}: may not be null"
