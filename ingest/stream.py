@@ -10,7 +10,7 @@ import av
 import av.container
 
 OPEN_TIMEOUT_S = 10.0
-READ_TIMEOUT_S = 10.0
+READ_TIMEOUT_S = 10.0  # also FFmpeg's RTSP socket timeout (connect, every read)
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@'\"]+@")
 
 
@@ -24,10 +24,19 @@ class StreamError(RuntimeError):
 
 
 def open_input(url: str) -> av.container.InputContainer:
-    """Open `url` (RTSP over TCP, or a file) and check it has a video track."""
-    options = {"rtsp_transport": "tcp"} if url.startswith(("rtsp://", "rtsps://")) else {}
+    """Open `url` (RTSP over TCP, or a file) and check it has a video track.
+
+    RTSP times out in FFmpeg's own socket layer, not through PyAV's `timeout`: PyAV's timeout
+    check takes the GIL on every network read (three per RTP packet over TCP), so with dozens
+    of camera threads the readers would keep interrupting the analysis threads.
+    """
     try:
-        container = av.open(url, options=options, timeout=(OPEN_TIMEOUT_S, READ_TIMEOUT_S))
+        if url.startswith(("rtsp://", "rtsps://")):
+            socket_timeout_us = str(int(READ_TIMEOUT_S * 1_000_000))
+            options = {"rtsp_transport": "tcp", "timeout": socket_timeout_us}
+            container = av.open(url, options=options)
+        else:
+            container = av.open(url, timeout=(OPEN_TIMEOUT_S, READ_TIMEOUT_S))
     except (av.FFmpegError, OSError) as error:
         raise StreamError(f"cannot open stream: {redact_credentials(str(error))}") from error
     if not container.streams.video:
