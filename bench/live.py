@@ -102,6 +102,7 @@ class TrialResult:
     analysed_fps_per_camera: float
     gate_pass_fraction: float
     drop_fraction: float
+    sample_stride_mean: float  # > 1: analysis shed load by sampling detect_fps / stride
     lag_p95_s: float
     lag_first_third_s: float
     lag_last_third_s: float
@@ -241,20 +242,32 @@ def _detect_cpu_ms(
     )
 
 
-def measure_raw_cost(sub_path: Path, settings: Settings, seconds: float = 16.0) -> RawCost:
-    """Decode `seconds` of `sub_path` and detect its 5 fps samples, as the pipeline would."""
+def measure_raw_cost(
+    sub_path: Path, settings: Settings, seconds: float = 16.0, repeats: int = 3
+) -> RawCost:
+    """Decode `seconds` of `sub_path` and detect its 5 fps samples, as the pipeline would;
+    each figure is the median of `repeats` runs (single runs of a few seconds of CPU drift
+    by ±10 % on this machine)."""
     if not sub_path.is_file():
         raise FileNotFoundError(f"sub stream file {sub_path} does not exist")
-    decode_s, frames = _decode_sample(sub_path, seconds, None)
-    frame_threads_s, _ = _decode_sample(sub_path, seconds, "AUTO")
+    decodes = [_decode_sample(sub_path, seconds, None) for _ in range(repeats)]
+    frames = decodes[0][1]
+    decode_s = statistics.median(s for s, _ in decodes)
+    frame_threads_s = statistics.median(
+        _decode_sample(sub_path, seconds, "AUTO")[0] for _ in range(repeats)
+    )
     detector = NanoDetDetector(
         model_path(settings.detector_model, settings.models_dir),
         input_size=settings.detector_input_px,
         score_threshold=settings.detector_score_threshold,
         intra_op_threads=settings.detector_threads,
     )
-    cpu_ms, wall_ms = _detect_cpu_ms(detector, frames, 1)
-    batch4_cpu_ms, _ = _detect_cpu_ms(detector, frames, 4)
+    singles = [_detect_cpu_ms(detector, frames, 1) for _ in range(repeats)]
+    cpu_ms = statistics.median(cpu for cpu, _ in singles)
+    wall_ms = statistics.median(wall for _, wall in singles)
+    batch4_cpu_ms = statistics.median(
+        _detect_cpu_ms(detector, frames, 4)[0] for _ in range(repeats)
+    )
     return RawCost(
         decode_s * 1000 / seconds, frame_threads_s * 1000 / seconds, cpu_ms, wall_ms,
         batch4_cpu_ms,
@@ -349,9 +362,11 @@ def _measure(
     load_at_start = os.getloadavg()[0]
     start, counts0 = cpu_snapshot(server.pids), _counts(runtime)
     lags: list[float] = []
+    strides: list[float] = []
     while time.monotonic() - start.at_s < measure_s:
         time.sleep(SAMPLE_EVERY_S)
         lags.append(_lag_samples(runtime, camera_ids))
+        strides.append(runtime.frames.sample_stride)
     end, counts1 = cpu_snapshot(server.pids), _counts(runtime)
     mem_mb_per_camera = (rss_mb() - rss_before_mb) / count
     elapsed_s = end.at_s - start.at_s
@@ -384,6 +399,7 @@ def _measure(
         tracks_per_camera_minute=round(60 * tracks / camera_s, 1),
         gate_pass_fraction=round(passed / decoded, 3) if decoded else 0.0,
         drop_fraction=round(dropped / passed, 3) if passed else 0.0,
+        sample_stride_mean=round(statistics.fmean(strides), 2),
         lag_p95_s=round(lag_p95_s, 3),
         lag_first_third_s=round(first_s, 3),
         lag_last_third_s=round(last_s, 3),
@@ -540,6 +556,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         summary = summarise(raw, searches) | {"raw_busy_cores_before": raw_busy_cores}
         args.out.parent.mkdir(parents=True, exist_ok=True)  # written after each mix
         args.out.write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
+    wait_for_quiet(args.quiet_cores, args.quiet_wait_s)
+    raw_end = measure_raw_cost(
+        build_cameras(1, "busy", CACHE_DIR)[0].sub_path, settings_of(CACHE_DIR)
+    )
+    summary["raw_ms_per_camera_second_at_end"] = round(raw_end.ms_per_camera_second, 1)  # drift
+    args.out.write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
     print(json.dumps({k: v for k, v in summary.items() if not k.startswith("trials_")}, indent=1))
 
 

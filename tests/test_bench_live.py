@@ -30,7 +30,8 @@ from skynet.settings import Settings
 def _trial_result(count: int, held: bool) -> TrialResult:
     return TrialResult(
         mix="busy", cameras=count, held=held, decoded_fraction=1.0, analysed_fraction=1.0,
-        analysed_fps_per_camera=5.0, gate_pass_fraction=1.0, drop_fraction=0.0, lag_p95_s=0.1,
+        analysed_fps_per_camera=5.0, gate_pass_fraction=1.0, drop_fraction=0.0,
+        sample_stride_mean=1.0, lag_p95_s=0.1,
         lag_first_third_s=0.1, lag_last_third_s=0.1, tracks_per_camera_minute=1.0,
         cpu_ms_per_camera_second=1.0,
         raw_work_ms_per_camera_second=1.0, overhead_ratio=1.0, analysis_overhead_ratio=0.9,
@@ -108,7 +109,7 @@ def test_summary_has_the_flat_keys_at_capacity() -> None:
 @pytest.mark.slow
 def test_raw_cost_is_decode_plus_five_detections() -> None:
     sub_path = build_cameras(1, "busy", CACHE_DIR)[0].sub_path
-    raw = measure_raw_cost(sub_path, Settings(models_dir=MODELS_DIR), seconds=4.0)
+    raw = measure_raw_cost(sub_path, Settings(models_dir=MODELS_DIR), seconds=4.0, repeats=2)
     assert 0 < raw.decode_cpu_ms_per_camera_second < 500
     assert 1 < raw.detect_cpu_ms_per_frame < 2000
     expected_ms = raw.decode_cpu_ms_per_camera_second + DETECT_FPS * raw.detect_cpu_ms_per_frame
@@ -121,7 +122,7 @@ def test_raw_cost_is_decode_plus_five_detections() -> None:
 @pytest.mark.integration
 def test_one_camera_trial_measures_real_ingest() -> None:
     sub_path = build_cameras(1, "busy", CACHE_DIR)[0].sub_path
-    raw = measure_raw_cost(sub_path, Settings(models_dir=MODELS_DIR), seconds=2.0)
+    raw = measure_raw_cost(sub_path, Settings(models_dir=MODELS_DIR), seconds=2.0, repeats=1)
 
     def settings_of(data_dir: Path) -> Settings:
         return Settings(data_dir=data_dir, models_dir=MODELS_DIR, detect_fps=DETECT_FPS)
@@ -139,3 +140,4 @@ def test_one_camera_trial_measures_real_ingest() -> None:
     assert 0 < result.analysis_overhead_ratio < result.overhead_ratio
     assert result.recording_ms_per_camera_second > 0  # the main stream is received and remuxed
     assert "448x256" in result.settings
+    assert result.sample_stride_mean == 1.0  # one camera: nothing to shed
