@@ -120,12 +120,18 @@ class AnalysisWorker:
         tracker.end_all()
         return [(builder, builder.end(builder.open_track_ids))]
 
-    def _end_quiet_cameras(self) -> None:
-        """A camera that stopped sending frames must not keep its tracks open forever."""
+    def end_quiet_cameras(self) -> None:
+        """A camera that stopped sending frames must not keep its tracks open forever. Quiet
+        means nothing analysed and nothing offered: an overloaded camera whose frames wait or
+        are dropped is not quiet (ending it would cut every one of its tracks)."""
         now = time.monotonic()
         with self._lock:
             last_frame_s = list(self._last_frame_s.items())
-        quiet = [c for c, t in last_frame_s if now - t > 2 * self._track_max_age_s]
+        quiet = [
+            camera_id
+            for camera_id, analysed_s in last_frame_s
+            if now - max(analysed_s, self._frames.last_put_s(camera_id)) > 2 * self._track_max_age_s
+        ]
         for camera_id in quiet:
             self.end_camera(camera_id)
 
@@ -184,7 +190,7 @@ class AnalysisWorker:
     def _run(self) -> None:
         while not self._stop.is_set():
             self._analyse(self._frames.get_batch(self._batch_size, timeout_s=0.2))
-            self._end_quiet_cameras()
+            self.end_quiet_cameras()
         while batch := self._frames.get_batch(self._batch_size, timeout_s=0.0):
             self._analyse(batch)
 

@@ -34,6 +34,7 @@ class LatestFrames:
         self._claimed: set[str] = set()
         self._changed = threading.Condition()
         self.dropped: dict[str, int] = {}
+        self._last_put_s: dict[str, float] = {}
         self.sample_stride = 1.0
         self._shed_window_s = shed_window_s
         self._window_started_s = time.monotonic()
@@ -46,6 +47,7 @@ class LatestFrames:
 
     def put(self, frame: Frame) -> None:
         with self._changed:
+            self._last_put_s[frame.camera_id] = time.monotonic()
             self._window_puts += 1
             if len(self._frames) >= self._capacity:
                 old = self._frames.popleft()
@@ -54,6 +56,11 @@ class LatestFrames:
             self._frames.append(frame)
             self._changed.notify()
             self._adapt_stride()
+
+    def last_put_s(self, camera_id: str) -> float:
+        """`time.monotonic()` when the camera last offered a frame (0 if never)."""
+        with self._changed:
+            return self._last_put_s.get(camera_id, 0.0)
 
     def _adapt_stride(self) -> None:
         """Once per window: widen the stride by the overload seen, or narrow it a step."""

@@ -159,3 +159,30 @@ def test_a_camera_samples_detect_fps_divided_by_the_stride(sample_cameras) -> No
 
     assert sampled_share(1.0) == pytest.approx(1 / 5, rel=0.1)
     assert sampled_share(2.0) == pytest.approx(1 / 10, rel=0.1)
+
+
+class _OnePerson:
+    """Sees one person in the middle of every frame."""
+
+    def detect(self, images: list[np.ndarray]) -> list[Detections]:
+        box = np.array([[20, 5, 40, 30]], np.float32)
+        return [
+            Detections(box, np.array([0.9], np.float32), np.array([0], np.int64)) for _ in images
+        ]
+
+
+def test_quiet_means_no_frame_offered_not_no_frame_analysed() -> None:
+    """An overloaded camera (frames offered, none analysed lately) keeps its tracks; a camera
+    that offers nothing for twice the track age has them finished."""
+    frames = LatestFrames(capacity=4)
+    records: list[TrackRecord] = []
+    worker = AnalysisWorker(frames, _OnePerson(), _NoEmbedder(), records.extend,
+                            track_max_age_s=0.25)  # fmt: skip
+    worker.process([_frame("a", index) for index in range(3)])  # one open track
+    time.sleep(0.6)  # longer than 2 x 0.25 s since camera a's last analysed frame
+    frames.put(_frame("a", 3))  # ... but it just offered one, still waiting in the queue
+    worker.end_quiet_cameras()
+    assert records == []
+    time.sleep(0.6)
+    worker.end_quiet_cameras()
+    assert [r.camera_id for r in records] == ["a"]
