@@ -10,7 +10,9 @@ Each `update` (one frame):
 4. match tentative tracks to the remaining high-confidence detections;
 5. start tentative tracks from unmatched detections above `new_track_confidence`; a tentative
    track is confirmed after `min_hits` matches (and only then gets its public id) and dropped at
-   its first miss; a confirmed track ends after `max_age_s` without a match.
+   its first miss; a confirmed track ends after `max_age_s` without a match, or after
+   `max_age_frames` frame intervals when frames come slower (a camera sampled less often
+   under load must not have its tracks cut into pieces).
 
 Buffered IoU (boxes grown by a fraction of their size before the IoU, as in C-BIoU) keeps fast
 objects matched at 5 fps where plain boxes of consecutive frames no longer overlap.
@@ -99,6 +101,7 @@ class ByteTrackConfig:
     new_track_confidence: float = 0.5
     min_hits: int = 2
     max_age_s: float = 2.0
+    max_age_frames: int = 4  # missed frames a track survives at any frame rate
     buffer: float = 0.3
     lost_buffer: float = 0.6
     high_cost_max: float = 0.85
@@ -119,6 +122,8 @@ class ByteTrackConfig:
             raise ValueError(f"min_hits must be at least 1, got {self.min_hits}")
         if self.max_age_s <= 0:
             raise ValueError(f"max_age_s must be positive, got {self.max_age_s}")
+        if self.max_age_frames < 1:
+            raise ValueError(f"max_age_frames must be at least 1, got {self.max_age_frames}")
         if not 0.0 <= self.appearance_margin <= 1.0:
             raise ValueError(f"appearance_margin must be in [0, 1], got {self.appearance_margin}")
 
@@ -143,6 +148,7 @@ class ByteTracker:
         self._tracks: list[_Track] = []
         self._next_id = 1
         self._last_at_s: float | None = None
+        self._interval_s = 0.0  # running mean of the time between frames
 
     @property
     def live_track_count(self) -> int:
@@ -193,13 +199,16 @@ class ByteTracker:
         for det, track in assigned.items():
             self._apply(track, detections, det, at_s, colours)
         matched = {id(t) for t in assigned.values()}
+        max_age_s = max(cfg.max_age_s, cfg.max_age_frames * self._interval_s)  # before this gap
+        if dt_s > 0:
+            self._interval_s = dt_s if not self._interval_s else 0.8 * self._interval_s + 0.2 * dt_s
         survivors, ended = [], []
         for track in self._tracks:
             if id(track) in matched:
                 survivors.append(track)
                 continue
             track.seen_last_frame = False
-            if track.track_id and at_s - track.last_seen_s <= cfg.max_age_s:
+            if track.track_id and at_s - track.last_seen_s <= max_age_s:
                 survivors.append(track)
             elif track.track_id:
                 ended.append(track.track_id)
@@ -223,6 +232,7 @@ class ByteTracker:
         ended = [t.track_id for t in self._tracks if t.track_id]
         self._tracks = []
         self._last_at_s = None
+        self._interval_s = 0.0
         return ended
 
     def _apply(

@@ -219,3 +219,20 @@ def test_thirty_objects_keep_thirty_ids() -> None:
         )
         tracked, _ = tracker.update(frame, step * 0.2)
     assert len(set(tracked.tracker_id.tolist())) == 30  # type: ignore[union-attr]
+
+
+def test_at_one_frame_per_second_a_track_survives_missed_frames() -> None:
+    """Sampled at 1 fps (a camera shedding load), a walker missed in 3 frames (3 s, longer than
+    max_age_s = 2 s) keeps its id: tracks survive `max_age_frames` frame intervals."""
+
+    def walker(at_s: float) -> Detections:
+        return detections((100 + 10 * at_s, 50, 140 + 10 * at_s, 150))
+
+    for config, same_id in ((ByteTrackConfig(), True), (ByteTrackConfig(max_age_frames=1), False)):
+        tracker = ByteTracker(config)
+        for second in range(5):
+            before, _ = tracker.update(walker(second), float(second))
+        for second in (5, 6, 7):
+            tracker.update(Detections.empty(), float(second))
+        after, _ = tracker.update(walker(8), 8.0)
+        assert (after.tracker_id.tolist() == before.tracker_id.tolist()) is same_id  # type: ignore[union-attr]
