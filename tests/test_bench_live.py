@@ -34,7 +34,8 @@ def _trial_result(count: int, held: bool) -> TrialResult:
         sample_stride_mean=1.0, lag_p95_s=0.1,
         lag_first_third_s=0.1, lag_last_third_s=0.1, tracks_per_camera_minute=1.0,
         cpu_ms_per_camera_second=1.0,
-        raw_work_ms_per_camera_second=1.0, overhead_ratio=1.0, analysis_overhead_ratio=0.9,
+        raw_work_ms_per_camera_second=1.0, raw_full_rate_ms_per_camera_second=220.0,
+        overhead_ratio=1.0, analysis_overhead_ratio=0.9,
         recording_ms_per_camera_second=0.1,
         server_cpu_ms_per_camera_second=0.0, foreign_cpu_cores=0.0, mem_mb_per_camera=1.0,
     )  # fmt: skip
