@@ -9,9 +9,10 @@ from collections import deque
 from ingest.frame import Frame
 
 MAX_SAMPLE_STRIDE = 8.0
-SHED_WINDOW_S = 2.0
-SHED_DROP_SHARE = 0.02  # drops above this share of a window's frames widen the stride
-RECOVER_FACTOR = 0.9  # a window without drops narrows the stride by this factor
+SHED_WINDOW_S = 4.0  # long enough that a burst the queue absorbs does not count as overload
+SHED_DROP_SHARE = 0.05  # drops above this share of a window's frames widen the stride
+MAX_WIDEN_FACTOR = 1.5  # per window: a burst of drops must not halve every camera's rate
+RECOVER_FACTOR = 0.8  # a window without drops narrows the stride by this factor
 
 
 class LatestFrames:
@@ -70,7 +71,7 @@ class LatestFrames:
         puts, drops = self._window_puts, self._window_drops
         if drops > SHED_DROP_SHARE * puts:
             served = max(1, puts - drops)
-            factor = min(2.0, puts / (0.9 * served))  # aim at 90 % of what was analysed
+            factor = min(MAX_WIDEN_FACTOR, puts / (0.9 * served))  # aim at 90 % of analysed
             self.sample_stride = min(MAX_SAMPLE_STRIDE, self.sample_stride * factor)
         elif drops == 0:
             self.sample_stride = max(1.0, self.sample_stride * RECOVER_FACTOR)
