@@ -12,7 +12,8 @@ MAX_SAMPLE_STRIDE = 8.0
 SHED_WINDOW_S = 4.0  # long enough that a burst the queue absorbs does not count as overload
 SHED_DROP_SHARE = 0.05  # drops above this share of a window's frames widen the stride
 MAX_WIDEN_FACTOR = 1.5  # per window: a burst of drops must not halve every camera's rate
-RECOVER_FACTOR = 0.8  # a window without drops narrows the stride by this factor
+RECOVER_FACTOR = 0.6  # a window without drops narrows the stride by this factor (fast: a
+# start-up or burst transient must not keep every camera slow for long)
 
 
 class LatestFrames:
