@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, MetaData, String, delete, func, inspect, select, text, update
@@ -28,12 +27,11 @@ from index.catalog import (
 from index.catalog_models import ApiKeyRow, AuditRow, Base, CameraRow, TrackRow
 from index.db import (
     UnsupportedDatabaseError,
-    alembic_config,
     head_revision,
     make_engine,
     normalize_url,
-    session_factory,
 )
+from tests.migration_support import upgraded_from
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -199,24 +197,13 @@ def test_camera_tiles_round_trip_and_are_checked(sessions: sessionmaker[Session]
 
 
 def test_migration_0006_gives_existing_cameras_the_full_frame(catalog_url: str) -> None:
-    engine = make_engine(catalog_url)
-    try:
-        with engine.begin() as connection:
-            command.upgrade(alembic_config(connection), "0005_job_leases")
-            connection.execute(
-                text(
-                    "INSERT INTO cameras (id, name, main_url, detect_fps, enabled, created_at,"
-                    " updated_at) VALUES ('old', 'Old', 'rtsp://h/m', 5.0, :yes, :at, :at)"
-                ),
-                {"yes": True, "at": T0},
-            )
-        with engine.begin() as connection:
-            command.upgrade(alembic_config(connection), "head")
-        with session_factory(engine)() as session:
-            old = catalog.get_camera(session, "old")
-            assert old is not None and old.tiles == "1x1"
-    finally:
-        engine.dispose()
+    insert = (
+        "INSERT INTO cameras (id, name, main_url, detect_fps, enabled, created_at, updated_at)"
+        " VALUES ('old', 'Old', 'rtsp://h/m', 5.0, :yes, :at, :at)"
+    )
+    with upgraded_from(catalog_url, "0005_job_leases", insert, {"yes": True, "at": T0}) as session:
+        old = catalog.get_camera(session, "old")
+        assert old is not None and old.tiles == "1x1"
 
 
 def test_segments_between_and_idempotent_add(sessions: sessionmaker[Session]) -> None:

@@ -7,12 +7,10 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from alembic import command
-from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from index import catalog
-from index.db import alembic_config, make_engine, session_factory
+from tests.migration_support import upgraded_from
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=60)
@@ -132,24 +130,14 @@ def test_release_hands_unfinished_jobs_to_the_next_runner(sessions: sessionmaker
 
 
 def test_migration_0005_fills_owner_from_params(catalog_url: str) -> None:
-    engine = make_engine(catalog_url)
-    try:
-        with engine.begin() as connection:
-            command.upgrade(alembic_config(connection), "0004_zones")
-            connection.execute(
-                text(
-                    "INSERT INTO jobs (id, kind, state, progress, params, created_at, updated_at)"
-                    " VALUES ('j1', 'search:track', 'succeeded', 1.0, :params, :at, :at),"
-                    " ('j2', 'reindex', 'queued', 0.0, :empty, :at, :at)"
-                ),
-                {"params": '{"owner": "ana", "top_k": 5}', "empty": "{}", "at": T0},
-            )
-        with engine.begin() as connection:
-            command.upgrade(alembic_config(connection), "head")
-        with session_factory(engine)() as session:
-            assert catalog.job_owner(session, "j1") == "ana"
-            assert catalog.job_owner(session, "j2") is None
-            job = catalog.get_job(session, "j1")
-            assert job is not None and job.params == {"owner": "ana", "top_k": 5}
-    finally:
-        engine.dispose()
+    insert = (
+        "INSERT INTO jobs (id, kind, state, progress, params, created_at, updated_at)"
+        " VALUES ('j1', 'search:track', 'succeeded', 1.0, :params, :at, :at),"
+        " ('j2', 'reindex', 'queued', 0.0, :empty, :at, :at)"
+    )
+    params = {"params": '{"owner": "ana", "top_k": 5}', "empty": "{}", "at": T0}
+    with upgraded_from(catalog_url, "0004_zones", insert, params) as session:
+        assert catalog.job_owner(session, "j1") == "ana"
+        assert catalog.job_owner(session, "j2") is None
+        job = catalog.get_job(session, "j1")
+        assert job is not None and job.params == {"owner": "ana", "top_k": 5}
