@@ -380,6 +380,11 @@ def _measure(
     foreign_s = (end.machine_busy_s - start.machine_busy_s) - process_ms / 1000 - server_s
     thread_s = {k: v - start.threads_s.get(k, 0.0) for k, v in end.threads_s.items()}
     total_thread_s = sum(thread_s.values()) or 1.0
+    main_threads = [  # thread groups with at least 0.5 % of the CPU, busiest first
+        (k, v)
+        for k, v in sorted(thread_s.items(), key=lambda kv: -kv[1])
+        if v / total_thread_s >= 0.005
+    ]
     decoded_fraction = decoded / (DETECT_FPS * camera_s)
     analysed_fraction = analysed / passed if passed else 0.0
     lag_p95_s = float(np.percentile(lags, 95))
@@ -421,15 +426,9 @@ def _measure(
         server_cpu_ms_per_camera_second=round(server_s * 1000 / camera_s, 1),
         foreign_cpu_cores=round(max(0.0, foreign_s) / elapsed_s, 2),
         mem_mb_per_camera=round(mem_mb_per_camera, 1),
-        cpu_share_by_thread={
-            k: round(v / total_thread_s, 3)
-            for k, v in sorted(thread_s.items(), key=lambda kv: -kv[1])
-            if v / total_thread_s >= 0.005
-        },
+        cpu_share_by_thread={k: round(v / total_thread_s, 3) for k, v in main_threads},
         cpu_ms_per_camera_second_by_thread={
-            k: round(v * 1000 / camera_s, 1)
-            for k, v in sorted(thread_s.items(), key=lambda kv: -kv[1])
-            if v / total_thread_s >= 0.005
+            k: round(v * 1000 / camera_s, 1) for k, v in main_threads
         },
         load_avg_1m=round(max(load_at_start, os.getloadavg()[0]), 2),
     )

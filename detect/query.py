@@ -46,23 +46,31 @@ def largest(detections: Detections) -> int | None:
     return int(np.argmax(detections.area_px)) if len(detections) else None
 
 
+def largest_object(
+    image: np.ndarray, detector: BatchDetector, class_names: list[str]
+) -> tuple[str, np.ndarray] | None:
+    """Class name and box (x1, y1, x2, y2) of the largest detected object of `class_names`."""
+    detections = detector.detect([image])[0]
+    wanted = detections[np.isin(np.array(detections.class_name, dtype=object), class_names)]
+    index = largest(wanted)
+    if index is None:
+        return None
+    return wanted.class_name[index], wanted.xyxy[index]
+
+
 def detect_query_object(
     image: np.ndarray, detector: BatchDetector, embedder: Embedder, class_names: list[str]
 ) -> QueryObject:
     """The largest detected object of `class_names` in `image`, embedded."""
-    detections = detector.detect([image])[0]
-    wanted = np.isin(np.array(detections.class_name, dtype=object), class_names)
-    detections = detections[wanted]
-    index = largest(detections)
-    if index is None:
+    found = largest_object(image, detector, class_names)
+    if found is None:
         raise QueryImageError(
             f"no {' / '.join(class_names)} was detected in the image; upload a clearer picture "
             "or send whole_image=true if it already shows just the object"
         )
-    class_name = detections.class_name[index]
-    x1, y1, x2, y2 = (float(v) for v in detections.xyxy[index])
-    object_crop = crop(image, detections.xyxy[index])
-    embedding = embedder.embed([object_crop], [class_name])[0]
+    class_name, box = found
+    x1, y1, x2, y2 = (float(v) for v in box)
+    embedding = embedder.embed([crop(image, box)], [class_name])[0]
     return QueryObject(class_name, (x1, y1, x2, y2), embedding)
 
 

@@ -48,8 +48,9 @@ class LatestFrames:
             return len(self._frames)
 
     def put(self, frame: Frame) -> None:
+        now_s = time.monotonic()
         with self._changed:
-            self._last_put_s[frame.camera_id] = time.monotonic()
+            self._last_put_s[frame.camera_id] = now_s
             self._window_puts += 1
             if len(self._frames) >= self._capacity:
                 old = self._frames.popleft()
@@ -57,16 +58,15 @@ class LatestFrames:
                 self._window_drops += 1
             self._frames.append(frame)
             self._changed.notify()
-            self._adapt_stride()
+            self._adapt_stride(now_s)
 
     def last_put_s(self, camera_id: str) -> float:
         """`time.monotonic()` when the camera last offered a frame (0 if never)."""
         with self._changed:
             return self._last_put_s.get(camera_id, 0.0)
 
-    def _adapt_stride(self) -> None:
+    def _adapt_stride(self, now_s: float) -> None:
         """Once per window: widen the stride by the overload seen, or narrow it a step."""
-        now_s = time.monotonic()
         if now_s - self._window_started_s < self._shed_window_s:
             return
         puts, drops = self._window_puts, self._window_drops

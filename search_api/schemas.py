@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import datetime
 from typing import Any, Literal
 
@@ -271,20 +272,7 @@ class SearchFiltersIn(BaseModel):
 
     def attribute_filter(self) -> AttributeFilter:
         """The attribute part of the request."""
-        return AttributeFilter(
-            colour=self.colour,
-            vehicle_type=self.vehicle_type,
-            upper_colour=self.upper_colour,
-            lower_colour=self.lower_colour,
-            direction=self.direction,
-            compass=self.compass,
-            stationary=self.stationary,
-            min_dwell_s=self.min_dwell_s,
-            max_dwell_s=self.max_dwell_s,
-            min_speed_px_s=self.min_speed_px_s,
-            max_speed_px_s=self.max_speed_px_s,
-            min_confidence=self.min_confidence,
-        )
+        return AttributeFilter(**{f.name: getattr(self, f.name) for f in fields(AttributeFilter)})
 
 
 class AccessIn(BaseModel):

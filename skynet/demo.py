@@ -18,7 +18,7 @@ from rich.live import Live
 from rich.table import Table
 
 from detect.detector import NanoDetDetector
-from detect.query import largest
+from detect.query import largest_object
 from index.catalog import create_api_key, create_case
 from index.catalog_values import CameraSpec
 from ingest.stream import open_input
@@ -55,12 +55,10 @@ class QueryCrop:
 
 def person_crop(frame: np.ndarray, detector: NanoDetDetector) -> QueryCrop | None:
     """The largest detected person of `frame` with `CROP_MARGIN` around it (None: no person)."""
-    detections = detector.detect([frame])[0]
-    persons = detections[np.array(detections.class_name, dtype=object) == "person"]
-    index = largest(persons)
-    if index is None:
+    found = largest_object(frame, detector, ["person"])
+    if found is None:
         return None
-    x1, y1, x2, y2 = (float(v) for v in persons.xyxy[index])
+    x1, y1, x2, y2 = (float(v) for v in found[1])
     margin_x, margin_y = CROP_MARGIN * (x2 - x1), CROP_MARGIN * (y2 - y1)
     height, width = frame.shape[:2]
     box = (
