@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from detect.attributes import colour_attributes, motion_attributes
 from detect.detector import NanoDetDetector
 from detect.embedder import AppearanceEmbedder
-from detect.track_builder import encode_thumbnail
+from detect.track_builder import Embedder, encode_thumbnail
 from detect.track_record import TrackRecord
 from index.catalog import close_case, create_api_key, create_case, upsert_camera
 from index.catalog_values import CameraSpec
@@ -94,7 +94,7 @@ class ApiEnv:
 
 
 def _record(
-    embedder: AppearanceEmbedder,
+    embedder: Embedder,
     camera_id: str,
     local_id: int,
     class_name: str,
@@ -126,8 +126,8 @@ def _walk(rightwards: bool) -> list[tuple[float, float, float, float, float]]:
     return [(t, 300 + sign * 50 * t, 200, 340 + sign * 50 * t, 300) for t in range(5)]
 
 
-@contextmanager
-def api_env(root: Path) -> Iterator[ApiEnv]:
+def empty_context(root: Path) -> ApiContext:
+    """A real API context with nothing in it: SQLite catalog, local store, real models."""
     sessions = session_factory(init_catalog(f"sqlite:///{root / 'catalog.db'}"))
     signing_key = b"k" * 32
     store = LocalObjectStore(root / "objects", f"{BASE_URL}{API_PREFIX}/objects", signing_key)
@@ -135,6 +135,16 @@ def api_env(root: Path) -> Iterator[ApiEnv]:
     detector = NanoDetDetector(model_path("nanodet", models))
     embedder = AppearanceEmbedder(model_path("mobilenetv2-embedder", models))
     vectors = VectorIndex(embedder.dim, embedder.embedding_version)
+    return ApiContext(sessions, store, vectors, detector, embedder, 600, signing_key)
+
+
+@contextmanager
+def api_env(root: Path) -> Iterator[ApiEnv]:
+    context = empty_context(root)
+    sessions, store, vectors, embedder = (
+        context.sessions, context.store, context.vectors, context.embedder
+    )  # fmt: skip
+    models = default_cache_dir().resolve()
     indexer = TrackIndexer(sessions, store, vectors, root / "vectors")
     url = "rtsp://admin:hunter2@10.0.0.5/main"
     cameras = [
@@ -226,7 +236,6 @@ def api_env(root: Path) -> Iterator[ApiEnv]:
     with sessions() as session:
         close_case(session, closed)
         session.commit()
-    context = ApiContext(sessions, store, vectors, detector, embedder, 600, signing_key)
     app = create_app(context)
     with TestClient(app, base_url=BASE_URL) as client:
         yield ApiEnv(

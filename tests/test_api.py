@@ -11,20 +11,14 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from detect.detector import NanoDetDetector
-from detect.embedder import AppearanceEmbedder
 from detect.track_builder import encode_thumbnail
 from detect.track_record import TrackRecord
 from index.catalog import audit_entries, create_api_key, create_case, revoke_api_key, upsert_camera
 from index.catalog_values import CameraSpec
-from index.db import init_catalog, session_factory
 from index.track_indexer import TrackIndexer
-from index.vectors import VectorIndex
-from ingest.objectstore_local import LocalObjectStore
-from models.build import default_cache_dir, model_path
+from models.build import default_cache_dir
 from search_api.app import create_app
-from search_api.context import ApiContext
-from tests.api_support import jpeg, vtest_pairs
+from tests.api_support import empty_context, jpeg, vtest_pairs
 
 DATA = Path(__file__).parent / "data"
 BASE_URL = "http://testserver"
@@ -34,13 +28,10 @@ T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, dict, list]]:
     root = tmp_path_factory.mktemp("api")
-    sessions = session_factory(init_catalog(f"sqlite:///{root / 'catalog.db'}"))
-    signing_key = b"k" * 32
-    store = LocalObjectStore(root / "objects", f"{BASE_URL}/api/v1/objects", signing_key)
-    models = default_cache_dir().resolve()
-    detector = NanoDetDetector(model_path("nanodet", models))
-    embedder = AppearanceEmbedder(model_path("mobilenetv2-embedder", models))
-    vectors = VectorIndex(embedder.dim, embedder.embedding_version)
+    context = empty_context(root)
+    sessions, store, vectors, embedder = (
+        context.sessions, context.store, context.vectors, context.embedder
+    )  # fmt: skip
     indexer = TrackIndexer(sessions, store, vectors, root / "vectors")
     secret_url = "rtsp://admin:hunter2@10.0.0.5/main"
     with sessions() as session:
@@ -78,7 +69,6 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, 
         revoke_api_key(session, "old")
         CASE["id"] = create_case(session, "Robbery at gate 2", "ana")
         session.commit()
-    context = ApiContext(sessions, store, vectors, detector, embedder, 600, signing_key)
     with TestClient(create_app(context), base_url=BASE_URL) as client:
         yield client, keys, list(zip(track_ids, pairs, strict=True))
 

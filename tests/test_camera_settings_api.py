@@ -10,15 +10,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from detect.detector import NanoDetDetector
-from detect.embedder import AppearanceEmbedder
 from index.catalog import audit_entries, create_api_key, get_camera
-from index.db import init_catalog, session_factory
-from index.vectors import VectorIndex
-from ingest.objectstore_local import LocalObjectStore
-from models.build import default_cache_dir, model_path
 from search_api.app import create_app
 from search_api.context import ApiContext
+from tests.api_support import empty_context
 
 CAMERAS = "/api/v1/cameras"
 GATE = {"id": "gate", "name": "Gate", "main_url": "rtsp://admin:pw@10.0.0.5/main"}
@@ -26,17 +21,8 @@ GATE = {"id": "gate", "name": "Gate", "main_url": "rtsp://admin:pw@10.0.0.5/main
 
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[tuple[TestClient, ApiContext]]:
-    sessions = session_factory(init_catalog(f"sqlite:///{tmp_path / 'catalog.db'}"))
-    models = default_cache_dir().resolve()
-    embedder = AppearanceEmbedder(model_path("mobilenetv2-embedder", models))
-    context = ApiContext(
-        sessions,
-        LocalObjectStore(tmp_path / "objects", "http://testserver/api/v1/objects", b"k" * 32),
-        VectorIndex(embedder.dim, embedder.embedding_version),
-        NanoDetDetector(model_path("nanodet", models)),
-        embedder,
-    )
-    with sessions() as session:
+    context = empty_context(tmp_path)
+    with context.sessions() as session:
         key = create_api_key(session, "ops", "operator")
         session.commit()
     with TestClient(create_app(context)) as client:
