@@ -6,6 +6,14 @@ RTSP server and run through the real `Runtime` (record + decode + motion gate + 
 the "busy" and "typical" footage mixes, beside the raw decode+detect cost of one camera-second
 measured in the same run without the pipeline.
 
+Two raw costs, both single-threaded loops over the sub stream file, no pipeline:
+- plain raw (the target's baseline): decode, then detect every 5 fps sample at the model's
+  square 416×416 input. The pipeline's levers (aspect-shaped detector input, motion gate,
+  batching) count in `overhead_ratio` = process CPU / plain raw of the camera-seconds ingested.
+- same-work raw: decode, then detect only the frames the pipeline detected, with its detector
+  settings. `same_work_overhead_ratio` = process CPU / that: the cost of everything else the
+  pipeline does (receiving both RTSP streams, recording, gating, tracking, finalising, indexing).
+
 Run: `.venv/bin/python -m bench.live` (writes bench/results/live.json); `--help` for options.
 """
 
@@ -42,6 +50,7 @@ RESULTS_PATH = REPO_ROOT / "bench" / "results" / "live.json"
 CACHE_DIR = REPO_ROOT / "var" / "sample_streams"
 MODELS_DIR = REPO_ROOT / "var" / "models"
 DETECT_FPS = 5.0
+PLAIN_INPUT_PX = (416, 416)  # the detector model's own square input: the plain loop's
 REALTIME_FRACTION = 0.95  # analysed (and decoded) frames / target, for "held in real time"
 LAG_P95_LIMIT_S = 2.0
 LAG_GROWTH_LIMIT_S = 0.5  # mean lag of the last third minus the first third of the window
@@ -49,7 +58,8 @@ SAMPLE_EVERY_S = 0.5
 MAX_FOREIGN_CORES = 0.3  # other processes' load above which capacity figures mean little
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PER_MIX_KEYS = (
-    "overhead_ratio", "analysis_overhead_ratio", "recording_ms_per_camera_second", "lag_p95_s",
+    "overhead_ratio", "same_work_overhead_ratio", "analysis_overhead_ratio",
+    "recording_ms_per_camera_second", "lag_p95_s",
     "mem_mb_per_camera", "cpu_ms_per_camera_second", "server_cpu_ms_per_camera_second",
     "foreign_cpu_cores",
 )  # fmt: skip
@@ -66,14 +76,25 @@ class RawCost:
     detect_cpu_ms_per_frame: float  # batch of 1, detector settings of the pipeline
     detect_wall_ms_per_frame: float
     detect_batch4_cpu_ms_per_frame: float
+    detect_plain_cpu_ms_per_frame: float  # batch of 1 at PLAIN_INPUT_PX
     detect_fps: float
 
     @property
+    def plain_ms_per_camera_second(self) -> float:
+        """The plain loop: decode, detect every sample at the square input."""
+        return (
+            self.decode_cpu_ms_per_camera_second
+            + self.detect_fps * self.detect_plain_cpu_ms_per_frame
+        )
+
+    @property
     def ms_per_camera_second(self) -> float:
+        """Decode, detect every sample with the pipeline's detector settings."""
         return self.decode_cpu_ms_per_camera_second + self.detect_fps * self.detect_cpu_ms_per_frame
 
     def work_ms(self, decoded_s: float, detected_frames: float) -> float:
-        """Raw CPU ms for decoding `decoded_s` camera-seconds and detecting `detected_frames`."""
+        """Same-work raw CPU ms: decoding `decoded_s` camera-seconds, detecting
+        `detected_frames` with the pipeline's settings."""
         return decoded_s * self.decode_cpu_ms_per_camera_second + (
             detected_frames * self.detect_cpu_ms_per_frame
         )
@@ -108,10 +129,12 @@ class TrialResult:
     lag_last_third_s: float
     tracks_per_camera_minute: float  # finished tracks: rises when overload fragments tracks
     cpu_ms_per_camera_second: float  # this process (all threads)
-    raw_work_ms_per_camera_second: float  # raw cost of the work actually done
-    raw_full_rate_ms_per_camera_second: float  # raw cost of one camera-second of this mix
-    overhead_ratio: float
-    analysis_overhead_ratio: float  # decode+gate and analysis threads only, over raw
+    plain_raw_ms_per_camera_second: float  # the target's baseline, measured before the trial
+    raw_work_ms_per_camera_second: float  # same-work raw cost of the work actually done
+    raw_full_rate_ms_per_camera_second: float  # same-work raw of one camera-second of this mix
+    overhead_ratio: float  # process CPU / plain raw, per camera-second
+    same_work_overhead_ratio: float  # process CPU / same-work raw
+    analysis_overhead_ratio: float  # decode+gate and analysis threads only, over same-work raw
     recording_ms_per_camera_second: float  # main-stream receive, remux, upload
     server_cpu_ms_per_camera_second: float
     foreign_cpu_cores: float  # machine busy time not ours or the server's, in cores
@@ -243,12 +266,21 @@ def _detect_cpu_ms(
     )
 
 
+def _raw_detector(settings: Settings, input_px: tuple[int, int]) -> NanoDetDetector:
+    return NanoDetDetector(
+        model_path(settings.detector_model, settings.models_dir),
+        input_size=input_px,
+        score_threshold=settings.detector_score_threshold,
+        intra_op_threads=settings.detector_threads,
+    )
+
+
 def measure_raw_cost(
     sub_path: Path, settings: Settings, seconds: float = 16.0, repeats: int = 3
 ) -> RawCost:
-    """Decode `seconds` of `sub_path` and detect its 5 fps samples, as the pipeline would;
-    each figure is the median of `repeats` runs (single runs of a few seconds of CPU drift
-    by ±10 % on this machine)."""
+    """Decode `seconds` of `sub_path` and detect its 5 fps samples, as the pipeline would and
+    at the plain square input; each figure is the median of `repeats` runs (single runs of a
+    few seconds of CPU drift by ±10 % on this machine)."""
     if not sub_path.is_file():
         raise FileNotFoundError(f"sub stream file {sub_path} does not exist")
     decodes = [_decode_sample(sub_path, seconds, None) for _ in range(repeats)]
@@ -257,21 +289,18 @@ def measure_raw_cost(
     frame_threads_s = statistics.median(
         _decode_sample(sub_path, seconds, "AUTO")[0] for _ in range(repeats)
     )
-    detector = NanoDetDetector(
-        model_path(settings.detector_model, settings.models_dir),
-        input_size=settings.detector_input_px,
-        score_threshold=settings.detector_score_threshold,
-        intra_op_threads=settings.detector_threads,
-    )
+    detector = _raw_detector(settings, settings.detector_input_px)
     singles = [_detect_cpu_ms(detector, frames, 1) for _ in range(repeats)]
     cpu_ms = statistics.median(cpu for cpu, _ in singles)
     wall_ms = statistics.median(wall for _, wall in singles)
     batch4_cpu_ms = statistics.median(
         _detect_cpu_ms(detector, frames, 4)[0] for _ in range(repeats)
     )
+    plain = _raw_detector(settings, PLAIN_INPUT_PX)
+    plain_cpu_ms = statistics.median(_detect_cpu_ms(plain, frames, 1)[0] for _ in range(repeats))
     return RawCost(
         decode_s * 1000 / seconds, frame_threads_s * 1000 / seconds, cpu_ms, wall_ms,
-        batch4_cpu_ms,
+        batch4_cpu_ms, plain_cpu_ms,
         DETECT_FPS,
     )  # fmt: skip
 
@@ -376,6 +405,7 @@ def _measure(
     analysed = max(0, passed - dropped)
     process_ms = (end.process_s - start.process_s) * 1000
     raw_work_ms = raw.work_ms(decoded / DETECT_FPS, analysed)
+    plain_raw_ms = raw.plain_ms_per_camera_second * camera_s
     server_s = end.server_s - start.server_s
     foreign_s = (end.machine_busy_s - start.machine_busy_s) - process_ms / 1000 - server_s
     thread_s = {k: v - start.threads_s.get(k, 0.0) for k, v in end.threads_s.items()}
@@ -410,11 +440,13 @@ def _measure(
         lag_first_third_s=round(first_s, 3),
         lag_last_third_s=round(last_s, 3),
         cpu_ms_per_camera_second=round(process_ms / camera_s, 1),
+        plain_raw_ms_per_camera_second=round(raw.plain_ms_per_camera_second, 1),
         raw_work_ms_per_camera_second=round(raw_work_ms / camera_s, 1),
         raw_full_rate_ms_per_camera_second=round(
             raw.work_ms(1.0, DETECT_FPS * (passed / decoded if decoded else 0.0)), 1
         ),
-        overhead_ratio=round(process_ms / raw_work_ms, 3) if raw_work_ms else 0.0,
+        overhead_ratio=round(process_ms / plain_raw_ms, 3) if plain_raw_ms else 0.0,
+        same_work_overhead_ratio=round(process_ms / raw_work_ms, 3) if raw_work_ms else 0.0,
         analysis_overhead_ratio=(
             round(sum(thread_s.get(g, 0.0) for g in ANALYSIS_GROUPS) * 1000 / raw_work_ms, 3)
             if raw_work_ms
@@ -473,6 +505,8 @@ def summarise(
     summary: dict[str, object] = {
         "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": machine_description(),
+        "plain_raw_ms_per_camera_second": round(raw.plain_ms_per_camera_second, 1),
+        "raw_detect_plain_cpu_ms_per_frame": round(raw.detect_plain_cpu_ms_per_frame, 1),
         "raw_ms_per_camera_second": round(raw.ms_per_camera_second, 1),
         "raw_decode_ms_per_camera_second": round(raw.decode_cpu_ms_per_camera_second, 1),
         "raw_decode_frame_threads_ms_per_camera_second": round(
@@ -492,16 +526,19 @@ def summarise(
         for key in PER_MIX_KEYS:
             summary[f"{key}_{mix}"] = getattr(basis, key)
         full_rate_ms = basis.raw_full_rate_ms_per_camera_second  # raw measured before it
+        plain_ms = basis.plain_raw_ms_per_camera_second
         summary[f"raw_ms_per_camera_second_{mix}"] = round(full_rate_ms, 1)
+        summary[f"plain_raw_ms_per_camera_second_{mix}"] = plain_ms
         summary[f"compute_limit_cameras_{mix}"] = round(cores * 1000 / full_rate_ms, 1)
-        pipeline_ms = basis.overhead_ratio * full_rate_ms + basis.server_cpu_ms_per_camera_second
+        summary[f"plain_compute_limit_cameras_{mix}"] = round(cores * 1000 / plain_ms, 1)
+        pipeline_ms = basis.cpu_ms_per_camera_second + basis.server_cpu_ms_per_camera_second
         summary[f"projected_max_cameras_{mix}"] = round(cores * 1000 / pipeline_ms, 1)
         summary[f"trials_{mix}"] = [asdict(t) for t in trials]
     all_trials = [t for _, trials in searches.values() for t in trials]
     foreign_cores = max((t.foreign_cpu_cores for t in all_trials), default=0.0)
     summary["max_foreign_cpu_cores"] = foreign_cores
     summary["valid_for_capacity"] = foreign_cores <= MAX_FOREIGN_CORES
-    for key in ("overhead_ratio", "lag_p95_s", "mem_mb_per_camera"):
+    for key in ("overhead_ratio", "same_work_overhead_ratio", "lag_p95_s", "mem_mb_per_camera"):
         if f"{key}_busy" in summary:  # the headline keys: at busy capacity
             summary[key] = summary[f"{key}_busy"]
     return summary
@@ -540,7 +577,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     raw_busy_cores = wait_for_quiet(args.quiet_cores, args.quiet_wait_s)
     sub_path = build_cameras(1, "busy", CACHE_DIR)[0].sub_path
     raw = measure_raw_cost(sub_path, settings_of(CACHE_DIR))
-    print(json.dumps(asdict(raw) | {"ms_per_camera_second": raw.ms_per_camera_second}), flush=True)
+    print(
+        json.dumps(
+            asdict(raw)
+            | {"ms_per_camera_second": raw.ms_per_camera_second}
+            | {"plain_ms_per_camera_second": raw.plain_ms_per_camera_second}
+        ),
+        flush=True,
+    )
     searches: dict[str, tuple[int, list[TrialResult]]] = {}
     for index, mix in enumerate(args.mix):
 
@@ -566,6 +610,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     wait_for_quiet(args.quiet_cores, args.quiet_wait_s)
     raw_end = measure_raw_cost(sub_path, settings_of(CACHE_DIR))
     summary["raw_ms_per_camera_second_at_end"] = round(raw_end.ms_per_camera_second, 1)  # drift
+    summary["plain_raw_ms_per_camera_second_at_end"] = round(raw_end.plain_ms_per_camera_second, 1)
     args.out.write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
     print(json.dumps({k: v for k, v in summary.items() if not k.startswith("trials_")}, indent=1))
 

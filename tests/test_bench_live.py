@@ -33,9 +33,9 @@ def _trial_result(count: int, held: bool) -> TrialResult:
         analysed_fps_per_camera=5.0, gate_pass_fraction=1.0, drop_fraction=0.0,
         sample_stride_mean=1.0, lag_p95_s=0.1,
         lag_first_third_s=0.1, lag_last_third_s=0.1, tracks_per_camera_minute=1.0,
-        cpu_ms_per_camera_second=1.0,
+        cpu_ms_per_camera_second=180.0, plain_raw_ms_per_camera_second=300.0,
         raw_work_ms_per_camera_second=1.0, raw_full_rate_ms_per_camera_second=220.0,
-        overhead_ratio=1.0, analysis_overhead_ratio=0.9,
+        overhead_ratio=0.6, same_work_overhead_ratio=1.0, analysis_overhead_ratio=0.9,
         recording_ms_per_camera_second=0.1,
         server_cpu_ms_per_camera_second=0.0, foreign_cpu_cores=0.0, mem_mb_per_camera=1.0,
     )  # fmt: skip
@@ -90,19 +90,28 @@ def test_summary_has_the_flat_keys_at_capacity() -> None:
     raw = RawCost(
         decode_cpu_ms_per_camera_second=20.0, decode_frame_threads_cpu_ms_per_camera_second=24.0,
         detect_cpu_ms_per_frame=40.0, detect_wall_ms_per_frame=25.0,
-        detect_batch4_cpu_ms_per_frame=38.0, detect_fps=DETECT_FPS,
+        detect_batch4_cpu_ms_per_frame=38.0, detect_plain_cpu_ms_per_frame=56.0,
+        detect_fps=DETECT_FPS,
     )  # fmt: skip
     busy = [_trial_result(4, True), _trial_result(8, False), _trial_result(6, True)]
     summary = summarise(raw, {"busy": (6, busy)})
     assert summary["raw_ms_per_camera_second"] == 220.0  # 20 + 5 x 40
+    assert summary["plain_raw_ms_per_camera_second"] == 300.0  # 20 + 5 x 56
     assert summary["max_cameras_busy"] == 6
     assert summary["figures_busy_at_cameras"] == 6
-    assert summary["overhead_ratio"] == 1.0
+    assert summary["overhead_ratio"] == 0.6
+    assert summary["same_work_overhead_ratio"] == 1.0
     assert summary["analysis_overhead_ratio_busy"] == 0.9
     assert summary["recording_ms_per_camera_second_busy"] == 0.1
     assert summary["valid_for_capacity"] is True
     assert summary["compute_limit_cameras_busy"] == pytest.approx(
         round((os.cpu_count() or 1) * 1000 / 220.0, 1)
+    )
+    assert summary["plain_compute_limit_cameras_busy"] == pytest.approx(
+        round((os.cpu_count() or 1) * 1000 / 300.0, 1)
+    )
+    assert summary["projected_max_cameras_busy"] == pytest.approx(
+        round((os.cpu_count() or 1) * 1000 / 180.0, 1)
     )
     assert len(summary["trials_busy"]) == 3  # type: ignore[arg-type]
 
@@ -115,6 +124,9 @@ def test_raw_cost_is_decode_plus_five_detections() -> None:
     assert 1 < raw.detect_cpu_ms_per_frame < 2000
     expected_ms = raw.decode_cpu_ms_per_camera_second + DETECT_FPS * raw.detect_cpu_ms_per_frame
     assert raw.ms_per_camera_second == pytest.approx(expected_ms)
+    # the square 416x416 input has 1.5x the pixels of the pipeline's 448x256
+    assert raw.detect_plain_cpu_ms_per_frame > raw.detect_cpu_ms_per_frame
+    assert raw.plain_ms_per_camera_second > raw.ms_per_camera_second
     with pytest.raises(FileNotFoundError, match=r"missing\.mp4"):
         measure_raw_cost(Path("/nonexistent/missing.mp4"), Settings(models_dir=MODELS_DIR))
 
@@ -138,7 +150,13 @@ def test_one_camera_trial_measures_real_ingest() -> None:
     assert "decode+gate" in result.cpu_share_by_thread
     assert "detect" in result.cpu_share_by_thread
     assert result.cpu_ms_per_camera_second_by_thread["detect"] > 0
-    assert 0 < result.analysis_overhead_ratio < result.overhead_ratio
+    assert 0 < result.analysis_overhead_ratio < result.same_work_overhead_ratio
+    assert result.plain_raw_ms_per_camera_second == pytest.approx(
+        raw.plain_ms_per_camera_second, abs=0.1
+    )
+    assert result.overhead_ratio == pytest.approx(
+        result.cpu_ms_per_camera_second / result.plain_raw_ms_per_camera_second, rel=0.01
+    )
     assert result.recording_ms_per_camera_second > 0  # the main stream is received and remuxed
     assert "448x256" in result.settings
     assert result.sample_stride_mean == 1.0  # one camera: nothing to shed
