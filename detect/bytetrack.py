@@ -1,13 +1,15 @@
 """ByteTrack-style multi-object tracker per camera: Kalman motion, two-stage association.
 
 Each `update` (one frame):
-1. predict every track with its constant-velocity Kalman filter over the real time step;
+1. predict every track with its constant-velocity Kalman filter over the real time step (the
+   filters of all tracks are rows of one `KalmanBoxes`: one numpy pass per frame);
 2. match confirmed tracks (tracked and lost) to high-confidence detections by the Hungarian
    method (scipy `linear_sum_assignment`) on 1 − buffered IoU; given the frame's image, colour
    breaks near-ties (`_tie_break`);
 3. match the confirmed tracks still unmatched, that were seen last frame, to low-confidence
    detections (ByteTrack's key idea: occluded objects score low but are still there);
-4. match tentative tracks to the remaining high-confidence detections;
+4. match tentative tracks to the remaining high-confidence detections, then correct the filters
+   of all matched tracks at once;
 5. start tentative tracks from unmatched detections above `new_track_confidence`; a tentative
    track is confirmed after `min_hits` matches (and only then gets its public id) and dropped at
    its first miss; a confirmed track ends after `max_age_s` without a match, or after
@@ -35,7 +37,7 @@ from scipy.optimize import linear_sum_assignment
 
 from detect.colour import colour_descriptors
 from detect.detections import COCO_CLASSES, Detections
-from detect.kalman import BoxKalman, MotionNoise
+from detect.kalman import KalmanBoxes, MotionNoise
 from detect.track_builder import crop
 
 _FORBIDDEN = 1e6
@@ -66,12 +68,8 @@ def buffer_boxes(xyxy: np.ndarray, buffer: float) -> np.ndarray:
 
 
 _GROUP_NAMES = [_CLASS_GROUP.get(name, name) for name in COCO_CLASSES]
+# group number of each COCO class id; classes a detector confuses share one group
 _GROUP_OF_CLASS = np.array([_GROUP_NAMES.index(g) for g in _GROUP_NAMES], np.int64)
-
-
-def class_group(class_id: int) -> int:
-    """Group number of a COCO class id; classes a detector confuses share one group."""
-    return int(_GROUP_OF_CLASS[class_id])
 
 
 class _FrameColours:
@@ -130,7 +128,7 @@ class ByteTrackConfig:
 
 @dataclass
 class _Track:
-    kalman: BoxKalman
+    row: int  # of its filter in the tracker's `KalmanBoxes`
     class_id: int
     last_seen_s: float
     hits: int = 1
@@ -146,6 +144,7 @@ class ByteTracker:
     def __init__(self, config: ByteTrackConfig | None = None) -> None:
         self.config = config or ByteTrackConfig()
         self._tracks: list[_Track] = []
+        self._filters = KalmanBoxes(self.config.noise)  # row i: self._tracks[i]
         self._next_id = 1
         self._last_at_s: float | None = None
         self._interval_s = 0.0  # running mean of the time between frames
@@ -167,10 +166,9 @@ class ByteTracker:
             raise ValueError(f"time went backwards: {at_s} after {self._last_at_s}")
         dt_s = 0.0 if self._last_at_s is None else at_s - self._last_at_s
         self._last_at_s = at_s
-        for track in self._tracks:
-            if not track.seen_last_frame:
-                track.kalman.freeze_size()
-            track.kalman.predict(dt_s)
+        self._filters.freeze_size(np.array([not t.seen_last_frame for t in self._tracks], bool))
+        self._filters.predict(dt_s)
+        predicted = self._filters.xyxy()
         cfg = self.config
         conf = detections.confidence
         high = np.flatnonzero(conf >= cfg.high_confidence)
@@ -185,17 +183,21 @@ class ByteTracker:
         assigned: dict[int, _Track] = {}
 
         pairs, free_tracks, free_high = self._associate(
-            confirmed, detections, high, cfg.high_cost_max, colours
+            confirmed, predicted, detections, high, cfg.high_cost_max, colours
         )
         assigned.update(pairs)
         recent = [t for t in free_tracks if t.seen_last_frame]
-        pairs, _, _ = self._associate(recent, detections, low, cfg.low_cost_max, colours)
+        pairs, _, _ = self._associate(recent, predicted, detections, low, cfg.low_cost_max, colours)
         assigned.update(pairs)
         pairs, _, free_high = self._associate(
-            tentative, detections, free_high, cfg.tentative_cost_max, colours
+            tentative, predicted, detections, free_high, cfg.tentative_cost_max, colours
         )
         assigned.update(pairs)
 
+        self._filters.update(
+            np.array([t.row for t in assigned.values()], np.int64),
+            detections.xyxy[np.array(list(assigned), np.int64)],
+        )
         for det, track in assigned.items():
             self._apply(track, detections, det, at_s, colours)
         matched = {id(t) for t in assigned.values()}
@@ -212,16 +214,18 @@ class ByteTracker:
                 survivors.append(track)
             elif track.track_id:
                 ended.append(track.track_id)
-        for det in free_high.tolist():
-            if conf[det] >= cfg.new_track_confidence:
-                track = _Track(
-                    BoxKalman(detections.xyxy[det], cfg.noise), int(detections.class_id[det]), at_s
-                )
-                if colours is not None:
-                    track.appearance, track.appearance_at_s = colours.of(det), at_s
-                self._confirm_if_ready(track)
-                survivors.append(track)
-                assigned[det] = track
+        self._filters.keep(np.array([t.row for t in survivors], np.int64))
+        for row, track in enumerate(survivors):
+            track.row = row
+        born = [det for det in free_high.tolist() if conf[det] >= cfg.new_track_confidence]
+        self._filters.add(detections.xyxy[np.array(born, np.int64)])
+        for det in born:
+            track = _Track(len(survivors), int(detections.class_id[det]), at_s)
+            if colours is not None:
+                track.appearance, track.appearance_at_s = colours.of(det), at_s
+            self._confirm_if_ready(track)
+            survivors.append(track)
+            assigned[det] = track
         self._tracks = survivors
         out = sorted(d for d, t in assigned.items() if t.track_id)
         ids = np.array([assigned[d].track_id for d in out], np.int64)
@@ -231,6 +235,7 @@ class ByteTracker:
         """End every live track (stream stopped); returns the confirmed ids."""
         ended = [t.track_id for t in self._tracks if t.track_id]
         self._tracks = []
+        self._filters = KalmanBoxes(self.config.noise)
         self._last_at_s = None
         self._interval_s = 0.0
         return ended
@@ -243,7 +248,6 @@ class ByteTracker:
         at_s: float,
         colours: _FrameColours | None,
     ) -> None:
-        track.kalman.update(detections.xyxy[det])
         track.class_id = int(detections.class_id[det])
         track.last_seen_s = at_s
         track.seen_last_frame = True
@@ -271,18 +275,20 @@ class ByteTracker:
     def _associate(
         self,
         tracks: list[_Track],
+        predicted: np.ndarray,
         detections: Detections,
         candidates: np.ndarray,
         cost_max: float,
         colours: _FrameColours | None,
     ) -> tuple[dict[int, _Track], list[_Track], np.ndarray]:
-        """Hungarian matching of `tracks` to detections `candidates` (indices).
+        """Hungarian matching of `tracks` (their boxes: rows of `predicted`) to detections
+        `candidates` (indices).
 
         Returns {detection index: track}, the unmatched tracks and unmatched candidates.
         """
         if not tracks or len(candidates) == 0:
             return {}, tracks, candidates
-        iou_cost = self._iou_cost(tracks, detections, candidates)
+        iou_cost = self._iou_cost(tracks, predicted, detections, candidates)
         rows, cols = linear_sum_assignment(self._tie_break(iou_cost, tracks, candidates, colours))
         pairs = {
             int(candidates[c]): tracks[r]
@@ -295,24 +301,28 @@ class ByteTracker:
         return pairs, free_tracks, free_dets
 
     def _iou_cost(
-        self, tracks: list[_Track], detections: Detections, candidates: np.ndarray
+        self,
+        tracks: list[_Track],
+        predicted: np.ndarray,
+        detections: Detections,
+        candidates: np.ndarray,
     ) -> np.ndarray:
         """1 − buffered IoU of predicted tracks × candidate detections; `_FORBIDDEN` where the
         boxes do not touch or the classes cannot be one object."""
         cfg = self.config
-        predicted = np.stack([t.kalman.xyxy for t in tracks])
+        track_boxes = predicted[[t.row for t in tracks]]
         det_boxes = detections.xyxy[candidates].astype(np.float64)
         recent = np.array([t.seen_last_frame for t in tracks])
         overlap = np.empty((len(tracks), len(candidates)))
         for rows, buffer in ((recent, cfg.buffer), (~recent, cfg.lost_buffer)):
             if rows.any():
                 overlap[rows] = iou_matrix(
-                    buffer_boxes(predicted[rows], buffer), buffer_boxes(det_boxes, buffer)
+                    buffer_boxes(track_boxes[rows], buffer), buffer_boxes(det_boxes, buffer)
                 )
         cost = 1.0 - overlap
-        groups = _GROUP_OF_CLASS[detections.class_id[candidates]]
-        for row, track in enumerate(tracks):
-            cost[row, groups != class_group(track.class_id)] = _FORBIDDEN
+        track_groups = _GROUP_OF_CLASS[[t.class_id for t in tracks]]
+        det_groups = _GROUP_OF_CLASS[detections.class_id[candidates]]
+        cost[track_groups[:, None] != det_groups[None, :]] = _FORBIDDEN
         cost[overlap <= 0.0] = _FORBIDDEN
         return cost
 

@@ -1,6 +1,6 @@
-"""ByteTrack: IoU geometry (hypothesis), identity through crossings, occlusion and fast motion,
-the low-confidence stage, the colour tie-breaker, IDF1 on synthetic scenes of real cut-outs
-(motmetrics). Cost per frame is measured in bench/tracking.py, not asserted here."""
+"""ByteTrack: IoU geometry (hypothesis), class groups, identity through crossings, occlusion and
+fast motion, the low-confidence stage, the colour tie-breaker, IDF1 on synthetic scenes of real
+cut-outs (motmetrics). Cost per frame is measured in bench/tracking.py, not asserted here."""
 
 from __future__ import annotations
 
@@ -75,6 +75,23 @@ def test_classes_do_not_share_a_track() -> None:
     first, _ = tracker.update(detections((0, 0, 50, 50), class_id=0), 0.0)
     second, _ = tracker.update(detections((0, 0, 50, 50), class_id=2), 0.2)
     assert first.tracker_id[0] != second.tracker_id[0]  # type: ignore[index]
+
+
+def test_a_car_seen_as_a_truck_keeps_its_id_beside_a_person() -> None:
+    """Classes of one group (car, truck) share a track, other classes never do: a car labelled
+    truck in every other frame keeps its id while a person standing on it keeps another."""
+    tracker = ByteTracker(ByteTrackConfig(min_hits=1))
+    ids: dict[str, set[int]] = {"vehicle": set(), "person": set()}
+    for step in range(6):
+        car_class = 7 if step % 2 else 2  # COCO truck, car
+        frame = Detections.merge(
+            [detections((100, 100, 200, 160), class_id=car_class), detections((120, 90, 150, 160))]
+        )
+        tracked, _ = tracker.update(frame, step * 0.2)
+        for class_id, track_id in zip(tracked.class_id, tracked.tracker_id, strict=True):  # type: ignore[arg-type]
+            ids["person" if class_id == 0 else "vehicle"].add(int(track_id))
+    assert len(ids["vehicle"]) == 1 and len(ids["person"]) == 1
+    assert ids["vehicle"] != ids["person"]
 
 
 def test_head_on_crossing_with_occlusion_keeps_both_ids() -> None:
