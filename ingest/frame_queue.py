@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 
 from ingest.frame import Frame
 
@@ -25,10 +26,16 @@ class LatestFrames:
     Load shedding: while frames are dropped, `sample_stride` (≥ 1) grows so that cameras
     sample `detect_fps / sample_stride` and every camera keeps evenly spaced frames instead of
     losing random ones (random gaps break tracks into pieces, and each piece costs a
-    finalisation); windows without drops bring it back towards 1.
+    finalisation); windows without drops bring it back towards 1. Windows and put times read
+    `clock` (seconds, monotonic).
     """
 
-    def __init__(self, capacity: int, shed_window_s: float = SHED_WINDOW_S) -> None:
+    def __init__(
+        self,
+        capacity: int,
+        shed_window_s: float = SHED_WINDOW_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be ≥ 1, got {capacity}")
         self._capacity = capacity
@@ -39,7 +46,8 @@ class LatestFrames:
         self._last_put_s: dict[str, float] = {}
         self.sample_stride = 1.0
         self._shed_window_s = shed_window_s
-        self._window_started_s = time.monotonic()
+        self._clock = clock
+        self._window_started_s = clock()
         self._window_puts = 0
         self._window_drops = 0
 
@@ -48,7 +56,7 @@ class LatestFrames:
             return len(self._frames)
 
     def put(self, frame: Frame) -> None:
-        now_s = time.monotonic()
+        now_s = self._clock()
         with self._changed:
             self._last_put_s[frame.camera_id] = now_s
             self._window_puts += 1
@@ -61,7 +69,7 @@ class LatestFrames:
             self._adapt_stride(now_s)
 
     def last_put_s(self, camera_id: str) -> float:
-        """`time.monotonic()` when the camera last offered a frame (0 if never)."""
+        """The clock's time when the camera last offered a frame (0 if never)."""
         with self._changed:
             return self._last_put_s.get(camera_id, 0.0)
 

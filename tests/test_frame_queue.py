@@ -116,23 +116,36 @@ def test_worker_threads_must_be_positive() -> None:
         AnalysisWorker(LatestFrames(4), _OverlapDetector(), _NoEmbedder(), print, threads=0)
 
 
+class _SteppedClock:
+    """A clock that moves only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now_s = 0.0
+
+    def __call__(self) -> float:
+        return self.now_s
+
+
 def test_drops_widen_the_sample_stride_and_quiet_windows_narrow_it() -> None:
-    frames = LatestFrames(capacity=2, shed_window_s=0.02)
-    for index in range(40):  # nobody consumes: most frames are dropped
+    clock = _SteppedClock()
+    frames = LatestFrames(capacity=2, shed_window_s=1.0, clock=clock)
+    for index in range(41):  # nobody consumes: most frames are dropped; windows end at 1, 2, 3, 4 s
+        clock.now_s = index * 0.1
         frames.put(_frame("a", index))
-        time.sleep(0.002)
-    assert 1.5 < frames.sample_stride <= MAX_SAMPLE_STRIDE
+    assert frames.sample_stride == pytest.approx(1.5**4)  # each window widens by at most 1.5
+    assert frames.sample_stride <= MAX_SAMPLE_STRIDE
     frames.release(frames.get_batch(8, timeout_s=0.0))  # drained: the next puts drop nothing
     strides = []
-    for index in range(40, 2000):  # consumed as they come: no drops, the stride goes back to 1
+    for index in range(41, 81):  # consumed as they come: each window narrows the stride
+        clock.now_s = index * 0.1
         frames.put(_frame("a", index))
         frames.release(frames.get_batch(4, timeout_s=0.0))
         strides.append(frames.sample_stride)
-        if strides[-1] == 1.0:
-            break
-        time.sleep(0.002)
-    assert strides == sorted(strides, reverse=True)  # it only narrows while nothing is dropped
-    assert strides[-1] == 1.0
+    assert strides == sorted(strides, reverse=True)
+    assert sorted(set(strides), reverse=True) == pytest.approx(
+        [1.5**4, 1.5**4 * 0.6, 1.5**4 * 0.6**2, 1.5**4 * 0.6**3, 1.0]
+    )
+    assert frames.dropped == {"a": 39}
 
 
 def test_a_camera_samples_detect_fps_divided_by_the_stride(sample_cameras) -> None:
