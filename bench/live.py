@@ -39,10 +39,9 @@ import numpy as np
 
 from detect.detector import NanoDetDetector
 from index.catalog_values import CameraSpec
-from models.build import model_path
 from sample_streams.footage import Mix, build_cameras
 from sample_streams.server import RtspServer
-from skynet.runtime import Runtime
+from skynet.runtime import Runtime, pipeline_detector
 from skynet.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -266,15 +265,6 @@ def _detect_cpu_ms(
     )
 
 
-def _raw_detector(settings: Settings, input_px: tuple[int, int]) -> NanoDetDetector:
-    return NanoDetDetector(
-        model_path(settings.detector_model, settings.models_dir),
-        input_size=input_px,
-        score_threshold=settings.detector_score_threshold,
-        intra_op_threads=settings.detector_threads,
-    )
-
-
 def measure_raw_cost(
     sub_path: Path, settings: Settings, seconds: float = 16.0, repeats: int = 3
 ) -> RawCost:
@@ -289,14 +279,14 @@ def measure_raw_cost(
     frame_threads_s = statistics.median(
         _decode_sample(sub_path, seconds, "AUTO")[0] for _ in range(repeats)
     )
-    detector = _raw_detector(settings, settings.detector_input_px)
+    detector = pipeline_detector(settings)
     singles = [_detect_cpu_ms(detector, frames, 1) for _ in range(repeats)]
     cpu_ms = statistics.median(cpu for cpu, _ in singles)
     wall_ms = statistics.median(wall for _, wall in singles)
     batch4_cpu_ms = statistics.median(
         _detect_cpu_ms(detector, frames, 4)[0] for _ in range(repeats)
     )
-    plain = _raw_detector(settings, PLAIN_INPUT_PX)
+    plain = pipeline_detector(settings, PLAIN_INPUT_PX)
     plain_cpu_ms = statistics.median(_detect_cpu_ms(plain, frames, 1)[0] for _ in range(repeats))
     return RawCost(
         decode_s * 1000 / seconds, frame_threads_s * 1000 / seconds, cpu_ms, wall_ms,

@@ -52,6 +52,18 @@ def open_object_store(settings: Settings) -> ObjectStore:
     )
 
 
+def pipeline_detector(
+    settings: Settings, input_px: tuple[int, int] | None = None
+) -> NanoDetDetector:
+    """The live analysis detector as `settings` describe it (at `input_px` if given)."""
+    return NanoDetDetector(
+        model_path(settings.detector_model, settings.models_dir),
+        input_size=input_px or settings.detector_input_px,
+        score_threshold=settings.detector_score_threshold,
+        intra_op_threads=settings.detector_threads,
+    )
+
+
 def camera_analysis(spec: CameraSpec) -> CameraAnalysis:
     """What the analysis worker needs to know about a camera: its tiling and heading."""
     return CameraAnalysis(DetectorConfig(tiles=spec.tile_grid), spec.heading_deg)
@@ -84,15 +96,10 @@ class Runtime:
         cv2.setNumThreads(1)  # our threads are the parallelism; OpenCV's pool only adds sync cost
         sessions = session_factory(init_catalog(settings.catalog_url))
         store = open_object_store(settings)
-        detector_file = model_path(settings.detector_model, settings.models_dir)
-        width_px, height_px = settings.detector_input_px
-        detector = NanoDetDetector(
-            detector_file,
-            input_size=(width_px, height_px),
-            score_threshold=settings.detector_score_threshold,
-            intra_op_threads=settings.detector_threads,
+        detector = pipeline_detector(settings)
+        query_detector = NanoDetDetector(  # any aspect: square
+            model_path(settings.detector_model, settings.models_dir), intra_op_threads=1
         )
-        query_detector = NanoDetDetector(detector_file, intra_op_threads=1)  # any aspect: square
         embedder = AppearanceEmbedder(model_path(settings.embedder_model, settings.models_dir))
         vectors = open_vector_index(
             sessions, settings.data_dir / "vectors", embedder.embedding_version, embedder.dim
