@@ -75,6 +75,7 @@ class AnalysisWorker:
         self._batch_size = batch_size
         self._track_max_age_s = track_max_age_s
         self._analysis: Mapping[str, CameraAnalysis] = {} if analysis is None else analysis
+        self._detectors: dict[DetectorConfig, BatchDetector] = {}  # built once per tiling
         self._trackers: dict[str, ByteTracker] = {}
         self._builders: dict[str, TrackBuilder] = {}
         self._stop = threading.Event()
@@ -162,9 +163,11 @@ class AnalysisWorker:
     def _detector_for(self, config: DetectorConfig) -> BatchDetector:
         """The shared detector, tiled per `config`; tiling (`TiledDetector`) is NanoDet's, so
         other backends always see the full frame."""
-        if isinstance(self._detector, NanoDetDetector):
-            return detector_for(config, self._detector)
-        return self._detector
+        if not isinstance(self._detector, NanoDetDetector):
+            return self._detector
+        if config not in self._detectors:  # racing threads build equal, stateless wrappers
+            self._detectors[config] = detector_for(config, self._detector)
+        return self._detectors[config]
 
     def _track(self, frame: Frame, detections: Detections, heading_deg: float | None) -> _Ended:
         """Track one frame, detaching the tracks that ended; the caller holds the lock."""
