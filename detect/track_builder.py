@@ -204,13 +204,6 @@ class TrackBuilder:
                 )  # fmt: skip
             acc.views = sorted([*acc.views, view], key=lambda v: -v.quality)[:MAX_VIEWS]
 
-    def finish(self, track_ids: list[int]) -> list[TrackRecord]:
-        """`finalise(end(track_ids))`: ended tracks and due parts of long-lived ones as records."""
-        return self.finalise(self.end(track_ids))
-
-    def finish_all(self) -> list[TrackRecord]:
-        return self.finish(self.open_track_ids)
-
     def end(self, track_ids: list[int]) -> list[EndedTrack]:
         """Detach ended tracks, plus a part of each track open for `max_record_s` (cheap).
 

@@ -54,10 +54,10 @@ def records() -> Records:
     for image, gt, det in zip(seq.frames, seq.truth, dets, strict=True):
         tracked, ended = tracker.update(det, gt.at_s)
         builder.observe(frame_at(image, gt.at_s), tracked)
-        out += builder.finish(ended)
+        out += builder.finalise(builder.end(ended))
         assert all(len(a.views) <= MAX_VIEWS for a in builder._live.values())
     tracker.end_all()
-    out += builder.finish_all()
+    out += builder.finalise(builder.end(builder.open_track_ids))
     return movers, seq, out
 
 
@@ -113,8 +113,8 @@ def test_long_lived_track_is_finalised_in_parts() -> None:
     parts = []
     for k in range(26):  # 5 s at 5 fps
         builder.observe(frame_at(image, k * 0.2), box)
-        parts += builder.finish([])
-    parts += builder.finish([7])
+        parts += builder.finalise(builder.end([]))
+    parts += builder.finalise(builder.end([7]))
     assert len(parts) == 3
     assert {p.local_track_id for p in parts} == {7}
     assert len({p.start_at for p in parts}) == 3
