@@ -27,14 +27,14 @@ from bench.search_data import ClusteredSpec, ClusteredVectors
 from detect.detector import NanoDetDetector
 from detect.embedder import AppearanceEmbedder
 from index.catalog import add_tracks, create_api_key, create_case, upsert_camera
-from index.catalog_values import CameraSpec, NewTrack, embedding_to_bytes
-from index.db import init_catalog, session_factory
+from index.catalog.engine import init_catalog, session_factory
+from index.catalog.values import CameraSpec, NewTrack, embedding_to_bytes
 from index.track_indexer import index_file, open_vector_index
-from ingest.objectstore_local import LocalObjectStore
 from models.build import model_path
 from search_api.app import create_app
 from search_api.context import ApiContext
 from skynet.demo import free_port
+from storage.local import LocalObjectStore
 
 RESULTS = Path(__file__).parent / "results" / "search.json"
 T0 = datetime(2026, 10, 1, tzinfo=UTC)

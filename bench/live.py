@@ -38,7 +38,7 @@ import av
 import numpy as np
 
 from detect.detector import NanoDetDetector
-from index.catalog_values import CameraSpec
+from index.catalog.values import CameraSpec
 from sample_streams.footage import Mix, build_cameras
 from sample_streams.server import RtspServer
 from skynet.runtime import Runtime, pipeline_detector

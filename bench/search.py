@@ -24,8 +24,8 @@ import numpy as np
 
 from bench.search_data import ClusteredSpec, ClusteredVectors
 from detect.embedder import VECTOR_DIM
-from index.ann import AnnConfig
 from index.vectors import IndexPolicy, VectorIndex
+from index.vectors.ann import AnnConfig
 
 RESULTS = Path(__file__).resolve().parent / "results" / "search.json"
 K = 10

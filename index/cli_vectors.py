@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from index.catalog import count_embeddings
-from index.db import init_catalog, session_factory
+from index.catalog.engine import init_catalog, session_factory
 from index.track_indexer import build_from_pages, catalog_pages, index_file
 from index.vectors import IndexPolicy, IndexStats, VectorIndex
 

@@ -20,10 +20,10 @@ from index.catalog import (
     count_embeddings,
     track_embeddings,
 )
-from index.catalog_values import NewTrack, embedding_to_bytes
+from index.catalog.values import NewTrack, embedding_to_bytes
 from index.vectors import IndexPolicy, VectorIndex
-from ingest.objectstore import ObjectStore, StorageUnavailableError
 from ingest.segment import Segment
+from storage.objectstore import ObjectStore, StorageUnavailableError
 
 log = logging.getLogger(__name__)
 

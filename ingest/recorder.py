@@ -10,9 +10,9 @@ import av
 import av.container
 import av.stream
 
-from ingest.objectstore import sha256_of_file
 from ingest.segment import Segment, segment_key
 from ingest.stream import MAX_TIMESTAMP_JUMP_S
+from storage.objectstore import sha256_of_file
 
 SegmentSink = Callable[[Path, Segment], None]
 

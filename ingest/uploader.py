@@ -12,8 +12,8 @@ from datetime import datetime
 from pathlib import Path
 
 from ingest.backoff import Backoff
-from ingest.objectstore import ObjectStore, StorageUnavailableError
 from ingest.segment import Segment
+from storage.objectstore import ObjectStore, StorageUnavailableError
 
 log = logging.getLogger(__name__)
 

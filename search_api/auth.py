@@ -9,7 +9,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy.orm import Session
 
 from index.catalog import principal_for_key
-from index.catalog_values import Principal
+from index.catalog.values import Principal
 from search_api.context import db_session
 
 API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")

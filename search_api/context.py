@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from detect.track_builder import Embedder
 from detect.worker import BatchDetector
 from index.vectors import VectorIndex
-from ingest.objectstore import ObjectStore
 from search_api.schemas import CameraStatus
+from storage.objectstore import ObjectStore
 
 
 @dataclass

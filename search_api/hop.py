@@ -21,8 +21,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from index.catalog import tracks_by_ids
-from index.catalog_models import CameraRow, TrackRow
-from index.catalog_values import Principal, StoredTrack
+from index.catalog.rows import CameraRow, TrackRow
+from index.catalog.values import Principal, StoredTrack
 from search_api.attribute_filter import PERSON_CLASSES
 from search_api.context import ApiContext
 from search_api.schemas import HopCandidate, HopRequest, HopResponse

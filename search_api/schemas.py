@@ -16,8 +16,8 @@ from pydantic import (
 )
 
 from detect.detections import COCO_CLASSES
-from index.catalog_values import TILES_PATTERN
-from index.catalog_zones import MAX_ZONE_NAME_CHARS, check_polygon, check_zone_name
+from index.catalog.values import TILES_PATTERN
+from index.catalog.zones import MAX_ZONE_NAME_CHARS, check_polygon, check_zone_name
 from search_api.attribute_filter import AttributeFilter, normalise_term
 
 

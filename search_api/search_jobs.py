@@ -39,7 +39,7 @@ from index.catalog import (
     start_held_job,
     take_over_job,
 )
-from index.catalog_models import utc_now
+from index.catalog.rows import utc_now
 from search_api.context import ApiContext
 from search_api.search_service import (
     ScoredTrack,

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from detect.detections import DEFAULT_CLASSES
 from index.catalog import append_audit, get_case, tracks_by_ids
-from index.catalog_models import CameraRow, TrackRow, TrackZoneRow
-from index.catalog_values import MAX_TRACK_SPAN, Principal, StoredTrack, embedding_from_bytes
+from index.catalog.rows import CameraRow, TrackRow, TrackZoneRow
+from index.catalog.values import MAX_TRACK_SPAN, Principal, StoredTrack, embedding_from_bytes
 from search_api.attribute_filter import PERSON_CLASSES, AttributeFilter
 from search_api.auth import SEARCH_ROLES, require_role, visible_cameras
 from search_api.context import ApiContext

@@ -10,8 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from index.catalog import zones_by_ids
-from index.catalog_models import TrackZoneRow, ZoneRow
-from index.catalog_values import Principal
+from index.catalog.rows import TrackZoneRow, ZoneRow
+from index.catalog.values import Principal
 from search_api.auth import visible_cameras
 from search_api.schemas import ZoneRef
 

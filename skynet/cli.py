@@ -29,7 +29,7 @@ console = Console()
 
 
 def catalog_sessions(settings: Settings) -> sessionmaker[Session]:
-    from index.db import init_catalog, session_factory
+    from index.catalog.engine import init_catalog, session_factory
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return session_factory(init_catalog(settings.catalog_url))
@@ -105,7 +105,7 @@ def camera_add(
 ) -> None:
     """Add a camera (or replace its configuration)."""
     from index.catalog import upsert_camera
-    from index.catalog_values import CameraSpec
+    from index.catalog.values import CameraSpec
 
     try:
         spec = CameraSpec(
@@ -190,7 +190,7 @@ def camera_remove(camera_id: str) -> None:
 def camera_list() -> None:
     """List cameras (stream credentials are not shown)."""
     from index.catalog import list_cameras
-    from index.catalog_values import redact_url
+    from index.catalog.values import redact_url
 
     table = Table("id", "name", "main", "sub", "fps", "heading", "tiles", "enabled")
     with catalog_sessions(Settings())() as session:

@@ -20,7 +20,7 @@ from rich.table import Table
 from detect.detector import NanoDetDetector
 from detect.query import largest_object
 from index.catalog import create_api_key, create_case
-from index.catalog_values import CameraSpec
+from index.catalog.values import CameraSpec
 from ingest.stream import open_input
 from sample_streams.footage import build_cameras
 from sample_streams.server import RtspServer

@@ -15,14 +15,11 @@ from detect.detector import DetectorConfig, NanoDetDetector
 from detect.embedder import AppearanceEmbedder
 from detect.worker import AnalysisWorker, CameraAnalysis
 from index.catalog import list_cameras, upsert_camera
-from index.catalog_values import CameraSpec
-from index.db import init_catalog, session_factory
+from index.catalog.engine import init_catalog, session_factory
+from index.catalog.values import CameraSpec
 from index.track_indexer import TrackIndexer, open_vector_index
 from ingest.camera import CameraConfig, CameraIngest
 from ingest.frame_queue import LatestFrames
-from ingest.objectstore import ObjectStore
-from ingest.objectstore_local import LocalObjectStore
-from ingest.objectstore_s3 import S3ObjectStore
 from ingest.uploader import SegmentUploader
 from models.build import model_path
 from search_api.app import API_PREFIX, create_app
@@ -30,6 +27,9 @@ from search_api.context import ApiContext
 from search_api.schemas import CameraStatus
 from skynet.settings import Settings
 from skynet.supervisor import CameraSupervisor
+from storage.local import LocalObjectStore
+from storage.objectstore import ObjectStore
+from storage.s3 import S3ObjectStore
 
 log = logging.getLogger(__name__)
 

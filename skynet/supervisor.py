@@ -6,7 +6,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from index.catalog_values import CameraSpec
+from index.catalog.values import CameraSpec
 from ingest.camera import CameraConfig
 
 log = logging.getLogger(__name__)

@@ -24,14 +24,14 @@ from detect.embedder import AppearanceEmbedder
 from detect.track_builder import Embedder, encode_thumbnail
 from detect.track_record import TrackRecord
 from index.catalog import close_case, create_api_key, create_case, upsert_camera
-from index.catalog_values import CameraSpec
-from index.db import init_catalog, session_factory
+from index.catalog.engine import init_catalog, session_factory
+from index.catalog.values import CameraSpec
 from index.track_indexer import TrackIndexer
 from index.vectors import VectorIndex
-from ingest.objectstore_local import LocalObjectStore
 from models.build import default_cache_dir, model_path
 from search_api.app import API_PREFIX, create_app
 from search_api.context import ApiContext
+from storage.local import LocalObjectStore
 
 DATA = Path(__file__).parent / "data"
 BASE_URL = "http://testserver"

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from index.db import init_catalog, session_factory
+from index.catalog.engine import init_catalog, session_factory
 
 pytest_plugins = ["tests.servers.swift", "tests.servers.postgres", "tests.servers.rtsp"]
 

@@ -9,7 +9,7 @@ from alembic import command
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from index.db import alembic_config, make_engine, session_factory
+from index.catalog.engine import alembic_config, make_engine, session_factory
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Response, status
 
 from index.catalog import append_audit, get_camera, list_cameras, remove_camera, upsert_camera
-from index.catalog_values import CameraSpec, Principal, redact_url
+from index.catalog.values import CameraSpec, Principal, redact_url
 from search_api.auth import VIEW_ROLES, PrincipalDep, SessionDep, may_see_camera, require_role
 from search_api.context import ApiContext, api_context
 from search_api.schemas import CameraIn, CameraOut, CameraPatch, CameraStatus

@@ -6,8 +6,8 @@ from fastapi import APIRouter, HTTPException, status
 from sqlalchemy import select
 
 from index.catalog import append_audit, close_case, create_case, get_case
-from index.catalog_models import CaseRow
-from index.catalog_values import CaseRecord
+from index.catalog.rows import CaseRow
+from index.catalog.values import CaseRecord
 from search_api.auth import SEARCH_ROLES, PrincipalDep, SessionDep, require_role
 from search_api.schemas import CaseCreate, CaseOut
 

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, status
 
 from index.catalog import cancel_live_job, get_job, get_track, job_owner
-from index.catalog_values import JobRecord, Principal
+from index.catalog.values import JobRecord, Principal
 from search_api.auth import PrincipalDep, SessionDep, may_see_camera
 from search_api.context import ApiContext, api_context
 from search_api.routers.search import text_filters

@@ -7,9 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response, status
 
-from ingest.objectstore import ObjectNotFoundError
-from ingest.objectstore_local import verify_signature
 from search_api.context import ApiContext, api_context
+from storage.local import verify_signature
+from storage.objectstore import ObjectNotFoundError
 
 router = APIRouter(prefix="/objects", tags=["objects"])
 

@@ -19,7 +19,7 @@ from detect.query import (
     whole_image_query,
 )
 from index.catalog import get_track
-from index.catalog_values import Principal
+from index.catalog.values import Principal
 from search_api.auth import PrincipalDep, SessionDep, may_see_camera, visible_cameras
 from search_api.context import ApiContext, api_context
 from search_api.hop import hop_search

@@ -19,7 +19,7 @@ from index.catalog import (
     update_zone,
     zone_track_counts,
 )
-from index.catalog_values import Principal
+from index.catalog.values import Principal
 from search_api.auth import VIEW_ROLES, PrincipalDep, SessionDep, require_role
 from search_api.routers.cameras import MANAGE_ROLES, visible_camera
 from search_api.schemas import ZoneIn, ZoneOut

@@ -1,0 +1,38 @@
+"""Catalog repository for cases: the investigations that person searches are tied to."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from index.catalog.rows import CaseRow, ensure_utc, utc_now
+from index.catalog.values import CaseRecord
+
+
+def _case_record(row: CaseRow) -> CaseRecord:
+    return CaseRecord(row.id, row.title, row.created_by, row.created_at, row.closed_at)
+
+
+def create_case(session: Session, title: str, created_by: str) -> str:
+    if not title.strip():
+        raise ValueError("case title must not be empty")
+    row = CaseRow(id=uuid.uuid4().hex, title=title, created_by=created_by)
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def get_case(session: Session, case_id: str) -> CaseRecord | None:
+    row = session.get(CaseRow, case_id)
+    return None if row is None else _case_record(row)
+
+
+def close_case(session: Session, case_id: str, closed_at: datetime | None = None) -> CaseRecord:
+    row = session.get(CaseRow, case_id)
+    if row is None:
+        raise LookupError(f"case {case_id!r} does not exist")
+    row.closed_at = utc_now() if closed_at is None else ensure_utc(closed_at, "closed_at")
+    session.flush()
+    return _case_record(row)

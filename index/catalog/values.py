@@ -1,0 +1,306 @@
+"""Value objects crossing the catalog boundary (frozen dataclasses, never ORM rows); redact_url."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import numpy as np
+
+from index.catalog.rows import ensure_utc
+
+CAMERA_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+ROLE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+# Detector tiling "COLSxROWS": tiles plus the full frame cost (1 + cols·rows)× the plain detector.
+TILES_PATTERN = re.compile(r"^([1-3])x([1-3])$")
+JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
+TRAJECTORY_POINT_LEN = 5  # [t_s, x1, y1, x2, y2]
+# One track record spans at most this long (longer presences are stored in parts); time
+# filters rely on it to bound their index range scans.
+MAX_TRACK_SPAN = timedelta(hours=1)
+SECRET_QUERY_KEYS = frozenset(
+    {"password", "passwd", "pwd", "pass", "token", "secret", "key", "auth", "apikey", "api_key"}
+)
+
+
+def redact_url(url: str) -> str:
+    """`url` without user:password in the authority and with secret-looking query values masked."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = netloc.rpartition("@")[2]
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        masked = [(k, "***" if k.lower() in SECRET_QUERY_KEYS else v) for k, v in pairs]
+        query = urlencode(masked, safe="*/:")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def check_camera_id(camera_id: str) -> str:
+    """Return `camera_id` if it is a valid id (letters, digits, `_.-`, at most 64), else raise."""
+    if not isinstance(camera_id, str) or not CAMERA_ID_PATTERN.match(camera_id):
+        raise ValueError(
+            f"camera id {camera_id!r} is invalid: use 1-64 letters, digits, '_', '.', '-'"
+        )
+    return camera_id
+
+
+def parse_tiles(tiles: str) -> tuple[int, int]:
+    """(cols, rows) of a detector tiling such as "2x2"; "1x1" is the full frame only."""
+    match = TILES_PATTERN.fullmatch(tiles) if isinstance(tiles, str) else None
+    if match is None:
+        raise ValueError(f"tiles {tiles!r} is invalid: use COLSxROWS with 1-3 each, like '2x2'")
+    return int(match[1]), int(match[2])
+
+
+def check_role(role: str) -> str:
+    """Return `role` if it is a lowercase identifier, else raise ValueError."""
+    if not isinstance(role, str) or not ROLE_PATTERN.match(role):
+        raise ValueError(f"role {role!r} is invalid: use a lowercase identifier like 'viewer'")
+    return role
+
+
+def check_time_range(start: datetime, end: datetime, what: str) -> tuple[datetime, datetime]:
+    """Both ends as aware UTC; raise if naive or if end is before start."""
+    start_utc = ensure_utc(start, f"{what} start")
+    end_utc = ensure_utc(end, f"{what} end")
+    if end_utc < start_utc:
+        raise ValueError(
+            f"{what} ends ({end_utc.isoformat()}) before it starts ({start_utc.isoformat()})"
+        )
+    return start_utc, end_utc
+
+
+def embedding_to_bytes(vector: np.ndarray | Sequence[float]) -> bytes:
+    """A 1-D embedding as little-endian float32 bytes (the catalog's storage format)."""
+    array = np.asarray(vector, dtype="<f4")
+    if array.ndim != 1 or array.size == 0:
+        raise ValueError(f"embedding must be a non-empty 1-D vector, got shape {array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise ValueError("embedding contains NaN or infinite values")
+    return array.tobytes()
+
+
+def embedding_from_bytes(data: bytes) -> np.ndarray:
+    """The float32 vector stored by embedding_to_bytes."""
+    if len(data) % 4:
+        raise ValueError(f"embedding blob of {len(data)} bytes is not float32 data")
+    return np.frombuffer(data, dtype="<f4").astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: name, role, and the cameras they may see (None: every camera)."""
+
+    name: str
+    role: str
+    camera_ids: frozenset[str] | None
+
+    def can_see(self, camera_id: str) -> bool:
+        return self.camera_ids is None or camera_id in self.camera_ids
+
+
+@dataclass(frozen=True)
+class CameraSpec:
+    """A camera's configuration. URLs may carry credentials, so they are kept out of repr."""
+
+    id: str
+    name: str
+    main_url: str = field(repr=False)
+    sub_url: str | None = field(default=None, repr=False)
+    detect_fps: float = 5.0
+    lat: float | None = None
+    lon: float | None = None
+    heading_deg: float | None = None
+    enabled: bool = True
+    tiles: str = "1x1"  # detector tiling COLSxROWS for small, distant objects
+
+    def __post_init__(self) -> None:
+        check_camera_id(self.id)
+        if not self.name or not self.name.strip():
+            raise ValueError(f"camera {self.id!r} needs a non-empty name")
+        for label, url in (("main_url", self.main_url), ("sub_url", self.sub_url)):
+            if url is not None and "://" not in url:
+                raise ValueError(f"camera {self.id!r} {label} {redact_url(url)!r} has no scheme")
+        if not (math.isfinite(self.detect_fps) and 0 < self.detect_fps <= 60):
+            raise ValueError(f"camera {self.id!r} detect_fps {self.detect_fps} not in (0, 60]")
+        if self.lat is not None and not -90 <= self.lat <= 90:
+            raise ValueError(f"camera {self.id!r} latitude {self.lat} not in [-90, 90]")
+        if self.lon is not None and not -180 <= self.lon <= 180:
+            raise ValueError(f"camera {self.id!r} longitude {self.lon} not in [-180, 180]")
+        if self.heading_deg is not None and not 0 <= self.heading_deg < 360:
+            raise ValueError(f"camera {self.id!r} heading_deg {self.heading_deg} not in [0, 360)")
+        parse_tiles(self.tiles)
+
+    @property
+    def tile_grid(self) -> tuple[int, int]:
+        """(cols, rows) of `tiles`."""
+        return parse_tiles(self.tiles)
+
+    @property
+    def redacted_main_url(self) -> str:
+        return redact_url(self.main_url)
+
+    @property
+    def redacted_sub_url(self) -> str | None:
+        return None if self.sub_url is None else redact_url(self.sub_url)
+
+
+@dataclass(frozen=True)
+class SegmentRecord:
+    """A recorded segment stored in object storage under `object_key`."""
+
+    id: int
+    camera_id: str
+    start_at: datetime
+    end_at: datetime
+    object_key: str
+    sha256: str
+    size_bytes: int
+
+    @property
+    def duration_s(self) -> float:
+        return (self.end_at - self.start_at).total_seconds()
+
+
+@dataclass(frozen=True)
+class RecordingGap:
+    """A span without recording for one camera, and why."""
+
+    id: int
+    camera_id: str
+    start_at: datetime
+    end_at: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class NewTrack:
+    """A finished track to store: one record per track, with its best shot and embedding.
+
+    `best_bbox_xyxy_px` is the best shot's box; `trajectory` rows are [t_s, x1, y1, x2, y2]
+    with t_s seconds since `start_at`; `embedding` is float32 bytes (see embedding_to_bytes).
+    `frame_size_px` (width, height) of the analysed frames places the track in zones; a track
+    without it is in no zone.
+    """
+
+    camera_id: str
+    local_track_id: int
+    class_name: str
+    confidence: float
+    start_at: datetime
+    end_at: datetime
+    best_shot_at: datetime
+    best_bbox_xyxy_px: tuple[float, float, float, float]
+    thumbnail_key: str | None = None
+    embedding: bytes | None = field(default=None, repr=False)
+    embedding_version: str | None = None
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    trajectory: Sequence[Sequence[float]] = ()
+    frame_size_px: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        check_camera_id(self.camera_id)
+        what = f"track {self.camera_id}/{self.local_track_id}"
+        start_utc, end_utc = check_time_range(self.start_at, self.end_at, what)
+        if end_utc - start_utc > MAX_TRACK_SPAN:
+            raise ValueError(f"{what} spans more than {MAX_TRACK_SPAN}: store it in parts")
+        best_utc = ensure_utc(self.best_shot_at, f"{what} best_shot_at")
+        object.__setattr__(self, "start_at", start_utc)
+        object.__setattr__(self, "end_at", end_utc)
+        object.__setattr__(self, "best_shot_at", best_utc)
+        if not self.class_name:
+            raise ValueError(f"{what} needs a class_name")
+        if not 0.0 <= self.confidence <= 1.0:
+            raise ValueError(f"{what} confidence {self.confidence} not in [0, 1]")
+        if len(self.best_bbox_xyxy_px) != 4:
+            raise ValueError(f"{what} best_bbox_xyxy_px needs 4 numbers")
+        x1, y1, x2, y2 = self.best_bbox_xyxy_px
+        if not (x2 >= x1 and y2 >= y1):
+            raise ValueError(
+                f"{what} best_bbox_xyxy_px {self.best_bbox_xyxy_px} has x2 < x1 or y2 < y1"
+            )
+        if (self.embedding is None) != (self.embedding_version is None):
+            raise ValueError(f"{what}: embedding and embedding_version go together")
+        if self.embedding is not None:
+            embedding_from_bytes(self.embedding)
+        for point in self.trajectory:
+            if len(point) != TRAJECTORY_POINT_LEN:
+                raise ValueError(f"{what} trajectory point {list(point)} is not [t_s,x1,y1,x2,y2]")
+        if self.frame_size_px is not None and (
+            len(self.frame_size_px) != 2 or min(self.frame_size_px) < 1
+        ):
+            raise ValueError(f"{what} frame_size_px {self.frame_size_px} is not (width, height)")
+
+    def embedding_vector(self) -> np.ndarray | None:
+        return None if self.embedding is None else embedding_from_bytes(self.embedding)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredTrack(NewTrack):
+    """A track as stored in the catalog, with its catalog id (also its FAISS id)."""
+
+    id: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class CaseRecord:
+    """An investigation case."""
+
+    id: str
+    title: str
+    created_by: str
+    created_at: datetime
+    closed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One audit-log row as read back."""
+
+    id: int
+    at: datetime
+    principal: str
+    role: str
+    action: str
+    query_type: str | None
+    case_id: str | None
+    purpose: str | None
+    filters: Mapping[str, Any]
+    image_sha256: str | None
+    hit_count: int | None
+    target: str | None
+
+
+@dataclass(frozen=True)
+class ApiKeyInfo:
+    """An API key's metadata (never the key itself)."""
+
+    id: int
+    name: str
+    role: str
+    camera_ids: frozenset[str] | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """A background job's state."""
+
+    id: str
+    kind: str
+    state: str
+    progress: float
+    params: Mapping[str, Any]
+    result: Mapping[str, Any] | None
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
