@@ -20,7 +20,7 @@ from index.catalog import (
     count_embeddings,
     track_embeddings,
 )
-from index.catalog.values import NewTrack, embedding_to_bytes
+from index.catalog.values import NewTrack
 from index.vectors import IndexPolicy, VectorIndex
 from ingest.segment import Segment
 from storage.objectstore import ObjectStore, StorageUnavailableError
@@ -159,27 +159,7 @@ class TrackIndexer:
                 self._pending_pictures.append((key, record.thumbnail_jpeg))
                 if record.context_jpeg:
                     self._pending_pictures.append((context_key(key), record.context_jpeg))
-                ids.append(
-                    add_track(
-                        session,
-                        NewTrack(
-                            camera_id=record.camera_id,
-                            local_track_id=record.local_track_id,
-                            class_name=record.class_name,
-                            confidence=record.confidence,
-                            start_at=record.start_at,
-                            end_at=record.end_at,
-                            best_shot_at=record.best_shot_at,
-                            best_bbox_xyxy_px=record.best_box,
-                            thumbnail_key=key,
-                            embedding=embedding_to_bytes(record.embedding),
-                            embedding_version=record.embedding_version,
-                            attributes=record.attributes,
-                            trajectory=record.trajectory,
-                            frame_size_px=record.frame_size_px,
-                        ),
-                    )
-                )
+                ids.append(add_track(session, NewTrack.from_record(record, key)))
             session.commit()
             self._flush_pictures()
             version = self.vectors.embedding_version
@@ -196,15 +176,7 @@ class TrackIndexer:
     def record_segment(self, segment: Segment) -> None:
         """Record an uploaded segment in the catalog's recording index (idempotent)."""
         with self._sessions() as session:
-            add_segment(
-                session,
-                segment.camera_id,
-                segment.start_at,
-                segment.end_at,
-                segment.object_key,
-                segment.sha256,
-                segment.size_bytes,
-            )
+            add_segment(session, segment)
             session.commit()
         self.segments_stored += 1
 

@@ -49,7 +49,6 @@ from index.catalog.tracks import (
     tracks_by_ids,
 )
 from index.catalog.values import (
-    JOB_STATES,
     ApiKeyInfo,
     AuditEntry,
     CameraSpec,
@@ -58,7 +57,6 @@ from index.catalog.values import (
     NewTrack,
     Principal,
     RecordingGap,
-    SegmentRecord,
     StoredTrack,
     embedding_from_bytes,
     embedding_to_bytes,
@@ -79,7 +77,6 @@ from index.catalog.zones import (
 
 __all__ = [
     "FINISHED_JOB_STATES",
-    "JOB_STATES",
     "LIVE_JOB_STATES",
     "ApiKeyInfo",
     "AuditEntry",
@@ -91,7 +88,6 @@ __all__ = [
     "NewTrack",
     "Principal",
     "RecordingGap",
-    "SegmentRecord",
     "StoredTrack",
     "UnknownCameraError",
     "UnknownZoneError",

@@ -1,4 +1,8 @@
-"""Catalog repository for recorded segments and recording gaps."""
+"""Catalog repository for recorded segments and recording gaps.
+
+Segments cross this boundary as ingest's own `Segment` value (data flows ingest → index, so
+the catalog takes and returns the upstream type rather than keeping a copy of its fields).
+"""
 
 from __future__ import annotations
 
@@ -14,40 +18,31 @@ from index.catalog.rows import (
     insert_ignoring_conflict,
     utc_now,
 )
-from index.catalog.values import (
-    RecordingGap,
-    SegmentRecord,
-    check_time_range,
-)
+from index.catalog.values import RecordingGap, check_time_range
+from ingest.segment import Segment
 
 
-def add_segment(
-    session: Session,
-    camera_id: str,
-    start_at: datetime,
-    end_at: datetime,
-    object_key: str,
-    sha256: str,
-    size_bytes: int,
-) -> int:
+def add_segment(session: Session, segment: Segment) -> int:
     """Record a stored segment; re-adding the same object_key and sha256 returns the same id."""
-    start_utc, end_utc = check_time_range(start_at, end_at, f"segment {object_key!r}")
-    if not object_key:
+    key = segment.object_key
+    start_utc, end_utc = check_time_range(segment.start_at, segment.end_at, f"segment {key!r}")
+    if not key:
         raise ValueError("segment object_key must not be empty")
-    if len(sha256) != 64:
-        raise ValueError(f"segment {object_key!r} sha256 {sha256!r} is not 64 hex characters")
-    if size_bytes < 0:
-        raise ValueError(f"segment {object_key!r} size_bytes {size_bytes} is negative")
-    require_camera(session, camera_id)
+    if len(segment.sha256) != 64:
+        raise ValueError(f"segment {key!r} sha256 {segment.sha256!r} is not 64 hex characters")
+    if segment.size_bytes < 0:
+        raise ValueError(f"segment {key!r} size_bytes {segment.size_bytes} is negative")
+    sha256 = segment.sha256.lower()
+    require_camera(session, segment.camera_id)
     statement = (
         insert_ignoring_conflict(session, SegmentRow)
         .values(
-            camera_id=camera_id,
+            camera_id=segment.camera_id,
             start_at=start_utc,
             end_at=end_utc,
-            object_key=object_key,
-            sha256=sha256.lower(),
-            size_bytes=size_bytes,
+            object_key=key,
+            sha256=sha256,
+            size_bytes=segment.size_bytes,
             created_at=utc_now(),
         )
         .on_conflict_do_nothing(index_elements=["object_key"])
@@ -57,18 +52,18 @@ def add_segment(
     if new_id is not None:
         return int(new_id)
     existing = session.execute(
-        select(SegmentRow.id, SegmentRow.sha256).where(SegmentRow.object_key == object_key)
+        select(SegmentRow.id, SegmentRow.sha256).where(SegmentRow.object_key == key)
     ).one()
-    if existing.sha256 != sha256.lower():
+    if existing.sha256 != sha256:
         raise ValueError(
-            f"segment {object_key!r} already recorded with a different sha256 ({existing.sha256})"
+            f"segment {key!r} already recorded with a different sha256 ({existing.sha256})"
         )
     return int(existing.id)
 
 
 def segments_between(
     session: Session, camera_id: str, start: datetime, end: datetime
-) -> list[SegmentRecord]:
+) -> list[Segment]:
     """Segments of `camera_id` overlapping [start, end), oldest first."""
     start_utc, end_utc = check_time_range(start, end, "segment query")
     rows = session.scalars(
@@ -81,8 +76,7 @@ def segments_between(
         .order_by(SegmentRow.start_at, SegmentRow.id)
     )
     return [
-        SegmentRecord(
-            id=r.id,
+        Segment(
             camera_id=r.camera_id,
             start_at=r.start_at,
             end_at=r.end_at,

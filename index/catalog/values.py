@@ -1,4 +1,8 @@
-"""Value objects crossing the catalog boundary (frozen dataclasses, never ORM rows); redact_url."""
+"""Value objects crossing the catalog boundary (frozen dataclasses, never ORM rows); redact_url.
+
+Upstream stages' values are not copied here: segments cross as ingest's `Segment`, and a
+finished track becomes a `NewTrack` only through `NewTrack.from_record` (detect's `TrackRecord`).
+"""
 
 from __future__ import annotations
 
@@ -12,13 +16,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
 
+from detect.track_record import TrackRecord
 from index.catalog.rows import ensure_utc
 
 CAMERA_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 ROLE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 # Detector tiling "COLSxROWS": tiles plus the full frame cost (1 + cols·rows)× the plain detector.
 TILES_PATTERN = re.compile(r"^([1-3])x([1-3])$")
-JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 TRAJECTORY_POINT_LEN = 5  # [t_s, x1, y1, x2, y2]
 # One track record spans at most this long (longer presences are stored in parts); time
 # filters rely on it to bound their index range scans.
@@ -143,31 +147,6 @@ class CameraSpec:
         """(cols, rows) of `tiles`."""
         return parse_tiles(self.tiles)
 
-    @property
-    def redacted_main_url(self) -> str:
-        return redact_url(self.main_url)
-
-    @property
-    def redacted_sub_url(self) -> str | None:
-        return None if self.sub_url is None else redact_url(self.sub_url)
-
-
-@dataclass(frozen=True)
-class SegmentRecord:
-    """A recorded segment stored in object storage under `object_key`."""
-
-    id: int
-    camera_id: str
-    start_at: datetime
-    end_at: datetime
-    object_key: str
-    sha256: str
-    size_bytes: int
-
-    @property
-    def duration_s(self) -> float:
-        return (self.end_at - self.start_at).total_seconds()
-
 
 @dataclass(frozen=True)
 class RecordingGap:
@@ -238,8 +217,26 @@ class NewTrack:
         ):
             raise ValueError(f"{what} frame_size_px {self.frame_size_px} is not (width, height)")
 
-    def embedding_vector(self) -> np.ndarray | None:
-        return None if self.embedding is None else embedding_from_bytes(self.embedding)
+    @classmethod
+    def from_record(cls, record: TrackRecord, thumbnail_key: str) -> NewTrack:
+        """The catalog row of detect's finished track whose best shot is stored under
+        `thumbnail_key` (the pictures themselves go to object storage, not the catalog)."""
+        return cls(
+            camera_id=record.camera_id,
+            local_track_id=record.local_track_id,
+            class_name=record.class_name,
+            confidence=record.confidence,
+            start_at=record.start_at,
+            end_at=record.end_at,
+            best_shot_at=record.best_shot_at,
+            best_bbox_xyxy_px=record.best_box,
+            thumbnail_key=thumbnail_key,
+            embedding=embedding_to_bytes(record.embedding),
+            embedding_version=record.embedding_version,
+            attributes=record.attributes,
+            trajectory=record.trajectory,
+            frame_size_px=record.frame_size_px,
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -14,7 +14,6 @@ Search: IVF-PQ top `rerank_candidates` → ⟨Pᵀq, y'⟩ re-rank → full-vect
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -229,10 +228,6 @@ class AnnIndex:
     def full_scores(self, query: AnnQuery, rows: np.ndarray) -> np.ndarray:
         """Full-vector inner products (projected part + residual part) of the rows."""
         return self.store.dot(rows, query.projected) + self.full.scores(rows, query.full)
-
-    def live_track_ids(self) -> Iterator[np.ndarray]:
-        for rows, _ in self.store.live_chunks(CHUNK_ROWS, self.store.row_count):
-            yield self.store.track_ids_of(rows)
 
     def memory_bytes(self) -> dict[str, int]:
         """Resident (IVF codes, ids, maps) and memory-mapped (re-rank store) bytes."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import threading
 from datetime import UTC, datetime, timedelta, timezone
@@ -15,6 +16,7 @@ from sqlalchemy import Engine, MetaData, String, delete, func, inspect, select, 
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
 
+from detect.track_record import TrackRecord
 from index import catalog
 from index.catalog import (
     CameraSpec,
@@ -31,6 +33,7 @@ from index.catalog.engine import (
     normalize_url,
 )
 from index.catalog.rows import ApiKeyRow, AuditRow, Base, CameraRow, TrackRow
+from ingest.segment import Segment
 from tests.migration_support import upgraded_from
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -176,7 +179,7 @@ def test_cameras_upsert_get_list(sessions: sessionmaker[Session]) -> None:
         assert gate == _camera("cam-2", name="Gate", detect_fps=2.5, enabled=False)
         assert catalog.get_camera(session, "nope") is None
     assert "s3cret" not in repr(gate)
-    assert gate is not None and gate.redacted_main_url == "rtsp://10.0.0.5:554/cam-2/main"
+    assert gate is not None and redact_url(gate.main_url) == "rtsp://10.0.0.5:554/cam-2/main"
     with pytest.raises(ValueError, match="detect_fps"):
         _camera(detect_fps=0)
     with pytest.raises(ValueError, match="camera id"):
@@ -206,42 +209,39 @@ def test_migration_0006_gives_existing_cameras_the_full_frame(catalog_url: str) 
         assert old is not None and old.tiles == "1x1"
 
 
+def _segment(index: int, sha: str, **overrides: object) -> Segment:
+    fields: dict[str, object] = {
+        "camera_id": "cam-1",
+        "start_at": T0 + timedelta(seconds=10 * index),
+        "end_at": T0 + timedelta(seconds=10 * (index + 1)),
+        "object_key": f"seg/cam-1/{index}.mp4",
+        "sha256": sha,
+        "size_bytes": 1000 + index,
+    }
+    fields.update(overrides)
+    return Segment(**fields)  # type: ignore[arg-type]
+
+
 def test_segments_between_and_idempotent_add(sessions: sessionmaker[Session]) -> None:
     sha = "ab" * 32
     with sessions.begin() as session:
         catalog.upsert_camera(session, _camera())
-        ids = [
-            catalog.add_segment(
-                session,
-                "cam-1",
-                T0 + timedelta(seconds=10 * i),
-                T0 + timedelta(seconds=10 * (i + 1)),
-                f"seg/cam-1/{i}.mp4",
-                sha,
-                1000 + i,
-            )
-            for i in range(6)
-        ]
-        again = catalog.add_segment(
-            session, "cam-1", T0, T0 + timedelta(seconds=10), "seg/cam-1/0.mp4", sha.upper(), 1000
-        )
+        ids = [catalog.add_segment(session, _segment(i, sha)) for i in range(6)]
+        again = catalog.add_segment(session, _segment(0, sha.upper()))
     assert again == ids[0]
     with sessions() as session:
         found = catalog.segments_between(
             session, "cam-1", T0 + timedelta(seconds=15), T0 + timedelta(seconds=30)
         )
-        assert [s.object_key for s in found] == ["seg/cam-1/1.mp4", "seg/cam-1/2.mp4"]
-        assert found[0].start_at == T0 + timedelta(seconds=10)
-        assert found[0].duration_s == 10.0 and found[0].size_bytes == 1001
+        assert found == [_segment(1, sha), _segment(2, sha)]
+        assert found[0].duration_s == 10.0
         assert catalog.segments_between(session, "cam-2", T0, T0 + timedelta(hours=1)) == []
     with sessions.begin() as session, pytest.raises(ValueError, match="different sha256"):
-        catalog.add_segment(
-            session, "cam-1", T0, T0 + timedelta(seconds=10), "seg/cam-1/0.mp4", "cd" * 32, 1000
-        )
+        catalog.add_segment(session, _segment(0, "cd" * 32))
     with sessions.begin() as session, pytest.raises(UnknownCameraError, match="cam-9"):
-        catalog.add_segment(session, "cam-9", T0, T0 + timedelta(seconds=10), "x.mp4", sha, 1)
+        catalog.add_segment(session, _segment(0, sha, camera_id="cam-9", object_key="x.mp4"))
     with sessions.begin() as session, pytest.raises(ValueError, match="before it starts"):
-        catalog.add_segment(session, "cam-1", T0, T0 - timedelta(seconds=1), "y.mp4", sha, 1)
+        catalog.add_segment(session, _segment(0, sha, end_at=T0 - timedelta(seconds=1)))
 
 
 def test_recording_gaps(sessions: sessionmaker[Session]) -> None:
@@ -292,9 +292,36 @@ def test_add_track_round_trip_and_idempotent(sessions: sessionmaker[Session]) ->
         [0.0, 10, 20, 110, 320],
         [5.0, 12, 21, 112, 322],
     ]
-    vector = stored.embedding_vector()
-    assert vector is not None and vector.dtype == np.float32
+    assert stored.embedding is not None
+    vector = catalog.embedding_from_bytes(stored.embedding)
+    assert vector.dtype == np.float32
     np.testing.assert_array_equal(vector, np.arange(8, dtype=np.float32) + 7)
+
+
+def test_new_track_from_record_is_the_one_conversion_from_detect() -> None:
+    """Every field of detect's finished track reaches the catalog row; pictures stay out."""
+    expected = _track(4, frame_size_px=(1920, 1080))
+    assert expected.embedding is not None
+    record = TrackRecord(
+        camera_id="cam-1",
+        local_track_id=4,
+        class_name="person",
+        confidence=0.87,
+        start_at=T0,
+        end_at=T0 + timedelta(seconds=12),
+        best_shot_at=T0 + timedelta(seconds=5),
+        best_box=(10.5, 20.0, 110.25, 320.0),
+        thumbnail_jpeg=b"jpeg",
+        embedding=catalog.embedding_from_bytes(expected.embedding),
+        embedding_version="mnv2-1280-v1",
+        trajectory=[(0.0, 10, 20, 110, 320), (5.0, 12, 21, 112, 322)],
+        attributes={"upper_colour": "red", "direction_deg": 90},
+        context_jpeg=b"context",
+        frame_size_px=(1920, 1080),
+    )
+    converted = NewTrack.from_record(record, "thumbs/cam-1/4.jpg")
+    assert [list(p) for p in converted.trajectory] == [list(p) for p in expected.trajectory]
+    assert converted == dataclasses.replace(expected, trajectory=record.trajectory)
 
 
 def test_add_tracks_batch_is_idempotent_and_ordered(sessions: sessionmaker[Session]) -> None:

@@ -17,9 +17,10 @@ import pytest
 from index.catalog import gaps_between, list_cameras, segments_between, upsert_camera
 from index.catalog.engine import init_catalog, session_factory
 from index.catalog.rows import TrackRow
-from index.catalog.values import CameraSpec, SegmentRecord, embedding_from_bytes
+from index.catalog.values import CameraSpec, embedding_from_bytes
 from index.track_indexer import index_file
 from index.vectors import VectorIndex
+from ingest.segment import Segment
 from sample_streams.footage import CameraFiles
 from sample_streams.server import RtspServer, StreamUrls
 from skynet.demo import free_port
@@ -35,16 +36,14 @@ REPO = Path(__file__).resolve().parents[2]
 START = datetime.now(UTC) - timedelta(minutes=1)
 
 
-def assert_contiguous(
-    segments: list[SegmentRecord], gap_spans: list[tuple[datetime, datetime]]
-) -> None:
+def assert_contiguous(segments: list[Segment], gap_spans: list[tuple[datetime, datetime]]) -> None:
     """Segments and recorded gaps tile the recorded period: nothing is missing unexplained."""
     spans = sorted([(s.start_at, s.end_at) for s in segments] + gap_spans)
     for (_, earlier_end), (later_start, _) in itertools.pairwise(spans):
         assert abs((later_start - earlier_end).total_seconds()) < 0.05, (earlier_end, later_start)
 
 
-def assert_stored(store: ObjectStore, segments: list[SegmentRecord]) -> None:
+def assert_stored(store: ObjectStore, segments: list[Segment]) -> None:
     for segment in segments:
         stored = store.stat(segment.object_key)
         assert (stored.sha256, stored.size_bytes) == (segment.sha256, segment.size_bytes)
