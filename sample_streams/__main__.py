@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 from sample_streams.footage import VARIANTS, build_cameras, resolve_cache_dir
-from sample_streams.server import RtspServer, stop_all
+from sample_streams.server import RtspServer, other_users_pidfiles, stop_all
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,7 +26,8 @@ def _parser() -> argparse.ArgumentParser:
                              help="busy: vtest people all the time; typical: empty 3/4 of the time")
     serve = commands.choices["serve"]
     serve.add_argument("--port", type=int, default=0, help="RTSP port (default: a free one)")
-    commands.add_parser("stop", help="stop servers started from this cache dir (by recorded PIDs)")
+    commands.add_parser("stop", help="stop your servers started from this cache dir (by their "
+                                     "recorded PIDs; other users' servers are left alone)")
     return parser
 
 
@@ -35,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     cache_dir = resolve_cache_dir(args.cache_dir)
     if args.command == "stop":
         print(f"stopped {stop_all(cache_dir)} server(s)")
+        others = len(other_users_pidfiles(cache_dir))
+        if others:
+            print(f"left {others} server(s) of other users running")
         return 0
     cameras = build_cameras(args.cameras, args.mix, cache_dir)
     if args.command == "build":

@@ -126,20 +126,40 @@ def stop_pids(pids: Sequence[int], grace_s: float = STOP_GRACE_S) -> None:
     """SIGTERM each process group leader's group, then SIGKILL what is left after `grace_s`."""
     targets = [pid for pid in pids if _alive(pid) and _ours(pid)]
     for pid in targets:
-        with contextlib.suppress(ProcessLookupError):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace_s
     while time.monotonic() < deadline and any(_alive(pid) for pid in targets):
         time.sleep(0.05)
     for pid in targets:
         if _alive(pid):
-            with contextlib.suppress(ProcessLookupError):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
 
 
-def pidfiles(cache_dir: Path | str | None = None) -> list[Path]:
-    """Pidfiles of servers started from this cache dir (one per running server)."""
+def _owner_uid(path: Path) -> int | None:
+    try:
+        return path.stat().st_uid
+    except OSError:  # removed meanwhile by its server's stop()
+        return None
+
+
+def _recorded(cache_dir: Path | str | None) -> list[Path]:
     return sorted((resolve_cache_dir(cache_dir) / "run").glob("rtsp-*.json"))
+
+
+def pidfiles(cache_dir: Path | str | None = None) -> list[Path]:
+    """Pidfiles of this user's servers started from this cache dir (one per running server).
+
+    The cache may be shared by several users ($SKYNET_SAMPLE_STREAMS_DIR): a pidfile belongs to
+    the user who wrote it (its file owner), and only that user's stop commands act on it.
+    """
+    return [path for path in _recorded(cache_dir) if _owner_uid(path) == os.getuid()]
+
+
+def other_users_pidfiles(cache_dir: Path | str | None = None) -> list[Path]:
+    """Pidfiles in this cache dir that other users' servers wrote (never stopped from here)."""
+    return [path for path in _recorded(cache_dir) if _owner_uid(path) not in (None, os.getuid())]
 
 
 def _read_pidfile(pidfile: Path) -> tuple[list[int], int]:
@@ -183,7 +203,7 @@ def rotated_copy(path: Path, offset_s: float, cache_dir: Path) -> Path:
 
 
 def stop_all(cache_dir: Path | str | None = None) -> int:
-    """Stop every server recorded under `cache_dir` by its recorded PIDs; returns how many."""
+    """Stop this user's servers recorded under `cache_dir` by their PIDs; returns how many."""
     stopped = 0
     for pidfile in pidfiles(cache_dir):
         stop_pids(_read_pidfile(pidfile)[0])
@@ -193,7 +213,8 @@ def stop_all(cache_dir: Path | str | None = None) -> int:
 
 
 def stop_orphans(cache_dir: Path | str | None = None) -> int:
-    """Stop servers whose owning process has died (e.g. a killed test run); returns how many."""
+    """Stop this user's servers whose owning process has died (e.g. a killed test run);
+    returns how many."""
     stopped = 0
     for pidfile in pidfiles(cache_dir):
         pids, owner = _read_pidfile(pidfile)

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
+import shlex
+import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -14,6 +18,7 @@ import av
 import numpy as np
 import pytest
 
+from index.catalog import init_catalog, list_cameras, session_factory
 from sample_streams.footage import (
     FPS,
     GOP_S,
@@ -24,6 +29,7 @@ from sample_streams.footage import (
 )
 from sample_streams.rtsp_probe import RtspProbeError, probe_mount
 from sample_streams.server import RtspServer, RtspServerError, pidfiles
+from skynet.settings import Settings
 from tests.servers.rtsp import REPO_ROOT, RunningRtsp, sample_cache_dir
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -264,3 +270,87 @@ def test_cli_serve_then_stop_by_pidfile(sample_cameras: list[CameraFiles], tmp_p
     finally:
         serve.terminate()
         serve.wait(timeout=10)
+
+
+NOBODY_UID = 65534
+
+
+def _stop_command(cache_dir: Path) -> str:
+    stopped = subprocess.run(
+        [sys.executable, "-m", "sample_streams", "--cache-dir", str(cache_dir), "stop"],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        cwd=REPO_ROOT, check=True,
+    )  # fmt: skip
+    return stopped.stdout
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to hand a pidfile to another user")
+def test_stop_leaves_other_users_servers_running(
+    sample_cameras: list[CameraFiles], tmp_path: Path
+) -> None:
+    """A shared cache holds every user's pidfiles; `stop` acts on the caller's own only."""
+    with RtspServer(tmp_path) as server:
+        urls = server.start(sample_cameras[:1])
+        (pidfile,) = (tmp_path / "run").glob("rtsp-*.json")
+        os.chown(pidfile, NOBODY_UID, NOBODY_UID)  # as if another user had started it
+        assert pidfiles(tmp_path) == []
+
+        output = _stop_command(tmp_path)
+
+        assert "stopped 0 server(s)" in output
+        assert "left 1 server(s) of other users running" in output
+        assert server.is_running and pidfile.exists()
+        assert probe_mount(urls["cam1"].sub).packets > 0
+        os.chown(pidfile, os.getuid(), os.getgid())  # the owner's own stop does stop it
+        pids = server.pids
+        assert "stopped 1 server(s)" in _stop_command(tmp_path)
+        assert not server.is_running and not pidfile.exists()
+    assert not any(Path(f"/proc/{pid}").exists() for pid in pids)  # reaped by the with's stop()
+
+
+def _readme_block(containing: str) -> list[str]:
+    """The lines of the README's bash block that contains `containing`."""
+    blocks = re.findall(r"```bash\n(.*?)```", (REPO_ROOT / "README.md").read_text(), re.S)
+    (block,) = [block for block in blocks if containing in block]
+    return [line for line in block.splitlines() if line.strip()]
+
+
+def _as_run_here(line: str, rtsp_port: int) -> list[str]:
+    """A README command line with this test's executables and RTSP port."""
+    line = line.replace(":8554", f":{rtsp_port}").replace("--port 8554", f"--port {rtsp_port}")
+    program, *args = shlex.split(line)
+    executables = {".venv/bin/python": sys.executable,
+                   ".venv/bin/skynet": str(Path(sys.executable).with_name("skynet"))}
+    return [executables[program], *args]
+
+
+def test_readme_sample_cameras_for_skynet_serve(
+    sample_cameras: list[CameraFiles], tmp_path: Path
+) -> None:
+    """The README's commands, pasted: the sample server serves what `camera add` registers."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        rtsp_port = probe.getsockname()[1]
+    (serve_line,) = _readme_block("sample_streams serve")
+    env = {**os.environ, "SKYNET_DATA_DIR": str(tmp_path), "PYTHONPATH": str(REPO_ROOT)}
+    serve = subprocess.Popen(_as_run_here(serve_line, rtsp_port), env=env, cwd=REPO_ROOT,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert serve.stdout is not None
+        printed = [serve.stdout.readline() for _ in range(3)]
+        assert printed[2].startswith(f"serving on 127.0.0.1:{rtsp_port}"), printed
+        for line in _readme_block("skynet camera add cam1 --main rtsp://127.0.0.1:8554"):
+            if not line.endswith("skynet serve"):  # the rest of the product is tested elsewhere
+                subprocess.run(_as_run_here(line, rtsp_port), env=env, cwd=REPO_ROOT,
+                               check=True, capture_output=True)
+        with session_factory(init_catalog(Settings(data_dir=tmp_path).catalog_url))() as session:
+            cameras = list_cameras(session)
+        assert [spec.id for spec in cameras] == ["cam1", "cam2"]
+        for spec in cameras:
+            assert spec.sub_url is not None
+            for url in (spec.main_url, spec.sub_url):
+                assert url in "".join(printed)  # what the server printed it serves
+                assert probe_mount(url).packets > 0
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(timeout=20)
