@@ -27,12 +27,34 @@ def rebuild(
     return index.stats()
 
 
-def stats(index_dir: Path, embedding_version: str) -> IndexStats:
-    """Stats of the saved index of a version."""
+def saved_stats(index_dir: Path, embedding_version: str) -> IndexStats | None:
+    """Stats of the saved index of a version; None before its first save."""
     path = index_file(index_dir, embedding_version)
     if not path.exists():
-        raise FileNotFoundError(f"no vector index for {embedding_version!r} at {path}")
+        return None
     return VectorIndex.load(path, embedding_version).stats()
+
+
+def format_unsaved(catalog_url: str, index_dir: Path, embedding_version: str) -> str:
+    """What `skynet index stats` says before the first save: the index is empty, and whether
+    the catalog already holds embeddings it can be built from."""
+    sessions = session_factory(init_catalog(catalog_url))
+    with sessions() as session:
+        in_catalog = count_embeddings(session, embedding_version)
+    if in_catalog:
+        source = (
+            f"the catalog holds {in_catalog} embeddings of this version: `skynet serve` builds "
+            "the index from them at start, `skynet index rebuild` builds and saves it now"
+        )
+    else:
+        source = "the catalog holds no embeddings of this version yet"
+    return "\n".join(
+        [
+            f"embedding version  {embedding_version}",
+            f"vectors            0 (no index saved yet under {index_dir})",
+            source,
+        ]
+    )
 
 
 def format_stats(info: IndexStats) -> str:

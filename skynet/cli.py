@@ -1,4 +1,5 @@
-"""Command-line entry point: `skynet serve`, `skynet demo`, `skynet camera …`, `skynet api-key …`.
+"""Command-line entry point: `skynet serve`, `skynet demo`, `skynet camera …`, `skynet api-key …`,
+`skynet audit …`, `skynet index …`.
 
 Camera commands write the catalog; a running `skynet serve` applies them within seconds.
 """
@@ -6,10 +7,12 @@ Camera commands write the catalog; a running `skynet serve` applies them within 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import signal
 import threading
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -18,6 +21,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from skynet.settings import Settings
 
+if TYPE_CHECKING:
+    from index.catalog.values import AuditEntry, CameraSpec
+
 app = typer.Typer(help="Sky Net video analytics", no_args_is_help=True)
 keys = typer.Typer(help="API keys", no_args_is_help=True)
 cameras = typer.Typer(help="Cameras (applied by a running `skynet serve` within seconds)")
@@ -25,6 +31,8 @@ app.add_typer(keys, name="api-key")
 app.add_typer(cameras, name="camera", no_args_is_help=True)
 vectors = typer.Typer(help="Vector index (rebuilt from the catalog at any time)")
 app.add_typer(vectors, name="index", no_args_is_help=True)
+audit = typer.Typer(help="The audit log of searches, views and changes (append-only)")
+app.add_typer(audit, name="audit", no_args_is_help=True)
 console = Console()
 
 
@@ -84,9 +92,119 @@ def create_key(
     from index.catalog import create_api_key
 
     with catalog_sessions(Settings())() as session:
-        key = create_api_key(session, name, role, camera)
+        try:
+            key = create_api_key(session, name, role, camera)
+        except ValueError as error:
+            raise typer.BadParameter(str(error)) from error
         session.commit()
     console.print(key)
+
+
+def utc_minute(at: datetime | None) -> str:
+    """`2026-03-01 12:00` (UTC) for tables; "-" for None."""
+    return "-" if at is None else f"{at.astimezone(UTC):%Y-%m-%d %H:%M}"
+
+
+@keys.command("list")
+def list_keys() -> None:
+    """List API keys: name, role, cameras, created, revoked (never the key itself)."""
+    from index.catalog import list_api_keys
+
+    table = Table("name", "role", "cameras")
+    table.add_column("created (UTC)", no_wrap=True)
+    table.add_column("revoked (UTC)", no_wrap=True)
+    with catalog_sessions(Settings())() as session:
+        for info in list_api_keys(session):
+            cameras = "all" if info.camera_ids is None else ",".join(sorted(info.camera_ids))
+            created, revoked = utc_minute(info.created_at), utc_minute(info.revoked_at)
+            table.add_row(info.name, info.role, cameras, created, revoked)
+    console.print(table)
+
+
+@keys.command("revoke")
+def revoke_key(
+    name: Annotated[str, typer.Argument(help="the name the key was created with")],
+) -> None:
+    """Revoke every active key called NAME; the API refuses them (401) from the next request."""
+    from index.catalog import list_api_keys, revoke_api_key
+
+    with catalog_sessions(Settings())() as session:
+        if not any(info.name == name for info in list_api_keys(session)):
+            raise typer.BadParameter(f"no API key named {name!r} (see `skynet api-key list`)")
+        revoked = revoke_api_key(session, name)
+        session.commit()
+    already = " (every key of that name was already revoked)" if revoked == 0 else ""
+    console.print(f"revoked {revoked} key(s) named {name!r}{already}", markup=False)
+
+
+# ---- audit ------------------------------------------------------------------------------------
+
+
+def parse_since(text: str) -> datetime:
+    """An ISO 8601 time; without an offset it is read as UTC."""
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError as error:
+        raise typer.BadParameter(
+            f"{text!r} is not an ISO 8601 time such as 2026-03-01T12:00Z", param_hint="--since"
+        ) from error
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def audit_line(entry: AuditEntry) -> str:
+    """One audit row as a line: time, who (role), action, then only the fields it has."""
+    at = entry.at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    action = entry.action if entry.query_type is None else f"{entry.action}/{entry.query_type}"
+    fields = {
+        "case": entry.case_id,
+        "hits": None if entry.hit_count is None else str(entry.hit_count),  # 0 hits is shown
+        "target": entry.target,
+        "image": entry.image_sha256 and entry.image_sha256[:12],
+        "purpose": entry.purpose and json.dumps(entry.purpose, ensure_ascii=False),
+        "filters": entry.filters and json.dumps(entry.filters, ensure_ascii=False),
+    }
+    details = [f"{label}={value}" for label, value in fields.items() if value]
+    return "  ".join([at, f"{entry.principal} ({entry.role})", action, *details])
+
+
+def audit_document(entry: AuditEntry) -> dict[str, object]:
+    return {**dataclasses.asdict(entry), "at": entry.at.astimezone(UTC).isoformat()}
+
+
+@audit.command("tail")
+def audit_tail(
+    count: Annotated[int, typer.Option("-n", "--lines", min=1, help="how many rows")] = 20,
+    principal: Annotated[str | None, typer.Option(help="only this key name or user")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="only rows from this ISO 8601 time on (UTC if no offset)")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="one JSON array of rows, for machines")
+    ] = False,
+) -> None:
+    """Show the newest audit rows, oldest first (like `tail`)."""
+    from index.catalog import audit_entries
+
+    since_at = None if since is None else parse_since(since)
+    with catalog_sessions(Settings())() as session:
+        entries = audit_entries(session, since=since_at, principal=principal, limit=count)
+    if as_json:
+        typer.echo(json.dumps([audit_document(e) for e in entries], ensure_ascii=False))
+    elif not entries:
+        typer.echo("no audit rows match", err=True)
+    else:
+        typer.echo("\n".join(audit_line(e) for e in entries))
+
+
+LAT_HELP = "latitude of the camera, degrees [-90, 90] (with --lon; hop search needs both)"
+LON_HELP = "longitude of the camera, degrees [-180, 180] (with --lat)"
+HEADING_HELP = "compass heading of the view, degrees [0, 360)"
+
+
+def check_position(spec: CameraSpec) -> None:
+    """A position is both coordinates or none: hop search measures between camera positions."""
+    if (spec.lat is None) != (spec.lon is None):
+        raise typer.BadParameter(f"camera {spec.id!r} needs --lat and --lon together")
 
 
 @cameras.command("add")
@@ -96,9 +214,9 @@ def camera_add(
     name: Annotated[str | None, typer.Option(help="display name (default: the id)")] = None,
     sub_url: Annotated[str | None, typer.Option("--sub", help="analysed stream URL")] = None,
     fps: Annotated[float, typer.Option(min=0.1, max=30, help="detect fps")] = 5.0,
-    heading: Annotated[
-        float | None, typer.Option(help="compass heading of the view, degrees [0, 360)")
-    ] = None,
+    lat: Annotated[float | None, typer.Option(help=LAT_HELP)] = None,
+    lon: Annotated[float | None, typer.Option(help=LON_HELP)] = None,
+    heading: Annotated[float | None, typer.Option(help=HEADING_HELP)] = None,
     tiles: Annotated[
         str, typer.Option(help="detector tiling COLSxROWS for small, distant objects (2x2)")
     ] = "1x1",
@@ -109,11 +227,12 @@ def camera_add(
 
     try:
         spec = CameraSpec(
-            camera_id, name or camera_id, main_url, sub_url, detect_fps=fps, heading_deg=heading,
-            tiles=tiles,
+            camera_id, name or camera_id, main_url, sub_url, detect_fps=fps, lat=lat, lon=lon,
+            heading_deg=heading, tiles=tiles,
         )  # fmt: skip
     except ValueError as error:
         raise typer.BadParameter(str(error)) from error
+    check_position(spec)
     with catalog_sessions(Settings())() as session:
         upsert_camera(session, spec)
         session.commit()
@@ -132,6 +251,7 @@ def change_camera(camera_id: str, **changes: object) -> None:
             changed = dataclasses.replace(spec, **changes)  # type: ignore[arg-type]
         except ValueError as error:
             raise typer.BadParameter(str(error)) from error
+        check_position(changed)
         upsert_camera(session, changed)
         session.commit()
 
@@ -143,19 +263,17 @@ def set_enabled(camera_id: str, enabled: bool) -> None:
 @cameras.command("set")
 def camera_set(
     camera_id: str,
-    heading: Annotated[
-        float | None, typer.Option(help="compass heading of the view, degrees [0, 360)")
-    ] = None,
+    lat: Annotated[float | None, typer.Option(help=LAT_HELP)] = None,
+    lon: Annotated[float | None, typer.Option(help=LON_HELP)] = None,
+    heading: Annotated[float | None, typer.Option(help=HEADING_HELP)] = None,
     tiles: Annotated[str | None, typer.Option(help="detector tiling COLSxROWS")] = None,
 ) -> None:
-    """Change a camera's analysis settings (the running worker applies them within seconds)."""
-    changes: dict[str, object] = {}
-    if heading is not None:
-        changes["heading_deg"] = heading
-    if tiles is not None:
-        changes["tiles"] = tiles
+    """Change a camera's position or analysis settings (a running worker applies them within
+    seconds)."""
+    given = {"lat": lat, "lon": lon, "heading_deg": heading, "tiles": tiles}
+    changes = {field: value for field, value in given.items() if value is not None}
     if not changes:
-        raise typer.BadParameter("nothing to change: give --heading or --tiles")
+        raise typer.BadParameter("nothing to change: give --lat/--lon, --heading or --tiles")
     change_camera(camera_id, **changes)
     console.print(f"camera {camera_id} updated")
 
@@ -192,21 +310,25 @@ def camera_list() -> None:
     from index.catalog import list_cameras
     from index.catalog.values import redact_url
 
-    table = Table("id", "name", "main", "sub", "fps", "heading", "tiles", "enabled")
+    table = Table("id", "name", "main", "sub", "fps")
+    table.add_column("position", overflow="fold")  # never an ellipsis in place of digits
+    for title in ("heading", "tiles", "enabled"):
+        table.add_column(title)
     with catalog_sessions(Settings())() as session:
         for spec in list_cameras(session):
             sub = redact_url(spec.sub_url) if spec.sub_url else "-"
             heading = "-" if spec.heading_deg is None else f"{spec.heading_deg:g}"
+            position = "-" if spec.lat is None else f"{spec.lat:g},{spec.lon:g}"
             table.add_row(
                 spec.id, spec.name, redact_url(spec.main_url), sub, f"{spec.detect_fps:g}",
-                heading, spec.tiles, "yes" if spec.enabled else "paused",
+                position, heading, spec.tiles, "yes" if spec.enabled else "paused",
             )  # fmt: skip
     console.print(table)
 
 
 def current_embedding() -> tuple[str, int]:
     from detect.embedder import AppearanceEmbedder
-    from models.build import model_path
+    from models.registry import model_path
 
     settings = Settings()
     embedder = AppearanceEmbedder(model_path(settings.embedder_model, settings.models_dir))
@@ -226,11 +348,15 @@ def index_rebuild() -> None:
 
 @vectors.command("stats")
 def index_stats() -> None:
-    """Show the saved index of the current embedding version."""
-    from index.cli_vectors import format_stats, stats
+    """Show the saved index of the current embedding version (empty before its first save)."""
+    from index.cli_vectors import format_stats, format_unsaved, saved_stats
 
+    settings = Settings()
     version, _dim = current_embedding()
-    try:
-        console.print(format_stats(stats(Settings().data_dir / "vectors", version)))
-    except FileNotFoundError as error:
-        raise typer.BadParameter(str(error)) from error
+    index_dir = settings.data_dir / "vectors"
+    info = saved_stats(index_dir, version)
+    if info is None:
+        text = format_unsaved(settings.catalog_url, index_dir, version)
+    else:
+        text = format_stats(info)
+    console.print(text, markup=False, highlight=False)

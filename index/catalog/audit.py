@@ -55,12 +55,16 @@ def audit_entries(
     principal: str | None = None,
     limit: int = 1000,
 ) -> list[AuditEntry]:
-    """Audit rows, oldest first, optionally from `since` on and for one principal."""
-    statement = select(AuditRow).order_by(AuditRow.at, AuditRow.id).limit(limit)
+    """The newest `limit` audit rows (from `since` on, for one principal if given), oldest
+    first: what `skynet audit tail` shows."""
+    if limit < 1:
+        raise ValueError(f"audit limit {limit} must be at least 1")
+    statement = select(AuditRow).order_by(AuditRow.at.desc(), AuditRow.id.desc()).limit(limit)
     if since is not None:
         statement = statement.where(AuditRow.at >= ensure_utc(since, "audit since"))
     if principal is not None:
         statement = statement.where(AuditRow.principal == principal)
+    newest_first = session.scalars(statement).all()
     return [
         AuditEntry(
             r.id,
@@ -76,5 +80,5 @@ def audit_entries(
             r.hit_count,
             r.target,
         )
-        for r in session.scalars(statement)
+        for r in reversed(newest_first)
     ]

@@ -518,6 +518,25 @@ def test_audit_log_is_append_only(sessions: sessionmaker[Session], engine: Engin
         assert catalog.audit_entries(session)[0].purpose == "case 42"
 
 
+def test_audit_entries_are_the_newest_rows_oldest_first(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as session:
+        for minute in (3, 0, 2, 1, 4):  # appended out of time order
+            principal = "bob" if minute % 2 else "alice"
+            at = T0 + timedelta(minutes=minute)
+            catalog.append_audit(session, principal=principal, role="r", action=f"a{minute}", at=at)
+    with sessions() as session:
+
+        def actions(**query: object) -> list[str]:
+            return [e.action for e in catalog.audit_entries(session, **query)]  # type: ignore[arg-type]
+
+        assert actions() == ["a0", "a1", "a2", "a3", "a4"]
+        assert actions(limit=2) == ["a3", "a4"]
+        assert actions(limit=1, principal="bob") == ["a3"]
+        assert actions(since=T0 + timedelta(minutes=2), principal="alice") == ["a2", "a4"]
+        with pytest.raises(ValueError, match="at least 1"):
+            catalog.audit_entries(session, limit=0)
+
+
 def test_cases_open_and_close(sessions: sessionmaker[Session]) -> None:
     with sessions.begin() as session:
         case_id = catalog.create_case(session, "Hit and run", "alice")

@@ -13,7 +13,7 @@ import pytest
 from index.catalog import add_track, upsert_camera
 from index.catalog.engine import init_catalog, session_factory
 from index.catalog.values import CameraSpec, NewTrack, embedding_to_bytes
-from index.cli_vectors import format_stats, rebuild, stats
+from index.cli_vectors import format_stats, format_unsaved, rebuild, saved_stats
 from index.track_indexer import index_file
 from index.vectors import IndexPolicy, VectorIndex
 
@@ -151,9 +151,13 @@ def test_cli_rebuild_from_a_real_catalog_and_stats(tmp_path: Path) -> None:
         session.commit()
     info = rebuild(url, tmp_path / "vectors", "v1", 16)
     assert (info.kind, info.count, info.dim) == ("exact", 30, 16)
-    shown = stats(tmp_path / "vectors", "v1")
+    shown = saved_stats(tmp_path / "vectors", "v1")
+    assert shown is not None
     assert shown.count == 30 and "vectors            30" in format_stats(shown)
     loaded = VectorIndex.load(index_file(tmp_path / "vectors", "v1"), "v1")
     assert loaded.search(rows[7], 1)[0].track_id == ids[7]
-    with pytest.raises(FileNotFoundError, match="no vector index"):
-        stats(tmp_path / "vectors", "v2")
+    assert saved_stats(tmp_path / "vectors", "v2") is None  # before the first save: empty
+    unsaved = format_unsaved(url, tmp_path / "vectors", "v2").splitlines()
+    assert unsaved[1].startswith("vectors            0 (no index saved yet under")
+    assert unsaved[2] == "the catalog holds no embeddings of this version yet"
+    assert "holds 30 embeddings" in format_unsaved(url, tmp_path / "other", "v1")
