@@ -30,7 +30,7 @@ from index.catalog import add_tracks, create_api_key, create_case, upsert_camera
 from index.catalog.engine import init_catalog, session_factory
 from index.catalog.values import CameraSpec, NewTrack, embedding_to_bytes
 from index.track_indexer import index_file, open_vector_index
-from models.build import model_path
+from models.registry import model_path
 from search_api.app import create_app
 from search_api.context import ApiContext
 from skynet.demo import free_port

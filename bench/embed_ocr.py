@@ -13,7 +13,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from detect.embedder import AppearanceEmbedder
 from detect.ocr import OCR_MODEL_NAMES, OcrModelPaths, TextReader
-from models.build import default_cache_dir, ensure_models
+from models.build import ensure_models
+from models.registry import default_cache_dir
 
 PAIRS_FILE = Path(__file__).resolve().parents[1] / "tests" / "data" / "vtest_pairs.json"
 CJK_FONT = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")

@@ -37,7 +37,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from detect.detector import NanoDetDetector
+from detect.detector import BatchDetector
 from index.catalog.values import CameraSpec
 from sample_streams.footage import Mix, build_cameras
 from sample_streams.server import RtspServer
@@ -251,7 +251,7 @@ def _decode_sample(
 
 
 def _detect_cpu_ms(
-    detector: NanoDetDetector, frames: list[np.ndarray], batch: int
+    detector: BatchDetector, frames: list[np.ndarray], batch: int
 ) -> tuple[float, float]:
     """(CPU ms, wall ms) per frame detecting `frames` in batches of `batch`."""
     detector.detect(frames[:batch])  # warm-up: session arenas for this batch shape

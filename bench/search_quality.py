@@ -42,7 +42,7 @@ from detect.colour import colour_descriptors
 from detect.detector import NanoDetDetector
 from detect.embedder import AppearanceEmbedder
 from detect.lab_colour import lab_colour_descriptors
-from models.build import default_cache_dir, model_path
+from models.registry import default_cache_dir, model_path
 from skynet.settings import Settings
 
 VIDEO = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")

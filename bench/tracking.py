@@ -144,7 +144,7 @@ def shipped_detector() -> NanoDetDetector:
     """NanoDet at the shipped settings (model, input size, score threshold, threads), as
     `detect.worker` builds it."""
     from detect.detector import NanoDetDetector
-    from models.build import model_path
+    from models.registry import model_path
 
     defaults = shipped_settings()
     return NanoDetDetector(

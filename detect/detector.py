@@ -1,4 +1,8 @@
-"""Object detectors: the `Detector` interface, NanoDet on ONNX Runtime, and tiled detection."""
+"""Object detectors: the `Detector` interface, NanoDet on ONNX Runtime, and tiled detection.
+
+Tiling is a capability a backend declares through `Detector.tiled`: NanoDet returns a
+`TiledDetector` over its own session, a backend that cannot tile returns None.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,8 @@ import numpy as np
 import onnxruntime as ort
 
 from detect.detections import DEFAULT_CLASSES, Detections, class_ids
-from detect.letterbox import LetterboxTransform, letterbox
 from detect.nms import batched_nms
+from models.letterbox import LetterboxTransform, letterbox
 
 NANODET_MEAN_BGR = np.array([103.53, 116.28, 123.675], np.float32)
 NANODET_STD_BGR = np.array([57.375, 57.12, 58.395], np.float32)
@@ -24,10 +28,22 @@ SIZE_MULTIPLE_PX = 32
 
 
 @runtime_checkable
-class Detector(Protocol):
-    """A batched detector: BGR uint8 H×W×3 frames in, one `Detections` per frame out."""
+class BatchDetector(Protocol):
+    """A batched detector: BGR uint8 H×W×3 frames in, one `Detections` per frame out.
+
+    All that one-shot users (query images) need; the analysis worker wants a `Detector`."""
 
     def detect(self, frames: list[np.ndarray]) -> list[Detections]: ...
+
+
+@runtime_checkable
+class Detector(BatchDetector, Protocol):
+    """A detector backend: batched detection plus its declared optional capabilities."""
+
+    def tiled(self, grid: TileGrid) -> Detector | None:
+        """This detector run on the full frame plus `grid`'s tiles, merged; None when the
+        backend cannot tile (the caller then keeps full frames and says so)."""
+        ...
 
 
 def validate_frames(frames: list[np.ndarray]) -> None:
@@ -139,6 +155,10 @@ class NanoDetDetector:
         names = [o.name for o in self._session.get_outputs()]
         return dict(zip(names, self._session.run(names, {"images": batch}), strict=True))
 
+    def tiled(self, grid: TileGrid) -> TiledDetector:
+        """Tiling capability: this session on the full frame and `grid`'s tiles."""
+        return TiledDetector(self, grid)
+
     def detect(self, frames: list[np.ndarray]) -> list[Detections]:
         """Detections per frame, boxes in source pixels, classes limited to `settings.classes`."""
         if len(frames) == 0:
@@ -215,6 +235,10 @@ class TiledDetector:
         self.grid = grid or TileGrid()
         self.edge_margin_frac = edge_margin_frac
 
+    def tiled(self, grid: TileGrid) -> None:
+        """Tiles of tiles are not offered: tile the base detector instead."""
+        return None
+
     def detect(self, frames: list[np.ndarray]) -> list[Detections]:
         validate_frames(frames)
         crops: list[np.ndarray] = []
@@ -277,9 +301,16 @@ class DetectorConfig:
     tiles: tuple[int, int] = (1, 1)
     tile_overlap_frac: float = 0.2
 
+    @property
+    def grid(self) -> TileGrid | None:
+        """The tile grid, None for plain full-frame detection."""
+        if self.tiles == (1, 1):
+            return None
+        return TileGrid(self.tiles[0], self.tiles[1], self.tile_overlap_frac)
 
-def detector_for(config: DetectorConfig, base: NanoDetDetector) -> Detector:
-    """The detector a camera with `config` uses; all of them share the `base` session."""
-    if config.tiles == (1, 1):
-        return base
-    return TiledDetector(base, TileGrid(config.tiles[0], config.tiles[1], config.tile_overlap_frac))
+
+def detector_for(config: DetectorConfig, base: Detector) -> Detector | None:
+    """The detector a camera with `config` uses, sharing `base`'s session; None when `config`
+    asks for tiles and `base` cannot tile."""
+    grid = config.grid
+    return base if grid is None else base.tiled(grid)

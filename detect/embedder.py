@@ -45,6 +45,7 @@ import onnxruntime as ort
 
 from detect.colour import check_crop
 from detect.lab_colour import LAB_COLOUR_DIM, LAB_COLOUR_VERSION, lab_colour_descriptors
+from models.registry import DEEP_MODEL_VERSION, DEEP_MODEL_VERSION_KEY
 
 IMAGENET_MEAN_RGB = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD_RGB = np.array([0.229, 0.224, 0.225], np.float32)
@@ -53,8 +54,6 @@ BOTTLENECK_CHANNELS = 320
 STRIDE_PX = 32
 DEFAULT_STRIPES = 4
 DEEP_DIM = BOTTLENECK_CHANNELS * DEFAULT_STRIPES  # deep floats with the default config
-DEEP_MODEL_VERSION = "mnv2-imagenet-f17"  # models without a DEEP_MODEL_VERSION_KEY entry
-DEEP_MODEL_VERSION_KEY = "deep_model_version"  # ONNX metadata naming the model's vector space
 EMBEDDING_FORMAT_VERSION = "v3"
 VECTOR_DIM = DEEP_DIM + LAB_COLOUR_DIM  # combined floats with the default config
 

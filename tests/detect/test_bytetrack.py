@@ -208,7 +208,7 @@ def test_synthetic_scene_idf1_with_detector_noise_model(scene: Scene) -> None:
 
 
 def test_synthetic_scene_idf1_with_the_shipped_detector(scene: Scene) -> None:
-    from models.build import ModelError
+    from models.registry import ModelError
 
     try:
         detector = shipped_detector()

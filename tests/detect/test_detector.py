@@ -19,9 +19,9 @@ from detect.detector import (
     TileGrid,
     detector_for,
 )
-from detect.letterbox import letterbox
 from detect.nms import batched_nms, box_iou, nms
 from models.build import ensure_models
+from models.letterbox import letterbox
 
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 LABELS = Path(__file__).parents[1] / "data" / "vtest_persons.json"

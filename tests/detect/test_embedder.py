@@ -14,7 +14,6 @@ from bench.search_quality import average_precision, load_benchmark
 from detect.colour import COLOUR_DIM, REGION_BINS, colour_descriptor
 from detect.embedder import (
     DEEP_DIM,
-    DEEP_MODEL_VERSION,
     VECTOR_DIM,
     AppearanceEmbedder,
     EmbedderConfig,
@@ -26,7 +25,7 @@ from detect.lab_colour import (
     lab_colour_descriptor,
     lab_colour_descriptors,
 )
-from models.build import default_cache_dir, ensure_models, fetch_source, load_manifest
+from models.build import ensure_models, fetch_source
 from models.embedder_export import (
     BN_EPS,
     BOTTLENECK_CHANNELS,
@@ -35,6 +34,7 @@ from models.embedder_export import (
     convert,
     load_state_dict,
 )
+from models.registry import DEEP_MODEL_VERSION, default_cache_dir, load_manifest
 
 DATA_DIR = Path(__file__).parents[1] / "data"
 MODEL_NAME = "mobilenetv2-embedder"

@@ -10,7 +10,8 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from detect.ocr import OCR_MODEL_NAMES, OcrModelPaths, TextRead, TextReader
-from models.build import default_cache_dir, ensure_models
+from models.build import ensure_models
+from models.registry import default_cache_dir
 
 CJK_FONT = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
 CJK_FONT_SC_INDEX = 2  # face "Noto Sans CJK SC" inside the collection

@@ -23,6 +23,7 @@ YOLO_VENV = REPO / ".venv-yolo"
 YOLO_PYTHON = YOLO_VENV / "bin" / "python"
 SETUP_HINT = "run `bash scripts/setup_yolo.sh` (torch + ultralytics: about 6 GB, 2 to 3 minutes)"
 STAMP = YOLO_VENV / ".skynet-yolo-installed"
+CHECK_SCRIPT = REPO / "scripts" / "ultralytics_check.py"  # offline, run in .venv-yolo
 CHECK_TIMEOUT_S = 300
 FORMATS = ("pt", "onnx")
 FRAMES = ("base", "padded", "doubled", "full")
@@ -45,7 +46,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     report_path = workdir / "report.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
     env["PYTHONPATH"] = str(REPO)
-    command = [str(YOLO_PYTHON), "-m", "detect.ultralytics_check", str(image), str(workdir)]
+    command = [str(YOLO_PYTHON), str(CHECK_SCRIPT), str(image), str(workdir)]
     proc = subprocess.run(
         [*command, str(report_path)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=CHECK_TIMEOUT_S,
@@ -59,7 +60,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 def test_main_product_never_imports_torch() -> None:
     probe = (
-        "import sys, detect.ultralytics_backend, detect.ultralytics_check, skynet.cli; "
+        "import sys, detect.registry, detect.ultralytics_backend, skynet.cli, skynet.runtime; "
         "print(sorted({'torch', 'ultralytics'} & set(sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True)
@@ -160,6 +161,17 @@ def test_pt_and_onnx_agree(report: dict[str, Any]) -> None:
     rows = {f: np.column_stack([_boxes(r), r["class_id"]]) for f, r in (("pt", pt), ("onnx", onnx))}
     pt_rows, onnx_rows = (r[np.lexsort(r.T[::-1])] for r in rows.values())
     assert np.allclose(pt_rows, onnx_rows, atol=0.5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_the_registry_name_builds_the_same_detector(report: dict[str, Any], fmt: str) -> None:
+    """`SKYNET_DETECTOR_MODEL=ultralytics:PATH` gives the adapter, no code change, no tiling."""
+    built = report["registry"][fmt]
+    assert built["type"] == "UltralyticsDetector"
+    assert built["input_size_px"] == 640  # Ultralytics' default; the ONNX export's own size
+    assert built["boxes"] > 0 and built["same_as_direct"]
+    assert built["tiling_offered"] is False
 
 
 @pytest.mark.slow

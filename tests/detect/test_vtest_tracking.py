@@ -62,7 +62,7 @@ def test_labels_outside_the_window_are_rejected(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_live_pipeline_idf1_on_labelled_vtest_window() -> None:
-    from models.build import ModelError, model_path
+    from models.registry import ModelError, model_path
     from skynet.settings import Settings
 
     try:

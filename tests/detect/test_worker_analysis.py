@@ -1,9 +1,11 @@
 """Per-camera analysis settings in the analysis worker, on real vtest frames and the shipped
-NanoDet: detector tiling per camera (untiled cameras share one call) and compass bearings for a
-camera with a heading."""
+NanoDet: detector tiling per camera (untiled cameras share one call), compass bearings for a
+camera with a heading, settings handed over by `configure_camera`, and tiling refused (logged,
+full frames) by a backend that does not declare the capability."""
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,12 +17,12 @@ from bench.tracking import shipped_settings
 from detect.attributes import COMPASS, compass_bearing
 from detect.colour import COLOUR_VERSION, colour_descriptors
 from detect.detections import Detections
-from detect.detector import DetectorConfig, NanoDetDetector
+from detect.detector import DetectorConfig, NanoDetDetector, TileGrid
 from detect.track_record import TrackRecord
 from detect.worker import AnalysisWorker, CameraAnalysis
 from ingest.frame import Frame
 from ingest.frame_queue import LatestFrames
-from models.build import ModelError, model_path
+from models.registry import ModelError, model_path
 from sample_streams import synthetic
 
 T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
@@ -87,13 +89,10 @@ def run() -> Run:
     """The same 40 vtest frames seen by three cameras, one batch per moment."""
     detector = RecordingNanoDet()
     records: list[TrackRecord] = []
-    analysis = {
-        "tiled": CameraAnalysis(DetectorConfig(tiles=(2, 2))),
-        "east": CameraAnalysis(heading_deg=HEADING_DEG),
-    }  # "plain" is not listed: defaults
-    worker = AnalysisWorker(
-        LatestFrames(4), detector, ColourEmbedder(), records.extend, analysis=analysis
-    )
+    worker = AnalysisWorker(LatestFrames(4), detector, ColourEmbedder(), records.extend)
+    worker.configure_camera("tiled", CameraAnalysis(DetectorConfig(tiles=(2, 2))))
+    worker.configure_camera("east", CameraAnalysis(heading_deg=HEADING_DEG))
+    # "plain" is never configured: defaults
     frames = vtest_frames(FRAMES)
     for at_s, image in frames:
         worker.process([frame(c, at_s, image) for c in ("plain", "tiled", "east")])
@@ -144,17 +143,68 @@ def test_a_camera_with_a_heading_gets_compass_bearings(run: Run) -> None:
 def test_changed_settings_apply_to_the_next_batch() -> None:
     detector = RecordingNanoDet()
     records: list[TrackRecord] = []
-    analysis: dict[str, CameraAnalysis] = {}
-    worker = AnalysisWorker(
-        LatestFrames(4), detector, ColourEmbedder(), records.extend, analysis=analysis
-    )
+    worker = AnalysisWorker(LatestFrames(4), detector, ColourEmbedder(), records.extend)
     frames = vtest_frames(20)
     for at_s, image in frames[:10]:
         worker.process([frame("cam", at_s, image)])
-    analysis["cam"] = CameraAnalysis(DetectorConfig(tiles=(2, 1)), heading_deg=180.0)
+    wanted = CameraAnalysis(DetectorConfig(tiles=(2, 1)), heading_deg=180.0)
+    worker.configure_camera("cam", wanted)
+    assert worker.camera_settings() == {"cam": wanted}
     for at_s, image in frames[10:]:
         worker.process([frame("cam", at_s, image)])
     worker.stop()
     assert [len(call) for call in detector.calls] == [1] * 10 + [3] * 10  # full frame + 2 tiles
     moving = [r for r in records if "direction_deg" in r.attributes]
     assert moving and all("bearing_deg" in r.attributes for r in moving)  # finalised afterwards
+
+
+def test_a_forgotten_camera_is_analysed_plainly_again() -> None:
+    detector = RecordingNanoDet()
+    worker = AnalysisWorker(LatestFrames(4), detector, ColourEmbedder(), lambda records: None)
+    frames = vtest_frames(4)
+    worker.configure_camera("cam", CameraAnalysis(DetectorConfig(tiles=(2, 1))))
+    for at_s, image in frames[:2]:
+        worker.process([frame("cam", at_s, image)])
+    worker.forget_camera("cam")  # it left the catalog
+    assert worker.camera_settings() == {}
+    for at_s, image in frames[2:]:
+        worker.process([frame("cam", at_s, image)])
+    assert [len(call) for call in detector.calls] == [3, 3, 1, 1]
+
+
+class FullFrameOnly:
+    """A backend without the tiling capability: the shipped NanoDet's detections, no `tiled`."""
+
+    def __init__(self) -> None:
+        self.base = RecordingNanoDet()
+
+    @property
+    def calls(self) -> list[list[tuple[int, ...]]]:
+        return self.base.calls
+
+    def detect(self, frames: list[np.ndarray]) -> list[Detections]:
+        return self.base.detect(frames)
+
+    def tiled(self, grid: TileGrid) -> None:
+        return None
+
+
+def test_tiles_on_a_backend_without_the_capability_are_refused_with_a_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    detector = FullFrameOnly()
+    records: list[TrackRecord] = []
+    worker = AnalysisWorker(LatestFrames(4), detector, ColourEmbedder(), records.extend)
+    with caplog.at_level(logging.WARNING, logger="detect.worker"):
+        worker.configure_camera("far", CameraAnalysis(DetectorConfig((3, 2)), HEADING_DEG))
+    (warning,) = caplog.records
+    message = warning.getMessage()
+    assert "far" in message and "3x2 tiles" in message and "FullFrameOnly" in message
+    assert worker.camera_settings()["far"].detector.tiles == (3, 2)  # kept, not applied
+    for at_s, image in vtest_frames(20):
+        worker.process([frame("far", at_s, image), frame("near", at_s, image)])
+    worker.stop()
+    full = vtest_frames(1)[0][1].shape[:2]
+    assert detector.calls == [[full, full]] * 20  # one full-frame call for both cameras
+    far = [r for r in records if r.camera_id == "far" and "direction_deg" in r.attributes]
+    assert far and all("bearing_deg" in r.attributes for r in far)  # the heading still applies

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from detect.detections import Detections
+from detect.detector import TileGrid
 from detect.track_record import TrackRecord
 from detect.worker import AnalysisWorker
 from ingest.camera import CameraConfig, CameraIngest
@@ -85,6 +86,9 @@ class _OverlapDetector:
         with self._lock:
             self._running -= 1
         return [Detections.empty() for _ in images]
+
+    def tiled(self, grid: TileGrid) -> None:
+        return None  # declares no tiling capability
 
 
 class _NoEmbedder:
@@ -183,6 +187,9 @@ class _OnePerson:
         return [
             Detections(box, np.array([0.9], np.float32), np.array([0], np.int64)) for _ in images
         ]
+
+    def tiled(self, grid: TileGrid) -> None:
+        return None  # declares no tiling capability
 
 
 def test_quiet_means_no_frame_offered_not_no_frame_analysed() -> None:

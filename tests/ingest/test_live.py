@@ -86,18 +86,18 @@ def test_analysis_settings_apply_without_restarting_the_camera(live, rtsp_server
     assert client.post("/api/v1/cameras", json=camera).status_code == 201
     assert wait_for(lambda: status_of(client, "yard")["state"] == "online", 15)
     ingest = runtime.cameras["yard"]
-    assert runtime.analysis["yard"] == CameraAnalysis()
+    assert runtime.worker.camera_settings()["yard"] == CameraAnalysis()  # set before it started
 
     changed = client.patch("/api/v1/cameras/yard", json={"tiles": "2x2", "heading_deg": 45.0})
     assert changed.status_code == 200 and changed.json()["tiles"] == "2x2"
     wanted = CameraAnalysis(DetectorConfig(tiles=(2, 2)), heading_deg=45.0)
-    assert wait_for(lambda: runtime.analysis.get("yard") == wanted, 5)
+    assert wait_for(lambda: runtime.worker.camera_settings().get("yard") == wanted, 5)
     assert runtime.cameras["yard"] is ingest  # analysis settings do not restart ingest
     analysed = runtime.worker.frames_analysed  # the only camera now: tiled analysis goes on
     assert wait_for(lambda: runtime.worker.frames_analysed > analysed + 5, 15)
 
     assert client.delete("/api/v1/cameras/yard").status_code == 204
-    assert wait_for(lambda: "yard" not in runtime.analysis, 5)
+    assert wait_for(lambda: "yard" not in runtime.worker.camera_settings(), 5)
 
 
 def test_invalid_camera_definitions_are_refused_naming_the_field(live) -> None:

@@ -12,15 +12,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from models.build import (
-    CONVERTERS,
+from models.build import CONVERTERS, ensure_models, rebuild_models, resolve_converter
+from models.registry import (
     ModelIntegrityError,
     ModelUnavailableError,
-    ensure_models,
     load_manifest,
     model_path,
-    rebuild_models,
-    resolve_converter,
     sha256_file,
 )
 
@@ -221,7 +218,8 @@ def test_int8_embedder_builds_reproducibly_from_the_same_sources(tmp_path: Path)
     """The embedder's INT8 trunk: the manifest's exact bytes, one output, its own vector space."""
     import onnx
 
-    from detect.embedder import BOTTLENECK_OUTPUT, DEEP_MODEL_VERSION_KEY
+    from detect.embedder import BOTTLENECK_OUTPUT
+    from models.registry import DEEP_MODEL_VERSION_KEY
 
     name = "mobilenetv2-embedder-int8"
     entry = load_manifest()[name]

@@ -10,9 +10,11 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from models.build import ensure_models, fetch_source, load_manifest
+from models.build import ensure_models, fetch_source
 from models.onnx_ops import UnsupportedOpError, shape_agnostic
-from models.tfjs_onnx import TfGraph, TfNode, load_tfjs_graph, tfjs_to_onnx
+from models.registry import load_manifest
+from models.tf_node import TfNode
+from models.tfjs_onnx import TfGraph, load_tfjs_graph, tfjs_to_onnx
 
 RNG = np.random.default_rng(7)
 NHWC = np.array([0, 2, 3, 1], np.int32)

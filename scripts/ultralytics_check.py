@@ -1,11 +1,13 @@
 """Offline self-check of the ultralytics backend: untrained yolo11n (.pt, .onnx) on a real image.
 
-Run in the optional `.venv-yolo` (scripts/setup_yolo.sh):
-    python -m detect.ultralytics_check IMAGE WORKDIR REPORT_JSON
+Run in the optional `.venv-yolo` (scripts/setup_yolo.sh), from the repository root:
+    PYTHONPATH=. .venv-yolo/bin/python scripts/ultralytics_check.py IMAGE WORKDIR REPORT_JSON
 It builds an untrained COCO-labelled YOLO from the `yolo11n.yaml` config bundled with
 ultralytics (no hub download), saves it as .pt, exports .onnx, runs both through
-`UltralyticsDetector` and writes what came out as JSON, with every network attempt made from
-Python (seen through an audit hook; C-level lookups such as onnxruntime's telemetry are not).
+`UltralyticsDetector` (directly and as the detector registry's `ultralytics:PATH`) and writes
+what came out as JSON, with every network attempt made from Python (seen through an audit
+hook; C-level lookups such as onnxruntime's telemetry are not). An offline tool of the tests,
+not part of the product: it lives beside the script that builds its environment.
 Untrained weights give arbitrary boxes: the report is for checking structure, class filtering
 and the mapping back to source pixels, not accuracy.
 """
@@ -38,6 +40,7 @@ LEVEL_CLASS_LOGITS = (("person", -6.0), ("bus", -5.0), ("car", -4.0))
 OTHER_CLASS_LOGIT = -12.0
 SEED = 0
 FRAME_NAMES = ("base", "padded", "doubled", "full")
+REGISTRY_SCORE_THRESHOLD = 0.001  # below the untrained head's chosen classes (sigmoid(-6) ≈ 0.0025)
 
 
 @dataclass(frozen=True)
@@ -183,6 +186,29 @@ def refusal(action: Any) -> str:
     return "no error"
 
 
+def through_registry(weights: Path, frames: FrameSet, workdir: Path) -> dict[str, Any]:
+    """`SKYNET_DETECTOR_MODEL=ultralytics:<weights>` as the runtime builds it, against the
+    adapter built by hand with the same threshold: same type, same boxes, no tiling."""
+    from detect.detector import TileGrid
+    from detect.registry import DetectorOptions, build_detector
+    from detect.ultralytics_backend import UltralyticsDetector
+
+    options = DetectorOptions(workdir, score_threshold=REGISTRY_SCORE_THRESHOLD)
+    built = build_detector(f"ultralytics:{weights}", options)
+    direct = UltralyticsDetector(weights, score_threshold=REGISTRY_SCORE_THRESHOLD)
+    got, want = built.detect(frames.as_list()), direct.detect(frames.as_list())
+    return {
+        "type": type(built).__name__,
+        "input_size_px": getattr(built, "input_size_px", None),
+        "tiling_offered": built.tiled(TileGrid()) is not None,
+        "boxes": sum(len(d) for d in got),
+        "same_as_direct": all(
+            np.array_equal(a.xyxy, b.xyxy) and np.array_equal(a.class_id, b.class_id)
+            for a, b in zip(got, want, strict=True)
+        ),
+    }
+
+
 def run_check(image_path: Path, workdir: Path, input_size_px: int = 640) -> dict[str, Any]:
     """Build, export and run the untrained weights; return the JSON-ready report."""
     audit = NetworkAudit()
@@ -200,6 +226,10 @@ def run_check(image_path: Path, workdir: Path, input_size_px: int = 640) -> dict
 
     weights = build_untrained(workdir, input_size_px=input_size_px)
     frames = frame_set(image, input_size_px)
+    registry = {
+        fmt: through_registry(path, frames, workdir)
+        for fmt, path in (("pt", weights.pt), ("onnx", weights.onnx))
+    }
     backends: dict[str, Any] = {}
     for fmt, path in (("pt", weights.pt), ("onnx", weights.onnx)):
         every_class = UltralyticsDetector(
@@ -227,6 +257,7 @@ def run_check(image_path: Path, workdir: Path, input_size_px: int = 640) -> dict
         "pad_px": list(frames.pad_px),
         "filter_class_ids": [COCO_CLASSES.index(n) for n in FILTER_CLASSES],
         "backends": backends,
+        "registry": registry,
         "refused": {
             "unlabelled_pt": refusal(lambda: UltralyticsDetector(weights.unlabelled_pt)),
             "onnx_size_mismatch": refusal(
@@ -240,9 +271,7 @@ def run_check(image_path: Path, workdir: Path, input_size_px: int = 640) -> dict
 
 def main(argv: list[str]) -> int:
     if len(argv) != 3:
-        print(
-            "usage: python -m detect.ultralytics_check IMAGE WORKDIR REPORT_JSON", file=sys.stderr
-        )
+        print("usage: scripts/ultralytics_check.py IMAGE WORKDIR REPORT_JSON", file=sys.stderr)
         return 2
     image_path, workdir, report_path = (Path(a) for a in argv)
     report = run_check(image_path, workdir)
