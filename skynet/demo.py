@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from detect.detector import NanoDetDetector
+from detect.detector import BatchDetector
 from detect.query import largest_object
 from index.catalog import create_api_key, create_case
 from index.catalog.values import CameraSpec
@@ -53,7 +53,7 @@ class QueryCrop:
     box: tuple[int, int, int, int]
 
 
-def person_crop(frame: np.ndarray, detector: NanoDetDetector) -> QueryCrop | None:
+def person_crop(frame: np.ndarray, detector: BatchDetector) -> QueryCrop | None:
     """The largest detected person of `frame` with `CROP_MARGIN` around it (None: no person)."""
     found = largest_object(frame, detector, ["person"])
     if found is None:
@@ -70,7 +70,7 @@ def person_crop(frame: np.ndarray, detector: NanoDetDetector) -> QueryCrop | Non
     return QueryCrop(frame[box[1] : box[3], box[0] : box[2]].copy(), box)
 
 
-def grab_person_crop(url: str, after_s: float, detector: NanoDetDetector) -> QueryCrop:
+def grab_person_crop(url: str, after_s: float, detector: BatchDetector) -> QueryCrop:
     """The first frame `after_s` or later after connecting that shows a person, cropped."""
     with open_input(url) as container:
         started = time.monotonic()

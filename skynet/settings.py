@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from detect.registry import parse_detector_name
 
 
 class Settings(BaseSettings):
@@ -32,7 +34,8 @@ class Settings(BaseSettings):
 
     segment_duration_s: float = Field(default=10.0, gt=0)
     detect_fps: float = Field(default=5.0, gt=0, le=30)
-    detector_model: Literal["nanodet", "nanodet-int8"] = "nanodet-int8"  # manifest name
+    # a detector registry name (detect.registry): nanodet, nanodet-int8 or ultralytics:PATH
+    detector_model: str = "nanodet-int8"
     detector_input_px: tuple[int, int] = (448, 256)  # (W, H): suits 16:9 sub streams
     detector_score_threshold: float = Field(default=0.35, gt=0, lt=1)
     detector_threads: int = Field(default=1, ge=1)  # ONNX Runtime threads per detector call
@@ -46,6 +49,13 @@ class Settings(BaseSettings):
     url_expiry_s: int = Field(default=3600, gt=0)
     spool_limit_bytes: int = Field(default=20 * 1024**3, gt=0)
     camera_poll_s: float = Field(default=2.0, gt=0)
+
+    @field_validator("detector_model")
+    @classmethod
+    def _known_detector(cls, name: str) -> str:
+        """Refuse a name no detector backend answers to (its ValueError lists the choices)."""
+        parse_detector_name(name)
+        return name
 
     @property
     def catalog_url(self) -> str:
