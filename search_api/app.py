@@ -1,30 +1,38 @@
-"""The FastAPI application: routers under /api/v1, OpenAPI docs, health."""
+"""The FastAPI application: routers under /api/v1, OpenAPI docs, health, domain error handling."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Response
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from search_api.auth import VIEW_ROLES, PrincipalDep, require_role
-from search_api.context import ApiContext, api_context
+from search_api.access import VIEW_ROLES, require_role
+from search_api.context import ApiContext
+from search_api.deps import ContextDep, PrincipalDep, start_job_runner
+from search_api.errors import HANDLED_ERRORS, status_and_detail
 from search_api.metrics import render_metrics
 from search_api.routers import cameras, cases, clips, jobs, objects, search, tracks, zones
-from search_api.schemas import Health
+from search_api.schemas import AUTH_RESPONSES, Health
 
 API_PREFIX = "/api/v1"
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    jobs.start_job_runner(app)  # resumes the search jobs a stopped process left unfinished
+    start_job_runner(app)  # resumes the search jobs a stopped process left unfinished
     yield
     runner = getattr(app.state, "search_jobs", None)
     if runner is not None:
         runner.shutdown()
+
+
+def domain_error_response(_request: Request, error: Exception) -> JSONResponse:
+    """The one handler of domain errors (and the catalog's lookup errors): 4xx + `detail`."""
+    code, detail = status_and_detail(error)
+    return JSONResponse({"detail": detail}, status_code=code)
 
 
 def create_app(context: ApiContext) -> FastAPI:
@@ -35,22 +43,31 @@ def create_app(context: ApiContext) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.context = context
+    for error_type in HANDLED_ERRORS:
+        app.add_exception_handler(error_type, domain_error_response)
     api = APIRouter(prefix=API_PREFIX)
     for module in (search, tracks, cameras, zones, cases, jobs, objects, clips):
         api.include_router(module.router)
 
-    @api.get("/healthz", response_model=Health, tags=["health"], summary="Liveness (API key)")
-    def healthz(
-        _principal: PrincipalDep, context: Annotated[ApiContext, Depends(api_context)]
-    ) -> Health:
+    @api.get(
+        "/healthz",
+        response_model=Health,
+        tags=["health"],
+        summary="Liveness (API key)",
+        responses=AUTH_RESPONSES,
+    )
+    def healthz(_principal: PrincipalDep, context: ContextDep) -> Health:
         return Health(status="ok", tracks_indexed=len(context.vectors))
 
     app.include_router(api)
 
-    @app.get("/metrics", tags=["health"], summary="Prometheus metrics (API key or bearer)")
-    def metrics(
-        principal: PrincipalDep, context: Annotated[ApiContext, Depends(api_context)]
-    ) -> Response:
+    @app.get(
+        "/metrics",
+        tags=["health"],
+        summary="Prometheus metrics (API key or bearer)",
+        responses=AUTH_RESPONSES,
+    )
+    def metrics(principal: PrincipalDep, context: ContextDep) -> Response:
         require_role(principal, VIEW_ROLES)
         body = render_metrics(context.camera_status or dict, lambda: len(context.vectors))
         return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-
-from fastapi import Request
-from sqlalchemy.orm import Session, sessionmaker
 
 from detect.track_builder import Embedder
 from detect.worker import BatchDetector
+from index.catalog import SessionFactory
 from index.vectors import VectorIndex
-from search_api.schemas import CameraStatus
+from ingest.camera_status import CameraStatus
 from storage.objectstore import ObjectStore
 
 
@@ -19,7 +17,7 @@ from storage.objectstore import ObjectStore
 class ApiContext:
     """Catalog sessions, object store, vector index and the query-side models."""
 
-    sessions: sessionmaker[Session]
+    sessions: SessionFactory
     store: ObjectStore
     vectors: VectorIndex
     detector: BatchDetector
@@ -28,13 +26,3 @@ class ApiContext:
     signing_key: bytes = b""
     public_base_url: str = ""  # absolute links in responses; empty: links start at /api/v1
     camera_status: Callable[[], dict[str, CameraStatus]] | None = None
-
-
-def api_context(request: Request) -> ApiContext:
-    context: ApiContext = request.app.state.context
-    return context
-
-
-def db_session(request: Request) -> Iterator[Session]:
-    with api_context(request).sessions() as session:
-        yield session

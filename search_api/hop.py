@@ -16,15 +16,19 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import numpy as np
-from fastapi import HTTPException, status
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from index.catalog import tracks_by_ids
-from index.catalog.rows import CameraRow, TrackRow
-from index.catalog.values import Principal, StoredTrack
-from search_api.attribute_filter import PERSON_CLASSES
+from index.catalog import (
+    Principal,
+    Session,
+    StoredTrack,
+    searchable_cameras,
+    tracks_by_ids,
+    tracks_ending_between,
+    tracks_starting_between,
+)
+from index.catalog.attributes import PERSON_CLASSES
 from search_api.context import ApiContext
+from search_api.errors import InvalidInput, NotFound
 from search_api.schemas import HopCandidate, HopRequest, HopResponse
 from search_api.search_service import ScoredTrack, hit_for, track_embedding
 
@@ -86,22 +90,19 @@ def neighbours(
     session: Session, principal: Principal, camera_id: str, max_distance_m: float
 ) -> list[Neighbour]:
     """Other visible cameras with a position within `max_distance_m`, nearest first."""
-    cameras = {row.id: row for row in session.scalars(select(CameraRow))}
+    cameras = {camera.id: camera for camera in searchable_cameras(session)}
     origin = cameras.get(camera_id)
     if origin is None or origin.lat is None or origin.lon is None:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"camera {camera_id!r} has no position (lat/lon): hop search needs one",
-        )
+        raise InvalidInput(f"camera {camera_id!r} has no position (lat/lon): hop search needs one")
     found = []
-    for row in cameras.values():
-        if row.id == camera_id or row.lat is None or row.lon is None:
+    for camera in cameras.values():
+        if camera.id == camera_id or camera.lat is None or camera.lon is None:
             continue
-        if not principal.can_see(row.id):
+        if not principal.can_see(camera.id):
             continue
-        metres = distance_m(origin.lat, origin.lon, row.lat, row.lon)
+        metres = distance_m(origin.lat, origin.lon, camera.lat, camera.lon)
         if metres <= max_distance_m:
-            found.append(Neighbour(row.id, metres))
+            found.append(Neighbour(camera.id, metres))
     return sorted(found, key=lambda n: n.distance_m)
 
 
@@ -112,9 +113,8 @@ def rocchio_query(positives: list[np.ndarray], negatives: list[np.ndarray]) -> n
         query = query - REJECTED_WEIGHT * np.mean(np.stack(negatives), axis=0)
     norm = float(np.linalg.norm(query))
     if norm < 1e-9:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            "rejected: the rejected sightings cancel the query out; confirm one or reject fewer",
+        raise InvalidInput(
+            "rejected: the rejected sightings cancel the query out; confirm one or reject fewer"
         )
     return (query / norm).astype(np.float32)
 
@@ -126,7 +126,7 @@ def _known_tracks(
     found = {t.id for t in tracks if principal.can_see(t.camera_id)}
     missing = [i for i in ids if i not in found]
     if missing:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"{field}: track(s) {missing} not found")
+        raise NotFound(f"{field}: track(s) {missing} not found")
     return tracks
 
 
@@ -147,19 +147,21 @@ def _window_candidates(
     direction: str,
 ) -> list[_Pending]:
     fastest, slowest = model.window_s(neighbour.distance_m)
-    statement = select(TrackRow.id, TrackRow.start_at, TrackRow.end_at).where(
-        TrackRow.camera_id == neighbour.camera_id, TrackRow.class_name == anchor.class_name
-    )
+    camera_id, class_name = neighbour.camera_id, anchor.class_name
     if direction == "forward":
         lower, upper = anchor.end_at + _s(fastest), anchor.end_at + _s(slowest)
-        statement = statement.where(TrackRow.start_at >= lower, TrackRow.start_at <= upper)
+        spans = tracks_starting_between(session, camera_id, class_name, lower, upper)
     else:
         lower, upper = anchor.start_at - _s(slowest), anchor.start_at - _s(fastest)
-        statement = statement.where(TrackRow.end_at >= lower, TrackRow.end_at <= upper)
+        spans = tracks_ending_between(session, camera_id, class_name, lower, upper)
     pending = []
-    for track_id, start_at, end_at in session.execute(statement):
-        gap = start_at - anchor.end_at if direction == "forward" else anchor.start_at - end_at
-        pending.append(_Pending(int(track_id), direction, anchor, neighbour, gap.total_seconds()))
+    for span in spans:
+        gap = (
+            span.start_at - anchor.end_at
+            if direction == "forward"
+            else anchor.start_at - span.end_at
+        )
+        pending.append(_Pending(span.track_id, direction, anchor, neighbour, gap.total_seconds()))
     return pending
 
 

@@ -8,9 +8,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from search_api.schemas import CameraStatus
-
-STATES = ("connecting", "online", "reconnecting", "offline", "paused", "stopped")
+from ingest.camera_status import CAMERA_STATES, CameraStatus
 
 _GAUGES: tuple[tuple[str, str, Callable[[CameraStatus], float]], ...] = (
     ("input_fps", "Packets per second read from the main stream", lambda s: s.input_fps),
@@ -51,7 +49,7 @@ class CameraCollector(Collector):
             "skynet_camera_state", "1 for the camera's current state", labels=["camera", "state"]
         )
         for camera_id, status in statuses.items():
-            for name in STATES:
+            for name in CAMERA_STATES:
                 state.add_metric([camera_id, name], float(status.state == name))
         yield state
         for name, doc, value in _GAUGES:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from search_api.attribute_filter import AttributeFilter
+from index.catalog.attributes import AttributeFilter
 
 MAX_TEXT_CHARS = 500
 

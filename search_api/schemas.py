@@ -2,23 +2,61 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import asdict, fields
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AwareDatetime,
     BaseModel,
     Field,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
 from detect.detections import COCO_CLASSES
+from index.catalog.attributes import (
+    COLOURS,
+    DIRECTIONS,
+    SECTORS,
+    VEHICLE_TYPES,
+    AttributeFilter,
+    normalise_term,
+)
 from index.catalog.values import TILES_PATTERN
 from index.catalog.zones import MAX_ZONE_NAME_CHARS, check_polygon, check_zone_name
-from search_api.attribute_filter import AttributeFilter, normalise_term
+from ingest.camera_status import CameraStatus
+
+
+class ErrorOut(BaseModel):
+    """What every refused request returns."""
+
+    detail: str = Field(description="what is wrong, naming the field or thing at fault")
+
+
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "API key missing, unknown or revoked"},
+    403: {"model": ErrorOut, "description": "the key's role or cameras do not allow this"},
+}
+
+# Signed links carry their own credential instead of an API key.
+LINK_RESPONSES: dict[int | str, dict[str, Any]] = {
+    403: {"model": ErrorOut, "description": "link is invalid or has expired"},
+}
+
+
+def vocabulary(values: tuple[str, ...]) -> WithJsonSchema:
+    """OpenAPI lists `values`; validation stays with the filter's normaliser, which also takes
+    other cases and synonyms ("Gray" is grey)."""
+    return WithJsonSchema({"type": "string", "enum": list(values)})
+
+
+ColourName = Annotated[str, vocabulary(COLOURS)]
+VehicleTypeName = Annotated[str, vocabulary(VEHICLE_TYPES)]
+DirectionName = Annotated[str, vocabulary(DIRECTIONS)]
+SectorName = Annotated[str, vocabulary(SECTORS)]
 
 
 class ZoneRef(BaseModel):
@@ -152,7 +190,7 @@ class CameraPatch(BaseModel):
     )
 
 
-class CameraStatus(BaseModel):
+class CameraStatusOut(BaseModel):
     """Live state of one camera's ingest and analysis."""
 
     camera_id: str
@@ -173,6 +211,10 @@ class CameraStatus(BaseModel):
     spool_pending_segments: int = 0
     spool_dropped_segments: int = Field(default=0, description="lost: spool limit reached")
     storage_down: bool = False
+
+    @classmethod
+    def of(cls, status: CameraStatus) -> CameraStatusOut:
+        return cls(**asdict(status))
 
 
 class ZoneIn(BaseModel):
@@ -223,14 +265,16 @@ class SearchFiltersIn(BaseModel):
     start: AwareDatetime | None = Field(default=None, description="UTC or with offset")
     end: AwareDatetime | None = None
     classes: list[str] | None = Field(default=None, description="COCO class names")
-    colour: str | None = Field(default=None, description="vehicle colour, e.g. red")
-    vehicle_type: str | None = Field(default=None, description="car, bus, truck, motorcycle…")
-    upper_colour: str | None = Field(default=None, description="person's upper-body colour")
-    lower_colour: str | None = Field(default=None, description="person's lower-body colour")
-    direction: str | None = Field(
+    colour: ColourName | None = Field(default=None, description="vehicle colour, e.g. red")
+    vehicle_type: VehicleTypeName | None = Field(
+        default=None, description="car, bus, truck, motorcycle…"
+    )
+    upper_colour: ColourName | None = Field(default=None, description="person's upper-body colour")
+    lower_colour: ColourName | None = Field(default=None, description="person's lower-body colour")
+    direction: DirectionName | None = Field(
         default=None, description="image-space heading: E (right), N (up), W, S, NE…, none"
     )
-    compass: str | None = Field(
+    compass: SectorName | None = Field(
         default=None, description="map heading N, NE, … (needs camera heading)"
     )
     stationary: bool | None = None

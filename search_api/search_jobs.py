@@ -11,21 +11,19 @@ runner. A job taken over runs its stored request again from the start: the same 
 
 from __future__ import annotations
 
-import heapq
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import numpy as np
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
-
 from index.catalog import (
+    CatalogError,
+    Session,
+    TrackQuery,
     append_audit,
     beat,
     create_held_job,
@@ -39,21 +37,14 @@ from index.catalog import (
     start_held_job,
     take_over_job,
 )
-from index.catalog.rows import utc_now
 from search_api.context import ApiContext
-from search_api.search_service import (
-    ScoredTrack,
-    SearchFilters,
-    candidate_rows,
-    count_candidate_rows,
-    matching_rows,
-    track_embedding,
-)
+from search_api.search_pipeline import ByAttributes, ByTrack, rank_in_slices
+from search_api.search_service import ScoredTrack
 
 log = logging.getLogger(__name__)
 
 JOB_KIND_PREFIX = "search:"
-SLICE_TRACKS = 20_000
+SLICE_TRACKS = 20_000  # candidates per vector search: a job may stop between slices
 ATTRIBUTE_PROGRESS_ROWS = 5_000
 HEARTBEAT_S = 15.0
 LEASE_S = 60.0  # a live job whose heartbeat is older was left by a dead process
@@ -69,22 +60,21 @@ class RunnerStoppingError(Exception):
 
 @dataclass(frozen=True)
 class SearchJobSpec:
-    """What to search: `query` set for appearance searches, else attributes only."""
+    """What a stored job searches: by appearance (track jobs) or by attributes."""
 
     job_id: str
     kind: str
     owner: str
     role: str
-    filters: SearchFilters
+    query: TrackQuery
     top_k: int
-    query: np.ndarray | None = field(default=None, repr=False)
-    exclude_ids: frozenset[int] = frozenset()
+    ranking: ByTrack | ByAttributes
 
 
 def job_request(
     kind: str,
     role: str,
-    filters: SearchFilters,
+    query: TrackQuery,
     top_k: int,
     track_id: int | None = None,
     text: str | None = None,
@@ -94,7 +84,7 @@ def job_request(
     return {
         "kind": kind,
         "role": role,
-        "filters": filters.as_json(),
+        "filters": query.as_json(),
         "top_k": top_k,
         "track_id": track_id,
         "text": text,
@@ -107,8 +97,8 @@ def job_zone_ids(params: Mapping[str, Any]) -> list[int] | None:
     return (params.get("filters") or {}).get("zone_ids")
 
 
-def load_spec(context: ApiContext, session: Session, job_id: str) -> SearchJobSpec:
-    """The spec of a stored job; the seed track's embedding is read again for track jobs."""
+def load_spec(session: Session, job_id: str) -> SearchJobSpec:
+    """The spec of a stored job; the seed track is read again for track jobs."""
     job = get_job(session, job_id)
     if job is None:
         raise LookupError(f"job {job_id!r} does not exist")
@@ -117,21 +107,20 @@ def load_spec(context: ApiContext, session: Session, job_id: str) -> SearchJobSp
     if missing:
         raise ValueError(f"the stored request lacks {missing} (queued by an older version?)")
     kind = str(params["kind"])
-    query, exclude = None, frozenset[int]()
+    ranking: ByTrack | ByAttributes = ByAttributes()
     if kind == "track":
         seed = get_track(session, int(params["track_id"]))
         if seed is None:
             raise LookupError(f"seed track {params['track_id']} no longer exists")
-        query, exclude = track_embedding(context, seed), frozenset({seed.id})
+        ranking = ByTrack(seed)
     return SearchJobSpec(
         job_id=job.id,
         kind=kind,
         owner=str(job_owner(session, job.id)),
         role=str(params["role"]),
-        filters=SearchFilters.from_json(params["filters"]),
+        query=TrackQuery.from_json(params["filters"]),
         top_k=int(params["top_k"]),
-        query=query,
-        exclude_ids=exclude,
+        ranking=ranking,
     )
 
 
@@ -158,7 +147,7 @@ class SearchJobRunner:
         """Take over the jobs dead processes left, start the heartbeat; the ids taken over."""
         try:
             taken = self.take_over_orphans()
-        except SQLAlchemyError:  # the heartbeat tries again; the API serves meanwhile
+        except CatalogError:  # the heartbeat tries again; the API serves meanwhile
             log.exception("search jobs: could not take over orphaned jobs at start-up")
             taken = []
         self._heartbeat.start()
@@ -177,7 +166,7 @@ class SearchJobRunner:
 
     def take_over_orphans(self) -> list[str]:
         """Queue here every search job whose runner stopped beating; the ids taken over."""
-        now = utc_now()
+        now = datetime.now(UTC)
         stale_before = now - timedelta(seconds=LEASE_S)
         with self._context.sessions() as session:
             orphans = orphaned_job_ids(session, JOB_KIND_PREFIX, stale_before)
@@ -220,7 +209,7 @@ class SearchJobRunner:
                     beat(session, self.runner_id)
                     session.commit()
                 self.take_over_orphans()
-            except SQLAlchemyError:  # a catalog hiccup must not stop the heartbeat for good
+            except CatalogError:  # a catalog hiccup must not stop the heartbeat for good
                 log.exception("search job heartbeat failed")
 
     def _progress(self, job_id: str, fraction: float) -> None:
@@ -238,16 +227,16 @@ class SearchJobRunner:
                 if not start_held_job(session, job_id, self.runner_id):
                     return  # cancelled while queued, or taken over by another runner
                 session.commit()
-                spec = load_spec(self._context, session, job_id)
+                spec = load_spec(session, job_id)
 
             def progress(fraction: float) -> None:
                 self._progress(job_id, fraction)
 
-            results = (
-                self._appearance(spec, progress)
-                if spec.query is not None
-                else self._attributes(spec, progress)
-            )
+            with self._context.sessions() as session:
+                results = rank_in_slices(
+                    self._context, session, spec.ranking, spec.query, spec.top_k, progress,
+                    SLICE_TRACKS, ATTRIBUTE_PROGRESS_ROWS,
+                )  # fmt: skip
             self._finish(spec, results)
         except (JobCancelledError, RunnerStoppingError):
             return
@@ -269,55 +258,8 @@ class SearchJobRunner:
                 role=spec.role,
                 action="search_job_finished",
                 query_type=spec.kind,
-                filters=spec.filters.as_json(),
+                filters=spec.query.as_json(),
                 hit_count=len(results),
                 target=f"job:{spec.job_id}",
             )
             session.commit()
-
-    def _slices(self, session: Session, spec: SearchJobSpec) -> Iterator[tuple[set[int], float]]:
-        """Candidate ids in slices of SLICE_TRACKS with the fraction done after each."""
-        ids = [
-            track_id
-            for track_id, _ in matching_rows(session, spec.filters)
-            if track_id not in spec.exclude_ids
-        ]
-        for offset in range(0, len(ids), SLICE_TRACKS):
-            yield set(ids[offset : offset + SLICE_TRACKS]), (offset + SLICE_TRACKS) / len(ids)
-
-    def _appearance(
-        self, spec: SearchJobSpec, progress: Callable[[float], None]
-    ) -> list[ScoredTrack]:
-        assert spec.query is not None
-        best: list[tuple[float, int]] = []
-        with self._context.sessions() as session:
-            for allowed, done in self._slices(session, spec):
-                for hit in self._context.vectors.search(spec.query, spec.top_k, allowed):
-                    entry = (hit.score, hit.track_id)
-                    if len(best) < spec.top_k:
-                        heapq.heappush(best, entry)
-                    else:
-                        heapq.heappushpop(best, entry)
-                progress(done)
-        ranked = sorted(best, reverse=True)
-        return [ScoredTrack(i, round(s, 4), similarity=round(s, 4)) for s, i in ranked]
-
-    def _attributes(
-        self, spec: SearchJobSpec, progress: Callable[[float], None]
-    ) -> list[ScoredTrack]:
-        """Progress counts rows scanned out of those passing the SQL filters (cameras, zones,
-        time, class); attributes are matched on each."""
-        results: list[ScoredTrack] = []
-        with self._context.sessions() as session:
-            total = count_candidate_rows(session, spec.filters)
-            for scanned, (track_id, attributes) in enumerate(
-                candidate_rows(session, spec.filters), 1
-            ):
-                matched = spec.filters.attributes.match(attributes)
-                if matched is not None:
-                    score = float(np.prod(list(matched.values()) or [1.0]))
-                    results.append(ScoredTrack(track_id, round(score, 4), None, matched))
-                if scanned % ATTRIBUTE_PROGRESS_ROWS == 0:
-                    progress(scanned / max(total, 1))
-        results.sort(key=lambda r: -r.score)
-        return results[: spec.top_k]

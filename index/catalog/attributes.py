@@ -1,5 +1,9 @@
 """Track attribute filters: the vocabulary a query may use and matching against stored attributes.
 
+The catalog stores each track's attributes as a JSON document and a `TrackQuery` carries an
+`AttributeFilter`; the catalog's track search matches them (in Python, so the same code runs on
+SQLite and PostgreSQL whatever shape the attributes take).
+
 A track's `attributes` (written by the track finalizer) hold one entry per attribute. Accepted
 shapes, so that readers do not depend on one writer's layout::
 
@@ -18,14 +22,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-# The vocabulary detect/attributes.py writes (its PALETTE, vehicle classes and 8 sectors).
-COLOURS: tuple[str, ...] = (
-    "white", "black", "grey", "silver", "red", "blue", "green", "yellow", "orange", "brown",
-)  # fmt: skip
+from detect.attributes import PALETTE, SECTORS, VEHICLE_TYPES
+
+# The vocabulary detect/attributes.py writes: its palette, vehicle classes and 8 sectors.
+COLOURS: tuple[str, ...] = PALETTE
 # Hues the attribute writer folds into its palette, and common spellings.
 COLOUR_SYNONYMS: dict[str, str] = {"gray": "grey", "pink": "red", "purple": "red"}
-VEHICLE_TYPES: tuple[str, ...] = ("car", "bus", "truck", "motorcycle", "bicycle")
-SECTORS: tuple[str, ...] = ("E", "NE", "N", "NW", "W", "SW", "S", "SE")
 DIRECTIONS: tuple[str, ...] = (*SECTORS, "none")
 VEHICLE_CLASSES: frozenset[str] = frozenset(VEHICLE_TYPES)
 PERSON_CLASSES: frozenset[str] = frozenset({"person"})

@@ -72,6 +72,12 @@ def list_cameras(session: Session) -> list[CameraSpec]:
     return [_camera_spec(row) for row in rows]
 
 
+def searchable_cameras(session: Session) -> list[CameraSpec]:
+    """Every camera whose tracks may be searched, by id: configured ones and removed ones
+    (a removed camera's recordings and tracks stay until retention deletes them)."""
+    return [_camera_spec(row) for row in session.scalars(select(CameraRow).order_by(CameraRow.id))]
+
+
 def remove_camera(session: Session, camera_id: str) -> bool:
     """Stop using a camera; its recordings and tracks stay (evidence, retention deletes them).
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from index.catalog.rows import CaseRow, ensure_utc, utc_now
@@ -27,6 +28,14 @@ def create_case(session: Session, title: str, created_by: str) -> str:
 def get_case(session: Session, case_id: str) -> CaseRecord | None:
     row = session.get(CaseRow, case_id)
     return None if row is None else _case_record(row)
+
+
+def list_cases(session: Session, open_only: bool = False) -> list[CaseRecord]:
+    """Cases, newest first (only those not closed with `open_only`)."""
+    statement = select(CaseRow).order_by(CaseRow.created_at.desc(), CaseRow.id)
+    if open_only:
+        statement = statement.where(CaseRow.closed_at.is_(None))
+    return [_case_record(row) for row in session.scalars(statement)]
 
 
 def close_case(session: Session, case_id: str, closed_at: datetime | None = None) -> CaseRecord:

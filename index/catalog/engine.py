@@ -10,12 +10,18 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 MIGRATION_LOCK_ID = 0x534B594E4554  # "SKYNET": pg advisory lock key for migrations
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+# What callers outside the catalog name: a session is an opaque handle they pass to repository
+# functions and commit; a factory makes them; CatalogError is any failure of the database.
+SessionFactory = sessionmaker[Session]
+CatalogError = SQLAlchemyError
 
 
 class UnsupportedDatabaseError(ValueError):
@@ -85,7 +91,7 @@ def make_engine(url: str) -> Engine:
     )
 
 
-def session_factory(engine: Engine) -> sessionmaker[Session]:
+def session_factory(engine: Engine) -> SessionFactory:
     """Sessions bound to `engine`; objects stay readable after commit."""
     return sessionmaker(bind=engine, expire_on_commit=False)
 

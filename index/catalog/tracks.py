@@ -1,18 +1,20 @@
-"""Catalog repository for tracks: idempotent ingest, lookups, FAISS pre-filters, embeddings."""
+"""Catalog repository for tracks: idempotent ingest, lookups, track search (the one filter
+every search path uses, from a `TrackQuery`), FAISS pre-filters, embeddings."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from index.catalog.cameras import require_camera
 from index.catalog.rows import (
     TrackRow,
+    TrackZoneRow,
     ensure_utc,
     insert_ignoring_conflict,
     utc_now,
@@ -21,6 +23,9 @@ from index.catalog.values import (
     MAX_TRACK_SPAN,
     NewTrack,
     StoredTrack,
+    TrackMatch,
+    TrackQuery,
+    TrackSpan,
     embedding_to_bytes,
 )
 from index.catalog.zones import link_new_tracks
@@ -165,21 +170,27 @@ def tracks_by_ids(session: Session, track_ids: Iterable[int]) -> list[StoredTrac
     return [by_id[i] for i in wanted if i in by_id]
 
 
-def _track_filter(
-    statement: Select[Any],
-    camera_ids: Collection[str] | None,
-    start: datetime | None,
-    end: datetime | None,
-    class_names: Collection[str] | None,
-) -> Select[Any]:
-    if camera_ids is not None:
-        statement = statement.where(TrackRow.camera_id.in_(sorted(camera_ids)))
-    if class_names is not None:
-        statement = statement.where(TrackRow.class_name.in_(sorted(class_names)))
-    if end is not None:
-        statement = statement.where(TrackRow.start_at < ensure_utc(end, "track query end"))
-    if start is not None:
-        start_utc = ensure_utc(start, "track query start")
+# ---- track search: one filter for every search path -----------------------------------------
+
+SCAN_BATCH_ROWS = 5000  # rows fetched per round trip when scanning candidates
+
+
+def _track_filter(statement: Select[Any], query: TrackQuery) -> Select[Any]:
+    """`statement` restricted to the tracks passing `query`'s cameras, classes, zones and time
+    (its attributes are matched in Python, see `matching_tracks`)."""
+    if query.camera_ids is not None:
+        statement = statement.where(TrackRow.camera_id.in_(sorted(query.camera_ids)))
+    if query.class_names is not None:
+        statement = statement.where(TrackRow.class_name.in_(sorted(query.class_names)))
+    if query.zone_ids is not None:
+        in_zones = select(TrackZoneRow.track_id).where(
+            TrackZoneRow.zone_id.in_(sorted(query.zone_ids))
+        )
+        statement = statement.where(TrackRow.id.in_(in_zones))
+    if query.end is not None:
+        statement = statement.where(TrackRow.start_at < ensure_utc(query.end, "track query end"))
+    if query.start is not None:
+        start_utc = ensure_utc(query.start, "track query start")
         statement = statement.where(
             TrackRow.end_at > start_utc,
             TrackRow.start_at > start_utc - MAX_TRACK_SPAN,  # bounds the index range scan
@@ -187,22 +198,90 @@ def _track_filter(
     return statement
 
 
-def track_ids_matching(
-    session: Session,
-    camera_ids: Collection[str] | None,
-    start: datetime | None,
-    end: datetime | None,
-    class_names: Collection[str] | None,
-) -> set[int]:
-    """Ids of tracks seen on these cameras, overlapping [start, end), of these classes.
+def count_candidate_tracks(session: Session, query: TrackQuery) -> int:
+    """How many tracks pass every part of `query` but its attributes (what a scan reads)."""
+    if query.matches_nothing():
+        return 0
+    return int(session.scalar(_track_filter(select(func.count(TrackRow.id)), query)) or 0)
 
-    None means "no restriction" for each filter; an empty collection matches nothing.
-    Used to pre-filter FAISS searches.
+
+def matching_tracks(
+    session: Session,
+    query: TrackQuery,
+    max_rows: int | None = None,
+    scanned: Callable[[int], None] | None = None,
+    scanned_every_rows: int = SCAN_BATCH_ROWS,
+) -> Iterator[TrackMatch]:
+    """Tracks passing `query`, newest first, with their matched attribute confidences.
+
+    Cameras, classes, zones and time are filtered in SQL (at most `max_rows` candidates are
+    read); attributes in Python over each candidate's JSON document, so the same code runs on
+    SQLite and PostgreSQL whatever shape the attributes take. `scanned`, if given, is called
+    with the number of candidates read so far after every `scanned_every_rows` (progress).
     """
-    if (camera_ids is not None and not camera_ids) or (class_names is not None and not class_names):
-        return set()
-    statement = _track_filter(select(TrackRow.id), camera_ids, start, end, class_names)
-    return {int(i) for i in session.scalars(statement)}
+    if query.matches_nothing():
+        return
+    statement = _track_filter(
+        select(TrackRow.id, TrackRow.attributes).order_by(TrackRow.start_at.desc()), query
+    )
+    if max_rows is not None:
+        statement = statement.limit(max_rows)
+    rows = session.execute(statement.execution_options(yield_per=SCAN_BATCH_ROWS))
+    for count, (track_id, attributes) in enumerate(rows, 1):
+        matched = query.attributes.match(attributes or {})
+        if matched is not None:
+            yield TrackMatch(int(track_id), matched)
+        if scanned is not None and count % scanned_every_rows == 0:
+            scanned(count)
+
+
+def matching_track_ids(session: Session, query: TrackQuery) -> dict[int, Mapping[str, float]]:
+    """Ids of the tracks passing `query` with their matched attribute confidences (a vector
+    pre-filter); without attribute filters the ids come straight from the (camera, time)
+    index, no JSON read."""
+    if query.matches_nothing():
+        return {}
+    if query.attributes.is_empty():
+        return {int(i): {} for i in session.scalars(_track_filter(select(TrackRow.id), query))}
+    return {match.track_id: match.matched for match in matching_tracks(session, query)}
+
+
+def _spans(
+    session: Session, camera_id: str, class_name: str, *conditions: ColumnElement[bool]
+) -> list[TrackSpan]:
+    statement = select(
+        TrackRow.id, TrackRow.camera_id, TrackRow.class_name, TrackRow.start_at, TrackRow.end_at
+    ).where(TrackRow.camera_id == camera_id, TrackRow.class_name == class_name, *conditions)
+    return [
+        TrackSpan(int(row.id), row.camera_id, row.class_name, row.start_at, row.end_at)
+        for row in session.execute(statement)
+    ]
+
+
+def tracks_starting_between(
+    session: Session, camera_id: str, class_name: str, earliest: datetime, latest: datetime
+) -> list[TrackSpan]:
+    """Tracks of `class_name` on the camera that started within [earliest, latest]."""
+    return _spans(
+        session,
+        camera_id,
+        class_name,
+        TrackRow.start_at >= ensure_utc(earliest, "earliest"),
+        TrackRow.start_at <= ensure_utc(latest, "latest"),
+    )
+
+
+def tracks_ending_between(
+    session: Session, camera_id: str, class_name: str, earliest: datetime, latest: datetime
+) -> list[TrackSpan]:
+    """Tracks of `class_name` on the camera that ended within [earliest, latest]."""
+    return _spans(
+        session,
+        camera_id,
+        class_name,
+        TrackRow.end_at >= ensure_utc(earliest, "earliest"),
+        TrackRow.end_at <= ensure_utc(latest, "latest"),
+    )
 
 
 def set_track_embedding(

@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import numpy as np
 
 from detect.track_record import TrackRecord
+from index.catalog.attributes import AttributeFilter
 from index.catalog.rows import ensure_utc
 
 CAMERA_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -301,3 +302,92 @@ class JobRecord:
     error: str | None
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True)
+class TrackQuery:
+    """Which stored tracks a search considers: cameras, time, classes, zones and attributes.
+
+    None leaves a dimension unrestricted; an empty tuple matches nothing. A track is in the
+    time window when it overlaps [start, end); in the zones when it entered any of them. Every
+    search path (the API's searches, search jobs, vector pre-filters) reads tracks through the
+    one filter that applies this query (index/catalog/tracks.py).
+    """
+
+    camera_ids: tuple[str, ...] | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    class_names: tuple[str, ...] | None = None
+    zone_ids: tuple[int, ...] | None = None
+    attributes: AttributeFilter = field(default_factory=AttributeFilter)
+
+    def __post_init__(self) -> None:
+        for name in ("camera_ids", "class_names"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, tuple(str(v) for v in value))
+        if self.zone_ids is not None:
+            object.__setattr__(self, "zone_ids", tuple(int(i) for i in self.zone_ids))
+        for name in ("start", "end"):
+            moment = getattr(self, name)
+            if moment is not None:
+                ensure_utc(moment, f"track query {name}")  # refuses naive times
+
+    def matches_nothing(self) -> bool:
+        """True when a dimension is restricted to an empty set."""
+        restricted = (self.camera_ids, self.class_names, self.zone_ids)
+        return any(v is not None and not v for v in restricted)
+
+    def restricts_rows(self) -> bool:
+        """False when every stored track passes (no dimension and no attribute restricted)."""
+        dimensions = (self.camera_ids, self.start, self.end, self.class_names, self.zone_ids)
+        return any(v is not None for v in dimensions) or not self.attributes.is_empty()
+
+    def as_json(self) -> dict[str, Any]:
+        """The whole query as JSON (audit entries, stored job requests); see `from_json`."""
+        attributes: dict[str, Any] = self.attributes.as_json()
+        if self.attributes.min_confidence:
+            attributes["min_confidence"] = self.attributes.min_confidence
+        return {
+            "camera_ids": None if self.camera_ids is None else list(self.camera_ids),
+            "start": self.start.isoformat() if self.start else None,
+            "end": self.end.isoformat() if self.end else None,
+            "classes": None if self.class_names is None else list(self.class_names),
+            "attributes": attributes,
+            "zone_ids": None if self.zone_ids is None else list(self.zone_ids),
+        }
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> TrackQuery:
+        def moment(value: str | None) -> datetime | None:
+            return None if value is None else datetime.fromisoformat(value)
+
+        cameras, classes, zone_ids = doc.get("camera_ids"), doc.get("classes"), doc.get("zone_ids")
+        return cls(
+            camera_ids=None if cameras is None else tuple(cameras),
+            start=moment(doc.get("start")),
+            end=moment(doc.get("end")),
+            class_names=None if classes is None else tuple(classes),
+            zone_ids=None if zone_ids is None else tuple(int(i) for i in zone_ids),
+            attributes=AttributeFilter(**doc.get("attributes", {})),
+        )
+
+
+@dataclass(frozen=True)
+class TrackMatch:
+    """A stored track that passed a `TrackQuery`, with the confidence of each attribute the
+    query asked for (a measurement in range counts with confidence 1)."""
+
+    track_id: int
+    matched: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrackSpan:
+    """Where and when one stored track was seen (a light read for time-window searches)."""
+
+    track_id: int
+    camera_id: str
+    class_name: str
+    start_at: datetime
+    end_at: datetime

@@ -273,6 +273,35 @@ def zones_by_ids(session: Session, zone_ids: Collection[int]) -> list[Zone]:
     return [_zone(row) for row in rows]
 
 
+def zones_on_cameras(session: Session, camera_ids: Collection[str] | None) -> list[Zone]:
+    """The zones of these cameras (None: of every camera), by id."""
+    statement = select(ZoneRow).order_by(ZoneRow.id)
+    if camera_ids is not None:
+        statement = statement.where(ZoneRow.camera_id.in_(sorted(camera_ids)))
+    return [_zone(row) for row in session.scalars(statement)]
+
+
+def entered_zones(
+    session: Session, track_ids: Collection[int], zone_ids: Collection[int]
+) -> dict[int, list[Zone]]:
+    """For each of `track_ids`, the zones among `zone_ids` it entered, by id (one query)."""
+    if not track_ids or not zone_ids:
+        return {}
+    statement = (
+        select(TrackZoneRow.track_id, ZoneRow)
+        .join(ZoneRow, ZoneRow.id == TrackZoneRow.zone_id)
+        .where(
+            TrackZoneRow.track_id.in_(sorted(track_ids)),
+            TrackZoneRow.zone_id.in_(sorted(zone_ids)),
+        )
+        .order_by(TrackZoneRow.track_id, ZoneRow.id)
+    )
+    entered: dict[int, list[Zone]] = {}
+    for track_id, row in session.execute(statement):
+        entered.setdefault(int(track_id), []).append(_zone(row))
+    return entered
+
+
 def zone_track_counts(session: Session, zone_ids: Collection[int]) -> dict[int, int]:
     """How many tracks passed through each zone (zones without any are left out)."""
     statement = (

@@ -6,20 +6,32 @@ The API only writes the catalog; the ingest process picks changes up within seco
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Response, status
+from fastapi import APIRouter, Response, status
 
-from index.catalog import append_audit, get_camera, list_cameras, remove_camera, upsert_camera
-from index.catalog.values import CameraSpec, Principal, redact_url
-from search_api.auth import VIEW_ROLES, PrincipalDep, SessionDep, may_see_camera, require_role
-from search_api.context import ApiContext, api_context
-from search_api.schemas import CameraIn, CameraOut, CameraPatch, CameraStatus
+from index.catalog import (
+    CameraSpec,
+    Principal,
+    Session,
+    append_audit,
+    get_camera,
+    list_cameras,
+    redact_url,
+    remove_camera,
+    upsert_camera,
+)
+from search_api.access import (
+    MANAGE_ROLES,
+    VIEW_ROLES,
+    may_see_camera,
+    require_role,
+    visible_camera,
+)
+from search_api.deps import ContextDep, PrincipalDep, SessionDep
+from search_api.errors import Conflict, InvalidInput
+from search_api.schemas import AUTH_RESPONSES, CameraIn, CameraOut, CameraPatch, CameraStatusOut
 
-router = APIRouter(prefix="/cameras", tags=["cameras"])
-
-MANAGE_ROLES = frozenset({"admin", "operator"})
-ContextDep = Annotated[ApiContext, Depends(api_context)]
+router = APIRouter(prefix="/cameras", tags=["cameras"], responses=AUTH_RESPONSES)
 
 
 def camera_out(spec: CameraSpec) -> CameraOut:
@@ -37,14 +49,7 @@ def camera_out(spec: CameraSpec) -> CameraOut:
     )
 
 
-def visible_camera(session: SessionDep, principal: Principal, camera_id: str) -> CameraSpec:
-    spec = get_camera(session, camera_id)
-    if spec is None or not may_see_camera(principal, camera_id):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"camera {camera_id!r} not found")
-    return spec
-
-
-def save(session: SessionDep, principal: Principal, spec: CameraSpec, action: str) -> None:
+def save(session: Session, principal: Principal, spec: CameraSpec, action: str) -> None:
     upsert_camera(session, spec)
     append_audit(
         session, principal=principal.name, role=principal.role, action=action,
@@ -59,11 +64,13 @@ def read_cameras(principal: PrincipalDep, session: SessionDep) -> list[CameraOut
     return [camera_out(s) for s in list_cameras(session) if may_see_camera(principal, s.id)]
 
 
-@router.get("/status", response_model=list[CameraStatus], summary="Live status of cameras")
-def read_statuses(principal: PrincipalDep, context: ContextDep) -> list[CameraStatus]:
+@router.get("/status", response_model=list[CameraStatusOut], summary="Live status of cameras")
+def read_statuses(principal: PrincipalDep, context: ContextDep) -> list[CameraStatusOut]:
     require_role(principal, VIEW_ROLES)
     statuses = context.camera_status() if context.camera_status is not None else {}
-    return [s for c, s in sorted(statuses.items()) if may_see_camera(principal, c)]
+    return [
+        CameraStatusOut.of(s) for c, s in sorted(statuses.items()) if may_see_camera(principal, c)
+    ]
 
 
 @router.get("/{camera_id}", response_model=CameraOut, summary="One camera")
@@ -72,16 +79,19 @@ def read_camera(camera_id: str, principal: PrincipalDep, session: SessionDep) ->
     return camera_out(visible_camera(session, principal, camera_id))
 
 
-@router.get("/{camera_id}/status", response_model=CameraStatus, summary="One camera's status")
+@router.get("/{camera_id}/status", response_model=CameraStatusOut, summary="One camera's status")
 def read_status(
     camera_id: str, principal: PrincipalDep, session: SessionDep, context: ContextDep
-) -> CameraStatus:
+) -> CameraStatusOut:
     require_role(principal, VIEW_ROLES)
     spec = visible_camera(session, principal, camera_id)
     statuses = context.camera_status() if context.camera_status is not None else {}
-    return statuses.get(camera_id) or CameraStatus(
-        camera_id=camera_id, state="paused" if not spec.enabled else "connecting"
-    )
+    status_now = statuses.get(camera_id)
+    if status_now is None:
+        return CameraStatusOut(
+            camera_id=camera_id, state="connecting" if spec.enabled else "paused"
+        )
+    return CameraStatusOut.of(status_now)
 
 
 @router.post(
@@ -90,7 +100,7 @@ def read_status(
 def add_camera(body: CameraIn, principal: PrincipalDep, session: SessionDep) -> CameraOut:
     require_role(principal, MANAGE_ROLES)
     if get_camera(session, body.id) is not None:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"camera {body.id!r} already exists")
+        raise Conflict(f"camera {body.id!r} already exists")
     spec = CameraSpec(
         id=body.id, name=body.name, main_url=body.main_url, sub_url=body.sub_url,
         detect_fps=body.detect_fps, lat=body.lat, lon=body.lon, heading_deg=body.heading_deg,
@@ -109,20 +119,16 @@ def update_camera(
     changes = body.model_dump(exclude_unset=True)
     for required in ("name", "main_url", "detect_fps", "enabled", "tiles"):
         if required in changes and changes[required] is None:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT, f"{required}: may not be null"
-            )
+            raise InvalidInput(f"{required}: may not be null")
     try:
         spec = dataclasses.replace(current, **changes)
     except ValueError as error:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from error
+        raise InvalidInput(str(error)) from error
     save(session, principal, spec, "camera_update")
     return camera_out(spec)
 
 
-def set_enabled(
-    session: SessionDep, principal: Principal, camera_id: str, enabled: bool
-) -> CameraOut:
+def set_enabled(session: Session, principal: Principal, camera_id: str, enabled: bool) -> CameraOut:
     require_role(principal, MANAGE_ROLES)
     spec = dataclasses.replace(visible_camera(session, principal, camera_id), enabled=enabled)
     save(session, principal, spec, "camera_resume" if enabled else "camera_pause")

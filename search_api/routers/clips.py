@@ -5,15 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Query, status
 from fastapi.responses import RedirectResponse
 
 from index.catalog import append_audit, segments_between
-from search_api.auth import SessionDep
-from search_api.context import ApiContext, api_context
+from search_api.deps import ContextDep, SessionDep
+from search_api.errors import Forbidden, NotFound
 from search_api.links import clip_link_valid, object_url
+from search_api.schemas import LINK_RESPONSES
 
-router = APIRouter(prefix="/clips", tags=["clips"])
+router = APIRouter(prefix="/clips", tags=["clips"], responses=LINK_RESPONSES)
 
 
 @router.get("/{camera_id}/{start_ms}-{end_ms}", summary="Recording of a sighting (signed link)")
@@ -22,7 +23,7 @@ def read_clip(
     start_ms: int,
     end_ms: int,
     session: SessionDep,
-    context: Annotated[ApiContext, Depends(api_context)],
+    context: ContextDep,
     viewer: Annotated[str, Query(max_length=200)],
     expires: Annotated[int, Query()],
     sig: Annotated[str, Query(max_length=128)],
@@ -31,12 +32,12 @@ def read_clip(
     audited under the principal the link was issued to."""
     span = f"{camera_id}/{start_ms}-{end_ms}"
     if not clip_link_valid(context, span, viewer, expires, sig):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "link is invalid or has expired")
+        raise Forbidden("link is invalid or has expired")
     start_at = datetime.fromtimestamp(start_ms / 1000, UTC)
     end_at = max(datetime.fromtimestamp(end_ms / 1000, UTC), start_at) + timedelta(milliseconds=1)
     segments = segments_between(session, camera_id, start_at, end_at)
     if not segments:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no recording covers this sighting")
+        raise NotFound("no recording covers this sighting")
     segment = segments[0]  # recording may begin after the sighting did: then from its start
     offset_s = max(0.0, (start_at - segment.start_at).total_seconds() - 2.0)
     append_audit(

@@ -2,106 +2,49 @@
 
 from __future__ import annotations
 
-import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi import APIRouter, Query
 
-from index.catalog import cancel_live_job, get_job, get_track, job_owner
-from index.catalog.values import JobRecord, Principal
-from search_api.auth import PrincipalDep, SessionDep, may_see_camera
-from search_api.context import ApiContext, api_context
-from search_api.routers.search import text_filters
-from search_api.schemas import JobOut, SearchJobRequest
-from search_api.search_jobs import SearchJobRunner, job_request, job_zone_ids
-from search_api.search_service import (
-    ScoredTrack,
-    audit_search,
-    authorize_search,
-    build_hits,
-    filters_from,
-    track_embedding,
+from index.catalog import JobRecord, Principal, Session, cancel_live_job, get_job, job_owner
+from search_api.access import visible_track
+from search_api.context import ApiContext
+from search_api.deps import ContextDep, PrincipalDep, RunnerDep, SessionDep
+from search_api.errors import NotFound
+from search_api.schemas import AUTH_RESPONSES, JobOut, SearchJobRequest
+from search_api.search_filters import parse_text
+from search_api.search_jobs import job_request, job_zone_ids
+from search_api.search_pipeline import (
+    ByAttributes,
+    ByTrack,
+    FilterSource,
+    SearchSpec,
+    authorized_query,
 )
+from search_api.search_service import ScoredTrack, audit_search, build_hits, track_embedding
 
-router = APIRouter(prefix="/jobs", tags=["jobs"])
-ContextDep = Annotated[ApiContext, Depends(api_context)]
-_RUNNER_LOCK = threading.Lock()
-
-
-def start_job_runner(app: FastAPI) -> SearchJobRunner:
-    """The application's job runner (one per application), started on first use: it takes
-    over the jobs a stopped process left unfinished."""
-    with _RUNNER_LOCK:
-        runner: SearchJobRunner | None = getattr(app.state, "search_jobs", None)
-        if runner is None:
-            runner = SearchJobRunner(app.state.context)
-            app.state.search_jobs = runner
-            runner.start()
-        return runner
+router = APIRouter(prefix="/jobs", tags=["jobs"], responses=AUTH_RESPONSES)
 
 
-def job_runner(request: Request) -> SearchJobRunner:
-    return start_job_runner(request.app)
-
-
-RunnerDep = Annotated[SearchJobRunner, Depends(job_runner)]
-
-
-def owned_job(session: SessionDep, principal: Principal, job_id: str) -> JobRecord:
-    """The job if the caller started it (admins see all); 404 otherwise."""
+def owned_job(session: Session, principal: Principal, job_id: str) -> JobRecord:
+    """The job if the caller started it (admins see all); NotFound otherwise."""
     job = get_job(session, job_id)
     if job is None or (principal.role != "admin" and job_owner(session, job_id) != principal.name):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id!r} not found")
+        raise NotFound(f"job {job_id!r} not found")
     return job
-
-
-@router.post("/search", response_model=JobOut, status_code=202, summary="Start a wide search")
-def start_search_job(
-    body: SearchJobRequest,
-    principal: PrincipalDep,
-    session: SessionDep,
-    context: ContextDep,
-    runner: RunnerDep,
-) -> JobOut:
-    """Returns at once with the job id; poll GET /jobs/{id} for progress and results. The job
-    is stored with its request and survives an API restart."""
-    if body.kind == "text":
-        filters, _ = text_filters(
-            session, principal, str(body.text), datetime.now(UTC), body.timezone
-        )
-        classes = filters.class_names
-    else:
-        filters = filters_from(session, principal, body)
-        classes = None if body.classes is None else tuple(body.classes)
-    if body.kind == "track":
-        seed = get_track(session, int(body.track_id or 0))
-        if seed is None or not may_see_camera(principal, seed.camera_id):
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"track {body.track_id} not found")
-        classes = (seed.class_name,)
-        track_embedding(context, seed)  # 422 now, not a failed job later
-    authorize_search(session, principal, classes, body.case_id, body.purpose)
-    request = job_request(
-        body.kind, principal.role, filters, body.top_k, body.track_id, body.text, body.case_id
-    )
-    job_id = runner.create(session, principal.name, request)
-    audit_search(
-        session, principal, f"job:{body.kind}", request, 0, body.case_id, body.purpose,
-        target=f"job:{job_id}",
-    )  # fmt: skip
-    session.commit()
-    runner.submit(job_id)
-    return job_out(context, session, principal, owned_job(session, principal, job_id), 0, 0)
 
 
 def job_out(
     context: ApiContext,
-    session: SessionDep,
+    session: Session,
     principal: Principal,
     job: JobRecord,
     offset: int,
     limit: int,
 ) -> JobOut:
+    """The job's state and one page of its results, links signed for the caller."""
     result = job.result or {}
     ranked = [ScoredTrack.from_json(doc) for doc in result.get("hits", [])]
     page = ranked[offset : offset + limit]
@@ -119,6 +62,49 @@ def job_out(
     )
 
 
+@router.post("/search", response_model=JobOut, status_code=202, summary="Start a wide search")
+def start_search_job(
+    body: SearchJobRequest,
+    principal: PrincipalDep,
+    session: SessionDep,
+    context: ContextDep,
+    runner: RunnerDep,
+) -> JobOut:
+    """Returns at once with the job id; poll GET /jobs/{id} for progress and results. The job
+    is stored with its request and survives an API restart."""
+    filters: FilterSource = body
+    ranking: ByTrack | ByAttributes = ByAttributes()
+    classes: Sequence[str] | None = body.classes
+    if body.kind == "track":
+        seed = visible_track(session, principal, int(body.track_id or 0))
+        track_embedding(context, seed)  # 422 now, not a failed job later
+        ranking, classes = ByTrack(seed), [seed.class_name]
+    elif body.kind == "text":
+        filters = parse_text(str(body.text), datetime.now(UTC), body.timezone)
+        classes = filters.class_names or None
+    spec = SearchSpec(
+        query_type=f"job:{body.kind}",
+        filters=filters,
+        ranking=ranking,
+        top_k=body.top_k,
+        classes=classes,
+        case_id=body.case_id,
+        purpose=body.purpose,
+    )
+    query = authorized_query(session, principal, spec).query  # the ranking runs on the runner
+    request = job_request(
+        body.kind, principal.role, query, body.top_k, body.track_id, body.text, body.case_id
+    )
+    job_id = runner.create(session, principal.name, request)
+    audit_search(
+        session, principal, spec.query_type, request, 0, body.case_id, body.purpose,
+        target=f"job:{job_id}",
+    )  # fmt: skip
+    session.commit()
+    runner.submit(job_id)
+    return job_out(context, session, principal, owned_job(session, principal, job_id), 0, 0)
+
+
 @router.get("/{job_id}", response_model=JobOut, summary="Progress and one page of results")
 def read_job(
     job_id: str,
@@ -133,32 +119,24 @@ def read_job(
     )
 
 
-def cancel(job_id: str, principal: Principal, session: SessionDep) -> JobOut:
+def cancel(context: ApiContext, session: Session, principal: Principal, job_id: str) -> JobOut:
     owned_job(session, principal, job_id)
     if cancel_live_job(session, job_id):
         session.commit()
-    job = owned_job(session, principal, job_id)
-    return JobOut(
-        id=job.id,
-        kind=job.kind,
-        state=job.state,
-        progress=job.progress,
-        error=job.error,
-        created_at=job.created_at,
-        updated_at=job.updated_at,
-        total_hits=None,
-        offset=0,
-        hits=[],
-    )
+    return job_out(context, session, principal, owned_job(session, principal, job_id), 0, 0)
 
 
 @router.delete("/{job_id}", response_model=JobOut, summary="Cancel a job")
-def delete_job(job_id: str, principal: PrincipalDep, session: SessionDep) -> JobOut:
+def delete_job(
+    job_id: str, principal: PrincipalDep, session: SessionDep, context: ContextDep
+) -> JobOut:
     """Cancelling a finished job changes nothing; a running one stops after its current slice
     (whichever API process runs it)."""
-    return cancel(job_id, principal, session)
+    return cancel(context, session, principal, job_id)
 
 
 @router.post("/{job_id}/cancel", response_model=JobOut, summary="Cancel a job")
-def cancel_job(job_id: str, principal: PrincipalDep, session: SessionDep) -> JobOut:
-    return cancel(job_id, principal, session)
+def cancel_job(
+    job_id: str, principal: PrincipalDep, session: SessionDep, context: ContextDep
+) -> JobOut:
+    return cancel(context, session, principal, job_id)

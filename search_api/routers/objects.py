@@ -5,13 +5,15 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response, status
+from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 
-from search_api.context import ApiContext, api_context
+from search_api.deps import ContextDep
+from search_api.errors import Forbidden, NotFound
+from search_api.schemas import LINK_RESPONSES
 from storage.local import verify_signature
 from storage.objectstore import ObjectNotFoundError
 
-router = APIRouter(prefix="/objects", tags=["objects"])
+router = APIRouter(prefix="/objects", tags=["objects"], responses=LINK_RESPONSES)
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
 
@@ -19,14 +21,14 @@ _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
 @router.get("/{key:path}", summary="Fetch a stored object by signed link")
 def read_object(
     key: str,
-    context: Annotated[ApiContext, Depends(api_context)],
+    context: ContextDep,
     expires: Annotated[int, Query()],
     sig: Annotated[str, Query(max_length=128)],
     range_header: Annotated[str | None, Header(alias="Range")] = None,
 ) -> Response:
     """The signature is the credential here (links are handed out by authenticated calls)."""
     if not verify_signature(key, expires, sig, context.signing_key):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "link is invalid or has expired")
+        raise Forbidden("link is invalid or has expired")
     try:
         info = context.store.stat(key)
         if range_header is None:
@@ -38,7 +40,7 @@ def read_object(
         start, end = parse_range(range_header, info.size_bytes)
         body = context.store.get_range(key, start, end - start + 1)
     except ObjectNotFoundError as error:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from error
+        raise NotFound(str(error)) from error
     return Response(
         body,
         status_code=status.HTTP_206_PARTIAL_CONTENT,

@@ -2,58 +2,40 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile, status
+from fastapi import APIRouter, File, Form, UploadFile
 from pydantic import ValidationError
-from sqlalchemy.orm import Session
 
 from detect.detections import DEFAULT_CLASSES
-from detect.query import (
-    MAX_IMAGE_BYTES,
-    QueryImageError,
-    decode_image,
-    detect_query_object,
-    whole_image_query,
-)
-from index.catalog import get_track
-from index.catalog.values import Principal
-from search_api.auth import PrincipalDep, SessionDep, may_see_camera, visible_cameras
-from search_api.context import ApiContext, api_context
+from detect.query import MAX_IMAGE_BYTES
+from search_api.access import authorize_search, visible_track
+from search_api.deps import ContextDep, PrincipalDep, SessionDep
+from search_api.errors import InvalidInput
 from search_api.hop import hop_search
-from search_api.query_text import TextQueryError, parse_text_query
 from search_api.schemas import (
+    AUTH_RESPONSES,
     AttributeSearchRequest,
+    ColourName,
+    DirectionName,
     HitsPage,
     HopRequest,
     HopResponse,
-    ParsedText,
     QueryInfo,
     SearchFiltersIn,
     SearchResponse,
+    SectorName,
     TextSearchRequest,
     TextSearchResponse,
     TrackSearchRequest,
-    ZoneRef,
+    VehicleTypeName,
 )
-from search_api.search_service import (
-    SearchFilters,
-    attribute_ranked,
-    audit_search,
-    authorize_search,
-    build_hits,
-    filters_from,
-    resolve_camera_ref,
-    similar_tracks,
-    track_embedding,
-    unprocessable,
-)
-from search_api.search_zones import resolve_zone_names
+from search_api.search_filters import names_nothing, parse_text
+from search_api.search_pipeline import ByAttributes, ByPicture, ByTrack, SearchSpec, run_search
+from search_api.search_service import audit_search
 
-router = APIRouter(prefix="/search", tags=["search"])
-ContextDep = Annotated[ApiContext, Depends(api_context)]
+router = APIRouter(prefix="/search", tags=["search"], responses=AUTH_RESPONSES)
 
 
 def split_list(value: str | None, field: str) -> list[str] | None:
@@ -61,7 +43,7 @@ def split_list(value: str | None, field: str) -> list[str] | None:
         return None
     items = [item.strip() for item in value.split(",") if item.strip()]
     if not items:
-        raise unprocessable(f"{field}: empty list")
+        raise InvalidInput(f"{field}: empty list")
     return items
 
 
@@ -88,12 +70,12 @@ async def search_by_image(
     whole_image: Annotated[
         bool, Form(description="the picture already shows just the object")
     ] = False,
-    colour: Annotated[str | None, Form(description="vehicle colour filter")] = None,
-    vehicle_type: Annotated[str | None, Form(description="vehicle type filter")] = None,
-    upper_colour: Annotated[str | None, Form()] = None,
-    lower_colour: Annotated[str | None, Form()] = None,
-    direction: Annotated[str | None, Form()] = None,
-    compass: Annotated[str | None, Form()] = None,
+    colour: Annotated[ColourName | None, Form(description="vehicle colour filter")] = None,
+    vehicle_type: Annotated[VehicleTypeName | None, Form(description="vehicle type filter")] = None,
+    upper_colour: Annotated[ColourName | None, Form()] = None,
+    lower_colour: Annotated[ColourName | None, Form()] = None,
+    direction: Annotated[DirectionName | None, Form()] = None,
+    compass: Annotated[SectorName | None, Form()] = None,
     zone_ids: Annotated[str | None, Form(description="comma-separated zone ids")] = None,
     case_id: Annotated[str | None, Form()] = None,
     purpose: Annotated[str | None, Form()] = None,
@@ -117,38 +99,28 @@ async def search_by_image(
             }
         )
     except ValidationError as error:
-        raise unprocessable(validation_message(error)) from error
+        raise InvalidInput(validation_message(error)) from error
     class_names = request.classes or list(DEFAULT_CLASSES)
-    authorize_search(session, principal, class_names, case_id, purpose)
-    filters = filters_from(session, principal, request)
-    try:
-        picture = decode_image(data)
-        query = (
-            whole_image_query(picture, context.embedder, class_names[0])
-            if whole_image
-            else detect_query_object(picture, context.detector, context.embedder, class_names)
-        )
-    except QueryImageError as error:
-        code = (
-            status.HTTP_413_CONTENT_TOO_LARGE
-            if len(data) > MAX_IMAGE_BYTES
-            else status.HTTP_422_UNPROCESSABLE_CONTENT
-        )
-        raise HTTPException(code, str(error)) from error
-    results = similar_tracks(context, session, query.embedding, filters, top_k)
-    hits = build_hits(context, session, results, principal.name, filters.zone_ids)
-    audit_search(
+    outcome = run_search(
+        context,
         session,
         principal,
-        "image",
-        {**filters.as_json(), "classes": class_names, "top_k": top_k},
-        len(hits),
-        case_id,
-        purpose,
-        image_sha256=hashlib.sha256(data).hexdigest(),
+        SearchSpec(
+            query_type="image",
+            filters=request,
+            ranking=ByPicture(data, tuple(class_names), whole_image),
+            top_k=top_k,
+            classes=class_names,
+            case_id=case_id,
+            purpose=purpose,
+            audit_fields={"classes": class_names, "top_k": top_k},
+        ),
     )
     session.commit()
-    return SearchResponse(query=QueryInfo(class_name=query.class_name, box=query.box), hits=hits)
+    found = outcome.picture_object
+    assert found is not None  # a picture search always has its object
+    query = QueryInfo(class_name=found.class_name, box=found.box)
+    return SearchResponse(query=query, hits=outcome.hits)
 
 
 @router.post("/track/{track_id}", response_model=HitsPage, summary="More like this track")
@@ -160,21 +132,21 @@ def search_by_track(
     context: ContextDep,
 ) -> HitsPage:
     """Tracks that look like an indexed track (the track itself is left out)."""
-    seed = get_track(session, track_id)
-    if seed is None or not may_see_camera(principal, seed.camera_id):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"track {track_id} not found")
-    authorize_search(session, principal, [seed.class_name], body.case_id, body.purpose)
-    filters = filters_from(session, principal, body)
-    results = similar_tracks(
-        context, session, track_embedding(context, seed), filters, body.top_k, {track_id}
+    seed = visible_track(session, principal, track_id)
+    spec = SearchSpec(
+        query_type="track",
+        filters=body,
+        ranking=ByTrack(seed),
+        top_k=body.top_k,
+        classes=[seed.class_name],
+        case_id=body.case_id,
+        purpose=body.purpose,
+        audit_fields={"top_k": body.top_k},
+        target=f"track:{track_id}",
     )
-    hits = build_hits(context, session, results, principal.name, filters.zone_ids)
-    audit_search(
-        session, principal, "track", {**filters.as_json(), "top_k": body.top_k}, len(hits),
-        body.case_id, body.purpose, target=f"track:{track_id}",
-    )  # fmt: skip
+    outcome = run_search(context, session, principal, spec)
     session.commit()
-    return HitsPage(hits=hits)
+    return HitsPage(hits=outcome.hits)
 
 
 @router.post("/attributes", response_model=HitsPage, summary="Find tracks by attributes")
@@ -185,52 +157,20 @@ def search_by_attributes(
     context: ContextDep,
 ) -> HitsPage:
     """Class, colours, type, direction, cameras and time; best attribute confidence first."""
-    authorize_search(session, principal, body.classes, body.case_id, body.purpose)
-    filters = filters_from(session, principal, body)
-    ranked = attribute_ranked(session, filters)
-    page = ranked[body.offset : body.offset + body.top_k]
-    hits = build_hits(context, session, page, principal.name, filters.zone_ids)
-    audit_search(
-        session, principal, "attributes",
-        {**filters.as_json(), "top_k": body.top_k, "offset": body.offset}, len(ranked),
-        body.case_id, body.purpose,
-    )  # fmt: skip
+    spec = SearchSpec(
+        query_type="attributes",
+        filters=body,
+        ranking=ByAttributes(),
+        top_k=body.top_k,
+        offset=body.offset,
+        classes=body.classes,
+        case_id=body.case_id,
+        purpose=body.purpose,
+        audit_fields={"top_k": body.top_k, "offset": body.offset},
+    )
+    outcome = run_search(context, session, principal, spec)
     session.commit()
-    return HitsPage(hits=hits, offset=body.offset, total=len(ranked))
-
-
-def text_filters(
-    session: Session, principal: Principal, text: str, now: datetime, timezone: str
-) -> tuple[SearchFilters, ParsedText]:
-    """Filters that free text asks for; 422 naming the problem when it cannot be read."""
-    try:
-        parsed = parse_text_query(text, now, timezone)
-    except TextQueryError as error:
-        raise unprocessable(str(error)) from error
-    camera_ids = [resolve_camera_ref(session, ref) for ref in parsed.camera_refs] or None
-    searched = visible_cameras(principal, camera_ids)
-    zones: list[ZoneRef] = []
-    if parsed.zone_names:  # the named zones on the named (or else all visible) cameras
-        zones = resolve_zone_names(session, parsed.zone_names, searched)
-        searched = sorted({zone.camera_id for zone in zones})
-    filters = SearchFilters(
-        camera_ids=searched,
-        start=parsed.start,
-        end=parsed.end,
-        class_names=parsed.class_names or None,
-        attributes=parsed.attributes,
-        zone_ids=tuple(zone.id for zone in zones) or None,
-    )
-    summary = ParsedText(
-        classes=list(parsed.class_names),
-        attributes=parsed.attributes.as_json(),
-        camera_ids=camera_ids or [],
-        zones=zones,
-        start=parsed.start,
-        end=parsed.end,
-        unparsed=list(parsed.unparsed),
-    )
-    return filters, summary
+    return HitsPage(hits=outcome.hits, offset=body.offset, total=outcome.total)
 
 
 @router.post("/text", response_model=TextSearchResponse, summary="Find tracks by a description")
@@ -240,25 +180,27 @@ def search_by_text(
     session: SessionDep,
     context: ContextDep,
 ) -> TextSearchResponse:
-    """Chinese or English, e.g. "红色轿车", "white shirt black trousers", "昨天下午 3号摄像头"."""
-    filters, summary = text_filters(
-        session, principal, body.text, body.now or datetime.now(UTC), body.timezone
-    )
-    if not (summary.classes or summary.attributes or summary.camera_ids or summary.zones) and (
-        filters.start is None
-    ):
-        raise unprocessable(
+    """Chinese or English, e.g. "红色轿车", "white shirt black trousers", "昨天下午 2号摄像头"
+    ("N号摄像头" / "camera N": the camera whose id, else whose name, ends in N)."""
+    parsed = parse_text(body.text, body.now or datetime.now(UTC), body.timezone)
+    if names_nothing(parsed):
+        raise InvalidInput(
             f"text: nothing in {body.text!r} names a class, colour, camera, zone or time"
         )
-    authorize_search(session, principal, filters.class_names, body.case_id, body.purpose)
-    ranked = attribute_ranked(session, filters)
-    hits = build_hits(context, session, ranked[: body.top_k], principal.name, filters.zone_ids)
-    audit_search(
-        session, principal, "text", {**filters.as_json(), "text": body.text}, len(ranked),
-        body.case_id, body.purpose,
-    )  # fmt: skip
+    spec = SearchSpec(
+        query_type="text",
+        filters=parsed,
+        ranking=ByAttributes(),
+        top_k=body.top_k,
+        classes=parsed.class_names or None,
+        case_id=body.case_id,
+        purpose=body.purpose,
+        audit_fields={"text": body.text},
+    )
+    outcome = run_search(context, session, principal, spec)
     session.commit()
-    return TextSearchResponse(parsed=summary, hits=hits)
+    assert outcome.parsed is not None  # text searches say how the text was read
+    return TextSearchResponse(parsed=outcome.parsed, hits=outcome.hits)
 
 
 @router.post("/hop", response_model=HopResponse, summary="Follow a track across cameras")
@@ -270,9 +212,7 @@ def search_hop(
 ) -> HopResponse:
     """Candidates in neighbouring cameras before and after the trail, ranked by appearance ×
     travel-time plausibility; send confirmed / rejected ids back to refine the query."""
-    seed = get_track(session, body.track_id)
-    if seed is None or not may_see_camera(principal, seed.camera_id):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"track {body.track_id} not found")
+    seed = visible_track(session, principal, body.track_id)
     authorize_search(session, principal, [seed.class_name], body.case_id, body.purpose)
     response = hop_search(context, session, principal, seed, body)
     audit_search(

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Depends, HTTPException, status
-
-from index.catalog import append_audit, get_track
+from index.catalog import append_audit
 from index.track_indexer import context_key
-from search_api.auth import VIEW_ROLES, PrincipalDep, SessionDep, may_see_camera, require_role
-from search_api.context import ApiContext, api_context
+from search_api.access import VIEW_ROLES, require_role, visible_track
+from search_api.deps import ContextDep, PrincipalDep, SessionDep
 from search_api.links import clip_url, object_url
-from search_api.schemas import TrackOut
+from search_api.schemas import AUTH_RESPONSES, TrackOut
 
-router = APIRouter(prefix="/tracks", tags=["tracks"])
+router = APIRouter(prefix="/tracks", tags=["tracks"], responses=AUTH_RESPONSES)
 
 
 @router.get("/{track_id}", response_model=TrackOut, summary="One track with its links")
@@ -21,12 +19,10 @@ def read_track(
     track_id: int,
     principal: PrincipalDep,
     session: SessionDep,
-    context: Annotated[ApiContext, Depends(api_context)],
+    context: ContextDep,
 ) -> TrackOut:
     require_role(principal, VIEW_ROLES)
-    row = get_track(session, track_id)
-    if row is None or not may_see_camera(principal, row.camera_id):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"track {track_id} not found")
+    row = visible_track(session, principal, track_id)
     append_audit(
         session,
         principal=principal.name,

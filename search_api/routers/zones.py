@@ -6,10 +6,11 @@ its polygon links the camera's stored tracks that passed through it before the r
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, Response, status
 
 from index.catalog import (
-    DuplicateZoneError,
+    Principal,
+    Session,
     Zone,
     append_audit,
     create_zone,
@@ -19,12 +20,12 @@ from index.catalog import (
     update_zone,
     zone_track_counts,
 )
-from index.catalog.values import Principal
-from search_api.auth import VIEW_ROLES, PrincipalDep, SessionDep, require_role
-from search_api.routers.cameras import MANAGE_ROLES, visible_camera
-from search_api.schemas import ZoneIn, ZoneOut
+from search_api.access import MANAGE_ROLES, VIEW_ROLES, require_role, visible_camera
+from search_api.deps import PrincipalDep, SessionDep
+from search_api.errors import NotFound
+from search_api.schemas import AUTH_RESPONSES, ZoneIn, ZoneOut
 
-router = APIRouter(prefix="/cameras/{camera_id}/zones", tags=["zones"])
+router = APIRouter(prefix="/cameras/{camera_id}/zones", tags=["zones"], responses=AUTH_RESPONSES)
 
 
 def zone_out(zone: Zone, track_count: int) -> ZoneOut:
@@ -39,18 +40,16 @@ def zone_out(zone: Zone, track_count: int) -> ZoneOut:
     )
 
 
-def camera_zone(session: SessionDep, principal: Principal, camera_id: str, zone_id: int) -> Zone:
+def camera_zone(session: Session, principal: Principal, camera_id: str, zone_id: int) -> Zone:
     """The zone if it is on this camera and the caller may see the camera; 404 otherwise."""
     visible_camera(session, principal, camera_id)
     zone = get_zone(session, zone_id)
     if zone is None or zone.camera_id != camera_id:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND, f"zone {zone_id} not found on camera {camera_id!r}"
-        )
+        raise NotFound(f"zone {zone_id} not found on camera {camera_id!r}")
     return zone
 
 
-def saved(session: SessionDep, principal: Principal, zone: Zone, action: str) -> ZoneOut:
+def saved(session: Session, principal: Principal, zone: Zone, action: str) -> ZoneOut:
     """Audit and commit a written zone; the reply carries its track count."""
     append_audit(
         session, principal=principal.name, role=principal.role, action=action,
@@ -59,10 +58,6 @@ def saved(session: SessionDep, principal: Principal, zone: Zone, action: str) ->
     count = zone_track_counts(session, [zone.id]).get(zone.id, 0)
     session.commit()
     return zone_out(zone, count)
-
-
-def conflict(error: DuplicateZoneError) -> HTTPException:
-    return HTTPException(status.HTTP_409_CONFLICT, f"name: {error}")
 
 
 @router.get("", response_model=list[ZoneOut], summary="A camera's zones")
@@ -87,10 +82,7 @@ def read_zone(
 def add_zone(camera_id: str, body: ZoneIn, principal: PrincipalDep, session: SessionDep) -> ZoneOut:
     require_role(principal, MANAGE_ROLES)
     visible_camera(session, principal, camera_id)
-    try:
-        zone = create_zone(session, camera_id, body.name, body.polygon)
-    except DuplicateZoneError as error:
-        raise conflict(error) from error
+    zone = create_zone(session, camera_id, body.name, body.polygon)  # 409 on a duplicate name
     return saved(session, principal, zone, "zone_add")
 
 
@@ -100,10 +92,7 @@ def replace_zone(
 ) -> ZoneOut:
     require_role(principal, MANAGE_ROLES)
     camera_zone(session, principal, camera_id, zone_id)
-    try:
-        zone = update_zone(session, zone_id, body.name, body.polygon)
-    except DuplicateZoneError as error:
-        raise conflict(error) from error
+    zone = update_zone(session, zone_id, body.name, body.polygon)  # 409 on a duplicate name
     return saved(session, principal, zone, "zone_update")
 
 

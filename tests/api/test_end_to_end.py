@@ -17,13 +17,14 @@ import pytest
 
 from detect.bytetrack import iou_matrix
 from index.catalog import (
+    TrackQuery,
     audit_entries,
     create_api_key,
     create_case,
     create_zone,
     list_zones,
+    matching_track_ids,
     segments_between,
-    track_ids_matching,
     tracks_by_ids,
 )
 from index.catalog.values import CameraSpec
@@ -112,7 +113,8 @@ def person_tracks_at(runtime: Runtime, camera_id: str, box: np.ndarray, at: date
     These are the ground truth of a query: the same person, seen before the query moment.
     """
     with runtime.sessions() as session:
-        ids = track_ids_matching(session, [camera_id], at - timedelta(seconds=1), at, ["person"])
+        window = TrackQuery((camera_id,), at - timedelta(seconds=1), at, ("person",))
+        ids = matching_track_ids(session, window)
         tracks = tracks_by_ids(session, ids)
     matching = set()
     for track in tracks:
@@ -206,7 +208,7 @@ def test_live_tracks_are_placed_in_zones_and_filtered_by_them(ingested) -> None:
     runtime, settings, api_key, camera_id, _later, _span, case_id = ingested
     with runtime.sessions() as session:
         zones = {zone.name: zone.id for zone in list_zones(session, camera_id)}
-        all_ids = track_ids_matching(session, [camera_id], None, None, ["person"])
+        all_ids = matching_track_ids(session, TrackQuery((camera_id,), class_names=("person",)))
         tracks = tracks_by_ids(session, all_ids)
     in_right_half = {
         track.id

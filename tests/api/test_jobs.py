@@ -15,6 +15,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from index.catalog import (
+    AttributeFilter,
+    TrackQuery,
     audit_entries,
     beat,
     create_api_key,
@@ -29,9 +31,7 @@ from index.catalog import (
 from index.catalog.rows import utc_now
 from search_api import search_jobs
 from search_api.app import create_app
-from search_api.attribute_filter import AttributeFilter
 from search_api.search_jobs import SearchJobRunner, job_request
-from search_api.search_service import SearchFilters
 from tests.api_support import BASE_URL, T0, ApiEnv, api_env
 
 API = "/api/v1/jobs"
@@ -196,16 +196,16 @@ def test_jobs_are_private_and_checked(env: ApiEnv) -> None:
 
 
 def test_stored_filters_read_back_the_same() -> None:
-    filters = SearchFilters(
-        camera_ids=["cam1", "cam2"],
+    filters = TrackQuery(
+        camera_ids=("cam1", "cam2"),
         start=T0,
         end=T0 + timedelta(hours=2),
         class_names=("person",),
         attributes=AttributeFilter(upper_colour="white", direction="W", min_confidence=0.4),
         zone_ids=(3, 7),
     )
-    assert SearchFilters.from_json(filters.as_json()) == filters
-    assert SearchFilters.from_json(SearchFilters().as_json()) == SearchFilters()
+    assert TrackQuery.from_json(filters.as_json()) == filters
+    assert TrackQuery.from_json(TrackQuery().as_json()) == TrackQuery()
 
 
 # ---- restarts --------------------------------------------------------------------------------
@@ -288,14 +288,14 @@ def test_a_job_stopped_mid_way_finishes_after_a_restart(
 def test_jobs_of_a_dead_process_are_taken_over_and_a_live_ones_are_not(quiet: ApiEnv) -> None:
     """A running job whose heartbeat is older than the lease is re-run by the next process;
     one another live process holds stays there, and cancelling it stops that process."""
-    red_cars = SearchFilters(class_names=("car",), attributes=AttributeFilter(colour="red"))
+    red_cars = TrackQuery(class_names=("car",), attributes=AttributeFilter(colour="red"))
     request = job_request("attributes", "investigator", red_cars, 10)
     long_ago = utc_now() - timedelta(seconds=2 * search_jobs.LEASE_S)
     with quiet.context.sessions() as session:
         dead = create_held_job(session, "search:attributes", "ana", request, "dead-runner")
         assert start_held_job(session, dead, "dead-runner")
         assert record_progress(session, dead, "dead-runner", 0.5)
-        gone_seed = job_request("track", "investigator", SearchFilters(), 5, track_id=999_999)
+        gone_seed = job_request("track", "investigator", TrackQuery(), 5, track_id=999_999)
         lost = create_held_job(session, "search:track", "ana", gone_seed, "dead-runner")
         old = create_held_job(session, "search:track", "ana", {"owner": "ana"}, "dead-runner")
         assert beat(session, "dead-runner", now=long_ago) == 3

@@ -8,9 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from index.catalog import audit_entries
-from search_api.attribute_filter import AttributeFilter
-from search_api.search_service import SearchFilters
+from index.catalog import AttributeFilter, TrackQuery, audit_entries
 from tests.api_support import T0, ApiEnv, api_env, jpeg
 
 API = "/api/v1"
@@ -126,7 +124,7 @@ def test_dwell_and_speed_filters_read_the_stored_motion_attributes(env: ApiEnv) 
 
 def test_range_filters_survive_the_stored_json_of_a_search() -> None:
     wanted = AttributeFilter(min_dwell_s=2.0, max_speed_px_s=80.0, stationary=False)
-    restored = SearchFilters.from_json(SearchFilters(attributes=wanted).as_json())
+    restored = TrackQuery.from_json(TrackQuery(attributes=wanted).as_json())
     assert restored.attributes == wanted and not wanted.is_empty()
     assert AttributeFilter(max_dwell_s=0.0).is_empty() is False
     with pytest.raises(ValueError, match="min_speed_px_s"):
@@ -246,7 +244,7 @@ def test_viewers_may_not_search_and_scope_limits_cameras(env: ApiEnv) -> None:
     [
         ("/search/track/999999", {}, 404, "track 999999 not found"),
         ("/search/attributes", {"camera_ids": ["nope"], "classes": ["car"]}, 404, "['nope']"),
-        ("/search/text", {"text": "红色轿车 99号摄像头"}, 404, "camera '99' not found"),
+        ("/search/text", {"text": "红色轿车 99号摄像头"}, 422, "camera '99' not found"),
         ("/search/attributes", {"colour": "plaid"}, 422, "colour"),
         ("/search/attributes", {"classes": ["dragon"]}, 422, "classes"),
         ("/search/attributes", {"start": "2026-11-20T08:00:00"}, 422, "start"),

@@ -21,7 +21,8 @@ from index.vectors import IndexPolicy, VectorIndex
 from index.vectors.ann import AnnConfig
 from index.vectors.filtered_search import FilterPolicy
 from search_api.schemas import SearchFiltersIn
-from search_api.search_service import allowed_track_ids, filters_from
+from search_api.search_filters import filters_from
+from search_api.search_service import allowed_track_ids
 
 T0 = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
 DIM = 64
@@ -113,7 +114,7 @@ def allowed_by_service(scene: Scene, zone: str, class_name: str | None) -> list[
     )
     with scene.sessions() as session:
         filters = filters_from(session, ANYONE, request)
-        assert filters.camera_ids == ["cam-a"]  # the zone narrows the cameras
+        assert filters.camera_ids == ("cam-a",)  # the zone narrows the cameras
         candidates = allowed_track_ids(session, filters)
     assert candidates is not None
     return sorted(candidates)

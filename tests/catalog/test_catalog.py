@@ -22,6 +22,7 @@ from index.catalog import (
     CameraSpec,
     NaiveDatetimeError,
     NewTrack,
+    TrackQuery,
     UnknownCameraError,
     init_catalog,
     redact_url,
@@ -350,6 +351,10 @@ def test_add_tracks_batch_is_idempotent_and_ordered(sessions: sessionmaker[Sessi
             catalog.add_tracks(session, [_track(1), _track(2, camera_id="cam-3")])
 
 
+def _ids(session: Session, query: TrackQuery) -> set[int]:
+    return set(catalog.matching_track_ids(session, query))
+
+
 def test_track_queries_and_embeddings(sessions: sessionmaker[Session]) -> None:
     with sessions.begin() as session:
         catalog.upsert_camera(session, _camera("cam-1"))
@@ -363,21 +368,13 @@ def test_track_queries_and_embeddings(sessions: sessionmaker[Session]) -> None:
         )
         bare = catalog.add_track(session, _track(3, embedding=None, embedding_version=None))
     with sessions() as session:
-        assert catalog.track_ids_matching(session, None, None, None, None) == {
-            person_1,
-            car_1,
-            person_2,
-            bare,
-        }
-        assert catalog.track_ids_matching(session, ["cam-1"], None, None, ["person"]) == {
-            person_1,
-            bare,
-        }
-        assert catalog.track_ids_matching(
-            session, None, T0 + timedelta(seconds=30), T0 + timedelta(hours=2), None
-        ) == {car_1, person_2}
-        assert catalog.track_ids_matching(session, [], None, None, None) == set()
-        assert catalog.track_ids_matching(session, None, None, None, ["bus"]) == set()
+        assert _ids(session, TrackQuery()) == {person_1, car_1, person_2, bare}
+        people_1 = TrackQuery(camera_ids=("cam-1",), class_names=("person",))
+        assert _ids(session, people_1) == {person_1, bare}
+        window = TrackQuery(start=T0 + timedelta(seconds=30), end=T0 + timedelta(hours=2))
+        assert _ids(session, window) == {car_1, person_2}
+        assert _ids(session, TrackQuery(camera_ids=())) == set()
+        assert _ids(session, TrackQuery(class_names=("bus",))) == set()
         ordered = catalog.tracks_by_ids(session, [person_2, 999_999, person_1])
         assert [t.id for t in ordered] == [person_2, person_1]
         ids, vectors = catalog.track_embeddings(session, "mnv2-1280-v1", limit=2)

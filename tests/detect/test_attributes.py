@@ -16,8 +16,8 @@ from detect.attributes import (
     track_attributes,
     vehicle_type,
 )
+from index.catalog.attributes import AttributeFilter
 from sample_streams import synthetic
-from search_api.attribute_filter import AttributeFilter
 
 
 def test_colour_accuracy_on_recoloured_real_crops_is_at_least_0_9() -> None:

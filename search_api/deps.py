@@ -1,0 +1,76 @@
+"""FastAPI dependencies, the only home of them: the catalog session, the caller (API key), the
+application's context and its search-job runner."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, HTTPException, Request, Security, status
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from index.catalog import Principal, Session, principal_for_key
+from search_api.context import ApiContext
+from search_api.search_jobs import SearchJobRunner
+
+API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
+BEARER = HTTPBearer(auto_error=False, description="the API key as a bearer token (Prometheus)")
+_RUNNER_LOCK = threading.Lock()
+
+
+def api_context(request: Request) -> ApiContext:
+    context: ApiContext = request.app.state.context
+    return context
+
+
+def db_session(request: Request) -> Iterator[Session]:
+    """A catalog session for one request; the handler commits what it wrote."""
+    with api_context(request).sessions() as session:
+        yield session
+
+
+def current_principal(
+    session: Annotated[Session, Depends(db_session)],
+    api_key: Annotated[str | None, Security(API_KEY_HEADER)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
+) -> Principal:
+    """The caller behind the `X-API-Key` header (or a bearer token); 401 when it is missing,
+    unknown or revoked."""
+    api_key = api_key or (bearer.credentials if bearer is not None else None)
+    if not api_key:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "missing API key: send it in the X-API-Key header",
+            headers={"WWW-Authenticate": "ApiKey"},
+        )
+    principal = principal_for_key(session, api_key)
+    if principal is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "unknown or revoked API key",
+            headers={"WWW-Authenticate": "ApiKey"},
+        )
+    return principal
+
+
+def start_job_runner(app: FastAPI) -> SearchJobRunner:
+    """The application's job runner (one per application), started on first use: it takes
+    over the jobs a stopped process left unfinished."""
+    with _RUNNER_LOCK:
+        runner: SearchJobRunner | None = getattr(app.state, "search_jobs", None)
+        if runner is None:
+            runner = SearchJobRunner(app.state.context)
+            app.state.search_jobs = runner
+            runner.start()
+        return runner
+
+
+def job_runner(request: Request) -> SearchJobRunner:
+    return start_job_runner(request.app)
+
+
+SessionDep = Annotated[Session, Depends(db_session)]
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+ContextDep = Annotated[ApiContext, Depends(api_context)]
+RunnerDep = Annotated[SearchJobRunner, Depends(job_runner)]
