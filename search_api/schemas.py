@@ -336,7 +336,7 @@ class TrackSearchRequest(SearchFiltersIn, AccessIn):
 
 
 class TextSearchRequest(AccessIn):
-    text: str = Field(min_length=1, max_length=500, examples=["穿白衣服的男子 昨天下午 3号摄像头"])
+    text: str = Field(min_length=1, max_length=500, examples=["穿白衣服的男子 今天 2号摄像头"])
     now: AwareDatetime | None = Field(default=None, description="reference time; default: now")
     timezone: str = Field(default="UTC", description="IANA zone the text's times are in")
     top_k: int = Field(default=50, ge=1, le=1000)
