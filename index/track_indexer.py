@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
-from collections import deque
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -16,20 +17,20 @@ from detect.track_record import TrackRecord
 from index.catalog import (
     add_recording_gap,
     add_segment,
-    add_track,
+    add_tracks,
     count_embeddings,
     track_embeddings,
 )
 from index.catalog.values import NewTrack
+from index.picture_spool import PictureSpool
 from index.vectors import IndexPolicy, VectorIndex
 from ingest.segment import Segment
-from storage.objectstore import ObjectStore, StorageUnavailableError
+from storage.objectstore import ObjectStore
 
 log = logging.getLogger(__name__)
 
 PAGE_ROWS = 10_000
-
-MAX_PENDING_PICTURES = 20_000  # ~20 KB each: bounded memory while object storage is down
+MAINTAIN_EVERY_S = 2.0  # how often spooled pictures are retried and a due index save is made
 
 
 def index_file(directory: Path, embedding_version: str) -> Path:
@@ -38,10 +39,13 @@ def index_file(directory: Path, embedding_version: str) -> Path:
 
 
 def catalog_pages(
-    sessions: sessionmaker[Session], embedding_version: str, page_rows: int = PAGE_ROWS
+    sessions: sessionmaker[Session],
+    embedding_version: str,
+    page_rows: int = PAGE_ROWS,
+    after_id: int = 0,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(ids, vectors) pages of a version's embeddings in id order, one short session per page."""
-    after_id = 0
+    """(ids, vectors) pages of a version's embeddings with ids above `after_id`, in id order,
+    one short session per page."""
     while True:
         with sessions() as session:
             ids, vectors = track_embeddings(session, embedding_version, after_id, page_rows)
@@ -98,7 +102,14 @@ def rebuild_vector_index(
 def open_vector_index(
     sessions: sessionmaker[Session], directory: Path, embedding_version: str, dim: int
 ) -> VectorIndex:
-    """The saved index when it holds exactly the catalog's tracks, else one rebuilt from it."""
+    """The saved index plus the catalog's tracks newer than it, else one rebuilt from the catalog.
+
+    The catalog commits a track before FAISS sees it, and ids grow with time, so a snapshot
+    saved at any moment (TrackIndexer saves on a timer) lacks exactly the catalog's tracks above
+    its highest id: after a crash those few are added instead of rebuilding everything. When
+    the result still does not hold exactly the catalog's tracks (e.g. a crash between deleting
+    tracks from the catalog and saving), it is rebuilt.
+    """
     path = index_file(directory, embedding_version)
     with sessions() as session:
         expected = count_embeddings(session, embedding_version)
@@ -108,8 +119,20 @@ def open_vector_index(
         except (OSError, ValueError, RuntimeError) as error:
             log.warning("vector index %s unreadable (%s); rebuilding from the catalog", path, error)
         else:
-            if len(saved) == expected and saved.dim == dim:
-                return saved
+            if saved.dim == dim:
+                in_snapshot = len(saved)
+                for ids, vectors in catalog_pages(
+                    sessions, embedding_version, after_id=saved.max_track_id()
+                ):
+                    saved.add(ids, vectors)
+                if len(saved) == expected:
+                    if len(saved) > in_snapshot:
+                        log.info(
+                            "vector index %s: %d saved, %d newer tracks added from the catalog",
+                            path, in_snapshot, len(saved) - in_snapshot,
+                        )  # fmt: skip
+                    return saved
+                saved.wait_until_idle()  # a build the catch-up started must not outlive it
             log.warning("vector index %s disagrees with the catalog; rebuilding from it", path)
     return rebuild_vector_index(sessions, directory, embedding_version, dim)
 
@@ -127,10 +150,17 @@ def thumbnail_key(record: TrackRecord) -> str:
 
 
 class TrackIndexer:
-    """Writes in one direction: object storage first, then the catalog, then FAISS.
+    """Writes in one direction: pictures first, then the catalog, then FAISS.
 
-    A crash between steps leaves at most an unreferenced object, never a catalog row that
-    points at nothing; FAISS can always be rebuilt from the catalog.
+    A track's pictures are in object storage, or while it is down in the local picture spool
+    (fsynced), before the catalog commits the row naming them; so a crash between steps leaves
+    at most an unreferenced picture, never a catalog row whose picture is lost, and an
+    object-storage outage loses no track (rows are written, pictures follow from the spool).
+    FAISS follows the catalog: `maintain` (a background thread once `start`ed) uploads spooled
+    pictures and saves the vector index every `save_every_s` when it changed, `stop` saves it
+    once more; after a crash, `open_vector_index` adds the catalog's tracks newer than the last
+    save instead of rebuilding. `picture_spool_dir` defaults to "picture_spool" beside
+    `index_dir`; `clock` (monotonic seconds) is injectable so tests step it.
     """
 
     def __init__(
@@ -139,29 +169,54 @@ class TrackIndexer:
         store: ObjectStore,
         vectors: VectorIndex,
         index_dir: Path,
+        picture_spool_dir: Path | None = None,
+        save_every_s: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._sessions = sessions
-        self._store = store
         self.vectors = vectors
         self._index_dir = index_dir
+        self.pictures = PictureSpool(store, picture_spool_dir or index_dir.parent / "picture_spool")
+        self._save_every_s = save_every_s
+        self._clock = clock
+        self._saved_at_s = -math.inf  # a rebuilt or caught-up index is saved at the first round
         self._lock = threading.Lock()
-        self._pending_pictures: deque[tuple[str, bytes]] = deque(maxlen=MAX_PENDING_PICTURES)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
         self.tracks_indexed = 0
         self.segments_stored = 0
 
+    def start(self) -> None:
+        """Run `maintain` every MAINTAIN_EVERY_S on a background thread."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="track-indexer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the background thread, then `save`."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(60)
+            self._thread = None
+        self.save()
+
     def index(self, records: list[TrackRecord]) -> list[int]:
         """Store finished tracks; returns their catalog ids (also their FAISS ids)."""
-        ids = []
-        with self._lock, self._sessions() as session:
-            self._flush_pictures()
-            for record in records:
-                key = thumbnail_key(record)
-                self._pending_pictures.append((key, record.thumbnail_jpeg))
-                if record.context_jpeg:
-                    self._pending_pictures.append((context_key(key), record.context_jpeg))
-                ids.append(add_track(session, NewTrack.from_record(record, key)))
-            session.commit()
-            self._flush_pictures()
+        tracks: list[NewTrack] = []
+        pictures: list[tuple[str, bytes]] = []
+        for record in records:
+            key = thumbnail_key(record)
+            tracks.append(NewTrack.from_record(record, key))
+            pictures.append((key, record.thumbnail_jpeg))
+            if record.context_jpeg:
+                pictures.append((context_key(key), record.context_jpeg))
+        self.pictures.put(pictures)  # stored or spooled before any row names them
+        # One at a time from commit to FAISS: the vectors reach FAISS in id order, which is
+        # what lets open_vector_index complete a saved snapshot from the catalog.
+        with self._lock:
+            with self._sessions() as session:
+                ids = add_tracks(session, tracks)
+                session.commit()
             version = self.vectors.embedding_version
             pairs = [
                 (i, r.embedding)
@@ -186,26 +241,31 @@ class TrackIndexer:
             add_recording_gap(session, camera_id, start_at, end_at, reason[:200])
             session.commit()
 
-    def _flush_pictures(self) -> None:
-        """Upload queued thumbnails in order; while storage is down they wait (bounded queue).
+    def maintain(self) -> None:
+        """One round of upkeep: upload spooled pictures; save the vector index when it changed
+        and `save_every_s` passed since the last save.
 
-        The track rows are written regardless, so an object-storage outage loses no track.
+        A save writes a whole snapshot (atomically, see index/vectors/files.py) and blocks
+        index writes meanwhile, hence a timer rather than every write; a crash loses only the
+        time to re-add the tracks since the last save (open_vector_index).
         """
-        while self._pending_pictures:
-            key, jpeg = self._pending_pictures[0]
-            try:
-                self._store.put_bytes(key, jpeg, "image/jpeg")
-            except StorageUnavailableError as error:
-                log.warning(
-                    "thumbnails wait for storage (%d queued): %s",
-                    len(self._pending_pictures),
-                    error,
-                )
-                return
-            self._pending_pictures.popleft()
+        self.pictures.flush()
+        due = self._clock() - self._saved_at_s >= self._save_every_s
+        if due and self.vectors.unsaved_writes:
+            self._save_vectors()
 
     def save(self) -> None:
-        """Persist the vector index and try once more to upload queued thumbnails."""
-        with self._lock:
-            self._flush_pictures()
+        """Persist the vector index and try once more to upload spooled pictures."""
+        self.pictures.flush()
+        self._save_vectors()
+
+    def _save_vectors(self) -> None:
         self.vectors.save(index_file(self._index_dir, self.vectors.embedding_version))
+        self._saved_at_s = self._clock()
+
+    def _run(self) -> None:
+        while not self._stop.wait(MAINTAIN_EVERY_S):
+            try:
+                self.maintain()
+            except Exception:  # e.g. a full disk: keep indexing, try again next round
+                log.exception("track indexer maintenance failed")

@@ -15,7 +15,7 @@ from typing import Literal
 import av
 import numpy as np
 
-from ingest.backoff import Backoff
+from ingest.backoff import Backoff, LoopClock, MonotonicClock, ReconnectBackoff
 from ingest.frame import Frame
 from ingest.motion import MotionGate
 from ingest.recorder import SegmentRecorder, SegmentSink
@@ -26,8 +26,15 @@ log = logging.getLogger(__name__)
 FrameSink = Callable[[Frame], None]
 GapSink = Callable[[str, datetime, datetime, str], None]
 CameraState = Literal["connecting", "online", "reconnecting", "offline", "stopped"]
+LoopName = Literal["record", "analyse"]
 OFFLINE_AFTER_FAILURES = 5
 RECONNECT_MAX_S = 4.0  # a camera is back within this long of its server
+# A connection up this long resets the reconnect backoff (and the failure count); one that
+# ends sooner counts as a failure. Longer than a connect plus the first GOP (2 s on the sample
+# cameras), shorter than the 3.5 s the RTSP restart test keeps a connection between restarts.
+STABLE_CONNECTION_S = 2.0
+# The reason of the gap before a (re)started camera's first recording.
+RESTART_GAP_REASON = "ingest was not running"
 
 
 PLANAR_YUV = frozenset(
@@ -89,8 +96,22 @@ class CameraCounters:
     corrupt_packets: int = 0
     reconnects: int = 0
     failures_in_a_row: int = 0
-    last_error: str = ""
+    record_error: str = ""  # why the main stream's loop is down; "" while it is connected
+    analysis_error: str = ""  # likewise for the analysis (sub) stream's loop
     input_rate: RateMeter = field(default_factory=RateMeter)
+
+    @property
+    def last_error(self) -> str:
+        """What keeps the camera from being fully online: the error of each loop that is not
+        connected now, "" once both are (a camera back online shows no old error)."""
+        errors = (("record", self.record_error), ("analyse", self.analysis_error))
+        return "; ".join(f"{name}: {error}" for name, error in errors if error)
+
+    def set_error(self, loop_name: LoopName, error: str) -> None:
+        if loop_name == "record":
+            self.record_error = error
+        else:
+            self.analysis_error = error
 
 
 class CameraIngest:
@@ -101,6 +122,11 @@ class CameraIngest:
     there is none), passes moving scenes (and a keep-alive frame every few seconds) at
     `detect_fps / sample_stride()` to `frame_sink` (the stride grows while analysis sheds load).
     Neither loop blocks the other, and neither ever raises.
+
+    `recorded_until` is where the camera's recording stopped before this ingest started (its
+    last segment's end, spooled or stored): the first recording then reports that span as a
+    gap, so a restart, even after kill -9, leaves no unexplained hole. A recording gap carries
+    the main stream's own failure, never the sub stream's.
     """
 
     def __init__(
@@ -112,6 +138,8 @@ class CameraIngest:
         frame_sink: FrameSink,
         gap_sink: GapSink,
         sample_stride: Callable[[], float] = lambda: 1.0,
+        recorded_until: datetime | None = None,
+        clock: LoopClock | None = None,
     ) -> None:
         self.config = config
         self.counters = CameraCounters()
@@ -121,7 +149,10 @@ class CameraIngest:
         self._frame_sink = frame_sink
         self._gap_sink = gap_sink
         self._sample_stride = sample_stride
-        self._last_recorded_at: datetime | None = None
+        self._clock = clock or MonotonicClock()
+        self._last_recorded_at = recorded_until
+        # Cause of the recording outage in progress (its first failure); record thread only.
+        self._gap_reason = RESTART_GAP_REASON if recorded_until is not None else ""
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -143,11 +174,12 @@ class CameraIngest:
         self._threads.clear()
         self.counters.state = "stopped"
 
-    def _run(self, name: str, loop: Callable[[Backoff], None]) -> None:
+    def _run(self, name: LoopName, loop: Callable[[ReconnectBackoff], None]) -> None:
         backoff = Backoff(initial_s=0.5, max_s=RECONNECT_MAX_S)
+        reconnects = ReconnectBackoff(backoff, STABLE_CONNECTION_S, self._clock)
         while not self._stop.is_set():
             try:
-                loop(backoff)
+                loop(reconnects)
                 error = "stream ended"
             except (StreamError, av.FFmpegError, OSError) as failure:
                 error = str(failure)
@@ -161,25 +193,29 @@ class CameraIngest:
                 error = f"internal error: {failure}"
             if self._stop.is_set():
                 return
+            if reconnects.stable:
+                self.counters.failures_in_a_row = 0
             self._note_failure(name, error)
-            self._stop.wait(backoff.next_delay_s())
+            self._clock.wait_s(reconnects.next_delay_s(), self._stop)
 
-    def _note_failure(self, loop_name: str, error: str) -> None:
+    def _note_failure(self, loop_name: LoopName, error: str) -> None:
         error = redact_credentials(error)
         counters = self.counters
-        counters.last_error = f"{loop_name}: {error}"
+        counters.set_error(loop_name, error)
         counters.reconnects += 1
         counters.failures_in_a_row += 1
         offline = counters.failures_in_a_row >= OFFLINE_AFTER_FAILURES
         counters.state = "offline" if offline else "reconnecting"
+        if loop_name == "record" and not self._gap_reason:
+            self._gap_reason = error
         log.warning("camera %s %s: %s", self.config.camera_id, loop_name, error)
 
-    def _connected(self, backoff: Backoff) -> None:
-        backoff.reset()
-        self.counters.failures_in_a_row = 0
+    def _connected(self, loop_name: LoopName, reconnects: ReconnectBackoff) -> None:
+        reconnects.connected()
+        self.counters.set_error(loop_name, "")
         self.counters.state = "online"
 
-    def _record_once(self, backoff: Backoff) -> None:
+    def _record_once(self, reconnects: ReconnectBackoff) -> None:
         with open_input(self.config.main_url) as container:
             stream = container.streams.video[0]
             clock = LiveWallClock(stream.time_base)  # type: ignore[arg-type]
@@ -202,7 +238,7 @@ class CameraIngest:
                         continue
                     wall_time = clock.wall_time(packet.pts)
                     if first:
-                        self._connected(backoff)
+                        self._connected("record", reconnects)
                         first = False
                     self.counters.packets += 1
                     self.counters.input_rate.tick()
@@ -218,15 +254,18 @@ class CameraIngest:
     def _report_gap(self, resumed_at: datetime) -> None:
         previous = self._last_recorded_at
         if previous is not None and resumed_at > previous:
-            self._gap_sink(self.config.camera_id, previous, resumed_at, self.counters.last_error)
+            # No failure: the recorder cut at a timestamp jump and resumed at the next keyframe.
+            reason = self._gap_reason or "stream timestamps jumped"
+            self._gap_sink(self.config.camera_id, previous, resumed_at, reason)
+        self._gap_reason = ""
 
-    def _analyse_once(self, backoff: Backoff) -> None:
+    def _analyse_once(self, reconnects: ReconnectBackoff) -> None:
         with open_input(self.config.analysis_url) as container:
             stream = container.streams.video[0]
             clock = LiveWallClock(stream.time_base)  # type: ignore[arg-type]
             gate = MotionGate()
             next_sample_s = 0.0
-            connected_at_s: float | None = None
+            connected = False
             for packet in container.demux(stream):
                 if self._stop.is_set():
                     return
@@ -236,9 +275,9 @@ class CameraIngest:
                 for frame in packet.decode():
                     if frame.pts is None:
                         continue
-                    if connected_at_s is None:
-                        connected_at_s = time.monotonic()
-                        self._connected(backoff)
+                    if not connected:
+                        connected = True
+                        self._connected("analyse", reconnects)
                     self.counters.frames_decoded += 1
                     at_s = clock.seconds(frame.pts)
                     if at_s + 1e-6 < next_sample_s:

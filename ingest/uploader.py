@@ -85,6 +85,12 @@ class SegmentUploader:
         with self._lock:
             return SpoolStatus(**asdict(self._status.get(camera_id, SpoolStatus())))
 
+    def spooled_until(self, camera_id: str) -> datetime | None:
+        """The end of the camera's latest segment still waiting in the spool, if any."""
+        with self._lock:
+            ends = [segment.end_at for _, segment in self._queue if segment.camera_id == camera_id]
+        return max(ends, default=None)
+
     def submit(self, path: Path, segment: Segment) -> None:
         """Queue a finished segment file (the recorder's sink)."""
         with self._lock:

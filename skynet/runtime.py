@@ -27,7 +27,7 @@ from models.registry import model_path
 from search_api.app import API_PREFIX, create_app
 from search_api.context import ApiContext
 from skynet.settings import Settings
-from skynet.supervisor import CameraSupervisor
+from skynet.supervisor import CameraSupervisor, recorded_until
 from storage.local import LocalObjectStore
 from storage.objectstore import ObjectStore
 from storage.s3 import S3ObjectStore
@@ -106,7 +106,10 @@ class Runtime:
         vectors = open_vector_index(
             sessions, settings.data_dir / "vectors", embedder.embedding_version, embedder.dim
         )
-        indexer = TrackIndexer(sessions, store, vectors, settings.data_dir / "vectors")
+        indexer = TrackIndexer(
+            sessions, store, vectors, settings.data_dir / "vectors",
+            settings.data_dir / "picture_spool", settings.vector_save_interval_s,
+        )  # fmt: skip
         uploader = SegmentUploader(
             store, settings.data_dir / "spool", settings.spool_limit_bytes, indexer.record_segment
         )
@@ -135,6 +138,7 @@ class Runtime:
     def start(self) -> None:
         """Start the shared workers and the cameras the catalog lists."""
         self.uploader.start()
+        self.indexer.start()
         self.worker.start()
         self.supervisor = CameraSupervisor(
             self.catalog_cameras,
@@ -176,6 +180,7 @@ class Runtime:
             frame_sink=self.frames.put,
             gap_sink=self.indexer.record_gap,
             sample_stride=lambda: self.frames.sample_stride,
+            recorded_until=recorded_until(self.sessions, self.uploader, config.camera_id),
         )
         self.cameras[config.camera_id] = ingest
         ingest.start()
@@ -192,7 +197,7 @@ class Runtime:
             self.supervisor.stop()
         self.worker.stop()
         self.uploader.stop()
-        self.indexer.save()
+        self.indexer.stop()
 
     def camera_status(self) -> dict[str, CameraStatus]:
         """Live status of every camera the catalog lists (paused ones included)."""

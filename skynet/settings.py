@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     url_expiry_s: int = Field(default=3600, gt=0)
     spool_limit_bytes: int = Field(default=20 * 1024**3, gt=0)
     camera_poll_s: float = Field(default=2.0, gt=0)
+    # How often the vector index is saved while it changes (and at stop). A crash costs only
+    # re-adding the catalog's tracks since the last save; each save rewrites the index files.
+    vector_save_interval_s: float = Field(default=300.0, gt=0)
 
     @field_validator("detector_model")
     @classmethod

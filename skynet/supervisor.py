@@ -5,15 +5,35 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from datetime import datetime
 
+from sqlalchemy.orm import Session, sessionmaker
+
+from index.catalog.recordings import last_segment_end
 from index.catalog.values import CameraSpec
 from ingest.camera import CameraConfig
+from ingest.uploader import SegmentUploader
 
 log = logging.getLogger(__name__)
 
 
 def ingest_config(spec: CameraSpec) -> CameraConfig:
     return CameraConfig(spec.id, spec.main_url, spec.sub_url, spec.detect_fps)
+
+
+def recorded_until(
+    sessions: sessionmaker[Session], uploader: SegmentUploader, camera_id: str
+) -> datetime | None:
+    """Where a camera's recording stopped: its latest segment, still spooled or in the catalog
+    (a starting ingest records the span from there to its first keyframe as a gap).
+
+    The spool is read first: a segment reaches the catalog before it leaves the spool, so a
+    segment moving between the two reads is seen by the second.
+    """
+    spooled = uploader.spooled_until(camera_id)
+    with sessions() as session:
+        stored = last_segment_end(session, camera_id)
+    return max((end for end in (spooled, stored) if end is not None), default=None)
 
 
 class CameraSupervisor:

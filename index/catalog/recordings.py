@@ -88,6 +88,20 @@ def segments_between(
     ]
 
 
+def last_segment_end(session: Session, camera_id: str) -> datetime | None:
+    """The end of the camera's latest recorded segment; None when it has none.
+
+    A camera's segments do not overlap, so the latest start has the latest end: one seek on
+    the (camera_id, start_at) index rather than a scan of the camera's segments.
+    """
+    return session.scalar(
+        select(SegmentRow.end_at)
+        .where(SegmentRow.camera_id == camera_id)
+        .order_by(SegmentRow.start_at.desc(), SegmentRow.id.desc())
+        .limit(1)
+    )
+
+
 def add_recording_gap(
     session: Session, camera_id: str, start_at: datetime, end_at: datetime, reason: str
 ) -> int:

@@ -48,9 +48,13 @@ class ExactIndex:
         keep = ids[0] >= 0
         return ids[0][keep], scores[0][keep]
 
+    def track_ids(self) -> np.ndarray:
+        """A copy of the ids held, in insertion order."""
+        return faiss.vector_to_array(self.flat.id_map).astype(np.int64)
+
     def contents(self) -> tuple[np.ndarray, np.ndarray]:
         """Copies of (track ids, N×dim vectors) in insertion order."""
-        ids = faiss.vector_to_array(self.flat.id_map).astype(np.int64)
+        ids = self.track_ids()
         storage: Any = faiss.downcast_index(self.flat.index)
         codes = faiss.vector_to_array(storage.codes)
         return ids, codes.view(np.float32).reshape(len(ids), self.dim).copy()

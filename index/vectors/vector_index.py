@@ -4,6 +4,10 @@ Exact (Flat) while small; past `IndexPolicy.approximate_from_count` vectors a ba
 builds the approximate index (index/ann.py) from a snapshot while the exact one keeps serving,
 replays the writes made meanwhile and swaps it in; it is re-trained the same way each time the
 index grows by `retrain_growth_factor`. Searches hold a shared lock, writes an exclusive one.
+
+Saves are atomic snapshots (index/vectors/files.py). `unsaved_writes` tells an owner whether a
+save would write anything new, and `max_track_id` where a saved snapshot stops, so the catalog's
+later tracks can be added to it after a crash instead of rebuilding (index/track_indexer.py).
 """
 
 from __future__ import annotations
@@ -117,10 +121,28 @@ class VectorIndex:
         self._work_dir = work_dir
         self._saved_files: set[Path] = set()
         self._last_error = ""
+        self._writes = 0  # adds, removals and swaps in of a built index
+        self._saved_writes = 0  # `_writes` when the last save (or load) took its snapshot
 
     def __len__(self) -> int:
         with self._rw.read():
             return len(self._impl)
+
+    @property
+    def unsaved_writes(self) -> int:
+        """Writes since the last save or load (0: saving again would write the same state)."""
+        return self._writes - self._saved_writes
+
+    def max_track_id(self) -> int:
+        """The highest track id held, 0 when empty. Catalog ids grow with time, so the catalog's
+        tracks above it are the ones this index has not seen (a saved snapshot's tail)."""
+        with self._rw.read():
+            impl = self._impl
+            if isinstance(impl, ExactIndex):
+                ids = impl.track_ids()
+            else:
+                ids = impl.store.track_ids_of(np.arange(impl.store.row_count))
+        return max(int(ids.max()), 0) if len(ids) else 0
 
     def add(self, track_ids: Iterable[int] | np.ndarray, vectors: np.ndarray) -> None:
         """Add or replace vectors (the last one wins when an id repeats)."""
@@ -133,6 +155,7 @@ class VectorIndex:
         ids, matrix = ids[keep], matrix[keep]
         with self._rw.write():
             self._impl.add(ids, matrix)
+            self._writes += 1
             if self._writes_during_build is not None:
                 self._writes_during_build.append(_Write(ids, matrix))
             self._maybe_start_build()
@@ -141,6 +164,7 @@ class VectorIndex:
         """Delete vectors (retention); returns how many were present."""
         ids = np.unique(_as_ids(track_ids))
         with self._rw.write():
+            self._writes += 1
             if self._writes_during_build is not None:
                 self._writes_during_build.append(_Write(ids, None))
             return self._impl.remove(ids)
@@ -180,6 +204,7 @@ class VectorIndex:
                 )
             config = self.policy.ann
             self._impl = AnnIndex.trained(config, matrix, self._data_dir(), expected_count)
+            self._writes += 1
             self._next_build_at = int(expected_count * self.policy.retrain_growth_factor)
 
     def tune_search(self, nprobe: int, rerank_candidates: int, full_rerank_candidates: int) -> None:
@@ -276,6 +301,7 @@ class VectorIndex:
                 else:
                     fresh.add(write.track_ids, write.vectors)
             old, self._impl = self._impl, fresh
+            self._writes += 1  # a restart should load the trained index, not train it again
             self._writes_during_build = None
             self._next_build_at = int(len(fresh) * self.policy.retrain_growth_factor)
             self._last_error = ""
@@ -302,6 +328,7 @@ class VectorIndex:
                 raise
             self._saved_files = {path.parent / name for name in manifest["files"].values()}
             self._work_dir = path.parent
+            self._saved_writes = self._writes
 
     def _write_files(
         self, impl: ExactIndex | AnnIndex, path: Path, written: list[Path]
