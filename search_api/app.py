@@ -14,8 +14,9 @@ from search_api.context import ApiContext
 from search_api.deps import ContextDep, PrincipalDep, start_job_runner
 from search_api.errors import HANDLED_ERRORS, status_and_detail
 from search_api.metrics import render_metrics
+from search_api.openapi import AUTH_RESPONSES
 from search_api.routers import cameras, cases, clips, jobs, objects, search, tracks, zones
-from search_api.schemas import AUTH_RESPONSES, Health
+from search_api.schemas import Health
 
 API_PREFIX = "/api/v1"
 

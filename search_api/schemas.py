@@ -4,59 +4,23 @@ from __future__ import annotations
 
 from dataclasses import asdict, fields
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import (
     AwareDatetime,
     BaseModel,
     Field,
     ValidationInfo,
-    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
 from detect.detections import COCO_CLASSES
-from index.catalog.attributes import (
-    COLOURS,
-    DIRECTIONS,
-    SECTORS,
-    VEHICLE_TYPES,
-    AttributeFilter,
-    normalise_term,
-)
+from index.catalog.attributes import AttributeFilter, normalise_term
 from index.catalog.values import TILES_PATTERN
 from index.catalog.zones import MAX_ZONE_NAME_CHARS, check_polygon, check_zone_name
 from ingest.camera_status import CameraStatus
-
-
-class ErrorOut(BaseModel):
-    """What every refused request returns."""
-
-    detail: str = Field(description="what is wrong, naming the field or thing at fault")
-
-
-AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorOut, "description": "API key missing, unknown or revoked"},
-    403: {"model": ErrorOut, "description": "the key's role or cameras do not allow this"},
-}
-
-# Signed links carry their own credential instead of an API key.
-LINK_RESPONSES: dict[int | str, dict[str, Any]] = {
-    403: {"model": ErrorOut, "description": "link is invalid or has expired"},
-}
-
-
-def vocabulary(values: tuple[str, ...]) -> WithJsonSchema:
-    """OpenAPI lists `values`; validation stays with the filter's normaliser, which also takes
-    other cases and synonyms ("Gray" is grey)."""
-    return WithJsonSchema({"type": "string", "enum": list(values)})
-
-
-ColourName = Annotated[str, vocabulary(COLOURS)]
-VehicleTypeName = Annotated[str, vocabulary(VEHICLE_TYPES)]
-DirectionName = Annotated[str, vocabulary(DIRECTIONS)]
-SectorName = Annotated[str, vocabulary(SECTORS)]
+from search_api.openapi import ColourName, DirectionName, SectorName, VehicleTypeName
 
 
 class ZoneRef(BaseModel):

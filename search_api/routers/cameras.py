@@ -29,7 +29,8 @@ from search_api.access import (
 )
 from search_api.deps import ContextDep, PrincipalDep, SessionDep
 from search_api.errors import Conflict, InvalidInput
-from search_api.schemas import AUTH_RESPONSES, CameraIn, CameraOut, CameraPatch, CameraStatusOut
+from search_api.openapi import AUTH_RESPONSES
+from search_api.schemas import CameraIn, CameraOut, CameraPatch, CameraStatusOut
 
 router = APIRouter(prefix="/cameras", tags=["cameras"], responses=AUTH_RESPONSES)
 

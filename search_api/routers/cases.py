@@ -16,7 +16,8 @@ from index.catalog import (
 from search_api.access import SEARCH_ROLES, require_role
 from search_api.deps import PrincipalDep, SessionDep
 from search_api.errors import InvalidInput, NotFound
-from search_api.schemas import AUTH_RESPONSES, CaseCreate, CaseOut
+from search_api.openapi import AUTH_RESPONSES
+from search_api.schemas import CaseCreate, CaseOut
 
 router = APIRouter(prefix="/cases", tags=["cases"], responses=AUTH_RESPONSES)
 

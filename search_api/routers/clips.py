@@ -12,7 +12,7 @@ from index.catalog import append_audit, segments_between
 from search_api.deps import ContextDep, SessionDep
 from search_api.errors import Forbidden, NotFound
 from search_api.links import clip_link_valid, object_url
-from search_api.schemas import LINK_RESPONSES
+from search_api.openapi import LINK_RESPONSES
 
 router = APIRouter(prefix="/clips", tags=["clips"], responses=LINK_RESPONSES)
 

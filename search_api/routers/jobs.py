@@ -13,7 +13,8 @@ from search_api.access import visible_track
 from search_api.context import ApiContext
 from search_api.deps import ContextDep, PrincipalDep, RunnerDep, SessionDep
 from search_api.errors import NotFound
-from search_api.schemas import AUTH_RESPONSES, JobOut, SearchJobRequest
+from search_api.openapi import AUTH_RESPONSES
+from search_api.schemas import JobOut, SearchJobRequest
 from search_api.search_filters import parse_text
 from search_api.search_jobs import job_request, job_zone_ids
 from search_api.search_pipeline import (

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 
 from search_api.deps import ContextDep
 from search_api.errors import Forbidden, NotFound
-from search_api.schemas import LINK_RESPONSES
+from search_api.openapi import LINK_RESPONSES
 from storage.local import verify_signature
 from storage.objectstore import ObjectNotFoundError
 

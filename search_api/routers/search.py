@@ -14,22 +14,24 @@ from search_api.access import authorize_search, visible_track
 from search_api.deps import ContextDep, PrincipalDep, SessionDep
 from search_api.errors import InvalidInput
 from search_api.hop import hop_search
-from search_api.schemas import (
+from search_api.openapi import (
     AUTH_RESPONSES,
-    AttributeSearchRequest,
     ColourName,
     DirectionName,
+    SectorName,
+    VehicleTypeName,
+)
+from search_api.schemas import (
+    AttributeSearchRequest,
     HitsPage,
     HopRequest,
     HopResponse,
     QueryInfo,
     SearchFiltersIn,
     SearchResponse,
-    SectorName,
     TextSearchRequest,
     TextSearchResponse,
     TrackSearchRequest,
-    VehicleTypeName,
 )
 from search_api.search_filters import names_nothing, parse_text
 from search_api.search_pipeline import ByAttributes, ByPicture, ByTrack, SearchSpec, run_search

@@ -9,7 +9,8 @@ from index.track_indexer import context_key
 from search_api.access import VIEW_ROLES, require_role, visible_track
 from search_api.deps import ContextDep, PrincipalDep, SessionDep
 from search_api.links import clip_url, object_url
-from search_api.schemas import AUTH_RESPONSES, TrackOut
+from search_api.openapi import AUTH_RESPONSES
+from search_api.schemas import TrackOut
 
 router = APIRouter(prefix="/tracks", tags=["tracks"], responses=AUTH_RESPONSES)
 

@@ -23,7 +23,8 @@ from index.catalog import (
 from search_api.access import MANAGE_ROLES, VIEW_ROLES, require_role, visible_camera
 from search_api.deps import PrincipalDep, SessionDep
 from search_api.errors import NotFound
-from search_api.schemas import AUTH_RESPONSES, ZoneIn, ZoneOut
+from search_api.openapi import AUTH_RESPONSES
+from search_api.schemas import ZoneIn, ZoneOut
 
 router = APIRouter(prefix="/cameras/{camera_id}/zones", tags=["zones"], responses=AUTH_RESPONSES)
 
