@@ -6,24 +6,18 @@ no segment lookup happens while a search builds its hits.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import time
 from datetime import datetime
 from urllib.parse import urlencode
 
 from search_api.context import ApiContext
+from storage.signing import sign, signature_valid
 
 CLIP_PATH = "/api/v1/clips"
 
 
 def object_url(context: ApiContext, key: str | None) -> str | None:
     return None if key is None else context.store.presigned_url(key, context.url_expiry_s)
-
-
-def clip_signature(signing_key: bytes, span: str, viewer: str, expires: int) -> str:
-    message = f"clip\n{span}\n{viewer}\n{expires}".encode()
-    return hmac.new(signing_key, message, hashlib.sha256).hexdigest()
 
 
 def clip_span(camera_id: str, start_at: datetime, end_at: datetime) -> str:
@@ -40,14 +34,11 @@ def clip_url(
         {
             "viewer": viewer,
             "expires": expires,
-            "sig": clip_signature(context.signing_key, span, viewer, expires),
+            "sig": sign(context.signing_key, "clip", span, viewer, expires),
         }
     )
     return f"{context.public_base_url}{CLIP_PATH}/{span}?{query}"
 
 
 def clip_link_valid(context: ApiContext, span: str, viewer: str, expires: int, sig: str) -> bool:
-    if expires < time.time():
-        return False
-    expected = clip_signature(context.signing_key, span, viewer, expires)
-    return hmac.compare_digest(expected, sig)
+    return signature_valid(context.signing_key, sig, "clip", span, viewer, expires=expires)

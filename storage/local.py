@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import hmac
 import json
 import os
 import time
@@ -28,6 +27,7 @@ from storage.objectstore import (
     validate_prefix,
     validate_range,
 )
+from storage.signing import sign, signature_valid
 
 DATA_SUFFIX = "~data"
 META_SUFFIX = "~meta.json"
@@ -37,11 +37,6 @@ MIN_SIGNING_KEY_BYTES = 16
 _UNAVAILABLE_ERRNOS = frozenset(
     {errno.ENOSPC, errno.EROFS, errno.EIO, errno.ENOTCONN, errno.ESTALE, errno.EDQUOT}
 )
-
-
-def _signature(key: str, expires_unix_s: int, signing_key: bytes) -> str:
-    message = f"{key}\n{expires_unix_s}".encode()
-    return hmac.new(signing_key, message, hashlib.sha256).hexdigest()
 
 
 def verify_signature(
@@ -56,11 +51,7 @@ def verify_signature(
         validate_key(key)
     except InvalidKeyError:
         return False
-    now_unix_s = time.time() if now is None else now
-    if isinstance(expires, bool) or not isinstance(expires, int) or now_unix_s > expires:
-        return False
-    expected = _signature(key, expires, signing_key).encode()
-    return hmac.compare_digest(expected, sig.encode("utf-8", errors="replace"))
+    return signature_valid(signing_key, sig, key, expires=expires, now=now)
 
 
 class LocalObjectStore:
@@ -235,7 +226,7 @@ class LocalObjectStore:
         validate_key(key)
         validate_expiry(expires_s)
         expires_unix_s = int(time.time()) + expires_s
-        sig = _signature(key, expires_unix_s, self._signing_key)
+        sig = sign(self._signing_key, key, expires_unix_s)
         return f"{self.public_base_url}/{quote(key)}?expires={expires_unix_s}&sig={sig}"
 
     def check(self) -> None:

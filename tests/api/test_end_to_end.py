@@ -200,6 +200,8 @@ def test_thumbnails_and_clips_are_fetchable_through_returned_urls(ingested) -> N
     assert len(accessed) == len(hits)
     forged = hits[0]["clip_url"].replace("viewer=e2e", "viewer=someone")
     assert httpx.get(forged, timeout=10).status_code == 403
+    non_ascii = hits[0]["clip_url"].replace("sig=", "sig=%C3%A9")  # once a 500 (#12)
+    assert httpx.get(non_ascii, timeout=10).status_code == 403
     expired = hits[0]["thumbnail_url"].replace("sig=", "sig=0")
     assert httpx.get(expired, timeout=10).status_code == 403
 
