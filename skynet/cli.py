@@ -69,16 +69,28 @@ def demo(
     cameras: Annotated[int, typer.Option(min=1, max=16, help="sample cameras to run")] = 2,
     seconds: Annotated[float, typer.Option(min=10, help="how long to ingest")] = 45.0,
     serve: Annotated[
-        bool, typer.Option(help="keep the API up after the search until Ctrl-C")
+        bool,
+        typer.Option(help="after the search, keep ingesting and serving the API until stopped"),
+    ] = False,
+    fresh: Annotated[
+        bool,
+        typer.Option(help="first delete the catalog, recordings and index of earlier runs"),
     ] = False,
     port: Annotated[int, typer.Option(help="API port (0: any free port)")] = 0,
 ) -> None:
     """Sample cameras → RTSP → ingest → index → API → "find this person" with a crop of a
-    person from a later frame; prints the ranked hits."""
-    from skynet.demo import DemoOptions, demo_settings, run_demo
+    person from a later frame; prints the ranked hits. Uses the data dir of every other command
+    (SKYNET_DATA_DIR) and keeps what is stored there unless --fresh."""
+    from skynet.demo import DemoError, DemoOptions, demo_settings, run_demo
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    code = run_demo(demo_settings(port), DemoOptions(cameras, seconds, serve), console)
+    # SIGTERM stops the demo as Ctrl-C does, so its RTSP server and ffmpeg feeders (each in
+    # their own session, out of reach of the terminal's signals) are stopped by PID.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        code = run_demo(demo_settings(port), DemoOptions(cameras, seconds, serve, fresh), console)
+    except DemoError as error:
+        raise typer.BadParameter(str(error)) from error
     raise typer.Exit(code)
 
 

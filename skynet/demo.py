@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import shutil
 import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import httpx
@@ -19,20 +21,32 @@ from rich.table import Table
 
 from detect.detector import BatchDetector
 from detect.query import largest_object
-from index.catalog import create_api_key, create_case
+from index.catalog import create_api_key, create_case, revoke_api_key, upsert_camera
 from index.catalog.values import CameraSpec
 from ingest.stream import open_input
 from sample_streams.footage import build_cameras
-from sample_streams.server import RtspServer
+from sample_streams.server import RtspServer, StreamUrls
 from skynet.runtime import Runtime
 from skynet.settings import Settings
 
 
 @dataclass(frozen=True)
 class DemoOptions:
+    """`serve`: keep ingesting and serving the API after the search until stopped;
+    `fresh`: remove what earlier runs stored in the data dir first (kept otherwise)."""
+
     cameras: int = 2
     ingest_s: float = 45.0
     serve: bool = False
+    fresh: bool = False
+
+
+DEMO_KEY_NAME = "demo-investigator"  # the demo's own key: revoked when the demo ends
+UPLOAD_WAIT_S = 30.0  # how long the search waits for the segments cut by pausing the cameras
+
+
+class DemoError(RuntimeError):
+    """The demo cannot run as asked (e.g. --fresh with a catalog it must not delete)."""
 
 
 def free_port() -> int:
@@ -108,6 +122,63 @@ def status_table(runtime: Runtime, elapsed_s: float, total_s: float) -> Table:
     return table
 
 
+def stored_data_paths(settings: Settings) -> list[Path]:
+    """What runs store in the data dir: catalog, object store, vector index, spool, query crop.
+
+    The signing key is kept (it is configuration), and so are the models and the sample
+    footage, which lie under the default data dir (`var/models`, `var/sample_streams`).
+    """
+    catalog = settings.sqlite_catalog_path
+    if catalog is None or settings.storage_backend != "local":
+        raise DemoError(
+            "--fresh deletes only an embedded SQLite catalog and local object store; "
+            "this configuration names a database or S3: clear those yourself"
+        )
+    journals = [catalog.with_name(catalog.name + suffix) for suffix in ("-journal", "-wal", "-shm")]
+    return [
+        catalog,
+        *journals,
+        settings.objects_dir,
+        settings.vectors_dir,
+        settings.spool_dir,
+        settings.data_dir / "query.jpg",
+    ]
+
+
+def clear_stored_data(settings: Settings) -> list[Path]:
+    """Delete what earlier runs stored in the data dir (see `stored_data_paths`); the paths
+    that existed and were removed."""
+    removed = []
+    for path in stored_data_paths(settings):
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+        else:
+            continue
+        removed.append(path)
+    return removed
+
+
+def announce_data_dir(settings: Settings, options: DemoOptions, console: Console) -> None:
+    """Print the one data dir the demo shares with `skynet serve` and the other commands, and
+    what happens to the data of earlier runs (kept, unless --fresh)."""
+    console.print(
+        f"data dir: {settings.data_dir.resolve()}  (SKYNET_DATA_DIR; shared with `skynet serve` "
+        "and `skynet api-key create`)",
+        soft_wrap=True,
+    )
+    if options.fresh:
+        removed = clear_stored_data(settings)
+        names = ", ".join(path.name for path in removed) or "nothing stored yet"
+        console.print(f"    --fresh: removed the data of earlier runs ({names})", soft_wrap=True)
+    elif settings.sqlite_catalog_path is None or settings.sqlite_catalog_path.exists():
+        console.print(
+            "    keeping the cameras, keys, recordings and tracks already stored "
+            "(--fresh removes them first)"
+        )
+
+
 def run_demo(
     settings: Settings,
     options: DemoOptions,
@@ -116,11 +187,11 @@ def run_demo(
 ) -> int:
     """Runs the whole data path on the bundled sample footage; returns a process exit code.
 
-    With `options.serve` the API stays up after the search until `stop_serving` is set (or
-    Ctrl-C).
+    With `options.serve` ingest and the API go on after the search until `stop_serving` is
+    set, or a KeyboardInterrupt arrives (Ctrl-C; the CLI turns SIGTERM into one too). The RTSP
+    server and its ffmpeg feeders are stopped by PID on every way out.
     """
-    if settings.data_dir.exists():
-        shutil.rmtree(settings.data_dir)
+    announce_data_dir(settings, options, console)
     console.print("[bold]1/5[/] building sample camera footage (cached after the first run)")
     files = build_cameras(options.cameras, "busy")
     console.print("[bold]2/5[/] starting the local RTSP server on 127.0.0.1")
@@ -129,58 +200,115 @@ def run_demo(
     try:
         console.print("[bold]3/5[/] loading models, catalog and object store")
         runtime = Runtime.build(settings)
+        cameras = [
+            CameraSpec(camera_id, f"Sample {camera_id}", stream.main, stream.sub)
+            for camera_id, stream in urls.items()
+        ]
         runtime.start()
-        runtime.serve_api()
-        with runtime.sessions() as session:
-            api_key = create_api_key(session, "demo-investigator", "investigator", None)
-            case_id = create_case(session, "Demo: find this person", "demo-investigator")
-            session.commit()
-        for camera_id, stream in urls.items():
-            runtime.add_camera(
-                CameraSpec(camera_id, f"Sample {camera_id}", stream.main, stream.sub)
-            )
-        first_camera = next(iter(urls))
-        with ThreadPoolExecutor(max_workers=1) as grabber:
-            # the query: a person seen later in the ingested period, as a witness photo would be
-            query_crop = grabber.submit(
-                grab_person_crop, urls[first_camera].sub, 0.6 * options.ingest_s, runtime.detector
-            )
-            started = time.monotonic()
-            with Live(console=console, refresh_per_second=2) as live:
-                while (elapsed := time.monotonic() - started) < options.ingest_s:
-                    live.update(status_table(runtime, elapsed, options.ingest_s))
-                    time.sleep(0.5)
-                live.update(status_table(runtime, options.ingest_s, options.ingest_s))
-            if not console.is_terminal:
-                console.line()  # Live ends its last render with a newline on terminals only
-            console.print(f"[bold]4/5[/] query: largest person of a later {first_camera} frame")
-            query = query_crop.result()
-        runtime.stop()
-        console.print(
-            f"    stored {runtime.indexer.segments_stored} segments and "
-            f"{runtime.indexer.tracks_indexed} tracks"
-        )
-        query_path = settings.data_dir / "query.jpg"
-        ok, jpeg = cv2.imencode(".jpg", query.image)
-        if not ok:
-            raise RuntimeError("query crop could not be encoded")
-        query_path.write_bytes(jpeg.tobytes())
-        console.print(
-            f"    query crop: {query_path}  (box {query.box} of the sub stream frame)",
-            soft_wrap=True,
-        )
-        console.print("[bold]5/5[/] POST /api/v1/search/image  (find this person)")
-        code = search_and_print(settings, api_key, case_id, jpeg.tobytes(), console)
-        if options.serve:
-            console.print(
-                f"API at {settings.api_base_url}/docs  (X-API-Key: {api_key}); Ctrl-C stops it"
-            )
-            with contextlib.suppress(KeyboardInterrupt):
-                (stop_serving or threading.Event()).wait()
-        runtime.stop_api()
-        return code
+        try:
+            return ingest_search_and_serve(runtime, cameras, urls, options, console, stop_serving)
+        finally:
+            runtime.stop()
+            runtime.stop_api()
+            pause_and_revoke(runtime, cameras, console)
     finally:
         server.stop()
+
+
+def ingest_search_and_serve(
+    runtime: Runtime,
+    cameras: list[CameraSpec],
+    urls: dict[str, StreamUrls],
+    options: DemoOptions,
+    console: Console,
+    stop_serving: threading.Event | None,
+) -> int:
+    """Steps 3 to 5 on a started runtime, then (with `options.serve`) ingest and serve on."""
+    settings = runtime.settings
+    runtime.serve_api()
+    with runtime.sessions() as session:
+        api_key = create_api_key(session, DEMO_KEY_NAME, "investigator", None)
+        case_id = create_case(session, "Demo: find this person", DEMO_KEY_NAME)
+        session.commit()
+    for spec in cameras:
+        runtime.add_camera(spec)
+    first_camera = cameras[0].id
+    with ThreadPoolExecutor(max_workers=1) as grabber:
+        # the query: a person seen later in the ingested period, as a witness photo would be
+        query_crop = grabber.submit(
+            grab_person_crop, urls[first_camera].sub, 0.6 * options.ingest_s, runtime.detector
+        )
+        started = time.monotonic()
+        with Live(console=console, refresh_per_second=2) as live:
+            while (elapsed := time.monotonic() - started) < options.ingest_s:
+                live.update(status_table(runtime, elapsed, options.ingest_s))
+                time.sleep(0.5)
+            live.update(status_table(runtime, options.ingest_s, options.ingest_s))
+        if not console.is_terminal:
+            console.line()  # Live ends its last render with a newline on terminals only
+        console.print(f"[bold]4/5[/] query: largest person of a later {first_camera} frame")
+        query = query_crop.result()
+    # Pausing ends the open tracks and cuts the open segments, so the search sees all of them.
+    set_enabled(runtime, cameras, enabled=False)
+    wait_for_uploads(runtime, cameras, console)
+    console.print(
+        f"    stored {runtime.indexer.segments_stored} segments and "
+        f"{runtime.indexer.tracks_indexed} tracks"
+    )
+    query_path = settings.data_dir / "query.jpg"
+    ok, jpeg = cv2.imencode(".jpg", query.image)
+    if not ok:
+        raise RuntimeError("query crop could not be encoded")
+    query_path.write_bytes(jpeg.tobytes())
+    console.print(
+        f"    query crop: {query_path}  (box {query.box} of the sub stream frame)",
+        soft_wrap=True,
+    )
+    console.print("[bold]5/5[/] POST /api/v1/search/image  (find this person)")
+    code = search_and_print(settings, api_key, case_id, jpeg.tobytes(), console)
+    if options.serve:
+        set_enabled(runtime, cameras, enabled=True)
+        console.print(
+            f"ingest goes on; API at {settings.api_base_url}/docs  (X-API-Key: {api_key}, or a "
+            "key from `skynet api-key create`); Ctrl-C or SIGTERM stops it",
+            soft_wrap=True,
+        )
+        with contextlib.suppress(KeyboardInterrupt):
+            (stop_serving or threading.Event()).wait()
+    return code
+
+
+def set_enabled(runtime: Runtime, cameras: list[CameraSpec], *, enabled: bool) -> None:
+    """Pause or resume the sample cameras through the catalog, as `skynet camera pause` does;
+    the runtime applies it at once (pausing ends the camera's tracks and cuts its segment)."""
+    for spec in cameras:
+        runtime.add_camera(dataclasses.replace(spec, enabled=enabled))
+
+
+def wait_for_uploads(runtime: Runtime, cameras: list[CameraSpec], console: Console) -> None:
+    """Wait (up to `UPLOAD_WAIT_S`) until every segment of `cameras` is stored and indexed."""
+    deadline = time.monotonic() + UPLOAD_WAIT_S
+    while any(runtime.uploader.status(spec.id).pending_segments for spec in cameras):
+        if time.monotonic() > deadline:
+            console.print(f"[yellow]    segments still uploading after {UPLOAD_WAIT_S:.0f} s")
+            return
+        time.sleep(0.1)
+
+
+def pause_and_revoke(runtime: Runtime, cameras: list[CameraSpec], console: Console) -> None:
+    """Leave the shared catalog tidy for `skynet serve`: the sample cameras paused (their RTSP
+    server stops with the demo) and the demo's key revoked. Recordings and tracks stay."""
+    with runtime.sessions() as session:
+        for spec in cameras:
+            upsert_camera(session, dataclasses.replace(spec, enabled=False))
+        revoke_api_key(session, DEMO_KEY_NAME)
+        session.commit()
+    names = ", ".join(spec.id for spec in cameras)
+    console.print(
+        f"stopped: sample cameras {names} paused in the catalog, the demo's API key revoked; "
+        "recordings and tracks stay",
+        soft_wrap=True,
+    )
 
 
 def search_and_print(
@@ -225,7 +353,5 @@ def search_and_print(
 
 
 def demo_settings(port: int | None) -> Settings:
-    settings = Settings()
-    return settings.model_copy(
-        update={"data_dir": settings.data_dir / "demo", "api_port": port or free_port()}
-    )
+    """The environment's settings (one data dir for every command) on `port`, or a free one."""
+    return Settings().model_copy(update={"api_port": port or free_port()})

@@ -60,9 +60,31 @@ class Settings(BaseSettings):
         parse_detector_name(name)
         return name
 
+    # What the product keeps under data_dir. One data dir serves `skynet serve`, `skynet demo`
+    # and every CLI command, so keys, cameras and recordings made by one are seen by the others.
+    @property
+    def sqlite_catalog_path(self) -> Path | None:
+        """The embedded SQLite catalog file, or None when `database_url` names a database."""
+        return None if self.database_url else self.data_dir / "catalog.db"
+
+    @property
+    def objects_dir(self) -> Path:
+        """The local object store's root (storage_backend "local")."""
+        return self.data_dir / "objects"
+
+    @property
+    def vectors_dir(self) -> Path:
+        """The saved vector index files (rebuilt from the catalog at any time)."""
+        return self.data_dir / "vectors"
+
+    @property
+    def spool_dir(self) -> Path:
+        """Segments waiting for object storage."""
+        return self.data_dir / "spool"
+
     @property
     def catalog_url(self) -> str:
-        return self.database_url or f"sqlite:///{self.data_dir / 'catalog.db'}"
+        return self.database_url or f"sqlite:///{self.sqlite_catalog_path}"
 
     @property
     def api_base_url(self) -> str:

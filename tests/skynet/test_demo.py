@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import io
+import os
 import re
+import signal
+import subprocess
+import sys
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import cv2
@@ -13,8 +18,18 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from skynet.demo import DemoOptions, free_port, run_demo
+from index.catalog import (
+    create_api_key,
+    init_catalog,
+    list_cameras,
+    principal_for_key,
+    segments_between,
+    session_factory,
+)
+from sample_streams.footage import GOP_S
+from skynet.demo import DemoError, DemoOptions, clear_stored_data, free_port, run_demo
 from skynet.settings import Settings
+from tests.servers.rtsp import REPO_ROOT
 from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -78,3 +93,151 @@ def test_demo_searches_with_a_person_crop_and_serves_the_hit_links(tmp_path: Pat
     assert exit_codes == [0]
     with pytest.raises(httpx.ConnectError):  # told to stop, the demo took its API down
         httpx.get(f"{settings.api_base_url}/api/v1/healthz", timeout=5)
+
+
+SKYNET = str(Path(sys.executable).with_name("skynet"))
+DEMO_SEGMENT_S = 4.0
+
+
+def _children(pid: int) -> dict[int, str]:
+    """Live child processes of `pid`: PID -> command line."""
+    children = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(") ", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            children[int(stat.parent.name)] = cmdline
+    return children
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def test_demo_command_uses_the_data_dir_keeps_ingesting_and_stops_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    """`skynet demo --serve` as a user runs it: a key made with `skynet api-key create` beforehand
+    works on the demo's API, ingest goes on while it serves, SIGTERM leaves no process behind."""
+    data_dir = tmp_path / "data"
+    env = {
+        **os.environ,
+        "SKYNET_DATA_DIR": str(data_dir),
+        "SKYNET_SEGMENT_DURATION_S": str(DEMO_SEGMENT_S),
+        "COLUMNS": "200",
+        "PYTHONPATH": str(REPO_ROOT),  # the checkout, whatever the venv's install maps
+    }
+    created = subprocess.run(
+        [SKYNET, "api-key", "create", "alice", "--role", "investigator"],
+        env=env, cwd=REPO_ROOT, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    alice = created.stdout.strip()
+    catalog = session_factory(init_catalog(Settings(data_dir=data_dir).catalog_url))
+    port = free_port()
+    demo = subprocess.Popen(
+        [SKYNET, "demo", "--serve", "--cameras", "1", "--seconds", "10", "--port", str(port)],
+        env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    lines: list[str] = []
+    assert demo.stdout is not None
+    reader = threading.Thread(target=lambda: lines.extend(demo.stdout or []), daemon=True)
+    reader.start()
+    children: dict[int, str] = {}
+    try:
+        serving = wait_for(
+            lambda: any("ingest goes on" in line for line in lines) or demo.poll() is not None,
+            180,
+        )
+        assert serving and demo.poll() is None, "".join(lines)
+        serving_since = datetime.now(UTC)
+        text = "".join(lines)
+        assert f"data dir: {data_dir.resolve()}" in text
+        assert "keeping the cameras, keys, recordings and tracks already stored" in text
+
+        # (a) one data dir: alice's key, made before the demo, is accepted by its API
+        statuses_url = f"http://127.0.0.1:{port}/api/v1/cameras/status"
+
+        def frames_sampled() -> int:
+            response = httpx.get(statuses_url, headers={"X-API-Key": alice}, timeout=10)
+            assert response.status_code == 200, response.text
+            (cam1,) = response.json()
+            return int(cam1["frames_sampled"]) if cam1["state"] == "online" else -1
+
+        # (c) ingest goes on after the search: frames are analysed, new segments stored
+        assert wait_for(lambda: frames_sampled() >= 0, 20)
+        first = frames_sampled()
+        assert wait_for(lambda: frames_sampled() > first, 20)
+
+        def segments_since_search() -> int:
+            with catalog() as session:
+                found = segments_between(
+                    session, "cam1", serving_since, serving_since + timedelta(hours=1)
+                )
+            return sum(segment.start_at >= serving_since for segment in found)
+
+        assert wait_for(segments_since_search, 3 * DEMO_SEGMENT_S + 15, poll_s=0.5)
+
+        # (d) SIGTERM stops the RTSP relay and its ffmpeg feeders too
+        children = _children(demo.pid)
+        assert any("rtsp_server.py" in cmd for cmd in children.values()), children
+        assert any(cmd.startswith("ffmpeg") for cmd in children.values()), children
+        demo.send_signal(signal.SIGTERM)
+        assert demo.wait(timeout=60) == 0, "".join(lines)
+        assert not [pid for pid in children if _running(pid)]
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait(10)
+        for pid in children:  # what a failed run left behind (each leads its process group)
+            if _running(pid):
+                os.killpg(pid, signal.SIGKILL)
+    reader.join(10)
+    text = "".join(lines)
+    assert "stopped: sample cameras cam1 paused in the catalog" in text
+    with catalog() as session:
+        assert principal_for_key(session, alice) is not None  # the user's key stays
+        demo_keys = re.findall(r"X-API-Key: (skn_\S+?),", text)
+        assert len(demo_keys) == 1 and principal_for_key(session, demo_keys[0]) is None
+        assert [(spec.id, spec.enabled) for spec in list_cameras(session)] == [("cam1", False)]
+        # segments are cut at the first keyframe once the duration has passed (README)
+        everything = segments_between(
+            session, "cam1", datetime(2000, 1, 1, tzinfo=UTC), datetime.now(UTC)
+        )
+    durations_s = sorted(segment.duration_s for segment in everything)
+    assert durations_s[-1] <= DEMO_SEGMENT_S + GOP_S + 0.5, durations_s
+
+
+def test_fresh_removes_only_what_runs_stored(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, models_dir=tmp_path / "models")
+    sessions = session_factory(init_catalog(settings.catalog_url))
+    with sessions() as session:
+        key = create_api_key(session, "alice", "viewer")
+        session.commit()
+    for stored in (settings.objects_dir, settings.vectors_dir, settings.spool_dir):
+        (stored / "a").mkdir(parents=True)
+        (stored / "a" / "file").write_bytes(b"x")
+    (tmp_path / "query.jpg").write_bytes(b"jpeg")
+    kept = [tmp_path / "models" / "m.onnx", tmp_path / "sample_streams" / "busy_main.mp4"]
+    for path in kept:
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"keep")
+    settings.signing_key_bytes()
+
+    removed = clear_stored_data(settings)
+
+    assert {path.name for path in removed} >= {"catalog.db", "objects", "vectors", "spool"}
+    assert "query.jpg" in {path.name for path in removed}
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "models", "sample_streams", "signing.key",
+    ]  # fmt: skip
+    assert all(path.read_bytes() == b"keep" for path in kept)
+    with session_factory(init_catalog(settings.catalog_url))() as session:
+        assert principal_for_key(session, key) is None  # a new, empty catalog
+    with pytest.raises(DemoError, match="database or S3"):
+        clear_stored_data(settings.model_copy(update={"storage_backend": "s3"}))
