@@ -354,7 +354,7 @@ def index_rebuild() -> None:
 
     settings = Settings()
     version, dim = current_embedding()
-    info = rebuild(settings.catalog_url, settings.data_dir / "vectors", version, dim)
+    info = rebuild(settings.catalog_url, settings.vectors_dir, version, dim)
     console.print(format_stats(info))
 
 
@@ -365,7 +365,7 @@ def index_stats() -> None:
 
     settings = Settings()
     version, _dim = current_embedding()
-    index_dir = settings.data_dir / "vectors"
+    index_dir = settings.vectors_dir
     info = saved_stats(index_dir, version)
     if info is None:
         text = format_unsaved(settings.catalog_url, index_dir, version)

@@ -47,7 +47,7 @@ def open_object_store(settings: Settings) -> ObjectStore:
             secure=settings.s3_secure,
         )
     return LocalObjectStore(
-        root=settings.data_dir / "objects",
+        root=settings.objects_dir,
         public_base_url=f"{settings.api_base_url}{API_PREFIX}/objects",
         signing_key=settings.signing_key_bytes(),
     )
@@ -104,14 +104,14 @@ class Runtime:
         detector = pipeline_detector(settings)
         embedder = AppearanceEmbedder(model_path(settings.embedder_model, settings.models_dir))
         vectors = open_vector_index(
-            sessions, settings.data_dir / "vectors", embedder.embedding_version, embedder.dim
+            sessions, settings.vectors_dir, embedder.embedding_version, embedder.dim
         )
         indexer = TrackIndexer(
-            sessions, store, vectors, settings.data_dir / "vectors",
+            sessions, store, vectors, settings.vectors_dir,
             settings.data_dir / "picture_spool", settings.vector_save_interval_s,
         )  # fmt: skip
         uploader = SegmentUploader(
-            store, settings.data_dir / "spool", settings.spool_limit_bytes, indexer.record_segment
+            store, settings.spool_dir, settings.spool_limit_bytes, indexer.record_segment
         )
         frames = LatestFrames(FRAME_QUEUE_CAPACITY)
         worker = AnalysisWorker(
@@ -174,7 +174,7 @@ class Runtime:
     def _start_camera(self, config: CameraConfig) -> None:
         ingest = CameraIngest(
             config,
-            spool_dir=self.settings.data_dir / "spool",
+            spool_dir=self.settings.spool_dir,
             segment_duration_s=self.settings.segment_duration_s,
             segment_sink=self.uploader.submit,
             frame_sink=self.frames.put,
