@@ -178,6 +178,23 @@ def test_approximate_save_load_round_trip_and_crash_during_save(
     assert {p.name for p in tmp_path.iterdir()} == named | {path.name}
 
 
+def test_a_saved_approximate_index_knows_where_it_stops_and_whether_it_changed(
+    tmp_path: Path,
+) -> None:
+    """What open_vector_index completes a snapshot from, and TrackIndexer's timer saves on."""
+    index, ids, vectors = approximate_index()
+    assert index.max_track_id() == int(ids.max()) and index.unsaved_writes > 0
+    path = tmp_path / "v1.faiss"
+    index.save(path)
+    assert index.unsaved_writes == 0
+    index.remove(ids[-1:])  # the snapshot was taken before: it still ends at the last id
+    loaded = VectorIndex.load(path, "v1", policy())
+    assert loaded.max_track_id() == int(ids.max()) and loaded.unsaved_writes == 0
+    loaded.add([90_000], vectors[:1])
+    assert loaded.max_track_id() == 90_000 and loaded.unsaved_writes == 1
+    assert VectorIndex(DIM, "v1").max_track_id() == 0
+
+
 def index_files_os() -> object:
     return index.vectors.files.os
 
