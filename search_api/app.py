@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from index.catalog import Principal
+from ingest.camera_status import CameraStatus
 from search_api.access import VIEW_ROLES, require_role
 from search_api.context import ApiContext
 from search_api.deps import ContextDep, PrincipalDep, start_job_runner
@@ -34,6 +36,18 @@ def domain_error_response(_request: Request, error: Exception) -> JSONResponse:
     """The one handler of domain errors (and the catalog's lookup errors): 4xx + `detail`."""
     code, detail = status_and_detail(error)
     return JSONResponse({"detail": detail}, status_code=code)
+
+
+def visible_statuses(
+    principal: Principal, context: ApiContext
+) -> Callable[[], dict[str, CameraStatus]]:
+    """The live camera statuses a caller may see (a camera-limited key: only its cameras)."""
+
+    def statuses() -> dict[str, CameraStatus]:
+        every = context.camera_status() if context.camera_status is not None else {}
+        return {c: s for c, s in every.items() if principal.can_see(c)}
+
+    return statuses
 
 
 def create_app(context: ApiContext) -> FastAPI:
@@ -70,7 +84,7 @@ def create_app(context: ApiContext) -> FastAPI:
     )
     def metrics(principal: PrincipalDep, context: ContextDep) -> Response:
         require_role(principal, VIEW_ROLES)
-        body = render_metrics(context.camera_status or dict, lambda: len(context.vectors))
+        body = render_metrics(visible_statuses(principal, context), lambda: len(context.vectors))
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return app

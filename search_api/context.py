@@ -26,3 +26,5 @@ class ApiContext:
     signing_key: bytes = b""
     public_base_url: str = ""  # absolute links in responses; empty: links start at /api/v1
     camera_status: Callable[[], dict[str, CameraStatus]] | None = None
+    # camera URL entries beyond rtsp(s):// (Settings.camera_url_allow; values.camera_url_allowed)
+    camera_url_allow: tuple[str, ...] = ()

@@ -219,6 +219,17 @@ def check_position(spec: CameraSpec) -> None:
         raise typer.BadParameter(f"camera {spec.id!r} needs --lat and --lon together")
 
 
+def check_urls(spec: CameraSpec, settings: Settings) -> None:
+    """BadParameter naming the URL field unless ingest may open it (rtsp(s):// by default,
+    more only through SKYNET_CAMERA_URL_ALLOW)."""
+    from index.catalog.values import check_camera_urls
+
+    try:
+        check_camera_urls(spec, settings.camera_url_allow)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
+
+
 @cameras.command("add")
 def camera_add(
     camera_id: Annotated[str, typer.Argument(help="id: letters, digits, '_', '.', '-'")],
@@ -245,7 +256,9 @@ def camera_add(
     except ValueError as error:
         raise typer.BadParameter(str(error)) from error
     check_position(spec)
-    with catalog_sessions(Settings())() as session:
+    settings = Settings()
+    check_urls(spec, settings)
+    with catalog_sessions(settings)() as session:
         upsert_camera(session, spec)
         session.commit()
     console.print(f"camera {camera_id} saved")
@@ -255,7 +268,8 @@ def change_camera(camera_id: str, **changes: object) -> None:
     """Replace some fields of a stored camera; BadParameter names what is wrong."""
     from index.catalog import get_camera, upsert_camera
 
-    with catalog_sessions(Settings())() as session:
+    settings = Settings()
+    with catalog_sessions(settings)() as session:
         spec = get_camera(session, camera_id)
         if spec is None:
             raise typer.BadParameter(f"camera {camera_id!r} not found")
@@ -264,6 +278,8 @@ def change_camera(camera_id: str, **changes: object) -> None:
         except ValueError as error:
             raise typer.BadParameter(str(error)) from error
         check_position(changed)
+        if changed.enabled:  # a camera with a refused URL may still be paused
+            check_urls(changed, settings)
         upsert_camera(session, changed)
         session.commit()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -17,7 +18,7 @@ from detect.registry import DetectorOptions, build_detector
 from detect.worker import AnalysisWorker, CameraAnalysis
 from index.catalog import list_cameras, upsert_camera
 from index.catalog.engine import init_catalog, session_factory
-from index.catalog.values import CameraSpec
+from index.catalog.values import CameraSpec, CameraUrlRefusedError, check_camera_urls
 from index.track_indexer import TrackIndexer, open_vector_index
 from ingest.camera import CameraConfig, CameraIngest
 from ingest.camera_status import CameraStatus
@@ -68,6 +69,18 @@ def pipeline_detector(settings: Settings, input_px: tuple[int, int] | None = Non
 def query_detector(settings: Settings) -> Detector:
     """The same backend for query images: any aspect, so the square default input, 1 thread."""
     return build_detector(settings.detector_model, DetectorOptions(settings.models_dir))
+
+
+def openable_cameras(specs: list[CameraSpec], allow: Sequence[str]) -> list[CameraSpec]:
+    """The cameras ingest may open: one whose URL the allow-list refuses (written to the catalog
+    before the check existed, or by hand) is logged and left closed, never fetched."""
+    openable = []
+    for spec in specs:
+        try:
+            openable.append(check_camera_urls(spec, allow))
+        except CameraUrlRefusedError as error:
+            log.error("camera %s not opened: %s", spec.id, error)
+    return openable
 
 
 def camera_analysis(spec: CameraSpec) -> CameraAnalysis:
@@ -153,7 +166,7 @@ class Runtime:
         (`configure_camera`), so tiling and heading changes reach it at the supervisor's next
         poll without restarting ingest."""
         with self.sessions() as session:
-            specs = list_cameras(session)
+            specs = openable_cameras(list_cameras(session), self.settings.camera_url_allow)
         wanted = {spec.id: camera_analysis(spec) for spec in specs}
         current = self.worker.camera_settings()
         for camera_id, analysis in wanted.items():
@@ -242,6 +255,7 @@ class Runtime:
             signing_key=self.settings.signing_key_bytes(),
             camera_status=self.camera_status,
             public_base_url=self.settings.api_base_url,
+            camera_url_allow=self.settings.camera_url_allow,
         )
 
     def serve_api(self) -> None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from detect.registry import parse_detector_name
 
@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     # How often the vector index is saved while it changes (and at stop). A crash costs only
     # re-adding the catalog's tracks since the last save; each save rewrites the index files.
     vector_save_interval_s: float = Field(default=300.0, gt=0)
+    # Camera URLs beyond rtsp:// and rtsps:// (an admin's choice: http or file URLs let whoever
+    # adds cameras make the server fetch internal pages or read local files). Comma-separated
+    # schemes ("http") or scheme://host[:port] entries ("http://cam7.lan:8080").
+    camera_url_allow: Annotated[tuple[str, ...], NoDecode] = ()
 
     @field_validator("detector_model")
     @classmethod
@@ -59,6 +63,14 @@ class Settings(BaseSettings):
         """Refuse a name no detector backend answers to (its ValueError lists the choices)."""
         parse_detector_name(name)
         return name
+
+    @field_validator("camera_url_allow", mode="before")
+    @classmethod
+    def _split_allow_list(cls, value: object) -> object:
+        """`SKYNET_CAMERA_URL_ALLOW=http,file` as a tuple of entries."""
+        if isinstance(value, str):
+            return tuple(entry.strip() for entry in value.split(",") if entry.strip())
+        return value
 
     # What the product keeps under data_dir. One data dir serves `skynet serve`, `skynet demo`
     # and every CLI command, so keys, cameras and recordings made by one are seen by the others.

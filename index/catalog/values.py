@@ -47,6 +47,59 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
+# Camera URL schemes every deployment accepts; anything else (http, file, udp, ...) can make the
+# ingest process fetch internal URLs or read local files, so it needs the admin's allow-list.
+DEFAULT_CAMERA_URL_SCHEMES = frozenset({"rtsp", "rtsps"})
+
+
+class CameraUrlRefusedError(ValueError):
+    """A camera URL outside the default schemes and the admin's allow-list; names the field."""
+
+
+def camera_url_allowed(url: str, allow: Sequence[str] = ()) -> bool:
+    """True for `rtsp://` and `rtsps://` URLs, and for URLs an `allow` entry admits.
+
+    An entry is a scheme (`http` or `http://`: any host) or `scheme://host[:port]` (that host
+    exactly, that port if given). Hosts compare exactly, never as text prefixes, so
+    `http://cam.lan` does not admit `http://cam.lan.evil.example`.
+    """
+    try:
+        parts = urlsplit(url)
+        scheme, host, port = parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
+    except ValueError:
+        return False
+    if scheme in DEFAULT_CAMERA_URL_SCHEMES:
+        return True
+    for entry in allow:
+        entry = entry.strip()
+        if not entry:
+            continue
+        entry_scheme, _, rest = entry.partition("://")
+        if entry_scheme.lower() != scheme or not scheme:
+            continue
+        if not rest.strip("/"):
+            return True
+        try:
+            allowed = urlsplit(f"{scheme}://{rest}")
+            allowed_host, allowed_port = (allowed.hostname or "").lower(), allowed.port
+        except ValueError:
+            continue
+        if allowed_host == host and (allowed_port is None or allowed_port == port):
+            return True
+    return False
+
+
+def check_camera_urls(spec: CameraSpec, allow: Sequence[str] = ()) -> CameraSpec:
+    """Return `spec` if both its URLs are allowed; else CameraUrlRefusedError naming the field."""
+    for label, url in (("main_url", spec.main_url), ("sub_url", spec.sub_url)):
+        if url is not None and not camera_url_allowed(url, allow):
+            raise CameraUrlRefusedError(
+                f"{label}: camera {spec.id!r} URL {redact_url(url)!r} is refused: only rtsp:// "
+                "and rtsps:// unless the admin allows more with SKYNET_CAMERA_URL_ALLOW"
+            )
+    return spec
+
+
 def check_camera_id(camera_id: str) -> str:
     """Return `camera_id` if it is a valid id (letters, digits, `_.-`, at most 64), else raise."""
     if not isinstance(camera_id, str) or not CAMERA_ID_PATTERN.match(camera_id):
@@ -101,14 +154,21 @@ def embedding_from_bytes(data: bytes) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: name, role, and the cameras they may see (None: every camera)."""
+    """Who is calling: name, role, the cameras they may see (None: every camera) and the id of
+    the API key behind them (names are labels, not identities: jobs and links use the id)."""
 
     name: str
     role: str
     camera_ids: frozenset[str] | None
+    key_id: int | None = None
 
     def can_see(self, camera_id: str) -> bool:
         return self.camera_ids is None or camera_id in self.camera_ids
+
+    @property
+    def principal_id(self) -> str:
+        """A stable identity: `key:<id>` for API keys (unique even when names repeat)."""
+        return f"key:{self.key_id}" if self.key_id is not None else f"name:{self.name}"
 
 
 @dataclass(frozen=True)
@@ -287,6 +347,11 @@ class ApiKeyInfo:
     camera_ids: frozenset[str] | None
     created_at: datetime
     revoked_at: datetime | None
+    expires_at: datetime | None = None
+
+    def active_at(self, now: datetime) -> bool:
+        """Neither revoked nor expired at `now`."""
+        return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
 
 
 @dataclass(frozen=True)

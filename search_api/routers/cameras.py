@@ -11,9 +11,11 @@ from fastapi import APIRouter, Response, status
 
 from index.catalog import (
     CameraSpec,
+    CameraUrlRefusedError,
     Principal,
     Session,
     append_audit,
+    check_camera_urls,
     get_camera,
     list_cameras,
     redact_url,
@@ -27,8 +29,9 @@ from search_api.access import (
     require_role,
     visible_camera,
 )
+from search_api.context import ApiContext
 from search_api.deps import ContextDep, PrincipalDep, SessionDep
-from search_api.errors import Conflict, InvalidInput
+from search_api.errors import Conflict, Forbidden, InvalidInput
 from search_api.openapi import AUTH_RESPONSES
 from search_api.schemas import CameraIn, CameraOut, CameraPatch, CameraStatusOut
 
@@ -48,6 +51,15 @@ def camera_out(spec: CameraSpec) -> CameraOut:
         enabled=spec.enabled,
         tiles=spec.tiles,
     )
+
+
+def openable(context: ApiContext, spec: CameraSpec) -> CameraSpec:
+    """`spec` if ingest may open its URLs (rtsp(s):// or the admin's allow-list); else 422
+    naming the field, so no request makes the server fetch internal URLs or read files."""
+    try:
+        return check_camera_urls(spec, context.camera_url_allow)
+    except CameraUrlRefusedError as error:
+        raise InvalidInput(str(error)) from error
 
 
 def save(session: Session, principal: Principal, spec: CameraSpec, action: str) -> None:
@@ -98,8 +110,14 @@ def read_status(
 @router.post(
     "", response_model=CameraOut, status_code=status.HTTP_201_CREATED, summary="Add a camera"
 )
-def add_camera(body: CameraIn, principal: PrincipalDep, session: SessionDep) -> CameraOut:
+def add_camera(
+    body: CameraIn, principal: PrincipalDep, session: SessionDep, context: ContextDep
+) -> CameraOut:
+    """A camera-limited key may add only cameras in its scope (checked before the duplicate
+    check, so a 409 never tells it which other camera ids exist)."""
     require_role(principal, MANAGE_ROLES)
+    if not may_see_camera(principal, body.id):
+        raise Forbidden(f"id: camera {body.id!r} is outside this key's cameras")
     if get_camera(session, body.id) is not None:
         raise Conflict(f"camera {body.id!r} already exists")
     spec = CameraSpec(
@@ -107,13 +125,17 @@ def add_camera(body: CameraIn, principal: PrincipalDep, session: SessionDep) -> 
         detect_fps=body.detect_fps, lat=body.lat, lon=body.lon, heading_deg=body.heading_deg,
         enabled=body.enabled, tiles=body.tiles,
     )  # fmt: skip
-    save(session, principal, spec, "camera_add")
+    save(session, principal, openable(context, spec), "camera_add")
     return camera_out(spec)
 
 
 @router.patch("/{camera_id}", response_model=CameraOut, summary="Change a camera")
 def update_camera(
-    camera_id: str, body: CameraPatch, principal: PrincipalDep, session: SessionDep
+    camera_id: str,
+    body: CameraPatch,
+    principal: PrincipalDep,
+    session: SessionDep,
+    context: ContextDep,
 ) -> CameraOut:
     require_role(principal, MANAGE_ROLES)
     current = visible_camera(session, principal, camera_id)
@@ -125,25 +147,33 @@ def update_camera(
         spec = dataclasses.replace(current, **changes)
     except ValueError as error:
         raise InvalidInput(str(error)) from error
-    save(session, principal, spec, "camera_update")
+    save(session, principal, openable(context, spec), "camera_update")
     return camera_out(spec)
 
 
-def set_enabled(session: Session, principal: Principal, camera_id: str, enabled: bool) -> CameraOut:
+def set_enabled(
+    context: ApiContext, session: Session, principal: Principal, camera_id: str, enabled: bool
+) -> CameraOut:
     require_role(principal, MANAGE_ROLES)
     spec = dataclasses.replace(visible_camera(session, principal, camera_id), enabled=enabled)
+    if enabled:
+        openable(context, spec)  # pausing a camera with a refused URL stays possible
     save(session, principal, spec, "camera_resume" if enabled else "camera_pause")
     return camera_out(spec)
 
 
 @router.post("/{camera_id}/pause", response_model=CameraOut, summary="Stop ingest, keep config")
-def pause_camera(camera_id: str, principal: PrincipalDep, session: SessionDep) -> CameraOut:
-    return set_enabled(session, principal, camera_id, enabled=False)
+def pause_camera(
+    camera_id: str, principal: PrincipalDep, session: SessionDep, context: ContextDep
+) -> CameraOut:
+    return set_enabled(context, session, principal, camera_id, enabled=False)
 
 
 @router.post("/{camera_id}/resume", response_model=CameraOut, summary="Start ingest again")
-def resume_camera(camera_id: str, principal: PrincipalDep, session: SessionDep) -> CameraOut:
-    return set_enabled(session, principal, camera_id, enabled=True)
+def resume_camera(
+    camera_id: str, principal: PrincipalDep, session: SessionDep, context: ContextDep
+) -> CameraOut:
+    return set_enabled(context, session, principal, camera_id, enabled=True)
 
 
 @router.delete(

@@ -26,7 +26,10 @@ TEST_START = datetime.now(UTC) - timedelta(minutes=1)
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runtime, TestClient, str]]:
     data_dir: Path = tmp_path_factory.mktemp("live")
-    runtime = Runtime.build(Settings(data_dir=data_dir, segment_duration_s=2.0, camera_poll_s=0.5))
+    settings = Settings(
+        data_dir=data_dir, segment_duration_s=2.0, camera_poll_s=0.5, camera_url_allow=("file",)
+    )  # the audio-only test camera is a local file
+    runtime = Runtime.build(settings)
     runtime.start()
     with runtime.sessions() as session:
         key = create_api_key(session, "ops", "admin")
