@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from detect.detections import DEFAULT_CLASSES
 from index.catalog import (
     CameraSpec,
+    CaseRecord,
     Principal,
     Session,
     StoredTrack,
@@ -20,7 +21,7 @@ from index.catalog import (
     get_track,
 )
 from index.catalog.attributes import PERSON_CLASSES
-from search_api.errors import Forbidden, NotFound
+from search_api.errors import Forbidden, InvalidInput, NotFound
 
 SEARCH_ROLES = frozenset({"admin", "investigator"})
 VIEW_ROLES = frozenset({"admin", "investigator", "operator", "viewer"})
@@ -68,9 +69,28 @@ def visible_track(session: Session, principal: Principal, track_id: int) -> Stor
     return track
 
 
-def require_case(session: Session, case_id: str | None, purpose: str | None, what: str) -> None:
-    """Forbidden naming what is missing unless `case_id` is an open case and `purpose` given."""
-    missing = [name for name, value in (("case_id", case_id), ("purpose", purpose)) if not value]
+def require_case_owner(principal: Principal, case: CaseRecord) -> None:
+    """Forbidden unless the caller opened the case or is an admin: a case is one
+    investigator's authority to search, not a token any investigator may borrow."""
+    if principal.role != "admin" and case.created_by != principal.name:
+        raise Forbidden(
+            f"case_id: case {case.id!r} was opened by someone else; only its creator or an admin"
+            " may use or close it"
+        )
+
+
+def require_case(
+    session: Session, principal: Principal, case_id: str | None, purpose: str | None, what: str
+) -> CaseRecord:
+    """The open case `case_id`, if the caller may work under it and gave a purpose.
+
+    InvalidInput when `purpose` is given but blank (an audit row needs a real reason);
+    Forbidden naming what is missing, or when the case does not exist, is closed or is not the
+    caller's (require_case_owner)."""
+    if purpose is not None and not purpose.strip():
+        raise InvalidInput("purpose: must not be blank")
+    given = (("case_id", case_id), ("purpose", purpose))
+    missing = [name for name, value in given if value is None or not value.strip()]
     if missing:
         raise Forbidden(f"{what} need {' and '.join(missing)}: missing {missing}")
     case = get_case(session, str(case_id))
@@ -78,6 +98,16 @@ def require_case(session: Session, case_id: str | None, purpose: str | None, wha
         raise Forbidden(f"case_id: case {case_id!r} does not exist")
     if case.closed_at is not None:
         raise Forbidden(f"case_id: case {case_id!r} is closed")
+    require_case_owner(principal, case)
+    return case
+
+
+def may_return_persons(class_names: Iterable[str] | None) -> bool:
+    """Whether a search filtered to `class_names` (None: not filtered by class) can return
+    persons. Decided on what the search returns, never on its seed: a car seed finds people
+    as readily as a person seed when no class filter stops it."""
+    classes = set(DEFAULT_CLASSES if class_names is None else class_names)
+    return bool(classes & PERSON_CLASSES)
 
 
 def authorize_search(
@@ -87,8 +117,23 @@ def authorize_search(
     case_id: str | None,
     purpose: str | None,
 ) -> None:
-    """Role check, then: a search that may return persons needs an open case and a purpose."""
+    """Role check, then: a search that may return persons (`class_names`: the classes it can
+    return, None: any) needs an open case of the caller's and a purpose."""
     require_role(principal, SEARCH_ROLES)
-    classes = set(DEFAULT_CLASSES if class_names is None else class_names)
-    if classes & PERSON_CLASSES:
-        require_case(session, case_id, purpose, "searches for persons")
+    if may_return_persons(class_names):
+        require_case(session, principal, case_id, purpose, "searches for persons")
+
+
+def authorize_track_view(
+    session: Session,
+    principal: Principal,
+    track: StoredTrack,
+    case_id: str | None,
+    purpose: str | None,
+) -> None:
+    """Viewing a person's track (its record, thumbnail and clip links) is a look-up of a person:
+    it needs an open case of the caller's and a purpose, like a person search. Vehicles and
+    other objects need only a viewing role."""
+    require_role(principal, VIEW_ROLES)
+    if track.class_name in PERSON_CLASSES:
+        require_case(session, principal, case_id, purpose, "person tracks")

@@ -34,6 +34,7 @@ from search_api.search_filters import ResolvedQuery, filters_from, text_filters
 from search_api.search_service import (
     ScoredTrack,
     attribute_ranked,
+    audit_denials,
     audit_search,
     build_hits,
     similar_tracks,
@@ -73,7 +74,8 @@ FilterSource = SearchFiltersIn | TextQuery
 @dataclass(frozen=True)
 class SearchSpec:
     """One search as an endpoint received it: `query_type` names it in the audit log,
-    `classes` (None: the default classes) decide whether it needs a case."""
+    `classes` are the classes it can return (its class filter; None: any class, persons
+    included) and decide whether it needs a case, whatever its seed."""
 
     query_type: str
     filters: FilterSource
@@ -110,11 +112,16 @@ class SearchOutcome:
 
 def authorized_query(session: Session, principal: Principal, spec: SearchSpec) -> ResolvedQuery:
     """authorize → filters: Forbidden unless the caller may run this search (role; a case and
-    a purpose when persons may be returned), then the filters resolved against the catalog."""
-    authorize_search(session, principal, spec.classes, spec.case_id, spec.purpose)
-    if isinstance(spec.filters, TextQuery):
-        return text_filters(session, principal, spec.filters)
-    return ResolvedQuery(filters_from(session, principal, spec.filters))
+    a purpose when persons may be returned), then the filters resolved against the catalog.
+    A refusal (role, case, cameras) is audited as `search_denied` before it is raised."""
+    with audit_denials(
+        session, principal, "search_denied", spec.query_type, spec.case_id, spec.purpose,
+        spec.target,
+    ):  # fmt: skip
+        authorize_search(session, principal, spec.classes, spec.case_id, spec.purpose)
+        if isinstance(spec.filters, TextQuery):
+            return text_filters(session, principal, spec.filters)
+        return ResolvedQuery(filters_from(session, principal, spec.filters))
 
 
 def picture_object(context: ApiContext, ranking: ByPicture) -> QueryObject:

@@ -5,7 +5,8 @@ endpoints; the job runner (search_api/search_jobs.py) ranks in slices with the s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,12 +22,13 @@ from index.catalog import (
     append_audit,
     embedding_from_bytes,
     entered_zones,
+    get_case,
     matching_track_ids,
     matching_tracks,
     tracks_by_ids,
 )
 from search_api.context import ApiContext
-from search_api.errors import InvalidInput
+from search_api.errors import Forbidden, InvalidInput
 from search_api.links import clip_url, object_url
 from search_api.schemas import MatchReason, SearchHit, ZoneRef
 
@@ -233,3 +235,38 @@ def audit_search(
         hit_count=hit_count,
         target=target,
     )
+
+
+@contextmanager
+def audit_denials(
+    session: Session,
+    principal: Principal,
+    action: str,
+    query_type: str | None = None,
+    case_id: str | None = None,
+    purpose: str | None = None,
+    target: str | None = None,
+) -> Iterator[None]:
+    """Audit a refusal (Forbidden) raised in the block as `action`, then re-raise it.
+
+    A refused look-up matters as much as a granted one (probing for cases, roles or cameras).
+    The block runs before the request writes anything, so the session is rolled back and the
+    denial committed on its own: the refused request's 403 does not roll the row back."""
+    try:
+        yield
+    except Forbidden as error:
+        session.rollback()
+        known_case = case_id if case_id and get_case(session, case_id) is not None else None
+        append_audit(
+            session,
+            principal=principal.name,
+            role=principal.role,
+            action=action,
+            query_type=query_type,
+            case_id=known_case,  # the column names real cases; the request's id is in filters
+            purpose=purpose,
+            filters={"denied": error.detail, "case_id": case_id},
+            target=target,
+        )
+        session.commit()
+        raise

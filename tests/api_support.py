@@ -85,12 +85,15 @@ class ApiEnv:
     vehicles: dict[str, int] = field(default_factory=dict)
     hop: dict[str, int] = field(default_factory=dict)
     later_crops: list[np.ndarray] = field(default_factory=list)
+    key_cases: dict[str, str] = field(default_factory=dict)  # a case is its creator's alone
 
     def headers(self, key: str = "investigator") -> dict[str, str]:
         return {"X-API-Key": self.keys[key]}
 
-    def access(self) -> dict[str, str]:
-        return {"case_id": self.case_id, "purpose": "test investigation"}
+    def access(self, key: str = "investigator") -> dict[str, str]:
+        """Case and purpose for a search with `key`: the open case its principal opened."""
+        case_id = self.key_cases.get(key, self.case_id)
+        return {"case_id": case_id, "purpose": "test investigation"}
 
 
 def _record(
@@ -232,6 +235,7 @@ def api_env(root: Path) -> Iterator[ApiEnv]:
         }
         case_id = create_case(session, "Robbery at gate 2", "ana")
         closed = create_case(session, "Old case", "ana")
+        key_cases = {"cam2-only": create_case(session, "Gate 2 desk", "cam2 desk")}
         session.commit()
     with sessions() as session:
         close_case(session, closed)
@@ -249,6 +253,7 @@ def api_env(root: Path) -> Iterator[ApiEnv]:
             vehicles=vehicle_ids,
             hop=hop,
             later_crops=[later for _, later in pairs],
+            key_cases=key_cases,
         )
     runner = getattr(app.state, "search_jobs", None)
     if runner is not None:

@@ -13,7 +13,7 @@ from index.catalog import (
     get_case,
     list_cases,
 )
-from search_api.access import SEARCH_ROLES, require_role
+from search_api.access import SEARCH_ROLES, require_case_owner, require_role
 from search_api.deps import PrincipalDep, SessionDep
 from search_api.errors import InvalidInput, NotFound
 from search_api.openapi import AUTH_RESPONSES
@@ -77,9 +77,11 @@ def read_case(case_id: str, principal: PrincipalDep, session: SessionDep) -> Cas
 
 @router.post("/{case_id}/close", response_model=CaseOut, summary="Close a case")
 def close(case_id: str, principal: PrincipalDep, session: SessionDep) -> CaseOut:
-    """Closed cases can no longer authorise searches; closing twice keeps the first time."""
+    """Closed cases can no longer authorise searches; closing twice keeps the first time.
+    Only the case's creator or an admin may close it (403 otherwise)."""
     require_role(principal, SEARCH_ROLES)
     case = existing_case(session, case_id)
+    require_case_owner(principal, case)
     if case.closed_at is None:
         case = close_case(session, case_id)
         append_audit(

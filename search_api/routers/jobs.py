@@ -8,7 +8,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from index.catalog import JobRecord, Principal, Session, cancel_live_job, get_job, job_owner
+from index.catalog import (
+    JobRecord,
+    Principal,
+    Session,
+    append_audit,
+    cancel_live_job,
+    get_job,
+    job_owner,
+)
 from search_api.access import visible_track
 from search_api.context import ApiContext
 from search_api.deps import ContextDep, PrincipalDep, RunnerDep, SessionDep
@@ -79,7 +87,7 @@ def start_search_job(
     if body.kind == "track":
         seed = visible_track(session, principal, int(body.track_id or 0))
         track_embedding(context, seed)  # 422 now, not a failed job later
-        ranking, classes = ByTrack(seed), [seed.class_name]
+        ranking = ByTrack(seed)  # body.classes, not the seed's class, decide the case
     elif body.kind == "text":
         filters = parse_text(str(body.text), datetime.now(UTC), body.timezone)
         classes = filters.class_names or None
@@ -115,9 +123,18 @@ def read_job(
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> JobOut:
-    return job_out(
-        context, session, principal, owned_job(session, principal, job_id), offset, limit
-    )
+    """Every read that hands out results is audited (under the job's case), like a search."""
+    job = owned_job(session, principal, job_id)
+    out = job_out(context, session, principal, job, offset, limit)
+    if out.hits:
+        append_audit(
+            session, principal=principal.name, role=principal.role, action="read_job_results",
+            query_type=job.kind, case_id=job.params.get("case_id") or None,
+            filters={"offset": offset, "limit": limit}, hit_count=len(out.hits),
+            target=f"job:{job_id}",
+        )  # fmt: skip
+        session.commit()
+    return out
 
 
 def cancel(context: ApiContext, session: Session, principal: Principal, job_id: str) -> JobOut:

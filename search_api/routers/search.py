@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from detect.detections import DEFAULT_CLASSES
 from detect.query import MAX_IMAGE_BYTES
+from index.catalog import tracks_by_ids
 from search_api.access import authorize_search, visible_track
 from search_api.deps import ContextDep, PrincipalDep, SessionDep
 from search_api.errors import InvalidInput
@@ -35,7 +36,7 @@ from search_api.schemas import (
 )
 from search_api.search_filters import names_nothing, parse_text
 from search_api.search_pipeline import ByAttributes, ByPicture, ByTrack, SearchSpec, run_search
-from search_api.search_service import audit_search
+from search_api.search_service import audit_denials, audit_search
 
 router = APIRouter(prefix="/search", tags=["search"], responses=AUTH_RESPONSES)
 
@@ -140,7 +141,7 @@ def search_by_track(
         filters=body,
         ranking=ByTrack(seed),
         top_k=body.top_k,
-        classes=[seed.class_name],
+        classes=body.classes,  # what it can return decides the case, not the seed's class
         case_id=body.case_id,
         purpose=body.purpose,
         audit_fields={"top_k": body.top_k},
@@ -215,7 +216,14 @@ def search_hop(
     """Candidates in neighbouring cameras before and after the trail, ranked by appearance ×
     travel-time plausibility; send confirmed / rejected ids back to refine the query."""
     seed = visible_track(session, principal, body.track_id)
-    authorize_search(session, principal, [seed.class_name], body.case_id, body.purpose)
+    # Candidates share the class of the track they hop from (the seed or a confirmed
+    # sighting), and the trail returns the confirmed sightings themselves.
+    classes = {seed.class_name, *(t.class_name for t in tracks_by_ids(session, body.confirmed))}
+    with audit_denials(
+        session, principal, "search_denied", "hop", body.case_id, body.purpose,
+        f"track:{body.track_id}",
+    ):  # fmt: skip
+        authorize_search(session, principal, sorted(classes), body.case_id, body.purpose)
     response = hop_search(context, session, principal, seed, body)
     audit_search(
         session, principal, "hop",

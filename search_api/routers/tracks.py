@@ -2,34 +2,52 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 
 from index.catalog import append_audit
 from index.track_indexer import context_key
-from search_api.access import VIEW_ROLES, require_role, visible_track
+from search_api.access import VIEW_ROLES, authorize_track_view, require_role, visible_track
 from search_api.deps import ContextDep, PrincipalDep, SessionDep
 from search_api.links import clip_url, object_url
-from search_api.openapi import AUTH_RESPONSES
+from search_api.openapi import AUTH_RESPONSES, CatalogId
 from search_api.schemas import TrackOut
+from search_api.search_service import audit_denials
 
 router = APIRouter(prefix="/tracks", tags=["tracks"], responses=AUTH_RESPONSES)
 
 
 @router.get("/{track_id}", response_model=TrackOut, summary="One track with its links")
 def read_track(
-    track_id: int,
+    track_id: CatalogId,
     principal: PrincipalDep,
     session: SessionDep,
     context: ContextDep,
+    case_id: Annotated[
+        str | None, Query(max_length=64, description="open case: required for person tracks")
+    ] = None,
+    purpose: Annotated[
+        str | None, Query(max_length=2000, description="why: required for person tracks")
+    ] = None,
 ) -> TrackOut:
+    """A person's track (record, thumbnail, clip) needs `case_id` (an open case of the
+    caller's) and `purpose`, like a person search; every view and refusal is audited."""
     require_role(principal, VIEW_ROLES)
     row = visible_track(session, principal, track_id)
+    target = f"track:{track_id}"
+    with audit_denials(
+        session, principal, "view_track_denied", None, case_id, purpose, target
+    ):  # fmt: skip
+        authorize_track_view(session, principal, row, case_id, purpose)
     append_audit(
         session,
         principal=principal.name,
         role=principal.role,
         action="view_track",
-        target=f"track:{track_id}",
+        case_id=case_id or None,
+        purpose=purpose,
+        target=target,
     )
     session.commit()
     return TrackOut(

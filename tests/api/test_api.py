@@ -68,6 +68,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, 
         }
         revoke_api_key(session, "old")
         CASE["id"] = create_case(session, "Robbery at gate 2", "ana")
+        CASE["cam2"] = create_case(session, "Gate 2 desk", "cam2 desk")  # a case is its creator's
         session.commit()
     with TestClient(create_app(context), base_url=BASE_URL) as client:
         yield client, keys, list(zip(track_ids, pairs, strict=True))
@@ -145,10 +146,19 @@ def test_roles_and_camera_scope_are_enforced(api) -> None:
     client, keys, tracks = api
     later = jpeg(tracks[0][1][1])
     assert search(client, keys["viewer"], later, whole_image="true").status_code == 403
-    scoped = search(client, keys["cam2-only"], later, whole_image="true", top_k="20")
+    scoped = search(
+        client, keys["cam2-only"], later, whole_image="true", top_k="20", case_id=CASE["cam2"]
+    )
     assert scoped.status_code == 200
     assert {h["camera_id"] for h in scoped.json()["hits"]} == {"cam2"}
-    denied = search(client, keys["cam2-only"], later, whole_image="true", camera_ids="cam1")
+    denied = search(
+        client,
+        keys["cam2-only"],
+        later,
+        whole_image="true",
+        camera_ids="cam1",
+        case_id=CASE["cam2"],
+    )
     assert denied.status_code == 403
     cameras = client.get("/api/v1/cameras", headers={"X-API-Key": keys["cam2-only"]})
     assert [c["id"] for c in cameras.json()] == ["cam2"]
@@ -177,7 +187,8 @@ def test_filters_restrict_hits_exactly(api) -> None:
 def test_track_details_links_and_no_stream_credentials(api) -> None:
     client, keys, tracks = api
     headers = {"X-API-Key": keys["investigator"]}
-    track = client.get(f"/api/v1/tracks/{tracks[0][0]}", headers=headers)
+    access = {"case_id": CASE["id"], "purpose": "test investigation"}  # person tracks need it
+    track = client.get(f"/api/v1/tracks/{tracks[0][0]}", params=access, headers=headers)
     assert track.status_code == 200
     body = track.json()
     assert body["camera_id"] == "cam1" and body["class_name"] == "person"
@@ -213,7 +224,9 @@ def test_searches_and_views_are_audited(api) -> None:
 def test_clip_links_are_signed_for_the_viewer(api) -> None:
     client, keys, tracks = api
     body = client.get(
-        f"/api/v1/tracks/{tracks[0][0]}", headers={"X-API-Key": keys["investigator"]}
+        f"/api/v1/tracks/{tracks[0][0]}",
+        params={"case_id": CASE["id"], "purpose": "test investigation"},
+        headers={"X-API-Key": keys["investigator"]},
     ).json()
     assert "viewer=ana" in body["clip_url"]
     no_recording = client.get(body["clip_url"], follow_redirects=False)

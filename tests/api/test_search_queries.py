@@ -228,9 +228,11 @@ def test_viewers_may_not_search_and_scope_limits_cameras(env: ApiEnv) -> None:
     body = {"classes": ["car"]}
     viewer = env.client.post(f"{API}/search/attributes", json=body, headers=env.headers("viewer"))
     assert viewer.status_code == 403
+    desk = env.headers("cam2-only")  # a case is its creator's: the desk opens its own
+    case_id = env.client.post(f"{API}/cases", json={"title": "Gate 2"}, headers=desk).json()["id"]
     scoped = env.client.post(
-        f"{API}/search/attributes", json={"classes": ["person"], **env.access()},
-        headers=env.headers("cam2-only"),
+        f"{API}/search/attributes",
+        json={"classes": ["person"], "case_id": case_id, "purpose": "gate 2"}, headers=desk,
     )  # fmt: skip
     assert {h["camera_id"] for h in scoped.json()["hits"]} == {"cam2"}
     hidden = env.client.post(
@@ -294,4 +296,7 @@ def test_cases_open_list_close(env: ApiEnv) -> None:
     untitled = env.client.post(f"{API}/cases", json={"title": ""}, headers=env.headers())
     assert untitled.status_code == 422
     assert env.client.get(f"{API}/cases", headers=env.headers("viewer")).status_code == 403
-    assert last_audit(env).action == "close_case"
+    with env.context.sessions() as session:
+        recent = [(e.action, e.target) for e in audit_entries(session, principal="ana")][-2:]
+    # the refused search under the closed case is audited too (#12 item 10)
+    assert recent == [("close_case", f"case:{case_id}"), ("search_denied", None)]
