@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -13,10 +14,16 @@ from index.catalog import Principal
 from ingest.camera_status import CameraStatus
 from search_api.access import VIEW_ROLES, require_role
 from search_api.context import ApiContext
-from search_api.deps import ContextDep, PrincipalDep, start_job_runner
+from search_api.deps import (
+    ContextDep,
+    PrincipalDep,
+    key_principal,
+    start_job_runner,
+)
 from search_api.errors import HANDLED_ERRORS, status_and_detail
+from search_api.limits import ApiLimits, RequestGuard
 from search_api.metrics import render_metrics
-from search_api.openapi import AUTH_RESPONSES
+from search_api.openapi import AUTH_RESPONSES, ERROR_RESPONSES, install_openapi, validation_detail
 from search_api.routers import cameras, cases, clips, jobs, objects, search, tracks, zones
 from search_api.schemas import Health
 
@@ -36,6 +43,13 @@ def domain_error_response(_request: Request, error: Exception) -> JSONResponse:
     """The one handler of domain errors (and the catalog's lookup errors): 4xx + `detail`."""
     code, detail = status_and_detail(error)
     return JSONResponse({"detail": detail}, status_code=code)
+
+
+def validation_error_response(_request: Request, error: Exception) -> JSONResponse:
+    """422 with the same body as every other error: `detail` names each field at fault (the
+    offending input is not echoed: a NaN in it cannot be written as JSON)."""
+    assert isinstance(error, RequestValidationError)
+    return JSONResponse({"detail": validation_detail(error.errors())}, status_code=422)
 
 
 def visible_statuses(
@@ -60,7 +74,14 @@ def create_app(context: ApiContext) -> FastAPI:
     app.state.context = context
     for error_type in HANDLED_ERRORS:
         app.add_exception_handler(error_type, domain_error_response)
-    api = APIRouter(prefix=API_PREFIX)
+    app.add_exception_handler(RequestValidationError, validation_error_response)
+    app.add_middleware(
+        RequestGuard,
+        fastapi_app=app,
+        limits=getattr(context, "limits", ApiLimits()),  # no context: OpenAPI-only apps
+        lookup=lambda key: key_principal(context, key),
+    )
+    api = APIRouter(prefix=API_PREFIX, responses=ERROR_RESPONSES)
     for module in (search, tracks, cameras, zones, cases, jobs, objects, clips):
         api.include_router(module.router)
 
@@ -87,4 +108,5 @@ def create_app(context: ApiContext) -> FastAPI:
         body = render_metrics(visible_statuses(principal, context), lambda: len(context.vectors))
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
+    install_openapi(app)
     return app

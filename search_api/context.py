@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from detect.track_builder import Embedder
 from detect.worker import BatchDetector
 from index.catalog import SessionFactory
 from index.vectors import VectorIndex
 from ingest.camera_status import CameraStatus
+from search_api.limits import ApiLimits
 from storage.objectstore import ObjectStore
 
 
@@ -26,5 +27,6 @@ class ApiContext:
     signing_key: bytes = b""
     public_base_url: str = ""  # absolute links in responses; empty: links start at /api/v1
     camera_status: Callable[[], dict[str, CameraStatus]] | None = None
+    limits: ApiLimits = field(default_factory=ApiLimits)
     # camera URL entries beyond rtsp(s):// (Settings.camera_url_allow; values.camera_url_allowed)
     camera_url_allow: tuple[str, ...] = ()

@@ -30,13 +30,24 @@ def db_session(request: Request) -> Iterator[Session]:
         yield session
 
 
+def key_principal(context: ApiContext, api_key: str) -> Principal | None:
+    """The principal of an active key (None: unknown or revoked), in a session of its own."""
+    with context.sessions() as session:
+        return principal_for_key(session, api_key)
+
+
 def current_principal(
+    request: Request,
     session: Annotated[Session, Depends(db_session)],
     api_key: Annotated[str | None, Security(API_KEY_HEADER)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
 ) -> Principal:
     """The caller behind the `X-API-Key` header (or a bearer token); 401 when it is missing,
-    unknown or revoked."""
+    unknown or revoked. The request guard (search_api/limits.py) has already looked the key up
+    before the body was read; the lookup here serves an app without the guard."""
+    checked: Principal | None = getattr(request.state, "principal", None)
+    if checked is not None:
+        return checked
     api_key = api_key or (bearer.credentials if bearer is not None else None)
     if not api_key:
         raise HTTPException(

@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     Field,
     ValidationInfo,
@@ -20,7 +19,14 @@ from index.catalog.attributes import AttributeFilter, normalise_term
 from index.catalog.values import TILES_PATTERN
 from index.catalog.zones import MAX_ZONE_NAME_CHARS, check_polygon, check_zone_name
 from ingest.camera_status import CameraStatus
-from search_api.openapi import ColourName, DirectionName, SectorName, VehicleTypeName
+from search_api.openapi import (
+    CatalogId,
+    ColourName,
+    DirectionName,
+    SearchTime,
+    SectorName,
+    VehicleTypeName,
+)
 
 
 class ZoneRef(BaseModel):
@@ -226,8 +232,8 @@ class SearchFiltersIn(BaseModel):
     """Filters every search type accepts; unknown values fail with 422 naming the field."""
 
     camera_ids: list[str] | None = Field(default=None, description="None: every visible camera")
-    start: AwareDatetime | None = Field(default=None, description="UTC or with offset")
-    end: AwareDatetime | None = None
+    start: SearchTime | None = Field(default=None, description="UTC or with offset")
+    end: SearchTime | None = None
     classes: list[str] | None = Field(default=None, description="COCO class names")
     colour: ColourName | None = Field(default=None, description="vehicle colour, e.g. red")
     vehicle_type: VehicleTypeName | None = Field(
@@ -251,7 +257,7 @@ class SearchFiltersIn(BaseModel):
     min_confidence: float = Field(
         default=0.0, ge=0.0, le=1.0, description="stored confidence each named attribute needs"
     )
-    zone_ids: list[int] | None = Field(
+    zone_ids: list[CatalogId] | None = Field(
         default=None, description="tracks that passed through any of these zones (zone ids)"
     )
 
@@ -301,7 +307,7 @@ class TrackSearchRequest(SearchFiltersIn, AccessIn):
 
 class TextSearchRequest(AccessIn):
     text: str = Field(min_length=1, max_length=500, examples=["穿白衣服的男子 今天 2号摄像头"])
-    now: AwareDatetime | None = Field(default=None, description="reference time; default: now")
+    now: SearchTime | None = Field(default=None, description="reference time; default: now")
     timezone: str = Field(default="UTC", description="IANA zone the text's times are in")
     top_k: int = Field(default=50, ge=1, le=1000)
 
@@ -337,9 +343,9 @@ class TextSearchResponse(BaseModel):
 class HopRequest(AccessIn):
     """A seed track, the sightings the investigator confirmed and those rejected so far."""
 
-    track_id: int
-    confirmed: list[int] = Field(default_factory=list, max_length=200)
-    rejected: list[int] = Field(default_factory=list, max_length=1000)
+    track_id: CatalogId
+    confirmed: list[CatalogId] = Field(default_factory=list, max_length=200)
+    rejected: list[CatalogId] = Field(default_factory=list, max_length=1000)
     top_k: int = Field(default=10, ge=1, le=100)
     max_distance_m: float = Field(default=3000.0, gt=0, le=100_000)
 
@@ -377,7 +383,7 @@ class SearchJobRequest(SearchFiltersIn, AccessIn):
     """A wide search run in the background: by track, by attributes or by text."""
 
     kind: Literal["track", "attributes", "text"]
-    track_id: int | None = None
+    track_id: CatalogId | None = None
     text: str | None = Field(default=None, max_length=500)
     timezone: str = "UTC"
     top_k: int = Field(default=1000, ge=1, le=10_000)

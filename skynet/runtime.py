@@ -27,6 +27,7 @@ from ingest.uploader import SegmentUploader
 from models.registry import model_path
 from search_api.app import API_PREFIX, create_app
 from search_api.context import ApiContext
+from search_api.limits import ApiLimits
 from skynet.settings import Settings
 from skynet.supervisor import CameraSupervisor, recorded_until
 from storage.local import LocalObjectStore
@@ -255,6 +256,11 @@ class Runtime:
             signing_key=self.settings.signing_key_bytes(),
             camera_status=self.camera_status,
             public_base_url=self.settings.api_base_url,
+            limits=ApiLimits(
+                max_request_bytes=self.settings.max_request_bytes,
+                max_image_pixels=self.settings.max_image_pixels,
+                rate_limit_per_minute=self.settings.rate_limit_per_minute,
+            ),
             camera_url_allow=self.settings.camera_url_allow,
         )
 

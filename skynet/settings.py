@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     # How often the vector index is saved while it changes (and at stop). A crash costs only
     # re-adding the catalog's tracks since the last save; each save rewrites the index files.
     vector_save_interval_s: float = Field(default=300.0, gt=0)
+    # Request limits (search_api/limits.py): every body (a 20 MB picture and its form fields
+    # fit); an uploaded picture's pixels, read from its header before decoding (a 107 KB PNG
+    # of 30000x30000 px decodes to 5.7 GB); requests a minute per API key (0: no limit).
+    max_request_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+    max_image_pixels: int = Field(default=40_000_000, gt=0)
+    rate_limit_per_minute: int = Field(default=600, ge=0)
     # Camera URLs beyond rtsp:// and rtsps:// (an admin's choice: http or file URLs let whoever
     # adds cameras make the server fetch internal pages or read local files). Comma-separated
     # schemes ("http") or scheme://host[:port] entries ("http://cam7.lan:8080").

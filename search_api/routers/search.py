@@ -9,14 +9,15 @@ from fastapi import APIRouter, File, Form, UploadFile
 from pydantic import ValidationError
 
 from detect.detections import DEFAULT_CLASSES
-from detect.query import MAX_IMAGE_BYTES
+from detect.query import MAX_IMAGE_BYTES, ImageTooLarge, QueryImageError, check_image_size
 from index.catalog import tracks_by_ids
 from search_api.access import authorize_search, visible_track
 from search_api.deps import ContextDep, PrincipalDep, SessionDep
-from search_api.errors import InvalidInput
+from search_api.errors import InvalidInput, PayloadTooLarge
 from search_api.hop import hop_search
 from search_api.openapi import (
     AUTH_RESPONSES,
+    CatalogId,
     ColourName,
     DirectionName,
     SectorName,
@@ -60,7 +61,7 @@ def validation_message(error: ValidationError) -> str:
 
 
 @router.post("/image", response_model=SearchResponse, summary="Find tracks like this picture")
-async def search_by_image(
+def search_by_image(
     principal: PrincipalDep,
     session: SessionDep,
     context: ContextDep,
@@ -83,8 +84,17 @@ async def search_by_image(
     case_id: Annotated[str | None, Form()] = None,
     purpose: Annotated[str | None, Form()] = None,
 ) -> SearchResponse:
-    """Picks the largest person or vehicle of `classes` in the picture (or takes it whole)."""
-    data = await image.read(MAX_IMAGE_BYTES + 1)
+    """Picks the largest person or vehicle of `classes` in the picture (or takes it whole).
+
+    A plain `def`: FastAPI runs it on its thread pool, so decoding and the models never block
+    the event loop (other requests, /healthz). The header's pixel count is checked first."""
+    data = image.file.read(MAX_IMAGE_BYTES + 1)
+    try:
+        check_image_size(data, context.limits.max_image_pixels)
+    except ImageTooLarge as error:
+        raise PayloadTooLarge(f"image: {error}") from error
+    except QueryImageError as error:
+        raise InvalidInput(f"image: {error}") from error
     try:
         request = SearchFiltersIn.model_validate(
             {
@@ -128,7 +138,7 @@ async def search_by_image(
 
 @router.post("/track/{track_id}", response_model=HitsPage, summary="More like this track")
 def search_by_track(
-    track_id: int,
+    track_id: CatalogId,
     body: TrackSearchRequest,
     principal: PrincipalDep,
     session: SessionDep,

@@ -23,7 +23,7 @@ from index.catalog import (
 from search_api.access import MANAGE_ROLES, VIEW_ROLES, require_role, visible_camera
 from search_api.deps import PrincipalDep, SessionDep
 from search_api.errors import NotFound
-from search_api.openapi import AUTH_RESPONSES
+from search_api.openapi import AUTH_RESPONSES, CatalogId
 from search_api.schemas import ZoneIn, ZoneOut
 
 router = APIRouter(prefix="/cameras/{camera_id}/zones", tags=["zones"], responses=AUTH_RESPONSES)
@@ -72,7 +72,7 @@ def read_zones(camera_id: str, principal: PrincipalDep, session: SessionDep) -> 
 
 @router.get("/{zone_id}", response_model=ZoneOut, summary="One zone")
 def read_zone(
-    camera_id: str, zone_id: int, principal: PrincipalDep, session: SessionDep
+    camera_id: str, zone_id: CatalogId, principal: PrincipalDep, session: SessionDep
 ) -> ZoneOut:
     require_role(principal, VIEW_ROLES)
     zone = camera_zone(session, principal, camera_id, zone_id)
@@ -89,7 +89,7 @@ def add_zone(camera_id: str, body: ZoneIn, principal: PrincipalDep, session: Ses
 
 @router.put("/{zone_id}", response_model=ZoneOut, summary="Rename or reshape a zone")
 def replace_zone(
-    camera_id: str, zone_id: int, body: ZoneIn, principal: PrincipalDep, session: SessionDep
+    camera_id: str, zone_id: CatalogId, body: ZoneIn, principal: PrincipalDep, session: SessionDep
 ) -> ZoneOut:
     require_role(principal, MANAGE_ROLES)
     camera_zone(session, principal, camera_id, zone_id)
@@ -101,7 +101,7 @@ def replace_zone(
     "/{zone_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove a zone and its links"
 )
 def remove_zone(
-    camera_id: str, zone_id: int, principal: PrincipalDep, session: SessionDep
+    camera_id: str, zone_id: CatalogId, principal: PrincipalDep, session: SessionDep
 ) -> Response:
     require_role(principal, MANAGE_ROLES)
     camera_zone(session, principal, camera_id, zone_id)

@@ -1,0 +1,224 @@
+"""The request guard: what happens to every request before a route reads its body.
+
+In order: the API key is checked (routes that take one) before a byte of the body is read, so
+an unauthenticated 100 MB upload or malformed JSON is answered 401 at once; then the caller's
+rate limit (429 with Retry-After); then the body-size limit (413: from Content-Length at once,
+or while a chunked body streams in). Every response gets the security headers. An unexpected
+error is answered 500 here (and logged) instead of being re-raised to the server, which would
+drop the keep-alive connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import anyio
+from fastapi import FastAPI, HTTPException
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from index.catalog import Principal
+
+log = logging.getLogger(__name__)
+
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+)
+# The API serves JSON, pictures and clips, never pages: nothing may load or frame it. The
+# interactive docs (HTML that loads Swagger UI / ReDoc from a CDN) are left without a CSP.
+API_CSP = b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+DOCS_PATHS = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
+
+
+@dataclass(frozen=True)
+class ApiLimits:
+    """Limits on what one request may cost (Settings: max_request_bytes, max_image_pixels,
+    rate_limit_per_minute; 0 turns the rate limit off)."""
+
+    max_request_bytes: int = 25 * 1024 * 1024  # a 20 MB picture and its form fields
+    max_image_pixels: int = 40_000_000
+    rate_limit_per_minute: int = 600
+
+
+class RateLimiter:
+    """A token bucket per principal: `per_minute` requests a minute, bursts of as many."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_minute = per_minute
+        self.clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}  # who → (tokens, at)
+
+    def retry_after_s(self, who: str) -> int | None:
+        """None when `who` may go on (a token is taken), else whole seconds to wait."""
+        if self.per_minute <= 0:
+            return None
+        now = self.clock()
+        tokens, at = self._buckets.get(who, (float(self.per_minute), now))
+        tokens = min(float(self.per_minute), tokens + (now - at) * self.per_minute / 60.0)
+        if tokens >= 1.0:
+            self._buckets[who] = (tokens - 1.0, now)
+            return None
+        self._buckets[who] = (tokens, now)
+        return max(1, math.ceil((1.0 - tokens) * 60.0 / self.per_minute))
+
+
+def public_operations(app: FastAPI) -> list[tuple[str, re.Pattern[str]]]:
+    """(method, path pattern) of the operations the OpenAPI document lists without a security
+    requirement (signed links), and the document and docs pages themselves."""
+    public = [
+        ("GET", re.compile(re.escape(url) + "$"))
+        for url in (
+            app.openapi_url,
+            app.docs_url,
+            app.redoc_url,
+            app.swagger_ui_oauth2_redirect_url,
+        )
+        if url
+    ]
+    for path, operations in app.openapi().get("paths", {}).items():
+        # a parameter may hold slashes ({key:path} shows as {key}): public paths only widen
+        pattern = "".join(
+            ".+" if part.startswith("{") else re.escape(part)
+            for part in re.split(r"(\{[^}]+\})", path)
+        )
+        for method, operation in operations.items():
+            if not operation.get("security"):
+                public.append((method.upper(), re.compile(pattern + "$")))
+    return public
+
+
+def api_key_of(scope: Scope) -> str | None:
+    """The key in `X-API-Key`, else a bearer token."""
+    headers = dict(scope["headers"])
+    key = headers.get(b"x-api-key", b"").decode("latin-1").strip()
+    if key:
+        return key
+    scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def refusal(code: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=code, headers=headers)
+
+
+class RequestGuard:
+    """ASGI middleware: authenticate → rate limit → body size, security headers, no dropped
+    connections. `lookup(key)` finds the key's principal (a blocking catalog read, run on a
+    worker thread); the OpenAPI document says which operations are public."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        fastapi_app: FastAPI,
+        limits: ApiLimits,
+        lookup: Callable[[str], Principal | None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.app = app
+        self.fastapi_app = fastapi_app
+        self.limits = limits
+        self.lookup = lookup
+        self.limiter = RateLimiter(limits.rate_limit_per_minute, clock)
+        self._public: list[tuple[str, re.Pattern[str]]] | None = None
+
+    def route_takes_key(self, scope: Scope) -> bool:
+        """Every request needs a key but those to public operations (fail closed: a new route,
+        an unknown path or a wrong method needs one too)."""
+        if self._public is None:
+            self._public = public_operations(self.fastapi_app)
+        method, path = scope["method"], scope["path"]
+        methods = {method, "GET"} if method == "HEAD" else {method}
+        return not any(m in methods and p.match(path) for m, p in self._public)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+        path = scope["path"]
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                extra = list(SECURITY_HEADERS)
+                if path not in DOCS_PATHS:
+                    extra.append((b"content-security-policy", API_CSP))
+                    extra.append((b"cache-control", b"no-store"))
+                headers += [(name, value) for name, value in extra if name not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            refused = await self.refusal(scope)
+            if refused is not None:
+                await refused(scope, receive, send_with_headers)
+                return
+            await self.app(scope, self.limited(scope, receive), send_with_headers)
+        except HTTPException as error:  # the body limit, raised outside a route's body parsing
+            if started:
+                raise
+            await refusal(error.status_code, str(error.detail))(scope, receive, send_with_headers)
+        except Exception:
+            if started:
+                raise
+            log.exception("unexpected error on %s %s", scope["method"], path)
+            await refusal(500, "internal error")(scope, receive, send_with_headers)
+
+    async def refusal(self, scope: Scope) -> JSONResponse | None:
+        """The response that refuses this request before its body is read, if any; the
+        principal found is kept in scope["state"] for the route's key dependency."""
+        if self.route_takes_key(scope):
+            key = api_key_of(scope)
+            challenge = {"WWW-Authenticate": "ApiKey"}
+            if not key:
+                return refusal(401, "missing API key: send it in the X-API-Key header", challenge)
+            principal = await anyio.to_thread.run_sync(self.lookup, key)
+            if principal is None:
+                return refusal(401, "unknown or revoked API key", challenge)
+            scope["state"] = {**scope.get("state", {}), "principal": principal}
+            who = f"key:{principal.key_id}" if principal.key_id is not None else principal.name
+            wait_s = self.limiter.retry_after_s(who)
+            if wait_s is not None:
+                return refusal(
+                    429,
+                    f"rate limit of {self.limits.rate_limit_per_minute} requests a minute "
+                    f"reached; retry in {wait_s} s",
+                    {"Retry-After": str(wait_s)},
+                )
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None:
+            try:
+                length = int(declared)
+            except ValueError:
+                return refusal(400, "Content-Length is not a number")
+            if length > self.limits.max_request_bytes:
+                return refusal(413, self.too_large())
+        return None
+
+    def too_large(self) -> str:
+        return f"the request body is over {self.limits.max_request_bytes} bytes"
+
+    def limited(self, scope: Scope, receive: Receive) -> Receive:
+        """`receive` that refuses (HTTP 413) a body growing past the limit."""
+        received = 0
+
+        async def receive_limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limits.max_request_bytes:
+                    raise HTTPException(413, self.too_large())
+            return message
+
+        return receive_limited
