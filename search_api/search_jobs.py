@@ -64,7 +64,7 @@ class SearchJobSpec:
 
     job_id: str
     kind: str
-    owner: str
+    owner: str  # the name audited (the job row's owner is the key id)
     role: str
     query: TrackQuery
     top_k: int
@@ -79,8 +79,10 @@ def job_request(
     track_id: int | None = None,
     text: str | None = None,
     case_id: str | None = None,
+    principal_name: str | None = None,
 ) -> dict[str, Any]:
-    """The stored request of a search job: all a runner needs to run it again."""
+    """The stored request of a search job: all a runner needs to run it again (the job's owner
+    is the key id; `principal_name` is the key's name, for the audit log)."""
     return {
         "kind": kind,
         "role": role,
@@ -89,6 +91,7 @@ def job_request(
         "track_id": track_id,
         "text": text,
         "case_id": case_id,
+        "principal": principal_name,
     }
 
 
@@ -116,7 +119,7 @@ def load_spec(session: Session, job_id: str) -> SearchJobSpec:
     return SearchJobSpec(
         job_id=job.id,
         kind=kind,
-        owner=str(job_owner(session, job.id)),
+        owner=str(params.get("principal") or job_owner(session, job.id)),
         role=str(params["role"]),
         query=TrackQuery.from_json(params["filters"]),
         top_k=int(params["top_k"]),

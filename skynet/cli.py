@@ -11,7 +11,7 @@ import json
 import logging
 import signal
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -94,18 +94,35 @@ def demo(
     raise typer.Exit(code)
 
 
+def parse_expiry(text: str | None, now: datetime) -> datetime | None:
+    """`--expires`: whole days from now ("30") or an ISO 8601 time (UTC unless it says)."""
+    if text is None:
+        return None
+    if text.strip().isdigit():
+        return now + timedelta(days=int(text))
+    try:
+        at = datetime.fromisoformat(text.strip())
+    except ValueError as error:
+        raise typer.BadParameter(f"--expires {text!r}: give days or an ISO 8601 time") from error
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
 @keys.command("create")
 def create_key(
-    name: Annotated[str, typer.Argument(help="who or what uses the key")],
+    name: Annotated[str, typer.Argument(help="who or what uses the key (unique among active)")],
     role: Annotated[str, typer.Option(help="admin, investigator, operator or viewer")] = "viewer",
     camera: Annotated[list[str] | None, typer.Option(help="limit to these cameras")] = None,
+    expires: Annotated[
+        str | None, typer.Option(help="days from now (30) or an ISO 8601 time; default never")
+    ] = None,
 ) -> None:
     """Create an API key; the plaintext is printed once and only its hash is stored."""
     from index.catalog import create_api_key
 
+    expires_at = parse_expiry(expires, datetime.now(UTC))
     with catalog_sessions(Settings())() as session:
         try:
-            key = create_api_key(session, name, role, camera)
+            key = create_api_key(session, name, role, camera, expires_at)
         except ValueError as error:
             raise typer.BadParameter(str(error)) from error
         session.commit()
@@ -119,17 +136,20 @@ def utc_minute(at: datetime | None) -> str:
 
 @keys.command("list")
 def list_keys() -> None:
-    """List API keys: name, role, cameras, created, revoked (never the key itself)."""
+    """List API keys: id, name, role, cameras, created, expires, revoked (never the key)."""
     from index.catalog import list_api_keys
 
     table = Table("name", "role", "cameras")
-    table.add_column("created (UTC)", no_wrap=True)
-    table.add_column("revoked (UTC)", no_wrap=True)
+    for title in ("created (UTC)", "revoked (UTC)", "expires (UTC)", "id"):
+        table.add_column(title, no_wrap=True)
     with catalog_sessions(Settings())() as session:
         for info in list_api_keys(session):
             cameras = "all" if info.camera_ids is None else ",".join(sorted(info.camera_ids))
             created, revoked = utc_minute(info.created_at), utc_minute(info.revoked_at)
-            table.add_row(info.name, info.role, cameras, created, revoked)
+            table.add_row(
+                info.name, info.role, cameras, created, revoked, utc_minute(info.expires_at),
+                str(info.id),
+            )  # fmt: skip
     console.print(table)
 
 
@@ -137,7 +157,8 @@ def list_keys() -> None:
 def revoke_key(
     name: Annotated[str, typer.Argument(help="the name the key was created with")],
 ) -> None:
-    """Revoke every active key called NAME; the API refuses them (401) from the next request."""
+    """Revoke the active key called NAME (names are unique among active keys); the API refuses
+    it (401), and the links it was given, from the next request."""
     from index.catalog import list_api_keys, revoke_api_key
 
     with catalog_sessions(Settings())() as session:

@@ -49,7 +49,17 @@ from index.catalog.jobs import (
     start_held_job,
     take_over_job,
 )
-from index.catalog.keys import create_api_key, list_api_keys, principal_for_key, revoke_api_key
+from index.catalog.keys import (
+    KEY_ROLES,
+    DuplicateKeyNameError,
+    active_api_key,
+    api_key_named,
+    create_api_key,
+    list_api_keys,
+    principal_for_key,
+    revoke_api_key,
+    revoke_api_key_id,
+)
 from index.catalog.recordings import add_recording_gap, add_segment, gaps_between, segments_between
 from index.catalog.rows import NaiveDatetimeError
 from index.catalog.tracks import (
@@ -104,6 +114,7 @@ from index.catalog.zones import (
 
 __all__ = [
     "FINISHED_JOB_STATES",
+    "KEY_ROLES",
     "LIVE_JOB_STATES",
     "SCAN_BATCH_ROWS",
     "ApiKeyInfo",
@@ -113,6 +124,7 @@ __all__ = [
     "CameraUrlRefusedError",
     "CaseRecord",
     "CatalogError",
+    "DuplicateKeyNameError",
     "DuplicateZoneError",
     "JobRecord",
     "NaiveDatetimeError",
@@ -128,10 +140,12 @@ __all__ = [
     "UnknownCameraError",
     "UnknownZoneError",
     "Zone",
+    "active_api_key",
     "add_recording_gap",
     "add_segment",
     "add_track",
     "add_tracks",
+    "api_key_named",
     "append_audit",
     "audit_entries",
     "beat",
@@ -173,6 +187,7 @@ __all__ = [
     "release_jobs",
     "remove_camera",
     "revoke_api_key",
+    "revoke_api_key_id",
     "searchable_cameras",
     "segments_between",
     "session_factory",

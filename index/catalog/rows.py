@@ -248,6 +248,7 @@ class ApiKeyRow(Base):
     camera_ids: Mapped[list[str] | None] = mapped_column(JsonDocument)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # None: never expires
 
 
 class JobRow(Base):

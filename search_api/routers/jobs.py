@@ -16,6 +16,7 @@ from index.catalog import (
     cancel_live_job,
     get_job,
     job_owner,
+    tracks_by_ids,
 )
 from search_api.access import visible_track
 from search_api.context import ApiContext
@@ -38,11 +39,24 @@ router = APIRouter(prefix="/jobs", tags=["jobs"], responses=AUTH_RESPONSES)
 
 
 def owned_job(session: Session, principal: Principal, job_id: str) -> JobRecord:
-    """The job if the caller started it (admins see all); NotFound otherwise."""
+    """The job if the caller's key started it (admins see all); NotFound otherwise. Owners are
+    key ids: two keys that share a name never share jobs."""
     job = get_job(session, job_id)
-    if job is None or (principal.role != "admin" and job_owner(session, job_id) != principal.name):
+    owner = job_owner(session, job_id)
+    if job is None or (principal.role != "admin" and owner != principal.principal_id):
         raise NotFound(f"job {job_id!r} not found")
     return job
+
+
+def visible_results(
+    session: Session, principal: Principal, ranked: list[ScoredTrack]
+) -> list[ScoredTrack]:
+    """The results on cameras the reader may see, in ranking order."""
+    if principal.camera_ids is None:
+        return ranked
+    tracks = tracks_by_ids(session, [r.track_id for r in ranked])
+    visible = {t.id for t in tracks if principal.can_see(t.camera_id)}
+    return [r for r in ranked if r.track_id in visible]
 
 
 def job_out(
@@ -53,9 +67,13 @@ def job_out(
     offset: int,
     limit: int,
 ) -> JobOut:
-    """The job's state and one page of its results, links signed for the caller."""
+    """The job's state and one page of its results, links signed for the caller; results on
+    cameras outside the reader's scope are left out (an admin limited to cam1 reading a job
+    that ranked every camera sees only cam1)."""
     result = job.result or {}
-    ranked = [ScoredTrack.from_json(doc) for doc in result.get("hits", [])]
+    ranked = visible_results(
+        session, principal, [ScoredTrack.from_json(doc) for doc in result.get("hits", [])]
+    )
     page = ranked[offset : offset + limit]
     return JobOut(
         id=job.id,
@@ -65,7 +83,7 @@ def job_out(
         error=job.error,
         created_at=job.created_at,
         updated_at=job.updated_at,
-        total_hits=result.get("total"),
+        total_hits=result.get("total") if principal.camera_ids is None else len(ranked),
         offset=offset,
         hits=build_hits(context, session, page, principal.name, job_zone_ids(job.params)),
     )
@@ -102,9 +120,10 @@ def start_search_job(
     )
     query = authorized_query(session, principal, spec).query  # the ranking runs on the runner
     request = job_request(
-        body.kind, principal.role, query, body.top_k, body.track_id, body.text, body.case_id
-    )
-    job_id = runner.create(session, principal.name, request)
+        body.kind, principal.role, query, body.top_k, body.track_id, body.text, body.case_id,
+        principal_name=principal.name,
+    )  # fmt: skip
+    job_id = runner.create(session, principal.principal_id, request)
     audit_search(
         session, principal, spec.query_type, request, 0, body.case_id, body.purpose,
         target=f"job:{job_id}",

@@ -24,6 +24,7 @@ from index.catalog import (
     get_job,
     init_catalog,
     job_owner,
+    principal_for_key,
     record_progress,
     session_factory,
     start_held_job,
@@ -41,6 +42,14 @@ API = "/api/v1/jobs"
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiEnv]:
     with api_env(tmp_path_factory.mktemp("jobs")) as built:
         yield built
+
+
+def owner_id(env: ApiEnv, key: str = "investigator") -> str:
+    """The job owner id of a test key (jobs belong to a key id, not a name)."""
+    with env.context.sessions() as session:
+        principal = principal_for_key(session, env.keys[key])
+    assert principal is not None
+    return principal.principal_id
 
 
 def wait_done(env: ApiEnv, job_id: str, timeout_s: float = 30.0) -> dict:
@@ -272,7 +281,7 @@ def test_a_job_stopped_mid_way_finishes_after_a_restart(
     assert mid_way["state"] == "running" and 0 < mid_way["progress"] < 1
     with quiet.context.sessions() as session:
         handed_back = get_job(session, job_id)
-        assert handed_back is not None and job_owner(session, job_id) == "ana"
+        assert handed_back is not None and job_owner(session, job_id) == owner_id(quiet)
     assert (handed_back.state, handed_back.progress, handed_back.result) == ("queued", 0.0, None)
     with api_process(quiet) as second:
         runner_of(second).wait(job_id, 30)  # taken over at start-up
@@ -291,15 +300,16 @@ def test_jobs_of_a_dead_process_are_taken_over_and_a_live_ones_are_not(quiet: Ap
     red_cars = TrackQuery(class_names=("car",), attributes=AttributeFilter(colour="red"))
     request = job_request("attributes", "investigator", red_cars, 10)
     long_ago = utc_now() - timedelta(seconds=2 * search_jobs.LEASE_S)
+    ana = owner_id(quiet)
     with quiet.context.sessions() as session:
-        dead = create_held_job(session, "search:attributes", "ana", request, "dead-runner")
+        dead = create_held_job(session, "search:attributes", ana, request, "dead-runner")
         assert start_held_job(session, dead, "dead-runner")
         assert record_progress(session, dead, "dead-runner", 0.5)
         gone_seed = job_request("track", "investigator", TrackQuery(), 5, track_id=999_999)
-        lost = create_held_job(session, "search:track", "ana", gone_seed, "dead-runner")
-        old = create_held_job(session, "search:track", "ana", {"owner": "ana"}, "dead-runner")
+        lost = create_held_job(session, "search:track", ana, gone_seed, "dead-runner")
+        old = create_held_job(session, "search:track", ana, {"owner": "ana"}, "dead-runner")
         assert beat(session, "dead-runner", now=long_ago) == 3
-        alive = create_held_job(session, "search:attributes", "ana", request, "live-runner")
+        alive = create_held_job(session, "search:attributes", ana, request, "live-runner")
         session.commit()
     with api_process(quiet) as client:
         runner = runner_of(client)

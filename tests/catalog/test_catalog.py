@@ -549,6 +549,8 @@ def test_cases_open_and_close(sessions: sessionmaker[Session]) -> None:
 
 def test_api_keys(sessions: sessionmaker[Session]) -> None:
     with sessions.begin() as session:
+        for camera_id in ("cam-1", "cam-2"):  # a key may be limited to known cameras only
+            catalog.upsert_camera(session, CameraSpec(camera_id, camera_id, "rtsp://h/x"))
         admin_key = catalog.create_api_key(session, "ops", "admin")
         viewer_key = catalog.create_api_key(session, "kiosk", "viewer", ["cam-2", "cam-1"])
     assert admin_key != viewer_key and admin_key.startswith("skn_")
@@ -557,8 +559,11 @@ def test_api_keys(sessions: sessionmaker[Session]) -> None:
         assert admin_key not in stored and all(len(h) == 64 for h in stored)
         admin = catalog.principal_for_key(session, admin_key)
         viewer = catalog.principal_for_key(session, viewer_key)
-        assert admin == catalog.Principal("ops", "admin", None)
-        assert viewer == catalog.Principal("kiosk", "viewer", frozenset({"cam-1", "cam-2"}))
+        assert admin is not None and viewer is not None
+        assert (admin.name, admin.role, admin.camera_ids) == ("ops", "admin", None)
+        assert (viewer.name, viewer.role) == ("kiosk", "viewer")
+        assert viewer.camera_ids == frozenset({"cam-1", "cam-2"})
+        assert admin.key_id != viewer.key_id and admin.principal_id == f"key:{admin.key_id}"
         assert viewer.can_see("cam-1") and not viewer.can_see("cam-3") and admin.can_see("x")
         assert catalog.principal_for_key(session, admin_key + "x") is None
         assert catalog.principal_for_key(session, "") is None

@@ -45,6 +45,9 @@ def test_keys_listed_without_secrets_and_a_revoked_key_is_refused(data_dir: Path
     created = skynet("api-key", "create", "ana", "--role", "investigator")
     assert created.exit_code == 0, created.output
     ana_key = created.stdout.strip()
+    unknown_camera = skynet("api-key", "create", "desk", "--camera", "cam2")
+    assert unknown_camera.exit_code == 2 and "no camera ['cam2']" in unknown_camera.output
+    assert skynet("camera", "add", "cam2", "--main", "rtsp://10.0.0.2/main").exit_code == 0
     desk_key = skynet("api-key", "create", "desk", "--camera", "cam2").stdout.strip()
     assert ana_key.startswith("skn_") and desk_key.startswith("skn_")
 
@@ -74,6 +77,16 @@ def test_keys_listed_without_secrets_and_a_revoked_key_is_refused(data_dir: Path
     assert unknown.exit_code == 2 and "no API key named 'nobody'" in unknown.output
     bad_role = skynet("api-key", "create", "eve", "--role", "Admin")
     assert bad_role.exit_code == 2 and "role 'Admin' is invalid" in bad_role.output
+    superuser = skynet("api-key", "create", "eve", "--role", "superuser")
+    assert superuser.exit_code == 2 and "role 'superuser' is invalid" in superuser.output
+    twin = skynet("api-key", "create", "desk")
+    assert twin.exit_code == 2 and "already named 'desk'" in twin.output
+    before = datetime.now(UTC) + timedelta(days=2)
+    expiring = skynet("api-key", "create", "temp", "--expires", "2")
+    assert expiring.exit_code == 0, expiring.output
+    expires = table_row(skynet("api-key", "list").stdout, "temp")[5]
+    after = datetime.now(UTC) + timedelta(days=2)
+    assert expires in {f"{before:%Y-%m-%d %H:%M}", f"{after:%Y-%m-%d %H:%M}"}
     assert "eve" not in skynet("api-key", "list").stdout
 
 
