@@ -20,6 +20,7 @@ from index.catalog.rows import TrackRow
 from index.catalog.values import CameraSpec, embedding_from_bytes
 from index.track_indexer import index_file
 from index.vectors import VectorIndex
+from ingest.camera import RESTART_GAP_REASON
 from ingest.segment import Segment
 from sample_streams.footage import CameraFiles
 from sample_streams.server import RtspServer, StreamUrls
@@ -127,6 +128,7 @@ def serve(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
         "SKYNET_API_PORT": str(port),
         "SKYNET_SEGMENT_DURATION_S": "2",
         "SKYNET_CAMERA_POLL_S": "0.5",
+        "SKYNET_VECTOR_SAVE_INTERVAL_S": "1",
     }
     log = (data_dir / "serve.log").open("ab")
     return subprocess.Popen(
@@ -151,9 +153,13 @@ def test_sigkill_and_restart_leave_catalog_storage_and_faiss_agreeing(
                 for c in list_cameras(session)
             )
 
+    def index_saved() -> bool:
+        return any((tmp_path / "vectors").glob("*.faiss"))
+
     first = serve(tmp_path, free_port())
     try:
         assert wait_for(lambda: segment_count() >= 6, 60), (tmp_path / "serve.log").read_text()
+        assert wait_for(index_saved, 60)  # while running, not only at a clean stop
         time.sleep(1.3)  # mid-segment
     finally:
         first.send_signal(signal.SIGKILL)
@@ -166,13 +172,18 @@ def test_sigkill_and_restart_leave_catalog_storage_and_faiss_agreeing(
         second.send_signal(signal.SIGTERM)
         assert second.wait(60) == 0, (tmp_path / "serve.log").read_text()
 
+    assert "rebuilding" not in (tmp_path / "serve.log").read_text()  # the saved index was used
     store = LocalObjectStore(tmp_path / "objects", "http://unused", b"s" * 32)
     with sessions() as session:
-        now = datetime.now(UTC)
         now = datetime.now(UTC)
         segments = [
             s for c in list_cameras(session) for s in segments_between(session, c.id, START, now)
         ]
+        for camera in list_cameras(session):  # the outage of the kill is a gap, nothing else
+            gaps = gaps_between(session, camera.id, START, now)
+            assert [g.reason for g in gaps].count(RESTART_GAP_REASON) == 1, gaps
+            camera_segments = [s for s in segments if s.camera_id == camera.id]
+            assert_contiguous(camera_segments, [(g.start_at, g.end_at) for g in gaps])
         tracks = session.query(TrackRow.id, TrackRow.embedding_version, TrackRow.embedding).all()
     assert_stored(store, segments)
     stored_keys = {o.key for o in store.list("cameras/")}
