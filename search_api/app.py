@@ -24,7 +24,18 @@ from search_api.errors import HANDLED_ERRORS, status_and_detail
 from search_api.limits import ApiLimits, RequestGuard
 from search_api.metrics import render_metrics
 from search_api.openapi import AUTH_RESPONSES, ERROR_RESPONSES, install_openapi, validation_detail
-from search_api.routers import cameras, cases, clips, jobs, keys, objects, search, tracks, zones
+from search_api.routers import (
+    cameras,
+    cases,
+    clips,
+    jobs,
+    keys,
+    objects,
+    pictures,
+    search,
+    tracks,
+    zones,
+)
 from search_api.schemas import Health
 
 API_PREFIX = "/api/v1"
@@ -82,7 +93,7 @@ def create_app(context: ApiContext) -> FastAPI:
         lookup=lambda key: key_principal(context, key),
     )
     api = APIRouter(prefix=API_PREFIX, responses=ERROR_RESPONSES)
-    for module in (search, tracks, cameras, zones, cases, jobs, keys, objects, clips):
+    for module in (search, tracks, cameras, zones, cases, jobs, keys, pictures, objects, clips):
         api.include_router(module.router)
 
     @api.get(

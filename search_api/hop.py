@@ -209,7 +209,7 @@ def hop_search(
     for score, sim, prior, item in scored[: request.top_k]:
         hit = hit_for(
             context,
-            principal.name,
+            principal,
             tracks[item.track_id],
             ScoredTrack(item.track_id, round(score, 4), round(sim, 4), {}, round(prior, 4)),
         )
@@ -226,7 +226,7 @@ def hop_search(
     trail_hits = [
         hit_for(
             context,
-            principal.name,
+            principal,
             t,
             ScoredTrack(t.id, 1.0, round(float(query @ track_embedding(context, t)), 4)),
         )

@@ -196,7 +196,7 @@ def run_search(
     resolved = authorized_query(session, principal, spec)
     query = resolved.query
     ranked = rank(context, session, spec.ranking, query, spec.top_k, spec.offset)
-    hits = build_hits(context, session, ranked.results, principal.name, query.zone_ids)
+    hits = build_hits(context, session, ranked.results, principal, query.zone_ids)
     audit_search(
         session,
         principal,

@@ -29,7 +29,7 @@ from index.catalog import (
 )
 from search_api.context import ApiContext
 from search_api.errors import Forbidden, InvalidInput
-from search_api.links import clip_url, object_url
+from search_api.links import clip_url, picture_url
 from search_api.schemas import MatchReason, SearchHit, ZoneRef
 
 MAX_SYNC_SCAN_ROWS = 200_000
@@ -164,7 +164,7 @@ def zone_ref(zone: Zone) -> ZoneRef:
 
 def hit_for(
     context: ApiContext,
-    viewer: str,
+    viewer: Principal,
     track: StoredTrack,
     result: ScoredTrack,
     zones: Iterable[Zone] = (),
@@ -176,7 +176,7 @@ def hit_for(
         start_at=track.start_at,
         end_at=track.end_at,
         score=result.score,
-        thumbnail_url=object_url(context, track.thumbnail_key),
+        thumbnail_url=picture_url(context, viewer, track.thumbnail_key),
         clip_url=clip_url(context, viewer, track.camera_id, track.start_at, track.end_at),
         best_shot_at=track.best_shot_at,
         attributes=dict(track.attributes),
@@ -193,7 +193,7 @@ def build_hits(
     context: ApiContext,
     session: Session,
     results: list[ScoredTrack],
-    viewer: str,
+    viewer: Principal,
     zone_ids: Collection[int] | None = None,
 ) -> list[SearchHit]:
     """Hits in ranking order with thumbnail and clip links signed for `viewer` (deleted

@@ -138,7 +138,7 @@ def empty_context(root: Path) -> ApiContext:
     detector = NanoDetDetector(model_path("nanodet", models))
     embedder = AppearanceEmbedder(model_path("mobilenetv2-embedder", models))
     vectors = VectorIndex(embedder.dim, embedder.embedding_version)
-    return ApiContext(sessions, store, vectors, detector, embedder, 600, signing_key)
+    return ApiContext(sessions, store, vectors, detector, embedder, 600, signing_key, BASE_URL)
 
 
 @contextmanager

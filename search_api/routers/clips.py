@@ -10,8 +10,8 @@ from fastapi.responses import RedirectResponse
 
 from index.catalog import append_audit, segments_between
 from search_api.deps import ContextDep, SessionDep
-from search_api.errors import Forbidden, NotFound
-from search_api.links import clip_link_valid, object_url
+from search_api.errors import NotFound
+from search_api.links import link_holder, store_url
 from search_api.openapi import LINK_RESPONSES
 
 router = APIRouter(prefix="/clips", tags=["clips"], responses=LINK_RESPONSES)
@@ -24,15 +24,14 @@ def read_clip(
     end_ms: int,
     session: SessionDep,
     context: ContextDep,
-    viewer: Annotated[str, Query(max_length=200)],
-    expires: Annotated[int, Query()],
+    holder: Annotated[int, Query(ge=1, le=2**63 - 1, description="id of the key it was handed to")],
+    expires: Annotated[int, Query(ge=0, le=2**63 - 1)],
     sig: Annotated[str, Query(max_length=128)],
 ) -> RedirectResponse:
-    """Redirects to the segment holding the start (seeking to it with `#t=`); every fetch is
-    audited under the principal the link was issued to."""
+    """Redirects to the segment holding the start (seeking to it with `#t=`) while the key the
+    link was handed to is active; every fetch is audited under that key's name."""
     span = f"{camera_id}/{start_ms}-{end_ms}"
-    if not clip_link_valid(context, span, viewer, expires, sig):
-        raise Forbidden("link is invalid or has expired")
+    key = link_holder(context, session, "clip", span, holder, expires, sig)
     start_at = datetime.fromtimestamp(start_ms / 1000, UTC)
     end_at = max(datetime.fromtimestamp(end_ms / 1000, UTC), start_at) + timedelta(milliseconds=1)
     segments = segments_between(session, camera_id, start_at, end_at)
@@ -41,11 +40,11 @@ def read_clip(
     segment = segments[0]  # recording may begin after the sighting did: then from its start
     offset_s = max(0.0, (start_at - segment.start_at).total_seconds() - 2.0)
     append_audit(
-        session, principal=viewer, role="link", action="clip_access",
+        session, principal=key.name, role=key.role, action="clip_access",
         target=f"clip:{span}", filters={"segment": segment.object_key},
     )  # fmt: skip
     session.commit()
     return RedirectResponse(
-        f"{object_url(context, segment.object_key)}#t={offset_s:.1f}",
+        f"{store_url(context, segment.object_key)}#t={offset_s:.1f}",
         status_code=status.HTTP_307_TEMPORARY_REDIRECT,
     )

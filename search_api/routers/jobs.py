@@ -85,7 +85,7 @@ def job_out(
         updated_at=job.updated_at,
         total_hits=result.get("total") if principal.camera_ids is None else len(ranked),
         offset=offset,
-        hits=build_hits(context, session, page, principal.name, job_zone_ids(job.params)),
+        hits=build_hits(context, session, page, principal, job_zone_ids(job.params)),
     )
 
 

@@ -1,4 +1,9 @@
-"""Serves objects of the local object store through signed, expiring links (with HTTP Range)."""
+"""Serves objects of the local object store through signed, expiring links (with HTTP Range).
+
+These are the object store's own links (what S3 presigned URLs are for an S3 store): the API
+hands out picture and clip links (routers/pictures.py, routers/clips.py), which check the key
+they were handed to, audit, and redirect here with a link that lives a minute.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 
-from index.catalog import append_audit
-from search_api.deps import ContextDep, SessionDep
+from search_api.deps import ContextDep
 from search_api.errors import Forbidden, NotFound
 from search_api.openapi import LINK_RESPONSES
 from storage.local import verify_signature
@@ -17,16 +21,12 @@ from storage.objectstore import ObjectNotFoundError
 router = APIRouter(prefix="/objects", tags=["objects"], responses=LINK_RESPONSES)
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
-# Pictures of sightings (a person's face or plate): every fetch is audited. Recordings are
-# audited when their clip link is resolved (routers/clips.py), not per HTTP range request.
-AUDITED_PREFIXES = ("thumbnails/", "contexts/")
 
 
 @router.get("/{key:path}", summary="Fetch a stored object by signed link")
 def read_object(
     key: str,
     context: ContextDep,
-    session: SessionDep,
     expires: Annotated[int, Query()],
     sig: Annotated[str, Query(max_length=128)],
     range_header: Annotated[str | None, Header(alias="Range")] = None,
@@ -36,14 +36,6 @@ def read_object(
         raise Forbidden("link is invalid or has expired")
     try:
         info = context.store.stat(key)
-        if key.startswith(AUDITED_PREFIXES):
-            # The link names no principal: the row says which picture was fetched and when;
-            # the principal it was handed to is in the search or view_track row that signed it.
-            append_audit(
-                session, principal="link", role="link", action="object_access",
-                target=f"object:{key}", filters={"range": range_header},
-            )  # fmt: skip
-            session.commit()
         if range_header is None:
             return Response(
                 context.store.get(key),

@@ -10,7 +10,7 @@ from index.catalog import append_audit
 from index.track_indexer import context_key
 from search_api.access import VIEW_ROLES, authorize_track_view, require_role, visible_track
 from search_api.deps import ContextDep, PrincipalDep, SessionDep
-from search_api.links import clip_url, object_url
+from search_api.links import clip_url, picture_url
 from search_api.openapi import AUTH_RESPONSES, CatalogId
 from search_api.schemas import TrackOut
 from search_api.search_service import audit_denials
@@ -62,9 +62,11 @@ def read_track(
         attributes=dict(row.attributes),
         trajectory=[list(point) for point in row.trajectory],
         embedding_version=row.embedding_version,
-        thumbnail_url=object_url(context, row.thumbnail_key),
-        context_url=object_url(
-            context, None if row.thumbnail_key is None else context_key(row.thumbnail_key)
+        thumbnail_url=picture_url(context, principal, row.thumbnail_key),
+        context_url=picture_url(
+            context,
+            principal,
+            None if row.thumbnail_key is None else context_key(row.thumbnail_key),
         ),
-        clip_url=clip_url(context, principal.name, row.camera_id, row.start_at, row.end_at),
+        clip_url=clip_url(context, principal, row.camera_id, row.start_at, row.end_at),
     )

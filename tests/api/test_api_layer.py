@@ -37,7 +37,7 @@ from search_api.search_filters import filters_from
 
 ROOT = Path(__file__).resolve().parents[2]
 SEARCH_API = ROOT / "search_api"
-SIGNED_LINK_PREFIXES = (f"{API_PREFIX}/objects", f"{API_PREFIX}/clips")
+SIGNED_LINK_PREFIXES = tuple(f"{API_PREFIX}/{route}" for route in ("objects", "pictures", "clips"))
 
 
 @pytest.fixture(scope="module")

@@ -150,5 +150,6 @@ def test_thumbnail_fetches_are_audited(env: ApiEnv) -> None:
     link = urlsplit(car.json()["thumbnail_url"])
     fetched = env.client.get(f"{link.path}?{link.query}")
     assert fetched.status_code == 200 and fetched.content[:2] == b"\xff\xd8"
-    key = link.path.removeprefix(f"{B}/objects/")
-    assert [e.target for e in audit(env, "object_access")][-1] == f"object:{key}"
+    key = link.path.removeprefix(f"{B}/pictures/")
+    fetch = audit(env, "object_access")[-1]
+    assert (fetch.target, fetch.principal) == (f"object:{key}", "vic")

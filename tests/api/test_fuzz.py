@@ -16,7 +16,7 @@ MIN_CASES_WITH_KEY = 1000
 MIN_CASES_WITHOUT_KEY = 300
 EXAMPLES_WITH_KEY = int(os.environ.get("SKYNET_FUZZ_EXAMPLES", "40"))
 EXAMPLES_WITHOUT_KEY = 15
-SIGNED_LINK_ROUTES = {"objects", "clips"}  # first path segment under /api/v1
+SIGNED_LINK_ROUTES = {"objects", "pictures", "clips"}  # first path segment under /api/v1
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def test_fuzzing_without_a_key_is_refused_everywhere(live_api: LiveApi) -> None:
     assert run.server_errors == 0, run.statuses
     assert run.passed, run.output
     # Every keyed operation answers 401 (405: a method the path lacks; 413 and 429 may come
-    # before the key is looked at). The signed links (objects, clips) need no key for GET: they
+    # before the key is looked at). The signed links (objects, pictures, clips) need no key for GET: they
     # answer 403 for a bad signature, 422 for a malformed one, 401 for any other method.
     by_route = run.statuses_by_route
     signed = {route: s for route, s in by_route.items() if route in SIGNED_LINK_ROUTES}

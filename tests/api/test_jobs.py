@@ -83,7 +83,7 @@ def test_track_job_gives_the_same_ranking_as_the_synchronous_search(
     assert [h["track_id"] for h in job["hits"]] == [h["track_id"] for h in sync["hits"]]
     page = env.client.get(f"{API}/{job_id}?offset=3&limit=4", headers=env.headers()).json()
     assert [h["track_id"] for h in page["hits"]] == [h["track_id"] for h in job["hits"][3:7]]
-    assert page["hits"][0]["thumbnail_url"].startswith("http://testserver/api/v1/objects/")
+    assert page["hits"][0]["thumbnail_url"].startswith("http://testserver/api/v1/pictures/")
     with env.context.sessions() as session:
         actions = [(e.action, e.target) for e in audit_entries(session, principal="ana")]
     assert ("search", f"job:{job_id}") in actions

@@ -36,7 +36,7 @@ def test_more_like_this_track_finds_the_same_class_and_leaves_itself_out(env: Ap
     assert hits == sorted(hits, key=lambda h: -h["score"])
     for hit in hits:
         assert hit["why"]["similarity"] == hit["score"]
-        assert hit["thumbnail_url"].startswith("http://testserver/api/v1/objects/thumbnails/")
+        assert hit["thumbnail_url"].startswith("http://testserver/api/v1/pictures/thumbnails/")
     entry = last_audit(env)
     assert (entry.query_type, entry.target, entry.hit_count) == ("track", f"track:{seed}", 5)
     assert entry.case_id == env.case_id
