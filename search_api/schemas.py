@@ -113,7 +113,7 @@ class CameraOut(BaseModel):
     tiles: str = Field(description="detector tiling COLSxROWS; 1x1: full frame only")
 
 
-STREAM_URL_PATTERN = r"^(rtsp|rtsps|http|https|file)://\S+$"
+STREAM_URL_PATTERN = r"^[A-Za-z][A-Za-z0-9+.-]*://\S+$"  # schemes: values.camera_url_allowed
 TILES_DESCRIPTION = (
     "detector tiling COLSxROWS (1-3 each): the frame is also detected in that many overlapping"
     " tiles, finding small, distant objects at (1 + cols·rows)× the detector cost"

@@ -67,9 +67,11 @@ def test_the_admin_allow_list_admits_exactly_its_schemes_and_hosts(
     api: tuple[TestClient, ApiContext],
 ) -> None:
     client, context = api
-    context.camera_url_allow = ("http://cam7.lan:8080", "file")
+    context.camera_url_allow = ("http://cam7.lan:8080", "file", "udp")
     assert client.post(CAMERAS, json=camera("a", "http://cam7.lan:8080/video")).status_code == 201
     assert client.post(CAMERAS, json=camera("b", "file:///srv/clip.mp4")).status_code == 201
+    # any scheme the list names, not only those the request schema once knew
+    assert client.post(CAMERAS, json=camera("u", "udp://239.0.0.1:5000")).status_code == 201
     for i, url in enumerate(
         (
             "http://cam7.lan.evil.example:8080/video",  # a host prefix is not the host
