@@ -59,7 +59,8 @@ def serve() -> None:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    stop.wait()
+    while not stop.wait(0.5):  # a timed wait: the main thread gets to run the signal handler
+        pass
     runtime.stop()
     runtime.stop_api()
 

@@ -116,7 +116,7 @@ def test_invalid_camera_definitions_are_refused_naming_the_field(live) -> None:
     ):
         response = client.post("/api/v1/cameras", json=good | {field: value})
         assert response.status_code == 422, (field, response.text)
-        assert field in [part for error in response.json()["detail"] for part in error["loc"]]
+        assert response.json()["detail"].startswith(f"body.{field}:"), (field, response.text)
     response = client.post("/api/v1/cameras", json=good | {"colour": "red"})
     assert response.status_code == 422
 
