@@ -186,8 +186,7 @@ class RequestGuard:
             if principal is None:
                 return refusal(401, "unknown or revoked API key", challenge)
             scope["state"] = {**scope.get("state", {}), "principal": principal}
-            who = f"key:{principal.key_id}" if principal.key_id is not None else principal.name
-            wait_s = self.limiter.retry_after_s(who)
+            wait_s = self.limiter.retry_after_s(principal.principal_id)
             if wait_s is not None:
                 return refusal(
                     429,
