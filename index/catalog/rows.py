@@ -108,6 +108,7 @@ class CameraRow(Base):
     heading_deg: Mapped[float | None] = mapped_column(Float)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     tiles: Mapped[str] = mapped_column(String(8), default="1x1", server_default="1x1")
+    timezone: Mapped[str | None] = mapped_column(String(64))  # IANA; None: SKYNET_TIMEZONE
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now, onupdate=utc_now)
     removed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
@@ -186,8 +187,57 @@ class ZoneRow(Base):
     camera_id: Mapped[str] = mapped_column(ForeignKey("cameras.id"))
     name: Mapped[str] = mapped_column(String(100))
     polygon: Mapped[list[list[float]]] = mapped_column(JsonDocument)
+    # The zone's rule (detect.zone_rules.ZoneRule): schedule {"days": [0..6], "windows":
+    # ["07:00-22:00", ...]} or None (always); classes [names] or None (the kind's defaults).
+    kind: Mapped[str] = mapped_column(String(32), default="generic", server_default="generic")
+    schedule: Mapped[dict[str, Any] | None] = mapped_column(JsonDocument)
+    min_dwell_s: Mapped[float] = mapped_column(Float, default=300.0, server_default="300")
+    sensitivity: Mapped[float] = mapped_column(Float, default=0.5, server_default="0.5")
+    classes: Mapped[list[str] | None] = mapped_column(JsonDocument)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now, onupdate=utc_now)
+
+
+class EventRow(Base):
+    """A violation event (issue #13) and its review. `local_track_ids` are the tracker's ids on
+    the camera; `evidence` is [{"key": object key, "at": ISO time}, ...] of its snapshots."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index(None, "camera_id", "started_at"),
+        Index(None, "zone_id", "kind", "last_seen_at"),  # the merge look-up
+        Index(None, "state", "started_at"),  # the review queue
+    )
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    camera_id: Mapped[str] = mapped_column(ForeignKey("cameras.id"))
+    zone_id: Mapped[int | None] = mapped_column(RowId, ForeignKey("zones.id", ondelete="SET NULL"))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    severity: Mapped[str] = mapped_column(String(16))
+    local_track_ids: Mapped[list[int]] = mapped_column(JsonDocument, default=list)
+    evidence: Mapped[list[dict[str, Any]]] = mapped_column(JsonDocument, default=list)
+    state: Mapped[str] = mapped_column(String(16), default="open")
+    reviewer: Mapped[str | None] = mapped_column(String(200))
+    review_note: Mapped[str | None] = mapped_column(Text)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now, onupdate=utc_now)
+
+
+class OutboxRow(Base):
+    """A change to publish (topic like "violation.opened", "camera.offline"), written in the
+    same transaction as the change; ids only grow, so readers resume after the last one seen."""
+
+    __tablename__ = "outbox"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    topic: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
 
 
 class TrackZoneRow(Base):
