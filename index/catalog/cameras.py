@@ -37,6 +37,7 @@ def _camera_spec(row: CameraRow) -> CameraSpec:
         heading_deg=row.heading_deg,
         enabled=row.enabled,
         tiles=row.tiles,
+        timezone=row.timezone,
     )
 
 
@@ -55,6 +56,7 @@ def upsert_camera(session: Session, spec: CameraSpec) -> None:
     row.lat, row.lon, row.heading_deg = spec.lat, spec.lon, spec.heading_deg
     row.enabled = spec.enabled
     row.tiles = spec.tiles
+    row.timezone = spec.timezone
     session.flush()
 
 
@@ -62,6 +64,12 @@ def get_camera(session: Session, camera_id: str) -> CameraSpec | None:
     """The camera's configuration; None when unknown or removed."""
     row = session.get(CameraRow, camera_id)
     return None if row is None or row.removed_at is not None else _camera_spec(row)
+
+
+def camera_timezone(session: Session, camera_id: str, default: str) -> str:
+    """The camera's IANA time zone, `default` (SKYNET_TIMEZONE) when it has none of its own."""
+    zone = session.scalar(select(CameraRow.timezone).where(CameraRow.id == camera_id))
+    return zone or default
 
 
 def list_cameras(session: Session) -> list[CameraSpec]:

@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import numpy as np
 
 from detect.track_record import TrackRecord
+from detect.zone_rules import check_timezone
 from index.catalog.attributes import AttributeFilter
 from index.catalog.rows import ensure_utc
 
@@ -185,6 +186,7 @@ class CameraSpec:
     heading_deg: float | None = None
     enabled: bool = True
     tiles: str = "1x1"  # detector tiling COLSxROWS for small, distant objects
+    timezone: str | None = None  # IANA name for zone schedules; None: SKYNET_TIMEZONE
 
     def __post_init__(self) -> None:
         check_camera_id(self.id)
@@ -202,6 +204,8 @@ class CameraSpec:
         if self.heading_deg is not None and not 0 <= self.heading_deg < 360:
             raise ValueError(f"camera {self.id!r} heading_deg {self.heading_deg} not in [0, 360)")
         parse_tiles(self.tiles)
+        if self.timezone is not None:
+            check_timezone(self.timezone)
 
     @property
     def tile_grid(self) -> tuple[int, int]:

@@ -21,8 +21,15 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from index.catalog.cameras import UnknownCameraError
+from detect.zone_rules import ZoneRule
+from index.catalog.cameras import UnknownCameraError, camera_timezone
 from index.catalog.rows import CameraRow, TrackRow, TrackZoneRow, ZoneRow
+from index.catalog.rules import (
+    DEFAULT_ZONE_RULE,
+    ZoneRuleSpec,
+    schedule_from_document,
+    schedule_to_document,
+)
 from index.catalog.values import NewTrack
 
 Point = tuple[float, float]
@@ -50,6 +57,7 @@ class Zone:
     polygon: tuple[Point, ...]
     created_at: datetime
     updated_at: datetime
+    rule: ZoneRuleSpec = DEFAULT_ZONE_RULE  # what the zone forbids (issue #13)
 
 
 # ---- geometry --------------------------------------------------------------------------------
@@ -71,7 +79,8 @@ def polygon_area(polygon: Sequence[Point]) -> float:
 
 
 def check_polygon(vertices: Sequence[Sequence[float]]) -> tuple[Point, ...]:
-    """Vertices as (x, y) floats; ValueError unless 3-64 points in [0, 1]² enclosing an area."""
+    """Vertices as (x, y) floats; ValueError unless 3-64 points in [0, 1]² enclosing an area,
+    with no two edges crossing or touching (a bow-tie has no single inside)."""
     if not 3 <= len(vertices) <= MAX_ZONE_VERTICES:
         raise ValueError(f"needs 3 to {MAX_ZONE_VERTICES} vertices, got {len(vertices)}")
     points = []
@@ -91,7 +100,50 @@ def check_polygon(vertices: Sequence[Sequence[float]]) -> tuple[Point, ...]:
             f"encloses {area:.2g} of the image (at least {MIN_ZONE_AREA:g}): the vertices are "
             "(nearly) on one line or too close together"
         )
+    crossing = first_self_crossing(points)
+    if crossing is not None:
+        raise ValueError(
+            f"edges {crossing[0]} and {crossing[1]} cross: the polygon intersects itself"
+        )
     return tuple(points)
+
+
+def _orientation(a: Point, b: Point, c: Point) -> float:
+    return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
+
+
+def _segments_cross(a: Point, b: Point, c: Point, d: Point) -> bool:
+    """Whether segments ab and cd touch or cross (collinear overlaps included)."""
+    d1, d2 = _orientation(c, d, a), _orientation(c, d, b)
+    d3, d4 = _orientation(a, b, c), _orientation(a, b, d)
+    if ((d1 > 0) != (d2 > 0)) and ((d3 > 0) != (d4 > 0)) and d1 and d2 and d3 and d4:
+        return True
+
+    def on_segment(p: Point, q: Point, r: Point, turn: float) -> bool:
+        return (
+            turn == 0
+            and min(p[0], q[0]) <= r[0] <= max(p[0], q[0])
+            and (min(p[1], q[1]) <= r[1] <= max(p[1], q[1]))
+        )
+
+    return (
+        on_segment(c, d, a, d1) or on_segment(c, d, b, d2)
+        or on_segment(a, b, c, d3) or on_segment(a, b, d, d4)
+    )  # fmt: skip
+
+
+def first_self_crossing(points: Sequence[Point]) -> tuple[int, int] | None:
+    """The first pair of non-adjacent edges (edge i runs from vertex i to i+1) that touch or
+    cross, or None for a simple polygon; at most 64 vertices, so the O(n²) pairs are cheap."""
+    count = len(points)
+    edges = [(points[i], points[(i + 1) % count]) for i in range(count)]
+    for i in range(count):
+        for j in range(i + 1, count):
+            if j == i + 1 or (i == 0 and j == count - 1):
+                continue  # neighbours share a vertex
+            if _segments_cross(*edges[i], *edges[j]):
+                return i, j
+    return None
 
 
 def polygon_contains(polygon: Sequence[Point], points: np.ndarray) -> np.ndarray:
@@ -140,6 +192,16 @@ def zone_links(
 # ---- repository ------------------------------------------------------------------------------
 
 
+def _rule(row: ZoneRow) -> ZoneRuleSpec:
+    return ZoneRuleSpec.checked(
+        row.kind,
+        schedule_from_document(row.schedule),
+        row.min_dwell_s,
+        row.sensitivity,
+        row.classes or (),
+    )
+
+
 def _zone(row: ZoneRow) -> Zone:
     return Zone(
         id=row.id,
@@ -148,6 +210,24 @@ def _zone(row: ZoneRow) -> Zone:
         polygon=tuple((float(x), float(y)) for x, y in row.polygon),
         created_at=row.created_at,
         updated_at=row.updated_at,
+        rule=_rule(row),
+    )
+
+
+def zone_rule(zone: Zone, timezone: str) -> ZoneRule:
+    """The detector's rule of a zone on a camera in `timezone` (the one conversion)."""
+    rule = zone.rule
+    return ZoneRule(
+        zone_id=zone.id,
+        camera_id=zone.camera_id,
+        zone_name=zone.name,
+        polygon=zone.polygon,
+        kind=rule.kind,
+        schedule=rule.schedule,
+        min_dwell_s=rule.min_dwell_s,
+        sensitivity=rule.sensitivity,
+        classes=rule.classes,
+        timezone=timezone,
     )
 
 
@@ -238,6 +318,20 @@ def update_zone(
     return zone
 
 
+def set_zone_rule(session: Session, zone_id: int, rule: ZoneRuleSpec) -> Zone:
+    """Give a zone its rule (a checked ZoneRuleSpec); UnknownZoneError when there is none."""
+    row = session.get(ZoneRow, int(zone_id))
+    if row is None:
+        raise UnknownZoneError(f"zone {zone_id} is not in the catalog")
+    row.kind = rule.kind
+    row.schedule = schedule_to_document(rule.schedule)
+    row.min_dwell_s = float(rule.min_dwell_s)
+    row.sensitivity = float(rule.sensitivity)
+    row.classes = sorted(rule.classes) or None
+    session.flush()
+    return _zone(row)
+
+
 def delete_zone(session: Session, zone_id: int) -> bool:
     """Remove a zone and its links; False when there is no such zone."""
     row = session.get(ZoneRow, int(zone_id))
@@ -261,6 +355,18 @@ def list_zones(session: Session, camera_id: str) -> list[Zone]:
         select(ZoneRow).where(ZoneRow.camera_id == camera_id).order_by(ZoneRow.name)
     )
     return [_zone(row) for row in rows]
+
+
+def camera_zone_rules(session: Session, camera_id: str, default_timezone: str) -> list[ZoneRule]:
+    """The detector's rules of the camera's zones that have one (kind other than generic), in
+    the camera's time zone (`default_timezone`, SKYNET_TIMEZONE, when it has none)."""
+    timezone = camera_timezone(session, camera_id, default_timezone)
+    rows = session.scalars(
+        select(ZoneRow)
+        .where(ZoneRow.camera_id == camera_id, ZoneRow.kind != "generic")
+        .order_by(ZoneRow.id)
+    )
+    return [zone_rule(_zone(row), timezone) for row in rows]
 
 
 def zones_by_ids(session: Session, zone_ids: Collection[int]) -> list[Zone]:
