@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from detect.registry import parse_detector_name
+from detect.zone_rules import check_timezone
 
 
 class Settings(BaseSettings):
@@ -52,6 +53,11 @@ class Settings(BaseSettings):
     # How often the vector index is saved while it changes (and at stop). A crash costs only
     # re-adding the catalog's tracks since the last save; each save rewrites the index files.
     vector_save_interval_s: float = Field(default=300.0, gt=0)
+    # Zone schedules (issue #13) are in the camera's local time: its own IANA time zone, else
+    # this one. Violations of one zone and kind seen the same local day less than
+    # `event_merge_gap_s` apart are one event (a stall packing up for a while comes back).
+    timezone: str = "Asia/Shanghai"
+    event_merge_gap_s: float = Field(default=900.0, ge=0)
     # Request limits (search_api/limits.py): every body (a 20 MB picture and its form fields
     # fit); an uploaded picture's pixels, read from its header before decoding (a 107 KB PNG
     # of 30000x30000 px decodes to 5.7 GB); requests a minute per API key (0: no limit).
@@ -62,6 +68,12 @@ class Settings(BaseSettings):
     # adds cameras make the server fetch internal pages or read local files). Comma-separated
     # schemes ("http") or scheme://host[:port] entries ("http://cam7.lan:8080").
     camera_url_allow: Annotated[tuple[str, ...], NoDecode] = ()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, name: str) -> str:
+        """Refuse a name that is not an IANA time zone."""
+        return check_timezone(name)
 
     @field_validator("detector_model")
     @classmethod

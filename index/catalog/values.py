@@ -460,3 +460,103 @@ class TrackSpan:
     class_name: str
     start_at: datetime
     end_at: datetime
+
+
+EVENT_STATES = ("open", "confirmed", "dismissed", "resolved")
+REVIEW_STATES = ("confirmed", "dismissed", "resolved")
+
+
+@dataclass(frozen=True)
+class EvidencePicture:
+    """One stored evidence snapshot of an event: its object key and when it was taken."""
+
+    key: str
+    at: datetime
+
+    def as_json(self) -> dict[str, str]:
+        return {"key": self.key, "at": self.at.isoformat()}
+
+
+@dataclass(frozen=True)
+class Event:
+    """A violation event (issue #13) and its review; `kind` is detect's ViolationKind, the API's
+    `type`. `zone_id` is None once its zone was removed; `ended_at` None while it goes on."""
+
+    id: int
+    kind: str
+    camera_id: str
+    zone_id: int | None
+    started_at: datetime
+    last_seen_at: datetime
+    ended_at: datetime | None
+    severity: str
+    local_track_ids: tuple[int, ...]
+    evidence: tuple[EvidencePicture, ...]
+    state: str
+    reviewer: str | None
+    review_note: str | None
+    reviewed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    def as_json(self) -> dict[str, Any]:
+        """The event as the outbox publishes it (picture keys, not links)."""
+        def moment(value: datetime | None) -> str | None:
+            return None if value is None else value.isoformat()
+
+        return {
+            "id": self.id,
+            "type": self.kind,
+            "camera_id": self.camera_id,
+            "zone_id": self.zone_id,
+            "started_at": self.started_at.isoformat(),
+            "last_seen_at": self.last_seen_at.isoformat(),
+            "ended_at": moment(self.ended_at),
+            "severity": self.severity,
+            "local_track_ids": list(self.local_track_ids),
+            "evidence": [picture.as_json() for picture in self.evidence],
+            "state": self.state,
+            "reviewer": self.reviewer,
+            "review_note": self.review_note,
+            "reviewed_at": moment(self.reviewed_at),
+        }
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    """Which events a listing or statistic covers; None leaves a dimension open, an empty
+    tuple matches nothing. An event is in [start, end) when it was seen within it."""
+
+    camera_ids: tuple[str, ...] | None = None
+    zone_ids: tuple[int, ...] | None = None
+    kinds: tuple[str, ...] | None = None
+    states: tuple[str, ...] | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("start", "end"):
+            moment = getattr(self, name)
+            if moment is not None:
+                object.__setattr__(self, name, ensure_utc(moment, f"event query {name}"))
+        unknown = sorted(set(self.states or ()) - set(EVENT_STATES))
+        if unknown:
+            raise ValueError(f"state: unknown state(s) {unknown}; use {list(EVENT_STATES)}")
+
+    def matches_nothing(self) -> bool:
+        return any(v is not None and not v for v in (self.camera_ids, self.zone_ids,
+                                                     self.kinds, self.states))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class EventStat:
+    """Events of one group (a zone, a camera or a camera-local day): how many, by state, and
+    how long they lasted in all (to their end or, while open, to when last seen)."""
+
+    group: str  # "zone:<id>", a camera id or an ISO date
+    camera_id: str | None
+    zone_id: int | None
+    day: str | None
+    events: int
+    by_state: Mapping[str, int]
+    duration_s: float
