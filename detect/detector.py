@@ -71,6 +71,9 @@ class NanoDetSettings:
     classes: tuple[str, ...] = DEFAULT_CLASSES
     max_detections: int = 100
     intra_op_threads: int = 1
+    # decoded apart from `classes` (their own best class per cell, their own NMS), so adding
+    # them leaves the boxes of `classes` exactly as they were: the rules' stall proxies (#13)
+    side_classes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         w, h = self.input_size
@@ -83,6 +86,9 @@ class NanoDetSettings:
         if self.intra_op_threads < 0:
             raise ValueError(f"intra_op_threads must be >= 0, got {self.intra_op_threads}")
         class_ids(self.classes)
+        class_ids(self.side_classes)
+        if set(self.classes) & set(self.side_classes):
+            raise ValueError(f"side_classes must not repeat classes, got {self.side_classes}")
 
 
 def _cell_centres_px(size_wh: tuple[int, int], stride: int) -> np.ndarray:
@@ -112,6 +118,7 @@ class NanoDetDetector:
         classes: tuple[str, ...] = DEFAULT_CLASSES,
         intra_op_threads: int = 1,
         max_detections: int = 100,
+        side_classes: tuple[str, ...] = (),
     ) -> None:
         self.settings = NanoDetSettings(
             tuple(input_size),  # type: ignore[arg-type]
@@ -120,6 +127,7 @@ class NanoDetDetector:
             tuple(classes),
             max_detections,
             intra_op_threads,
+            tuple(side_classes),
         )
         if not Path(model_path).is_file():
             raise FileNotFoundError(f"detector model file not found: {model_path}")
@@ -133,6 +141,7 @@ class NanoDetDetector:
             str(model_path), options, providers=["CPUExecutionProvider"]
         )
         self._class_ids = class_ids(self.settings.classes)
+        self._side_class_ids = class_ids(self.settings.side_classes)
         self._centres = {s: _cell_centres_px(self.settings.input_size, s) for s in NANODET_STRIDES}
 
     @property
@@ -160,19 +169,30 @@ class NanoDetDetector:
         return TiledDetector(self, grid)
 
     def detect(self, frames: list[np.ndarray]) -> list[Detections]:
-        """Detections per frame, boxes in source pixels, classes limited to `settings.classes`."""
+        """Detections per frame, boxes in source pixels, classes limited to `settings.classes`
+        (then those of `settings.side_classes`, if any, after them)."""
         if len(frames) == 0:
             return []
         batch, transforms = self.preprocess(frames)
         outputs = self.raw_outputs(batch)
-        return [self._decode(outputs, i, t) for i, t in enumerate(transforms)]
+        found = [self._decode(outputs, i, t, self._class_ids) for i, t in enumerate(transforms)]
+        if not len(self._side_class_ids):
+            return found
+        return [
+            Detections.merge([main, self._decode(outputs, i, t, self._side_class_ids)])
+            for i, (main, t) in enumerate(zip(found, transforms, strict=True))
+        ]
 
     def _decode(
-        self, outputs: dict[str, np.ndarray], index: int, transform: LetterboxTransform
+        self,
+        outputs: dict[str, np.ndarray],
+        index: int,
+        transform: LetterboxTransform,
+        wanted_ids: np.ndarray,
     ) -> Detections:
         boxes, scores, labels = [], [], []
         for stride in NANODET_STRIDES:
-            cls = outputs[f"cls_s{stride}"][index][:, self._class_ids]
+            cls = outputs[f"cls_s{stride}"][index][:, wanted_ids]
             best = cls.argmax(axis=1)
             best_score = cls[np.arange(len(cls)), best]
             keep = np.nonzero(best_score > self.settings.score_threshold)[0]
@@ -182,7 +202,7 @@ class NanoDetDetector:
             centres = self._centres[stride][keep]
             boxes.append(np.concatenate([centres - dist[:, :2], centres + dist[:, 2:]], axis=1))
             scores.append(best_score[keep])
-            labels.append(self._class_ids[best[keep]])
+            labels.append(wanted_ids[best[keep]])
         if not boxes:
             return Detections.empty()
         xyxy = np.concatenate(boxes)
