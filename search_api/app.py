@@ -28,12 +28,14 @@ from search_api.routers import (
     cameras,
     cases,
     clips,
+    event_stream,
     jobs,
     keys,
     objects,
     pictures,
     search,
     tracks,
+    webhooks,
     zones,
 )
 from search_api.schemas import Health
@@ -93,7 +95,11 @@ def create_app(context: ApiContext) -> FastAPI:
         lookup=lambda key: key_principal(context, key),
     )
     api = APIRouter(prefix=API_PREFIX, responses=ERROR_RESPONSES)
-    for module in (search, tracks, cameras, zones, cases, jobs, keys, pictures, objects, clips):
+    routers = (
+        search, tracks, cameras, zones, cases, jobs, keys, pictures, objects, clips, webhooks,
+        event_stream,
+    )  # fmt: skip
+    for module in routers:
         api.include_router(module.router)
 
     @api.get(

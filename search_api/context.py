@@ -10,6 +10,7 @@ from detect.worker import BatchDetector
 from index.catalog import SessionFactory
 from index.vectors import VectorIndex
 from ingest.camera_status import CameraStatus
+from search_api.event_stream import EventStreamPolicy
 from search_api.limits import ApiLimits
 from storage.objectstore import ObjectStore
 
@@ -30,3 +31,6 @@ class ApiContext:
     limits: ApiLimits = field(default_factory=ApiLimits)
     # camera URL entries beyond rtsp(s):// (Settings.camera_url_allow; values.camera_url_allowed)
     camera_url_allow: tuple[str, ...] = ()
+    # webhook hosts the server may post to (Settings.webhook_allow; webhooks.webhook_url_refusal)
+    webhook_url_allow: tuple[str, ...] = ()
+    event_stream: EventStreamPolicy = field(default_factory=EventStreamPolicy)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from fastapi import status
 
 from index.catalog import DuplicateZoneError, UnknownCameraError, UnknownZoneError
+from index.catalog.webhook_deliveries import UnknownDeadLetterError
+from index.catalog.webhooks import UnknownWebhookError
 
 
 class DomainError(Exception):
@@ -58,6 +60,8 @@ CATALOG_ERRORS: dict[type[Exception], tuple[int, str | None]] = {
     UnknownCameraError: (status.HTTP_404_NOT_FOUND, None),
     UnknownZoneError: (status.HTTP_404_NOT_FOUND, None),
     DuplicateZoneError: (status.HTTP_409_CONFLICT, "name"),
+    UnknownWebhookError: (status.HTTP_404_NOT_FOUND, None),
+    UnknownDeadLetterError: (status.HTTP_404_NOT_FOUND, None),
 }
 HANDLED_ERRORS: tuple[type[Exception], ...] = (DomainError, *CATALOG_ERRORS)
 

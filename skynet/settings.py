@@ -68,6 +68,25 @@ class Settings(BaseSettings):
     # adds cameras make the server fetch internal pages or read local files). Comma-separated
     # schemes ("http") or scheme://host[:port] entries ("http://cam7.lan:8080").
     camera_url_allow: Annotated[tuple[str, ...], NoDecode] = ()
+    # Events channel (issue #13). Webhook hosts the server may post to (server-side request
+    # forgery): comma-separated host names, "*.domain", IP addresses or networks, each with an
+    # optional ":port" ("hooks.city.gov,10.20.0.0/16:8443"); empty: no webhook can be added.
+    webhook_allow: Annotated[tuple[str, ...], NoDecode] = ()
+    # A receiver gets this long to connect and this long between bytes of its answer; a hung
+    # one only delays its own deliveries (each subscriber has its own thread).
+    webhook_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    # Attempts at one outbox row before it goes to the dead-letter list; the n-th retry waits
+    # min(max, base * 2^(n-1)) seconds, scaled by a random factor in [1 - jitter, 1].
+    webhook_max_attempts: int = Field(default=8, ge=1, le=100)
+    webhook_backoff_base_s: float = Field(default=2.0, gt=0)
+    webhook_backoff_max_s: float = Field(default=600.0, gt=0)
+    webhook_backoff_jitter: float = Field(default=0.5, ge=0, le=1)
+    # How often the dispatcher and each SSE stream look for new outbox rows.
+    outbox_poll_s: float = Field(default=0.5, gt=0, le=60)
+    # SSE: a comment line this often keeps proxies from closing an idle stream; a stream ends
+    # after `event_stream_max_s` (clients reconnect with Last-Event-ID and lose nothing).
+    event_stream_heartbeat_s: float = Field(default=15.0, gt=0)
+    event_stream_max_s: float = Field(default=600.0, gt=0)
 
     @field_validator("timezone")
     @classmethod
@@ -82,10 +101,10 @@ class Settings(BaseSettings):
         parse_detector_name(name)
         return name
 
-    @field_validator("camera_url_allow", mode="before")
+    @field_validator("camera_url_allow", "webhook_allow", mode="before")
     @classmethod
     def _split_allow_list(cls, value: object) -> object:
-        """`SKYNET_CAMERA_URL_ALLOW=http,file` as a tuple of entries."""
+        """`SKYNET_CAMERA_URL_ALLOW=http,file` (or SKYNET_WEBHOOK_ALLOW=...) as a tuple."""
         if isinstance(value, str):
             return tuple(entry.strip() for entry in value.split(",") if entry.strip())
         return value

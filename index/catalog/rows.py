@@ -326,6 +326,68 @@ class JobRow(Base):
     heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
+
+class WebhookRow(Base):
+    """A webhook subscriber (issue #13): where the outbox is pushed. `secret` signs each body
+    (HMAC-SHA256), so it is stored as given; the API shows it once, at creation. `topics` are
+    fnmatch patterns ("violation.*"); None: every topic."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    url: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str] = mapped_column(String(200))
+    topics: Mapped[list[str] | None] = mapped_column(JsonDocument)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
+class WebhookCursorRow(Base):
+    """One subscriber's delivery state: every outbox row up to `delivered_through_id` was
+    answered 2xx (or dead-lettered); the next one has failed `attempts` times so far."""
+
+    __tablename__ = "webhook_cursors"
+
+    webhook_id: Mapped[int] = mapped_column(
+        RowId, ForeignKey("webhooks.id", ondelete="CASCADE"), primary_key=True,
+        autoincrement=False,
+    )  # fmt: skip
+    delivered_through_id: Mapped[int] = mapped_column(RowId)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now, onupdate=utc_now)
+
+
+class WebhookDeadLetterRow(Base):
+    """An outbox row a subscriber did not accept after the allowed attempts; an admin may ask
+    for it to be sent again (`retry_requested_at`); it is deleted once the subscriber takes it."""
+
+    __tablename__ = "webhook_dead_letters"
+    __table_args__ = (UniqueConstraint("webhook_id", "outbox_id"),)
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    webhook_id: Mapped[int] = mapped_column(RowId, ForeignKey("webhooks.id", ondelete="CASCADE"))
+    outbox_id: Mapped[int] = mapped_column(RowId, ForeignKey("outbox.id", ondelete="CASCADE"))
+    attempts: Mapped[int] = mapped_column(Integer)
+    last_error: Mapped[str] = mapped_column(Text)
+    dead_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    retry_requested_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class CameraLinkRow(Base):
+    """The last camera.online / camera.offline state published for a camera."""
+
+    __tablename__ = "camera_links"
+
+    camera_id: Mapped[str] = mapped_column(
+        ForeignKey("cameras.id", ondelete="CASCADE"), primary_key=True
+    )
+    online: Mapped[bool] = mapped_column(Boolean)
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 def insert_ignoring_conflict(session: Session, row_class: type[Base]) -> Any:
     """A Core INSERT for the row's table in the session's dialect (both dialects support
     ON CONFLICT DO NOTHING ... RETURNING); Core skips the ORM's per-row bookkeeping."""
