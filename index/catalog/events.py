@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, func, select
@@ -96,7 +96,7 @@ def local_day(at: datetime, timezone: str) -> date:
     return at.astimezone(ZoneInfo(timezone)).date()
 
 
-def _same_violation(update: ViolationUpdate) -> Select[tuple[EventRow]]:
+def _same_violation(update: ViolationUpdate) -> Select[EventRow]:
     return (
         select(EventRow)
         .where(
@@ -289,13 +289,11 @@ def event_stats(
         raise ValueError(f"group: must be zone, camera or day, got {group!r}")
     if query.matches_nothing():
         return []
-    statement = _filtered(
-        select(
-            EventRow.camera_id, EventRow.zone_id, EventRow.state, EventRow.started_at,
-            EventRow.last_seen_at, EventRow.ended_at, CameraRow.timezone,
-        ).join(CameraRow, CameraRow.id == EventRow.camera_id),
-        query,
-    )  # fmt: skip
+    columns = cast(Select[Any], select(
+        EventRow.camera_id, EventRow.zone_id, EventRow.state, EventRow.started_at,
+        EventRow.last_seen_at, EventRow.ended_at, CameraRow.timezone,
+    ).join(CameraRow, CameraRow.id == EventRow.camera_id))  # fmt: skip
+    statement = _filtered(columns, query)
     counts: dict[tuple[str, int | None, str | None], Counter[str]] = {}
     durations: Counter[tuple[str, int | None, str | None]] = Counter()
     for camera_id, zone_id, state, started_at, last_seen_at, ended_at, timezone in session.execute(
@@ -312,12 +310,12 @@ def event_stats(
         durations[key] += ((ended_at or last_seen_at) - started_at).total_seconds()
     stats = []
     for key in sorted(counts, key=lambda k: (k[2] or "", k[0], k[1] or 0)):
-        camera_id, zone_id, day = key
-        zone_label = f"zone:{zone_id if zone_id is not None else 'removed'}"
-        label = day if group == "day" else camera_id if group == "camera" else zone_label
+        group_camera, group_zone, group_day = key
+        zone_label = f"zone:{group_zone if group_zone is not None else 'removed'}"
+        label = group_day if group == "day" else group_camera if group == "camera" else zone_label
         stats.append(
             EventStat(
-                group=str(label), camera_id=camera_id or None, zone_id=zone_id, day=day,
+                group=str(label), camera_id=group_camera or None, zone_id=group_zone, day=group_day,
                 events=sum(counts[key].values()),
                 by_state={state: counts[key][state] for state in EVENT_STATES},
                 duration_s=round(durations[key], 3),

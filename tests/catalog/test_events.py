@@ -6,6 +6,7 @@ field."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
@@ -284,6 +285,7 @@ def test_schedule_text_and_documents() -> None:
     doc = catalog.schedule_to_document(weekend)
     assert doc == {"days": [5, 6], "windows": ["09:00-12:00", "14:00-18:00"]}
     assert schedule_from_document(doc) == weekend
+    bad: dict[str, Any]
     for bad in ({"days": []}, {"days": [7]}, {"windows": ["7-9"]}, {"day": [1]}):
         with pytest.raises(RuleError, match=r"^schedule:"):
             schedule_from_document(bad)
