@@ -15,8 +15,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from detect.detector import Detector, DetectorConfig
 from detect.embedder import AppearanceEmbedder
 from detect.registry import DetectorOptions, build_detector
+from detect.violations import SIDE_CLASSES
 from detect.worker import AnalysisWorker, CameraAnalysis
-from index.catalog import list_cameras, upsert_camera
+from detect.zone_rules import ZoneRule
+from index.camera_links import CameraLinkMonitor
+from index.catalog import camera_zone_rules, list_cameras, upsert_camera
 from index.catalog.engine import init_catalog, session_factory
 from index.catalog.values import CameraSpec, CameraUrlRefusedError, check_camera_urls
 from index.event_recorder import EventRecorder
@@ -28,7 +31,9 @@ from ingest.uploader import SegmentUploader
 from models.registry import model_path
 from search_api.app import API_PREFIX, create_app
 from search_api.context import ApiContext
+from search_api.event_stream import EventStreamPolicy
 from search_api.limits import ApiLimits
+from search_api.webhook_dispatcher import DeliveryPolicy, WebhookDispatcher
 from skynet.settings import Settings
 from skynet.supervisor import CameraSupervisor, recorded_until
 from storage.local import LocalObjectStore
@@ -64,6 +69,7 @@ def pipeline_detector(settings: Settings, input_px: tuple[int, int] | None = Non
         input_px=input_px or settings.detector_input_px,
         score_threshold=settings.detector_score_threshold,
         threads=settings.detector_threads,
+        side_classes=SIDE_CLASSES,  # stall proxies for the zone rules (#13), never tracked
     )
     return build_detector(settings.detector_model, options)
 
@@ -85,9 +91,23 @@ def openable_cameras(specs: list[CameraSpec], allow: Sequence[str]) -> list[Came
     return openable
 
 
-def camera_analysis(spec: CameraSpec) -> CameraAnalysis:
-    """What the analysis worker needs to know about a camera: its tiling and heading."""
-    return CameraAnalysis(DetectorConfig(tiles=spec.tile_grid), spec.heading_deg)
+def camera_analysis(spec: CameraSpec, rules: Sequence[ZoneRule] = ()) -> CameraAnalysis:
+    """What the analysis worker needs to know about a camera: its tiling, heading and the
+    rules of its zones."""
+    return CameraAnalysis(DetectorConfig(tiles=spec.tile_grid), spec.heading_deg, tuple(rules))
+
+
+def delivery_policy(settings: Settings) -> DeliveryPolicy:
+    """How the webhook dispatcher delivers, as `settings` say."""
+    return DeliveryPolicy(
+        allow=settings.webhook_allow,
+        timeout_s=settings.webhook_timeout_s,
+        max_attempts=settings.webhook_max_attempts,
+        backoff_base_s=settings.webhook_backoff_base_s,
+        backoff_max_s=settings.webhook_backoff_max_s,
+        jitter=settings.webhook_backoff_jitter,
+        poll_s=settings.outbox_poll_s,
+    )
 
 
 @dataclass
@@ -107,6 +127,8 @@ class Runtime:
     # The violation detector's sink (issue #13): ViolationUpdates become catalog events.
     event_recorder: EventRecorder
     supervisor: CameraSupervisor | None = None
+    dispatcher: WebhookDispatcher | None = None
+    camera_links: CameraLinkMonitor | None = None
     cameras: dict[str, CameraIngest] = field(default_factory=dict)
     _api_server: uvicorn.Server | None = None
     _api_thread: threading.Thread | None = None
@@ -168,14 +190,29 @@ class Runtime:
             self.settings.camera_poll_s,
         )
         self.supervisor.start()
+        self.dispatcher = WebhookDispatcher(self.sessions, delivery_policy(self.settings))
+        self.dispatcher.start()
+        self.camera_links = CameraLinkMonitor(
+            self.sessions, self.camera_states, self.settings.camera_poll_s
+        )
+        self.camera_links.start()
+
+    def camera_states(self) -> dict[str, str]:
+        """Each running camera's ingest state (online, reconnecting, offline, ...)."""
+        running = list(self.cameras.items())
+        return {camera_id: ingest.counters.state for camera_id, ingest in running}
 
     def catalog_cameras(self) -> list[CameraSpec]:
         """The catalog's cameras; hands changed analysis settings to the worker on the way
-        (`configure_camera`), so tiling and heading changes reach it at the supervisor's next
-        poll without restarting ingest."""
+        (`configure_camera`), so tiling, heading and zone rule changes reach it at the
+        supervisor's next poll without restarting ingest."""
         with self.sessions() as session:
             specs = openable_cameras(list_cameras(session), self.settings.camera_url_allow)
-        wanted = {spec.id: camera_analysis(spec) for spec in specs}
+            rules = {
+                spec.id: camera_zone_rules(session, spec.id, self.settings.timezone)
+                for spec in specs
+            }
+        wanted = {spec.id: camera_analysis(spec, rules[spec.id]) for spec in specs}
         current = self.worker.camera_settings()
         for camera_id, analysis in wanted.items():
             if current.get(camera_id) != analysis:
@@ -214,8 +251,12 @@ class Runtime:
 
     def stop(self) -> None:
         """Stop cameras, finish open tracks, upload what is spooled, persist the vector index."""
+        if self.camera_links is not None:
+            self.camera_links.stop()
         if self.supervisor is not None:
             self.supervisor.stop()
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
         self.worker.stop()
         self.uploader.stop()
         self.indexer.stop()
@@ -269,6 +310,12 @@ class Runtime:
                 rate_limit_per_minute=self.settings.rate_limit_per_minute,
             ),
             camera_url_allow=self.settings.camera_url_allow,
+            webhook_url_allow=self.settings.webhook_allow,
+            event_stream=EventStreamPolicy(
+                poll_s=self.settings.outbox_poll_s,
+                heartbeat_s=self.settings.event_stream_heartbeat_s,
+                max_s=self.settings.event_stream_max_s,
+            ),
         )
 
     def serve_api(self) -> None:
