@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -40,12 +41,14 @@ def free_port() -> int:
 
 
 class Receiver:
-    """The receiver; `mode` may change while it runs; `fail_ids` fail whatever the mode."""
+    """The receiver; `mode` may change while it runs; `fail_ids` fail whatever the mode;
+    `answer_delay_s` holds each accepted request (recorded on arrival) before the 204."""
 
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
         self.mode = "ok"
         self.fail_ids: set[int] = set()
+        self.answer_delay_s = 0.0
         self.received: list[Received] = []
         self.attempts: list[int] = []  # event ids of every POST, answered or not
         self.release = threading.Event()
@@ -79,6 +82,7 @@ class Receiver:
                     return
                 with receiver._lock:
                     receiver.received.append(Received(headers, body))
+                time.sleep(receiver.answer_delay_s)
                 self.send_response(204)
                 self.end_headers()
 

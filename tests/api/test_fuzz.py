@@ -23,7 +23,9 @@ SIGNED_LINK_ROUTES = {"objects", "pictures", "clips"}  # first path segment unde
 def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
     # The fuzzer sends ~100 requests a second with one key: far past the default per-key
     # limit; the limiter stays on (its 429 is part of the contract), at a rate it won't reach.
-    limits = {"SKYNET_RATE_LIMIT_PER_MINUTE": "1000000"}
+    # The event stream ends after SKYNET_EVENT_STREAM_MAX_S (clients reconnect): short here,
+    # so each fuzzed stream request returns in a second instead of holding a worker.
+    limits = {"SKYNET_RATE_LIMIT_PER_MINUTE": "1000000", "SKYNET_EVENT_STREAM_MAX_S": "1"}
     with seeded_server(tmp_path_factory.mktemp("fuzz"), limits) as api:
         yield api
 
