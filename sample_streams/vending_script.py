@@ -165,7 +165,8 @@ def _fire_lane_scene(split: Split, seed: int) -> Scene:
     first = "car" if seed % 2 else "pickup"
     s.vehicle(first, (s.u(400, 460), s.u(75, 88)), brief, brief + brief_len, 760.0)
     s.episode(3, "fire_lane_occupation", brief, brief + brief_len, False, "brief stop")
-    park, park_len = brief + brief_len + s.u(25, 40), s.u(120, 140)
+    park = round(brief + brief_len + s.u(50, 65), 1)
+    park_len = min(s.u(110, 125), DURATION_S - 8 - park)
     s.vehicle("car", (s.u(400, 460), s.u(75, 88)), park, park + park_len, 760.0)
     s.episode(3, "fire_lane_occupation", park, park + park_len, True, "car parked")
     s.passers(5)
