@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from detect.detector import BatchDetector, NanoDetDetector
 from detect.zone_rules import ViolationUpdate
 from sample_streams import vending_script
 from sample_streams.vending_scenes import FPS, Scene, write_scene
@@ -150,10 +151,9 @@ def summarise(
     }  # fmt: skip
 
 
-def shipped_detector() -> Any:
+def shipped_detector() -> NanoDetDetector:
     """NanoDet at the shipped settings with the stall proxies decoded as side classes."""
     from bench.tracking import shipped_settings
-    from detect.detector import NanoDetDetector
     from detect.violations import SIDE_CLASSES
     from models.registry import model_path
 
@@ -167,7 +167,7 @@ def shipped_detector() -> Any:
     )
 
 
-def run_split(split: str, detector: Any) -> tuple[dict[str, Any], list[SceneScore]]:
+def run_split(split: str, detector: BatchDetector) -> tuple[dict[str, Any], list[SceneScore]]:
     from detect.violations import FootageCost, analyse_footage
 
     scores, cost = [], FootageCost()

@@ -12,6 +12,7 @@ import pytest
 
 from bench.vending import predictions, score_scene, wilson
 from detect.detections import COCO_CLASSES
+from detect.detector import NanoDetDetector
 from sample_streams import vending_script
 from sample_streams.vending_scenes import (
     FPS,
@@ -26,7 +27,7 @@ TRUTH_PATH = Path(__file__).parents[2] / "bench" / "data" / "vending_truth.json"
 
 
 @pytest.fixture(scope="module")
-def detector():  # type: ignore[no-untyped-def]
+def detector() -> NanoDetDetector:
     from bench.vending import shipped_detector
 
     return shipped_detector()
@@ -56,13 +57,15 @@ def test_truth_json_matches_the_scripts() -> None:
                 assert episode["end_s"] - episode["start_s"] > committed["dwell_s"]
 
 
-def _classes_at(detector, scene_kind: str, t_s: float) -> set[str]:  # type: ignore[no-untyped-def]
+def _classes_at(detector: NanoDetDetector, scene_kind: str, t_s: float) -> set[str]:
     scene = next(s for s in vending_script.scenes("tune") if s.kind == scene_kind)
     found = detector.detect([render_frame(scene, int(t_s * FPS))])[0]
     return {COCO_CLASSES[c] for c in found.class_id}
 
 
-def test_composited_real_crops_are_detected_by_the_real_detector(detector) -> None:  # type: ignore[no-untyped-def]
+def test_composited_real_crops_are_detected_by_the_real_detector(
+    detector: NanoDetDetector,
+) -> None:
     stall = next(s for s in vending_script.scenes("tune") if s.kind == "stall")
     both_on = max(e.start_s for e in stall.episodes) + 20
     seen = _classes_at(detector, "stall", both_on)
@@ -89,7 +92,7 @@ def test_matching_rule_counts_late_and_duplicate_alerts_as_false() -> None:
 
 
 @pytest.mark.slow
-def test_short_fire_lane_scene_end_to_end(detector, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_short_fire_lane_scene_end_to_end(detector: NanoDetDetector, tmp_path: Path) -> None:
     """A 150 s cut of the tune fire-lane scene: the brief stop raises nothing, the parked car
     raises one fire-lane occupation within dwell + 30 s."""
     from detect.violations import analyse_footage
