@@ -39,6 +39,9 @@ class DetectorOptions:
     input_px: tuple[int, int] = (416, 416)
     score_threshold: float = 0.35
     threads: int = 1
+    # classes decoded for the zone rules only (#13), never tracked; backends that cannot
+    # decode them apart (ultralytics) leave them out
+    side_classes: tuple[str, ...] = ()
 
 
 # (argument after "name:", or None) × options → a detector
@@ -68,6 +71,7 @@ def _nanodet(manifest_name: str) -> DetectorFactory:
             input_size=options.input_px,
             score_threshold=options.score_threshold,
             intra_op_threads=options.threads,
+            side_classes=options.side_classes,
         )
 
     return build

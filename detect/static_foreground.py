@@ -4,9 +4,11 @@ The "abandoned object" technique with two running backgrounds on a small grey fr
 wide: a stall's goods are still tens of pixels there, and every step costs well under a
 millisecond per frame):
 
-- the frame is turned into a *ratio image* (grey / local mean): a global or slowly varying
-  change of light multiplies grey and local mean alike and leaves the ratio unchanged, so the
-  models compare structure, not brightness;
+- the frame is turned into a *normalised image* ((grey − local mean) / (local deviation + c)):
+  a global or slowly varying change of light scales and shifts grey, local mean and deviation
+  alike and leaves it unchanged, so the models compare structure, not brightness (a plain
+  ratio grey / local mean was not enough: an additive brightening of a dark, textured area
+  changed it by far more than a new object does);
 - the short background follows the scene within seconds (`short_time_constant_s`): a thing
   that stopped moving is soon part of it, a walking person never is;
 - the long background follows it within minutes where the scene matches it, and absorbs a
@@ -41,11 +43,12 @@ class StaticForegroundSettings:
     short_time_constant_s: float = 4.0
     long_time_constant_s: float = 120.0
     absorb_time_constant_s: float = 3600.0
-    ratio_threshold: float = 0.12  # |ratio − background ratio| that counts as changed
+    ratio_threshold: float = 0.6  # |normalised − background| that counts as changed
     min_static_s: float = 10.0
     min_area_frac: float = 0.002  # of the frame
     relearn_frac: float = 0.5
     local_mean_px: int = 15  # box filter for the local mean, at the working width
+    deviation_floor: float = 6.0  # grey levels: keeps flat areas' sensor noise small
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,7 @@ class StaticForeground:
         )
 
     def ratio_image(self, image: np.ndarray) -> np.ndarray:
-        """The working-size ratio image (grey / local mean) of a BGR or grey frame."""
+        """The working-size normalised image of a BGR or grey frame."""
         height_px, width_px = image.shape[:2]
         self._scale = width_px / WORK_WIDTH_PX
         size = (WORK_WIDTH_PX, max(1, round(height_px / self._scale)))
@@ -95,7 +98,9 @@ class StaticForeground:
         grey = grey.astype(np.float32)
         k = self.settings.local_mean_px
         mean = cv2.boxFilter(grey, -1, (k, k), borderType=cv2.BORDER_REFLECT)
-        return grey / (mean + 8.0)
+        mean_sq = cv2.boxFilter(grey * grey, -1, (k, k), borderType=cv2.BORDER_REFLECT)
+        deviation = np.sqrt(np.maximum(mean_sq - mean * mean, 0.0))
+        return (grey - mean) / (deviation + self.settings.deviation_floor)
 
     def update(
         self, image: np.ndarray, at_s: float, people_xyxy: np.ndarray | None = None

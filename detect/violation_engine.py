@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import cv2
 import numpy as np
@@ -111,6 +111,10 @@ def _foot(xyxy: Sequence[float]) -> tuple[float, float]:
     return ((xyxy[0] + xyxy[2]) / 2.0, float(xyxy[3]))
 
 
+def _size(xyxy: Sequence[float]) -> float:
+    return max(xyxy[2] - xyxy[0], xyxy[3] - xyxy[1], 4.0)
+
+
 @dataclass(frozen=True)
 class _Seen:
     class_name: str
@@ -149,19 +153,34 @@ class _Zone:
         return cv2.pointPolygonTest(self.polygon_px, _foot(xyxy), False) >= 0
 
     def observe(self, seen: list[_Seen], now_s: float) -> None:
-        """Renew or start stayers with what is inside the zone now; drop the long gone."""
+        """Renew or start stayers with what is inside the zone now; drop the long gone.
+
+        A tracked thing renews its own track's stayer while it stays within the radius of the
+        anchor and re-anchors it (age 0) when it moves further: a stream of passers-by along
+        one path never makes an old stayer. A new track id (an id switch after an occlusion)
+        and an untracked box take over a stayer of their group at that place that was not seen
+        in this frame."""
         counted = self.rule.counted_classes | {STATIC}
+        inside = [i for i in seen if i.class_name in counted and self.inside(i.xyxy)]
+        by_track = {t: n for n, s in enumerate(self.stayers) for t in s.track_ids}
         free = list(range(len(self.stayers)))
-        for item in seen:
-            if item.class_name not in counted or not self.inside(item.xyxy):
+        known = [i for i in inside if i.track_id in by_track]
+        for item in known:
+            index = by_track[item.track_id]  # type: ignore[index]
+            if index in free:
+                free.remove(index)
+            stayer = self.stayers[index]
+            if not self._near(item, stayer):
+                stayer.anchor_foot, stayer.anchor_size_px = _foot(item.xyxy), _size(item.xyxy)
+                stayer.since_s = now_s
+            stayer.last_seen_s, stayer.xyxy = now_s, item.xyxy
+        for item in inside:
+            if item.track_id in by_track:
                 continue
             best = self._match(item, free)
             if best is None:
-                x1, y1, x2, y2 = item.xyxy
-                stayer = _Stayer(
-                    item.class_name, _foot(item.xyxy), max(x2 - x1, y2 - y1, 4.0),
-                    now_s, now_s, item.xyxy,
-                )  # fmt: skip
+                size = _size(item.xyxy)
+                stayer = _Stayer(item.class_name, _foot(item.xyxy), size, now_s, now_s, item.xyxy)
                 self.stayers.append(stayer)
             else:
                 free.remove(best)
@@ -171,6 +190,12 @@ class _Zone:
                 stayer.track_ids.add(item.track_id)
         tolerance = self.settings.absence_tolerance_s
         self.stayers = [s for s in self.stayers if now_s - s.last_seen_s <= tolerance]
+
+    def _near(self, item: _Seen, stayer: _Stayer) -> bool:
+        group = _GROUP.get(item.class_name, "object")
+        frac = self.vehicle_radius_frac if group == "vehicle" else self.radius_frac
+        distance = float(np.hypot(*(np.array(_foot(item.xyxy)) - stayer.anchor_foot)))
+        return distance <= frac * stayer.anchor_size_px
 
     def _match(self, item: _Seen, free: list[int]) -> int | None:
         group = _GROUP.get(item.class_name, "object")
@@ -319,7 +344,9 @@ class ViolationDetector:
         since_s = max(since_s, zone.schedule_since_s)
         if zone.cluster_since_s is None:  # kept across gaps shorter than the tolerance
             zone.cluster_since_s = since_s
-        zone.cluster_last_s = now_s
+        seen_s = max(s.last_seen_s for s in stayers)  # not now: stayers outlive short absences
+        seen_at = at + timedelta(seconds=seen_s - now_s)
+        zone.cluster_last_s = seen_s
         track_ids = {i for s in stayers for i in s.track_ids}
         sighting = EvidenceFrame.capture(
             at, image, zone.polygon_px, np.array([s.xyxy for s in stayers], np.float32),
@@ -327,17 +354,17 @@ class ViolationDetector:
         ) if opened is None or opened.evidence.due(at) else None  # fmt: skip
         if opened is None:
             dwell_s = 0.0 if zone.kind == "restricted_vehicle" else rule.min_dwell_s
-            if now_s - zone.cluster_since_s < dwell_s:
+            if seen_s - zone.cluster_since_s < dwell_s:
                 return []
             assert sighting is not None
             started_at = datetime.fromtimestamp(zone.cluster_since_s, at.tzinfo)
             evidence = EvidenceFrames(max(5.0, rule.min_dwell_s / 4))
             evidence.keep(sighting)
             zone.open = _Open(
-                zone.cluster_since_s, started_at, now_s, at, track_ids, evidence, sighting
+                zone.cluster_since_s, started_at, seen_s, seen_at, track_ids, evidence, sighting
             )
             return [self._update(zone, zone.open, "opened", (sighting.snapshot(),))]
-        opened.last_seen_s, opened.last_seen_at = now_s, at
+        opened.last_seen_s, opened.last_seen_at = seen_s, seen_at
         if sighting is not None:
             opened.evidence.keep(sighting)
             opened.last_sighting = sighting

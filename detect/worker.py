@@ -15,6 +15,8 @@ from detect.detector import BatchDetector as BatchDetector  # re-exported for se
 from detect.detector import Detector, DetectorConfig, detector_for
 from detect.track_builder import Embedder, EndedTrack, TrackBuilder
 from detect.track_record import TrackRecord
+from detect.violations import ViolationDetector, split_side_detections
+from detect.zone_rules import ViolationUpdate, ZoneRule
 from ingest.camera import RateMeter
 from ingest.frame import Frame
 from ingest.frame_queue import LatestFrames
@@ -22,15 +24,18 @@ from ingest.frame_queue import LatestFrames
 log = logging.getLogger(__name__)
 
 RecordSink = Callable[[list[TrackRecord]], object]
+ViolationSink = Callable[[ViolationUpdate], object]  # index.event_recorder.EventRecorder
 _Ended = list[tuple[TrackBuilder, list[EndedTrack]]]  # tracks detached under the lock
 
 
 @dataclass(frozen=True)
 class CameraAnalysis:
-    """A camera's analysis settings: detector choice (tiling) and compass heading of its view."""
+    """A camera's analysis settings: detector choice (tiling), compass heading of its view and
+    the rules of its zones (#13)."""
 
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     heading_deg: float | None = None
+    rules: tuple[ZoneRule, ...] = ()
 
 
 PLAIN_ANALYSIS = CameraAnalysis()
@@ -45,6 +50,11 @@ class AnalysisWorker:
     queue hands one camera to one thread at a time, so each camera is tracked in frame order.
     Per-camera settings arrive through `configure_camera` (cameras never configured: plain)
     and apply from the camera's next batch.
+
+    A camera with zone rules also gets a `ViolationDetector`, fed every analysed frame with
+    its tracked boxes and the detector's untracked stall-proxy boxes (`side` classes, split off
+    before the tracker so track records stay as they were); its updates go to
+    `violation_sink`, one at a time.
     """
 
     def __init__(
@@ -56,6 +66,7 @@ class AnalysisWorker:
         batch_size: int = 4,
         track_max_age_s: float = 2.0,
         threads: int = 1,
+        violation_sink: ViolationSink | None = None,
     ) -> None:
         if threads < 1:
             raise ValueError(f"threads must be ≥ 1, got {threads}")
@@ -71,6 +82,9 @@ class AnalysisWorker:
         self._tilings: dict[DetectorConfig, Detector | None] = {}
         self._trackers: dict[str, ByteTracker] = {}
         self._builders: dict[str, TrackBuilder] = {}
+        self._violation_sink = violation_sink
+        self._violations: dict[str, ViolationDetector] = {}  # cameras with rules; under the lock
+        self.violation_updates = 0
         self._stop = threading.Event()
         self._thread_count = threads
         self._threads: list[threading.Thread] = []
@@ -119,9 +133,13 @@ class AnalysisWorker:
             )  # fmt: skip
 
     def forget_camera(self, camera_id: str) -> None:
-        """Drop a camera's analysis settings (it left the catalog): back to plain analysis."""
+        """Drop a camera's analysis settings (it left the catalog): back to plain analysis;
+        its open violations end."""
         with self._lock:
             self._cameras.pop(camera_id, None)
+            engine = self._violations.pop(camera_id, None)
+        if engine is not None:
+            self._report(engine.close())
 
     def camera_settings(self) -> dict[str, CameraAnalysis]:
         """The configured cameras' settings (a copy)."""
@@ -129,10 +147,14 @@ class AnalysisWorker:
             return dict(self._cameras)
 
     def end_camera(self, camera_id: str) -> None:
-        """Finalise all open tracks of a camera (removed, paused, or its stream went quiet)."""
+        """Finalise all open tracks of a camera (removed, paused, or its stream went quiet)
+        and end its open violations."""
         with self._lock:
             ended = self._close_camera(camera_id)
+            engine = self._violations.pop(camera_id, None)
         self._finalise(ended)
+        if engine is not None:
+            self._report(engine.close())
 
     def _close_camera(self, camera_id: str) -> _Ended:
         """Drop a camera's tracker and detach its tracks; the caller holds the lock."""
@@ -166,13 +188,48 @@ class AnalysisWorker:
             detectors = [self._tilings.get(a.detector) or self._detector for a in settings]
         results = self._detect(batch, detectors)
         for frame, detections, analysis in zip(batch, results, settings, strict=True):
+            for_tracker, side = split_side_detections(detections)
             with self._lock:
-                ended = self._track(frame, detections, analysis.heading_deg)
+                ended, tracked = self._track(frame, for_tracker, analysis.heading_deg)
                 self.frames_analysed += 1
                 self.lag_s[frame.camera_id] = (datetime.now(UTC) - frame.wall_time).total_seconds()
                 self.analysed_rate.setdefault(frame.camera_id, RateMeter()).tick()
                 self._last_frame_s[frame.camera_id] = time.monotonic()
+                engine, closed = self._violation_engine(frame.camera_id, analysis.rules)
             self._finalise(ended)  # embedding takes tens of ms: not under the shared lock
+            if engine is not None:  # one thread per camera at a time: no lock needed
+                closed += engine.observe(frame.image, frame.wall_time, tracked, side)
+            self._report(closed)
+
+    def _violation_engine(
+        self, camera_id: str, rules: tuple[ZoneRule, ...]
+    ) -> tuple[ViolationDetector | None, list[ViolationUpdate]]:
+        """The camera's engine with `rules` (None without rules) and the updates of violations
+        its rule change ended; the caller holds the lock."""
+        engine = self._violations.get(camera_id)
+        if not rules:
+            self._violations.pop(camera_id, None)
+            return None, [] if engine is None else engine.close()
+        if engine is None:
+            engine = self._violations[camera_id] = ViolationDetector(camera_id, rules)
+            return engine, []
+        return engine, ([] if engine.rules == rules else engine.set_rules(rules))
+
+    def _report(self, updates: list[ViolationUpdate]) -> None:
+        if not updates:
+            return
+        with self._lock:
+            self.violation_updates += len(updates)
+        if self._violation_sink is None:
+            return
+        for update in updates:  # in order: an update of a violation follows its opening
+            try:
+                self._violation_sink(update)
+            except Exception:  # the sink's failure is logged; analysis goes on
+                log.exception(
+                    "recording the %s violation update of zone %d on %s failed",
+                    update.phase, update.zone_id, update.camera_id,
+                )  # fmt: skip
 
     def _detect(self, batch: list[Frame], detectors: Sequence[BatchDetector]) -> list[Detections]:
         """One call per distinct detector in the batch: untiled cameras share one."""
@@ -185,8 +242,11 @@ class AnalysisWorker:
             results.update(zip(indices, found, strict=True))
         return [results[i] for i in range(len(batch))]
 
-    def _track(self, frame: Frame, detections: Detections, heading_deg: float | None) -> _Ended:
-        """Track one frame, detaching the tracks that ended; the caller holds the lock."""
+    def _track(
+        self, frame: Frame, detections: Detections, heading_deg: float | None
+    ) -> tuple[_Ended, Detections]:
+        """Track one frame, detaching the tracks that ended; (those, the tracked boxes). The
+        caller holds the lock."""
         at_s = frame.wall_time.timestamp()
         ended: _Ended = []
         if at_s < self._last_at_s.get(frame.camera_id, at_s):
@@ -204,7 +264,7 @@ class AnalysisWorker:
         builder.camera_heading_deg = heading_deg  # for the tracks finalised from now on
         tracked, finished = tracker.update(detections, at_s, frame.image)
         builder.observe(frame, tracked)
-        return [*ended, (builder, builder.end(finished))]
+        return [*ended, (builder, builder.end(finished))], tracked
 
     def _run(self) -> None:
         while not self._stop.is_set():

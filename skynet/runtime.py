@@ -163,6 +163,7 @@ class Runtime:
             indexer.index,
             track_max_age_s=settings.track_max_age_s,
             threads=settings.analysis_threads,
+            violation_sink=event_recorder,
         )
         return cls(
             settings,

@@ -22,6 +22,7 @@ from detect.registry import (
     detector_choices,
     parse_detector_name,
 )
+from detect.violations import SIDE_CLASSES
 from models.build import ensure_models
 from models.registry import default_cache_dir, model_path
 from skynet.runtime import pipeline_detector, query_detector
@@ -123,7 +124,8 @@ def test_a_new_backend_is_one_entry_and_the_runtime_builds_through_it(
     )  # fmt: skip
     live = pipeline_detector(settings)
     assert isinstance(live, EchoDetector) and live.argument == "hello"
-    assert live.options == DetectorOptions(tmp_path, (320, 192), 0.5, 3)
+    # the live detector also decodes the zone rules' stall proxies (#13), untracked
+    assert live.options == DetectorOptions(tmp_path, (320, 192), 0.5, 3, SIDE_CLASSES)
     plain = pipeline_detector(settings, (416, 416))
     assert isinstance(plain, EchoDetector) and plain.options.input_px == (416, 416)
     query = query_detector(settings)
