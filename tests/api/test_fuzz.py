@@ -46,8 +46,9 @@ def test_fuzzing_without_a_key_is_refused_everywhere(live_api: LiveApi) -> None:
     assert run.server_errors == 0, run.statuses
     assert run.passed, run.output
     # Every keyed operation answers 401 (405: a method the path lacks; 413 and 429 may come
-    # before the key is looked at). The signed links (objects, pictures, clips) need no key for GET: they
-    # answer 403 for a bad signature, 422 for a malformed one, 401 for any other method.
+    # before the key is looked at). The signed links (objects, pictures, clips) need no key
+    # for GET: they answer 403 for a bad signature, 422 for a malformed one, 401 for any
+    # other method.
     by_route = run.statuses_by_route
     signed = {route: s for route, s in by_route.items() if route in SIGNED_LINK_ROUTES}
     keyed = {route: s for route, s in by_route.items() if route not in SIGNED_LINK_ROUTES}
