@@ -26,6 +26,13 @@ from search_api.errors import Forbidden, InvalidInput, NotFound
 SEARCH_ROLES = frozenset({"admin", "investigator"})
 VIEW_ROLES = frozenset({"admin", "investigator", "operator", "viewer"})
 MANAGE_ROLES = frozenset({"admin", "operator"})
+# City management (issue #13): sees cameras, zones and violation events, reviews events and
+# sets zone rules, but is in neither SEARCH_ROLES nor VIEW_ROLES: no searches, no tracks.
+CITY_ROLE = "city_manager"
+CAMERA_VIEW_ROLES = VIEW_ROLES | {CITY_ROLE}
+EVENT_VIEW_ROLES = VIEW_ROLES | {CITY_ROLE}
+EVENT_REVIEW_ROLES = frozenset({"admin", "operator", CITY_ROLE})
+RULE_ROLES = MANAGE_ROLES | {CITY_ROLE}
 
 
 def require_role(principal: Principal, roles: frozenset[str]) -> None:

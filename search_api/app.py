@@ -29,6 +29,7 @@ from search_api.routers import (
     cases,
     clips,
     event_stream,
+    events,
     jobs,
     keys,
     objects,
@@ -97,7 +98,7 @@ def create_app(context: ApiContext) -> FastAPI:
     api = APIRouter(prefix=API_PREFIX, responses=ERROR_RESPONSES)
     routers = (
         search, tracks, cameras, zones, cases, jobs, keys, pictures, objects, clips, webhooks,
-        event_stream,
+        event_stream, events,
     )  # fmt: skip
     for module in routers:
         api.include_router(module.router)

@@ -34,3 +34,5 @@ class ApiContext:
     # webhook hosts the server may post to (Settings.webhook_allow; webhooks.webhook_url_refusal)
     webhook_url_allow: tuple[str, ...] = ()
     event_stream: EventStreamPolicy = field(default_factory=EventStreamPolicy)
+    # a camera's zone schedules and event days without a time zone of its own (SKYNET_TIMEZONE)
+    default_timezone: str = "Asia/Shanghai"

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from fastapi import status
 
-from index.catalog import DuplicateZoneError, UnknownCameraError, UnknownZoneError
+from index.catalog import (
+    DuplicateZoneError,
+    RuleError,
+    UnknownCameraError,
+    UnknownEventError,
+    UnknownZoneError,
+)
 from index.catalog.webhook_deliveries import UnknownDeadLetterError
 from index.catalog.webhooks import UnknownWebhookError
 
@@ -60,6 +66,8 @@ CATALOG_ERRORS: dict[type[Exception], tuple[int, str | None]] = {
     UnknownCameraError: (status.HTTP_404_NOT_FOUND, None),
     UnknownZoneError: (status.HTTP_404_NOT_FOUND, None),
     DuplicateZoneError: (status.HTTP_409_CONFLICT, "name"),
+    UnknownEventError: (status.HTTP_404_NOT_FOUND, None),
+    RuleError: (status.HTTP_422_UNPROCESSABLE_CONTENT, None),  # its message names the field
     UnknownWebhookError: (status.HTTP_404_NOT_FOUND, None),
     UnknownDeadLetterError: (status.HTTP_404_NOT_FOUND, None),
 }

@@ -15,10 +15,12 @@ from pydantic import (
 )
 
 from detect.detections import COCO_CLASSES
+from detect.zone_rules import check_timezone
 from index.catalog.attributes import AttributeFilter, normalise_term
 from index.catalog.values import TILES_PATTERN
 from index.catalog.zones import MAX_ZONE_NAME_CHARS, check_polygon, check_zone_name
 from ingest.camera_status import CameraStatus
+from search_api.event_schemas import ZoneRuleOut
 from search_api.openapi import (
     CatalogId,
     ColourName,
@@ -111,6 +113,9 @@ class CameraOut(BaseModel):
     heading_deg: float | None
     enabled: bool
     tiles: str = Field(description="detector tiling COLSxROWS; 1x1: full frame only")
+    timezone: str | None = Field(
+        default=None, description="IANA time zone of zone schedules; null: the server's default"
+    )
 
 
 STREAM_URL_PATTERN = r"^[A-Za-z][A-Za-z0-9+.-]*://\S+$"  # schemes: values.camera_url_allowed
@@ -118,6 +123,15 @@ TILES_DESCRIPTION = (
     "detector tiling COLSxROWS (1-3 each): the frame is also detected in that many overlapping"
     " tiles, finding small, distant objects at (1 + cols·rows)× the detector cost"
 )
+
+TIMEZONE_DESCRIPTION = (
+    "IANA time zone the camera's zone schedules are in (Asia/Shanghai); null: the server's"
+    " SKYNET_TIMEZONE"
+)
+
+
+def known_timezone(value: str | None) -> str | None:
+    return None if value is None else check_timezone(value)
 
 
 class CameraIn(BaseModel):
@@ -140,6 +154,11 @@ class CameraIn(BaseModel):
         description=TILES_DESCRIPTION,
         examples=["2x2"],
     )
+    timezone: str | None = Field(
+        default=None, max_length=64, description=TIMEZONE_DESCRIPTION, examples=["Asia/Shanghai"]
+    )
+
+    _known_timezone = field_validator("timezone")(known_timezone)
 
 
 class CameraPatch(BaseModel):
@@ -158,6 +177,9 @@ class CameraPatch(BaseModel):
     tiles: str | None = Field(
         default=None, pattern=TILES_PATTERN.pattern, description=TILES_DESCRIPTION
     )
+    timezone: str | None = Field(default=None, max_length=64, description=TIMEZONE_DESCRIPTION)
+
+    _known_timezone = field_validator("timezone")(known_timezone)
 
 
 class CameraStatusOut(BaseModel):
@@ -216,6 +238,7 @@ class ZoneOut(BaseModel):
     name: str
     polygon: list[tuple[float, float]]
     track_count: int = Field(description="stored tracks that passed through it")
+    rule: ZoneRuleOut = Field(description="what the zone forbids (set it at .../rule)")
     created_at: datetime
     updated_at: datetime
 

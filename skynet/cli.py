@@ -1,5 +1,5 @@
 """Command-line entry point: `skynet serve`, `skynet demo`, `skynet camera …`, `skynet api-key …`,
-`skynet audit …`, `skynet index …`.
+`skynet audit …`, `skynet index …`, `skynet zone …` (skynet/cli_zones.py).
 
 Camera commands write the catalog; a running `skynet serve` applies them within seconds.
 """
@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session, sessionmaker
 
+from skynet.cli_zones import zones
 from skynet.settings import Settings
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ vectors = typer.Typer(help="Vector index (rebuilt from the catalog at any time)"
 app.add_typer(vectors, name="index", no_args_is_help=True)
 audit = typer.Typer(help="The audit log of searches, views and changes (append-only)")
 app.add_typer(audit, name="audit", no_args_is_help=True)
+app.add_typer(zones, name="zone", no_args_is_help=True)
 console = Console()
 
 
@@ -111,7 +113,9 @@ def parse_expiry(text: str | None, now: datetime) -> datetime | None:
 @keys.command("create")
 def create_key(
     name: Annotated[str, typer.Argument(help="who or what uses the key (unique among active)")],
-    role: Annotated[str, typer.Option(help="admin, investigator, operator or viewer")] = "viewer",
+    role: Annotated[
+        str, typer.Option(help="admin, investigator, operator, viewer or city_manager")
+    ] = "viewer",
     camera: Annotated[list[str] | None, typer.Option(help="limit to these cameras")] = None,
     expires: Annotated[
         str | None, typer.Option(help="days from now (30) or an ISO 8601 time; default never")
@@ -241,6 +245,9 @@ def check_position(spec: CameraSpec) -> None:
         raise typer.BadParameter(f"camera {spec.id!r} needs --lat and --lon together")
 
 
+TIMEZONE_HELP = "IANA time zone of its zone schedules (default: SKYNET_TIMEZONE)"
+
+
 def check_urls(spec: CameraSpec, settings: Settings) -> None:
     """BadParameter naming the URL field unless ingest may open it (rtsp(s):// by default,
     more only through SKYNET_CAMERA_URL_ALLOW)."""
@@ -265,6 +272,7 @@ def camera_add(
     tiles: Annotated[
         str, typer.Option(help="detector tiling COLSxROWS for small, distant objects (2x2)")
     ] = "1x1",
+    timezone: Annotated[str | None, typer.Option(help=TIMEZONE_HELP)] = None,
 ) -> None:
     """Add a camera (or replace its configuration)."""
     from index.catalog import upsert_camera
@@ -273,7 +281,7 @@ def camera_add(
     try:
         spec = CameraSpec(
             camera_id, name or camera_id, main_url, sub_url, detect_fps=fps, lat=lat, lon=lon,
-            heading_deg=heading, tiles=tiles,
+            heading_deg=heading, tiles=tiles, timezone=timezone,
         )  # fmt: skip
     except ValueError as error:
         raise typer.BadParameter(str(error)) from error
@@ -317,13 +325,16 @@ def camera_set(
     lon: Annotated[float | None, typer.Option(help=LON_HELP)] = None,
     heading: Annotated[float | None, typer.Option(help=HEADING_HELP)] = None,
     tiles: Annotated[str | None, typer.Option(help="detector tiling COLSxROWS")] = None,
+    timezone: Annotated[str | None, typer.Option(help=TIMEZONE_HELP)] = None,
 ) -> None:
     """Change a camera's position or analysis settings (a running worker applies them within
     seconds)."""
-    given = {"lat": lat, "lon": lon, "heading_deg": heading, "tiles": tiles}
+    given = {"lat": lat, "lon": lon, "heading_deg": heading, "tiles": tiles, "timezone": timezone}
     changes = {field: value for field, value in given.items() if value is not None}
     if not changes:
-        raise typer.BadParameter("nothing to change: give --lat/--lon, --heading or --tiles")
+        raise typer.BadParameter(
+            "nothing to change: give --lat/--lon, --heading, --tiles or --timezone"
+        )
     change_camera(camera_id, **changes)
     console.print(f"camera {camera_id} updated")
 

@@ -317,6 +317,7 @@ class Runtime:
                 heartbeat_s=self.settings.event_stream_heartbeat_s,
                 max_s=self.settings.event_stream_max_s,
             ),
+            default_timezone=self.settings.timezone,
         )
 
     def serve_api(self) -> None:

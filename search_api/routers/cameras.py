@@ -23,8 +23,8 @@ from index.catalog import (
     upsert_camera,
 )
 from search_api.access import (
+    CAMERA_VIEW_ROLES,
     MANAGE_ROLES,
-    VIEW_ROLES,
     may_see_camera,
     require_role,
     visible_camera,
@@ -50,6 +50,7 @@ def camera_out(spec: CameraSpec) -> CameraOut:
         heading_deg=spec.heading_deg,
         enabled=spec.enabled,
         tiles=spec.tiles,
+        timezone=spec.timezone,
     )
 
 
@@ -73,13 +74,13 @@ def save(session: Session, principal: Principal, spec: CameraSpec, action: str) 
 
 @router.get("", response_model=list[CameraOut], summary="Cameras the caller may see")
 def read_cameras(principal: PrincipalDep, session: SessionDep) -> list[CameraOut]:
-    require_role(principal, VIEW_ROLES)
+    require_role(principal, CAMERA_VIEW_ROLES)
     return [camera_out(s) for s in list_cameras(session) if may_see_camera(principal, s.id)]
 
 
 @router.get("/status", response_model=list[CameraStatusOut], summary="Live status of cameras")
 def read_statuses(principal: PrincipalDep, context: ContextDep) -> list[CameraStatusOut]:
-    require_role(principal, VIEW_ROLES)
+    require_role(principal, CAMERA_VIEW_ROLES)
     statuses = context.camera_status() if context.camera_status is not None else {}
     return [
         CameraStatusOut.of(s) for c, s in sorted(statuses.items()) if may_see_camera(principal, c)
@@ -88,7 +89,7 @@ def read_statuses(principal: PrincipalDep, context: ContextDep) -> list[CameraSt
 
 @router.get("/{camera_id}", response_model=CameraOut, summary="One camera")
 def read_camera(camera_id: str, principal: PrincipalDep, session: SessionDep) -> CameraOut:
-    require_role(principal, VIEW_ROLES)
+    require_role(principal, CAMERA_VIEW_ROLES)
     return camera_out(visible_camera(session, principal, camera_id))
 
 
@@ -96,7 +97,7 @@ def read_camera(camera_id: str, principal: PrincipalDep, session: SessionDep) ->
 def read_status(
     camera_id: str, principal: PrincipalDep, session: SessionDep, context: ContextDep
 ) -> CameraStatusOut:
-    require_role(principal, VIEW_ROLES)
+    require_role(principal, CAMERA_VIEW_ROLES)
     spec = visible_camera(session, principal, camera_id)
     statuses = context.camera_status() if context.camera_status is not None else {}
     status_now = statuses.get(camera_id)
@@ -123,7 +124,7 @@ def add_camera(
     spec = CameraSpec(
         id=body.id, name=body.name, main_url=body.main_url, sub_url=body.sub_url,
         detect_fps=body.detect_fps, lat=body.lat, lon=body.lon, heading_deg=body.heading_deg,
-        enabled=body.enabled, tiles=body.tiles,
+        enabled=body.enabled, tiles=body.tiles, timezone=body.timezone,
     )  # fmt: skip
     save(session, principal, openable(context, spec), "camera_add")
     return camera_out(spec)

@@ -1,7 +1,11 @@
-"""Zone endpoints: named regions of a camera's image (list, add, change, remove).
+"""Zone endpoints: named regions of a camera's image (list, add, change, remove) and their
+rules (what the zone forbids, when; issue #13) at .../zones/{zone_id}/rule.
 
-Reads follow the camera's visibility; writes need admin or operator. Adding a zone or changing
-its polygon links the camera's stored tracks that passed through it before the reply.
+Reads follow the camera's visibility; zone writes need admin or operator, rule writes also
+allow city_manager. Adding a zone or changing its polygon links the camera's stored tracks that
+passed through it before the reply. A rule is its own resource so that setting it never
+touches the polygon (and its track links), and city management may set rules without the
+right to redraw zones.
 """
 
 from __future__ import annotations
@@ -17,12 +21,20 @@ from index.catalog import (
     delete_zone,
     get_zone,
     list_zones,
+    set_zone_rule,
     update_zone,
     zone_track_counts,
 )
-from search_api.access import MANAGE_ROLES, VIEW_ROLES, require_role, visible_camera
+from search_api.access import (
+    CAMERA_VIEW_ROLES,
+    MANAGE_ROLES,
+    RULE_ROLES,
+    require_role,
+    visible_camera,
+)
 from search_api.deps import PrincipalDep, SessionDep
 from search_api.errors import NotFound
+from search_api.event_schemas import ZoneRuleIn, ZoneRuleOut
 from search_api.openapi import AUTH_RESPONSES, CatalogId
 from search_api.schemas import ZoneIn, ZoneOut
 
@@ -36,6 +48,7 @@ def zone_out(zone: Zone, track_count: int) -> ZoneOut:
         name=zone.name,
         polygon=list(zone.polygon),
         track_count=track_count,
+        rule=ZoneRuleOut.of(zone.id, zone.camera_id, zone.rule),
         created_at=zone.created_at,
         updated_at=zone.updated_at,
     )
@@ -63,7 +76,7 @@ def saved(session: Session, principal: Principal, zone: Zone, action: str) -> Zo
 
 @router.get("", response_model=list[ZoneOut], summary="A camera's zones")
 def read_zones(camera_id: str, principal: PrincipalDep, session: SessionDep) -> list[ZoneOut]:
-    require_role(principal, VIEW_ROLES)
+    require_role(principal, CAMERA_VIEW_ROLES)
     visible_camera(session, principal, camera_id)
     zones = list_zones(session, camera_id)
     counts = zone_track_counts(session, [zone.id for zone in zones])
@@ -74,7 +87,7 @@ def read_zones(camera_id: str, principal: PrincipalDep, session: SessionDep) -> 
 def read_zone(
     camera_id: str, zone_id: CatalogId, principal: PrincipalDep, session: SessionDep
 ) -> ZoneOut:
-    require_role(principal, VIEW_ROLES)
+    require_role(principal, CAMERA_VIEW_ROLES)
     zone = camera_zone(session, principal, camera_id, zone_id)
     return zone_out(zone, zone_track_counts(session, [zone.id]).get(zone.id, 0))
 
@@ -95,6 +108,38 @@ def replace_zone(
     camera_zone(session, principal, camera_id, zone_id)
     zone = update_zone(session, zone_id, body.name, body.polygon)  # 409 on a duplicate name
     return saved(session, principal, zone, "zone_update")
+
+
+@router.get("/{zone_id}/rule", response_model=ZoneRuleOut, summary="A zone's rule")
+def read_zone_rule(
+    camera_id: str, zone_id: CatalogId, principal: PrincipalDep, session: SessionDep
+) -> ZoneRuleOut:
+    require_role(principal, CAMERA_VIEW_ROLES)
+    zone = camera_zone(session, principal, camera_id, zone_id)
+    return ZoneRuleOut.of(zone.id, zone.camera_id, zone.rule)
+
+
+@router.put("/{zone_id}/rule", response_model=ZoneRuleOut, summary="Set a zone's rule")
+def replace_zone_rule(
+    camera_id: str,
+    zone_id: CatalogId,
+    body: ZoneRuleIn,
+    principal: PrincipalDep,
+    session: SessionDep,
+) -> ZoneRuleOut:
+    """Kind, schedule (camera-local time), minimum dwell, sensitivity and classes; 422 naming
+    the field for an unknown kind or class, bad or overlapping windows, an empty schedule, or
+    a dwell or sensitivity out of range. The detector picks the rule up at its next poll."""
+    require_role(principal, RULE_ROLES)
+    camera_zone(session, principal, camera_id, zone_id)
+    zone = set_zone_rule(session, zone_id, body.spec())
+    rule = ZoneRuleOut.of(zone.id, zone.camera_id, zone.rule)
+    append_audit(
+        session, principal=principal.name, role=principal.role, action="zone_rule",
+        target=f"zone:{zone.id}", filters=rule.model_dump(),
+    )  # fmt: skip
+    session.commit()
+    return rule
 
 
 @router.delete(

@@ -1,0 +1,86 @@
+"""`skynet zone …`: a camera's zones and their rules (issue #13), written to the catalog; a
+running `skynet serve` applies them at its next camera poll."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from skynet.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from index.catalog import Zone
+
+zones = typer.Typer(help="Zones and their rules (what a zone forbids, when)")
+console = Console()
+KIND_HELP = "generic, no_vending, sidewalk, roadway, fire_lane or restricted_vehicles"
+SCHEDULE_HELP = "camera-local: 'always', 'mon-fri 07:00-22:00', 'sat,sun', '22:00-06:00'"
+
+
+def find_zone(session: Session, camera_id: str, zone: str) -> Zone:
+    """The camera's zone named `zone`, or with that id; BadParameter otherwise."""
+    from index.catalog import get_camera, list_zones
+
+    if get_camera(session, camera_id) is None:
+        raise typer.BadParameter(f"camera {camera_id!r} not found")
+    for candidate in list_zones(session, camera_id):
+        if zone in (candidate.name, str(candidate.id)):
+            return candidate
+    raise typer.BadParameter(f"camera {camera_id!r} has no zone {zone!r} (give its name or id)")
+
+
+@zones.command("rule")
+def zone_rule(
+    camera_id: Annotated[str, typer.Argument(help="camera id")],
+    zone: Annotated[str, typer.Argument(help="zone name or id")],
+    kind: Annotated[str, typer.Option(help=KIND_HELP)] = "no_vending",
+    schedule: Annotated[str, typer.Option(help=SCHEDULE_HELP)] = "always",
+    dwell: Annotated[float, typer.Option(help="minimum dwell, seconds")] = 300.0,
+    sensitivity: Annotated[float, typer.Option(help="0..1: higher counts more")] = 0.5,
+    classes: Annotated[
+        str | None, typer.Option(help="comma-separated COCO classes (default: the kind's)")
+    ] = None,
+) -> None:
+    """Set what a zone forbids, when (in the camera's time zone), and after how long."""
+    from index.catalog import ZoneRuleSpec, parse_schedule_text, schedule_text, set_zone_rule
+    from skynet.cli import catalog_sessions
+
+    names = [name.strip() for name in (classes or "").split(",") if name.strip()]
+    try:
+        spec = ZoneRuleSpec.checked(kind, parse_schedule_text(schedule), dwell, sensitivity, names)
+    except ValueError as error:  # RuleError: "field: problem"
+        raise typer.BadParameter(f"--{str(error).replace('min_dwell_s', 'dwell')}") from error
+    with catalog_sessions(Settings())() as session:
+        found = find_zone(session, camera_id, zone)
+        set_zone_rule(session, found.id, spec)
+        session.commit()
+    console.print(
+        f"zone {found.name} ({found.id}) on {camera_id}: {spec.kind}, "
+        f"{schedule_text(spec.schedule)}, dwell {spec.min_dwell_s:g} s",
+        markup=False,
+    )
+
+
+@zones.command("list")
+def zone_list(camera_id: Annotated[str, typer.Argument(help="camera id")]) -> None:
+    """A camera's zones and their rules."""
+    from index.catalog import get_camera, list_zones, schedule_text
+    from skynet.cli import catalog_sessions
+
+    table = Table("id", "name", "kind", "schedule", "dwell s", "sensitivity", "classes")
+    with catalog_sessions(Settings())() as session:
+        if get_camera(session, camera_id) is None:
+            raise typer.BadParameter(f"camera {camera_id!r} not found")
+        for found in list_zones(session, camera_id):
+            rule = found.rule
+            table.add_row(
+                str(found.id), found.name, rule.kind, schedule_text(rule.schedule),
+                f"{rule.min_dwell_s:g}", f"{rule.sensitivity:g}",
+                ",".join(sorted(rule.classes)) or "(kind's)",
+            )  # fmt: skip
+    console.print(table)
