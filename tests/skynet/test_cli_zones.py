@@ -1,0 +1,100 @@
+"""`skynet zone rule/list`, `skynet camera … --timezone` and city_manager keys on a real SQLite
+catalog: rules stored as given, bad fields named in the error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
+from index.catalog import camera_zone_rules, create_zone, get_camera, list_api_keys
+from index.catalog.engine import init_catalog, session_factory
+from skynet.cli import app
+
+SQUARE = [(0.1, 0.1), (0.6, 0.1), (0.6, 0.6), (0.1, 0.6)]
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("SKYNET_DATA_DIR", str(tmp_path))
+    added = CliRunner().invoke(
+        app,
+        [
+            "camera",
+            "add",
+            "market",
+            "--main",
+            "rtsp://10.0.0.5/main",
+            "--timezone",
+            "Asia/Shanghai",
+        ],
+    )
+    assert added.exit_code == 0, added.output
+    with session_factory(init_catalog(f"sqlite:///{tmp_path / 'catalog.db'}"))() as session:
+        create_zone(session, "market", "east pavement", SQUARE)
+        session.commit()
+    return tmp_path
+
+
+def catalog(data_dir: Path) -> Session:
+    return session_factory(init_catalog(f"sqlite:///{data_dir / 'catalog.db'}"))()
+
+
+def test_zone_rule_is_stored_and_listed(data_dir: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(
+        app,
+        ["zone", "rule", "market", "east pavement", "--kind", "no_vending", "--schedule",
+         "mon-fri 07:00-22:00", "--dwell", "240", "--classes", "umbrella,person"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with catalog(data_dir) as session:
+        (rule,) = camera_zone_rules(session, "market", "UTC")
+    assert (rule.kind, rule.min_dwell_s, rule.timezone) == ("no_vending", 240.0, "Asia/Shanghai")
+    assert (
+        rule.schedule.days == frozenset(range(5)) and str(rule.schedule.windows[0]) == "07:00-22:00"
+    )
+    assert rule.classes == frozenset({"umbrella", "person"})
+    by_id = runner.invoke(app, ["zone", "rule", "market", "1", "--kind", "fire_lane"])
+    assert by_id.exit_code == 0, by_id.output
+    listed = runner.invoke(app, ["zone", "list", "market"])
+    assert "fire_lane" in listed.output and "always" in listed.output
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        (["--kind", "no_parking"], "--kind"),
+        (["--schedule", "mon-fri 07:00-12:00 11:00-13:00"], "--schedule"),
+        (["--schedule", "someday"], "--schedule"),
+        (["--dwell", "-1"], "--dwell"),
+        (["--sensitivity", "3"], "--sensitivity"),
+        (["--classes", "stall"], "--classes"),
+    ],
+)
+def test_bad_rule_options_are_named(data_dir: Path, options: list[str], field: str) -> None:
+    result = CliRunner().invoke(app, ["zone", "rule", "market", "east pavement", *options])
+    assert result.exit_code != 0
+    assert field in result.output
+
+
+def test_unknown_zone_and_timezone_are_refused(data_dir: Path) -> None:
+    runner = CliRunner()
+    missing = runner.invoke(app, ["zone", "rule", "market", "west"])
+    assert missing.exit_code != 0 and "no zone 'west'" in missing.output
+    bad_zone = runner.invoke(app, ["camera", "set", "market", "--timezone", "Mars/Olympus"])
+    assert bad_zone.exit_code != 0 and "Mars/Olympus" in bad_zone.output
+    changed = runner.invoke(app, ["camera", "set", "market", "--timezone", "Europe/Berlin"])
+    assert changed.exit_code == 0, changed.output
+    with catalog(data_dir) as session:
+        spec = get_camera(session, "market")
+    assert spec is not None and spec.timezone == "Europe/Berlin"
+
+
+def test_city_manager_keys_can_be_created(data_dir: Path) -> None:
+    result = CliRunner().invoke(app, ["api-key", "create", "city desk", "--role", "city_manager"])
+    assert result.exit_code == 0, result.output
+    with catalog(data_dir) as session:
+        assert [k.role for k in list_api_keys(session)] == ["city_manager"]
