@@ -131,11 +131,14 @@ class StaticForeground:
         candidate = long_fg & ~short_fg
         self._stable_s = np.where(candidate, self._stable_s + dt_s, 0.0).astype(np.float32)
         static = (self._stable_s >= cfg.min_static_s).astype(np.uint8)
-        if people_xyxy is not None and len(people_xyxy):
-            for x1, y1, x2, y2 in np.asarray(people_xyxy) / self._scale:
-                static[max(0, int(y1)) : int(np.ceil(y2)) + 1, max(0, int(x1)) : int(x2) + 2] = 0
-        if not static.any():
+        if not static.any():  # most frames: nothing static, no masking
             return []
+        if people_xyxy is not None and len(people_xyxy):
+            cells = np.unique((np.asarray(people_xyxy) / self._scale).astype(np.int32), axis=0)
+            for x1, y1, x2, y2 in np.maximum(cells, 0).tolist():
+                static[y1 : y2 + 2, x1 : x2 + 2] = 0
+            if not static.any():
+                return []
         return self._blobs(static, ratio)
 
     def _blobs(self, static: np.ndarray, ratio: np.ndarray) -> list[StaticBlob]:

@@ -96,7 +96,7 @@ def test_stall_opens_after_dwell_updates_and_ends(scene: np.ndarray) -> None:
     assert opened[0].started_at == T0 and opened[0].local_track_ids == (1,)
     assert len(opened[0].snapshots) == 1
     picture = cv2.imdecode(np.frombuffer(opened[0].snapshots[0].jpeg, np.uint8), cv2.IMREAD_COLOR)
-    assert picture.shape[:2] == (480, 640)
+    assert picture is not None and picture.shape[:2] == (480, 640)
     # a helper joins: one update naming both tracks
     helper = (330.0, 340.0, 370.0, 460.0)
     updates = run(engine, scene, 60, 2.0, lambda t: [*stall(t), ("person", helper, 5)], start_s=210)
