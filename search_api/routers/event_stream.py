@@ -11,17 +11,30 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 
-from search_api.access import VIEW_ROLES, require_role
+from search_api.access import EVENT_VIEW_ROLES, require_role
 from search_api.deps import ContextDep, PrincipalDep
 from search_api.event_stream import event_stream, start_after
 from search_api.openapi import AUTH_RESPONSES, MAX_CATALOG_ID
 
 router = APIRouter(prefix="/event-stream", tags=["events"], responses=AUTH_RESPONSES)
 
-SSE_EXAMPLE = (
-    'id: 42\nevent: camera.offline\ndata: {"id":42,"topic":"camera.offline",'
-    '"at":"2026-12-06T08:00:00+00:00","data":{"camera_id":"cam1"}}\n\n'
-)
+# One event of the stream (OpenAPI 3.1: the schema of a text/event-stream describes each event):
+#   id: 42
+#   event: camera.offline
+#   data: {"id":42,"topic":"camera.offline","at":"2026-12-06T08:00:00+00:00","data":{...}}
+SSE_EVENT = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "description": "the outbox id; send it back as Last-Event-ID"},
+        "event": {"type": "string", "description": "the topic, e.g. camera.offline"},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "description": "JSON {id, topic, at, data}: the body a webhook receives",
+        },
+        "retry": {"type": "integer", "description": "reconnect delay (ms)"},
+    },
+}
 
 
 @router.get(
@@ -32,9 +45,7 @@ SSE_EXAMPLE = (
         200: {
             "description": "text/event-stream: `id:` outbox id, `event:` topic, `data:` JSON "
             "{id, topic, at, data}; `: keep-alive` comments; ends after a while (reconnect)",
-            "content": {
-                "text/event-stream": {"schema": {"type": "string"}, "example": SSE_EXAMPLE}
-            },
+            "content": {"text/event-stream": {"schema": SSE_EVENT}},
         }
     },
 )
@@ -52,7 +63,7 @@ async def read_event_stream(
 ) -> StreamingResponse:
     """Events published after `Last-Event-ID` (or `after`; neither: from now on). Camera-limited
     keys receive only events about their cameras."""
-    require_role(principal, VIEW_ROLES)
+    require_role(principal, EVENT_VIEW_ROLES)
     resume = last_event_id if last_event_id is not None else after
     first = start_after(context.sessions, resume)
     body = event_stream(context.sessions, principal, first, context.event_stream)
