@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.orm import Session, sessionmaker
 
+from skynet.cli_catalog import catalog_sessions
 from skynet.cli_zones import zones
 from skynet.settings import Settings
 
@@ -36,13 +36,6 @@ audit = typer.Typer(help="The audit log of searches, views and changes (append-o
 app.add_typer(audit, name="audit", no_args_is_help=True)
 app.add_typer(zones, name="zone", no_args_is_help=True)
 console = Console()
-
-
-def catalog_sessions(settings: Settings) -> sessionmaker[Session]:
-    from index.catalog.engine import init_catalog, session_factory
-
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return session_factory(init_catalog(settings.catalog_url))
 
 
 @app.command()

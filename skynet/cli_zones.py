@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from skynet.cli_catalog import catalog_sessions
 from skynet.settings import Settings
 
 if TYPE_CHECKING:
@@ -48,7 +49,6 @@ def zone_rule(
 ) -> None:
     """Set what a zone forbids, when (in the camera's time zone), and after how long."""
     from index.catalog import ZoneRuleSpec, parse_schedule_text, schedule_text, set_zone_rule
-    from skynet.cli import catalog_sessions
 
     names = [name.strip() for name in (classes or "").split(",") if name.strip()]
     try:
@@ -70,7 +70,6 @@ def zone_rule(
 def zone_list(camera_id: Annotated[str, typer.Argument(help="camera id")]) -> None:
     """A camera's zones and their rules."""
     from index.catalog import get_camera, list_zones, schedule_text
-    from skynet.cli import catalog_sessions
 
     table = Table("id", "name", "kind", "schedule", "dwell s", "sensitivity", "classes")
     with catalog_sessions(Settings())() as session:
