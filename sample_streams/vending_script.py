@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import datetime, time
 from typing import Any
 
+import cv2
 import numpy as np
 
 from detect.zone_rules import ViolationKind
@@ -38,6 +39,11 @@ from sample_streams.vending_scenes import (
 WALK_PX_S = 80.0
 DRIVE_PX_S = 60.0
 DURATION_S = 240.0
+
+
+def _inside(zone_id: int, foot_xy: tuple[float, ...]) -> bool:
+    polygon = np.array(ZONE_POLYGONS_PX[zone_id], np.float32)
+    return cv2.pointPolygonTest(polygon, (float(foot_xy[0]), float(foot_xy[1])), False) >= 0
 
 
 class _Script:
@@ -109,17 +115,21 @@ class _Script:
     ) -> None:
         """A vendor sets goods down at `start_s` and packs them at `end_s` (the episode);
         in zone 2 they sell from a parked pickup, in zone 1 from a cloth and cones."""
+        first_actor = len(self.actors)
         if zone_id == 2:
             x, y = self.u(430, 500), self.u(250, 280)
             self.vehicle("pickup", (x, y), start_s, end_s, 760.0)
             self.prop("cloth", (x - 30, y + 18), start_s + 6, end_s - 6)
-            self.visit((x + 150, y + 12), start_s - 2, end_s + 2, away)
+            self.visit((x + self.u(60, 110), y + 16), start_s - 2, end_s + 2, away)
         else:
-            x, y = self.u(70, 130), self.u(130, 160)
+            x, y = self.u(60, 95), self.u(130, 160)
             self.visit((x, y - 4), start_s - 5, end_s + 5, away)
             self.prop("cloth", (x + 40, y + 8), start_s, end_s)
             self.prop("cone", (x - 40, y), start_s + 3, end_s - 3)
-            self.prop("cone", (x + 95, y + 2), start_s + 6, end_s - 6)
+            self.prop("cone", (x + 90, y + 2), start_s + 6, end_s - 6)
+        for spot in {a.path[1][1:] for a in self.actors[first_actor:]}:
+            if not _inside(zone_id, spot):  # vendor and goods must stand in the zone
+                raise ValueError(f"stall in zone {zone_id}: {spot} is outside it")
         for _ in range(2):  # customers
             at = self.u(start_s + 10, end_s - 30)
             self.visit((x + self.u(-60, 60), y + self.u(20, 40)), at, at + self.u(8, 25))
