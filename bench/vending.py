@@ -83,6 +83,7 @@ class SceneScore:
     false_alerts: list[str]  # what each false alert overlapped ("unscripted" if nothing)
     delays_s: list[float]
     duration_s: float
+    missed: list[str]  # "zone N: what" of each expected episode nobody alerted
 
 
 def score_scene(scene: Scene, predicted: list[Predicted]) -> SceneScore:
@@ -106,8 +107,11 @@ def score_scene(scene: Scene, predicted: list[Predicted]) -> SceneScore:
             continue
         taken.add(match)
         delays.append(p.alert_s - positives[match].start_s - dwell[p.zone_id])
-    return SceneScore(scene.scene_id, scene.kind, len(positives), len(taken), false_alerts,
-                      delays, scene.duration_s)  # fmt: skip
+    missed = [f"zone {e.zone_id}: {e.what}" for i, e in enumerate(positives) if i not in taken]
+    return SceneScore(
+        scene.scene_id, scene.kind, len(positives), len(taken), false_alerts, delays,
+        scene.duration_s, missed,
+    )  # fmt: skip
 
 
 def wilson(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
@@ -180,7 +184,8 @@ def run_split(split: str, detector: BatchDetector) -> tuple[dict[str, Any], list
         score = score_scene(scene, predictions(updates, scene))
         scores.append(score)
         print(f"{split:5} {scene.scene_id:32} positives {score.positives} matched "
-              f"{score.matched} false {score.false_alerts} delays {score.delays_s}")  # fmt: skip
+              f"{score.matched} false {score.false_alerts} missed {score.missed} "
+              f"delays {[round(d, 1) for d in score.delays_s]}")  # fmt: skip
     summary = summarise(scores, cost.engine_ms, cost.detect_ms + cost.track_ms, cost.frames)
     return summary, scores
 
