@@ -13,8 +13,9 @@ matched by place, not id) and, in vending zones, from the static-foreground mode
 Rules (each only while the zone's schedule is active; dwell is counted inside the schedule):
 - `no_vending`, `sidewalk`, `roadway` → `street_vending` once a person who stays (older than
   `person_still_s`) and an object that stays (a stall proxy older than `object_still_s`, not
-  carried by a person, or static foreground) have been there together for `min_dwell_s`; the
-  violation goes on while anything of the cluster stays;
+  carried by a person, or static foreground) have been there together for `min_dwell_s` (the
+  goods hold the stall while the vendor is away up to `vendor_away_s`); the violation goes on
+  while anything of the cluster stays;
 - `fire_lane` → `fire_lane_occupation` once a vehicle has stood for `min_dwell_s`;
 - `restricted_vehicles` → `restricted_vehicle` the moment a tracked truck is inside (no dwell).
 A violation ends when its cluster has been gone for `absence_tolerance_s` or the schedule
@@ -73,6 +74,9 @@ class ViolationSettings:
     """Timings of the violation detector (sensitivity scales the stillness and the radius)."""
 
     absence_tolerance_s: float = 30.0
+    # A stall's goods keep the vendor's place: while they stay, a vendor away for less than
+    # this (fetching stock, serving round the corner) does not restart the dwell.
+    vendor_away_s: float = 120.0
     person_still_s: float = 20.0
     object_still_s: float = 20.0
     vehicle_still_s: float = 10.0
@@ -135,6 +139,7 @@ class _Zone:
         self.schedule_since_s: float | None = None
         self.cluster_since_s: float | None = None
         self.cluster_last_s: float | None = None
+        self.vendor_last_s: float | None = None  # a staying person last part of the cluster
         self.open: _Open | None = None
         scale = 0.5 + rule.sensitivity  # 0.5..1.5, 1 at the default sensitivity
         self.radius_frac = settings.radius_frac * scale
@@ -211,6 +216,11 @@ class _Zone:
                 best, best_distance = index, distance
         return best
 
+    def vendor_away(self, now_s: float) -> bool:
+        """A staying person was part of the stall less than `vendor_away_s` ago."""
+        last_s = self.vendor_last_s
+        return last_s is not None and now_s - last_s <= self.settings.vendor_away_s
+
     def qualifying(self, now_s: float) -> tuple[list[_Stayer], float | None]:
         """The stayers that make the zone's violation now and since when they have (None:
         nothing qualifies)."""
@@ -226,6 +236,15 @@ class _Zone:
             ]  # fmt: skip
             if self.open is not None and (people or things):  # going on: what still stays
                 return people + things, self.open.started_s
+            # Things there long before the people (a bench, a planter) are street furniture,
+            # not a stall's goods: people waiting beside them are not vending.
+            arrived_s = min((s.since_s for s in people), default=self.cluster_since_s)
+            if arrived_s is not None:
+                things = [s for s in things if s.since_s >= arrived_s - cfg.vendor_away_s]
+            if people and things:
+                self.vendor_last_s = now_s
+            elif things and self.cluster_since_s is not None and self.vendor_away(now_s):
+                return things, self.cluster_since_s  # the goods hold the stall meanwhile
             if not people or not things:
                 return [], None
             since = max(min(s.since_s for s in people), min(s.since_s for s in things))
@@ -327,7 +346,6 @@ class ViolationDetector:
         rule = zone.rule
         if not rule.schedule.active_at(at, rule.timezone):
             zone.schedule_since_s = None
-            zone.cluster_since_s = None
             return self._end(zone)
         if zone.schedule_since_s is None:
             zone.schedule_since_s = now_s
@@ -339,7 +357,7 @@ class ViolationDetector:
                 return self._end(zone)
             last_s = zone.cluster_last_s
             if opened is None and last_s is not None and now_s - last_s > tolerance:
-                zone.cluster_since_s = zone.cluster_last_s = None
+                zone.cluster_since_s = zone.cluster_last_s = zone.vendor_last_s = None
             return []
         since_s = max(since_s, zone.schedule_since_s)
         if zone.cluster_since_s is None:  # kept across gaps shorter than the tolerance
@@ -376,7 +394,7 @@ class ViolationDetector:
 
     def _end(self, zone: _Zone) -> list[ViolationUpdate]:
         opened, zone.open = zone.open, None
-        zone.cluster_since_s = zone.cluster_last_s = None
+        zone.cluster_since_s = zone.cluster_last_s = zone.vendor_last_s = None
         if opened is None:
             return []
         middle_at = opened.started_at + (opened.last_seen_at - opened.started_at) / 2

@@ -196,3 +196,41 @@ def test_side_classes_are_split_from_tracked_ones() -> None:
     _, side = boxes(("person", VENDOR, None), ("chair", STALL_CHAIR, None))
     for_tracker, rules_only = split_side_detections(side)
     assert for_tracker.class_name == ["person"] and rules_only.class_name == ["chair"]
+
+
+def test_goods_hold_the_stall_while_the_vendor_is_away(scene: np.ndarray) -> None:
+    """A vendor away 45 s (> the 30 s absence tolerance) with the goods left in place: the dwell
+    goes on from the stall's start instead of restarting when they come back."""
+    engine = ViolationDetector("cam1", [rule()])
+    chair_only = [("chair", STALL_CHAIR, None)]
+    updates = run(engine, scene, 40, 2.0, stall)  # together from t=0 (staying from t=20)
+    assert updates == []
+    updates += run(engine, scene, 45, 2.0, lambda t: chair_only, start_s=40)  # away 45 s
+    updates += run(engine, scene, 60, 2.0, stall, start_s=85)  # back
+    opened = [u for u in updates if u.phase == "opened"]
+    assert len(opened) == 1 and opened[0].started_at == T0  # the dwell did not restart
+    assert DWELL_S <= (opened[0].last_seen_at - T0).total_seconds() <= DWELL_S + 2
+    assert [u.phase for u in updates] == ["opened"]  # and it went on, not ended and reopened
+
+
+def test_goods_left_longer_than_the_vendor_may_be_away_end_the_stall(scene: np.ndarray) -> None:
+    engine = ViolationDetector("cam1", [rule(min_dwell_s=300)])
+    updates = run(engine, scene, 40, 2.0, stall)
+    updates += run(engine, scene, 200, 2.0, lambda t: [("chair", STALL_CHAIR, None)], start_s=40)
+    updates += run(engine, scene, 200, 2.0, stall, start_s=240)  # a new dwell from t=240
+    assert [u.phase for u in updates] == []
+
+
+def test_street_furniture_does_not_hold_a_stall(scene: np.ndarray) -> None:
+    """People waiting one after another beside a bench that was always there (a bus stop):
+    the bench is not goods, so no wait carries over to the next person."""
+    engine = ViolationDetector("cam1", [rule()])
+    bench = ("bench", STALL_CHAIR, None)
+    updates = run(engine, scene, 400, 2.0, lambda t: [bench])  # the bench, long before anyone
+    for n, start_s in enumerate((400.0, 500.0, 600.0)):  # 50 s waits, 50 s apart
+        updates += run(
+            engine, scene, 50, 2.0, lambda t, n=n: [bench, ("person", VENDOR, 10 + n)],
+            start_s=start_s,
+        )  # fmt: skip
+        updates += run(engine, scene, 50, 2.0, lambda t: [bench], start_s=start_s + 50)
+    assert [u for u in updates if u.phase == "opened"] == []

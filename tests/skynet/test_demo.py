@@ -74,14 +74,15 @@ def test_demo_searches_with_a_person_crop_and_serves_the_hit_links(tmp_path: Pat
         links = HIT_LINK.findall(text)
         assert len(links) == 2 * len(rows)
         for _rank, kind, url in links:
-            response = httpx.get(url, timeout=10)
+            response = httpx.get(url, timeout=10)  # both: a key-bound link → a store link
+            assert response.status_code == 307, response.text
             if kind == "thumbnail":
+                response = httpx.get(response.headers["location"], timeout=10)
                 assert response.status_code == 200
                 assert response.headers["content-type"] == "image/jpeg"
                 picture = np.frombuffer(response.content, np.uint8)
                 assert cv2.imdecode(picture, cv2.IMREAD_COLOR) is not None
             else:
-                assert response.status_code == 307, response.text
                 recording_url, _, seek = response.headers["location"].partition("#t=")
                 assert float(seek) >= 0
                 recording = httpx.get(recording_url, timeout=10)
