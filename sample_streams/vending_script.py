@@ -1,7 +1,10 @@
 """The scripts of the vending evaluation scenes and their ground-truth document (issue #13).
 
-Eighteen scenes, nine per split: the tune split uses seeds 1-9, the test split seeds 101-109
-(fixed here, before any result was seen). Each split has two stall scenes (two stalls each, one
+Twenty-seven scenes in three sets of nine: seeds 1-9 and 101-109 are the tune split, seeds
+201-209 the test split. Seeds 101-109 were the first test split (fixed before any result was
+seen); once its result (a stall missed while its vendor was away) had shaped the engine's
+vendor-away rule, it became tune data and 201-209 were added as a test split no setting was
+chosen on. Each set of nine has two stall scenes (two stalls each, one
 with the vendor away for a while, one with a global gain ramp), a fire-lane scene (a brief stop,
 then a car parked past the dwell), a restricted-truck scene (a pickup crossing the zone in
 restricted hours, then a car), and the hard negatives: passers-by, a group talking for 2-3
@@ -246,7 +249,7 @@ def _negative_scene(split: Split, seed: int, kind: SceneKind) -> Scene:
 def all_scenes() -> list[Scene]:
     """Both splits' scenes, tune first."""
     out = []
-    for split, base in (("tune", 0), ("test", 100)):
+    for split, base in (("tune", 0), ("tune", 100), ("test", 200)):
         split_name: Split = "tune" if split == "tune" else "test"
         out.append(_stall_scene(split_name, base + 1, ramp=False))
         out.append(_stall_scene(split_name, base + 2, ramp=True))
