@@ -388,6 +388,32 @@ class CameraLinkRow(Base):
     changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class PlateRow(Base):
+    """A vehicle track's licence plate (issue #14): the voted text, its confidence, format and
+    colour; `alternatives` [[text, score], ...] ranked; `reads` [{"text", "confidence", "at",
+    "box": [x1, y1, x2, y2]}, ...] the evidence of each read; `crop_key` the plate crop's object
+    key. One plate per track; `text` is normalised (upper-case, no separators)."""
+
+    __tablename__ = "plates"
+    __table_args__ = (
+        # varchar_pattern_ops: PostgreSQL's LIKE 'A12%' prefix search uses the index whatever
+        # the database's collation (equality uses it too).
+        Index(None, "text", postgresql_ops={"text": "varchar_pattern_ops"}),
+    )
+
+    track_id: Mapped[int] = mapped_column(
+        RowId, ForeignKey("tracks.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    text: Mapped[str] = mapped_column(String(32))
+    confidence: Mapped[float] = mapped_column(Float)
+    plate_format: Mapped[str] = mapped_column(String(16))
+    colour: Mapped[str] = mapped_column(String(16))
+    alternatives: Mapped[list[list[Any]]] = mapped_column(JsonDocument, default=list)
+    reads: Mapped[list[dict[str, Any]]] = mapped_column(JsonDocument, default=list)
+    crop_key: Mapped[str | None] = mapped_column(String(512))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
 def insert_ignoring_conflict(session: Session, row_class: type[Base]) -> Any:
     """A Core INSERT for the row's table in the session's dialect (both dialects support
     ON CONFLICT DO NOTHING ... RETURNING); Core skips the ORM's per-row bookkeeping."""
