@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 
 from detect.detections import COCO_CLASSES, DEFAULT_CLASSES, Detections
-from detect.static_foreground import StaticForeground
+from detect.static_foreground import StaticBlob, StaticForeground
 from detect.violation_evidence import EvidenceFrame, EvidenceFrames
 from detect.zone_rules import (
     STALL_PROXIES,
@@ -77,6 +77,9 @@ class ViolationSettings:
     # A stall's goods keep the vendor's place: while they stay, a vendor away for less than
     # this (fetching stock, serving round the corner) does not restart the dwell.
     vendor_away_s: float = 120.0
+    # The static-foreground model (most of the engine's cost) looks at most once a second:
+    # what it finds must stay still for many seconds anyway, and it times by real seconds.
+    static_interval_s: float = 1.0
     person_still_s: float = 20.0
     object_still_s: float = 20.0
     vehicle_still_s: float = 10.0
@@ -278,6 +281,8 @@ class ViolationDetector:
         self.settings = settings or ViolationSettings()
         self._zones: dict[int, _Zone] = {}
         self._static: StaticForeground | None = None
+        self._static_blobs: list[StaticBlob] = []
+        self._static_at_s: float | None = None
         self._people: list[tuple[float, np.ndarray]] = []
         self.set_rules(rules)
 
@@ -300,6 +305,7 @@ class ViolationDetector:
         vending = [z.rule for z in self._zones.values() if z.kind == "street_vending"]
         if not vending:
             self._static = None
+            self._static_blobs, self._static_at_s = [], None
         elif self._static is None:
             self._static = StaticForeground.for_sensitivity(max(r.sensitivity for r in vending))
         return ended
@@ -318,8 +324,12 @@ class ViolationDetector:
         now_s = at.timestamp()
         seen = _seen(tracked, track_ids=True) + _seen(side or Detections.empty(), track_ids=False)
         if self._static is not None:
-            people = self._people_boxes(tracked, now_s)
-            seen += [_Seen(STATIC, b.xyxy, None) for b in self._static.update(image, now_s, people)]
+            people = self._people_boxes(tracked, now_s)  # every frame: the people's memory
+            last_s = self._static_at_s
+            if last_s is None or not 0 <= now_s - last_s < self.settings.static_interval_s:
+                self._static_blobs = self._static.update(image, now_s, people)
+                self._static_at_s = now_s
+            seen += [_Seen(STATIC, b.xyxy, None) for b in self._static_blobs]
         seen = _not_carried(seen)
         height_px, width_px = image.shape[:2]
         updates: list[ViolationUpdate] = []

@@ -5,6 +5,7 @@ waiting with feet outside the zone, a brief stop, a stall outside its schedule).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -234,3 +235,21 @@ def test_street_furniture_does_not_hold_a_stall(scene: np.ndarray) -> None:
         )  # fmt: skip
         updates += run(engine, scene, 50, 2.0, lambda t: [bench], start_s=start_s + 50)
     assert [u for u in updates if u.phase == "opened"] == []
+
+
+def test_the_static_model_looks_at_most_once_a_second(
+    scene: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = ViolationDetector("cam1", [rule()])
+    assert engine._static is not None
+    calls: list[float] = []
+    update = engine._static.update
+
+    def counted(image: np.ndarray, at_s: float, people: np.ndarray | None = None) -> list:
+        calls.append(at_s)
+        return update(image, at_s, people)
+
+    monkeypatch.setattr(engine._static, "update", counted)
+    run(engine, scene, 10, 0.2, lambda t: [])  # ~50 frames at 5 fps, over 10 s
+    assert 10 <= len(calls) <= 11
+    assert all(b - a >= 1.0 - 1e-6 for a, b in itertools.pairwise(calls))
