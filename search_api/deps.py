@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, HTTPException, Request, Security, status
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Security, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from index.catalog import Principal, Session, principal_for_key
@@ -85,3 +85,9 @@ SessionDep = Annotated[Session, Depends(db_session)]
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 ContextDep = Annotated[ApiContext, Depends(api_context)]
 RunnerDep = Annotated[SearchJobRunner, Depends(job_runner)]
+
+
+# The query parameters every signed link carries (routers/pictures.py, routers/clips.py).
+HolderParam = Annotated[int, Query(ge=1, le=2**63 - 1, description="id of the key it names")]
+ExpiresParam = Annotated[int, Query(ge=0, le=2**63 - 1, description="unix seconds")]
+SigParam = Annotated[str, Query(max_length=128)]

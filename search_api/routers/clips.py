@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, status
 from fastapi.responses import RedirectResponse
 
 from index.catalog import append_audit, segments_between
-from search_api.deps import ContextDep, SessionDep
+from search_api.deps import ContextDep, ExpiresParam, HolderParam, SessionDep, SigParam
 from search_api.errors import NotFound
 from search_api.links import link_holder, store_url
 from search_api.openapi import LINK_RESPONSES
@@ -24,9 +23,9 @@ def read_clip(
     end_ms: int,
     session: SessionDep,
     context: ContextDep,
-    holder: Annotated[int, Query(ge=1, le=2**63 - 1, description="id of the key it was handed to")],
-    expires: Annotated[int, Query(ge=0, le=2**63 - 1)],
-    sig: Annotated[str, Query(max_length=128)],
+    holder: HolderParam,
+    expires: ExpiresParam,
+    sig: SigParam,
 ) -> RedirectResponse:
     """Redirects to the segment holding the start (seeking to it with `#t=`) while the key the
     link was handed to is active; every fetch is audited under that key's name."""

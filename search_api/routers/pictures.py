@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, status
 from fastapi.responses import RedirectResponse
 
 from index.catalog import append_audit
-from search_api.deps import ContextDep, SessionDep
+from search_api.deps import ContextDep, ExpiresParam, HolderParam, SessionDep, SigParam
 from search_api.links import link_holder, store_url
 from search_api.openapi import LINK_RESPONSES
 
@@ -20,9 +18,9 @@ def read_picture(
     key: str,
     session: SessionDep,
     context: ContextDep,
-    holder: Annotated[int, Query(ge=1, le=2**63 - 1, description="id of the key it was handed to")],
-    expires: Annotated[int, Query(ge=0, le=2**63 - 1)],
-    sig: Annotated[str, Query(max_length=128)],
+    holder: HolderParam,
+    expires: ExpiresParam,
+    sig: SigParam,
 ) -> RedirectResponse:
     """Pictures of sightings can show a face or a plate: every fetch is audited under the key
     the link was handed to, and resolves only while that key is active."""
