@@ -120,6 +120,15 @@ class TextReader:
             reads.append(TextRead(text=str(text), confidence=float(score), quad_px=corners))
         return reads
 
+    def detect_lines(self, image: np.ndarray) -> list[tuple[tuple[float, float], ...]]:
+        """Quadrilaterals (4 corners, clockwise from top-left) of the text lines in a BGR image:
+        the detector alone, for callers that pick lines before recognising them (plates)."""
+        check_image(image)
+        boxes, _elapsed = self._engine.text_det(np.ascontiguousarray(image))
+        if boxes is None:
+            return []
+        return [tuple((float(x), float(y)) for x, y in quad) for quad in boxes]
+
     def read_line(self, crop: np.ndarray) -> TextRead | None:
         """Recognise a crop that is one text line (e.g. a plate crop) without the detector.
 
