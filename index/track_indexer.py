@@ -22,6 +22,7 @@ from index.catalog import (
     track_embeddings,
 )
 from index.catalog.values import NewTrack
+from index.catalog.watchlists import match_watchlists
 from index.picture_spool import PictureSpool
 from index.vectors import IndexPolicy, VectorIndex
 from ingest.segment import Segment
@@ -216,6 +217,7 @@ class TrackIndexer:
         with self._lock:
             with self._sessions() as session:
                 ids = add_tracks(session, tracks)
+                match_watchlists(session, ids, records)  # hits + outbox rows, same commit
                 session.commit()
             version = self.vectors.embedding_version
             pairs = [

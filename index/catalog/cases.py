@@ -1,4 +1,5 @@
-"""Catalog repository for cases: the investigations that person searches are tied to."""
+"""Catalog repository for cases: the investigations that person searches and watchlists are
+tied to; closing a case ends its watchlists in the same transaction."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from index.catalog.rows import CaseRow, ensure_utc, utc_now
 from index.catalog.values import CaseRecord
+from index.catalog.watchlists import end_case_watchlists
 
 
 def _case_record(row: CaseRow) -> CaseRecord:
@@ -43,5 +45,6 @@ def close_case(session: Session, case_id: str, closed_at: datetime | None = None
     if row is None:
         raise LookupError(f"case {case_id!r} does not exist")
     row.closed_at = utc_now() if closed_at is None else ensure_utc(closed_at, "closed_at")
+    end_case_watchlists(session, case_id, row.closed_at)  # a closed case watches nothing
     session.flush()
     return _case_record(row)
