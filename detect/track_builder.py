@@ -8,6 +8,11 @@ frame and ≤ `MAX_TRAJECTORY_POINTS` trajectory rows (thinned by halving when f
 Long-lived tracks (a parked car) are finalised every `max_record_s` as well: each part is a
 record with the same `local_track_id`, its own `start_at` (so the catalog key
 (camera_id, local_track_id, start_at) stays unique) and `attributes["part"]` = 0, 1, 2 ...
+
+Plates (issue #14): with a plate reader, a vehicle track's plate is read at finalisation on its
+`plate_reads_per_track` best views plus the views sampled every `plate_period_s` while the vehicle
+stands still (≤ `MAX_STATIONARY_PLATE_VIEWS` kept), and the reads are voted into
+`TrackRecord.plate`. Cost is bounded per track (≤ 3 + 2 reads, ~0.1 s each on one core).
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ import numpy as np
 
 from detect.attributes import track_attributes
 from detect.detections import COCO_CLASSES, Detections
+from detect.plate_reader import PlateSighting
+from detect.plate_values import PLATE_VEHICLES, TrackPlate
+from detect.plate_vote import PlateVoter
 from detect.track_record import TrackRecord
 from ingest.frame import Frame
 
@@ -33,6 +41,10 @@ CONTEXT_WIDTH_PX = 320
 SHARPNESS_HEIGHT_PX = 64
 SHARPNESS_HALF_VAR = 60.0  # Laplacian variance at which the sharpness factor is 0.5
 EDGE_MARGIN_PX = 2.0
+PLATE_READS_PER_TRACK = 3
+PLATE_PERIOD_S = 30.0
+MAX_STATIONARY_PLATE_VIEWS = 2
+STATIONARY_SHIFT = 0.25  # centre moved less than this share of the box width: standing still
 
 
 class Embedder(Protocol):
@@ -42,6 +54,14 @@ class Embedder(Protocol):
     def embedding_version(self) -> str: ...
 
     def embed(self, crops: list[np.ndarray], class_names: list[str]) -> np.ndarray: ...
+
+
+class PlateSighter(Protocol):
+    """What the builder needs from a plate reader (detect/plate_reader.py `PlateReader`)."""
+
+    def sight(
+        self, vehicle: np.ndarray, at: datetime, origin_px: tuple[float, float] = (0.0, 0.0)
+    ) -> PlateSighting | None: ...
 
 
 @dataclass
@@ -66,6 +86,8 @@ class _Accumulator:
     context_scale: float = 1.0
     trajectory: list[tuple[float, float, float, float, float]] = field(default_factory=list)
     trajectory_step_s: float = TRAJECTORY_STEP_S
+    plate_views: list[_View] = field(default_factory=list)  # sampled while standing still
+    last_plate_view_at: datetime | None = None
 
 
 def view_quality(
@@ -149,6 +171,9 @@ class TrackBuilder:
         min_observations: int = 2,
         max_record_s: float = 600.0,
         camera_heading_deg: float | None = None,
+        plate_reader: PlateSighter | None = None,
+        plate_reads_per_track: int = PLATE_READS_PER_TRACK,
+        plate_period_s: float = PLATE_PERIOD_S,
     ) -> None:
         if max_record_s <= 0:
             raise ValueError(f"max_record_s must be positive, got {max_record_s}")
@@ -157,6 +182,9 @@ class TrackBuilder:
         self._min_observations = min_observations
         self._max_record_s = max_record_s
         self.camera_heading_deg = camera_heading_deg
+        self._plate_reader = plate_reader
+        self._plate_reads_per_track = plate_reads_per_track
+        self._plate_period_s = plate_period_s
         self._live: dict[int, _Accumulator] = {}
 
     @property
@@ -185,6 +213,8 @@ class TrackBuilder:
             acc.confidence_sum += confidence
             acc.observations += 1
             self._add_trajectory_point(acc, frame.wall_time, box)
+            if self._plate_reader is not None:
+                self._sample_plate_view(acc, frame, box)
             upper = view_quality(box, confidence, frame.width_px, frame.height_px, overlaps[i])
             if len(acc.views) >= MAX_VIEWS and upper <= acc.views[-1].quality:
                 continue
@@ -227,6 +257,38 @@ class TrackBuilder:
         """Embed, describe and encode detached tracks; those seen fewer than
         `min_observations` times are dropped."""
         return [record for track in ended for record in self._record(track.track_id, track.acc)]
+
+    def _sample_plate_view(self, acc: _Accumulator, frame: Frame, box: np.ndarray) -> None:
+        """Every `plate_period_s`, keep a crop of a vehicle that stands still (cheap: a copy)."""
+        if COCO_CLASSES[acc.class_votes.most_common(1)[0][0]] not in PLATE_VEHICLES:
+            return
+        if acc.last_plate_view_at is not None and (
+            (frame.wall_time - acc.last_plate_view_at).total_seconds() < self._plate_period_s
+        ):
+            return
+        if len(acc.trajectory) < 2:
+            return
+        _t0, *previous = acc.trajectory[-2]
+        x1, y1, x2, y2 = (float(v) for v in box)
+        shift = abs((x1 + x2 - previous[0] - previous[2]) / 2)
+        shift += abs((y1 + y2 - previous[1] - previous[3]) / 2)
+        if shift > STATIONARY_SHIFT * max(x2 - x1, 1.0):
+            return
+        view_crop = crop(frame.image, box)
+        if min(view_crop.shape[:2]) < 2:
+            return
+        acc.last_plate_view_at = frame.wall_time
+        view = _View(0.0, frame.wall_time, (x1, y1, x2, y2), view_crop)
+        acc.plate_views = [*acc.plate_views, view][-MAX_STATIONARY_PLATE_VIEWS:]
+
+    def _read_plate(self, class_name: str, acc: _Accumulator) -> TrackPlate | None:
+        """The voted plate of a vehicle track from its best and stationary views."""
+        if self._plate_reader is None or class_name not in PLATE_VEHICLES:
+            return None
+        voter = PlateVoter()
+        for view in [*acc.views[: self._plate_reads_per_track], *acc.plate_views]:
+            voter.add(self._plate_reader.sight(view.crop, view.at, (view.box[0], view.box[1])))
+        return voter.result()
 
     def _add_trajectory_point(self, acc: _Accumulator, at: datetime, box: np.ndarray) -> None:
         offset_s = round((at - acc.first_at).total_seconds(), 3)
@@ -279,5 +341,6 @@ class TrackBuilder:
                 attributes=attributes,
                 context_jpeg=context,
                 frame_size_px=acc.frame_size_px,
+                plate=self._read_plate(class_name, acc),
             )
         ]

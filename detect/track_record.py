@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from detect.plate_values import TrackPlate
+
 
 @dataclass(frozen=True)
 class TrackRecord:
@@ -15,6 +17,8 @@ class TrackRecord:
 
     `trajectory` holds sampled `(seconds since start, x1, y1, x2, y2)` rows in source pixels.
     `context_jpeg` is a downscaled full frame at the best shot with the box drawn in.
+    `plate` is the voted licence plate of a vehicle track (PLATE_VEHICLES), None for other
+    classes, when no plate reader runs, or when no read succeeded.
     """
 
     camera_id: str
@@ -32,3 +36,4 @@ class TrackRecord:
     attributes: dict[str, Any] = field(default_factory=dict)
     context_jpeg: bytes = b""
     frame_size_px: tuple[int, int] | None = None  # (W, H) of the analysed frames
+    plate: TrackPlate | None = None
