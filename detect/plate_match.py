@@ -160,9 +160,7 @@ def parse_plate_pattern(
 
 def wildcard_regex(pattern_text: str) -> re.Pattern[str]:
     """A regular expression matching the whole plate for a wildcard pattern (* any run, ? one)."""
-    parts = [
-        ".*" if c == ANY_RUN else "." if c == ANY_CHAR else re.escape(c) for c in pattern_text
-    ]
+    parts = [".*" if c == ANY_RUN else "." if c == ANY_CHAR else re.escape(c) for c in pattern_text]
     return re.compile("".join(parts), re.DOTALL)
 
 
