@@ -36,6 +36,7 @@ from search_api.routers import (
     pictures,
     search,
     tracks,
+    watchlists,
     webhooks,
     zones,
 )
@@ -98,7 +99,7 @@ def create_app(context: ApiContext) -> FastAPI:
     api = APIRouter(prefix=API_PREFIX, responses=ERROR_RESPONSES)
     routers = (
         search, tracks, cameras, zones, cases, jobs, keys, pictures, objects, clips, webhooks,
-        event_stream, events,
+        event_stream, events, watchlists,
     )  # fmt: skip
     for module in routers:
         api.include_router(module.router)

@@ -17,6 +17,7 @@ from index.catalog import (
     UnknownZoneError,
 )
 from index.catalog.webhook_deliveries import UnknownDeadLetterError
+from index.catalog.watchlists import UnknownWatchlistError, WatchlistError
 from index.catalog.webhooks import UnknownWebhookError
 
 
@@ -70,6 +71,8 @@ CATALOG_ERRORS: dict[type[Exception], tuple[int, str | None]] = {
     RuleError: (status.HTTP_422_UNPROCESSABLE_CONTENT, None),  # its message names the field
     UnknownWebhookError: (status.HTTP_404_NOT_FOUND, None),
     UnknownDeadLetterError: (status.HTTP_404_NOT_FOUND, None),
+    UnknownWatchlistError: (status.HTTP_404_NOT_FOUND, None),
+    WatchlistError: (status.HTTP_422_UNPROCESSABLE_CONTENT, None),  # its message names the field
 }
 HANDLED_ERRORS: tuple[type[Exception], ...] = (DomainError, *CATALOG_ERRORS)
 

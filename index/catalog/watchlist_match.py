@@ -36,7 +36,7 @@ class WatchedTrack:
 
     @classmethod
     def from_record(cls, track_id: int, record: TrackRecord) -> WatchedTrack:
-        plate = getattr(record, "plate", None)  # TrackRecord.plate: TrackPlate | None
+        plate = record.plate
         embedding = None if record.embedding is None else np.asarray(record.embedding, "<f4")
         return cls(
             track_id=track_id,

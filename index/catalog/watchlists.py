@@ -8,7 +8,7 @@ docs/architecture.md, "Events channel").
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -240,7 +240,7 @@ def remove_entry(session: Session, watchlist_id: int, entry_id: int) -> None:
 def list_hits(
     session: Session,
     watchlist_id: int,
-    camera_ids: Sequence[str] | None = None,
+    camera_ids: Collection[str] | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> list[WatchlistHit]:

@@ -60,10 +60,7 @@ def vehicle(
     if plate is None:
         return record
     track_plate = TrackPlate(plate, 0.9, tuple((text, 0.5) for text in alternatives))
-    if "plate" in {f.name for f in dataclasses.fields(TrackRecord)}:
-        return dataclasses.replace(record, plate=track_plate)  # type: ignore[call-arg]
-    object.__setattr__(record, "plate", track_plate)  # until TrackRecord.plate lands
-    return record
+    return dataclasses.replace(record, plate=track_plate)
 
 
 def index(session: Session, records: list[TrackRecord], now: datetime = NOW) -> list[int]:
