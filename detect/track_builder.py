@@ -262,10 +262,9 @@ class TrackBuilder:
         """Every `plate_period_s`, keep a crop of a vehicle that stands still (cheap: a copy)."""
         if COCO_CLASSES[acc.class_votes.most_common(1)[0][0]] not in PLATE_VEHICLES:
             return
-        if acc.last_plate_view_at is not None and (
-            (frame.wall_time - acc.last_plate_view_at).total_seconds() < self._plate_period_s
-        ):
-            return
+        last_at = acc.first_at if acc.last_plate_view_at is None else acc.last_plate_view_at
+        if (frame.wall_time - last_at).total_seconds() < self._plate_period_s:
+            return  # a short track's plate comes from its best views alone
         if len(acc.trajectory) < 2:
             return
         _t0, *previous = acc.trajectory[-2]
