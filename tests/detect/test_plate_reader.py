@@ -204,3 +204,25 @@ def test_a_parked_vehicle_is_read_periodically_within_bounds(
     assert record.plate is not None and record.plate.text == "京A12345"
     late = [r for r in record.plate.reads if r.at >= T0 + timedelta(seconds=40)]
     assert 3 < len(record.plate.reads) <= 5 and len(late) == 2  # the 2 newest samples kept
+
+
+def test_reads_a_two_row_yellow_plate(reader: PlateReader, bus: np.ndarray) -> None:
+    def font(size: int) -> ImageFont.FreeTypeFont:
+        return ImageFont.truetype(str(CJK_FONT), size, index=CJK_FONT_SC_INDEX)
+
+    plate = Image.new("RGB", (440, 220), COLOURS["yellow"][0])
+    draw = ImageDraw.Draw(plate)
+    draw.rectangle([5, 5, 434, 214], outline="black", width=4)
+    draw.text((220, 52), "鲁 B", font=font(70), fill="black", anchor="mm")
+    draw.text((220, 150), "12345", font=font(110), fill="black", anchor="mm")
+    small = cv2.resize(cv2.cvtColor(np.array(plate), cv2.COLOR_RGB2BGR), (140, 70))
+    image = bus.copy()
+    image[630:700, 335:475] = small
+    read = reader.read(image[230:800], T0, (0.0, 230.0))
+    assert read is not None
+    assert (read.text, read.rows, read.plate_format, read.colour) == (
+        "鲁B12345",
+        2,
+        "standard",
+        "yellow",
+    )
