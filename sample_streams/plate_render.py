@@ -183,7 +183,8 @@ def render_plate(name: LayoutName, text: str) -> np.ndarray:
     image = np.empty((h_px, w_px, 3), np.float32)
     if name == "green":  # white at the top to green at the bottom
         t = np.linspace(0.0, 1.0, h_px, dtype=np.float32)[:, None, None] ** 1.4
-        image[:] = (1 - t) * np.float32(GREEN_TOP) + t * np.float32(GREEN_BOTTOM)
+        top, bottom = np.array(GREEN_TOP, np.float32), np.array(GREEN_BOTTOM, np.float32)
+        image[:] = (1 - t) * top + t * bottom
     else:
         image[:] = lay.background
     frame_colour = lay.text if name != "embassy" else WHITE
@@ -196,7 +197,7 @@ def render_plate(name: LayoutName, text: str) -> np.ndarray:
         x0 = round(cell.x_mm * s + (cw - ink.shape[1]) / 2)
         y0 = round(cell.y_mm * s)
         region = image[y0 : y0 + ch, x0 : x0 + ink.shape[1]]
-        region[:] = region * (1 - ink) + ink * np.float32(_text_colour(lay, text, index))
+        region[:] = region * (1 - ink) + ink * np.array(_text_colour(lay, text, index), np.float32)
     if lay.dot_after is not None:
         left, right = lay.cells[lay.dot_after - 1], lay.cells[lay.dot_after]
         centre = ((left.x_mm + left.w_mm + right.x_mm) / 2 * s, (lay.height_mm / 2) * s)

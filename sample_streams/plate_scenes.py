@@ -168,14 +168,21 @@ def sample_specs(split: Split) -> list[SampleSpec]:
     return specs
 
 
-def truth_json(splits: tuple[Split, ...] = ("tune", "test")) -> dict[str, object]:
-    """The committed ground truth: every sample's spec, by split."""
-    return {
-        "recipe_version": RECIPE_VERSION,
-        "seeds": {"tune": TUNE_SEED, "test": TEST_SEED},
-        "samples": [asdict(s) | {"plate_xyxy_px": s.plate_xyxy_px} for sp in splits
-                    for s in sample_specs(sp)],
-    }  # fmt: skip
+def truth_row(spec: SampleSpec) -> list[object]:
+    """One sample's committed truth: id, host, layout, text, character height, yaw, pitch and
+    the plate's box in the vehicle crop (0.1 px)."""
+    box = [round(v, 1) for v in spec.plate_xyxy_px]
+    return [spec.sample_id, spec.host, spec.layout, spec.text, spec.char_height_px,
+            spec.yaw_deg, spec.pitch_deg, box]  # fmt: skip
+
+
+def truth_json(splits: tuple[Split, ...] = ("tune", "test")) -> str:
+    """The committed ground truth (bench/data/plates_truth.json): one sample a line."""
+    rows = [json.dumps(truth_row(s), ensure_ascii=False) for sp in splits for s in sample_specs(sp)]
+    head = json.dumps({"recipe_version": RECIPE_VERSION, "seeds": [TUNE_SEED, TEST_SEED],
+                       "columns": ["sample_id", "host", "layout", "text", "char_height_px",
+                                   "yaw_deg", "pitch_deg", "plate_xyxy_px"]})  # fmt: skip
+    return head[:-1] + ', "samples": [\n' + ",\n".join(rows) + "\n]}\n"
 
 
 @cache
@@ -214,7 +221,7 @@ def _composite(vehicle: np.ndarray, plate: np.ndarray, quad: np.ndarray) -> np.n
         plate = cv2.resize(plate, (round(plate.shape[1] / shrink), round(plate.shape[0] / shrink)),
                            interpolation=cv2.INTER_AREA)  # fmt: skip
     h, w = plate.shape[:2]
-    source = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    source = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
     matrix = cv2.getPerspectiveTransform(source, quad.astype(np.float32))
     size = (vehicle.shape[1], vehicle.shape[0])
     warped = cv2.warpPerspective(plate, matrix, size, flags=cv2.INTER_LINEAR)
@@ -230,22 +237,23 @@ def _composite(vehicle: np.ndarray, plate: np.ndarray, quad: np.ndarray) -> np.n
 
 
 def _degrade(image: np.ndarray, condition: Condition, rng: np.random.Generator) -> np.ndarray:
-    out = image.astype(np.float32)
+    out: np.ndarray = image.astype(np.float32)
     if condition == "motion_blur":
         length = int(rng.integers(5, 12))
-        kernel = np.zeros((length, length), np.float32)
+        kernel: np.ndarray = np.zeros((length, length), np.float32)
         kernel[length // 2, :] = 1.0 / length
         angle = float(rng.uniform(-30, 30))
         rot = cv2.getRotationMatrix2D((length / 2 - 0.5, length / 2 - 0.5), angle, 1.0)
         kernel = cv2.warpAffine(kernel, rot, (length, length))
-        out = cv2.filter2D(out, -1, kernel / max(float(kernel.sum()), 1e-6))
+        kernel = (kernel / max(float(kernel.sum()), 1e-6)).astype(np.float32)
+        out = cv2.filter2D(out, -1, kernel)
     elif condition == "noise":
         out += rng.normal(0, rng.uniform(8, 16), out.shape)
     elif condition == "low_light":
         gain = rng.uniform(0.2, 0.35)
         out = 255.0 * (out / 255.0) ** 1.3 * gain + rng.normal(0, 4, out.shape)
     elif condition == "rain":
-        streaks = np.zeros(out.shape[:2], np.float32)
+        streaks: np.ndarray = np.zeros(out.shape[:2], np.float32)
         count = int(out.shape[0] * out.shape[1] / 600)
         slant = rng.uniform(-0.3, 0.3)
         for _ in range(count):
@@ -260,7 +268,8 @@ def _degrade(image: np.ndarray, condition: Condition, rng: np.random.Generator) 
     if condition == "jpeg":
         quality = int(rng.integers(8, 21))
         ok, data = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, quality])
-        out = cv2.imdecode(data, cv2.IMREAD_COLOR) if ok else out
+        decoded = cv2.imdecode(data, cv2.IMREAD_COLOR) if ok else None
+        out = out if decoded is None else np.asarray(decoded)
     return np.asarray(out)
 
 
@@ -271,11 +280,11 @@ def render_sample(spec: SampleSpec) -> np.ndarray:
     vehicle = _vehicle(host, spec.vehicle_scale)
     plate = render_plate(spec.layout, spec.text)
     plate = cv2.GaussianBlur(plate, (0, 0), 0.6 * plate.shape[0] / 140)  # a lens, not vectors
-    image = _composite(vehicle, plate, np.float32(spec.plate_quad_px))
+    image = _composite(vehicle, plate, np.array(spec.plate_quad_px, np.float32))
     if spec.condition != "clean":
         image = _degrade(image, spec.condition, rng)
-    image = image.astype(np.float32) + rng.normal(0, 1.5, image.shape)  # sensor noise
-    return np.clip(image, 0, 255).astype(np.uint8)
+    noisy = image.astype(np.float32) + rng.normal(0, 1.5, image.shape)  # sensor noise
+    return np.clip(noisy, 0, 255).astype(np.uint8)
 
 
 def cached_sample(spec: SampleSpec) -> np.ndarray:

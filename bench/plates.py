@@ -1,0 +1,251 @@
+"""Benchmark: licence-plate reading and plate search (issue #14) on the rendered evaluation set
+of `sample_streams.plate_scenes` (Chinese plates of every layout composited onto real vehicles,
+8 conditions, tune and test splits fixed by seed).
+
+Rules (written down before any run):
+- A track is 3 frames of one sample: the same vehicle and plate geometry, rendered with seeds
+  render_seed, +1, +2 (fresh noise, blur kernel, rain, JPEG blocks). Each frame goes through
+  `PlateReader.sight`; the track's sightings through `PlateVoter`.
+- Exact read: the read's text equals the truth (after the reader's own normalisation; the truth
+  is the plate as printed, two rows joined top first). Rates are per frame (a single read) and
+  per track (the vote). Character accuracy: 1 − edit distance / truth length (0 for no read).
+- Localisation recall: the frame's read box has IoU ≥ 0.5 with the truth plate's box. The
+  reader only returns plates it read plausibly, so a plate found but not read counts as missed.
+- Fuzzy recall@5: for each test plate, four queries — one wrong character (a look-alike where
+  one exists: 0/D/Q, 1/7/T, 8/B, 2/Z, 5/S, 6/G, else random), one missing, two wrong, one
+  wrong + one missing — searched with `detect.plate_match.rank_plates` (its default max
+  distance) over the split's true texts plus `DISTRACTORS` random valid plates and, for each
+  test plate, two near twins (one character changed); hit when the true plate is in the top 5.
+- ms per track: wall time of the track's 3 reads and the vote, one thread.
+
+Run: `.venv/bin/python -m bench.plates` (writes bench/results/plates.json; tune results are for
+tuning the reader, test results are reported); `--write-truth` rewrites
+bench/data/plates_truth.json. Images are cached under var/plate_scenes/.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import random
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from detect.plate_match import rank_plates
+from detect.plate_reader import PlateReader
+from detect.plate_vote import PlateVoter
+from sample_streams.plate_render import LAYOUTS, random_text
+from sample_streams.plate_scenes import CONDITIONS, SampleSpec, Split, cached_sample, sample_specs
+from sample_streams.plate_scenes import truth_json as make_truth
+
+RESULTS_PATH = Path(__file__).resolve().parent / "results" / "plates.json"
+TRUTH_PATH = Path(__file__).resolve().parent / "data" / "plates_truth.json"
+FRAMES_PER_TRACK = 3
+IOU_HIT = 0.5
+DISTRACTORS = 2000
+DISTRACTOR_SEED = 14_003
+LOOKALIKES = {"0": "D", "D": "0", "Q": "0", "1": "7", "7": "1", "T": "1", "8": "B", "B": "8",
+              "2": "Z", "Z": "2", "5": "S", "S": "5", "6": "G", "G": "6"}  # fmt: skip
+
+
+def wilson(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval (95 %) of a proportion; (0, 1) when there are no trials."""
+    if trials == 0:
+        return (0.0, 1.0)
+    p = successes / trials
+    denom = 1 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denom
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
+    return (round(max(0.0, centre - half), 3), round(min(1.0, centre + half), 3))
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Plain Levenshtein distance."""
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
+
+
+def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+@dataclass
+class TrackResult:
+    """One sample's outcome: per-frame texts and localisation hits, the voted text, time."""
+
+    spec: SampleSpec
+    frame_texts: list[str | None] = field(default_factory=list)
+    frame_located: list[bool] = field(default_factory=list)
+    voted: str | None = None
+    ms: float = 0.0
+
+
+def run_track(reader: PlateReader, spec: SampleSpec) -> TrackResult:
+    frames = [
+        cached_sample(spec if k == 0 else replace(
+            spec, sample_id=f"{spec.sample_id}-f{k}", render_seed=spec.render_seed + k))
+        for k in range(FRAMES_PER_TRACK)
+    ]  # fmt: skip
+    result = TrackResult(spec)
+    at = datetime(2026, 6, 3, tzinfo=UTC)
+    started = time.perf_counter()
+    voter = PlateVoter()
+    sightings = []
+    for frame in frames:
+        sighting = reader.sight(frame, at)
+        voter.add(sighting)
+        sightings.append(sighting)
+    plate = voter.result()
+    result.ms = (time.perf_counter() - started) * 1000.0
+    for sighting in sightings:
+        read = None if sighting is None else sighting.read
+        result.frame_texts.append(None if read is None else read.text)
+        result.frame_located.append(
+            read is not None and iou(read.box_xyxy_px, spec.plate_xyxy_px) >= IOU_HIT
+        )
+    result.voted = None if plate is None else plate.text
+    return result
+
+
+def _rate(hits: int, trials: int) -> dict[str, Any]:
+    return {"rate": round(hits / trials, 3) if trials else None, "n": trials,
+            "ci95": wilson(hits, trials)}  # fmt: skip
+
+
+def summarise(results: list[TrackResult]) -> dict[str, Any]:
+    """Per-condition and overall read, character, localisation and voted-track rates."""
+
+    def block(rs: list[TrackResult]) -> dict[str, Any]:
+        frames = [(r.spec.text, t) for r in rs for t in r.frame_texts]
+        exact = sum(t == truth for truth, t in frames)
+        char_acc = [
+            max(0.0, 1 - edit_distance(t, truth) / len(truth)) if t else 0.0 for truth, t in frames
+        ]
+        located = sum(hit for r in rs for hit in r.frame_located)
+        voted = sum(r.voted == r.spec.text for r in rs)
+        return {
+            "exact_read": _rate(exact, len(frames)),
+            "exact_track": _rate(voted, len(rs)),
+            "char_acc": round(sum(char_acc) / len(char_acc), 3) if char_acc else None,
+            "localisation_recall": _rate(located, len(frames)),
+            "ms_per_track": round(sum(r.ms for r in rs) / len(rs), 1) if rs else None,
+        }
+
+    out: dict[str, Any] = {c: block([r for r in results if r.spec.condition == c])
+                           for c in CONDITIONS}  # fmt: skip
+    out["degraded"] = block([r for r in results if r.spec.condition != "clean"])
+    out["all"] = block(results)
+    out["by_layout"] = {
+        name: block([r for r in results if r.spec.layout == name]) for name in LAYOUTS
+    }
+    return out
+
+
+def _corrupt(text: str, kind: str, rng: random.Random) -> str:
+    chars = list(text)
+    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ0123456789"
+
+    def wrong(i: int) -> None:
+        chars[i] = LOOKALIKES.get(chars[i]) or rng.choice(alphabet.replace(chars[i], ""))
+
+    positions = rng.sample(range(1, len(chars)), 2)  # the province is rarely the one misread
+    if kind == "1_wrong":
+        wrong(positions[0])
+    elif kind == "2_wrong":
+        wrong(positions[0])
+        wrong(positions[1])
+    elif kind == "1_missing":
+        del chars[positions[0]]
+    else:  # 1 wrong + 1 missing
+        wrong(positions[0])
+        del chars[positions[1]]
+    return "".join(chars)
+
+
+def fuzzy_recall(split: Split) -> dict[str, Any]:
+    """Recall@5 of fuzzy plate search for corrupted queries (see the module's rules)."""
+    rng = random.Random(DISTRACTOR_SEED)
+    truths = [s.text for s in sample_specs(split)]
+    gallery = list(truths)
+    gallery += [random_text(LAYOUTS[i % len(LAYOUTS)], rng) for i in range(DISTRACTORS)]
+    for text in truths:
+        for _ in range(2):
+            twin = _corrupt(text, "1_wrong", rng)
+            if twin != text:
+                gallery.append(twin)
+    candidates = [(text, ()) for text in gallery]
+    out: dict[str, Any] = {}
+    total_hits = total = 0
+    for kind in ("1_wrong", "1_missing", "2_wrong", "1_wrong_1_missing"):
+        hits = 0
+        for text in truths:
+            query = _corrupt(text, kind, rng)
+            top = rank_plates(query, candidates, top_k=5)
+            hits += any(gallery[index] == text for index, _ in top)
+        out[kind] = _rate(hits, len(truths))
+        total_hits, total = total_hits + hits, total + len(truths)
+    out["all"] = _rate(total_hits, total)
+    out["gallery_size"] = len(gallery)
+    return out
+
+
+def main(argv: list[str]) -> int:
+    if "--write-truth" in argv:
+        TRUTH_PATH.write_text(make_truth())
+        print(f"wrote {TRUTH_PATH}")
+        return 0
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    reader = PlateReader.from_model_cache()
+    splits: dict[str, Any] = {}
+    for split in ("tune", "test"):
+        results = []
+        for spec in sample_specs(split):
+            result = run_track(reader, spec)
+            results.append(result)
+            if result.frame_texts[0] != spec.text:
+                print(f"miss {spec.sample_id} {spec.host} {spec.layout} {spec.text} "
+                      f"char_h={spec.char_height_px}: {result.frame_texts} "
+                      f"-> {result.voted}")  # fmt: skip
+        splits[split] = summarise(results) | {"fuzzy_recall_at_5": fuzzy_recall(split)}
+        for condition in (*CONDITIONS, "degraded", "all"):
+            b = splits[split][condition]
+            print(f"{split:5} {condition:12} exact {b['exact_read']['rate']} "
+                  f"track {b['exact_track']['rate']} char {b['char_acc']} "
+                  f"loc {b['localisation_recall']['rate']} {b['ms_per_track']} ms")  # fmt: skip
+    test = splits["test"]
+    previous = json.loads(RESULTS_PATH.read_text()) if RESULTS_PATH.is_file() else {}
+    results_json = {
+        "exact_clean": test["clean"]["exact_read"]["rate"],
+        "exact_degraded": test["degraded"]["exact_read"]["rate"],
+        "char_acc": test["all"]["char_acc"],
+        "localisation_recall": test["all"]["localisation_recall"]["rate"],
+        "fuzzy_recall_at_5": test["fuzzy_recall_at_5"]["all"]["rate"],
+        "ms_per_track": test["all"]["ms_per_track"],
+        "watchlist_alert_s": previous.get("watchlist_alert_s"),  # bench of the watchlists (P4)
+        "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cpus",
+        "python": platform.python_version(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "frames_per_track": FRAMES_PER_TRACK,
+        "splits": splits,
+    }
+    RESULTS_PATH.write_text(json.dumps(results_json, ensure_ascii=False, indent=1) + "\n")
+    print(json.dumps({k: v for k, v in results_json.items() if k != "splits"}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
