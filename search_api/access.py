@@ -33,6 +33,9 @@ CAMERA_VIEW_ROLES = VIEW_ROLES | {CITY_ROLE}
 EVENT_VIEW_ROLES = VIEW_ROLES | {CITY_ROLE}
 EVENT_REVIEW_ROLES = frozenset({"admin", "operator", CITY_ROLE})
 RULE_ROLES = MANAGE_ROLES | {CITY_ROLE}
+# Plate search (issue #14) finds a vehicle, so its owner: always under a case with a purpose,
+# and never for city managers (they see events, not vehicles' trails).
+PLATE_SEARCH_ROLES = SEARCH_ROLES
 
 
 def require_role(principal: Principal, roles: frozenset[str]) -> None:
@@ -144,3 +147,12 @@ def authorize_track_view(
     require_role(principal, VIEW_ROLES)
     if track.class_name in PERSON_CLASSES:
         require_case(session, principal, case_id, purpose, "person tracks")
+
+
+def authorize_plate_search(
+    session: Session, principal: Principal, case_id: str | None, purpose: str | None
+) -> None:
+    """A plate search looks up a vehicle (and so its owner) by its registration: the role,
+    then an open case of the caller's and a purpose, whatever classes it returns."""
+    require_role(principal, PLATE_SEARCH_ROLES)
+    require_case(session, principal, case_id, purpose, "plate searches")

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from detect.plate_match import PlatePattern
 from detect.query import (
     MAX_IMAGE_BYTES,
     QueryImageError,
@@ -25,7 +26,8 @@ from detect.query import (
     whole_image_query,
 )
 from index.catalog import Principal, Session, StoredTrack, TrackQuery, count_candidate_tracks
-from search_api.access import authorize_search
+from index.catalog.plates import search_plates
+from search_api.access import authorize_plate_search, authorize_search
 from search_api.context import ApiContext
 from search_api.errors import InvalidInput, PayloadTooLarge
 from search_api.query_text import TextQuery
@@ -67,7 +69,15 @@ class ByAttributes:
     """Every track passing the query, best attribute confidence first, then newest first."""
 
 
-Ranking = ByTrack | ByPicture | ByAttributes
+@dataclass(frozen=True)
+class ByPlate:
+    """Vehicle tracks whose plate matches `pattern` (exact, prefix, contains, wildcard: newest
+    first; fuzzy: nearest first). Needs a case and a purpose whatever the classes."""
+
+    pattern: PlatePattern
+
+
+Ranking = ByTrack | ByPicture | ByAttributes | ByPlate
 FilterSource = SearchFiltersIn | TextQuery
 
 
@@ -118,7 +128,10 @@ def authorized_query(session: Session, principal: Principal, spec: SearchSpec) -
         session, principal, "search_denied", spec.query_type, spec.case_id, spec.purpose,
         spec.target,
     ):  # fmt: skip
-        authorize_search(session, principal, spec.classes, spec.case_id, spec.purpose)
+        if isinstance(spec.ranking, ByPlate):
+            authorize_plate_search(session, principal, spec.case_id, spec.purpose)
+        else:
+            authorize_search(session, principal, spec.classes, spec.case_id, spec.purpose)
         if isinstance(spec.filters, TextQuery):
             return text_filters(session, principal, spec.filters)
         return ResolvedQuery(filters_from(session, principal, spec.filters))
@@ -159,6 +172,13 @@ def rank(
         case ByAttributes():
             ranked = attribute_ranked(session, query)
             return Ranked(ranked[offset : offset + top_k], total=len(ranked))
+        case ByPlate(pattern):
+            plates = search_plates(session, pattern, query, top_k, offset)
+            results = [
+                ScoredTrack(hit.plate.track_id, plate_score(pattern, hit.distance))
+                for hit in plates.hits
+            ]
+            return Ranked(results, total=plates.total)
 
 
 def rank_in_slices(
@@ -216,3 +236,9 @@ def image_sha256(ranking: Ranking) -> str | None:
     if not isinstance(ranking, ByPicture):
         return None
     return hashlib.sha256(ranking.image).hexdigest()
+
+
+def plate_score(pattern: PlatePattern, distance: float) -> float:
+    """A plate hit's score in [0, 1]: 1 for a pattern match, else 1 − distance per query
+    character (a fuzzy hit one look-alike away from an 8-character plate scores 0.96)."""
+    return round(max(0.0, 1.0 - distance / max(len(pattern.text), 1)), 4)

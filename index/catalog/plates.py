@@ -206,31 +206,28 @@ def search_plates(
                 scored.append((score, row))
         scored.sort(key=lambda item: item[0].distance)  # stable: newest first among equals
         page = scored[offset : offset + top_k]
-        hits = [
-            PlateHit(
-                _stored_plate(row),
-                score.distance,
-                score.matched_text,
-                _fuzzy_why(pattern.text, score),
-            )
-            for score, row in page
-        ]
-        return PlateHits(hits, len(scored))
+        return PlateHits([plate_hit(pattern, _stored_plate(row)) for _, row in page], len(scored))
     statement = _candidates(columns.where(_text_condition(pattern)), query)
     matched = [
         row
         for row, attributes in session.execute(statement)
         if _passes_attributes(query, attributes) and pattern.matches(row.text)
     ]
-    why = f"{pattern.mode} match of {pattern.text!r}"
-    hits = [PlateHit(_stored_plate(row), 0.0, row.text, why) for row in matched[offset:][:top_k]]
-    return PlateHits(hits, len(matched))
+    page_rows = matched[offset : offset + top_k]
+    return PlateHits([plate_hit(pattern, _stored_plate(row)) for row in page_rows], len(matched))
 
 
-def _fuzzy_why(query_text: str, score: PlateScore) -> str:
+def plate_hit(pattern: PlatePattern, plate: StoredPlate) -> PlateHit:
+    """How `plate` matches `pattern` (pure): fuzzy distance over its text and alternatives,
+    and the match in words."""
+    if pattern.mode != "fuzzy":
+        return PlateHit(plate, 0.0, plate.text, f"{pattern.mode} match of {pattern.text!r}")
+    alternatives = [text for text, _ in plate.alternatives]
+    score = score_plate(pattern.text, plate.text, alternatives)
     source = "alternative read " if score.is_alternative else ""
-    detail = explain_distance(query_text, score.matched_text)
-    return f"{source}{score.matched_text!r} at distance {score.distance:g}: {detail}"
+    detail = explain_distance(pattern.text, score.matched_text)
+    why = f"{source}{score.matched_text!r} at distance {score.distance:g}: {detail}"
+    return PlateHit(plate, score.distance, score.matched_text, why)
 
 
 def count_plates(session: Session, query: TrackQuery) -> int:

@@ -23,6 +23,8 @@ from search_api.openapi import (
     SectorName,
     VehicleTypeName,
 )
+from search_api.plate_schemas import PlateSearchRequest, PlateSearchResponse
+from search_api.plate_search import run_plate_search
 from search_api.schemas import (
     AttributeSearchRequest,
     HitsPage,
@@ -184,6 +186,24 @@ def search_by_attributes(
     outcome = run_search(context, session, principal, spec)
     session.commit()
     return HitsPage(hits=outcome.hits, offset=body.offset, total=outcome.total)
+
+
+@router.post(
+    "/plate", response_model=PlateSearchResponse, summary="Find vehicles by their plate"
+)
+def search_by_plate(
+    body: PlateSearchRequest,
+    principal: PrincipalDep,
+    session: SessionDep,
+    context: ContextDep,
+) -> PlateSearchResponse:
+    """Exact, prefix / contains ("A12"), wildcard ("吉A*23?5") or fuzzy (OCR look-alikes such
+    as 0/O/D, 8/B, 2/Z cost little) with camera, time and zone filters. Needs an open case of
+    the caller's and a purpose, and is audited. Each hit is the vehicle track with its plate,
+    plate crop, thumbnail and clip; `more_like_this` continues by appearance."""
+    response = run_plate_search(context, session, principal, body)
+    session.commit()
+    return response
 
 
 @router.post("/text", response_model=TextSearchResponse, summary="Find tracks by a description")
