@@ -5,6 +5,7 @@ on live ingest (index/catalog/watchlists.py, match_watchlists)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Path, Query, UploadFile
@@ -18,7 +19,6 @@ from detect.query import (
     decode_image,
 )
 from index.catalog import Principal, Session, append_audit
-from index.catalog.rows import utc_now
 from index.catalog.watchlists import (
     Watchlist,
     WatchlistEntry,
@@ -70,7 +70,7 @@ def watchlist_out(session: Session, watchlist: Watchlist) -> WatchlistOut:
         purpose=watchlist.purpose, created_by=watchlist.created_by,
         created_at=watchlist.created_at, expires_at=watchlist.expires_at,
         ended_at=watchlist.ended_at, ended_reason=watchlist.ended_reason,
-        active=watchlist.active(utc_now()),
+        active=watchlist.active(datetime.now(UTC)),
         entries=[entry_out(e) for e in list_entries(session, watchlist.id)],
     )  # fmt: skip
 
@@ -140,7 +140,7 @@ def create(body: WatchlistCreate, principal: PrincipalDep, session: SessionDep) 
     """Needs an open case of the caller's, a purpose and an expiry in the future (422 naming
     the field otherwise); entries may be given here or added later."""
     require_role(principal, SEARCH_ROLES)
-    if body.expires_at <= utc_now():
+    if body.expires_at <= datetime.now(UTC):
         raise InvalidInput("expires_at: must be in the future")
     checked_case(session, principal, body.case_id, body.purpose)
     try:
@@ -183,7 +183,7 @@ def end(watchlist_id: WatchlistId, principal: PrincipalDep, session: SessionDep)
 
 def open_watchlist(session: Session, principal: Principal, watchlist_id: int) -> Watchlist:
     watchlist = own_watchlist(session, principal, watchlist_id)
-    if not watchlist.active(utc_now()):
+    if not watchlist.active(datetime.now(UTC)):
         raise InvalidInput(f"watchlist_id: watchlist {watchlist_id} has ended or expired")
     return watchlist
 
