@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
+from detect.plate_values import TrackPlate
 from detect.track_record import TrackRecord
 from index.catalog import (
     add_recording_gap,
@@ -21,6 +22,7 @@ from index.catalog import (
     count_embeddings,
     track_embeddings,
 )
+from index.catalog.plates import store_plates
 from index.catalog.values import NewTrack
 from index.catalog.watchlists import match_watchlists
 from index.picture_spool import PictureSpool
@@ -143,6 +145,11 @@ def context_key(thumbnail: str) -> str:
     return "contexts/" + thumbnail.removeprefix("thumbnails/")
 
 
+def plate_crop_key(thumbnail: str) -> str:
+    """Key of a vehicle track's plate crop, beside its thumbnail."""
+    return "plates/" + thumbnail.removeprefix("thumbnails/")
+
+
 def thumbnail_key(record: TrackRecord) -> str:
     ms = int(record.start_at.timestamp() * 1000)
     return (
@@ -211,12 +218,15 @@ class TrackIndexer:
             pictures.append((key, record.thumbnail_jpeg))
             if record.context_jpeg:
                 pictures.append((context_key(key), record.context_jpeg))
+            if record.plate is not None and record.plate.crop_jpeg:
+                pictures.append((plate_crop_key(key), record.plate.crop_jpeg))
         self.pictures.put(pictures)  # stored or spooled before any row names them
         # One at a time from commit to FAISS: the vectors reach FAISS in id order, which is
         # what lets open_vector_index complete a saved snapshot from the catalog.
         with self._lock:
             with self._sessions() as session:
                 ids = add_tracks(session, tracks)
+                store_plates(session, self._plates(ids, records, tracks))
                 match_watchlists(session, ids, records)  # hits + outbox rows, same commit
                 session.commit()
             version = self.vectors.embedding_version
@@ -229,6 +239,17 @@ class TrackIndexer:
                 self.vectors.add([i for i, _ in pairs], np.stack([v for _, v in pairs]))
             self.tracks_indexed += len(records)
         return ids
+
+    @staticmethod
+    def _plates(
+        ids: list[int], records: list[TrackRecord], tracks: list[NewTrack]
+    ) -> list[tuple[int, TrackPlate, str | None]]:
+        """(track id, plate, crop key or None) of the records carrying a plate."""
+        return [
+            (i, r.plate, plate_crop_key(t.thumbnail_key) if r.plate.crop_jpeg else None)
+            for i, r, t in zip(ids, records, tracks, strict=True)
+            if r.plate is not None and t.thumbnail_key is not None
+        ]
 
     def record_segment(self, segment: Segment) -> None:
         """Record an uploaded segment in the catalog's recording index (idempotent)."""
