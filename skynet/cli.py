@@ -1,5 +1,6 @@
 """Command-line entry point: `skynet serve`, `skynet demo`, `skynet camera …`, `skynet api-key …`,
-`skynet audit …`, `skynet index …`, `skynet zone …` (skynet/cli_zones.py).
+`skynet audit …`, `skynet index …`, `skynet zone …` (skynet/cli_zones.py), `skynet plates
+search …` (skynet/cli_plates.py).
 
 Camera commands write the catalog; a running `skynet serve` applies them within seconds.
 """
@@ -19,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from skynet.cli_catalog import catalog_sessions
+from skynet.cli_plates import plates
 from skynet.cli_zones import zones
 from skynet.settings import Settings
 
@@ -35,6 +37,7 @@ app.add_typer(vectors, name="index", no_args_is_help=True)
 audit = typer.Typer(help="The audit log of searches, views and changes (append-only)")
 app.add_typer(audit, name="audit", no_args_is_help=True)
 app.add_typer(zones, name="zone", no_args_is_help=True)
+app.add_typer(plates, name="plates", no_args_is_help=True)
 console = Console()
 
 
