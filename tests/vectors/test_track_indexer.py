@@ -201,3 +201,30 @@ def test_the_vector_index_is_saved_on_a_timer_and_a_crash_re_adds_only_the_newes
     assert len(reopened) == 10
     for number, track_id in enumerate(ids):
         assert reopened.search(gate_track(number).embedding, 1)[0].track_id == track_id
+
+
+def test_a_vehicle_tracks_plate_and_crop_are_stored_with_it(tmp_path: Path) -> None:
+    """The plate crop is stored before the catalog commits; the plate row goes in with the
+    track (and a re-ingest keeps the first one)."""
+    from dataclasses import replace
+
+    from detect.plate_values import PlateRead, TrackPlate
+    from index.catalog.plates import get_plate
+    from index.track_indexer import plate_crop_key, thumbnail_key
+
+    sessions, store = catalog_with_gate(tmp_path), local_store(tmp_path)
+    indexer = TrackIndexer(sessions, store, VectorIndex(DIM, "v1"), tmp_path / "vectors")
+    read = PlateRead("吉A12345", (0.9,) * 7, T0, (5.0, 30.0, 25.0, 36.0), "blue", 1, "standard")
+    plate = TrackPlate("吉A12345", 0.9, (("吉A12845", 0.4),), (read,), b"plate crop")
+    car = replace(gate_track(1), class_name="car", plate=plate)
+    (car_id, person_id) = indexer.index([car, gate_track(2)])
+    crop = plate_crop_key(thumbnail_key(car))
+    assert store.get(crop) == b"plate crop"
+    with sessions() as session:
+        stored = get_plate(session, car_id)
+        assert get_plate(session, person_id) is None
+    assert stored is not None
+    assert (stored.text, stored.crop_key, stored.alternatives) == (
+        "吉A12345", crop, (("吉A12845", 0.4),),
+    )  # fmt: skip
+    assert stored.reads[0]["box"] == [5.0, 30.0, 25.0, 36.0]
