@@ -16,8 +16,8 @@ from index.catalog import (
     UnknownEventError,
     UnknownZoneError,
 )
-from index.catalog.webhook_deliveries import UnknownDeadLetterError
 from index.catalog.watchlists import UnknownWatchlistError, WatchlistError
+from index.catalog.webhook_deliveries import UnknownDeadLetterError
 from index.catalog.webhooks import UnknownWebhookError
 
 

@@ -21,6 +21,7 @@ from rich.table import Table
 
 from skynet.cli_catalog import catalog_sessions
 from skynet.cli_plates import plates
+from skynet.cli_watchlists import watchlists
 from skynet.cli_zones import zones
 from skynet.settings import Settings
 
@@ -38,6 +39,7 @@ audit = typer.Typer(help="The audit log of searches, views and changes (append-o
 app.add_typer(audit, name="audit", no_args_is_help=True)
 app.add_typer(zones, name="zone", no_args_is_help=True)
 app.add_typer(plates, name="plates", no_args_is_help=True)
+app.add_typer(watchlists, name="watchlist", no_args_is_help=True)
 console = Console()
 
 

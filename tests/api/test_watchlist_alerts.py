@@ -45,7 +45,7 @@ def test_a_watched_plate_is_on_the_webhook_within_5_s_of_indexing(tmp_path: Path
     indexer = TrackIndexer(context.sessions, context.store, context.vectors, tmp_path / "vec")
     try:
         seen = datetime.now(UTC)
-        embedding = np.zeros(context.embedder.dim, np.float32)
+        embedding = np.zeros(context.vectors.dim, np.float32)
         embedding[0] = 1.0
         record = TrackRecord(
             camera_id="cam1", local_track_id=7, class_name="car", confidence=0.9,

@@ -163,7 +163,7 @@ def test_entries_match_on_indexing_and_hits_are_listed_and_audited(
 def test_hits_are_cut_to_the_key_cameras(env: ApiEnv, indexer: TrackIndexer) -> None:
     key = "cam2-only"
     watchlist = create(env, key, entries=[{"kind": "plate", "pattern": "粤B55555"}])
-    look = np.zeros(env.context.embedder.dim, np.float32)
+    look = np.zeros(env.context.vectors.dim, np.float32)
     look[2] = 1.0
     index_vehicle(env, indexer, "cam1", 9101, "粤B55555", look)
     on_cam2 = index_vehicle(env, indexer, "cam2", 9102, "粤B55555", look)

@@ -90,10 +90,10 @@ def test_refusals_name_the_field(sessions: sessionmaker[Session]) -> None:
             (("", case_id, "p", tomorrow), "name"),
         ]
         for (name, case, purpose, expires), field in cases:
-            with pytest.raises(WatchlistError, match=f"^{field}:"):
+            with pytest.raises(WatchlistError, match=rf"^{field}:"):
                 create_watchlist(session, name, case, purpose, expires, "ana", now=NOW)
         watchlist_id = make_watchlist(session, case_id)
-        with pytest.raises(WatchlistError, match="^min_similarity:"):
+        with pytest.raises(WatchlistError, match=r"^min_similarity:"):
             add_exemplar_entry(session, watchlist_id, unit(1), "v1", 1.5)
 
 
