@@ -41,12 +41,20 @@ from detect.plate_match import rank_plates
 from detect.plate_reader import PlateReader
 from detect.plate_vote import PlateVoter
 from sample_streams.plate_render import LAYOUTS, random_text
-from sample_streams.plate_scenes import CONDITIONS, SampleSpec, Split, cached_sample, sample_specs
+from sample_streams.plate_scenes import (
+    CONDITIONS,
+    HOSTS,
+    SampleSpec,
+    Split,
+    cached_sample,
+    sample_specs,
+)
 from sample_streams.plate_scenes import truth_json as make_truth
 
 RESULTS_PATH = Path(__file__).resolve().parent / "results" / "plates.json"
 TRUTH_PATH = Path(__file__).resolve().parent / "data" / "plates_truth.json"
 FRAMES_PER_TRACK = 3
+HOST_NAMES = tuple(h.name for h in HOSTS)
 IOU_HIT = 0.5
 DISTRACTORS = 2000
 DISTRACTOR_SEED = 14_003
@@ -151,6 +159,9 @@ def summarise(results: list[TrackResult]) -> dict[str, Any]:
     out["all"] = block(results)
     out["by_layout"] = {
         name: block([r for r in results if r.spec.layout == name]) for name in LAYOUTS
+    }
+    out["by_host"] = {
+        name: block([r for r in results if r.spec.host == name]) for name in HOST_NAMES
     }
     return out
 
