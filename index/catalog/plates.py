@@ -23,6 +23,7 @@ from detect.plate_match import (
     PlateScore,
     explain_distance,
     score_plate,
+    score_plate_within,
 )
 from detect.plate_values import TrackPlate
 from index.catalog.rows import PlateRow, TrackRow, insert_ignoring_conflict, utc_now
@@ -201,8 +202,8 @@ def search_plates(
             if not _passes_attributes(query, attributes):
                 continue
             alternatives = [str(text) for text, _ in row.alternatives or ()]
-            score = score_plate(pattern.text, row.text, alternatives)
-            if score.distance <= pattern.max_distance:
+            score = score_plate_within(pattern.text, row.text, alternatives, pattern.max_distance)
+            if score is not None:
                 scored.append((score, row))
         scored.sort(key=lambda item: item[0].distance)  # stable: newest first among equals
         page = scored[offset : offset + top_k]

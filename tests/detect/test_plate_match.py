@@ -17,8 +17,10 @@ from detect.plate_match import (
     explain_distance,
     parse_plate_pattern,
     plate_distance,
+    plate_distance_within,
     rank_plates,
     score_plate,
+    score_plate_within,
     substitution_cost,
 )
 
@@ -152,3 +154,19 @@ def test_distance_lies_between_the_length_gap_and_the_plain_edit_distance(a: str
     distance = plate_distance(a, b)
     assert abs(len(a) - len(b)) * INDEL_COST - 1e-6 <= distance <= _levenshtein(a, b) + 1e-6
     assert distance >= LOOKALIKE_COST * _levenshtein(a, b) - 1e-6
+
+
+@given(plates, plates, st.floats(min_value=0.0, max_value=4.0))
+def test_the_bounded_distance_agrees_with_the_full_one(a: str, b: str, limit: float) -> None:
+    full = plate_distance(a, b)
+    bounded = plate_distance_within(a, b, limit)
+    assert bounded == (full if full <= limit + 1e-9 else None)
+
+
+@given(plates, st.lists(plates, max_size=3), st.floats(min_value=0.0, max_value=4.0))
+def test_the_bounded_score_agrees_with_the_full_one(
+    query: str, texts: list[str], limit: float
+) -> None:
+    full = score_plate(query, "吉A12345", texts)
+    bounded = score_plate_within(query, "吉A12345", texts, limit)
+    assert bounded == (full if full.distance <= limit + 1e-9 else None)
