@@ -20,9 +20,9 @@ from index.catalog import (
     add_segment,
     add_tracks,
     count_embeddings,
+    store_plates,
     track_embeddings,
 )
-from index.catalog.plates import store_plates
 from index.catalog.values import NewTrack
 from index.catalog.watchlists import match_watchlists
 from index.picture_spool import PictureSpool

@@ -5,8 +5,7 @@ path that continues the trail by appearance where the plate is unreadable."""
 from __future__ import annotations
 
 from detect.plate_values import PLATE_VEHICLES
-from index.catalog import Principal, Session
-from index.catalog.plates import plate_hit, plates_by_track_ids
+from index.catalog import Principal, Session, plate_hit, plates_by_track_ids
 from search_api.context import ApiContext
 from search_api.links import picture_url
 from search_api.plate_schemas import (

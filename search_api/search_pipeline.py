@@ -25,8 +25,14 @@ from detect.query import (
     detect_query_object,
     whole_image_query,
 )
-from index.catalog import Principal, Session, StoredTrack, TrackQuery, count_candidate_tracks
-from index.catalog.plates import search_plates
+from index.catalog import (
+    Principal,
+    Session,
+    StoredTrack,
+    TrackQuery,
+    count_candidate_tracks,
+    search_plates,
+)
 from search_api.access import authorize_plate_search, authorize_search
 from search_api.context import ApiContext
 from search_api.errors import InvalidInput, PayloadTooLarge

@@ -46,8 +46,13 @@ def plate_search(
 ) -> None:
     """Vehicle tracks whose plate matches PATTERN, best first, with why each matched."""
     from detect.plate_match import PlatePatternError, parse_plate_pattern
-    from index.catalog import Principal, TrackQuery, append_audit, tracks_by_ids
-    from index.catalog.plates import search_plates
+    from index.catalog import (
+        Principal,
+        TrackQuery,
+        append_audit,
+        search_plates,
+        tracks_by_ids,
+    )
     from search_api.access import authorize_plate_search
     from search_api.errors import DomainError
 
