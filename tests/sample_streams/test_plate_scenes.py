@@ -138,3 +138,16 @@ def test_the_reader_reads_a_clean_rendered_plate() -> None:
         assert read is not None
         x1, _, _, y2 = spec.plate_xyxy_px
         assert abs(read.box_xyxy_px[0] - x1) < 8 and abs(read.box_xyxy_px[3] - y2) < 8
+
+
+def test_bench_fuzzy_recall_finds_stored_plates_and_misses_unread_ones() -> None:
+    from bench.plates import edit_distance, fuzzy_recall, wilson
+
+    truths = [s.text for s in sample_specs("test")[:20]]
+    stored: list[tuple[str, tuple[str, ...]] | None] = [(t, ()) for t in truths]
+    assert fuzzy_recall(truths, stored)["all"]["rate"] == 1.0
+    stored[:10] = [None] * 10  # ten plates never read
+    assert fuzzy_recall(truths, stored)["all"]["rate"] == 0.5
+    assert edit_distance("京A12345", "京A1245") == 1
+    low, high = wilson(9, 10)
+    assert 0.55 < low < 0.6 and 0.98 < high <= 1.0
