@@ -221,6 +221,13 @@ def fuzzy_recall(
     return out
 
 
+def _cpu_model() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []
+    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    return names[0] if names else platform.processor() or "unknown CPU"
+
+
 def main(argv: list[str]) -> int:
     if "--write-truth" in argv:
         TRUTH_PATH.write_text(make_truth())
@@ -266,7 +273,7 @@ def main(argv: list[str]) -> int:
         "fuzzy_recall_at_5_over_reads": test["fuzzy_recall_at_5_over_reads"]["all"]["rate"],
         "ms_per_track": test["all"]["ms_per_track"],
         "watchlist_alert_s": previous.get("watchlist_alert_s"),  # bench of the watchlists (P4)
-        "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cpus",
+        "machine": f"{_cpu_model()}, {os.cpu_count()} cpus, {platform.machine()}",
         "python": platform.python_version(),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "frames_per_track": FRAMES_PER_TRACK,
