@@ -13,6 +13,7 @@ Bad input never raises: crops under `MIN_CROP_SIDE_PX` or with nothing plate-lik
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -146,6 +147,7 @@ class PlateReader:
     """Finds and reads the plate on a vehicle crop; one instance per worker thread."""
 
     def __init__(self, text_reader: TextReader, recogniser: PlateRecogniser) -> None:
+        self._lock = threading.Lock()
         self._text_reader = text_reader
         self._recogniser = recogniser
 
@@ -168,8 +170,16 @@ class PlateReader:
         """The plate on a BGR vehicle crop whose top-left corner is `origin_px` in the frame.
 
         The read's box is in frame pixels. None for tiny, empty or non-BGR input and when no
-        plate-like line reads as a plausible plate.
+        plate-like line reads as a plausible plate. One read at a time: the analysis threads
+        share one reader (reads are rare; the text detector's pre-processing is not known to
+        be thread-safe).
         """
+        with self._lock:
+            return self._sight(vehicle, at, origin_px)
+
+    def _sight(
+        self, vehicle: np.ndarray, at: datetime, origin_px: tuple[float, float]
+    ) -> PlateSighting | None:
         if (
             not isinstance(vehicle, np.ndarray)
             or vehicle.dtype != np.uint8

@@ -13,7 +13,7 @@ from detect.bytetrack import ByteTrackConfig, ByteTracker
 from detect.detections import Detections
 from detect.detector import BatchDetector as BatchDetector  # re-exported for search_api.context
 from detect.detector import Detector, DetectorConfig, detector_for
-from detect.track_builder import Embedder, EndedTrack, TrackBuilder
+from detect.track_builder import Embedder, EndedTrack, PlateSighter, TrackBuilder
 from detect.track_record import TrackRecord
 from detect.violations import ViolationDetector, split_side_detections
 from detect.zone_rules import ViolationUpdate, ZoneRule
@@ -67,6 +67,7 @@ class AnalysisWorker:
         track_max_age_s: float = 2.0,
         threads: int = 1,
         violation_sink: ViolationSink | None = None,
+        plate_reader: PlateSighter | None = None,
     ) -> None:
         if threads < 1:
             raise ValueError(f"threads must be ≥ 1, got {threads}")
@@ -83,6 +84,7 @@ class AnalysisWorker:
         self._trackers: dict[str, ByteTracker] = {}
         self._builders: dict[str, TrackBuilder] = {}
         self._violation_sink = violation_sink
+        self._plate_reader = plate_reader  # vehicle tracks' plates, read when they finalise
         self._violations: dict[str, ViolationDetector] = {}  # cameras with rules; under the lock
         self.violation_updates = 0
         self._stop = threading.Event()
@@ -259,7 +261,7 @@ class AnalysisWorker:
                 ByteTrackConfig(max_age_s=self._track_max_age_s)
             )
             builder = self._builders[frame.camera_id] = TrackBuilder(
-                frame.camera_id, self._embedder
+                frame.camera_id, self._embedder, plate_reader=self._plate_reader
             )
         builder.camera_heading_deg = heading_deg  # for the tracks finalised from now on
         tracked, finished = tracker.update(detections, at_s, frame.image)

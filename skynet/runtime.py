@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from detect.detector import Detector, DetectorConfig
 from detect.embedder import AppearanceEmbedder
+from detect.plate_reader import PlateReader
 from detect.registry import DetectorOptions, build_detector
 from detect.violations import SIDE_CLASSES
 from detect.worker import AnalysisWorker, CameraAnalysis
@@ -164,6 +165,9 @@ class Runtime:
             track_max_age_s=settings.track_max_age_s,
             threads=settings.analysis_threads,
             violation_sink=event_recorder,
+            plate_reader=PlateReader.from_model_cache(settings.models_dir)
+            if settings.plate_reading
+            else None,
         )
         return cls(
             settings,
