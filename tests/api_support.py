@@ -6,6 +6,7 @@ attribute namer (detect/attributes.py); vehicles carry explicit attributes in it
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -129,14 +130,20 @@ def _walk(rightwards: bool) -> list[tuple[float, float, float, float, float]]:
     return [(t, 300 + sign * 50 * t, 200, 340 + sign * 50 * t, 300) for t in range(5)]
 
 
+@functools.cache
+def query_models() -> tuple[NanoDetDetector, AppearanceEmbedder]:
+    """The API's real query-side models, loaded once per test session (inference is stateless)."""
+    models = default_cache_dir().resolve()
+    detector = NanoDetDetector(model_path("nanodet", models))
+    return detector, AppearanceEmbedder(model_path("mobilenetv2-embedder", models))
+
+
 def empty_context(root: Path) -> ApiContext:
     """A real API context with nothing in it: SQLite catalog, local store, real models."""
     sessions = session_factory(init_catalog(f"sqlite:///{root / 'catalog.db'}"))
     signing_key = b"k" * 32
     store = LocalObjectStore(root / "objects", f"{BASE_URL}{API_PREFIX}/objects", signing_key)
-    models = default_cache_dir().resolve()
-    detector = NanoDetDetector(model_path("nanodet", models))
-    embedder = AppearanceEmbedder(model_path("mobilenetv2-embedder", models))
+    detector, embedder = query_models()
     vectors = VectorIndex(embedder.dim, embedder.embedding_version)
     return ApiContext(sessions, store, vectors, detector, embedder, 600, signing_key, BASE_URL)
 

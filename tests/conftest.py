@@ -3,6 +3,7 @@ that run a test on SQLite and on a real PostgreSQL live here."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,10 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from index.catalog.engine import init_catalog, session_factory
+
+# The CLI's rich consoles are made at import and read the width then: one wide width for every
+# test process (pytest-xdist's workers have no terminal to take it from).
+os.environ.setdefault("COLUMNS", "200")
 
 pytest_plugins = ["tests.servers.swift", "tests.servers.postgres", "tests.servers.rtsp"]
 

@@ -26,6 +26,8 @@ from tests.api_support import empty_context
 from tests.waiting import wait_for
 from tests.webhook_support import Receiver, free_port, publish
 
+pytestmark = pytest.mark.slow  # real servers and processes: not in the quick subset
+
 ALLOW = ("127.0.0.1",)
 FAST = DeliveryPolicy(
     allow=ALLOW, timeout_s=2.0, max_attempts=50, backoff_base_s=0.1, backoff_max_s=0.4,

@@ -277,6 +277,7 @@ def test_average_precision_counts_every_track_of_the_person() -> None:
     assert np.isclose(ap, 1 / 4)  # a tie is resolved against the query
 
 
+@pytest.mark.slow
 def test_combined_beats_deep_only_on_vtest_reid(embedder: AppearanceEmbedder) -> None:
     """Issue #6: later crops find the person's track at rank 1 in ≥ 80 % of queries, and the
     colour + deep embedding beats its deep part alone (bench/search_quality.py sets)."""
@@ -311,6 +312,7 @@ def order_agreement(sims_a: np.ndarray, sims_b: np.ndarray, frame_of_pair: np.nd
     return agree / total
 
 
+@pytest.mark.slow
 def test_int8_embedder_keeps_same_person_nearest_and_float_rankings(
     embedder: AppearanceEmbedder, int8_embedder: AppearanceEmbedder, vtest_pairs: tuple
 ) -> None:
@@ -336,6 +338,7 @@ def test_int8_embedder_keeps_same_person_nearest_and_float_rankings(
     assert int8_embedder.embedding_version != embedder.embedding_version
 
 
+@pytest.mark.slow
 def test_int8_embedder_keeps_vtest_reid_quality(
     embedder: AppearanceEmbedder, int8_embedder: AppearanceEmbedder
 ) -> None:

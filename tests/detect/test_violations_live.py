@@ -21,6 +21,8 @@ from ingest.frame_queue import LatestFrames
 from models.registry import ModelError, model_path
 from sample_streams import synthetic
 
+pytestmark = pytest.mark.slow  # real servers and processes: not in the quick subset
+
 W, H = 768, 576
 CAR_LANE = ((690 / W, 30 / H), (767 / W, 30 / H), (767 / W, 130 / H), (690 / W, 130 / H))
 PAVEMENT = ((0.0, 0.4), (1.0, 0.4), (1.0, 1.0), (0.0, 1.0))

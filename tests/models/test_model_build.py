@@ -207,6 +207,7 @@ def test_cli_builds_and_prints_sha(cache: Path) -> None:
     assert proc.returncode == 1 and "corrupt or tampered" in proc.stderr
 
 
+@pytest.mark.slow
 def test_int8_detector_builds_reproducibly_from_the_same_sources(cache: Path) -> None:
     """Quantisation with calibrated ranges gives the manifest's exact bytes (pinned sha256)."""
     path = ensure_models(cache, ["nanodet-int8"])["nanodet-int8"]
@@ -214,6 +215,7 @@ def test_int8_detector_builds_reproducibly_from_the_same_sources(cache: Path) ->
     assert path.stat().st_size < 0.5 * (SHARED_CACHE / "nanodet-416.onnx").stat().st_size
 
 
+@pytest.mark.slow
 def test_int8_embedder_builds_reproducibly_from_the_same_sources(tmp_path: Path) -> None:
     """The embedder's INT8 trunk: the manifest's exact bytes, one output, its own vector space."""
     import onnx

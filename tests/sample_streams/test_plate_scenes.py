@@ -140,6 +140,7 @@ def test_the_reader_reads_a_clean_rendered_plate() -> None:
         assert abs(read.box_xyxy_px[0] - x1) < 8 and abs(read.box_xyxy_px[3] - y2) < 8
 
 
+@pytest.mark.slow
 def test_bench_fuzzy_recall_finds_stored_plates_and_misses_unread_ones() -> None:
     from bench.plates import edit_distance, fuzzy_recall, wilson
 

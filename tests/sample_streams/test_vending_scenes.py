@@ -45,6 +45,7 @@ def test_scenes_are_split_up_front_and_deterministic() -> None:
     assert frame_digest(first) != frame_digest(render_frame(tune[1], 150))
 
 
+@pytest.mark.slow
 def test_truth_json_matches_the_scripts() -> None:
     committed = json.loads(TRUTH_PATH.read_text())
     assert committed == json.loads(json.dumps(vending_script.truth()))

@@ -10,10 +10,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from index.catalog.engine import init_catalog, session_factory
 from index.catalog.webhooks import create_webhook
 from tests.waiting import wait_for
 from tests.webhook_support import Receiver, publish
+
+pytestmark = pytest.mark.slow  # real servers and processes: not in the quick subset
 
 REPO = Path(__file__).resolve().parents[2]
 ROWS = 40
@@ -21,6 +25,7 @@ DISPATCHER = """
 import sys, threading
 from index.catalog.engine import init_catalog, session_factory
 from search_api.webhook_dispatcher import DeliveryPolicy, WebhookDispatcher
+
 policy = DeliveryPolicy(
     allow=("127.0.0.1",), timeout_s=2.0, backoff_base_s=0.1, backoff_max_s=0.3, poll_s=0.1
 )
