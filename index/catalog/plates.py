@@ -27,7 +27,7 @@ from detect.plate_match import (
 )
 from detect.plate_values import TrackPlate
 from index.catalog.rows import PlateRow, TrackRow, insert_ignoring_conflict, utc_now
-from index.catalog.tracks import _track_filter
+from index.catalog.tracks import track_filter
 from index.catalog.values import TrackQuery
 
 MAX_FUZZY_CANDIDATES = 200_000  # plates scored per fuzzy search (newest first)
@@ -173,7 +173,7 @@ def _text_condition(pattern: PlatePattern) -> ColumnElement[bool]:
 
 def _candidates(statement: Select[Any], query: TrackQuery) -> Select[Any]:
     """`statement` over plates joined to their tracks, cut to the tracks passing `query`."""
-    return _track_filter(statement.join(TrackRow, TrackRow.id == PlateRow.track_id), query)
+    return track_filter(statement.join(TrackRow, TrackRow.id == PlateRow.track_id), query)
 
 
 def _passes_attributes(query: TrackQuery, attributes: dict[str, Any] | None) -> bool:

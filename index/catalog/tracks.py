@@ -175,7 +175,7 @@ def tracks_by_ids(session: Session, track_ids: Iterable[int]) -> list[StoredTrac
 SCAN_BATCH_ROWS = 5000  # rows fetched per round trip when scanning candidates
 
 
-def _track_filter(statement: Select[Any], query: TrackQuery) -> Select[Any]:
+def track_filter(statement: Select[Any], query: TrackQuery) -> Select[Any]:
     """`statement` restricted to the tracks passing `query`'s cameras, classes, zones and time
     (its attributes are matched in Python, see `matching_tracks`)."""
     if query.camera_ids is not None:
@@ -202,7 +202,7 @@ def count_candidate_tracks(session: Session, query: TrackQuery) -> int:
     """How many tracks pass every part of `query` but its attributes (what a scan reads)."""
     if query.matches_nothing():
         return 0
-    return int(session.scalar(_track_filter(select(func.count(TrackRow.id)), query)) or 0)
+    return int(session.scalar(track_filter(select(func.count(TrackRow.id)), query)) or 0)
 
 
 def matching_tracks(
@@ -221,7 +221,7 @@ def matching_tracks(
     """
     if query.matches_nothing():
         return
-    statement = _track_filter(
+    statement = track_filter(
         select(TrackRow.id, TrackRow.attributes).order_by(TrackRow.start_at.desc()), query
     )
     if max_rows is not None:
@@ -242,7 +242,7 @@ def matching_track_ids(session: Session, query: TrackQuery) -> dict[int, Mapping
     if query.matches_nothing():
         return {}
     if query.attributes.is_empty():
-        return {int(i): {} for i in session.scalars(_track_filter(select(TrackRow.id), query))}
+        return {int(i): {} for i in session.scalars(track_filter(select(TrackRow.id), query))}
     return {match.track_id: match.matched for match in matching_tracks(session, query)}
 
 
