@@ -109,6 +109,8 @@ class CameraRow(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     tiles: Mapped[str] = mapped_column(String(8), default="1x1", server_default="1x1")
     timezone: Mapped[str | None] = mapped_column(String(64))  # IANA; None: SKYNET_TIMEZONE
+    # The camera's group (index/catalog/camera_groups.py), at most one; checked by the repository.
+    group_name: Mapped[str | None] = mapped_column(String(100), index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now, onupdate=utc_now)
     removed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
