@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from skynet.cli_catalog import catalog_sessions
+from skynet.cli_exports import exports
 from skynet.cli_plates import plates
 from skynet.cli_watchlists import watchlists
 from skynet.cli_zones import zones
@@ -40,6 +41,7 @@ app.add_typer(audit, name="audit", no_args_is_help=True)
 app.add_typer(zones, name="zone", no_args_is_help=True)
 app.add_typer(plates, name="plates", no_args_is_help=True)
 app.add_typer(watchlists, name="watchlist", no_args_is_help=True)
+app.add_typer(exports, name="export", no_args_is_help=True)
 console = Console()
 
 

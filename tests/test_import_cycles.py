@@ -13,7 +13,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PRODUCT_PACKAGES = (
-    "storage", "ingest", "detect", "index", "search_api", "models", "sample_streams", "skynet",
+    "storage", "ingest", "detect", "index", "evidence", "search_api", "models", "sample_streams",
+    "skynet",
 )  # fmt: skip
 
 Graph = dict[str, set[str]]
