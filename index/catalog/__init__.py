@@ -98,6 +98,7 @@ from index.catalog.plates import (
     store_plates,
 )
 from index.catalog.recordings import add_recording_gap, add_segment, gaps_between, segments_between
+from index.catalog.reindex import IndexVersion, UnitProgress, UnitRecord
 from index.catalog.rows import NaiveDatetimeError
 from index.catalog.rules import (
     RuleError,
@@ -188,6 +189,7 @@ __all__ = [
     "EventQuery",
     "EventStat",
     "EvidencePicture",
+    "IndexVersion",
     "JobRecord",
     "NaiveDatetimeError",
     "NewTrack",
@@ -204,6 +206,8 @@ __all__ = [
     "TrackMatch",
     "TrackQuery",
     "TrackSpan",
+    "UnitProgress",
+    "UnitRecord",
     "UnknownCameraError",
     "UnknownCameraGroupError",
     "UnknownEventError",

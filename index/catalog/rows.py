@@ -176,6 +176,7 @@ class TrackRow(Base):
     frame_width_px: Mapped[int | None] = mapped_column(Integer)  # the analysed frame's size:
     frame_height_px: Mapped[int | None] = mapped_column(Integer)  # places it in zones
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    detector_version: Mapped[str | None] = mapped_column(String(200))  # #15; None: not recorded
 
 
 class ZoneRow(Base):

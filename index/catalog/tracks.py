@@ -53,6 +53,7 @@ def _stored_track(row: TrackRow) -> StoredTrack:
             if row.frame_width_px is None or row.frame_height_px is None
             else (row.frame_width_px, row.frame_height_px)
         ),
+        detector_version=row.detector_version,
     )
 
 
@@ -83,6 +84,7 @@ def _track_values(track: NewTrack, created_at: datetime) -> dict[str, Any]:
         "trajectory": [[float(v) for v in point] for point in track.trajectory],
         "frame_width_px": None if track.frame_size_px is None else int(track.frame_size_px[0]),
         "frame_height_px": None if track.frame_size_px is None else int(track.frame_size_px[1]),
+        "detector_version": track.detector_version,
         "created_at": created_at,
     }
 

@@ -248,6 +248,7 @@ class NewTrack:
     attributes: Mapping[str, Any] = field(default_factory=dict)
     trajectory: Sequence[Sequence[float]] = ()
     frame_size_px: tuple[int, int] | None = None
+    detector_version: str | None = None  # the detector that found it (#15; None: not recorded)
 
     def __post_init__(self) -> None:
         check_camera_id(self.camera_id)

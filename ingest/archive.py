@@ -1,0 +1,222 @@
+"""The archive path (issue #15): decode only what analysis of a stored segment needs.
+
+Not the live path replayed. A stored segment (the main stream, e.g. 1080p H.264 at 25 fps with
+a keyframe every 2 s) is read in two passes over its bytes in memory:
+
+1. Keyframe scan: the decoder skips every non-key frame (`skip_frame="NONKEY"`, ~50× cheaper
+   than a full decode, see /work/shared/ARCHITECTURE.md) and each keyframe is compared, small
+   and blurred, with the previous one. A GOP (keyframe to keyframe) is *active* when motion was
+   seen at its opening or closing keyframe, and once every `keepalive_s` of wall time anyway,
+   so that objects standing still are seen now and then.
+2. Active runs: the decoder seeks to the first keyframe of each run of active GOPs and decodes
+   on (P-frames need their predecessors) until the run ends; frames at `active_fps` are scaled
+   by FFmpeg (swscale, in C) to the analysed size — the live sub-stream's 640×360 by default, so
+   detections, tracks and zones are alike on both paths — and handed on as `Frame`s whose
+   wall time is the segment's start plus the frame's presentation time.
+
+Quiet GOPs cost one keyframe decode each and nothing else. A segment that cannot be opened,
+has no keyframe or breaks while decoding raises `ArchiveError` (the caller reports and skips it).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import av
+import av.container
+import cv2
+import numpy as np
+
+from ingest.frame import Frame
+
+
+class ArchiveError(RuntimeError):
+    """A stored segment that cannot be analysed: unreadable, truncated or corrupt."""
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveSettings:
+    """How a stored segment is sampled.
+
+    `frame_size_px` (W, H): the analysed frame size; `active_fps`: frames analysed per second
+    within active GOPs (the live path analyses 5 fps of every moving second); motion between
+    keyframes counts when `changed_fraction` of the `motion_width_px`-wide blurred pixels differ
+    by more than `pixel_delta`.
+    """
+
+    frame_size_px: tuple[int, int] = (640, 360)
+    active_fps: float = 2.5
+    motion_width_px: int = 160
+    pixel_delta: int = 18
+    changed_fraction: float = 0.002
+    keepalive_s: float = 30.0
+    decoder_threads: int = 1
+
+    def __post_init__(self) -> None:
+        width_px, height_px = self.frame_size_px
+        if width_px < 32 or height_px < 32 or width_px % 2 or height_px % 2:
+            raise ValueError(f"frame_size_px must be even and ≥ 32, got {self.frame_size_px}")
+        if not 0.0 < self.active_fps <= 30.0:
+            raise ValueError(f"active_fps must be in (0, 30], got {self.active_fps}")
+        if self.keepalive_s <= 0 or self.decoder_threads < 1:
+            raise ValueError("keepalive_s must be positive and decoder_threads ≥ 1")
+
+
+@dataclass(frozen=True, slots=True)
+class KeyframeScan:
+    """Pass 1: keyframe times (s from the segment start, as PTS) and which GOPs are active.
+
+    GOP i runs from keyframe i to keyframe i + 1 (the last one to the segment's end)."""
+
+    keyframe_pts: tuple[int, ...]
+    keyframe_s: tuple[float, ...]
+    active: tuple[bool, ...]
+
+    def active_runs(self) -> list[tuple[int, int]]:
+        """(first GOP, GOP after the last) of each run of consecutive active GOPs."""
+        runs: list[tuple[int, int]] = []
+        start: int | None = None
+        for index, active in enumerate((*self.active, False)):
+            if active and start is None:
+                start = index
+            elif not active and start is not None:
+                runs.append((start, index))
+                start = None
+        return runs
+
+
+@dataclass
+class ArchiveStats:
+    """What reading one segment cost: keyframes scanned, frames decoded, frames handed on."""
+
+    keyframes: int = 0
+    active_gops: int = 0
+    decoded_frames: int = 0
+    analysed_frames: int = field(default=0)
+
+
+def _open(data: bytes) -> av.container.InputContainer:
+    try:
+        container = av.open(io.BytesIO(data), mode="r")
+    except (av.FFmpegError, OSError, ValueError) as error:
+        raise ArchiveError(f"cannot open segment: {error}") from error
+    if not container.streams.video:
+        container.close()
+        raise ArchiveError("segment has no video track")
+    return container
+
+
+class ArchiveReader:
+    """Reads one stored segment (its bytes) the archive way; `frames` yields analysed frames."""
+
+    def __init__(
+        self, data: bytes, camera_id: str, start_at: datetime, settings: ArchiveSettings
+    ) -> None:
+        self._data = data
+        self._camera_id = camera_id
+        self._start_at = start_at
+        self.settings = settings
+        self.stats = ArchiveStats()
+
+    def scan(self) -> KeyframeScan:
+        """Pass 1: decode the keyframes only and mark the active GOPs."""
+        pts: list[int] = []
+        seconds: list[float] = []
+        moved: list[bool] = []
+        previous: np.ndarray | None = None
+        with _open(self._data) as container:
+            stream = container.streams.video[0]
+            stream.codec_context.skip_frame = "NONKEY"
+            stream.thread_type = "AUTO"
+            try:
+                for frame in container.decode(stream):
+                    if frame.pts is None or frame.time is None:
+                        continue
+                    small = self._small_luma(frame)
+                    moved.append(previous is not None and self._moved(previous, small))
+                    previous = small
+                    pts.append(int(frame.pts))
+                    seconds.append(float(frame.time))
+            except av.FFmpegError as error:
+                raise ArchiveError(f"segment breaks at keyframe {len(pts)}: {error}") from error
+        if not pts:
+            raise ArchiveError("segment holds no decodable keyframe")
+        self.stats.keyframes = len(pts)
+        active = self._active_gops(seconds, moved)
+        self.stats.active_gops = sum(active)
+        return KeyframeScan(tuple(pts), tuple(seconds), tuple(active))
+
+    def frames(self, scan: KeyframeScan) -> Iterator[Frame]:
+        """Pass 2: the frames to analyse, at `active_fps` within the active runs, in order."""
+        runs = scan.active_runs()
+        if not runs:
+            return
+        step_s = 1.0 / self.settings.active_fps
+        with _open(self._data) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            stream.codec_context.thread_count = self.settings.decoder_threads
+            for first, after in runs:
+                start_s = scan.keyframe_s[first]
+                end_s = scan.keyframe_s[after] if after < len(scan.keyframe_s) else float("inf")
+                container.seek(scan.keyframe_pts[first], backward=True, stream=stream)
+                yield from self._decode_run(container, stream, start_s, end_s, step_s)
+
+    def _decode_run(
+        self,
+        container: av.container.InputContainer,
+        stream: av.VideoStream,
+        start_s: float,
+        end_s: float,
+        step_s: float,
+    ) -> Iterator[Frame]:
+        next_s = start_s
+        width_px, height_px = self.settings.frame_size_px
+        try:
+            for frame in container.decode(stream):
+                if frame.time is None:
+                    continue
+                at_s = float(frame.time)
+                if at_s >= end_s:
+                    return
+                self.stats.decoded_frames += 1
+                if at_s + 1e-6 < next_s or at_s < start_s - 1e-6:
+                    continue
+                next_s = at_s + step_s
+                image = frame.reformat(width=width_px, height=height_px, format="bgr24")
+                self.stats.analysed_frames += 1
+                yield Frame(
+                    image=image.to_ndarray(),
+                    camera_id=self._camera_id,
+                    pts_s=at_s,
+                    wall_time=self._start_at + timedelta(seconds=at_s),
+                )
+        except av.FFmpegError as error:
+            raise ArchiveError(f"segment breaks at {next_s:.2f} s: {error}") from error
+
+    def _small_luma(self, frame: av.VideoFrame) -> np.ndarray:
+        width_px = self.settings.motion_width_px
+        height_px = max(2, round(frame.height * width_px / max(frame.width, 1)))
+        luma = frame.reformat(width=width_px, height=height_px, format="gray").to_ndarray()
+        return cv2.GaussianBlur(luma, (5, 5), 0).astype(np.int16)
+
+    def _moved(self, previous: np.ndarray, current: np.ndarray) -> bool:
+        changed = np.count_nonzero(np.abs(current - previous) > self.settings.pixel_delta)
+        return bool(changed / current.size >= self.settings.changed_fraction)
+
+    def _active_gops(self, seconds: list[float], moved: list[bool]) -> list[bool]:
+        """GOP i is active when keyframe i or i + 1 saw motion, or when a multiple of
+        `keepalive_s` of wall time falls within it (a keepalive, in phase across segments)."""
+        keepalive_s = self.settings.keepalive_s
+        epoch_s = self._start_at.timestamp()
+        gop_s = seconds[1] - seconds[0] if len(seconds) > 1 else 2.0
+        active: list[bool] = []
+        for index, at_s in enumerate(seconds):
+            closing = moved[index + 1] if index + 1 < len(moved) else False
+            previous_s = seconds[index - 1] if index else at_s - gop_s
+            keepalive = (epoch_s + previous_s) // keepalive_s != (epoch_s + at_s) // keepalive_s
+            active.append(moved[index] or closing or keepalive)
+        return active
