@@ -13,6 +13,11 @@ Plates (issue #14): with a plate reader, a vehicle track's plate is read at fina
 `plate_reads_per_track` best views plus the views sampled every `plate_period_s` while the vehicle
 stands still (≤ `MAX_STATIONARY_PLATE_VIEWS` kept), and the reads are voted into
 `TrackRecord.plate`. Cost is bounded per track (≤ 3 + 2 reads, ~0.1 s each on one core).
+
+Carried objects (issue #16): the detector's untracked side boxes of `CARRIED_CLASSES` (backpack,
+handbag, suitcase, umbrella) are attributed, frame by frame, to the person whose box holds their
+centre (the smallest such box); a person seen with one on at least `CARRIED_MIN_SHARE` of their
+frames (and twice) carries it: `attributes["carrying"]` maps each to that share.
 """
 
 from __future__ import annotations
@@ -45,6 +50,10 @@ PLATE_READS_PER_TRACK = 3
 PLATE_PERIOD_S = 30.0
 MAX_STATIONARY_PLATE_VIEWS = 2
 STATIONARY_SHIFT = 0.25  # centre moved less than this share of the box width: standing still
+CARRIED_CLASSES: tuple[str, ...] = ("backpack", "handbag", "suitcase", "umbrella")
+CARRIED_MIN_SHARE = 0.2
+_CARRIED_IDS = {COCO_CLASSES.index(name): name for name in CARRIED_CLASSES}
+_PERSON_ID = COCO_CLASSES.index("person")
 
 
 class Embedder(Protocol):
@@ -88,6 +97,7 @@ class _Accumulator:
     trajectory_step_s: float = TRAJECTORY_STEP_S
     plate_views: list[_View] = field(default_factory=list)  # sampled while standing still
     last_plate_view_at: datetime | None = None
+    carried_frames: Counter[str] = field(default_factory=Counter)
 
 
 def view_quality(
@@ -123,6 +133,36 @@ def covered_share(xyxy: np.ndarray) -> np.ndarray:
     np.fill_diagonal(inter, 0.0)
     area = np.prod(np.clip(xyxy[:, 2:] - xyxy[:, :2], 1e-6, None), axis=1)
     return np.clip(inter.max(axis=1) / area, 0.0, 1.0).astype(np.float32)
+
+
+def carried_by(tracked: Detections, side: Detections) -> dict[int, set[str]]:
+    """Tracked row index of each person → the carried classes whose box centre lies in it (a
+    centre inside several people goes to the smallest box: the nearer, usually the carrier)."""
+    rows = [i for i in range(len(side)) if int(side.class_id[i]) in _CARRIED_IDS]
+    people = np.flatnonzero(tracked.class_id == _PERSON_ID)
+    found: dict[int, set[str]] = {}
+    if not rows or not len(people):
+        return found
+    boxes = tracked.xyxy[people]
+    areas = np.prod(np.clip(boxes[:, 2:] - boxes[:, :2], 0, None), axis=1)
+    for row in rows:
+        x1, y1, x2, y2 = (float(v) for v in side.xyxy[row])
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        inside = (boxes[:, 0] <= cx) & (cx <= boxes[:, 2])
+        inside &= (boxes[:, 1] <= cy) & (cy <= boxes[:, 3])
+        if inside.any():
+            carrier = int(people[np.flatnonzero(inside)[np.argmin(areas[inside])]])
+            found.setdefault(carrier, set()).add(_CARRIED_IDS[int(side.class_id[row])])
+    return found
+
+
+def carrying_shares(carried_frames: Counter[str], observations: int) -> dict[str, float]:
+    """Carried class → share of the track's frames it was seen on, for those seen often enough."""
+    return {
+        name: round(count / observations, 3)
+        for name, count in sorted(carried_frames.items())
+        if count >= 2 and count >= CARRIED_MIN_SHARE * observations
+    }
 
 
 def crop(image: np.ndarray, box: np.ndarray) -> np.ndarray:
@@ -195,11 +235,13 @@ class TrackBuilder:
     def open_track_ids(self) -> list[int]:
         return list(self._live)
 
-    def observe(self, frame: Frame, tracked: Detections) -> None:
-        """Record one frame's tracked boxes (tracker_id must be set)."""
+    def observe(self, frame: Frame, tracked: Detections, side: Detections | None = None) -> None:
+        """Record one frame's tracked boxes (tracker_id must be set) and the carried objects
+        among the detector's untracked `side` boxes."""
         if tracked.tracker_id is None:
             raise ValueError("detections must carry tracker ids")
         overlaps = covered_share(tracked.xyxy)
+        carried = {} if side is None or not len(side) else carried_by(tracked, side)
         for i, track_id in enumerate(tracked.tracker_id.tolist()):
             acc = self._live.get(track_id)
             if acc is None:
@@ -212,6 +254,7 @@ class TrackBuilder:
             acc.class_votes[int(tracked.class_id[i])] += 1
             acc.confidence_sum += confidence
             acc.observations += 1
+            acc.carried_frames.update(carried.get(i, ()))
             self._add_trajectory_point(acc, frame.wall_time, box)
             if self._plate_reader is not None:
                 self._sample_plate_view(acc, frame, box)
@@ -320,6 +363,9 @@ class TrackBuilder:
             self.camera_heading_deg,
         )
         attributes["part"] = acc.part
+        carrying = carrying_shares(acc.carried_frames, acc.observations)
+        if carrying and class_name == "person":
+            attributes["carrying"] = carrying
         context = (
             b"" if acc.context is None else encode_context(acc.context, best.box, acc.context_scale)
         )

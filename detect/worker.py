@@ -192,7 +192,7 @@ class AnalysisWorker:
         for frame, detections, analysis in zip(batch, results, settings, strict=True):
             for_tracker, side = split_side_detections(detections)
             with self._lock:
-                ended, tracked = self._track(frame, for_tracker, analysis.heading_deg)
+                ended, tracked = self._track(frame, for_tracker, side, analysis.heading_deg)
                 self.frames_analysed += 1
                 self.lag_s[frame.camera_id] = (datetime.now(UTC) - frame.wall_time).total_seconds()
                 self.analysed_rate.setdefault(frame.camera_id, RateMeter()).tick()
@@ -245,10 +245,10 @@ class AnalysisWorker:
         return [results[i] for i in range(len(batch))]
 
     def _track(
-        self, frame: Frame, detections: Detections, heading_deg: float | None
+        self, frame: Frame, detections: Detections, side: Detections, heading_deg: float | None
     ) -> tuple[_Ended, Detections]:
-        """Track one frame, detaching the tracks that ended; (those, the tracked boxes). The
-        caller holds the lock."""
+        """Track one frame (`side`: the untracked boxes, for carried objects), detaching the
+        tracks that ended; (those, the tracked boxes). The caller holds the lock."""
         at_s = frame.wall_time.timestamp()
         ended: _Ended = []
         if at_s < self._last_at_s.get(frame.camera_id, at_s):
@@ -265,7 +265,7 @@ class AnalysisWorker:
             )
         builder.camera_heading_deg = heading_deg  # for the tracks finalised from now on
         tracked, finished = tracker.update(detections, at_s, frame.image)
-        builder.observe(frame, tracked)
+        builder.observe(frame, tracked, side)
         return [*ended, (builder, builder.end(finished))], tracked
 
     def _run(self) -> None:

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import AwareDatetime, BaseModel, Field, WithJsonSchema
 
-from index.catalog.attributes import COLOURS, DIRECTIONS, SECTORS, VEHICLE_TYPES
+from index.catalog.attributes import CARRIED_CLASSES, COLOURS, DIRECTIONS, SECTORS, VEHICLE_TYPES
 
 
 class ErrorOut(BaseModel):
@@ -66,6 +66,7 @@ ColourName = Annotated[str, vocabulary(COLOURS)]
 VehicleTypeName = Annotated[str, vocabulary(VEHICLE_TYPES)]
 DirectionName = Annotated[str, vocabulary(DIRECTIONS)]
 SectorName = Annotated[str, vocabulary(SECTORS)]
+CarriedName = Annotated[str, vocabulary(CARRIED_CLASSES)]
 
 
 def validation_detail(errors: Sequence[Any]) -> str:

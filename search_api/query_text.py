@@ -6,7 +6,12 @@ read in the caller's time zone relative to a given `now` and returned as UTC.
 
 Zones are named as "zone NAME" / "in zone NAME" or "区域NAME" / "在NAME区域" (also "NAME区域");
 a bare name is one word (in Chinese it ends at a blank, 的, 在 or punctuation), a quoted one
-may hold anything: zone "car park", 区域“北 门”.
+may hold anything: zone "car park", 区域“北 门”. The caller may pass the names its catalog knows
+(`Places`: camera display names, zone names); those are read first, whole, so "东门" is the
+camera called 东门 and "占道区域" the zone of that name. Other place names ("人民路", "东门口")
+are read as places, so their characters never become class words ("人民路" is no person), and
+are listed in `unparsed` since no filter uses them. Words the search cannot use are listed
+there too: gender and age ("男子" finds persons; "男" is not an attribute), extra colours.
 """
 
 from __future__ import annotations
@@ -45,11 +50,24 @@ _CLASS_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     (r"自行车|单车|\bbi(?:cycle|ke)s?\b", ("bicycle",)),
     (r"轿车|小汽车|汽车|小车|私家车|出租车|\bcars?\b|\bsedans?\b|\btaxis?\b", ("car",)),
     (r"车辆|车|\bvehicles?\b", ("bicycle", "car", "motorcycle", "bus", "truck")),
-    (
-        r"男子|男人|女子|女人|男性|女性|男生|女生|行人|小孩|孩子|老人|人|"
-        r"\b(?:person|people|man|men|woman|women|pedestrians?|guy|lady|child|kid|boy|girl)s?\b",
-        ("person",),
-    ),
+    (r"行人|人|\b(?:persons?|people|pedestrians?)\b", ("person",)),
+)
+# Person words that also say gender or age: they find persons, and are listed in `unparsed`
+# because neither is an attribute (and gender stays out of scope).
+_DESCRIBED_PERSON = (
+    r"男子|男人|女子|女人|男性|女性|男生|女生|男孩|女孩|小孩|孩子|老人|"
+    r"\b(?:man|men|woman|women|guys?|lady|ladies|child|children|kids?|boys?|girls?)\b"
+)
+_CARRIED_RULES: tuple[tuple[str, str], ...] = (
+    (r"双肩包|背包|书包|\b(?:backpacks?|rucksacks?)\b", "backpack"),
+    (r"行李箱|拉杆箱|旅行箱|箱子|\b(?:suitcases?|luggage)\b", "suitcase"),
+    (r"雨伞|遮阳伞|伞|\bumbrellas?\b", "umbrella"),
+    (r"手提包|挎包|手袋|提包|包包|\b(?:handbags?|purses?|bags?)\b", "handbag"),
+)
+_CARRY_VERB = r"(?:背着|拿着|提着|拉着|打着|撑着|带着|\b(?:carrying|holding|with)\s+(?:an?\s+)?)?"
+_PLACE = (
+    r"[^\s的在和与及从到往向去经过,，。、;；:：!！?？()（）\"“”'‘’「」]{1,4}"
+    r"(?:大街|大道|路口|门口|广场|公园|小区|车站|胡同|路|街|巷|桥|站|门)(?!过)"
 )
 _ZH_DIGITS = {
     "一": 1,
@@ -80,13 +98,26 @@ class TextQueryError(ValueError):
 
 
 @dataclass(frozen=True)
+class Places:
+    """Names the caller's catalog knows (only what the caller may see): camera display names
+    and zone names. Names shorter than `MIN_PLACE_CHARS` are not looked for in text."""
+
+    camera_names: tuple[str, ...] = ()
+    zone_names: tuple[str, ...] = ()
+
+
+MIN_PLACE_CHARS = 2
+
+
+@dataclass(frozen=True)
 class TextQuery:
-    """What a free-text query asks for; `camera_refs` and `zone_names` are resolved against the
-    catalog later."""
+    """What a free-text query asks for; `camera_refs` (ids or numbers), `camera_names` (display
+    names) and `zone_names` are resolved against the catalog later."""
 
     class_names: tuple[str, ...] = ()
     attributes: AttributeFilter = field(default_factory=AttributeFilter)
     camera_refs: tuple[str, ...] = ()
+    camera_names: tuple[str, ...] = ()
     zone_names: tuple[str, ...] = ()
     start: datetime | None = None
     end: datetime | None = None
@@ -162,6 +193,24 @@ _BARE_ZONE_RULES = (
     rf"({_ZH_WORD}{{1,100}})区域",
     rf"区域\s*({_ZH_WORD}{{1,100}})",
 )
+
+
+def _parse_known(scanner: _Scanner, places: Places) -> tuple[list[str], list[str]]:
+    """(camera names, zone names) the text contains whole, longest first."""
+    named: list[tuple[str, str]] = [(name, "camera") for name in places.camera_names]
+    named += [(name, "zone") for name in places.zone_names]
+    named = [(n.strip(), kind) for n, kind in named if len(n.strip()) >= MIN_PLACE_CHARS]
+    cameras: list[str] = []
+    zones: list[str] = []
+    for name, kind in sorted(named, key=lambda entry: -len(entry[0])):
+        if scanner.take(re.escape(name)):
+            (cameras if kind == "camera" else zones).append(name)
+    return cameras, zones
+
+
+def _parse_carried(scanner: _Scanner) -> list[str]:
+    """Carried objects named, in the order of their rules."""
+    return [name for rule, name in _CARRIED_RULES if scanner.take(rf"{_CARRY_VERB}(?:{rule})")]
 
 
 def _parse_zones(scanner: _Scanner, rules: tuple[str, ...]) -> list[str]:
@@ -289,8 +338,11 @@ def _parse_motion(scanner: _Scanner) -> tuple[str | None, str | None, bool | Non
     return direction, compass, stationary
 
 
-def parse_text_query(text: str, now: datetime, timezone: str = "UTC") -> TextQuery:
-    """Parse `text`; `now` must be timezone-aware, `timezone` is the caller's IANA zone."""
+def parse_text_query(
+    text: str, now: datetime, timezone: str = "UTC", places: Places | None = None
+) -> TextQuery:
+    """Parse `text`; `now` must be timezone-aware, `timezone` is the caller's IANA zone,
+    `places` the camera and zone names the caller may see."""
     if not text or not text.strip():
         raise TextQueryError("text: the query is empty")
     if len(text) > MAX_TEXT_CHARS:
@@ -300,21 +352,30 @@ def parse_text_query(text: str, now: datetime, timezone: str = "UTC") -> TextQue
     zone = resolve_zone(timezone)
     scanner = _Scanner(text)
     zone_names = _parse_zones(scanner, _QUOTED_ZONE_RULES)
+    camera_names, known_zones = _parse_known(scanner, places or Places())
+    zone_names += known_zones
     camera_refs = _parse_cameras(scanner)
     start, end = _parse_time(scanner, now, zone)
     zone_names += _parse_zones(scanner, _BARE_ZONE_RULES)
+    unused = [match.group(0) for match in scanner.take(_PLACE)]
     direction, compass, stationary = _parse_motion(scanner)
     garments = _parse_garments(scanner)
+    carried = _parse_carried(scanner)
+    described = [match.group(0) for match in scanner.take(_DESCRIBED_PERSON)]
     class_names, class_colours = _parse_classes(scanner)
     loose = [_colour_word(m.group(0)) for m in scanner.take(
         rf"(?:{'|'.join(_ZH_COLOURS)})色?|\b(?:{'|'.join(_EN_COLOURS)})\b"
     )]  # fmt: skip
     colours = class_colours + loose
+    if (described or garments or carried) and not class_names:
+        class_names = ("person",)
+    elif described and "person" not in class_names:
+        class_names = (*class_names, "person")
     is_person = class_names == ("person",)
-    if garments and not class_names:
-        class_names, is_person = ("person",), True
     if is_person and colours and "upper_colour" not in garments:
         garments["upper_colour"] = colours.pop(0)
+    kept_colours = 0 if is_person else 1
+    unused += [*described, *colours[kept_colours:], *carried[1:]]
     attributes = AttributeFilter(
         colour=None if is_person or not colours else colours[0],
         upper_colour=garments.get("upper_colour"),
@@ -322,14 +383,16 @@ def parse_text_query(text: str, now: datetime, timezone: str = "UTC") -> TextQue
         direction=direction,
         compass=compass,
         stationary=stationary,
+        carrying=carried[0] if carried else None,
     )
     has_window = start != end
     return TextQuery(
         class_names=class_names,
         attributes=attributes,
         camera_refs=camera_refs,
+        camera_names=tuple(dict.fromkeys(camera_names)),
         zone_names=tuple(dict.fromkeys(zone_names)),
         start=start if has_window else None,
         end=end if has_window else None,
-        unparsed=scanner.leftover(),
+        unparsed=(*unused, *scanner.leftover()),
     )

@@ -22,6 +22,7 @@ from index.catalog.zones import MAX_ZONE_NAME_CHARS, check_polygon, check_zone_n
 from ingest.camera_status import CameraStatus
 from search_api.event_schemas import ZoneRuleOut
 from search_api.openapi import (
+    CarriedName,
     CatalogId,
     ColourName,
     DirectionName,
@@ -271,6 +272,9 @@ class SearchFiltersIn(BaseModel):
         default=None, description="map heading N, NE, … (needs camera heading)"
     )
     stationary: bool | None = None
+    carrying: CarriedName | None = Field(
+        default=None, description="person seen carrying a backpack, handbag, suitcase or umbrella"
+    )
     min_dwell_s: float | None = Field(default=None, ge=0.0, description="seconds in view, at least")
     max_dwell_s: float | None = Field(default=None, ge=0.0, description="seconds in view, at most")
     min_speed_px_s: float | None = Field(

@@ -4,6 +4,8 @@ zones they name resolved against the catalog and cut to the caller's cameras.
 Free text names cameras by id or by number: "3号摄像头" / "camera 3" is the camera whose id ends
 in 3 (cam3, gate-03), else one whose name ends in 3 or carries "3号" / "camera 3". A reference
 that matches no camera is refused with a message naming it and the cameras the caller may use.
+It also names cameras and zones by their display names ("东门", "占道区域"): the parser is given
+the names of the cameras and zones the caller may see, and nothing else.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from index.catalog import (
 )
 from search_api.access import visible_cameras
 from search_api.errors import InvalidInput, NotFound
-from search_api.query_text import TextQuery, TextQueryError, parse_text_query
+from search_api.query_text import Places, TextQuery, TextQueryError, parse_text_query
 from search_api.schemas import ParsedText, SearchFiltersIn, ZoneRef
 
 MAX_CAMERAS_LISTED = 20
@@ -78,10 +80,23 @@ def zone_cameras(session: Session, principal: Principal, zone_ids: Collection[in
 # ---- free text -------------------------------------------------------------------------------
 
 
-def parse_text(text: str, now: datetime, timezone: str) -> TextQuery:
-    """What the text asks for; InvalidInput naming the problem when it cannot be read."""
+def known_places(session: Session, principal: Principal) -> Places:
+    """The display names of the cameras the caller may see and of the zones on them."""
+    cameras = [c for c in searchable_cameras(session) if principal.can_see(c.id)]
+    zones = zones_on_cameras(session, [camera.id for camera in cameras])
+    return Places(
+        camera_names=tuple(sorted({camera.name for camera in cameras if camera.name})),
+        zone_names=tuple(sorted({zone.name for zone in zones})),
+    )
+
+
+def parse_text(
+    session: Session, principal: Principal, text: str, now: datetime, timezone: str
+) -> TextQuery:
+    """What the text asks for, reading the names of the caller's cameras and zones; InvalidInput
+    naming the problem when it cannot be read."""
     try:
-        return parse_text_query(text, now, timezone)
+        return parse_text_query(text, now, timezone, known_places(session, principal))
     except TextQueryError as error:
         raise InvalidInput(str(error)) from error
 
@@ -96,7 +111,7 @@ class ResolvedQuery:
 
 def names_nothing(parsed: TextQuery) -> bool:
     """True when free text named no class, attribute, camera, zone or time."""
-    named = parsed.class_names or parsed.camera_refs or parsed.zone_names
+    named = parsed.class_names or parsed.camera_refs or parsed.camera_names or parsed.zone_names
     return not named and parsed.attributes.is_empty() and parsed.start is None
 
 
@@ -105,6 +120,9 @@ def text_filters(session: Session, principal: Principal, parsed: TextQuery) -> R
     nothing), cut to the caller's cameras (Forbidden outside them)."""
     cameras = searchable_cameras(session)
     camera_ids = [resolve_camera_ref(cameras, principal, ref) for ref in parsed.camera_refs]
+    named = {name.casefold() for name in parsed.camera_names}
+    camera_ids += [c.id for c in cameras if c.name.casefold() in named and principal.can_see(c.id)]
+    camera_ids = list(dict.fromkeys(camera_ids))
     searched = visible_cameras(principal, camera_ids or None)
     zones: list[ZoneRef] = []
     if parsed.zone_names:  # the named zones on the named (or else all visible) cameras

@@ -14,6 +14,8 @@ shapes, so that readers do not depend on one writer's layout::
 
 The stationary flag takes the same shapes with a bool value. Dwell (`dwell_s`) and mean speed
 (`mean_speed_px_s`, image pixels per second) are plain numbers filtered by inclusive ranges.
+Carried objects (`carrying`) map each carried class to the share of the track's frames it was
+seen on, which is its confidence.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from detect.attributes import PALETTE, SECTORS, VEHICLE_TYPES
+from detect.track_builder import CARRIED_CLASSES
 
 # The vocabulary detect/attributes.py writes: its palette, vehicle classes and 8 sectors.
 COLOURS: tuple[str, ...] = PALETTE
@@ -105,6 +108,15 @@ def measurement(attributes: Mapping[str, Any], key: str) -> float | None:
     return float(value)
 
 
+def carried_share(attributes: Mapping[str, Any], name: str) -> float | None:
+    """The share of frames a track was seen carrying `name`, or None when it never was."""
+    carrying = attributes.get("carrying")
+    if not isinstance(carrying, Mapping):
+        return None
+    share = carrying.get(name)
+    return float(share) if isinstance(share, int | float) and not isinstance(share, bool) else None
+
+
 def same_or_adjacent_sector(stored: str, wanted: str) -> bool:
     """Headings match within one 45° sector either side ("going left" covers NW, W and SW)."""
     if stored not in SECTORS or wanted not in SECTORS:
@@ -132,6 +144,7 @@ class AttributeFilter:
     direction: str | None = None
     compass: str | None = None
     stationary: bool | None = None
+    carrying: str | None = None  # one of CARRIED_CLASSES
     min_dwell_s: float | None = None
     max_dwell_s: float | None = None
     min_speed_px_s: float | None = None
@@ -141,6 +154,12 @@ class AttributeFilter:
     def __post_init__(self) -> None:
         for key, value in self.wanted().items():
             object.__setattr__(self, key, normalise_term(key, value))
+        if self.carrying is not None:
+            carried = self.carrying.strip().lower()
+            if carried not in CARRIED_CLASSES:
+                allowed = list(CARRIED_CLASSES)
+                raise ValueError(f"carrying: {self.carrying!r} is not one of {allowed}")
+            object.__setattr__(self, "carrying", carried)
         if not 0.0 <= self.min_confidence <= 1.0:
             raise ValueError(f"min_confidence: {self.min_confidence} not in [0, 1]")
         for low_name, high_name in RANGE_KEYS.values():
@@ -169,12 +188,15 @@ class AttributeFilter:
         return out
 
     def is_empty(self) -> bool:
-        return not self.wanted() and self.stationary is None and not self.ranges()
+        flags = (self.stationary, self.carrying)
+        return not self.wanted() and flags == (None, None) and not self.ranges()
 
     def as_json(self) -> dict[str, object]:
         out: dict[str, object] = dict(self.wanted())
         if self.stationary is not None:
             out["stationary"] = self.stationary
+        if self.carrying is not None:
+            out["carrying"] = self.carrying
         for low_name, high_name in RANGE_KEYS.values():
             for name in (low_name, high_name):
                 if getattr(self, name) is not None:
@@ -190,6 +212,11 @@ class AttributeFilter:
             if flag is None or flag[0] is not self.stationary or flag[1] < self.min_confidence:
                 return None
             matched["stationary"] = round(flag[1], 4)
+        if self.carrying is not None:
+            share = carried_share(attributes, self.carrying)
+            if share is None or share < self.min_confidence:
+                return None
+            matched["carrying"] = round(share, 4)
         for key, (low, high) in self.ranges().items():
             number = measurement(attributes, key)
             if number is None or (low is not None and number < low):

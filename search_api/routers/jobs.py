@@ -18,9 +18,9 @@ from index.catalog import (
     job_owner,
     tracks_by_ids,
 )
-from search_api.access import visible_track
+from search_api.access import OBJECT_SEARCH, visible_track
 from search_api.context import ApiContext
-from search_api.deps import ContextDep, PrincipalDep, RunnerDep, SessionDep
+from search_api.deps import ContextDep, PrincipalDep, RunnerDep, SessionDep, requires
 from search_api.errors import NotFound
 from search_api.openapi import AUTH_RESPONSES
 from search_api.schemas import JobOut, SearchJobRequest
@@ -89,7 +89,13 @@ def job_out(
     )
 
 
-@router.post("/search", response_model=JobOut, status_code=202, summary="Start a wide search")
+@router.post(
+    "/search",
+    response_model=JobOut,
+    status_code=202,
+    summary="Start a wide search",
+    dependencies=[requires(OBJECT_SEARCH)],
+)
 def start_search_job(
     body: SearchJobRequest,
     principal: PrincipalDep,
@@ -107,7 +113,7 @@ def start_search_job(
         track_embedding(context, seed)  # 422 now, not a failed job later
         ranking = ByTrack(seed)  # body.classes, not the seed's class, decide the case
     elif body.kind == "text":
-        filters = parse_text(str(body.text), datetime.now(UTC), body.timezone)
+        filters = parse_text(session, principal, str(body.text), datetime.now(UTC), body.timezone)
         classes = filters.class_names or None
     spec = SearchSpec(
         query_type=f"job:{body.kind}",
@@ -133,7 +139,12 @@ def start_search_job(
     return job_out(context, session, principal, owned_job(session, principal, job_id), 0, 0)
 
 
-@router.get("/{job_id}", response_model=JobOut, summary="Progress and one page of results")
+@router.get(
+    "/{job_id}",
+    response_model=JobOut,
+    summary="Progress and one page of results",
+    dependencies=[requires(OBJECT_SEARCH)],
+)
 def read_job(
     job_id: str,
     principal: PrincipalDep,
@@ -163,7 +174,12 @@ def cancel(context: ApiContext, session: Session, principal: Principal, job_id: 
     return job_out(context, session, principal, owned_job(session, principal, job_id), 0, 0)
 
 
-@router.delete("/{job_id}", response_model=JobOut, summary="Cancel a job")
+@router.delete(
+    "/{job_id}",
+    response_model=JobOut,
+    summary="Cancel a job",
+    dependencies=[requires(OBJECT_SEARCH)],
+)
 def delete_job(
     job_id: str, principal: PrincipalDep, session: SessionDep, context: ContextDep
 ) -> JobOut:
@@ -172,7 +188,12 @@ def delete_job(
     return cancel(context, session, principal, job_id)
 
 
-@router.post("/{job_id}/cancel", response_model=JobOut, summary="Cancel a job")
+@router.post(
+    "/{job_id}/cancel",
+    response_model=JobOut,
+    summary="Cancel a job",
+    dependencies=[requires(OBJECT_SEARCH)],
+)
 def cancel_job(
     job_id: str, principal: PrincipalDep, session: SessionDep, context: ContextDep
 ) -> JobOut:

@@ -11,12 +11,13 @@ from pydantic import ValidationError
 from detect.detections import DEFAULT_CLASSES
 from detect.query import MAX_IMAGE_BYTES, ImageTooLarge, QueryImageError, check_image_size
 from index.catalog import tracks_by_ids
-from search_api.access import authorize_search, visible_track
-from search_api.deps import ContextDep, PrincipalDep, SessionDep
+from search_api.access import OBJECT_SEARCH, PLATE_SEARCH, authorize_search, visible_track
+from search_api.deps import ContextDep, PrincipalDep, SessionDep, requires
 from search_api.errors import InvalidInput, PayloadTooLarge
 from search_api.hop import hop_search
 from search_api.openapi import (
     AUTH_RESPONSES,
+    CarriedName,
     CatalogId,
     ColourName,
     DirectionName,
@@ -62,7 +63,12 @@ def validation_message(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-@router.post("/image", response_model=SearchResponse, summary="Find tracks like this picture")
+@router.post(
+    "/image",
+    response_model=SearchResponse,
+    summary="Find tracks like this picture",
+    dependencies=[requires(OBJECT_SEARCH)],
+)
 def search_by_image(
     principal: PrincipalDep,
     session: SessionDep,
@@ -82,6 +88,7 @@ def search_by_image(
     lower_colour: Annotated[ColourName | None, Form()] = None,
     direction: Annotated[DirectionName | None, Form()] = None,
     compass: Annotated[SectorName | None, Form()] = None,
+    carrying: Annotated[CarriedName | None, Form(description="carried object filter")] = None,
     zone_ids: Annotated[str | None, Form(description="comma-separated zone ids")] = None,
     case_id: Annotated[str | None, Form()] = None,
     purpose: Annotated[str | None, Form()] = None,
@@ -110,6 +117,7 @@ def search_by_image(
                 "lower_colour": lower_colour or None,
                 "direction": direction or None,
                 "compass": compass or None,
+                "carrying": carrying or None,
                 "zone_ids": split_list(zone_ids, "zone_ids"),
             }
         )
@@ -138,7 +146,12 @@ def search_by_image(
     return SearchResponse(query=query, hits=outcome.hits)
 
 
-@router.post("/track/{track_id}", response_model=HitsPage, summary="More like this track")
+@router.post(
+    "/track/{track_id}",
+    response_model=HitsPage,
+    summary="More like this track",
+    dependencies=[requires(OBJECT_SEARCH, scope="track")],
+)
 def search_by_track(
     track_id: CatalogId,
     body: TrackSearchRequest,
@@ -164,7 +177,12 @@ def search_by_track(
     return HitsPage(hits=outcome.hits)
 
 
-@router.post("/attributes", response_model=HitsPage, summary="Find tracks by attributes")
+@router.post(
+    "/attributes",
+    response_model=HitsPage,
+    summary="Find tracks by attributes",
+    dependencies=[requires(OBJECT_SEARCH)],
+)
 def search_by_attributes(
     body: AttributeSearchRequest,
     principal: PrincipalDep,
@@ -189,7 +207,10 @@ def search_by_attributes(
 
 
 @router.post(
-    "/plate", response_model=PlateSearchResponse, summary="Find vehicles by their plate"
+    "/plate",
+    response_model=PlateSearchResponse,
+    summary="Find vehicles by their plate",
+    dependencies=[requires(PLATE_SEARCH)],
 )
 def search_by_plate(
     body: PlateSearchRequest,
@@ -206,7 +227,12 @@ def search_by_plate(
     return response
 
 
-@router.post("/text", response_model=TextSearchResponse, summary="Find tracks by a description")
+@router.post(
+    "/text",
+    response_model=TextSearchResponse,
+    summary="Find tracks by a description",
+    dependencies=[requires(OBJECT_SEARCH)],
+)
 def search_by_text(
     body: TextSearchRequest,
     principal: PrincipalDep,
@@ -215,7 +241,7 @@ def search_by_text(
 ) -> TextSearchResponse:
     """Chinese or English, e.g. "红色轿车", "white shirt black trousers", "昨天下午 2号摄像头"
     ("N号摄像头" / "camera N": the camera whose id, else whose name, ends in N)."""
-    parsed = parse_text(body.text, body.now or datetime.now(UTC), body.timezone)
+    parsed = parse_text(session, principal, body.text, body.now or datetime.now(UTC), body.timezone)
     if names_nothing(parsed):
         raise InvalidInput(
             f"text: nothing in {body.text!r} names a class, colour, camera, zone or time"
@@ -236,7 +262,12 @@ def search_by_text(
     return TextSearchResponse(parsed=outcome.parsed, hits=outcome.hits)
 
 
-@router.post("/hop", response_model=HopResponse, summary="Follow a track across cameras")
+@router.post(
+    "/hop",
+    response_model=HopResponse,
+    summary="Follow a track across cameras",
+    dependencies=[requires(OBJECT_SEARCH)],
+)
 def search_hop(
     body: HopRequest,
     principal: PrincipalDep,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from search_api.query_text import TextQueryError, parse_text_query, zh_number
+from search_api.query_text import Places, TextQueryError, parse_text_query, zh_number
 
 # 2026-11-25 14:00 in Shanghai (UTC+8).
 NOW = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
@@ -37,7 +37,7 @@ def test_man_in_white_yesterday_afternoon_on_camera_3() -> None:
     assert query.attributes.wanted() == {"upper_colour": "white"}
     assert query.camera_refs == ("3",)
     assert (query.start, query.end) == (local(24, 12), local(24, 18))
-    assert query.unparsed == ()
+    assert query.unparsed == ("男子",)  # persons are searched; gender is not, and says so
 
 
 def test_the_same_words_in_another_time_zone_give_another_window() -> None:
@@ -135,7 +135,7 @@ def test_zone_names_in_english_and_chinese(
     query = parse_text_query(text, NOW)
     assert query.zone_names == zones
     assert query.class_names == classes and query.camera_refs == cameras
-    assert query.unparsed in ((), ("or",))
+    assert set(query.unparsed) <= {"or", "男子"}
 
 
 def test_zone_names_are_not_read_as_other_words() -> None:
@@ -147,3 +147,59 @@ def test_zone_names_are_not_read_as_other_words() -> None:
     assert parse_text_query("昨天下午入口区域", NOW, SHANGHAI).zone_names == ("入口",)
     assert parse_text_query("红色轿车", NOW).zone_names == ()
     assert parse_text_query("区域", NOW).unparsed == ("区域",)  # no name: not a zone
+
+
+def test_gender_and_age_words_find_persons_and_are_listed_as_unused() -> None:
+    query = parse_text_query("男子", NOW)
+    assert (query.class_names, query.unparsed) == (("person",), ("男子",))
+    query = parse_text_query("old woman in a red coat", NOW)
+    assert query.class_names == ("person",) and query.attributes.upper_colour == "red"
+    assert "woman" in query.unparsed and "old" in query.unparsed
+
+
+def test_place_names_are_not_class_words() -> None:
+    query = parse_text_query("人民路上的红色轿车", NOW)
+    assert query.class_names == ("car",) and query.attributes.colour == "red"
+    assert query.unparsed[0] == "人民路"  # a place no camera or zone is called: not used
+    query = parse_text_query("在人民路的蓝衣服男子", NOW)
+    assert query.class_names == ("person",) and query.attributes.upper_colour == "blue"
+    assert "人民路" in query.unparsed
+    assert parse_text_query("火车站的人", NOW).class_names == ("person",)  # 车 is in a place
+
+
+def test_known_camera_and_zone_names_are_read_whole() -> None:
+    places = Places(camera_names=("东门", "Main Gate"), zone_names=("占道区域", "car park"))
+    query = parse_text_query("东门 占道区域的人", NOW, places=places)
+    assert query.camera_names == ("东门",) and query.zone_names == ("占道区域",)
+    assert query.class_names == ("person",) and query.unparsed == ()
+    query = parse_text_query("red car at main gate in the car park", NOW, places=places)
+    assert query.camera_names == ("Main Gate",) and query.zone_names == ("car park",)
+    assert query.class_names == ("car",)
+    # without the catalog's names, 东门 is an unknown place and 占道区域 the bare zone 占道
+    query = parse_text_query("东门 占道区域的人", NOW)
+    assert query.camera_names == () and query.zone_names == ("占道",)
+    assert query.unparsed == ("东门",)
+
+
+@pytest.mark.parametrize(
+    ("text", "carried"),
+    [
+        ("背着双肩包的人", "backpack"),
+        ("拉着行李箱的女子", "suitcase"),
+        ("打伞的人", "umbrella"),
+        ("man carrying a backpack", "backpack"),
+        ("someone with an umbrella", "umbrella"),
+        ("红色手提包", "handbag"),
+    ],
+)
+def test_carried_objects_are_attributes_of_persons(text: str, carried: str) -> None:
+    query = parse_text_query(text, NOW)
+    assert query.attributes.carrying == carried
+    assert query.class_names == ("person",)
+
+
+def test_colours_and_carried_objects_beyond_the_filter_are_listed() -> None:
+    query = parse_text_query("红色蓝色轿车", NOW)
+    assert query.attributes.colour == "blue" and query.unparsed == ("red",)  # nearest the class
+    query = parse_text_query("背包和雨伞的人", NOW)
+    assert query.attributes.carrying == "backpack" and "umbrella" in query.unparsed

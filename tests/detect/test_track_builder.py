@@ -16,6 +16,7 @@ from detect.track_builder import (
     MAX_TRAJECTORY_POINTS,
     MAX_VIEWS,
     TrackBuilder,
+    carried_by,
     covered_share,
     sharpness_factor,
     view_quality,
@@ -128,3 +129,30 @@ def test_untracked_detections_are_refused() -> None:
     builder = TrackBuilder("cam-1", ColourEmbedder())
     with pytest.raises(ValueError, match="tracker ids"):
         builder.observe(frame_at(synthetic.median_background(), 0.0), Detections.empty())
+
+
+def boxes(rows: list[list[float]], classes: list[int]) -> Detections:
+    return Detections(
+        np.array(rows, np.float32), np.full(len(rows), 0.8, np.float32), np.array(classes)
+    )
+
+
+def test_a_carried_object_goes_to_the_smallest_person_holding_its_centre() -> None:
+    people = boxes([[0, 0, 100, 200], [40, 50, 80, 150], [300, 0, 340, 90]], [0, 0, 0])
+    side = boxes([[50, 90, 70, 110], [500, 500, 520, 520], [310, 40, 330, 60]], [24, 28, 25])
+    assert carried_by(people, side) == {1: {"backpack"}, 2: {"umbrella"}}  # 28 (suitcase) alone
+    assert carried_by(people, boxes([[50, 90, 70, 110]], [56])) == {}  # a chair is not carried
+    assert carried_by(boxes([[0, 0, 10, 10]], [2]), side) == {}  # cars carry nothing
+
+
+def test_a_person_seen_with_a_backpack_on_enough_frames_carries_it() -> None:
+    builder = TrackBuilder("cam-1", ColourEmbedder())
+    image = synthetic.median_background()
+    person = boxes([[400, 40, 440, 160]], [0]).with_tracker_id(np.array([3]))
+    backpack = boxes([[410, 70, 430, 100]], [24])
+    umbrella = boxes([[410, 40, 430, 60]], [25])
+    for k in range(10):  # backpack on 6 of 10 frames, umbrella on 1: not carried
+        side = backpack if k < 6 else umbrella if k == 6 else None
+        builder.observe(frame_at(image, k * 0.2), person, side)
+    (record,) = builder.finalise(builder.end([3]))
+    assert record.attributes["carrying"] == {"backpack": 0.6}
