@@ -287,6 +287,11 @@ class AuditRow(Base):
     image_sha256: Mapped[str | None] = mapped_column(String(64))
     hit_count: Mapped[int | None] = mapped_column(Integer)
     target: Mapped[str | None] = mapped_column(String(512))
+    # The hash chain (issue #17, index/catalog/audit_chain.py): position, link, own hashes.
+    seq: Mapped[int] = mapped_column(RowId, unique=True)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64))
 
 
 class ApiKeyRow(Base):

@@ -340,6 +340,8 @@ class AuditEntry:
     image_sha256: str | None
     hit_count: int | None
     target: str | None
+    seq: int = 0  # its place in the hash chain (issue #17)
+    entry_hash: str = ""
 
 
 @dataclass(frozen=True)

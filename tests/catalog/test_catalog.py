@@ -517,10 +517,12 @@ def test_audit_log_is_append_only(sessions: sessionmaker[Session], engine: Engin
 
 def test_audit_entries_are_the_newest_rows_oldest_first(sessions: sessionmaker[Session]) -> None:
     with sessions.begin() as session:
-        for minute in (3, 0, 2, 1, 4):  # appended out of time order
+        for minute in range(5):  # explicit times must keep time order (issue #17)
             principal = "bob" if minute % 2 else "alice"
             at = T0 + timedelta(minutes=minute)
             catalog.append_audit(session, principal=principal, role="r", action=f"a{minute}", at=at)
+        with pytest.raises(catalog.BackdatedAuditError, match="before the newest entry"):
+            catalog.append_audit(session, principal="eve", role="r", action="x", at=T0)
     with sessions() as session:
 
         def actions(**query: object) -> list[str]:

