@@ -90,6 +90,19 @@ class Settings(BaseSettings):
     # after `event_stream_max_s` (clients reconnect with Last-Event-ID and lose nothing).
     event_stream_heartbeat_s: float = Field(default=15.0, gt=0)
     event_stream_max_s: float = Field(default=600.0, gt=0)
+    # Retention (issue #17, index/retention.py): days the default tier keeps segments, tracks
+    # and events until an admin sets tiers (`skynet retention set`, PUT /api/v1/retention);
+    # the legal floors no tier may go below (the audit log is never deleted, so audit days
+    # only state how long it must be kept); how often the server's retention job runs.
+    retention_segments_days: int = Field(default=30, ge=1)
+    retention_tracks_days: int = Field(default=90, ge=1)
+    retention_events_days: int = Field(default=365, ge=1)
+    retention_audit_days: int = Field(default=365, ge=1)
+    retention_floor_segments_days: int = Field(default=1, ge=1)
+    retention_floor_tracks_days: int = Field(default=1, ge=1)
+    retention_floor_events_days: int = Field(default=1, ge=1)
+    retention_floor_audit_days: int = Field(default=365, ge=1)
+    retention_interval_s: float = Field(default=24 * 3600.0, gt=0)
 
     @field_validator("timezone")
     @classmethod

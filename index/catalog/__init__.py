@@ -117,6 +117,7 @@ from index.catalog.plates import (
 )
 from index.catalog.recordings import add_recording_gap, add_segment, gaps_between, segments_between
 from index.catalog.reindex import IndexVersion, UnitProgress, UnitRecord
+from index.catalog.retention import RetentionPolicyError, UnknownCaseError
 from index.catalog.rows import NaiveDatetimeError
 from index.catalog.rules import (
     RuleError,
@@ -222,6 +223,7 @@ __all__ = [
     "Principal",
     "RecordedViolation",
     "RecordingGap",
+    "RetentionPolicyError",
     "RuleError",
     "Session",
     "SessionFactory",
@@ -234,6 +236,7 @@ __all__ = [
     "UnitRecord",
     "UnknownCameraError",
     "UnknownCameraGroupError",
+    "UnknownCaseError",
     "UnknownEventError",
     "UnknownZoneError",
     "Zone",

@@ -144,6 +144,16 @@ class VectorIndex:
                 ids = impl.store.track_ids_of(np.arange(impl.store.row_count))
         return max(int(ids.max()), 0) if len(ids) else 0
 
+    def track_ids(self) -> np.ndarray:
+        """Every track id held, sorted (retention checks them against the catalog)."""
+        with self._rw.read():
+            impl = self._impl
+            if isinstance(impl, ExactIndex):
+                ids = impl.track_ids()
+            else:
+                ids = impl.store.track_ids_of(np.arange(impl.store.row_count))
+        return np.unique(ids[ids >= 0])
+
     def add(self, track_ids: Iterable[int] | np.ndarray, vectors: np.ndarray) -> None:
         """Add or replace vectors (the last one wins when an id repeats)."""
         ids = _as_ids(track_ids)

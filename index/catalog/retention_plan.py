@@ -1,0 +1,368 @@
+"""Catalog side of a retention run (issue #17): which rows are past their tier and not held
+(`plan_retention`), deleting them in one transaction (`delete_planned`), and the look-ups the
+consistency check uses (`referenced_object_keys`, `tracks_with_missing_clip`, ...).
+
+A plan names every object key its rows refer to, so the caller deletes the objects first and
+the rows after (a crash between the two leaves rows the next run plans again; deleting a
+missing object is not an error). A track kept longer than its recording is flagged
+(track_clips_deleted) in the transaction that deletes the segments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, delete, exists, or_, select
+from sqlalchemy.orm import Session
+
+from index.catalog.retention import HeldMaterial, RetentionPolicy, held_material
+from index.catalog.retention_rows import CaseMaterialRow, TrackClipDeletedRow
+from index.catalog.rows import (
+    CameraRow,
+    EventRow,
+    JobRow,
+    PlateRow,
+    RecordingGapRow,
+    SegmentRow,
+    TrackRow,
+    ensure_utc,
+    insert_ignoring_conflict,
+)
+
+IDS_PER_STATEMENT = 500
+
+
+@dataclass(frozen=True)
+class PlannedSegment:
+    id: int
+    camera_id: str
+    start_at: datetime
+    end_at: datetime
+    object_key: str
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class PlannedTrack:
+    """A track to delete: its thumbnail and plate crop keys (the caller adds derived keys)."""
+
+    id: int
+    camera_id: str
+    thumbnail_key: str | None
+    plate_crop_key: str | None
+    embedding_version: str | None
+
+
+@dataclass(frozen=True)
+class PlannedEvent:
+    id: int
+    camera_id: str
+    evidence_keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class HeldBack:
+    """Material past its tier that a legal hold keeps, and the held cases that keep it."""
+
+    kind: str  # "segment" | "track" | "event"
+    id: int
+    camera_id: str
+    case_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RetentionPlan:
+    """What a run deletes as of `now` (cut-offs per camera from its group's tier)."""
+
+    now: datetime
+    segments: tuple[PlannedSegment, ...] = ()
+    tracks: tuple[PlannedTrack, ...] = ()
+    events: tuple[PlannedEvent, ...] = ()
+    held: tuple[HeldBack, ...] = ()
+    camera_groups: dict[str, str | None] = field(default_factory=dict)
+
+    def is_empty(self) -> bool:
+        return not (self.segments or self.tracks or self.events)
+
+
+@dataclass(frozen=True)
+class DeletedRows:
+    """What `delete_planned` removed, and the tracks it flagged as having lost their clip."""
+
+    segment_ids: tuple[int, ...]
+    track_ids: tuple[int, ...]
+    event_ids: tuple[int, ...]
+    flagged_track_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class _Span:
+    camera_id: str
+    start_at: datetime
+    end_at: datetime
+    case_ids: tuple[str, ...]
+
+
+def _held_spans(session: Session, held: HeldMaterial) -> dict[str, list[_Span]]:
+    """Per camera, the time spans of held tracks and events: their segments are kept."""
+    spans: dict[str, list[_Span]] = {}
+    for chunk in _chunks(sorted(held.tracks)):
+        for row in session.execute(
+            select(TrackRow.id, TrackRow.camera_id, TrackRow.start_at, TrackRow.end_at).where(
+                TrackRow.id.in_(chunk)
+            )
+        ):
+            span = _Span(row.camera_id, row.start_at, row.end_at, held.tracks[int(row.id)])
+            spans.setdefault(row.camera_id, []).append(span)
+    for chunk in _chunks(sorted(held.events)):
+        for event in session.execute(
+            select(
+                EventRow.id, EventRow.camera_id, EventRow.started_at, EventRow.last_seen_at,
+                EventRow.ended_at,
+            ).where(EventRow.id.in_(chunk))
+        ):  # fmt: skip
+            end_at = max(event.last_seen_at, event.ended_at or event.last_seen_at)
+            span = _Span(event.camera_id, event.started_at, end_at, held.events[int(event.id)])
+            spans.setdefault(event.camera_id, []).append(span)
+    return spans
+
+
+def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
+    for offset in range(0, len(ids), IDS_PER_STATEMENT):
+        yield ids[offset : offset + IDS_PER_STATEMENT]
+
+
+def _holding_cases(spans: Sequence[_Span], start_at: datetime, end_at: datetime) -> set[str]:
+    cases: set[str] = set()
+    for span in spans:
+        if span.start_at <= end_at and span.end_at >= start_at:
+            cases.update(span.case_ids)
+    return cases
+
+
+def camera_groups(session: Session) -> dict[str, str | None]:
+    """Every camera the catalog knows (removed ones too) and the group it is in."""
+    rows = session.execute(select(CameraRow.id, CameraRow.group_name).order_by(CameraRow.id))
+    return {str(camera_id): group for camera_id, group in rows}
+
+
+def plan_retention(
+    session: Session, policy: RetentionPolicy, now: datetime, limit: int | None = None
+) -> RetentionPlan:
+    """Rows past their camera's tier as of `now` and not held, at most `limit` of each kind
+    per camera (oldest first); material a hold keeps is listed in `held`."""
+    now = ensure_utc(now, "retention time")
+    held = held_material(session)
+    spans = _held_spans(session, held)
+    groups = camera_groups(session)
+    segments: list[PlannedSegment] = []
+    tracks: list[PlannedTrack] = []
+    events: list[PlannedEvent] = []
+    held_back: list[HeldBack] = []
+    for camera_id, group in groups.items():
+        tier = policy.tier_for(group)
+        camera_spans = spans.get(camera_id, [])
+        segment_rows = session.execute(
+            select(SegmentRow)
+            .where(
+                SegmentRow.camera_id == camera_id,
+                SegmentRow.end_at < now - timedelta(days=tier.segments_days),
+            )
+            .order_by(SegmentRow.start_at, SegmentRow.id)
+            .limit(limit)
+        ).scalars()
+        for s in segment_rows:
+            cases = _holding_cases(camera_spans, s.start_at, s.end_at)
+            if cases:
+                held_back.append(HeldBack("segment", s.id, camera_id, tuple(sorted(cases))))
+            else:
+                segments.append(
+                    PlannedSegment(s.id, camera_id, s.start_at, s.end_at, s.object_key,
+                                   s.size_bytes)
+                )  # fmt: skip
+        track_rows = session.execute(
+            select(
+                TrackRow.id, TrackRow.thumbnail_key, TrackRow.embedding_version,
+                PlateRow.crop_key,
+            )
+            .outerjoin(PlateRow, PlateRow.track_id == TrackRow.id)
+            .where(
+                TrackRow.camera_id == camera_id,
+                TrackRow.end_at < now - timedelta(days=tier.tracks_days),
+            )
+            .order_by(TrackRow.start_at, TrackRow.id)
+            .limit(limit)
+        )  # fmt: skip
+        for t in track_rows:
+            if int(t.id) in held.tracks:
+                held_back.append(HeldBack("track", int(t.id), camera_id, held.tracks[int(t.id)]))
+            else:
+                tracks.append(
+                    PlannedTrack(int(t.id), camera_id, t.thumbnail_key, t.crop_key,
+                                 t.embedding_version)
+                )  # fmt: skip
+        event_rows = session.execute(
+            select(EventRow.id, EventRow.evidence)
+            .where(
+                EventRow.camera_id == camera_id,
+                EventRow.last_seen_at < now - timedelta(days=tier.events_days),
+            )
+            .order_by(EventRow.last_seen_at, EventRow.id)
+            .limit(limit)
+        )
+        for e in event_rows:
+            if int(e.id) in held.events:
+                held_back.append(HeldBack("event", int(e.id), camera_id, held.events[int(e.id)]))
+            else:
+                keys = tuple(str(item["key"]) for item in e.evidence or ())
+                events.append(PlannedEvent(int(e.id), camera_id, keys))
+    return RetentionPlan(
+        now, tuple(segments), tuple(tracks), tuple(events), tuple(held_back), groups
+    )
+
+
+def _merged_spans(segments: Sequence[PlannedSegment]) -> list[tuple[str, datetime, datetime]]:
+    """Deleted segments as few (camera, start, end) spans: touching segments merge."""
+    merged: list[tuple[str, datetime, datetime]] = []
+    for s in sorted(segments, key=lambda s: (s.camera_id, s.start_at)):
+        if merged and merged[-1][0] == s.camera_id and s.start_at <= merged[-1][2]:
+            camera_id, start_at, end_at = merged[-1]
+            merged[-1] = (camera_id, start_at, max(end_at, s.end_at))
+        else:
+            merged.append((s.camera_id, s.start_at, s.end_at))
+    return merged
+
+
+def _flag_lost_clips(
+    session: Session, segments: Sequence[PlannedSegment], kept_after: set[int], at: datetime
+) -> list[int]:
+    """Flag the tracks (other than those being deleted) seen in the deleted segments."""
+    flagged: list[int] = []
+    for camera_id, start_at, end_at in _merged_spans(segments):
+        ids = session.scalars(
+            select(TrackRow.id).where(
+                TrackRow.camera_id == camera_id,
+                TrackRow.start_at < end_at,
+                TrackRow.end_at >= start_at,
+                ~exists().where(TrackClipDeletedRow.track_id == TrackRow.id),
+            )
+        ).all()
+        new = [int(i) for i in ids if int(i) not in kept_after]
+        if new:
+            statement = insert_ignoring_conflict(session, TrackClipDeletedRow)
+            session.execute(
+                statement.on_conflict_do_nothing(),
+                [{"track_id": i, "deleted_at": at} for i in new],
+            )
+            flagged.extend(new)
+    return flagged
+
+
+def delete_planned(session: Session, plan: RetentionPlan) -> DeletedRows:
+    """Delete the plan's rows (tracks with their plates, zone links and watchlist hits by
+    cascade; their case links) and flag the kept tracks whose recording goes; flushed, not
+    committed: the caller commits once, so the catalog changes all at once or not at all."""
+    track_ids = sorted(t.id for t in plan.tracks)
+    event_ids = sorted(e.id for e in plan.events)
+    segment_ids = sorted(s.id for s in plan.segments)
+    flagged = _flag_lost_clips(session, plan.segments, set(track_ids), plan.now)
+    for chunk in _chunks(track_ids):
+        session.execute(delete(TrackRow).where(TrackRow.id.in_(chunk)))
+        session.execute(
+            delete(CaseMaterialRow).where(
+                CaseMaterialRow.kind == "track", CaseMaterialRow.ref_id.in_(chunk)
+            )
+        )
+    for chunk in _chunks(event_ids):
+        session.execute(delete(EventRow).where(EventRow.id.in_(chunk)))
+        session.execute(
+            delete(CaseMaterialRow).where(
+                CaseMaterialRow.kind == "event", CaseMaterialRow.ref_id.in_(chunk)
+            )
+        )
+    for chunk in _chunks(segment_ids):
+        session.execute(delete(SegmentRow).where(SegmentRow.id.in_(chunk)))
+    session.flush()
+    return DeletedRows(tuple(segment_ids), tuple(track_ids), tuple(event_ids), tuple(flagged))
+
+
+# ---- look-ups for the API and the consistency check ------------------------------------------
+
+
+def clips_deleted(session: Session, track_ids: Iterable[int]) -> set[int]:
+    """The tracks among `track_ids` whose recording retention deleted."""
+    wanted = sorted({int(i) for i in track_ids})
+    found: set[int] = set()
+    for chunk in _chunks(wanted):
+        found.update(
+            int(i)
+            for i in session.scalars(
+                select(TrackClipDeletedRow.track_id).where(TrackClipDeletedRow.track_id.in_(chunk))
+            )
+        )
+    return found
+
+
+def referenced_object_keys(session: Session) -> dict[str, str]:
+    """Every object key a catalog row names (segment, thumbnail, plate crop, event picture),
+    with what names it ("segment:ID", ...). Derived keys (context frames) are the caller's."""
+    keys: dict[str, str] = {}
+    for segment_id, key in session.execute(select(SegmentRow.id, SegmentRow.object_key)):
+        keys[str(key)] = f"segment:{segment_id}"
+    for track_id, thumbnail in session.execute(
+        select(TrackRow.id, TrackRow.thumbnail_key).where(TrackRow.thumbnail_key.is_not(None))
+    ):
+        keys[str(thumbnail)] = f"track:{track_id}"
+    for track_id, crop in session.execute(
+        select(PlateRow.track_id, PlateRow.crop_key).where(PlateRow.crop_key.is_not(None))
+    ):
+        keys[str(crop)] = f"plate:{track_id}"
+    for event_id, evidence in session.execute(select(EventRow.id, EventRow.evidence)):
+        for item in evidence or ():
+            keys[str(item["key"])] = f"event:{event_id}"
+    return keys
+
+
+def tracks_with_missing_clip(session: Session) -> list[int]:
+    """Tracks whose clip link would find no recording without saying so: not flagged, on a
+    camera that has recordings, overlapping no segment and no recording gap."""
+    overlaps_segment = exists().where(
+        SegmentRow.camera_id == TrackRow.camera_id,
+        SegmentRow.start_at <= TrackRow.end_at,
+        SegmentRow.end_at > TrackRow.start_at,
+    )
+    overlaps_gap = exists().where(
+        RecordingGapRow.camera_id == TrackRow.camera_id,
+        RecordingGapRow.start_at <= TrackRow.end_at,
+        RecordingGapRow.end_at > TrackRow.start_at,
+    )
+    recorded = exists().where(SegmentRow.camera_id == TrackRow.camera_id)
+    flagged = exists().where(TrackClipDeletedRow.track_id == TrackRow.id)
+    statement = select(TrackRow.id).where(
+        and_(recorded, ~overlaps_segment, ~or_(overlaps_gap, flagged))
+    )
+    return [int(i) for i in session.scalars(statement.order_by(TrackRow.id))]
+
+
+def embedded_track_ids(session: Session, embedding_version: str) -> list[int]:
+    """Ids of the tracks carrying an embedding of this version (what its vector index holds)."""
+    statement = select(TrackRow.id).where(
+        TrackRow.embedding_version == embedding_version, TrackRow.embedding.is_not(None)
+    )
+    return [int(i) for i in session.scalars(statement.order_by(TrackRow.id))]
+
+
+def last_retention_run_at(session: Session, kind: str) -> datetime | None:
+    """When the latest run of `kind` that was not a dry run started (None: never ran)."""
+    rows = session.execute(
+        select(JobRow.created_at, JobRow.params)
+        .where(JobRow.kind == kind, JobRow.state.in_(("running", "succeeded")))
+        .order_by(JobRow.created_at.desc())
+        .limit(50)
+    )
+    for created_at, params in rows:
+        if not (params or {}).get("dry_run"):
+            return ensure_utc(created_at)
+    return None

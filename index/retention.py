@@ -1,0 +1,318 @@
+"""Retention runs (issue #17): delete material past its camera group's tier from object
+storage, the catalog and the vector index, keeping what legal holds name.
+
+One run, in this order (each step idempotent, so a run cut short is completed by the next):
+
+1. plan: the catalog's rows past their tier and not held (index/catalog/retention_plan.py);
+2. objects: delete the segments, thumbnails, context frames, plate crops and event pictures
+   the planned rows name (deleting a missing object is not an error);
+3. catalog: delete the rows and flag the kept tracks whose recording went, in one transaction;
+4. vectors: remove the deleted tracks from the live index, then drop any vector whose track
+   the catalog no longer has (a run that stopped after step 3 leaves such vectors).
+
+The audit log is never deleted (its table refuses DELETE and is hash-chained); audit days are
+only checked against their floor. A dry run does step 1 and reports what the others would do.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from index.catalog import SessionFactory, create_job, finish_held_job, start_held_job
+from index.catalog.retention import RetentionFloors, RetentionPolicy, retention_policy
+from index.catalog.retention_plan import (
+    DeletedRows,
+    RetentionPlan,
+    delete_planned,
+    embedded_track_ids,
+    last_retention_run_at,
+    plan_retention,
+)
+from index.catalog.rows import utc_now
+from index.track_indexer import context_key
+from index.vectors import VectorIndex
+from storage.objectstore import ObjectStore
+
+log = logging.getLogger(__name__)
+
+JOB_KIND = "retention"
+BATCH_ROWS = 2000  # rows of each kind per camera per round: bounds one transaction
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    """The settings a run needs: the default policy (until an admin sets tiers) and floors."""
+
+    defaults: RetentionPolicy
+    floors: RetentionFloors = field(default_factory=RetentionFloors)
+    batch_rows: int = BATCH_ROWS
+
+
+@dataclass
+class RetentionReport:
+    """What a run deleted (or, dry, would delete), what holds kept back and why."""
+
+    dry_run: bool
+    now: datetime
+    policy: RetentionPolicy
+    segments: int = 0
+    segment_bytes: int = 0
+    tracks: int = 0
+    events: int = 0
+    objects: int = 0
+    tracks_flagged_clip_deleted: int = 0
+    vectors_removed: int = 0
+    per_group: dict[str, Counter[str]] = field(default_factory=dict)
+    held_back: dict[str, Counter[str]] = field(default_factory=dict)
+
+    def add_plan(self, plan: RetentionPlan, objects: int) -> None:
+        self.segments += len(plan.segments)
+        self.segment_bytes += sum(s.size_bytes for s in plan.segments)
+        self.tracks += len(plan.tracks)
+        self.events += len(plan.events)
+        self.objects += objects
+        for kind, items in (
+            ("segments", plan.segments),
+            ("tracks", plan.tracks),
+            ("events", plan.events),
+        ):
+            for item in items:
+                group = plan.camera_groups.get(item.camera_id) or "*"
+                self.per_group.setdefault(group, Counter())[kind] += 1
+        self.held_back = {}  # the latest plan's view: holds do not add up over rounds
+        for held in plan.held:
+            for case_id in held.case_ids:
+                self.held_back.setdefault(case_id, Counter())[held.kind + "s"] += 1
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "as_of": self.now.isoformat(),
+            "deleted" if not self.dry_run else "would_delete": {
+                "segments": self.segments,
+                "segment_bytes": self.segment_bytes,
+                "tracks": self.tracks,
+                "events": self.events,
+                "objects": self.objects,
+            },
+            "tracks_flagged_clip_deleted": self.tracks_flagged_clip_deleted,
+            "vectors_removed": self.vectors_removed,
+            "per_group": {g: dict(c) for g, c in sorted(self.per_group.items())},
+            "held_back": [
+                {"case_id": case_id, "reason": "legal hold", **dict(counts)}
+                for case_id, counts in sorted(self.held_back.items())
+            ],
+            "audit": {
+                "kept_at_least_days": self.policy.audit_days,
+                "deleted": 0,
+                "why": "the audit log is append-only and hash-chained: never deleted",
+            },
+            "tiers": [
+                {
+                    "group": tier.group_name,
+                    "segments_days": tier.segments_days,
+                    "tracks_days": tier.tracks_days,
+                    "events_days": tier.events_days,
+                }
+                for tier in self.policy.tiers
+            ],
+        }
+
+
+def object_keys(plan: RetentionPlan) -> list[str]:
+    """Every object the plan's rows name: segments, track pictures, event pictures."""
+    keys = [s.object_key for s in plan.segments]
+    for track in plan.tracks:
+        if track.thumbnail_key:
+            keys += [track.thumbnail_key, context_key(track.thumbnail_key)]
+        if track.plate_crop_key:
+            keys.append(track.plate_crop_key)
+    for event in plan.events:
+        keys.extend(event.evidence_keys)
+    return keys
+
+
+def current_policy(sessions: SessionFactory, config: RetentionConfig) -> RetentionPolicy:
+    with sessions() as session:
+        return retention_policy(session, config.defaults)
+
+
+def make_plan(
+    sessions: SessionFactory, config: RetentionConfig, now: datetime, limit: int | None
+) -> RetentionPlan:
+    """Step 1: what is past its tier as of `now` and not held."""
+    with sessions() as session:
+        policy = retention_policy(session, config.defaults)
+        return plan_retention(session, policy, now, limit)
+
+
+def delete_objects(store: ObjectStore, plan: RetentionPlan) -> int:
+    """Step 2: delete the objects the plan names; returns how many keys were deleted."""
+    keys = object_keys(plan)
+    for key in keys:
+        store.delete(key)
+    return len(keys)
+
+
+def delete_rows(sessions: SessionFactory, plan: RetentionPlan) -> DeletedRows:
+    """Step 3: delete the plan's rows in one transaction."""
+    with sessions() as session:
+        deleted = delete_planned(session, plan)
+        session.commit()
+    return deleted
+
+
+def drop_vectors(sessions: SessionFactory, vectors: VectorIndex, track_ids: tuple[int, ...]) -> int:
+    """Step 4: remove the deleted tracks' vectors, then any vector whose track is gone (a run
+    that stopped after step 3); returns how many vectors went."""
+    removed = vectors.remove(track_ids) if track_ids else 0
+    held = vectors.track_ids()
+    with sessions() as session:
+        in_catalog = np.array(embedded_track_ids(session, vectors.embedding_version), np.int64)
+    stale = np.setdiff1d(held, in_catalog, assume_unique=True)
+    if len(stale):
+        log.info("retention: %d vectors had no track in the catalog; removed", len(stale))
+        removed += vectors.remove(stale)
+    return removed
+
+
+def dry_run(sessions: SessionFactory, config: RetentionConfig, now: datetime) -> RetentionReport:
+    """What a run as of `now` would delete, and what holds keep; nothing is changed."""
+    plan = make_plan(sessions, config, now, None)
+    report = RetentionReport(True, now, current_policy(sessions, config))
+    report.add_plan(plan, len(object_keys(plan)))
+    return report
+
+
+def run_retention(
+    sessions: SessionFactory,
+    store: ObjectStore,
+    vectors: VectorIndex | None,
+    config: RetentionConfig,
+    now: datetime,
+) -> RetentionReport:
+    """Delete everything past its tier as of `now` (see the module docstring), in rounds of
+    `config.batch_rows` per kind and camera; returns what went."""
+    report = RetentionReport(False, now, current_policy(sessions, config))
+    flagged: set[int] = set()
+    gone: set[int] = set()
+    while True:
+        plan = make_plan(sessions, config, now, config.batch_rows)
+        if plan.is_empty():
+            report.add_plan(plan, 0)
+            break
+        objects = delete_objects(store, plan)
+        deleted = delete_rows(sessions, plan)
+        report.add_plan(plan, objects)
+        flagged.update(deleted.flagged_track_ids)
+        gone.update(deleted.track_ids)  # a flagged track a later round deleted is not kept
+        report.tracks_flagged_clip_deleted = len(flagged - gone)
+        if vectors is not None:
+            report.vectors_removed += vectors.remove(deleted.track_ids) if deleted.track_ids else 0
+    if vectors is not None:
+        report.vectors_removed += drop_vectors(sessions, vectors, ())
+    return report
+
+
+def run_retention_job(
+    sessions: SessionFactory,
+    store: ObjectStore,
+    vectors: VectorIndex | None,
+    config: RetentionConfig,
+    owner: str,
+    dry: bool = False,
+    now: datetime | None = None,
+) -> tuple[str, RetentionReport]:
+    """A run (or dry run) recorded as a catalog job of kind "retention" (visible with the other
+    jobs); returns the job id and the report. A failed run is recorded with its error and
+    raised; the next run completes it."""
+    runner_id = uuid.uuid4().hex
+    at = utc_now() if now is None else now
+    with sessions() as session:
+        job_id = create_job(
+            session, JOB_KIND, {"dry_run": dry, "as_of": at.isoformat()},
+            owner=owner, runner_id=runner_id,
+        )  # fmt: skip
+        start_held_job(session, job_id, runner_id)
+        session.commit()
+    try:
+        if dry:
+            report = dry_run(sessions, config, at)
+        else:
+            report = run_retention(sessions, store, vectors, config, at)
+    except Exception as error:
+        with sessions() as session:
+            finish_held_job(session, job_id, runner_id, "failed", error=str(error)[:2000])
+            session.commit()
+        raise
+    with sessions() as session:
+        finish_held_job(session, job_id, runner_id, "succeeded", report.as_json())
+        session.commit()
+    return job_id, report
+
+
+class RetentionScheduler:
+    """Runs a retention job when the last real run is older than `interval_s` (checked every
+    `poll_s`), so a restarted server neither skips a day nor runs twice in one."""
+
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        store: ObjectStore,
+        vectors: Callable[[], VectorIndex | None],
+        config: RetentionConfig,
+        interval_s: float,
+        poll_s: float = 300.0,
+    ) -> None:
+        self._sessions = sessions
+        self._store = store
+        self._vectors = vectors
+        self._config = config
+        self._interval = timedelta(seconds=interval_s)
+        self._poll_s = min(poll_s, interval_s)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="retention", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(60)
+            self._thread = None
+
+    def due(self, now: datetime) -> bool:
+        with self._sessions() as session:
+            last = last_retention_run_at(session, JOB_KIND)
+        return last is None or now - last >= self._interval
+
+    def run_if_due(self) -> str | None:
+        """Run now if due; the job id, or None when not due."""
+        if not self.due(utc_now()):
+            return None
+        job_id, report = run_retention_job(
+            self._sessions, self._store, self._vectors(), self._config, "system:retention"
+        )
+        log.info("retention job %s: %s", job_id, report.as_json()["deleted"])
+        return job_id
+
+    def _run(self) -> None:
+        while True:
+            try:
+                self.run_if_due()
+            except Exception:  # storage or database down: try again next poll
+                log.exception("retention run failed")
+            if self._stop.wait(self._poll_s):
+                return
