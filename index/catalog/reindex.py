@@ -376,3 +376,19 @@ def retire_index_version(session: Session, version: str) -> IndexVersion:
     row.state, row.retired_at = "retired", utc_now()
     session.flush()
     return _version(row)
+
+
+def record_job_run(
+    session: Session, job_id: str, runner_id: str, progress: float, stats: dict[str, Any]
+) -> bool:
+    """Progress (0..1) and running figures (kept in `result` until the job ends) of a running
+    job `runner_id` holds; False when it no longer does (paused, cancelled, taken over)."""
+    if not 0.0 <= progress <= 1.0:
+        raise ValueError(f"job progress {progress} not in [0, 1]")
+    now = utc_now()
+    return _changed(
+        session,
+        update(JobRow)
+        .where(JobRow.id == job_id, JobRow.runner_id == runner_id, JobRow.state == "running")
+        .values(progress=float(progress), result=dict(stats), heartbeat_at=now, updated_at=now),
+    )

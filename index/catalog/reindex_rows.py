@@ -42,7 +42,7 @@ class IndexVersionRow(Base):
 
     __tablename__ = "index_versions"
 
-    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[str] = mapped_column(String(200), primary_key=True)
     state: Mapped[str] = mapped_column(String(16))
     detector: Mapped[str] = mapped_column(String(200))
     embedder: Mapped[str] = mapped_column(String(200))

@@ -170,7 +170,7 @@ class TrackRow(Base):
     bbox_y2: Mapped[float] = mapped_column(Float)
     thumbnail_key: Mapped[str | None] = mapped_column(String(512))
     embedding: Mapped[bytes | None] = mapped_column(LargeBinary)
-    embedding_version: Mapped[str | None] = mapped_column(String(64))
+    embedding_version: Mapped[str | None] = mapped_column(String(200))
     attributes: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
     trajectory: Mapped[list[list[float]]] = mapped_column(JsonDocument, default=list)
     frame_width_px: Mapped[int | None] = mapped_column(Integer)  # the analysed frame's size:

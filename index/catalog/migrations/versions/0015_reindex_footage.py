@@ -1,8 +1,8 @@
 """Re-index jobs, offline footage and versioned indexes (issue #15).
 
 Re-index part (`_upgrade_reindex` / `_downgrade_reindex`): `reindex_units` (one recorded segment
-of a job with its checkpoint), `index_versions` (index/catalog/reindex_rows.py) and the tracks'
-`detector_version`.
+of a job with its checkpoint), `index_versions` (index/catalog/reindex_rows.py), the tracks'
+`detector_version`, and room for 200-character embedding versions (the INT8 embedder's has 71).
 
 Revision ID: 0015_reindex_footage
 Revises: 0014_retention_exports
@@ -46,7 +46,7 @@ def _upgrade_reindex() -> None:
     op.create_index("ix_reindex_units_job_id_state", "reindex_units", ["job_id", "state"])
     op.create_table(
         "index_versions",
-        sa.Column("version", sa.String(64), nullable=False),
+        sa.Column("version", sa.String(200), nullable=False),
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("detector", sa.String(200), nullable=False),
         sa.Column("embedder", sa.String(200), nullable=False),
@@ -59,10 +59,17 @@ def _upgrade_reindex() -> None:
     )
     with op.batch_alter_table("tracks") as batch:
         batch.add_column(sa.Column("detector_version", sa.String(200), nullable=True))
+        # the INT8 embedder's version is 71 characters: 64 refused it on PostgreSQL
+        batch.alter_column(
+            "embedding_version", existing_type=sa.String(64), type_=sa.String(200)
+        )
 
 
 def _downgrade_reindex() -> None:
     with op.batch_alter_table("tracks") as batch:
+        batch.alter_column(
+            "embedding_version", existing_type=sa.String(200), type_=sa.String(64)
+        )
         batch.drop_column("detector_version")
     op.drop_table("index_versions")
     op.drop_index("ix_reindex_units_job_id_state", table_name="reindex_units")

@@ -1,0 +1,413 @@
+"""Re-index jobs (issue #15): a job analyses the recorded segments of some cameras over a time
+range with a named detector and embedder, unit by unit, through an `Executor`.
+
+Lifecycle: `start_reindex` queues a `jobs` row (kind "reindex", the request in its params). A
+`ReindexRunner` (one per process) claims queued jobs, highest priority first, plans one unit
+per recorded segment (idempotent), and hands the pending units to its executor. After each unit
+it records progress (segments done/total, footage-seconds per wall-second, ETA) with a
+heartbeat; before each unit it checks the job is still running (pause and cancel act between
+units; a unit in flight finishes, it is atomic) and yields to live ingest (`pace`). A unit that
+failed (storage down…) stays pending and is retried up to `max_attempts` times, then skipped
+with its error. When no unit is pending the version's index is built (a shadow index when it
+is not the live version) and, if the request says so, switched live; the job succeeds with its
+figures and the list of skipped segments.
+
+Crashes: every unit commits its tracks with its checkpoint, so a job taken over after its
+runner died (stale heartbeat, `take_over_job`) or resumed after a pause goes on with exactly the
+pending units: none lost, none twice.
+
+CPU share: the executor's thread count (`SKYNET_REINDEX_THREADS`, default 1 of the machine's 2
+cores) with one ONNX Runtime thread per model bounds what a job takes; `pace` returns how long
+to wait before the next unit (the runtime waits while live analysis lags), so live ingest keeps
+its capacity.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy.orm import Session, sessionmaker
+
+from detect.registry import parse_detector_name
+from index.catalog import JobRecord, UnitProgress
+from index.catalog.cameras import require_camera
+from index.catalog.jobs import (
+    create_job,
+    finish_held_job,
+    get_job,
+    orphaned_job_ids,
+    release_jobs,
+    take_over_job,
+)
+from index.catalog.reindex import (
+    REINDEX_JOB_KIND,
+    UnitRecord,
+    add_index_version,
+    claim_job,
+    claimable_reindex_jobs,
+    job_state,
+    job_units,
+    live_index_version,
+    plan_units,
+    record_job_run,
+    skip_unit,
+    unit_progress,
+)
+from index.catalog.values import check_time_range
+from index.index_versions import IndexVersions
+from index.reindex_units import Executor, SegmentUnit, UnitContext, UnitResult
+
+log = logging.getLogger(__name__)
+
+EMBEDDER_MODELS = ("mobilenetv2-embedder", "mobilenetv2-embedder-int8")
+MAX_CAMERAS = 1000
+MAX_PRIORITY = 10
+LEASE_S = 60.0  # a running job whose heartbeat is older was left by a dead runner
+HEARTBEAT_S = 15.0
+
+Pace = Callable[[], float]  # seconds to wait before the next unit (0: go)
+VectorSink = Callable[[str, tuple[int, ...], np.ndarray], None]  # version, ids, vectors
+
+
+@dataclass(frozen=True)
+class ReindexRequest:
+    """What a re-index job does; `priority` 0..10 (higher first), `switch` when it completes."""
+
+    camera_ids: tuple[str, ...]
+    start: datetime
+    end: datetime
+    detector: str
+    embedder: str
+    priority: int = 0
+    switch: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.camera_ids or len(self.camera_ids) > MAX_CAMERAS:
+            raise ValueError(f"a re-index names 1..{MAX_CAMERAS} cameras")
+        start_utc, end_utc = check_time_range(self.start, self.end, "re-index range")
+        object.__setattr__(self, "start", start_utc)
+        object.__setattr__(self, "end", end_utc)
+        object.__setattr__(self, "camera_ids", tuple(sorted(set(self.camera_ids))))
+        parse_detector_name(self.detector)  # DetectorChoiceError (a ValueError) names choices
+        if self.embedder not in EMBEDDER_MODELS:
+            raise ValueError(
+                f"unknown embedder {self.embedder!r}; choose one of: {', '.join(EMBEDDER_MODELS)}"
+            )
+        if not 0 <= self.priority <= MAX_PRIORITY:
+            raise ValueError(f"priority must be 0..{MAX_PRIORITY}, got {self.priority}")
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "camera_ids": list(self.camera_ids),
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "detector": self.detector,
+            "embedder": self.embedder,
+            "priority": self.priority,
+            "switch": self.switch,
+        }
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> ReindexRequest:
+        return cls(
+            camera_ids=tuple(params["camera_ids"]),
+            start=datetime.fromisoformat(params["start"]),
+            end=datetime.fromisoformat(params["end"]),
+            detector=str(params["detector"]),
+            embedder=str(params["embedder"]),
+            priority=int(params.get("priority", 0)),
+            switch=bool(params.get("switch", True)),
+        )
+
+
+def start_reindex(session: Session, request: ReindexRequest, owner: str) -> str:
+    """Queue a re-index job (cameras must exist); its id. The caller commits."""
+    for camera_id in request.camera_ids:
+        require_camera(session, camera_id)
+    return create_job(session, REINDEX_JOB_KIND, request.params(), owner=owner)
+
+
+@dataclass(frozen=True)
+class ReindexProgress:
+    """A job as `skynet jobs show` and the API report it."""
+
+    job: JobRecord
+    units: UnitProgress
+    footage_per_wall_s: float | None
+    eta_s: float | None
+    skipped: tuple[tuple[str, str], ...]  # (object key, reason)
+
+
+def reindex_progress(session: Session, job_id: str) -> ReindexProgress | None:
+    """The job, its units and running figures (None: no such job)."""
+    job = get_job(session, job_id)
+    if job is None:
+        return None
+    units = unit_progress(session, job_id)
+    result = job.result or {}
+    rate = result.get("footage_per_wall_s")
+    eta = result.get("eta_s") if job.state == "running" else None
+    skipped = tuple(
+        (u.object_key, u.error or "") for u in job_units(session, job_id, state="skipped")
+    )
+    return ReindexProgress(job, units, rate, eta, skipped)
+
+
+def segment_unit(record: UnitRecord, request: ReindexRequest) -> SegmentUnit:
+    """The executor's unit for a catalog unit of a job with `request`."""
+    return SegmentUnit(
+        unit_id=record.unit_id,
+        job_id=record.job_id,
+        recording_id=record.recording_id,
+        camera_id=record.camera_id,
+        object_key=record.object_key,
+        sha256=record.sha256,
+        size_bytes=record.size_bytes,
+        start_at=record.start_at,
+        end_at=record.end_at,
+        detector=request.detector,
+        embedder=request.embedder,
+    )
+
+
+class _Stop(Exception):
+    """The job stopped being ours to run (paused, cancelled, taken over, runner stopping)."""
+
+
+class ReindexRunner:
+    """Runs re-index jobs of the catalog through `executor`, one job at a time.
+
+    `context` gives the models' versions (its `models` cache is the in-process executor's own);
+    `versions` builds and switches the indexes; `on_vectors` receives the vectors of units whose
+    version is the live one (the live vector index adds them). `clock` is injectable.
+    """
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        executor: Executor,
+        context: UnitContext,
+        versions: IndexVersions,
+        *,
+        runner_id: str | None = None,
+        pace: Pace | None = None,
+        on_vectors: VectorSink | None = None,
+        max_attempts: int = 3,
+        poll_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._sessions = sessions
+        self.executor = executor
+        self.context = context
+        self.versions = versions
+        self.runner_id = runner_id or f"reindex-{uuid.uuid4().hex[:12]}"
+        self._pace = pace or (lambda: 0.0)
+        self._on_vectors = on_vectors
+        self.max_attempts = max_attempts
+        self._poll_s = poll_s
+        self._clock = clock
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._beat_at = -float("inf")
+
+    # ---- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="reindex-runner", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 120.0) -> None:
+        """Stop after the units in flight; the job in hand goes back to the queue."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            self._thread = None
+        with self._sessions() as session:
+            release_jobs(session, self.runner_id)
+            session.commit()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                ran = self.run_next()
+            except Exception:  # the catalog down: keep trying
+                log.exception("re-index runner round failed")
+                ran = False
+            if not ran:
+                self._stop.wait(self._poll_s)
+
+    def take_over_orphans(self) -> int:
+        """Queue for this runner the re-index jobs whose runner died; how many."""
+        now = datetime.now(UTC)
+        stale_before = now - timedelta(seconds=LEASE_S)
+        taken = 0
+        with self._sessions() as session:
+            for job_id in orphaned_job_ids(session, REINDEX_JOB_KIND, stale_before):
+                taken += take_over_job(session, job_id, self.runner_id, stale_before, now)
+            session.commit()
+        return taken
+
+    def run_next(self) -> bool:
+        """Claim the next queued job (orphans first taken over) and run it; False when none."""
+        self.take_over_orphans()
+        with self._sessions() as session:
+            for job in claimable_reindex_jobs(session, self.runner_id):
+                if claim_job(session, job.id, self.runner_id):
+                    session.commit()
+                    self.run_job(job.id)
+                    return True
+        return False
+
+    # ---- one job ----------------------------------------------------------------------------
+
+    def run_job(self, job_id: str) -> str:
+        """Run a job this runner holds until it ends or stops; the job's state afterwards."""
+        with self._sessions() as session:
+            job = get_job(session, job_id)
+            assert job is not None
+            request = ReindexRequest.from_params(job.params)
+            plan_units(session, job_id, request.camera_ids, request.start, request.end)
+            session.commit()
+        models = self.context.models(request.detector, request.embedder)
+        version = models.embedding_version
+        with self._sessions() as session:
+            live = live_index_version(session)
+            add_index_version(
+                session, version, models.detector_version, request.embedder,
+                models.embedder.dim, "building", job_id,
+            )  # fmt: skip
+            session.commit()
+        into_live = live is not None and live.version == version
+        try:
+            self._run_units(job_id, request, into_live)
+        except _Stop:
+            with self._sessions() as session:
+                return job_state(session, job_id) or "unknown"
+        return self._complete(job_id, request, version, models.embedder.dim, into_live)
+
+    def _run_units(self, job_id: str, request: ReindexRequest, into_live: bool) -> None:
+        started = self._clock()
+        finished_s = 0.0
+        while True:
+            with self._sessions() as session:
+                pending = job_units(session, job_id, state="pending")
+            pending = [u for u in pending if self._attempts_left(u)]
+            if not pending:
+                return
+            units = [segment_unit(u, request) for u in pending]
+            failed = 0
+
+            def on_done(result: UnitResult) -> None:
+                nonlocal finished_s, failed
+                failed += result.state == "failed"
+                if result.state in ("done", "skipped", "already_done"):
+                    finished_s += result.footage_s
+                if result.state == "done" and into_live and self._on_vectors is not None:
+                    self._on_vectors(result.embedding_version, result.track_ids, result.embeddings)
+                self._report(job_id, finished_s, self._clock() - started)
+
+            self.executor.run(units, on_done, lambda: self._admit(job_id))
+            if failed:  # e.g. object storage down: give it a moment before the retry round
+                self._stop.wait(self._poll_s)
+            if self._stop.is_set() or not self._still_running(job_id):
+                raise _Stop
+
+    def _attempts_left(self, unit: UnitRecord) -> bool:
+        """False (and the unit skipped with its error) after `max_attempts` failures."""
+        if unit.attempts < self.max_attempts:
+            return True
+        with self._sessions() as session:
+            skip_unit(session, unit.unit_id, f"failed {unit.attempts} times", 0.0)
+            session.commit()
+        return False
+
+    def _admit(self, job_id: str) -> bool:
+        """Before each unit: still ours and running? Then wait while live ingest needs the CPU."""
+        while not self._stop.is_set():
+            if not self._still_running(job_id):
+                return False
+            wait_s = self._pace()
+            if wait_s <= 0:
+                return True
+            self._beat(job_id)
+            self._stop.wait(min(wait_s, 5.0))
+        return False
+
+    def _still_running(self, job_id: str) -> bool:
+        with self._sessions() as session:
+            job = get_job(session, job_id)
+        return job is not None and job.state == "running"
+
+    def _beat(self, job_id: str) -> None:
+        """Keep the lease while waiting on `pace` (progress reports beat too)."""
+        if self._clock() - self._beat_at < HEARTBEAT_S:
+            return
+        with self._sessions() as session:
+            progress = unit_progress(session, job_id)
+            job = get_job(session, job_id)
+            stats = dict((job.result if job else None) or {})
+            record_job_run(session, job_id, self.runner_id, _fraction(progress), stats)
+            session.commit()
+        self._beat_at = self._clock()
+
+    def _report(self, job_id: str, finished_s: float, wall_s: float) -> None:
+        with self._sessions() as session:
+            progress = unit_progress(session, job_id)
+            rate = finished_s / wall_s if wall_s > 0 and finished_s > 0 else None
+            left_s = progress.footage_s - progress.finished_footage_s
+            stats = {
+                "units_total": progress.total,
+                "units_done": progress.done,
+                "units_skipped": progress.skipped,
+                "footage_s": progress.footage_s,
+                "footage_done_s": progress.finished_footage_s,
+                "tracks": progress.tracks,
+                "footage_per_wall_s": None if rate is None else round(rate, 3),
+                "eta_s": None if rate is None else round(left_s / rate, 1),
+            }
+            record_job_run(session, job_id, self.runner_id, _fraction(progress), stats)
+            session.commit()
+        self._beat_at = self._clock()
+
+    def _complete(
+        self, job_id: str, request: ReindexRequest, version: str, dim: int, into_live: bool
+    ) -> str:
+        """Every unit done or skipped: build the shadow index, switch, record the result."""
+        if not into_live:
+            self.versions.build(version, dim)
+        switched = False
+        if request.switch and not into_live and self._still_running(job_id):
+            self.versions.switch(version)
+            switched = True
+        with self._sessions() as session:
+            progress = unit_progress(session, job_id)
+            job = get_job(session, job_id)
+            result = {
+                **dict((job.result if job else None) or {}),
+                "units_total": progress.total,
+                "units_done": progress.done,
+                "units_skipped": progress.skipped,
+                "tracks": progress.tracks,
+                "version": version,
+                "switched": switched,
+                "eta_s": 0.0,
+            }
+            finish_held_job(session, job_id, self.runner_id, "succeeded", result)
+            session.commit()
+            return job_state(session, job_id) or "unknown"
+
+
+def _fraction(progress: UnitProgress) -> float:
+    if progress.total == 0:
+        return 1.0
+    return (progress.done + progress.skipped) / progress.total
+
