@@ -66,7 +66,15 @@ class SearchHit(BaseModel):
     class_name: str
     start_at: datetime
     end_at: datetime
-    score: float = Field(description="cosine similarity of appearance, 1 = identical")
+    score: float = Field(
+        description=(
+            "what the hits are ranked by, 0..1, higher is better: cosine similarity of appearance"
+            " (picture, track searches; = why.similarity), similarity × travel plausibility (hop"
+            " candidates; 1 for the trail itself), the product of the matched attributes'"
+            " confidences (attribute and text searches), 1 − edits per plate character (plate"
+            " searches); `why` holds the parts"
+        )
+    )
     thumbnail_url: str | None
     clip_url: str | None = Field(description="recording that starts at the moment (#t=offset)")
     best_shot_at: datetime | None = None

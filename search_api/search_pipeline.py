@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from detect.plate_match import PlatePattern
@@ -84,6 +84,20 @@ class ByPlate:
 
 
 Ranking = ByTrack | ByPicture | ByAttributes | ByPlate
+
+# Appearance searches return the query object's kind unless the request names classes: the
+# detector confuses classes within a kind (a pickup is a car or a truck), not across kinds.
+OBJECT_KINDS: tuple[frozenset[str], ...] = (
+    frozenset({"person"}),
+    frozenset({"car", "truck", "bus"}),
+    frozenset({"bicycle", "motorcycle"}),
+)
+
+
+def same_kind(class_name: str) -> tuple[str, ...]:
+    """The classes an appearance search for a `class_name` object returns by default."""
+    kind = next((k for k in OBJECT_KINDS if class_name in k), frozenset({class_name}))
+    return tuple(sorted(kind))
 FilterSource = SearchFiltersIn | TextQuery
 
 
@@ -173,6 +187,8 @@ def rank(
             return Ranked(similar_tracks(context, session, embedding, query, top_k, {seed.id}))
         case ByPicture():
             found = picture_object(context, ranking)
+            if query.class_names is None:
+                query = replace(query, class_names=same_kind(found.class_name))
             results = similar_tracks(context, session, found.embedding, query, top_k)
             return Ranked(results, picture_object=found)
         case ByAttributes():

@@ -32,6 +32,7 @@ from search_api.search_pipeline import (
     FilterSource,
     SearchSpec,
     authorized_query,
+    same_kind,
 )
 from search_api.search_service import ScoredTrack, audit_search, build_hits, track_embedding
 
@@ -111,7 +112,9 @@ def start_search_job(
     if body.kind == "track":
         seed = visible_track(session, principal, int(body.track_id or 0))
         track_embedding(context, seed)  # 422 now, not a failed job later
-        ranking = ByTrack(seed)  # body.classes, not the seed's class, decide the case
+        ranking = ByTrack(seed)
+        classes = body.classes or list(same_kind(seed.class_name))  # as /search/track
+        filters = body.model_copy(update={"classes": classes})
     elif body.kind == "text":
         filters = parse_text(session, principal, str(body.text), datetime.now(UTC), body.timezone)
         classes = filters.class_names or None

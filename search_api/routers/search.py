@@ -39,7 +39,14 @@ from search_api.schemas import (
     TrackSearchRequest,
 )
 from search_api.search_filters import names_nothing, parse_text
-from search_api.search_pipeline import ByAttributes, ByPicture, ByTrack, SearchSpec, run_search
+from search_api.search_pipeline import (
+    ByAttributes,
+    ByPicture,
+    ByTrack,
+    SearchSpec,
+    run_search,
+    same_kind,
+)
 from search_api.search_service import audit_denials, audit_search
 
 router = APIRouter(prefix="/search", tags=["search"], responses=AUTH_RESPONSES)
@@ -93,7 +100,9 @@ def search_by_image(
     case_id: Annotated[str | None, Form()] = None,
     purpose: Annotated[str | None, Form()] = None,
 ) -> SearchResponse:
-    """Picks the largest person or vehicle of `classes` in the picture (or takes it whole).
+    """Picks the largest person or vehicle of `classes` in the picture (or takes it whole);
+    without `classes`, the hits are of that object's kind (persons; cars, trucks and buses;
+    bicycles and motorcycles).
 
     A plain `def`: FastAPI runs it on its thread pool, so decoding and the models never block
     the event loop (other requests, /healthz). The header's pixel count is checked first."""
@@ -159,14 +168,16 @@ def search_by_track(
     session: SessionDep,
     context: ContextDep,
 ) -> HitsPage:
-    """Tracks that look like an indexed track (the track itself is left out)."""
+    """Tracks that look like an indexed track (the track itself is left out), of the seed's
+    kind (persons; cars, trucks and buses; bicycles and motorcycles) unless `classes` is given."""
     seed = visible_track(session, principal, track_id)
+    classes = body.classes or list(same_kind(seed.class_name))
     spec = SearchSpec(
         query_type="track",
-        filters=body,
+        filters=body.model_copy(update={"classes": classes}),
         ranking=ByTrack(seed),
         top_k=body.top_k,
-        classes=body.classes,  # what it can return decides the case, not the seed's class
+        classes=classes,  # what it can return decides the case
         case_id=body.case_id,
         purpose=body.purpose,
         audit_fields={"top_k": body.top_k},

@@ -300,3 +300,17 @@ def test_cases_open_list_close(env: ApiEnv) -> None:
         recent = [(e.action, e.target) for e in audit_entries(session, principal="ana")][-2:]
     # the refused search under the closed case is audited too (#12 item 10)
     assert recent == [("close_case", f"case:{case_id}"), ("search_denied", None)]
+
+
+def test_picture_search_returns_the_query_objects_kind_by_default(env: ApiEnv) -> None:
+    response = env.client.post(
+        f"{API}/search/image",
+        headers=env.headers(),
+        files={"image": ("q.jpg", jpeg(env.later_crops[0]), "image/jpeg")},
+        data={"whole_image": "true", "top_k": "100", **env.access()},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["query"]["class_name"] == "person"
+    hits = response.json()["hits"]
+    assert hits and {h["class_name"] for h in hits} == {"person"}
+    assert not {h["track_id"] for h in hits} & set(env.vehicles.values())
