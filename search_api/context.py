@@ -12,6 +12,7 @@ from index.vectors import VectorIndex
 from ingest.camera_status import CameraStatus
 from search_api.event_stream import EventStreamPolicy
 from search_api.limits import ApiLimits
+from storage.ed25519 import PublicKey
 from storage.objectstore import ObjectStore
 
 
@@ -36,3 +37,5 @@ class ApiContext:
     event_stream: EventStreamPolicy = field(default_factory=EventStreamPolicy)
     # a camera's zone schedules and event days without a time zone of its own (SKYNET_TIMEZONE)
     default_timezone: str = "Asia/Shanghai"
+    # the key audit checkpoints must be signed by (issue #17; None: GET /audit/verify is 503)
+    audit_public_key: PublicKey | None = None

@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from skynet.cli_audit import add_audit_commands
 from skynet.cli_catalog import catalog_sessions
 from skynet.cli_exports import exports
 from skynet.cli_plates import plates
@@ -38,6 +39,7 @@ vectors = typer.Typer(help="Vector index (rebuilt from the catalog at any time)"
 app.add_typer(vectors, name="index", no_args_is_help=True)
 audit = typer.Typer(help="The audit log of searches, views and changes (append-only)")
 app.add_typer(audit, name="audit", no_args_is_help=True)
+add_audit_commands(audit)  # verify, checkpoint, export (skynet/cli_audit.py, issue #17)
 app.add_typer(zones, name="zone", no_args_is_help=True)
 app.add_typer(plates, name="plates", no_args_is_help=True)
 app.add_typer(watchlists, name="watchlist", no_args_is_help=True)

@@ -6,6 +6,7 @@ import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import cv2
 import faiss
@@ -19,6 +20,7 @@ from detect.registry import DetectorOptions, build_detector
 from detect.violations import SIDE_CLASSES
 from detect.worker import AnalysisWorker, CameraAnalysis
 from detect.zone_rules import ZoneRule
+from index.audit_checkpointer import AuditCheckpointer
 from index.camera_links import CameraLinkMonitor
 from index.catalog import camera_zone_rules, list_cameras, upsert_camera
 from index.catalog.engine import init_catalog, session_factory
@@ -37,6 +39,7 @@ from search_api.limits import ApiLimits
 from search_api.webhook_dispatcher import DeliveryPolicy, WebhookDispatcher
 from skynet.settings import Settings
 from skynet.supervisor import CameraSupervisor, recorded_until
+from storage.ed25519 import Signer
 from storage.local import LocalObjectStore
 from storage.objectstore import ObjectStore
 from storage.s3 import S3ObjectStore
@@ -130,6 +133,7 @@ class Runtime:
     supervisor: CameraSupervisor | None = None
     dispatcher: WebhookDispatcher | None = None
     camera_links: CameraLinkMonitor | None = None
+    audit_checkpointer: AuditCheckpointer | None = None
     cameras: dict[str, CameraIngest] = field(default_factory=dict)
     _api_server: uvicorn.Server | None = None
     _api_thread: threading.Thread | None = None
@@ -201,6 +205,13 @@ class Runtime:
             self.sessions, self.camera_states, self.settings.camera_poll_s
         )
         self.camera_links.start()
+        self.audit_checkpointer = AuditCheckpointer(
+            self.sessions,
+            Signer.load_or_create(self.settings.evidence_key_path),
+            self.settings.audit_checkpoint_entries,
+            timedelta(minutes=self.settings.audit_checkpoint_minutes),
+        )
+        self.audit_checkpointer.start()
 
     def camera_states(self) -> dict[str, str]:
         """Each running camera's ingest state (online, reconnecting, offline, ...)."""
@@ -258,6 +269,8 @@ class Runtime:
         """Stop cameras, finish open tracks, upload what is spooled, persist the vector index."""
         if self.camera_links is not None:
             self.camera_links.stop()
+        if self.audit_checkpointer is not None:
+            self.audit_checkpointer.stop()
         if self.supervisor is not None:
             self.supervisor.stop()
         if self.dispatcher is not None:
@@ -322,6 +335,7 @@ class Runtime:
                 max_s=self.settings.event_stream_max_s,
             ),
             default_timezone=self.settings.timezone,
+            audit_public_key=Signer.load_or_create(self.settings.evidence_key_path).public_key,
         )
 
     def serve_api(self) -> None:

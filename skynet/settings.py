@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     # `event_merge_gap_s` apart are one event (a stall packing up for a while comes back).
     timezone: str = "Asia/Shanghai"
     event_merge_gap_s: float = Field(default=900.0, ge=0)
+    # Audit chain (issue #17): the running server signs a checkpoint (Ed25519, the key at
+    # evidence_key_path) once this many entries, or entries this many minutes old, are past
+    # the last one; a tail removed after a checkpoint is then detected by `skynet audit verify`.
+    audit_checkpoint_entries: int = Field(default=500, ge=1)
+    audit_checkpoint_minutes: float = Field(default=10.0, gt=0)
     # Request limits (search_api/limits.py): every body (a 20 MB picture and its form fields
     # fit); an uploaded picture's pixels, read from its header before decoding (a 107 KB PNG
     # of 30000x30000 px decodes to 5.7 GB); requests a minute per API key (0: no limit).
