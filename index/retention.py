@@ -23,12 +23,19 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from index.catalog import SessionFactory, create_job, finish_held_job, start_held_job
-from index.catalog.retention import RetentionFloors, RetentionPolicy, retention_policy
+from index.catalog.retention import (
+    DEFAULT_TIER,
+    RetentionFloors,
+    RetentionPolicy,
+    RetentionTier,
+    retention_policy,
+)
 from index.catalog.retention_plan import (
     DeletedRows,
     RetentionPlan,
@@ -40,6 +47,7 @@ from index.catalog.retention_plan import (
 from index.catalog.rows import utc_now
 from index.track_indexer import context_key
 from index.vectors import VectorIndex
+from index.vectors.files import read_manifest
 from storage.objectstore import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -128,6 +136,14 @@ class RetentionReport:
         }
 
 
+def default_config() -> RetentionConfig:
+    """Settings' defaults (skynet/settings.py): 30 days of segments, 90 of tracks, 365 of
+    events and audit; floors of 1 day, 365 for audit."""
+    return RetentionConfig(
+        RetentionPolicy((RetentionTier(DEFAULT_TIER, 30, 90, 365),), audit_days=365)
+    )
+
+
 def object_keys(plan: RetentionPlan) -> list[str]:
     """Every object the plan's rows name: segments, track pictures, event pictures."""
     keys = [s.object_key for s in plan.segments]
@@ -182,6 +198,28 @@ def drop_vectors(sessions: SessionFactory, vectors: VectorIndex, track_ids: tupl
     if len(stale):
         log.info("retention: %d vectors had no track in the catalog; removed", len(stale))
         removed += vectors.remove(stale)
+    return removed
+
+
+def prune_saved_indexes(sessions: SessionFactory, directory: Path) -> int:
+    """Step 4 for the saved vector indexes under `directory` (a run outside the server, e.g.
+    `skynet retention run`): load each, drop the vectors whose track is gone, save it back;
+    returns how many vectors went. (A running server's own index is swept by its next run.)"""
+    removed = 0
+    for path in sorted(directory.glob("*.faiss")):
+        if ".faiss." in path.name:
+            continue  # a data file beside its manifest (index/vectors/files.py)
+        try:
+            manifest = read_manifest(path)
+        except ValueError:
+            continue
+        if manifest is None or "embedding_version" not in manifest:
+            continue  # a data file, or the first format: rebuilt from the catalog at start
+        saved = VectorIndex.load(path, str(manifest["embedding_version"]))
+        dropped = drop_vectors(sessions, saved, ())
+        if dropped:
+            saved.save(path)
+        removed += dropped
     return removed
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from detect.track_builder import Embedder
 from detect.worker import BatchDetector
 from index.catalog import SessionFactory
+from index.retention import RetentionConfig, default_config
 from index.vectors import VectorIndex
 from ingest.camera_status import CameraStatus
 from search_api.event_stream import EventStreamPolicy
@@ -37,5 +38,7 @@ class ApiContext:
     event_stream: EventStreamPolicy = field(default_factory=EventStreamPolicy)
     # a camera's zone schedules and event days without a time zone of its own (SKYNET_TIMEZONE)
     default_timezone: str = "Asia/Shanghai"
+    # retention (issue #17): the default tier until an admin sets one, and the legal floors
+    retention: RetentionConfig = field(default_factory=default_config)
     # the key audit checkpoints must be signed by (issue #17; None: GET /audit/verify is 503)
     audit_public_key: PublicKey | None = None

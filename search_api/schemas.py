@@ -77,6 +77,9 @@ class SearchHit(BaseModel):
     )
     thumbnail_url: str | None
     clip_url: str | None = Field(description="recording that starts at the moment (#t=offset)")
+    clip_available: bool = Field(
+        default=True, description="false: retention deleted the recording (clip_url is null)"
+    )
     best_shot_at: datetime | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
     why: MatchReason = Field(default_factory=MatchReason)
@@ -107,6 +110,9 @@ class TrackOut(BaseModel):
     thumbnail_url: str | None
     context_url: str | None = Field(description="the whole scene at the best shot")
     clip_url: str | None
+    clip_available: bool = Field(
+        default=True, description="false: retention deleted the recording (clip_url is null)"
+    )
 
 
 class CameraOut(BaseModel):

@@ -27,6 +27,7 @@ from index.catalog import (
     matching_tracks,
     tracks_by_ids,
 )
+from index.catalog.retention_plan import clips_deleted
 from search_api.context import ApiContext
 from search_api.errors import Forbidden, InvalidInput
 from search_api.links import clip_url, picture_url
@@ -168,6 +169,7 @@ def hit_for(
     track: StoredTrack,
     result: ScoredTrack,
     zones: Iterable[Zone] = (),
+    clip_deleted: bool = False,
 ) -> SearchHit:
     return SearchHit(
         track_id=track.id,
@@ -177,7 +179,10 @@ def hit_for(
         end_at=track.end_at,
         score=result.score,
         thumbnail_url=picture_url(context, viewer, track.thumbnail_key),
-        clip_url=clip_url(context, viewer, track.camera_id, track.start_at, track.end_at),
+        clip_url=None
+        if clip_deleted
+        else clip_url(context, viewer, track.camera_id, track.start_at, track.end_at),
+        clip_available=not clip_deleted,
         best_shot_at=track.best_shot_at,
         attributes=dict(track.attributes),
         why=MatchReason(
@@ -201,8 +206,9 @@ def build_hits(
     track_ids = [r.track_id for r in results]
     tracks = {t.id: t for t in tracks_by_ids(session, track_ids)}
     zones = entered_zones(session, track_ids, zone_ids or ())
+    lost = clips_deleted(session, track_ids)  # retention deleted their recording
     return [
-        hit_for(context, viewer, track, result, zones.get(track.id, ()))
+        hit_for(context, viewer, track, result, zones.get(track.id, ()), track.id in lost)
         for result in results
         if (track := tracks.get(result.track_id)) is not None
     ]

@@ -26,6 +26,7 @@ from index.catalog import camera_zone_rules, list_cameras, upsert_camera
 from index.catalog.engine import init_catalog, session_factory
 from index.catalog.values import CameraSpec, CameraUrlRefusedError, check_camera_urls
 from index.event_recorder import EventRecorder
+from index.retention import RetentionScheduler
 from index.track_indexer import TrackIndexer, open_vector_index
 from ingest.camera import CameraConfig, CameraIngest
 from ingest.camera_status import CameraStatus
@@ -37,6 +38,7 @@ from search_api.context import ApiContext
 from search_api.event_stream import EventStreamPolicy
 from search_api.limits import ApiLimits
 from search_api.webhook_dispatcher import DeliveryPolicy, WebhookDispatcher
+from skynet.retention_config import retention_config
 from skynet.settings import Settings
 from skynet.supervisor import CameraSupervisor, recorded_until
 from storage.ed25519 import Signer
@@ -133,6 +135,7 @@ class Runtime:
     supervisor: CameraSupervisor | None = None
     dispatcher: WebhookDispatcher | None = None
     camera_links: CameraLinkMonitor | None = None
+    retention: RetentionScheduler | None = None  # the daily retention job (issue #17)
     audit_checkpointer: AuditCheckpointer | None = None
     cameras: dict[str, CameraIngest] = field(default_factory=dict)
     _api_server: uvicorn.Server | None = None
@@ -205,6 +208,11 @@ class Runtime:
             self.sessions, self.camera_states, self.settings.camera_poll_s
         )
         self.camera_links.start()
+        self.retention = RetentionScheduler(
+            self.sessions, self.store, lambda: self.indexer.vectors,
+            retention_config(self.settings), self.settings.retention_interval_s,
+        )  # fmt: skip
+        self.retention.start()
         self.audit_checkpointer = AuditCheckpointer(
             self.sessions,
             Signer.load_or_create(self.settings.evidence_key_path),
@@ -267,6 +275,8 @@ class Runtime:
 
     def stop(self) -> None:
         """Stop cameras, finish open tracks, upload what is spooled, persist the vector index."""
+        if self.retention is not None:
+            self.retention.stop()
         if self.camera_links is not None:
             self.camera_links.stop()
         if self.audit_checkpointer is not None:
@@ -335,6 +345,7 @@ class Runtime:
                 max_s=self.settings.event_stream_max_s,
             ),
             default_timezone=self.settings.timezone,
+            retention=retention_config(self.settings),
             audit_public_key=Signer.load_or_create(self.settings.evidence_key_path).public_key,
         )
 

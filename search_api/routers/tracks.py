@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from index.catalog import append_audit
+from index.catalog.retention_plan import clips_deleted
 from index.track_indexer import context_key
 from search_api.access import VIEW_ROLES, authorize_track_view, require_role, visible_track
 from search_api.deps import ContextDep, PrincipalDep, SessionDep
@@ -50,6 +51,7 @@ def read_track(
         target=target,
     )
     session.commit()
+    clip_gone = bool(clips_deleted(session, [row.id]))  # retention deleted the recording
     return TrackOut(
         id=row.id,
         camera_id=row.camera_id,
@@ -68,5 +70,8 @@ def read_track(
             principal,
             None if row.thumbnail_key is None else context_key(row.thumbnail_key),
         ),
-        clip_url=clip_url(context, principal, row.camera_id, row.start_at, row.end_at),
+        clip_url=None
+        if clip_gone
+        else clip_url(context, principal, row.camera_id, row.start_at, row.end_at),
+        clip_available=not clip_gone,
     )
