@@ -56,6 +56,13 @@ class Settings(BaseSettings):
     # How often the vector index is saved while it changes (and at stop). A crash costs only
     # re-adding the catalog's tracks since the last save; each save rewrites the index files.
     vector_save_interval_s: float = Field(default=300.0, gt=0)
+    # Re-index executor (issue #15, skynet/ray_executor.py): empty runs re-index units in this
+    # process; host:port of a Ray cluster's head (`ray start --head`) runs them on its workers
+    # (the `ray` extra), `ray_actors` model-holding actors (0: one per CPU of the cluster), each
+    # task a batch of `ray_batch_units` segments.
+    ray_address: str = ""
+    ray_actors: int = Field(default=0, ge=0)
+    ray_batch_units: int = Field(default=4, ge=1)
     # Zone schedules (issue #13) are in the camera's local time: its own IANA time zone, else
     # this one. Violations of one zone and kind seen the same local day less than
     # `event_merge_gap_s` apart are one event (a stall packing up for a while comes back).

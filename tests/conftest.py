@@ -17,7 +17,12 @@ from index.catalog.engine import init_catalog, session_factory
 # test process (pytest-xdist's workers have no terminal to take it from).
 os.environ.setdefault("COLUMNS", "200")
 
-pytest_plugins = ["tests.servers.swift", "tests.servers.postgres", "tests.servers.rtsp"]
+pytest_plugins = [
+    "tests.servers.swift",
+    "tests.servers.postgres",
+    "tests.servers.rtsp",
+    "tests.servers.ray_cluster",
+]
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
