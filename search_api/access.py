@@ -1,46 +1,103 @@
-"""Who may do what: roles, the cameras a key may see, and the case a person search needs.
+"""Who may do what: roles and their capabilities, the cameras a caller may see, and the case
+a person or plate search needs (issue #17; how routes use it: /work/tools/AUTHZ.md).
 
-Every role and scope check of the API lives here; each raises a domain error (search_api/errors.py)
-so services can run the same checks inside a request and on the job thread pool. Things on a
-camera the caller may not see are reported as not found, so keys do not learn what others see.
+Every capability and scope check of the API lives here; each raises a domain error
+(search_api/errors.py) so services can run the same checks inside a request and on the job
+thread pool. Things on a camera the caller may not see are reported as not found, so callers do
+not learn what others see.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from detect.detections import DEFAULT_CLASSES
 from index.catalog import (
     CameraSpec,
     CaseRecord,
+    Event,
     Principal,
     Session,
     StoredTrack,
     get_camera,
     get_case,
+    get_event,
     get_track,
 )
 from index.catalog.attributes import PERSON_CLASSES
 from search_api.errors import Forbidden, InvalidInput, NotFound
 
-SEARCH_ROLES = frozenset({"admin", "investigator"})
-VIEW_ROLES = frozenset({"admin", "investigator", "operator", "viewer"})
-MANAGE_ROLES = frozenset({"admin", "operator"})
-# City management (issue #13): sees cameras, zones and violation events, reviews events and
-# sets zone rules, but is in neither SEARCH_ROLES nor VIEW_ROLES: no searches, no tracks.
-CITY_ROLE = "city_manager"
-CAMERA_VIEW_ROLES = VIEW_ROLES | {CITY_ROLE}
-EVENT_VIEW_ROLES = VIEW_ROLES | {CITY_ROLE}
-EVENT_REVIEW_ROLES = frozenset({"admin", "operator", CITY_ROLE})
-RULE_ROLES = MANAGE_ROLES | {CITY_ROLE}
-# Plate search (issue #14) finds a vehicle, so its owner: always under a case with a purpose,
-# and never for city managers (they see events, not vehicles' trails).
-PLATE_SEARCH_ROLES = SEARCH_ROLES
+# Capabilities (issue #17): what a route needs, named once. Every route declares one (or
+# several, any of which will do) with `requires(...)` (search_api/deps.py); see AUTHZ.md.
+SIGNED_IN = "signed_in"  # any authenticated caller: health, one's own session
+METRICS = "metrics"
+CAMERAS_VIEW = "cameras_view"
+CAMERA_ADMIN = "camera_admin"  # add, change, pause, remove cameras; their zones
+ZONE_RULES = "zone_rules"
+TRACKS_VIEW = "tracks_view"
+OBJECT_SEARCH = "object_search"  # searches and search jobs; persons need PERSON_SEARCH too
+PERSON_SEARCH = "person_search"
+PLATE_SEARCH = "plate_search"
+WATCHLISTS = "watchlists"
+CASES = "cases"  # open, read and close cases
+CASE_REVIEW = "case_review"  # read any case and everything done under it
+EXPORTS = "exports"
+EVENTS_VIEW = "events_view"
+EVENT_REVIEW = "event_review"
+AUDIT_READ = "audit_read"
+ACCESS_ADMIN = "access_admin"  # API keys, users, grants, camera groups
+WEBHOOKS_ADMIN = "webhooks_admin"
+FOOTAGE_UPLOAD = "footage_upload"
+REINDEX = "reindex"
+RETENTION_ADMIN = "retention_admin"
+
+_VIEWING = frozenset({SIGNED_IN, METRICS, CAMERAS_VIEW, TRACKS_VIEW, EVENTS_VIEW})
+_INVESTIGATING = frozenset({OBJECT_SEARCH, PERSON_SEARCH, PLATE_SEARCH, WATCHLISTS, CASES, EXPORTS})
+# The one table of who may do what. City managers (issue #13) see cameras, zones and events,
+# review events and set zone rules: no searches, no tracks. Plate search (issue #14) finds a
+# vehicle, so its owner: investigators and admins only, always under a case. Auditors read the
+# audit log and cases, and see no camera.
+ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
+    "admin": _VIEWING
+    | _INVESTIGATING
+    | {CAMERA_ADMIN, ZONE_RULES, EVENT_REVIEW, CASE_REVIEW, AUDIT_READ, ACCESS_ADMIN}
+    | {WEBHOOKS_ADMIN, FOOTAGE_UPLOAD, REINDEX, RETENTION_ADMIN},
+    "investigator": _VIEWING | _INVESTIGATING,
+    "city_manager": frozenset({SIGNED_IN, CAMERAS_VIEW, EVENTS_VIEW, EVENT_REVIEW, ZONE_RULES}),
+    "operator": _VIEWING | {CAMERA_ADMIN, ZONE_RULES, EVENT_REVIEW, FOOTAGE_UPLOAD, REINDEX},
+    "auditor": frozenset({SIGNED_IN, AUDIT_READ, CASE_REVIEW}),
+    "viewer": _VIEWING,
+}
+ROLES: tuple[str, ...] = tuple(ROLE_CAPABILITIES)
+CAPABILITIES: frozenset[str] = frozenset().union(*ROLE_CAPABILITIES.values())
 
 
-def require_role(principal: Principal, roles: frozenset[str]) -> None:
-    if principal.role not in roles:
-        raise Forbidden(f"role {principal.role!r} may not do this; needs one of {sorted(roles)}")
+def capabilities_of(role: str) -> frozenset[str]:
+    """What `role` may do (nothing for a role the table does not name)."""
+    return ROLE_CAPABILITIES.get(role, frozenset())
+
+
+def has_capability(principal: Principal, capability: str) -> bool:
+    return capability in capabilities_of(principal.role)
+
+
+def require_capability(principal: Principal, capabilities: Iterable[str]) -> None:
+    """Forbidden unless the caller's role has one of `capabilities`."""
+    wanted = sorted(capabilities)
+    unknown = [c for c in wanted if c not in CAPABILITIES]
+    if unknown:
+        raise ValueError(f"unknown capabilities {unknown}: add them to ROLE_CAPABILITIES")
+    if not any(has_capability(principal, c) for c in wanted):
+        roles = sorted(set().union(*(roles_with(c) for c in wanted)))
+        raise Forbidden(
+            f"role {principal.role!r} may not do this: it needs {' or '.join(wanted)}"
+            f" (roles: {', '.join(roles)})"
+        )
+
+
+def roles_with(capability: str) -> frozenset[str]:
+    """The roles that have `capability`."""
+    return frozenset(r for r, caps in ROLE_CAPABILITIES.items() if capability in caps)
 
 
 def may_see_camera(principal: Principal, camera_id: str) -> bool:
@@ -77,6 +134,39 @@ def visible_track(session: Session, principal: Principal, track_id: int) -> Stor
     if track is None or not may_see_camera(principal, track.camera_id):
         raise NotFound(f"track {track_id} not found")
     return track
+
+
+def visible_event(session: Session, principal: Principal, event_id: int) -> Event:
+    """The event; NotFound when unknown or on a camera outside the caller's cameras."""
+    event = get_event(session, event_id)
+    if event is None or not may_see_camera(principal, event.camera_id):
+        raise NotFound(f"event {event_id} not found")
+    return event
+
+
+MAX_ROW_ID = 2**63 - 1
+# Path parameters a route's scope names (requires(..., scope=...)): what it refers to and how
+# the thing is found on a camera the caller may see.
+SCOPES: dict[str, tuple[str, Callable[[Session, Principal, str], object]]] = {
+    "camera": ("camera_id", lambda s, p, v: visible_camera(s, p, v)),
+    "track": ("track_id", lambda s, p, v: visible_track(s, p, int(v))),
+    "event": ("event_id", lambda s, p, v: visible_event(s, p, int(v))),
+}
+
+
+def require_scope(
+    session: Session, principal: Principal, scope: str, path_params: Mapping[str, str]
+) -> None:
+    """NotFound unless the camera (or the camera of the track or event) that the route's path
+    names is one the caller may see. A value that is not a number is left to the route's own
+    validation (422)."""
+    name, find = SCOPES[scope]
+    value = path_params.get(name)
+    if value is None:
+        raise ValueError(f"scope {scope!r} needs a path parameter {name!r}")
+    if scope != "camera" and not (value.isdigit() and int(value) <= MAX_ROW_ID):
+        return
+    find(session, principal, value)
 
 
 def require_case_owner(principal: Principal, case: CaseRecord) -> None:
@@ -127,10 +217,11 @@ def authorize_search(
     case_id: str | None,
     purpose: str | None,
 ) -> None:
-    """Role check, then: a search that may return persons (`class_names`: the classes it can
-    return, None: any) needs an open case of the caller's and a purpose."""
-    require_role(principal, SEARCH_ROLES)
+    """Capability check, then: a search that may return persons (`class_names`: the classes
+    it can return, None: any) needs PERSON_SEARCH, an open case of the caller's and a purpose."""
+    require_capability(principal, [OBJECT_SEARCH])
     if may_return_persons(class_names):
+        require_capability(principal, [PERSON_SEARCH])
         require_case(session, principal, case_id, purpose, "searches for persons")
 
 
@@ -143,9 +234,10 @@ def authorize_track_view(
 ) -> None:
     """Viewing a person's track (its record, thumbnail and clip links) is a look-up of a person:
     it needs an open case of the caller's and a purpose, like a person search. Vehicles and
-    other objects need only a viewing role."""
-    require_role(principal, VIEW_ROLES)
+    other objects need only TRACKS_VIEW."""
+    require_capability(principal, [TRACKS_VIEW])
     if track.class_name in PERSON_CLASSES:
+        require_capability(principal, [PERSON_SEARCH])
         require_case(session, principal, case_id, purpose, "person tracks")
 
 
@@ -154,5 +246,5 @@ def authorize_plate_search(
 ) -> None:
     """A plate search looks up a vehicle (and so its owner) by its registration: the role,
     then an open case of the caller's and a purpose, whatever classes it returns."""
-    require_role(principal, PLATE_SEARCH_ROLES)
+    require_capability(principal, [PLATE_SEARCH])
     require_case(session, principal, case_id, purpose, "plate searches")

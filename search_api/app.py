@@ -12,12 +12,13 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from index.catalog import Principal
 from ingest.camera_status import CameraStatus
-from search_api.access import VIEW_ROLES, require_role
+from search_api.access import METRICS, SIGNED_IN
 from search_api.context import ApiContext
 from search_api.deps import (
     ContextDep,
     PrincipalDep,
     key_principal,
+    requires,
     start_job_runner,
 )
 from search_api.errors import HANDLED_ERRORS, status_and_detail
@@ -110,6 +111,7 @@ def create_app(context: ApiContext) -> FastAPI:
         tags=["health"],
         summary="Liveness (API key)",
         responses=AUTH_RESPONSES,
+        dependencies=[requires(SIGNED_IN)],
     )
     def healthz(_principal: PrincipalDep, context: ContextDep) -> Health:
         return Health(status="ok", tracks_indexed=len(context.vectors))
@@ -121,9 +123,9 @@ def create_app(context: ApiContext) -> FastAPI:
         tags=["health"],
         summary="Prometheus metrics (API key or bearer)",
         responses=AUTH_RESPONSES,
+        dependencies=[requires(METRICS)],
     )
     def metrics(principal: PrincipalDep, context: ContextDep) -> Response:
-        require_role(principal, VIEW_ROLES)
         body = render_metrics(visible_statuses(principal, context), lambda: len(context.vectors))
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 

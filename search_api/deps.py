@@ -1,17 +1,21 @@
-"""FastAPI dependencies, the only home of them: the catalog session, the caller (API key), the
-application's context and its search-job runner."""
+"""FastAPI dependencies, the only home of them: the catalog session, the caller (API key, user
+session or OIDC token), what a route requires of the caller, the application's context and its
+search-job runner."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request, Security, status
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Security, params, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from index.catalog import Principal, Session, principal_for_key
+from index.catalog import Principal, Session, append_audit, principal_for_key
+from search_api.access import CAPABILITIES, SCOPES, require_capability, require_scope
 from search_api.context import ApiContext
+from search_api.errors import Forbidden
 from search_api.search_jobs import SearchJobRunner
 
 API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
@@ -63,6 +67,50 @@ def current_principal(
             headers={"WWW-Authenticate": "ApiKey"},
         )
     return principal
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """What a route requires of its caller: one of `capabilities` (search_api/access.py), and,
+    with `scope`, that the camera its path names (directly, or through a track or an event) is
+    one the caller may see (404 otherwise). Declared on the route with `requires(...)`; the
+    role × endpoint matrix test reads it back."""
+
+    capabilities: frozenset[str]
+    scope: str | None = None
+
+    def __call__(
+        self,
+        request: Request,
+        principal: Annotated[Principal, Depends(current_principal)],
+        session: Annotated[Session, Depends(db_session)],
+    ) -> Principal:
+        try:
+            require_capability(principal, self.capabilities)
+        except Forbidden as error:  # a refused attempt is audited like a granted one
+            append_audit(
+                session, principal=principal.name, role=principal.role, action="access_denied",
+                filters={"denied": error.detail}, target=f"{request.method} {request.url.path}",
+            )  # fmt: skip
+            session.commit()
+            raise
+        if self.scope is not None:
+            require_scope(session, principal, self.scope, request.path_params)
+        return principal
+
+
+def requires(*capabilities: str, scope: str | None = None) -> params.Depends:
+    """The dependency a route declares, e.g. `dependencies=[requires(CAMERA_ADMIN,
+    scope="camera")]`: 401 without valid credentials, 403 without the capability, 404 when the
+    path's camera is outside the caller's cameras — all before the body is read."""
+    if not capabilities:
+        raise ValueError("a route requires at least one capability")
+    if scope is not None and scope not in SCOPES:
+        raise ValueError(f"scope {scope!r} is not one of {sorted(SCOPES)}")
+    unknown = sorted(set(capabilities) - CAPABILITIES)
+    if unknown:
+        raise ValueError(f"unknown capabilities {unknown}: add them to ROLE_CAPABILITIES")
+    return Depends(Requirement(frozenset(capabilities), scope))
 
 
 def start_job_runner(app: FastAPI) -> SearchJobRunner:

@@ -19,7 +19,7 @@ from index.catalog.rows import ApiKeyRow, ensure_utc, utc_now
 from index.catalog.values import ApiKeyInfo, Principal, check_camera_id
 
 API_KEY_PREFIX = "skn_"
-KEY_ROLES = ("admin", "investigator", "operator", "viewer", "city_manager")
+KEY_ROLES = ("admin", "investigator", "operator", "viewer", "city_manager", "auditor")
 
 
 class DuplicateKeyNameError(ValueError):

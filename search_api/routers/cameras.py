@@ -22,15 +22,9 @@ from index.catalog import (
     remove_camera,
     upsert_camera,
 )
-from search_api.access import (
-    CAMERA_VIEW_ROLES,
-    MANAGE_ROLES,
-    may_see_camera,
-    require_role,
-    visible_camera,
-)
+from search_api.access import CAMERA_ADMIN, CAMERAS_VIEW, may_see_camera, visible_camera
 from search_api.context import ApiContext
-from search_api.deps import ContextDep, PrincipalDep, SessionDep
+from search_api.deps import ContextDep, PrincipalDep, SessionDep, requires
 from search_api.errors import Conflict, Forbidden, InvalidInput
 from search_api.openapi import AUTH_RESPONSES
 from search_api.schemas import CameraIn, CameraOut, CameraPatch, CameraStatusOut
@@ -72,32 +66,48 @@ def save(session: Session, principal: Principal, spec: CameraSpec, action: str) 
     session.commit()
 
 
-@router.get("", response_model=list[CameraOut], summary="Cameras the caller may see")
+@router.get(
+    "",
+    response_model=list[CameraOut],
+    summary="Cameras the caller may see",
+    dependencies=[requires(CAMERAS_VIEW)],
+)
 def read_cameras(principal: PrincipalDep, session: SessionDep) -> list[CameraOut]:
-    require_role(principal, CAMERA_VIEW_ROLES)
     return [camera_out(s) for s in list_cameras(session) if may_see_camera(principal, s.id)]
 
 
-@router.get("/status", response_model=list[CameraStatusOut], summary="Live status of cameras")
+@router.get(
+    "/status",
+    response_model=list[CameraStatusOut],
+    summary="Live status of cameras",
+    dependencies=[requires(CAMERAS_VIEW)],
+)
 def read_statuses(principal: PrincipalDep, context: ContextDep) -> list[CameraStatusOut]:
-    require_role(principal, CAMERA_VIEW_ROLES)
     statuses = context.camera_status() if context.camera_status is not None else {}
     return [
         CameraStatusOut.of(s) for c, s in sorted(statuses.items()) if may_see_camera(principal, c)
     ]
 
 
-@router.get("/{camera_id}", response_model=CameraOut, summary="One camera")
+@router.get(
+    "/{camera_id}",
+    response_model=CameraOut,
+    summary="One camera",
+    dependencies=[requires(CAMERAS_VIEW, scope="camera")],
+)
 def read_camera(camera_id: str, principal: PrincipalDep, session: SessionDep) -> CameraOut:
-    require_role(principal, CAMERA_VIEW_ROLES)
     return camera_out(visible_camera(session, principal, camera_id))
 
 
-@router.get("/{camera_id}/status", response_model=CameraStatusOut, summary="One camera's status")
+@router.get(
+    "/{camera_id}/status",
+    response_model=CameraStatusOut,
+    summary="One camera's status",
+    dependencies=[requires(CAMERAS_VIEW, scope="camera")],
+)
 def read_status(
     camera_id: str, principal: PrincipalDep, session: SessionDep, context: ContextDep
 ) -> CameraStatusOut:
-    require_role(principal, CAMERA_VIEW_ROLES)
     spec = visible_camera(session, principal, camera_id)
     statuses = context.camera_status() if context.camera_status is not None else {}
     status_now = statuses.get(camera_id)
@@ -109,14 +119,17 @@ def read_status(
 
 
 @router.post(
-    "", response_model=CameraOut, status_code=status.HTTP_201_CREATED, summary="Add a camera"
+    "",
+    response_model=CameraOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Add a camera",
+    dependencies=[requires(CAMERA_ADMIN)],
 )
 def add_camera(
     body: CameraIn, principal: PrincipalDep, session: SessionDep, context: ContextDep
 ) -> CameraOut:
     """A camera-limited key may add only cameras in its scope (checked before the duplicate
     check, so a 409 never tells it which other camera ids exist)."""
-    require_role(principal, MANAGE_ROLES)
     if not may_see_camera(principal, body.id):
         raise Forbidden(f"id: camera {body.id!r} is outside this key's cameras")
     if get_camera(session, body.id) is not None:
@@ -130,7 +143,12 @@ def add_camera(
     return camera_out(spec)
 
 
-@router.patch("/{camera_id}", response_model=CameraOut, summary="Change a camera")
+@router.patch(
+    "/{camera_id}",
+    response_model=CameraOut,
+    summary="Change a camera",
+    dependencies=[requires(CAMERA_ADMIN, scope="camera")],
+)
 def update_camera(
     camera_id: str,
     body: CameraPatch,
@@ -138,7 +156,6 @@ def update_camera(
     session: SessionDep,
     context: ContextDep,
 ) -> CameraOut:
-    require_role(principal, MANAGE_ROLES)
     current = visible_camera(session, principal, camera_id)
     changes = body.model_dump(exclude_unset=True)
     for required in ("name", "main_url", "detect_fps", "enabled", "tiles"):
@@ -155,7 +172,6 @@ def update_camera(
 def set_enabled(
     context: ApiContext, session: Session, principal: Principal, camera_id: str, enabled: bool
 ) -> CameraOut:
-    require_role(principal, MANAGE_ROLES)
     spec = dataclasses.replace(visible_camera(session, principal, camera_id), enabled=enabled)
     if enabled:
         openable(context, spec)  # pausing a camera with a refused URL stays possible
@@ -163,14 +179,24 @@ def set_enabled(
     return camera_out(spec)
 
 
-@router.post("/{camera_id}/pause", response_model=CameraOut, summary="Stop ingest, keep config")
+@router.post(
+    "/{camera_id}/pause",
+    response_model=CameraOut,
+    summary="Stop ingest, keep config",
+    dependencies=[requires(CAMERA_ADMIN, scope="camera")],
+)
 def pause_camera(
     camera_id: str, principal: PrincipalDep, session: SessionDep, context: ContextDep
 ) -> CameraOut:
     return set_enabled(context, session, principal, camera_id, enabled=False)
 
 
-@router.post("/{camera_id}/resume", response_model=CameraOut, summary="Start ingest again")
+@router.post(
+    "/{camera_id}/resume",
+    response_model=CameraOut,
+    summary="Start ingest again",
+    dependencies=[requires(CAMERA_ADMIN, scope="camera")],
+)
 def resume_camera(
     camera_id: str, principal: PrincipalDep, session: SessionDep, context: ContextDep
 ) -> CameraOut:
@@ -181,9 +207,9 @@ def resume_camera(
     "/{camera_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Remove a camera (its recordings and tracks stay searchable)",
+    dependencies=[requires(CAMERA_ADMIN, scope="camera")],
 )
 def delete_camera(camera_id: str, principal: PrincipalDep, session: SessionDep) -> Response:
-    require_role(principal, MANAGE_ROLES)
     visible_camera(session, principal, camera_id)
     remove_camera(session, camera_id)
     append_audit(

@@ -13,8 +13,8 @@ from index.catalog import (
     get_case,
     list_cases,
 )
-from search_api.access import SEARCH_ROLES, require_case_owner, require_role
-from search_api.deps import PrincipalDep, SessionDep
+from search_api.access import CASE_REVIEW, CASES, require_case_owner
+from search_api.deps import PrincipalDep, SessionDep, requires
 from search_api.errors import InvalidInput, NotFound
 from search_api.openapi import AUTH_RESPONSES
 from search_api.schemas import CaseCreate, CaseOut
@@ -40,9 +40,14 @@ def existing_case(session: Session, case_id: str) -> CaseRecord:
     return case
 
 
-@router.post("", response_model=CaseOut, status_code=201, summary="Open a case")
+@router.post(
+    "",
+    response_model=CaseOut,
+    status_code=201,
+    summary="Open a case",
+    dependencies=[requires(CASES)],
+)
 def open_case(body: CaseCreate, principal: PrincipalDep, session: SessionDep) -> CaseOut:
-    require_role(principal, SEARCH_ROLES)
     try:
         case_id = create_case(session, body.title, principal.name)
     except ValueError as error:
@@ -61,25 +66,37 @@ def open_case(body: CaseCreate, principal: PrincipalDep, session: SessionDep) ->
     return case_out(case)
 
 
-@router.get("", response_model=list[CaseOut], summary="Cases, newest first")
+@router.get(
+    "",
+    response_model=list[CaseOut],
+    summary="Cases, newest first",
+    dependencies=[requires(CASES, CASE_REVIEW)],
+)
 def read_cases(
     principal: PrincipalDep, session: SessionDep, open_only: bool = False
 ) -> list[CaseOut]:
-    require_role(principal, SEARCH_ROLES)
     return [case_out(case) for case in list_cases(session, open_only)]
 
 
-@router.get("/{case_id}", response_model=CaseOut, summary="One case")
+@router.get(
+    "/{case_id}",
+    response_model=CaseOut,
+    summary="One case",
+    dependencies=[requires(CASES, CASE_REVIEW)],
+)
 def read_case(case_id: str, principal: PrincipalDep, session: SessionDep) -> CaseOut:
-    require_role(principal, SEARCH_ROLES)
     return case_out(existing_case(session, case_id))
 
 
-@router.post("/{case_id}/close", response_model=CaseOut, summary="Close a case")
+@router.post(
+    "/{case_id}/close",
+    response_model=CaseOut,
+    summary="Close a case",
+    dependencies=[requires(CASES)],
+)
 def close(case_id: str, principal: PrincipalDep, session: SessionDep) -> CaseOut:
     """Closed cases can no longer authorise searches; closing twice keeps the first time.
     Only the case's creator or an admin may close it (403 otherwise)."""
-    require_role(principal, SEARCH_ROLES)
     case = existing_case(session, case_id)
     require_case_owner(principal, case)
     if case.closed_at is None:

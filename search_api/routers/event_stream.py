@@ -11,8 +11,8 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 
-from search_api.access import EVENT_VIEW_ROLES, require_role
-from search_api.deps import ContextDep, PrincipalDep
+from search_api.access import EVENTS_VIEW
+from search_api.deps import ContextDep, PrincipalDep, requires
 from search_api.event_stream import event_stream, start_after
 from search_api.openapi import AUTH_RESPONSES, MAX_CATALOG_ID
 
@@ -48,6 +48,7 @@ SSE_EVENT = {
             "content": {"text/event-stream": {"schema": SSE_EVENT}},
         }
     },
+    dependencies=[requires(EVENTS_VIEW)],
 )
 async def read_event_stream(
     principal: PrincipalDep,
@@ -63,7 +64,6 @@ async def read_event_stream(
 ) -> StreamingResponse:
     """Events published after `Last-Event-ID` (or `after`; neither: from now on). Camera-limited
     keys receive only events about their cameras."""
-    require_role(principal, EVENT_VIEW_ROLES)
     resume = last_event_id if last_event_id is not None else after
     first = start_after(context.sessions, resume)
     body = event_stream(context.sessions, principal, first, context.event_stream)

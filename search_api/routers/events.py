@@ -27,8 +27,8 @@ from index.catalog import (
     list_events,
     review_event,
 )
-from search_api.access import EVENT_REVIEW_ROLES, EVENT_VIEW_ROLES, require_role, visible_cameras
-from search_api.deps import ContextDep, PrincipalDep, SessionDep
+from search_api.access import EVENT_REVIEW, EVENTS_VIEW, visible_cameras
+from search_api.deps import ContextDep, PrincipalDep, SessionDep, requires
 from search_api.errors import InvalidInput, NotFound
 from search_api.event_schemas import (
     EventDetailOut,
@@ -86,7 +86,12 @@ StateFilter = Annotated[EventState | None, Query()]
 TimeFilter = Annotated[SearchTime | None, Query(description="seen within [start, end)")]
 
 
-@router.get("", response_model=EventsPage, summary="Violation events, newest first")
+@router.get(
+    "",
+    response_model=EventsPage,
+    summary="Violation events, newest first",
+    dependencies=[requires(EVENTS_VIEW)],
+)
 def read_events(
     principal: PrincipalDep,
     session: SessionDep,
@@ -99,7 +104,6 @@ def read_events(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> EventsPage:
-    require_role(principal, EVENT_VIEW_ROLES)
     query = event_query(principal, camera_id, zone_id, event_type, state, start, end)
     items = [EventOut.of(e) for e in list_events(session, query, limit, offset)]
     return EventsPage(items=items, total=count_events(session, query), limit=limit, offset=offset)
@@ -110,6 +114,7 @@ def read_events(
     response_model=list[EventStatOut],
     summary="Event counts per zone, camera or camera-local day (JSON or CSV)",
     responses=CSV_RESPONSE,
+    dependencies=[requires(EVENTS_VIEW)],
 )
 def read_event_stats(
     principal: PrincipalDep,
@@ -124,7 +129,6 @@ def read_event_stats(
     start: TimeFilter = None,
     end: TimeFilter = None,
 ) -> list[EventStatOut] | Response:
-    require_role(principal, EVENT_VIEW_ROLES)
     query = event_query(principal, camera_id, zone_id, event_type, state, start, end)
     stats = [
         EventStatOut.of(s) for s in event_stats(session, query, group, context.default_timezone)
@@ -143,13 +147,17 @@ def read_event_stats(
     )
 
 
-@router.get("/{event_id}", response_model=EventDetailOut, summary="One event and its evidence")
+@router.get(
+    "/{event_id}",
+    response_model=EventDetailOut,
+    summary="One event and its evidence",
+    dependencies=[requires(EVENTS_VIEW, scope="event")],
+)
 def read_event(
     event_id: CatalogId, principal: PrincipalDep, session: SessionDep, context: ContextDep
 ) -> EventDetailOut:
     """Snapshot and clip links are signed for the caller's key and expire; the clip covers the
     event from its start to its end (or last sighting while it goes on)."""
-    require_role(principal, EVENT_VIEW_ROLES)
     event = visible_event(session, principal, event_id)
     snapshots = [
         SnapshotOut(at=picture.at, url=str(picture_url(context, principal, picture.key)))
@@ -160,12 +168,16 @@ def read_event(
     return EventDetailOut(**EventOut.of(event).model_dump(), snapshots=snapshots, clip_url=clip)
 
 
-@router.post("/{event_id}/review", response_model=EventOut, summary="Confirm, dismiss or resolve")
+@router.post(
+    "/{event_id}/review",
+    response_model=EventOut,
+    summary="Confirm, dismiss or resolve",
+    dependencies=[requires(EVENT_REVIEW, scope="event")],
+)
 def post_review(
     event_id: CatalogId, body: ReviewIn, principal: PrincipalDep, session: SessionDep
 ) -> EventOut:
     """The reviewer is the caller's key name; the review is audited and published."""
-    require_role(principal, EVENT_REVIEW_ROLES)
     visible_event(session, principal, event_id)
     try:
         event = review_event(session, event_id, body.state, principal.name, body.note)

@@ -16,13 +16,12 @@ from index.catalog import (
     list_api_keys,
     revoke_api_key_id,
 )
-from search_api.access import require_role
-from search_api.deps import PrincipalDep, SessionDep
+from search_api.access import ACCESS_ADMIN
+from search_api.deps import PrincipalDep, SessionDep, requires
 from search_api.errors import Conflict, InvalidInput, NotFound
 from search_api.openapi import AUTH_RESPONSES
 
 router = APIRouter(prefix="/keys", tags=["keys"], responses=AUTH_RESPONSES)
-ADMIN_ONLY = frozenset({"admin"})
 
 
 class ApiKeyIn(BaseModel):
@@ -54,18 +53,25 @@ class ApiKeyIssued(ApiKeyOut):
     key: str = Field(description="the key itself: shown once, only its SHA-256 is stored")
 
 
-@router.get("", response_model=list[ApiKeyOut], summary="API keys (never the keys themselves)")
+@router.get(
+    "",
+    response_model=list[ApiKeyOut],
+    summary="API keys (never the keys themselves)",
+    dependencies=[requires(ACCESS_ADMIN)],
+)
 def read_keys(principal: PrincipalDep, session: SessionDep) -> list[ApiKeyOut]:
-    require_role(principal, ADMIN_ONLY)
     return [ApiKeyOut.of(info) for info in list_api_keys(session)]
 
 
 @router.post(
-    "", response_model=ApiKeyIssued, status_code=status.HTTP_201_CREATED, summary="Issue a key"
+    "",
+    response_model=ApiKeyIssued,
+    status_code=status.HTTP_201_CREATED,
+    summary="Issue a key",
+    dependencies=[requires(ACCESS_ADMIN)],
 )
 def issue_key(body: ApiKeyIn, principal: PrincipalDep, session: SessionDep) -> ApiKeyIssued:
     """409 when an active key already has the name; 422 naming a bad role, camera or expiry."""
-    require_role(principal, ADMIN_ONLY)
     try:
         plaintext = create_api_key(session, body.name, body.role, body.camera_ids, body.expires_at)
     except DuplicateKeyNameError as error:
@@ -83,10 +89,12 @@ def issue_key(body: ApiKeyIn, principal: PrincipalDep, session: SessionDep) -> A
 
 
 @router.delete(
-    "/{key_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Revoke a key (and its links)"
+    "/{key_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Revoke a key (and its links)",
+    dependencies=[requires(ACCESS_ADMIN)],
 )
 def revoke_key(key_id: int, principal: PrincipalDep, session: SessionDep) -> Response:
-    require_role(principal, ADMIN_ONLY)
     if key_id not in {info.id for info in list_api_keys(session) if info.revoked_at is None}:
         raise NotFound(f"key {key_id} not found or already revoked")
     revoke_api_key_id(session, key_id)

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query
 from index.catalog import append_audit
 from index.catalog.retention_plan import clips_deleted
 from index.track_indexer import context_key
-from search_api.access import VIEW_ROLES, authorize_track_view, require_role, visible_track
-from search_api.deps import ContextDep, PrincipalDep, SessionDep
+from search_api.access import TRACKS_VIEW, authorize_track_view, visible_track
+from search_api.deps import ContextDep, PrincipalDep, SessionDep, requires
 from search_api.links import clip_url, picture_url
 from search_api.openapi import AUTH_RESPONSES, CatalogId
 from search_api.schemas import TrackOut
@@ -19,7 +19,12 @@ from search_api.search_service import audit_denials
 router = APIRouter(prefix="/tracks", tags=["tracks"], responses=AUTH_RESPONSES)
 
 
-@router.get("/{track_id}", response_model=TrackOut, summary="One track with its links")
+@router.get(
+    "/{track_id}",
+    response_model=TrackOut,
+    summary="One track with its links",
+    dependencies=[requires(TRACKS_VIEW, scope="track")],
+)
 def read_track(
     track_id: CatalogId,
     principal: PrincipalDep,
@@ -34,7 +39,6 @@ def read_track(
 ) -> TrackOut:
     """A person's track (record, thumbnail, clip) needs `case_id` (an open case of the
     caller's) and `purpose`, like a person search; every view and refusal is audited."""
-    require_role(principal, VIEW_ROLES)
     row = visible_track(session, principal, track_id)
     target = f"track:{track_id}"
     with audit_denials(

@@ -33,8 +33,8 @@ from index.catalog.watchlists import (
     remove_entry,
     track_embedding,
 )
-from search_api.access import SEARCH_ROLES, require_case, require_role, visible_track
-from search_api.deps import ContextDep, PrincipalDep, SessionDep
+from search_api.access import WATCHLISTS, require_case, visible_track
+from search_api.deps import ContextDep, PrincipalDep, SessionDep, requires
 from search_api.errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge
 from search_api.openapi import AUTH_RESPONSES, MAX_CATALOG_ID
 from search_api.watchlist_schemas import (
@@ -77,7 +77,6 @@ def watchlist_out(session: Session, watchlist: Watchlist) -> WatchlistOut:
 
 def own_watchlist(session: Session, principal: Principal, watchlist_id: int) -> Watchlist:
     """The watchlist, if the caller created it or is an admin (NotFound otherwise)."""
-    require_role(principal, SEARCH_ROLES)
     try:
         watchlist = get_watchlist(session, watchlist_id)
     except LookupError as error:
@@ -135,11 +134,16 @@ def checked_case(session: Session, principal: Principal, case_id: str, purpose: 
         raise
 
 
-@router.post("", response_model=WatchlistOut, status_code=201, summary="Create a watchlist")
+@router.post(
+    "",
+    response_model=WatchlistOut,
+    status_code=201,
+    summary="Create a watchlist",
+    dependencies=[requires(WATCHLISTS)],
+)
 def create(body: WatchlistCreate, principal: PrincipalDep, session: SessionDep) -> WatchlistOut:
     """Needs an open case of the caller's, a purpose and an expiry in the future (422 naming
     the field otherwise); entries may be given here or added later."""
-    require_role(principal, SEARCH_ROLES)
     if body.expires_at <= datetime.now(UTC):
         raise InvalidInput("expires_at: must be in the future")
     checked_case(session, principal, body.case_id, body.purpose)
@@ -156,22 +160,36 @@ def create(body: WatchlistCreate, principal: PrincipalDep, session: SessionDep) 
     return watchlist_out(session, watchlist)
 
 
-@router.get("", response_model=list[WatchlistOut], summary="Watchlists, newest first")
+@router.get(
+    "",
+    response_model=list[WatchlistOut],
+    summary="Watchlists, newest first",
+    dependencies=[requires(WATCHLISTS)],
+)
 def read_all(principal: PrincipalDep, session: SessionDep) -> list[WatchlistOut]:
     """An admin sees every watchlist, an investigator the ones they created."""
-    require_role(principal, SEARCH_ROLES)
     mine = None if principal.role == "admin" else principal.name
     return [watchlist_out(session, w) for w in list_watchlists(session, mine)]
 
 
-@router.get("/{watchlist_id}", response_model=WatchlistOut, summary="One watchlist")
+@router.get(
+    "/{watchlist_id}",
+    response_model=WatchlistOut,
+    summary="One watchlist",
+    dependencies=[requires(WATCHLISTS)],
+)
 def read_one(
     watchlist_id: WatchlistId, principal: PrincipalDep, session: SessionDep
 ) -> WatchlistOut:
     return watchlist_out(session, own_watchlist(session, principal, watchlist_id))
 
 
-@router.delete("/{watchlist_id}", response_model=WatchlistOut, summary="End a watchlist")
+@router.delete(
+    "/{watchlist_id}",
+    response_model=WatchlistOut,
+    summary="End a watchlist",
+    dependencies=[requires(WATCHLISTS)],
+)
 def end(watchlist_id: WatchlistId, principal: PrincipalDep, session: SessionDep) -> WatchlistOut:
     """It stops matching at once; its hits stay listed."""
     watchlist = own_watchlist(session, principal, watchlist_id)
@@ -193,6 +211,7 @@ def open_watchlist(session: Session, principal: Principal, watchlist_id: int) ->
     response_model=WatchlistEntryOut,
     status_code=201,
     summary="Add a plate or exemplar-track entry",
+    dependencies=[requires(WATCHLISTS)],
 )
 def create_entry(
     watchlist_id: WatchlistId, body: EntryIn, principal: PrincipalDep, session: SessionDep
@@ -209,6 +228,7 @@ def create_entry(
     response_model=WatchlistEntryOut,
     status_code=201,
     summary="Add an exemplar entry from an uploaded vehicle picture",
+    dependencies=[requires(WATCHLISTS)],
 )
 def create_image_entry(
     watchlist_id: WatchlistId,
@@ -240,7 +260,12 @@ def create_image_entry(
     return entry_out(entry)
 
 
-@router.delete("/{watchlist_id}/entries/{entry_id}", status_code=204, summary="Remove an entry")
+@router.delete(
+    "/{watchlist_id}/entries/{entry_id}",
+    status_code=204,
+    summary="Remove an entry",
+    dependencies=[requires(WATCHLISTS)],
+)
 def delete_entry(
     watchlist_id: WatchlistId, entry_id: EntryId, principal: PrincipalDep, session: SessionDep
 ) -> None:
@@ -254,7 +279,10 @@ def delete_entry(
 
 
 @router.get(
-    "/{watchlist_id}/hits", response_model=list[WatchlistHitOut], summary="A watchlist's hits"
+    "/{watchlist_id}/hits",
+    response_model=list[WatchlistHitOut],
+    summary="A watchlist's hits",
+    dependencies=[requires(WATCHLISTS)],
 )
 def read_hits(
     watchlist_id: WatchlistId,

@@ -24,13 +24,12 @@ from index.catalog.webhooks import (
     list_webhooks,
     update_webhook,
 )
-from search_api.access import require_role
-from search_api.deps import ContextDep, PrincipalDep, SessionDep
+from search_api.access import WEBHOOKS_ADMIN
+from search_api.deps import ContextDep, PrincipalDep, SessionDep, requires
 from search_api.errors import InvalidInput
 from search_api.openapi import AUTH_RESPONSES, MAX_CATALOG_ID
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"], responses=AUTH_RESPONSES)
-ADMIN_ONLY = frozenset({"admin"})
 WebhookId = Annotated[int, Path(ge=1, le=MAX_CATALOG_ID)]
 TopicPatterns = Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]], Field(
     min_length=1, max_length=50,
@@ -107,9 +106,13 @@ def _audit(session: SessionDep, principal: PrincipalDep, action: str, webhook_id
     )  # fmt: skip
 
 
-@router.get("", response_model=list[WebhookOut], summary="Webhook subscribers (no secrets)")
+@router.get(
+    "",
+    response_model=list[WebhookOut],
+    summary="Webhook subscribers (no secrets)",
+    dependencies=[requires(WEBHOOKS_ADMIN)],
+)
 def read_webhooks(principal: PrincipalDep, session: SessionDep) -> list[WebhookOut]:
-    require_role(principal, ADMIN_ONLY)
     return [WebhookOut.of(hook) for hook in list_webhooks(session)]
 
 
@@ -118,13 +121,13 @@ def read_webhooks(principal: PrincipalDep, session: SessionDep) -> list[WebhookO
     response_model=WebhookCreated,
     status_code=status.HTTP_201_CREATED,
     summary="Add a subscriber (its secret is shown once)",
+    dependencies=[requires(WEBHOOKS_ADMIN)],
 )
 def add_webhook(
     body: WebhookIn, principal: PrincipalDep, session: SessionDep, context: ContextDep
 ) -> WebhookCreated:
     """422 naming `url` when it is not http(s) or its host is outside the allow-list. The
     subscriber receives the events published from now on."""
-    require_role(principal, ADMIN_ONLY)
     try:
         hook, secret = create_webhook(
             session, body.name, body.url, context.webhook_url_allow, body.topics
@@ -136,13 +139,22 @@ def add_webhook(
     return WebhookCreated(secret=secret, **WebhookOut.of(hook).model_dump())
 
 
-@router.get("/{webhook_id}", response_model=WebhookOut, summary="One subscriber (no secret)")
+@router.get(
+    "/{webhook_id}",
+    response_model=WebhookOut,
+    summary="One subscriber (no secret)",
+    dependencies=[requires(WEBHOOKS_ADMIN)],
+)
 def read_webhook(webhook_id: WebhookId, principal: PrincipalDep, session: SessionDep) -> WebhookOut:
-    require_role(principal, ADMIN_ONLY)
     return WebhookOut.of(get_webhook(session, webhook_id))
 
 
-@router.patch("/{webhook_id}", response_model=WebhookOut, summary="Change a subscriber")
+@router.patch(
+    "/{webhook_id}",
+    response_model=WebhookOut,
+    summary="Change a subscriber",
+    dependencies=[requires(WEBHOOKS_ADMIN)],
+)
 def change_webhook(
     webhook_id: WebhookId,
     body: WebhookPatch,
@@ -151,7 +163,6 @@ def change_webhook(
     context: ContextDep,
 ) -> WebhookOut:
     """A new URL is checked like a new subscriber's; deliveries go on from where they were."""
-    require_role(principal, ADMIN_ONLY)
     topics = body.topics if "topics" in body.model_fields_set else UNCHANGED
     try:
         hook = update_webhook(
@@ -166,10 +177,12 @@ def change_webhook(
 
 
 @router.delete(
-    "/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove a subscriber"
+    "/{webhook_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Remove a subscriber",
+    dependencies=[requires(WEBHOOKS_ADMIN)],
 )
 def remove_webhook(webhook_id: WebhookId, principal: PrincipalDep, session: SessionDep) -> Response:
-    require_role(principal, ADMIN_ONLY)
     delete_webhook(session, webhook_id)
     _audit(session, principal, "webhook_delete", webhook_id)
     session.commit()
@@ -180,6 +193,7 @@ def remove_webhook(webhook_id: WebhookId, principal: PrincipalDep, session: Sess
     "/{webhook_id}/dead-letters",
     response_model=list[DeadLetterOut],
     summary="Events the subscriber did not accept after every attempt",
+    dependencies=[requires(WEBHOOKS_ADMIN)],
 )
 def read_dead_letters(
     webhook_id: WebhookId,
@@ -187,7 +201,6 @@ def read_dead_letters(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[DeadLetterOut]:
-    require_role(principal, ADMIN_ONLY)
     return [DeadLetterOut.of(letter) for letter in dead_letters(session, webhook_id, limit)]
 
 
@@ -196,6 +209,7 @@ def read_dead_letters(
     response_model=DeadLetterOut,
     status_code=status.HTTP_202_ACCEPTED,
     summary="Send a dead letter again",
+    dependencies=[requires(WEBHOOKS_ADMIN)],
 )
 def retry_dead_letter(
     webhook_id: WebhookId,
@@ -205,7 +219,6 @@ def retry_dead_letter(
 ) -> DeadLetterOut:
     """The dispatcher sends it once more soon (never in this request: a hung receiver must
     not hold the API); it leaves the list when the subscriber answers 2xx."""
-    require_role(principal, ADMIN_ONLY)
     letter = request_retry(session, webhook_id, dead_letter_id)
     _audit(session, principal, "webhook_retry", webhook_id)
     session.commit()

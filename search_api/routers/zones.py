@@ -25,14 +25,8 @@ from index.catalog import (
     update_zone,
     zone_track_counts,
 )
-from search_api.access import (
-    CAMERA_VIEW_ROLES,
-    MANAGE_ROLES,
-    RULE_ROLES,
-    require_role,
-    visible_camera,
-)
-from search_api.deps import PrincipalDep, SessionDep
+from search_api.access import CAMERA_ADMIN, CAMERAS_VIEW, ZONE_RULES, visible_camera
+from search_api.deps import PrincipalDep, SessionDep, requires
 from search_api.errors import NotFound
 from search_api.event_schemas import ZoneRuleIn, ZoneRuleOut
 from search_api.openapi import AUTH_RESPONSES, CatalogId
@@ -74,52 +68,78 @@ def saved(session: Session, principal: Principal, zone: Zone, action: str) -> Zo
     return zone_out(zone, count)
 
 
-@router.get("", response_model=list[ZoneOut], summary="A camera's zones")
+@router.get(
+    "",
+    response_model=list[ZoneOut],
+    summary="A camera's zones",
+    dependencies=[requires(CAMERAS_VIEW, scope="camera")],
+)
 def read_zones(camera_id: str, principal: PrincipalDep, session: SessionDep) -> list[ZoneOut]:
-    require_role(principal, CAMERA_VIEW_ROLES)
     visible_camera(session, principal, camera_id)
     zones = list_zones(session, camera_id)
     counts = zone_track_counts(session, [zone.id for zone in zones])
     return [zone_out(zone, counts.get(zone.id, 0)) for zone in zones]
 
 
-@router.get("/{zone_id}", response_model=ZoneOut, summary="One zone")
+@router.get(
+    "/{zone_id}",
+    response_model=ZoneOut,
+    summary="One zone",
+    dependencies=[requires(CAMERAS_VIEW, scope="camera")],
+)
 def read_zone(
     camera_id: str, zone_id: CatalogId, principal: PrincipalDep, session: SessionDep
 ) -> ZoneOut:
-    require_role(principal, CAMERA_VIEW_ROLES)
     zone = camera_zone(session, principal, camera_id, zone_id)
     return zone_out(zone, zone_track_counts(session, [zone.id]).get(zone.id, 0))
 
 
-@router.post("", response_model=ZoneOut, status_code=status.HTTP_201_CREATED, summary="Add a zone")
+@router.post(
+    "",
+    response_model=ZoneOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Add a zone",
+    dependencies=[requires(CAMERA_ADMIN, scope="camera")],
+)
 def add_zone(camera_id: str, body: ZoneIn, principal: PrincipalDep, session: SessionDep) -> ZoneOut:
-    require_role(principal, MANAGE_ROLES)
     visible_camera(session, principal, camera_id)
     zone = create_zone(session, camera_id, body.name, body.polygon)  # 409 on a duplicate name
     return saved(session, principal, zone, "zone_add")
 
 
-@router.put("/{zone_id}", response_model=ZoneOut, summary="Rename or reshape a zone")
+@router.put(
+    "/{zone_id}",
+    response_model=ZoneOut,
+    summary="Rename or reshape a zone",
+    dependencies=[requires(CAMERA_ADMIN, scope="camera")],
+)
 def replace_zone(
     camera_id: str, zone_id: CatalogId, body: ZoneIn, principal: PrincipalDep, session: SessionDep
 ) -> ZoneOut:
-    require_role(principal, MANAGE_ROLES)
     camera_zone(session, principal, camera_id, zone_id)
     zone = update_zone(session, zone_id, body.name, body.polygon)  # 409 on a duplicate name
     return saved(session, principal, zone, "zone_update")
 
 
-@router.get("/{zone_id}/rule", response_model=ZoneRuleOut, summary="A zone's rule")
+@router.get(
+    "/{zone_id}/rule",
+    response_model=ZoneRuleOut,
+    summary="A zone's rule",
+    dependencies=[requires(CAMERAS_VIEW, scope="camera")],
+)
 def read_zone_rule(
     camera_id: str, zone_id: CatalogId, principal: PrincipalDep, session: SessionDep
 ) -> ZoneRuleOut:
-    require_role(principal, CAMERA_VIEW_ROLES)
     zone = camera_zone(session, principal, camera_id, zone_id)
     return ZoneRuleOut.of(zone.id, zone.camera_id, zone.rule)
 
 
-@router.put("/{zone_id}/rule", response_model=ZoneRuleOut, summary="Set a zone's rule")
+@router.put(
+    "/{zone_id}/rule",
+    response_model=ZoneRuleOut,
+    summary="Set a zone's rule",
+    dependencies=[requires(ZONE_RULES, scope="camera")],
+)
 def replace_zone_rule(
     camera_id: str,
     zone_id: CatalogId,
@@ -130,7 +150,6 @@ def replace_zone_rule(
     """Kind, schedule (camera-local time), minimum dwell, sensitivity and classes; 422 naming
     the field for an unknown kind or class, bad or overlapping windows, an empty schedule, or
     a dwell or sensitivity out of range. The detector picks the rule up at its next poll."""
-    require_role(principal, RULE_ROLES)
     camera_zone(session, principal, camera_id, zone_id)
     zone = set_zone_rule(session, zone_id, body.spec())
     rule = ZoneRuleOut.of(zone.id, zone.camera_id, zone.rule)
@@ -143,12 +162,14 @@ def replace_zone_rule(
 
 
 @router.delete(
-    "/{zone_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove a zone and its links"
+    "/{zone_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Remove a zone and its links",
+    dependencies=[requires(CAMERA_ADMIN, scope="camera")],
 )
 def remove_zone(
     camera_id: str, zone_id: CatalogId, principal: PrincipalDep, session: SessionDep
 ) -> Response:
-    require_role(principal, MANAGE_ROLES)
     camera_zone(session, principal, camera_id, zone_id)
     delete_zone(session, zone_id)
     append_audit(

@@ -116,17 +116,18 @@ def test_person_tracks_need_a_case_and_purpose_to_view(env: ApiEnv) -> None:
 
 
 def test_denied_searches_are_audited(env: ApiEnv) -> None:
-    before = len(audit(env, "search_denied"))
+    before = len(audit(env, "search_denied")), len(audit(env, "access_denied"))
     body = {"classes": ["person"]}
     viewer = env.client.post(f"{B}/search/attributes", json=body, headers=env.headers("viewer"))
     no_case = env.client.post(f"{B}/search/attributes", json=body, headers=env.headers())
     assert viewer.status_code == no_case.status_code == 403
-    denied = audit(env, "search_denied")[before:]
-    assert [(e.principal, e.query_type) for e in denied] == [
-        ("vic", "attributes"),
-        ("ana", "attributes"),
-    ]
-    assert "role" in denied[0].filters["denied"] and "case_id" in denied[1].filters["denied"]
+    # a role without the capability is refused (and audited) before the route runs
+    refused = audit(env, "access_denied")[before[1] :]
+    assert [(e.principal, e.target) for e in refused] == [("vic", f"POST {B}/search/attributes")]
+    assert "object_search" in refused[0].filters["denied"]
+    denied = audit(env, "search_denied")[before[0] :]
+    assert [(e.principal, e.query_type) for e in denied] == [("ana", "attributes")]
+    assert "case_id" in denied[0].filters["denied"]
 
 
 def test_job_result_reads_are_audited(env: ApiEnv) -> None:
