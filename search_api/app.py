@@ -41,6 +41,7 @@ from search_api.routers import (
     webhooks,
     zones,
 )
+from search_api.routers.reindex import router as reindex_router
 from search_api.schemas import Health
 
 API_PREFIX = "/api/v1"
@@ -104,6 +105,7 @@ def create_app(context: ApiContext) -> FastAPI:
     )  # fmt: skip
     for module in routers:
         api.include_router(module.router)
+    api.include_router(reindex_router)  # re-index jobs and index versions (issue #15)
 
     @api.get(
         "/healthz",

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import cv2
 import faiss
+import numpy as np
 import uvicorn
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -38,6 +39,7 @@ from search_api.context import ApiContext
 from search_api.event_stream import EventStreamPolicy
 from search_api.limits import ApiLimits
 from search_api.webhook_dispatcher import DeliveryPolicy, WebhookDispatcher
+from skynet.reindex_service import ReindexService, api_follows_live
 from skynet.retention_config import retention_config
 from skynet.settings import Settings
 from skynet.supervisor import CameraSupervisor, recorded_until
@@ -137,6 +139,7 @@ class Runtime:
     camera_links: CameraLinkMonitor | None = None
     retention: RetentionScheduler | None = None  # the daily retention job (issue #17)
     audit_checkpointer: AuditCheckpointer | None = None
+    reindex: ReindexService | None = None  # re-index jobs and index versions (issue #15)
     cameras: dict[str, CameraIngest] = field(default_factory=dict)
     _api_server: uvicorn.Server | None = None
     _api_thread: threading.Thread | None = None
@@ -220,6 +223,19 @@ class Runtime:
             timedelta(minutes=self.settings.audit_checkpoint_minutes),
         )
         self.audit_checkpointer.start()
+        self.reindex = ReindexService(
+            self.settings, self.sessions, self.store, self._live_lag_s, self._add_live_vectors
+        )
+        self.reindex.start(self.embedder)
+
+    def _live_lag_s(self) -> float:
+        """The worst camera's analysis lag: re-index jobs wait while it is high."""
+        return max(list(self.worker.lag_s.values()) or [0.0])
+
+    def _add_live_vectors(self, version: str, ids: tuple[int, ...], vectors: np.ndarray) -> None:
+        """A re-index into the live version: its tracks join the live index."""
+        if ids and version == self.indexer.vectors.embedding_version:
+            self.indexer.vectors.add(list(ids), vectors)
 
     def camera_states(self) -> dict[str, str]:
         """Each running camera's ingest state (online, reconnecting, offline, ...)."""
@@ -275,6 +291,8 @@ class Runtime:
 
     def stop(self) -> None:
         """Stop cameras, finish open tracks, upload what is spooled, persist the vector index."""
+        if self.reindex is not None:
+            self.reindex.stop()  # after the segments in flight; its job is queued again
         if self.retention is not None:
             self.retention.stop()
         if self.camera_links is not None:
@@ -351,8 +369,11 @@ class Runtime:
 
     def serve_api(self) -> None:
         """Serve the API on a background thread (returns once it accepts connections)."""
+        app = create_app(self.api_context())
+        if self.reindex is not None:
+            api_follows_live(self.reindex, app, self.indexer.vectors.embedding_version)
         config = uvicorn.Config(
-            create_app(self.api_context()),
+            app,
             host=self.settings.api_host,
             port=self.settings.api_port,
             log_level="warning",

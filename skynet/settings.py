@@ -63,6 +63,16 @@ class Settings(BaseSettings):
     ray_address: str = ""
     ray_actors: int = Field(default=0, ge=0)
     ray_batch_units: int = Field(default=4, ge=1)
+    # Re-index jobs (issue #15, index/reindex_jobs.py): segments analysed at once in this
+    # process (one ONNX Runtime thread each: 1 leaves the other core of 2 to live ingest); a
+    # job waits before its next segment while live analysis lags more than
+    # `reindex_max_live_lag_s`; within active GOPs the archive path analyses
+    # `reindex_active_fps` frames a second, and a quiet scene every `reindex_keepalive_s`.
+    reindex_threads: int = Field(default=1, ge=1)
+    reindex_max_live_lag_s: float = Field(default=3.0, gt=0)
+    reindex_active_fps: float = Field(default=2.5, gt=0, le=30)
+    reindex_keepalive_s: float = Field(default=30.0, gt=0)
+    reindex_max_attempts: int = Field(default=3, ge=1)
     # Zone schedules (issue #13) are in the camera's local time: its own IANA time zone, else
     # this one. Violations of one zone and kind seen the same local day less than
     # `event_merge_gap_s` apart are one event (a stall packing up for a while comes back).

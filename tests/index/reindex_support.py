@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,9 +12,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from index.catalog import add_segment, init_catalog, session_factory, upsert_camera
 from index.catalog.values import CameraSpec
+from index.reindex_units import InProcessExecutor, SegmentUnit, UnitContext, UnitResult
 from ingest.recorder import SegmentRecorder
 from ingest.segment import Segment
 from storage.local import LocalObjectStore
+from storage.objectstore import ObjectStore
 
 FOOTAGE_START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -26,13 +29,15 @@ def record_segments(
     produced: list[tuple[Path, Segment]] = []
     with av.open(str(source)) as container:
         stream = container.streams.video[0]
+        time_base = stream.time_base
+        assert time_base is not None
         recorder = SegmentRecorder(
             camera_id, stream, spool, segment_s, lambda p, s: produced.append((p, s))
         )
         for packet in container.demux(stream):
             if packet.pts is None:
                 continue
-            at_s = float(packet.pts * stream.time_base)
+            at_s = float(packet.pts * time_base)
             if at_s > seconds:
                 break
             recorder.write(packet, FOOTAGE_START + timedelta(seconds=at_s))
@@ -45,15 +50,18 @@ class Archive:
     """A catalog with cameras and their recorded segments in a local object store."""
 
     sessions: sessionmaker[Session]
-    store: LocalObjectStore
+    store: ObjectStore
     root: Path
     segments: list[Segment]
 
 
-def archive_with(root: Path, footage: dict[str, list[tuple[Path, Segment]]]) -> Archive:
-    """A fresh SQLite catalog + local store holding `footage` (camera id → recorded segments)."""
-    sessions = session_factory(init_catalog(f"sqlite:///{root / 'catalog.db'}"))
-    store = LocalObjectStore(root / "objects", "http://127.0.0.1/objects", b"k" * 32)
+def archive_in(
+    sessions: sessionmaker[Session],
+    store: ObjectStore,
+    root: Path,
+    footage: dict[str, list[tuple[Path, Segment]]],
+) -> Archive:
+    """`footage` (camera id → recorded segments) stored in `store` and the catalog."""
     segments: list[Segment] = []
     with sessions() as session:
         for camera_id, recorded in footage.items():
@@ -66,3 +74,32 @@ def archive_with(root: Path, footage: dict[str, list[tuple[Path, Segment]]]) -> 
                 segments.append(segment)
         session.commit()
     return Archive(sessions, store, root, segments)
+
+
+def archive_with(root: Path, footage: dict[str, list[tuple[Path, Segment]]]) -> Archive:
+    """A fresh SQLite catalog + local store holding `footage`."""
+    sessions = session_factory(init_catalog(f"sqlite:///{root / 'catalog.db'}"))
+    store = LocalObjectStore(root / "objects", "http://127.0.0.1/objects", b"k" * 32)
+    return archive_in(sessions, store, root, footage)
+
+
+class CountingExecutor(InProcessExecutor):
+    """The in-process executor; `hook(n)` runs after the n-th unit finished (a test's fault)."""
+
+    def __init__(self, context: UnitContext, hook: Callable[[int], None]) -> None:
+        super().__init__(context, threads=1)
+        self.finished = 0
+        self._hook = hook
+
+    def run(
+        self,
+        units: Sequence[SegmentUnit],
+        on_done: Callable[[UnitResult], None],
+        admit: Callable[[], bool],
+    ) -> None:
+        def counted(result: UnitResult) -> None:
+            on_done(result)
+            self.finished += 1
+            self._hook(self.finished)
+
+        super().run(units, counted, admit)

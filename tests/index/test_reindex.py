@@ -4,7 +4,7 @@ pause / resume / cancel, corrupt segments, searches on the live version only, re
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -46,7 +46,13 @@ from index.vectors import VectorIndex
 from ingest.segment import Segment
 from models.registry import default_cache_dir
 from sample_streams.footage import CameraFiles
-from tests.index.reindex_support import FOOTAGE_START, Archive, archive_with, record_segments
+from tests.index.reindex_support import (
+    FOOTAGE_START,
+    Archive,
+    CountingExecutor,
+    archive_with,
+    record_segments,
+)
 
 LIVE_EMBEDDER = "mobilenetv2-embedder"
 NEW_EMBEDDER = "mobilenetv2-embedder-int8"
@@ -68,28 +74,6 @@ def footage(
 @pytest.fixture
 def archive(tmp_path: Path, footage: dict[str, list[tuple[Path, Segment]]]) -> Archive:
     return archive_with(tmp_path, footage)
-
-
-class CountingExecutor(InProcessExecutor):
-    """The in-process executor; `hook(n)` runs after the n-th unit finished (a test's fault)."""
-
-    def __init__(self, context: UnitContext, hook: Callable[[int], None]) -> None:
-        super().__init__(context, threads=1)
-        self.finished = 0
-        self._hook = hook
-
-    def run(
-        self,
-        units: Sequence[SegmentUnit],
-        on_done: Callable[[UnitResult], None],
-        admit: Callable[[], bool],
-    ) -> None:
-        def counted(result: UnitResult) -> None:
-            on_done(result)
-            self.finished += 1
-            self._hook(self.finished)
-
-        super().run(units, counted, admit)
 
 
 def runner_for(

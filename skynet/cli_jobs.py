@@ -1,0 +1,292 @@
+"""`skynet jobs list|show|pause|resume|cancel`, `skynet reindex …` and `skynet index
+versions|switch|retire` (issue #15).
+
+`skynet reindex` queues a job that a running `skynet serve` runs (or, with `--run`, this
+command runs it in-process and shows its progress). The job commands act on the catalog, so
+they work whichever process runs the job; pause and cancel take effect between segments.
+"""
+
+from __future__ import annotations
+
+import getpass
+import time
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+
+from skynet.cli_catalog import catalog_sessions
+from skynet.settings import Settings
+
+if TYPE_CHECKING:
+    from index.reindex_jobs import ReindexProgress
+
+jobs = typer.Typer(help="Background jobs (re-index, exports, searches): progress and control")
+console = Console()
+FOLLOW_EVERY_S = 1.0
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def _rate(progress: ReindexProgress) -> str:
+    rate = progress.footage_per_wall_s
+    return "–" if rate is None else f"{rate:.1f}× real time"
+
+
+def _load(job_id: str) -> ReindexProgress:
+    from index.reindex_jobs import reindex_progress
+
+    with catalog_sessions(Settings())() as session:
+        progress = reindex_progress(session, job_id)
+    if progress is None:
+        console.print(f"[red]no job {job_id!r}[/red]")
+        raise typer.Exit(1)
+    return progress
+
+
+@jobs.command("list")
+def jobs_list(
+    kind: Annotated[str | None, typer.Option(help="only jobs of this kind, e.g. reindex")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+) -> None:
+    """Jobs, newest first, with a progress bar each."""
+    from index.catalog.reindex import list_jobs, unit_progress
+
+    with catalog_sessions(Settings())() as session:
+        found = list_jobs(session, kind, limit)
+        units = {j.id: unit_progress(session, j.id) for j in found if j.kind == "reindex"}
+    table = Table("id", "kind", "state", "progress", "segments", "speed", "ETA", "created")
+    for job in found:
+        result = job.result or {}
+        unit = units.get(job.id)
+        rate = result.get("footage_per_wall_s")
+        table.add_row(
+            job.id,
+            job.kind,
+            job.state,
+            ProgressBar(total=1.0, completed=job.progress, width=20),
+            "" if unit is None else f"{unit.done + unit.skipped}/{unit.total}",
+            "" if rate is None else f"{rate:.1f}×",
+            _duration(result.get("eta_s")) if job.state == "running" else "",
+            f"{job.created_at:%Y-%m-%d %H:%M:%S}",
+        )
+    console.print(table)
+
+
+def _show(progress: ReindexProgress) -> None:
+    job, units = progress.job, progress.units
+    console.print(f"job {job.id}  {job.kind}  [bold]{job.state}[/bold]")
+    for key, value in job.params.items():
+        console.print(f"  {key}: {value}")
+    console.print(
+        f"  segments {units.done} done, {units.skipped} skipped, {units.pending} pending of"
+        f" {units.total}; footage {_duration(units.finished_footage_s)} of"
+        f" {_duration(units.footage_s)}; {units.tracks} tracks"
+    )
+    console.print(f"  speed {_rate(progress)}, ETA {_duration(progress.eta_s)}")
+    if job.error:
+        console.print(f"  [red]{job.error}[/red]")
+    for key, reason in progress.skipped:
+        console.print(f"  [yellow]skipped {key}: {reason}[/yellow]")
+
+
+def follow(job_id: str) -> ReindexProgress:
+    """A rich progress bar of the job's segments until it ends (or stops running)."""
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.completed:.0f}/{task.total:.0f} segments · {task.fields[speed]}"),
+        TextColumn("ETA {task.fields[eta]}"),
+    )
+    progress = _load(job_id)
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task(job_id[:8], total=max(progress.units.total, 1), speed="–", eta="–")
+        while True:
+            units = progress.units
+            bar.update(
+                task,
+                total=max(units.total, 1),
+                completed=units.done + units.skipped,
+                speed=_rate(progress),
+                eta=_duration(progress.eta_s),
+            )
+            if progress.job.state not in ("queued", "running"):
+                return progress
+            time.sleep(FOLLOW_EVERY_S)
+            progress = _load(job_id)
+
+
+@jobs.command("show")
+def jobs_show(
+    job_id: str,
+    watch: Annotated[bool, typer.Option("--follow", help="live progress until it ends")] = False,
+) -> None:
+    """A job's request, segments, speed, ETA and the segments it skipped (and why)."""
+    _show(follow(job_id) if watch else _load(job_id))
+
+
+def _change(job_id: str, verb: str) -> None:
+    from index.catalog import append_audit
+    from index.catalog.reindex import cancel_job, pause_job, resume_job
+
+    action = {"pause": pause_job, "resume": resume_job, "cancel": cancel_job}[verb]
+    with catalog_sessions(Settings())() as session:
+        changed = action(session, job_id)
+        if changed:
+            append_audit(
+                session, principal=f"cli:{getpass.getuser()}", role="admin",
+                action=f"job_{verb}", target=f"job:{job_id}",
+            )  # fmt: skip
+        session.commit()
+    progress = _load(job_id)
+    if not changed:
+        console.print(f"[yellow]job {job_id} is {progress.job.state}: nothing to {verb}[/yellow]")
+        raise typer.Exit(1)
+    console.print(f"job {job_id} is {progress.job.state}")
+
+
+@jobs.command("pause")
+def jobs_pause(job_id: str) -> None:
+    """Pause a job after the segments in flight (resume goes on from there)."""
+    _change(job_id, "pause")
+
+
+@jobs.command("resume")
+def jobs_resume(job_id: str) -> None:
+    """Queue a paused job again: the next runner goes on with its pending segments."""
+    _change(job_id, "resume")
+
+
+@jobs.command("cancel")
+def jobs_cancel(job_id: str) -> None:
+    """Cancel a job (what it stored stays; its version is never switched live)."""
+    _change(job_id, "cancel")
+
+
+def reindex(
+    cameras: Annotated[list[str], typer.Option("--camera", help="a camera id (repeat)")],
+    start: Annotated[datetime, typer.Option("--from", help="UTC, e.g. 2026-12-01T08:00:00")],
+    end: Annotated[datetime, typer.Option("--to", help="UTC end (exclusive)")],
+    detector: Annotated[str | None, typer.Option(help="detector registry name")] = None,
+    embedder: Annotated[str | None, typer.Option(help="embedder model name")] = None,
+    priority: Annotated[int, typer.Option(min=0, max=10, help="higher runs first")] = 0,
+    switch: Annotated[bool, typer.Option(help="make the new version live when done")] = True,
+    run: Annotated[bool, typer.Option(help="run it here (no `skynet serve` needed)")] = False,
+) -> None:
+    """Re-index cameras' recorded segments over [--from, --to) with a detector and embedder
+    (default: the live ones): a new embedder builds a shadow index, switched live when done."""
+    from datetime import UTC
+
+    from index.catalog import append_audit
+    from index.reindex_jobs import ReindexRequest, start_reindex
+
+    settings = Settings()
+    try:
+        request = ReindexRequest(
+            tuple(cameras),
+            start if start.tzinfo else start.replace(tzinfo=UTC),
+            end if end.tzinfo else end.replace(tzinfo=UTC),
+            detector or settings.detector_model,
+            embedder or settings.embedder_model,
+            priority,
+            switch,
+        )
+    except ValueError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from error
+    sessions = catalog_sessions(settings)
+    with sessions() as session:
+        try:
+            job_id = start_reindex(session, request, f"cli:{getpass.getuser()}")
+        except LookupError as error:
+            console.print(f"[red]{error}[/red]")
+            raise typer.Exit(2) from error
+        append_audit(
+            session, principal=f"cli:{getpass.getuser()}", role="admin", action="reindex",
+            filters=request.params(), target=f"job:{job_id}",
+        )  # fmt: skip
+        session.commit()
+    console.print(f"queued re-index job {job_id}")
+    if run:
+        _run_here(settings, job_id)
+        _show(_load(job_id))
+
+
+def _run_here(settings: Settings, job_id: str) -> None:
+    """Run the queued jobs in this process with a progress bar of this one."""
+    import threading
+
+    from skynet.reindex_service import ReindexService
+    from skynet.runtime import open_object_store
+
+    service = ReindexService(settings, catalog_sessions(settings), open_object_store(settings))
+    worker = threading.Thread(target=service.runner.run_next, daemon=True)
+    worker.start()
+    follow(job_id)
+    worker.join()
+
+
+def index_versions() -> None:
+    """Index versions: live, kept (the previous live one), building, retired."""
+    from index.catalog.reindex import index_versions as versions
+
+    with catalog_sessions(Settings())() as session:
+        found = versions(session)
+    table = Table("version", "state", "detector", "embedder", "created", "switched")
+    for v in found:
+        switched = "" if v.switched_at is None else f"{v.switched_at:%Y-%m-%d %H:%M}"
+        table.add_row(
+            v.version, v.state, v.detector, v.embedder, f"{v.created_at:%Y-%m-%d %H:%M}", switched
+        )
+    console.print(table)
+
+
+def _versions_call(verb: str, version: str) -> None:
+    from index.catalog import append_audit
+    from index.index_versions import IndexVersions
+
+    settings = Settings()
+    sessions = catalog_sessions(settings)
+    versions = IndexVersions(sessions, settings.vectors_dir)
+    try:
+        done = versions.switch(version) if verb == "switch" else versions.retire(version)
+    except (LookupError, ValueError, FileNotFoundError) as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from error
+    with sessions() as session:
+        append_audit(
+            session, principal=f"cli:{getpass.getuser()}", role="admin",
+            action=f"index_{verb}", target=f"index:{version}",
+        )  # fmt: skip
+        session.commit()
+    console.print(f"index version {done.version} is {done.state}")
+
+
+def index_switch(version: str) -> None:
+    """Make a built version live (a running server's searches follow within seconds)."""
+    _versions_call("switch", version)
+
+
+def index_retire(version: str) -> None:
+    """Remove a version's vector index (not the live one); its tracks stay as history."""
+    _versions_call("retire", version)
+
+
+def add_reindex_commands(app: typer.Typer, index: typer.Typer) -> None:
+    """`skynet jobs …`, `skynet reindex` and `skynet index versions|switch|retire`."""
+    app.add_typer(jobs, name="jobs", no_args_is_help=True)
+    app.command("reindex")(reindex)
+    index.command("versions")(index_versions)
+    index.command("switch")(index_switch)
+    index.command("retire")(index_retire)
