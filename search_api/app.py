@@ -42,6 +42,7 @@ from search_api.routers import (
     zones,
 )
 from search_api.routers.reindex import router as reindex_router
+from search_api.routers.retention import router as retention_router
 from search_api.schemas import Health
 
 API_PREFIX = "/api/v1"
@@ -106,6 +107,7 @@ def create_app(context: ApiContext) -> FastAPI:
     for module in routers:
         api.include_router(module.router)
     api.include_router(reindex_router)  # re-index jobs and index versions (issue #15)
+    api.include_router(retention_router)  # retention and legal holds (issue #17)
 
     @api.get(
         "/healthz",
