@@ -27,6 +27,7 @@ from index.catalog import (
     tracks_starting_between,
 )
 from index.catalog.attributes import PERSON_CLASSES
+from index.catalog.retention_plan import clips_deleted
 from search_api.context import ApiContext
 from search_api.errors import InvalidInput, NotFound
 from search_api.schemas import HopCandidate, HopRequest, HopResponse
@@ -205,6 +206,7 @@ def hop_search(
         scored.append((max(sim, 0.0) * prior, sim, prior, item))
     scored.sort(key=lambda entry: -entry[0])
     tracks = {t.id: t for t in tracks_by_ids(session, [e[3].track_id for e in scored])}
+    lost = clips_deleted(session, [*tracks, *(t.id for t in trail)])  # recording deleted
     candidates = []
     for score, sim, prior, item in scored[: request.top_k]:
         hit = hit_for(
@@ -212,6 +214,7 @@ def hop_search(
             principal,
             tracks[item.track_id],
             ScoredTrack(item.track_id, round(score, 4), round(sim, 4), {}, round(prior, 4)),
+            clip_deleted=item.track_id in lost,
         )
         candidates.append(
             HopCandidate(
@@ -229,6 +232,7 @@ def hop_search(
             principal,
             t,
             ScoredTrack(t.id, 1.0, round(float(query @ track_embedding(context, t)), 4)),
+            clip_deleted=t.id in lost,
         )
         for t in trail
     ]
