@@ -3,11 +3,17 @@
 Not the live path replayed. A stored segment (the main stream, e.g. 1080p H.264 at 25 fps with
 a keyframe every 2 s) is read in two passes over its bytes in memory:
 
-1. Keyframe scan: the decoder skips every non-key frame (`skip_frame="NONKEY"`, ~50× cheaper
-   than a full decode, see /work/shared/ARCHITECTURE.md) and each keyframe is compared, small
-   and blurred, with the previous one. A GOP (keyframe to keyframe) is *active* when motion was
-   seen at its opening or closing keyframe, and once every `keepalive_s` of wall time anyway,
-   so that objects standing still are seen now and then.
+1. Activity scan, bitstream first: the packets are demuxed, not decoded, and each GOP's
+   (keyframe to keyframe) mean inter-frame bytes are compared with its keyframe's bytes. An
+   encoder spends almost nothing on a still scene (26 of 330 793 bytes a frame on the sample's
+   empty street) and a few percent of a keyframe on a moving one (5-6 % with pedestrians), so
+   when every GOP is clearly still (< `quiet_bytes_ratio`) or clearly moving (≥
+   `moving_bytes_ratio`) the bitstream decides, at no decode cost. Otherwise (sensor noise,
+   rain: ratios in between) the keyframes are decoded (`skip_frame="NONKEY"`, ~50× cheaper than
+   a full decode, see /work/shared/ARCHITECTURE.md) and each is compared, small and blurred,
+   with the previous one. A GOP is *active* when it moved (bitstream), or motion was seen at its
+   opening or closing keyframe (pixels), and once every `keepalive_s` of wall time anyway, so
+   that objects standing still are seen now and then.
 2. Active runs: the decoder seeks to the first keyframe of each run of active GOPs and decodes
    on (P-frames need their predecessors) until the run ends; frames at `active_fps` are scaled
    by FFmpeg (swscale, in C) to the analysed size — the live sub-stream's 640×360 by default, so
@@ -54,6 +60,8 @@ class ArchiveSettings:
     changed_fraction: float = 0.002
     keepalive_s: float = 30.0
     decoder_threads: int = 1
+    quiet_bytes_ratio: float = 0.002
+    moving_bytes_ratio: float = 0.02
 
     def __post_init__(self) -> None:
         width_px, height_px = self.frame_size_px
@@ -63,6 +71,8 @@ class ArchiveSettings:
             raise ValueError(f"active_fps must be in (0, 30], got {self.active_fps}")
         if self.keepalive_s <= 0 or self.decoder_threads < 1:
             raise ValueError("keepalive_s must be positive and decoder_threads ≥ 1")
+        if not 0.0 <= self.quiet_bytes_ratio <= self.moving_bytes_ratio:
+            raise ValueError("need 0 ≤ quiet_bytes_ratio ≤ moving_bytes_ratio")
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,9 +103,26 @@ class ArchiveStats:
     """What reading one segment cost: keyframes scanned, frames decoded, frames handed on."""
 
     keyframes: int = 0
+    keyframes_decoded: int = 0  # 0 when the bitstream decided
     active_gops: int = 0
     decoded_frames: int = 0
     analysed_frames: int = field(default=0)
+
+
+@dataclass(slots=True)
+class _GopBytes:
+    keyframe_pts: int
+    keyframe_s: float
+    key_bytes: int
+    inter_bytes: int = 0
+    inter_frames: int = 0
+
+    @property
+    def motion_ratio(self) -> float:
+        """Mean inter-frame bytes over keyframe bytes (0 for a GOP of one frame)."""
+        if not self.inter_frames:
+            return 0.0
+        return self.inter_bytes / self.inter_frames / max(self.key_bytes, 1)
 
 
 def _open(data: bytes) -> av.container.InputContainer:
@@ -122,9 +149,47 @@ class ArchiveReader:
         self.stats = ArchiveStats()
 
     def scan(self) -> KeyframeScan:
-        """Pass 1: decode the keyframes only and mark the active GOPs."""
-        pts: list[int] = []
-        seconds: list[float] = []
+        """Pass 1: mark the active GOPs, from the bitstream when it is clear, else from the
+        decoded keyframes."""
+        gops = self._gop_bytes()
+        pts = tuple(g.keyframe_pts for g in gops)
+        seconds = tuple(g.keyframe_s for g in gops)
+        ratios = [g.motion_ratio for g in gops]
+        quiet, moving = self.settings.quiet_bytes_ratio, self.settings.moving_bytes_ratio
+        if all(r < quiet or r >= moving for r in ratios):
+            moved_gops = [r >= moving for r in ratios]
+            keepalive = self._keepalives(list(seconds))
+            active = [m or k for m, k in zip(moved_gops, keepalive, strict=True)]
+        else:
+            active = self._active_gops(list(seconds), self._keyframe_motion(len(gops)))
+        self.stats.keyframes = len(gops)
+        self.stats.active_gops = sum(active)
+        return KeyframeScan(pts, seconds, tuple(active))
+
+    def _gop_bytes(self) -> list[_GopBytes]:
+        """Each GOP's keyframe and inter-frame bytes, from the packets alone."""
+        gops: list[_GopBytes] = []
+        with _open(self._data) as container:
+            stream = container.streams.video[0]
+            time_base = stream.time_base
+            try:
+                for packet in container.demux(stream):
+                    if packet.size == 0 or packet.pts is None or time_base is None:
+                        continue
+                    if packet.is_keyframe:
+                        at_s = float(packet.pts * time_base)
+                        gops.append(_GopBytes(int(packet.pts), at_s, packet.size))
+                    elif gops:
+                        gops[-1].inter_bytes += packet.size
+                        gops[-1].inter_frames += 1
+            except av.FFmpegError as error:
+                raise ArchiveError(f"segment breaks after GOP {len(gops)}: {error}") from error
+        if not gops:
+            raise ArchiveError("segment holds no keyframe")
+        return gops
+
+    def _keyframe_motion(self, expected: int) -> list[bool]:
+        """Per keyframe: did it differ from the previous one (pixels, small and blurred)?"""
         moved: list[bool] = []
         previous: np.ndarray | None = None
         with _open(self._data) as container:
@@ -138,16 +203,12 @@ class ArchiveReader:
                     small = self._small_luma(frame)
                     moved.append(previous is not None and self._moved(previous, small))
                     previous = small
-                    pts.append(int(frame.pts))
-                    seconds.append(float(frame.time))
             except av.FFmpegError as error:
-                raise ArchiveError(f"segment breaks at keyframe {len(pts)}: {error}") from error
-        if not pts:
-            raise ArchiveError("segment holds no decodable keyframe")
-        self.stats.keyframes = len(pts)
-        active = self._active_gops(seconds, moved)
-        self.stats.active_gops = sum(active)
-        return KeyframeScan(tuple(pts), tuple(seconds), tuple(active))
+                raise ArchiveError(f"segment breaks at keyframe {len(moved)}: {error}") from error
+        self.stats.keyframes_decoded = len(moved)
+        if len(moved) != expected:
+            raise ArchiveError(f"{len(moved)} of {expected} keyframes decode")
+        return moved
 
     def frames(self, scan: KeyframeScan) -> Iterator[Frame]:
         """Pass 2: the frames to analyse, at `active_fps` within the active runs, in order."""
@@ -208,15 +269,22 @@ class ArchiveReader:
         return bool(changed / current.size >= self.settings.changed_fraction)
 
     def _active_gops(self, seconds: list[float], moved: list[bool]) -> list[bool]:
-        """GOP i is active when keyframe i or i + 1 saw motion, or when a multiple of
-        `keepalive_s` of wall time falls within it (a keepalive, in phase across segments)."""
+        """GOP i is active when keyframe i or i + 1 saw motion, or a keepalive falls in it."""
+        keepalive = self._keepalives(seconds)
+        active: list[bool] = []
+        for index in range(len(seconds)):
+            closing = moved[index + 1] if index + 1 < len(moved) else False
+            active.append(moved[index] or closing or keepalive[index])
+        return active
+
+    def _keepalives(self, seconds: list[float]) -> list[bool]:
+        """Per GOP: does a multiple of `keepalive_s` of wall time fall within it (in phase
+        across segments, so a quiet camera is looked at once per `keepalive_s`)?"""
         keepalive_s = self.settings.keepalive_s
         epoch_s = self._start_at.timestamp()
         gop_s = seconds[1] - seconds[0] if len(seconds) > 1 else 2.0
-        active: list[bool] = []
+        due: list[bool] = []
         for index, at_s in enumerate(seconds):
-            closing = moved[index + 1] if index + 1 < len(moved) else False
             previous_s = seconds[index - 1] if index else at_s - gop_s
-            keepalive = (epoch_s + previous_s) // keepalive_s != (epoch_s + at_s) // keepalive_s
-            active.append(moved[index] or closing or keepalive)
-        return active
+            due.append((epoch_s + previous_s) // keepalive_s != (epoch_s + at_s) // keepalive_s)
+        return due
