@@ -9,6 +9,7 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from typing import Literal
 
 from index.catalog import AuditCheckpoint, AuditEntry
@@ -67,6 +68,32 @@ def export_lines(
     for point in checkpoints:
         yield _csv_line(checkpoint_record(point))
     yield _csv_line(key)
+
+
+def read_checkpoints(text: str) -> list[AuditCheckpoint]:
+    """The checkpoints of an earlier export (JSON Lines or CSV), to verify the database
+    against: ValueError naming the line that is not a checkpoint record as written here."""
+    if text.lstrip().startswith("{"):
+        records = [json.loads(line) for line in text.splitlines() if line.strip()]
+    else:
+        records = list(csv.DictReader(io.StringIO(text)))
+    points = []
+    for number, record in enumerate(records, start=1):
+        if record.get("record") != "checkpoint":
+            continue
+        try:
+            points.append(
+                AuditCheckpoint(
+                    int(record["seq"]),
+                    str(record["entry_hash"]),
+                    datetime.fromisoformat(str(record["signed_at"])),
+                    str(record["signature"]),
+                    str(record["key_fingerprint"]),
+                )
+            )
+        except (KeyError, ValueError) as error:
+            raise ValueError(f"record {number} is not a checkpoint: {error}") from error
+    return points
 
 
 def _csv_line(record: dict[str, object]) -> str:

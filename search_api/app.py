@@ -26,6 +26,7 @@ from search_api.limits import ApiLimits, RequestGuard
 from search_api.metrics import render_metrics
 from search_api.openapi import AUTH_RESPONSES, ERROR_RESPONSES, install_openapi, validation_detail
 from search_api.routers import (
+    audit,
     cameras,
     cases,
     clips,
@@ -106,6 +107,7 @@ def create_app(context: ApiContext) -> FastAPI:
     )  # fmt: skip
     for module in routers:
         api.include_router(module.router)
+    api.include_router(audit.router)  # auditors (issue #17)
     api.include_router(reindex_router)  # re-index jobs and index versions (issue #15)
     api.include_router(retention_router)  # retention and legal holds (issue #17)
 

@@ -57,15 +57,26 @@ def audit_verify(
         str | None, typer.Option(help="the signing key (base64); default: the server's key file")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="the report as JSON")] = False,
+    kept: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoints", help="an earlier `skynet audit export` whose checkpoints must hold"
+        ),
+    ] = None,
 ) -> None:
     """Check the audit chain: every entry's hashes and links, the signed checkpoints, the
     head and the triggers. Exits 1 naming the first bad entry and the kind of damage."""
+    from index.audit_export import read_checkpoints
     from index.catalog import verify_audit_chain
 
     settings = Settings()
     key = trusted_key(settings, public_key)
+    try:
+        points = [] if kept is None else read_checkpoints(kept.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise typer.BadParameter(str(error), param_hint="--checkpoints") from error
     with catalog_sessions(settings)() as session:
-        report = verify_audit_chain(session, key, from_seq)
+        report = verify_audit_chain(session, key, from_seq, points)
     if as_json:
         typer.echo(json.dumps(verification_document(report)))
     elif report.ok:

@@ -9,7 +9,7 @@ triggers refuse UPDATE and DELETE; the verifier finds what someone who removed t
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -311,15 +311,26 @@ def _content(row: AuditRow) -> AuditContent:
 
 
 def verify_audit_chain(
-    session: Session, public_key: PublicKey, from_seq: int = 1
+    session: Session,
+    public_key: PublicKey,
+    from_seq: int = 1,
+    kept: Sequence[AuditCheckpoint] = (),
 ) -> AuditVerification:
     """Check the chain from entry `from_seq` on (trusting the stored hash of the entry before
     it): numbering, links, content and entry hashes, time order, the head row, every
-    checkpoint's Ed25519 signature by `public_key` and the hash it vouches for, the triggers."""
+    checkpoint's Ed25519 signature by `public_key` and the hash it vouches for, the triggers.
+
+    `kept`: checkpoints kept outside the database (an earlier export): checked like the stored
+    ones, so deleting checkpoints along with the entries they cover is found too."""
     if from_seq < 1:
         raise ValueError(f"audit verify from entry {from_seq}: entries start at 1")
     report = _Report()
     checkpoints = {c.seq: c for c in audit_checkpoints(session)}
+    for point in kept:
+        stored = checkpoints.setdefault(point.seq, point)
+        if stored.entry_hash != point.entry_hash:
+            report.add(point.seq, "checkpoint", f"checkpoint {point.seq} differs from the kept "
+                       "copy")  # fmt: skip
     prev_hash, prev_at, expected = GENESIS_HASH, None, from_seq
     if from_seq > 1:
         anchor = session.scalars(select(AuditRow).where(AuditRow.seq == from_seq - 1)).first()

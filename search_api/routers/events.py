@@ -165,6 +165,12 @@ def read_event(
     ]
     until = event.ended_at or event.last_seen_at
     clip = clip_url(context, principal, event.camera_id, event.started_at, until)
+    # a result viewed (issue #17): the event's evidence links are handed out
+    append_audit(
+        session, principal=principal.name, role=principal.role, action="event_view",
+        target=f"event:{event.id}", hit_count=len(snapshots),
+    )  # fmt: skip
+    session.commit()
     return EventDetailOut(**EventOut.of(event).model_dump(), snapshots=snapshots, clip_url=clip)
 
 

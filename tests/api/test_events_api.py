@@ -263,6 +263,10 @@ def test_an_event_has_signed_snapshot_and_clip_links(env: EventsEnv) -> None:
     )
     assert f"/clips/cam1/{start_ms}-{end_ms}?" in event["clip_url"]
     assert env.client.get(f"{API}/events/999999", headers=env.headers("city")).status_code == 404
+    with env.context.sessions() as session:  # viewed, then each picture fetched (issue #17)
+        actions = [(e.action, e.target) for e in audit_entries(session)][-3:]
+    assert actions[0] == ("event_view", f"event:{market}")
+    assert [a for a, _ in actions[1:]] == ["object_access"] * 2
 
 
 def test_review_is_audited_and_published(env: EventsEnv) -> None:

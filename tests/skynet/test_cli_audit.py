@@ -37,6 +37,17 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+# what an attacker restores after editing, so only the chain can tell (migration 0013's SQL)
+TRIGGERS = tuple(
+    f"CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table}"
+    f" BEGIN SELECT RAISE(ABORT, 'refused'); END"
+    for table, op in (
+        ("audit_log", "UPDATE"), ("audit_log", "DELETE"), ("audit_checkpoints", "UPDATE"),
+        ("audit_checkpoints", "DELETE"), ("audit_chain_head", "DELETE"),
+    )
+)  # fmt: skip
+
+
 def skynet(*args: str) -> Result:
     return CliRunner().invoke(app, list(args), env={"COLUMNS": "200"})
 
@@ -130,3 +141,25 @@ def test_the_server_checkpointer_signs_when_due_and_warns_on_damage(
     with caplog.at_level(logging.INFO, logger="index.audit_checkpointer"):
         assert not checkpointer.verify_now().ok
     assert "AUDIT CHAIN DOES NOT VERIFY: entry 5: altered" in caplog.text
+
+
+def test_kept_checkpoints_catch_a_tail_removed_with_its_checkpoints(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    assert skynet("audit", "checkpoint").exit_code == 0
+    kept = tmp_path / "kept.csv"
+    assert skynet("audit", "export", "--format", "csv", "-o", str(kept)).exit_code == 0
+    tamper(
+        data_dir,
+        "DELETE FROM audit_log WHERE seq > 3",
+        "DELETE FROM audit_checkpoints",
+        "UPDATE audit_chain_head SET seq = 3,"
+        " entry_hash = (SELECT entry_hash FROM audit_log WHERE seq = 3)",
+        *TRIGGERS,
+    )
+    # the database alone holds a shorter valid chain: only a copy kept elsewhere tells
+    assert skynet("audit", "verify").exit_code == 0
+    checked = skynet("audit", "verify", "--checkpoints", str(kept))
+    assert checked.exit_code == 1 and "AUDIT CHAIN DAMAGED at entry 4: truncated" in checked.stderr
+    kept.write_text("record,seq\ncheckpoint,x\n")
+    assert skynet("audit", "verify", "--checkpoints", str(kept)).exit_code == 2
