@@ -32,6 +32,7 @@ from search_api.routers import (
     clips,
     event_stream,
     events,
+    footage,
     jobs,
     keys,
     objects,
@@ -103,7 +104,7 @@ def create_app(context: ApiContext) -> FastAPI:
     api = APIRouter(prefix=API_PREFIX, responses=ERROR_RESPONSES)
     routers = (
         search, tracks, cameras, zones, cases, jobs, keys, pictures, objects, clips, webhooks,
-        event_stream, events, watchlists,
+        event_stream, events, watchlists, footage,
     )  # fmt: skip
     for module in routers:
         api.include_router(module.router)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from detect.track_builder import Embedder
 from detect.worker import BatchDetector
 from index.catalog import SessionFactory
+from index.footage_ingest import AnalysisHook, FootagePolicy
 from index.retention import RetentionConfig, default_config
 from index.vectors import VectorIndex
 from ingest.camera_status import CameraStatus
@@ -42,3 +43,7 @@ class ApiContext:
     retention: RetentionConfig = field(default_factory=default_config)
     # the key audit checkpoints must be signed by (issue #17; None: GET /audit/verify is 503)
     audit_public_key: PublicKey | None = None
+    # uploaded footage (issue #15): limits and work dir (None: defaults, a temp work dir), and
+    # what queues the analysis of its segments (None: stored, not analysed until a re-index)
+    footage_policy: FootagePolicy | None = None
+    footage_analysis: AnalysisHook | None = None

@@ -16,9 +16,11 @@ from index.catalog import (
     UnknownEventError,
     UnknownZoneError,
 )
+from index.catalog.footage import UnknownUploadError
 from index.catalog.watchlists import UnknownWatchlistError, WatchlistError
 from index.catalog.webhook_deliveries import UnknownDeadLetterError
 from index.catalog.webhooks import UnknownWebhookError
+from index.footage_ingest import FootageConflictError, FootageError
 
 
 class DomainError(Exception):
@@ -73,6 +75,9 @@ CATALOG_ERRORS: dict[type[Exception], tuple[int, str | None]] = {
     UnknownDeadLetterError: (status.HTTP_404_NOT_FOUND, None),
     UnknownWatchlistError: (status.HTTP_404_NOT_FOUND, None),
     WatchlistError: (status.HTTP_422_UNPROCESSABLE_CONTENT, None),  # its message names the field
+    UnknownUploadError: (status.HTTP_404_NOT_FOUND, None),
+    FootageConflictError: (status.HTTP_409_CONFLICT, None),  # before its base class FootageError
+    FootageError: (status.HTTP_422_UNPROCESSABLE_CONTENT, None),  # its message names the field
 }
 HANDLED_ERRORS: tuple[type[Exception], ...] = (DomainError, *CATALOG_ERRORS)
 

@@ -35,6 +35,7 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 # interactive docs (HTML that loads Swagger UI / ReDoc from a CDN) are left without a CSP.
 API_CSP = b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 DOCS_PATHS = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
+FOOTAGE_PART_PATH = re.compile(r"/footage/uploads/[^/]+/parts/[0-9]+$")
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ class ApiLimits:
 
     max_request_bytes: int = 25 * 1024 * 1024  # a 20 MB picture and its form fields
     max_image_pixels: int = 40_000_000
+    # a footage upload part (issue #15, Settings.footage_part_bytes): that route's own limit
+    max_upload_part_bytes: int = 8 * 1024 * 1024
     rate_limit_per_minute: int = 600
 
 
@@ -200,12 +203,19 @@ class RequestGuard:
                 length = int(declared)
             except ValueError:
                 return refusal(400, "Content-Length is not a number")
-            if length > self.limits.max_request_bytes:
-                return refusal(413, self.too_large())
+            if length > self.body_limit(scope):
+                return refusal(413, self.too_large(scope))
         return None
 
-    def too_large(self) -> str:
-        return f"the request body is over {self.limits.max_request_bytes} bytes"
+    def body_limit(self, scope: Scope) -> int:
+        """Bytes a request's body may hold: max_request_bytes, or the part size for a footage
+        part (PUT …/footage/uploads/{id}/parts/{n}), which may be larger."""
+        if scope["method"] == "PUT" and FOOTAGE_PART_PATH.search(scope["path"]):
+            return max(self.limits.max_request_bytes, self.limits.max_upload_part_bytes)
+        return self.limits.max_request_bytes
+
+    def too_large(self, scope: Scope) -> str:
+        return f"the request body is over {self.body_limit(scope)} bytes"
 
     def limited(self, scope: Scope, receive: Receive) -> Receive:
         """`receive` that refuses (HTTP 413) a body growing past the limit."""
@@ -216,8 +226,8 @@ class RequestGuard:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limits.max_request_bytes:
-                    raise HTTPException(413, self.too_large())
+                if received > self.body_limit(scope):
+                    raise HTTPException(413, self.too_large(scope))
             return message
 
         return receive_limited

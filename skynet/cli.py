@@ -22,6 +22,7 @@ from rich.table import Table
 from skynet.cli_audit import add_audit_commands
 from skynet.cli_catalog import catalog_sessions
 from skynet.cli_exports import exports
+from skynet.cli_footage import footage
 from skynet.cli_jobs import add_reindex_commands
 from skynet.cli_plates import plates
 from skynet.cli_retention import retention
@@ -47,6 +48,7 @@ app.add_typer(plates, name="plates", no_args_is_help=True)
 app.add_typer(watchlists, name="watchlist", no_args_is_help=True)
 app.add_typer(exports, name="export", no_args_is_help=True)
 add_reindex_commands(app, vectors)  # jobs, reindex, index versions (skynet/cli_jobs.py, #15)
+app.add_typer(footage, name="footage", no_args_is_help=True)  # issue #15: uploaded video files
 app.add_typer(retention, name="retention")  # issue #17: tiers, runs, legal holds
 console = Console()
 

@@ -27,6 +27,7 @@ from index.catalog import camera_zone_rules, list_cameras, upsert_camera
 from index.catalog.engine import init_catalog, session_factory
 from index.catalog.values import CameraSpec, CameraUrlRefusedError, check_camera_urls
 from index.event_recorder import EventRecorder
+from index.footage_ingest import FootagePolicy, reindex_analysis
 from index.retention import RetentionScheduler
 from index.track_indexer import TrackIndexer, open_vector_index
 from ingest.camera import CameraConfig, CameraIngest
@@ -88,15 +89,28 @@ def query_detector(settings: Settings) -> Detector:
 
 
 def openable_cameras(specs: list[CameraSpec], allow: Sequence[str]) -> list[CameraSpec]:
-    """The cameras ingest may open: one whose URL the allow-list refuses (written to the catalog
-    before the check existed, or by hand) is logged and left closed, never fetched."""
+    """The live cameras ingest may open: one whose URL the allow-list refuses (written to the
+    catalog before the check existed, or by hand) is logged and left closed, never fetched."""
     openable = []
     for spec in specs:
+        if spec.kind != "live":
+            continue  # uploaded footage (issue #15): nothing to connect to
         try:
             openable.append(check_camera_urls(spec, allow))
         except CameraUrlRefusedError as error:
             log.error("camera %s not opened: %s", spec.id, error)
     return openable
+
+
+def footage_policy(settings: Settings) -> FootagePolicy:
+    """Limits and work dir of uploaded footage (issue #15), as `settings` say."""
+    return FootagePolicy(
+        work_dir=settings.footage_dir,
+        segment_duration_s=settings.segment_duration_s,
+        part_bytes=settings.footage_part_bytes,
+        max_bytes=settings.footage_max_bytes,
+        max_duration_s=settings.footage_max_duration_s,
+    )
 
 
 def camera_analysis(spec: CameraSpec, rules: Sequence[ZoneRule] = ()) -> CameraAnalysis:
@@ -354,6 +368,7 @@ class Runtime:
                 max_request_bytes=self.settings.max_request_bytes,
                 max_image_pixels=self.settings.max_image_pixels,
                 rate_limit_per_minute=self.settings.rate_limit_per_minute,
+                max_upload_part_bytes=self.settings.footage_part_bytes,
             ),
             camera_url_allow=self.settings.camera_url_allow,
             webhook_url_allow=self.settings.webhook_allow,
@@ -365,6 +380,10 @@ class Runtime:
             default_timezone=self.settings.timezone,
             retention=retention_config(self.settings),
             audit_public_key=Signer.load_or_create(self.settings.evidence_key_path).public_key,
+            footage_policy=footage_policy(self.settings),
+            footage_analysis=reindex_analysis(
+                self.settings.detector_model, self.settings.embedder_model
+            ),  # an upload's segments are queued for the re-index engine (issue #15)
         )
 
     def serve_api(self) -> None:

@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     track_max_age_s: float = Field(default=2.0, gt=0)
     url_expiry_s: int = Field(default=3600, gt=0)
     spool_limit_bytes: int = Field(default=20 * 1024**3, gt=0)
+    # Offline footage (issue #15, index/footage_ingest.py): uploads arrive in parts of
+    # `footage_part_bytes` (each one request, allowed past max_request_bytes), at most
+    # `footage_max_bytes` and `footage_max_duration_s` per file (longer files are refused with
+    # a message to split them; up to the limit a file is cut into segment_duration_s segments).
+    footage_part_bytes: int = Field(default=8 * 1024 * 1024, ge=64 * 1024, le=256 * 1024**2)
+    footage_max_bytes: int = Field(default=64 * 1024**3, gt=0)
+    footage_max_duration_s: float = Field(default=24 * 3600.0, gt=0)
     camera_poll_s: float = Field(default=2.0, gt=0)
     # How often the vector index is saved while it changes (and at stop). A crash costs only
     # re-adding the catalog's tracks since the last save; each save rewrites the index files.
@@ -163,6 +170,11 @@ class Settings(BaseSettings):
     def vectors_dir(self) -> Path:
         """The saved vector index files (rebuilt from the catalog at any time)."""
         return self.data_dir / "vectors"
+
+    @property
+    def footage_dir(self) -> Path:
+        """Uploaded footage being assembled and cut (emptied once each upload ends)."""
+        return self.data_dir / "footage"
 
     @property
     def spool_dir(self) -> Path:

@@ -76,6 +76,7 @@ from index.catalog.events import (
     record_violation,
     review_event,
 )
+from index.catalog.footage import FootageUpload, UnknownUploadError
 from index.catalog.jobs import (
     FINISHED_JOB_STATES,
     LIVE_JOB_STATES,
@@ -214,6 +215,7 @@ __all__ = [
     "EventQuery",
     "EventStat",
     "EvidencePicture",
+    "FootageUpload",
     "IndexVersion",
     "JobRecord",
     "NaiveDatetimeError",
@@ -238,6 +240,7 @@ __all__ = [
     "UnknownCameraGroupError",
     "UnknownCaseError",
     "UnknownEventError",
+    "UnknownUploadError",
     "UnknownZoneError",
     "Zone",
     "ZoneRuleSpec",

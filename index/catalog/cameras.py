@@ -38,6 +38,7 @@ def _camera_spec(row: CameraRow) -> CameraSpec:
         enabled=row.enabled,
         tiles=row.tiles,
         timezone=row.timezone,
+        kind=row.kind,
     )
 
 
@@ -57,6 +58,7 @@ def upsert_camera(session: Session, spec: CameraSpec) -> None:
     row.enabled = spec.enabled
     row.tiles = spec.tiles
     row.timezone = spec.timezone
+    row.kind = spec.kind
     session.flush()
 
 

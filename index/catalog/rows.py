@@ -114,6 +114,8 @@ class CameraRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now, onupdate=utc_now)
     removed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # live: streams ingest connects to; offline: uploaded footage only, no URL (issue #15)
+    kind: Mapped[str] = mapped_column(String(16), default="live", server_default="live")
 
 
 class SegmentRow(Base):

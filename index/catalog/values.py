@@ -51,6 +51,7 @@ def redact_url(url: str) -> str:
 # Camera URL schemes every deployment accepts; anything else (http, file, udp, ...) can make the
 # ingest process fetch internal URLs or read local files, so it needs the admin's allow-list.
 DEFAULT_CAMERA_URL_SCHEMES = frozenset({"rtsp", "rtsps"})
+CAMERA_KINDS = ("live", "offline")
 
 
 class CameraUrlRefusedError(ValueError):
@@ -90,9 +91,24 @@ def camera_url_allowed(url: str, allow: Sequence[str] = ()) -> bool:
     return False
 
 
+# A file given as a live camera loops forever with wall-clock times, flooding the catalog with
+# duplicate segments and tracks (issue #15: 68 loops, 199 tracks in 30 s from a 20 s clip):
+# files are footage, uploaded with their own start time, never a live camera, allow-list or not.
+FOOTAGE_HINT = (
+    "a video file is not a live camera: upload it as footage with `skynet footage add FILE "
+    "--label NAME` or POST /api/v1/footage/uploads"
+)
+
+
 def check_camera_urls(spec: CameraSpec, allow: Sequence[str] = ()) -> CameraSpec:
-    """Return `spec` if both its URLs are allowed; else CameraUrlRefusedError naming the field."""
+    """Return `spec` if both its URLs are allowed; else CameraUrlRefusedError naming the field.
+    `file://` is refused whatever the allow-list says (FOOTAGE_HINT); offline cameras have no
+    URLs to check."""
     for label, url in (("main_url", spec.main_url), ("sub_url", spec.sub_url)):
+        if url is not None and urlsplit(url).scheme.lower() == "file":
+            raise CameraUrlRefusedError(f"{label}: {FOOTAGE_HINT}")
+        if spec.kind == "offline":
+            continue
         if url is not None and not camera_url_allowed(url, allow):
             raise CameraUrlRefusedError(
                 f"{label}: camera {spec.id!r} URL {redact_url(url)!r} is refused: only rtsp:// "
@@ -187,14 +203,23 @@ class CameraSpec:
     enabled: bool = True
     tiles: str = "1x1"  # detector tiling COLSxROWS for small, distant objects
     timezone: str | None = None  # IANA name for zone schedules; None: SKYNET_TIMEZONE
+    # "live" (ingest connects to its URLs) or "offline" (uploaded footage, no URLs; issue #15)
+    kind: str = "live"
 
     def __post_init__(self) -> None:
         check_camera_id(self.id)
         if not self.name or not self.name.strip():
             raise ValueError(f"camera {self.id!r} needs a non-empty name")
+        if self.kind not in CAMERA_KINDS:
+            raise ValueError(f"camera {self.id!r} kind {self.kind!r} not one of {CAMERA_KINDS}")
+        if self.kind == "offline" and (self.main_url or self.sub_url):
+            raise ValueError(f"offline camera {self.id!r} has no stream URLs (footage only)")
         for label, url in (("main_url", self.main_url), ("sub_url", self.sub_url)):
-            if url is not None and "://" not in url:
-                raise ValueError(f"camera {self.id!r} {label} {redact_url(url)!r} has no scheme")
+            if self.kind == "live" and url is not None and "://" not in url:
+                raise ValueError(
+                    f"camera {self.id!r} {label} {redact_url(url)!r} has no scheme (a live "
+                    f"camera needs a stream URL such as rtsp://…; {FOOTAGE_HINT})"
+                )
         if not (math.isfinite(self.detect_fps) and 0 < self.detect_fps <= 60):
             raise ValueError(f"camera {self.id!r} detect_fps {self.detect_fps} not in (0, 60]")
         if self.lat is not None and not -90 <= self.lat <= 90:

@@ -69,7 +69,9 @@ def test_the_admin_allow_list_admits_exactly_its_schemes_and_hosts(
     client, context = api
     context.camera_url_allow = ("http://cam7.lan:8080", "file", "udp")
     assert client.post(CAMERAS, json=camera("a", "http://cam7.lan:8080/video")).status_code == 201
-    assert client.post(CAMERAS, json=camera("b", "file:///srv/clip.mp4")).status_code == 201
+    # a file is footage, never a live camera, whatever the list says (issue #15)
+    as_file = client.post(CAMERAS, json=camera("b", "file:///srv/clip.mp4"))
+    assert as_file.status_code == 422 and "skynet footage add" in as_file.json()["detail"]
     # any scheme the list names, not only those the request schema once knew
     assert client.post(CAMERAS, json=camera("u", "udp://239.0.0.1:5000")).status_code == 201
     for i, url in enumerate(
@@ -103,9 +105,12 @@ def test_the_cli_refuses_a_camera_url_outside_rtsp(
     assert refused.exit_code == 2 and "main_url" in refused.output
     added = runner.invoke(cli, ["camera", "add", "cam1", "--main", "rtsp://10.0.0.1/main"])
     assert added.exit_code == 0, added.output
-    monkeypatch.setenv("SKYNET_CAMERA_URL_ALLOW", "file")
-    allowed = runner.invoke(cli, ["camera", "add", "cam2", "--main", "file:///srv/clip.mp4"])
+    monkeypatch.setenv("SKYNET_CAMERA_URL_ALLOW", "http,file")
+    allowed = runner.invoke(cli, ["camera", "add", "cam2", "--main", "http://cam2.lan/video"])
     assert allowed.exit_code == 0, allowed.output
+    for url in ("file:///srv/clip.mp4", "/srv/clip.mp4"):  # footage, not a live camera
+        as_file = runner.invoke(cli, ["camera", "add", "cam3", "--main", url])
+        assert as_file.exit_code == 2 and "footage" in as_file.output, as_file.output
 
 
 def test_a_paused_camera_with_a_refused_url_may_stay_paused(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import subprocess
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +30,8 @@ TEST_START = datetime.now(UTC) - timedelta(minutes=1)
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runtime, TestClient, str]]:
     data_dir: Path = tmp_path_factory.mktemp("live")
     settings = Settings(
-        data_dir=data_dir, segment_duration_s=2.0, camera_poll_s=0.5, camera_url_allow=("file",)
-    )  # the audio-only test camera is a local file
+        data_dir=data_dir, segment_duration_s=2.0, camera_poll_s=0.5, camera_url_allow=("http",)
+    )  # the audio-only test camera is a file served over HTTP (file:// is footage, issue #15)
     runtime = Runtime.build(settings)
     runtime.start()
     with runtime.sessions() as session:
@@ -157,8 +160,16 @@ def test_a_stream_without_video_shows_why_in_its_status(live, tmp_path: Path) ->
          "-c:a", "aac", str(audio_only)],
         check=True,
     )  # fmt: skip
-    camera = {"id": "radio", "name": "Radio", "main_url": f"file://{audio_only}"}
-    assert client.post("/api/v1/cameras", json=camera).status_code == 201
-    assert wait_for(lambda: "no video track" in status_of(client, "radio")["last_error"], 15)
-    assert status_of(client, "radio")["state"] in {"reconnecting", "offline"}
-    assert client.delete("/api/v1/cameras/radio").status_code == 204
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/{audio_only.name}"
+        camera = {"id": "radio", "name": "Radio", "main_url": url}
+        assert client.post("/api/v1/cameras", json=camera).status_code == 201
+        assert wait_for(lambda: "no video track" in status_of(client, "radio")["last_error"], 15)
+        assert status_of(client, "radio")["state"] in {"reconnecting", "offline"}
+        assert client.delete("/api/v1/cameras/radio").status_code == 204
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,5 +1,8 @@
 """Re-index jobs, offline footage and versioned indexes (issue #15).
 
+Footage part (the footage helper's ops, `_upgrade_footage` / `_downgrade_footage`): the cameras'
+`kind` (live | offline) and the `footage_uploads` table (index/catalog/footage_rows.py).
+
 Re-index part (`_upgrade_reindex` / `_downgrade_reindex`): `reindex_units` (one recorded segment
 of a job with its checkpoint), `index_versions` (index/catalog/reindex_rows.py), the tracks'
 `detector_version`, and room for 200-character embedding versions (the INT8 embedder's has 71).
@@ -13,11 +16,55 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision: str = "0015_reindex_footage"
 down_revision: str | None = "0014_retention_exports"
 branch_labels: str | None = None
 depends_on: str | None = None
+
+JSON_DOCUMENT = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+def _upgrade_footage() -> None:
+    op.add_column(
+        "cameras", sa.Column("kind", sa.String(16), server_default="live", nullable=False)
+    )
+    op.create_table(
+        "footage_uploads",
+        sa.Column("id", sa.String(32), nullable=False),
+        sa.Column("camera_id", sa.String(64), nullable=False),
+        sa.Column("camera_label", sa.String(200), nullable=False),
+        sa.Column("filename", sa.String(255), nullable=False),
+        sa.Column("size_bytes", sa.BigInteger(), nullable=False),
+        sa.Column("sha256", sa.String(64), nullable=True),
+        sa.Column("part_bytes", sa.Integer(), nullable=False),
+        sa.Column("parts_received", JSON_DOCUMENT, nullable=False),
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("lat", sa.Float(), nullable=True),
+        sa.Column("lon", sa.Float(), nullable=True),
+        sa.Column("heading_deg", sa.Float(), nullable=True),
+        sa.Column("start_time_given", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("start_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("probe", JSON_DOCUMENT, nullable=True),
+        sa.Column("report", JSON_DOCUMENT, nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("created_by", sa.String(200), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_footage_uploads"),
+    )
+    op.create_index("ix_footage_uploads_sha256", "footage_uploads", ["sha256"])
+    op.create_index("ix_footage_uploads_camera_id", "footage_uploads", ["camera_id"])
+
+
+def _downgrade_footage() -> None:
+    op.drop_index("ix_footage_uploads_camera_id", table_name="footage_uploads")
+    op.drop_index("ix_footage_uploads_sha256", table_name="footage_uploads")
+    op.drop_table("footage_uploads")
+    with op.batch_alter_table("cameras") as batch:
+        batch.drop_column("kind")
+
 
 ROW_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
@@ -77,8 +124,10 @@ def _downgrade_reindex() -> None:
 
 
 def upgrade() -> None:
+    _upgrade_footage()
     _upgrade_reindex()
 
 
 def downgrade() -> None:
     _downgrade_reindex()
+    _downgrade_footage()

@@ -1,0 +1,437 @@
+"""Offline footage (issue #15): resumable uploads become recorded segments of an offline camera.
+
+One service for the API and the CLI. An upload is declared (name, size, sha256, the operator's
+camera label, optional position and start time), its parts are stored as objects
+(`footage/uploads/<id>/parts/<n>`: any API process can take any part, and a part survives a
+restart), then `complete` assembles the parts into a local file (checking size and sha256),
+probes it, cuts it into segments (ingest/footage_remux.py) and stores them.
+
+Write order of the final step, and what a failure leaves: the original file and every segment
+go to the object store first; then ONE catalog transaction creates the offline camera, adds
+the segments and marks the upload `stored`. Any failure before that commit deletes the objects
+written so far and marks the upload `failed` with the reason (no camera, no segment row); after
+it, only the parts are deleted (a leftover part costs space, never correctness).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from index.catalog import (
+    add_segment,
+    append_audit,
+    get_camera,
+    segments_between,
+    upsert_camera,
+)
+from index.catalog.footage import (
+    FootageUpload,
+    NewFootageUpload,
+    UnknownUploadError,
+    camera_kind,
+    create_footage_upload,
+    get_footage_upload,
+    live_camera_named,
+    move_footage_upload,
+    record_footage_part,
+)
+from index.catalog.rows import utc_now
+from index.catalog.values import CameraSpec
+from index.reindex_jobs import ReindexRequest, start_reindex
+from ingest.footage_probe import FootageFileError, FootageProbe, probe_footage
+from ingest.footage_remux import CutFootage, cut_footage
+from storage.objectstore import ObjectStore
+
+log = logging.getLogger(__name__)
+
+EARLIEST_FOOTAGE = datetime(2000, 1, 1, tzinfo=UTC)
+_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+_NOT_ID_CHARS = re.compile(r"[^a-z0-9_.-]+")
+_EXTENSION = re.compile(r"\.([A-Za-z0-9]{1,8})$")
+# Queues the analysis of an offline camera's new segments [start, end) by the re-index engine,
+# in the session that stores them (so stored footage is never left unqueued): (session,
+# camera_id, start, end, owner) → the analysis job's id. None: stored, analysed by a later
+# re-index job.
+AnalysisHook = Callable[[Session, str, datetime, datetime, str], str]
+
+
+class FootageError(ValueError):
+    """Footage refused as given (bad size, time, file, label); the message says why."""
+
+
+class FootageConflictError(FootageError):
+    """The footage clashes with what is stored: a live camera's label, overlapping footage,
+    an upload already finished."""
+
+
+@dataclass(frozen=True)
+class FootagePolicy:
+    """Limits and places (Settings: footage_* and segment_duration_s).
+
+    A long file is accepted and cut into segments like a live recording (stream copy costs
+    I/O, not decoding, and the re-index engine checkpoints per segment), up to
+    `max_duration_s` (24 h by default: a day's recorder export) and `max_bytes`.
+    """
+
+    work_dir: Path
+    segment_duration_s: float = 10.0
+    part_bytes: int = 8 * 1024 * 1024
+    max_bytes: int = 64 * 1024**3
+    max_duration_s: float = 24 * 3600.0
+    future_slack_s: float = 300.0  # camera and server clocks disagree by minutes, not hours
+    process_timeout_s: float | None = None
+
+
+@dataclass(frozen=True)
+class FootageRequest:
+    """What an operator gives to start an upload."""
+
+    filename: str
+    size_bytes: int
+    camera_label: str
+    sha256: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    heading_deg: float | None = None
+    start_time: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who does it: name and role for the audit log, `owner` (a stable id, such as an API
+    key's) for who may see and resume the upload."""
+
+    name: str
+    role: str
+    owner: str
+
+
+def offline_camera_id(label: str) -> str:
+    """The camera id a label gives: lower case, runs of other characters as '-', ≤ 64."""
+    slug = _NOT_ID_CHARS.sub("-", label.strip().lower()).strip("-._")[:64].rstrip("-._")
+    if not slug:
+        raise FootageError(f"camera_label {label!r} needs letters or digits")
+    return slug
+
+
+def reindex_analysis(detector: str, embedder: str, priority: int = 0) -> AnalysisHook:
+    """The hook that queues a re-index job (index/reindex_jobs.py) over the new segments with
+    the given models: one code path analyses recorded and uploaded footage alike."""
+
+    def queue(session: Session, camera_id: str, start: datetime, end: datetime, owner: str) -> str:
+        request = ReindexRequest((camera_id,), start, end, detector, embedder, priority=priority)
+        return start_reindex(session, request, owner)
+
+    return queue
+
+
+def part_key(upload_id: str, number: int) -> str:
+    return f"footage/uploads/{upload_id}/parts/{number:06d}"
+
+
+def original_key(upload: FootageUpload) -> str:
+    match = _EXTENSION.search(upload.filename)
+    extension = f".{match[1].lower()}" if match else ""
+    return f"footage/{upload.camera_id}/{upload.id}/original{extension}"
+
+
+@dataclass
+class FootageService:
+    """Uploads → offline camera segments; `analysis` queues the new segments' analysis."""
+
+    sessions: sessionmaker[Session]
+    store: ObjectStore
+    policy: FootagePolicy
+    analysis: AnalysisHook | None = None
+    clock: Callable[[], datetime] = field(default=utc_now)
+
+    # ---- receiving ------------------------------------------------------------------------
+
+    def start_upload(self, request: FootageRequest, actor: Actor) -> FootageUpload:
+        """Check what can be checked before a byte arrives, then record the upload."""
+        filename = request.filename.strip().replace("\\", "/").rsplit("/", 1)[-1]
+        if not filename or len(filename) > 255:
+            raise FootageError("filename: give the file's name (1-255 characters)")
+        if request.size_bytes <= 0:
+            raise FootageError("size: the file is empty (0 bytes): it holds no video")
+        if request.size_bytes > self.policy.max_bytes:
+            raise FootageError(
+                f"size: {request.size_bytes} bytes is over the {self.policy.max_bytes} byte "
+                "limit (SKYNET_FOOTAGE_MAX_BYTES)"
+            )
+        if request.sha256 is not None and not _SHA256.match(request.sha256):
+            raise FootageError("sha256: give 64 hex characters")
+        if request.start_time is not None:
+            self.check_start(request.start_time, 0.0, "start_time")
+        camera_id = offline_camera_id(request.camera_label)
+        new = NewFootageUpload(
+            camera_id, request.camera_label.strip(), filename, request.size_bytes,
+            request.sha256, self.policy.part_bytes, actor.owner, request.lat, request.lon,
+            request.heading_deg, request.start_time,
+        )  # fmt: skip
+        with self.sessions() as session:
+            self.check_label(session, new.camera_label, camera_id)
+            try:
+                CameraSpec(camera_id, new.camera_label, "", lat=new.lat, lon=new.lon,
+                           heading_deg=new.heading_deg, kind="offline")  # fmt: skip
+            except ValueError as error:
+                raise FootageError(str(error)) from error
+            upload = create_footage_upload(session, new)
+            append_audit(
+                session, principal=actor.name, role=actor.role, action="footage_upload",
+                target=f"upload:{upload.id}", filters={"filename": filename,
+                "size_bytes": request.size_bytes, "camera": camera_id},
+            )  # fmt: skip
+            session.commit()
+        return upload
+
+    def upload(self, upload_id: str) -> FootageUpload:
+        with self.sessions() as session:
+            upload = get_footage_upload(session, upload_id)
+        if upload is None:
+            raise UnknownUploadError(f"upload {upload_id!r} not found")
+        return upload
+
+    def put_part(self, upload_id: str, number: int, data: bytes) -> FootageUpload:
+        """Store part `number` (0-based); it must be exactly as long as the upload's plan says
+        (`part_bytes`, the last one the rest), so a resumed upload cannot shift bytes."""
+        upload = self.upload(upload_id)
+        if upload.state != "receiving":
+            raise FootageConflictError(f"upload {upload_id} is {upload.state}: no more parts")
+        try:
+            expected = upload.part_size(number)
+        except ValueError as error:
+            raise FootageError(f"part: {error}") from error
+        if len(data) != expected:
+            raise FootageError(f"part {number} holds {len(data)} bytes; it must hold {expected}")
+        self.store.put_bytes(part_key(upload_id, number), data)
+        with self.sessions() as session:
+            try:
+                upload = record_footage_part(session, upload_id, number)
+            except ValueError as error:
+                raise FootageConflictError(str(error)) from error
+            session.commit()
+        return upload
+
+    # ---- completing -----------------------------------------------------------------------
+
+    def begin_processing(self, upload_id: str) -> FootageUpload:
+        """receiving → processing once every part is stored; FootageError naming the missing
+        parts otherwise, FootageConflictError when the upload was already completed."""
+        upload = self.upload(upload_id)
+        if upload.state != "receiving":
+            raise FootageConflictError(f"upload {upload_id} is already {upload.state}")
+        if upload.missing_parts:
+            missing = list(upload.missing_parts)
+            shown = ", ".join(map(str, missing[:20])) + (" …" if len(missing) > 20 else "")
+            raise FootageError(f"upload {upload_id} misses {len(missing)} part(s): {shown}")
+        with self.sessions() as session:
+            if not move_footage_upload(session, upload_id, "receiving", "processing"):
+                raise FootageConflictError(f"upload {upload_id} is already being completed")
+            session.commit()
+        return self.upload(upload_id)
+
+    def complete(self, upload_id: str, actor: Actor) -> FootageUpload:
+        """begin_processing, then process (both here; the API runs `process` on a thread)."""
+        self.begin_processing(upload_id)
+        return self.process(upload_id, actor)
+
+    def process(self, upload_id: str, actor: Actor) -> FootageUpload:
+        """Assemble, check, probe, cut and store an upload in `processing`; the upload ends
+        `stored`, or `failed` with the reason and nothing of it left in store or catalog."""
+        upload = self.upload(upload_id)
+        work = self.policy.work_dir / upload_id
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        written: list[str] = []
+        try:
+            source = self._assemble(upload, work / "original")
+            probe = self._probe(source)
+            start_at = self._start_of(upload, probe)
+            cut = self._cut(upload, source, probe, start_at, work / "segments")
+            written.append(original_key(upload))
+            self.store.put_file(original_key(upload), source, "video/octet-stream")
+            for path, segment in cut.segments:
+                written.append(segment.object_key)
+                self.store.put_file(segment.object_key, path, "video/mp4")
+            self._delete_parts(upload)  # from here on a failure means uploading again anyway
+            self._record(upload, probe, start_at, cut, actor)
+        except Exception as error:
+            self._delete_parts(upload)
+            self._fail(upload, written, error, actor)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return self.upload(upload_id)
+
+    def _assemble(self, upload: FootageUpload, target: Path) -> Path:
+        digest, size_bytes = hashlib.sha256(), 0
+        with target.open("wb") as stream:
+            for number in range(upload.part_count):
+                data = self.store.get(part_key(upload.id, number))
+                digest.update(data)
+                size_bytes += len(data)
+                stream.write(data)
+        sha256 = digest.hexdigest()
+        if size_bytes != upload.size_bytes:
+            raise FootageError(
+                f"the parts add up to {size_bytes} bytes, not the {upload.size_bytes} declared"
+            )
+        if upload.sha256 is not None and sha256 != upload.sha256:
+            raise FootageError(
+                f"sha256 mismatch: the parts hash to {sha256}, the upload declared "
+                f"{upload.sha256} (a part was corrupted on the way: upload again)"
+            )
+        return target
+
+    def _probe(self, source: Path) -> FootageProbe:
+        try:
+            probe = probe_footage(source)
+        except FootageFileError as error:
+            raise FootageError(str(error)) from error
+        limit_s = self.policy.max_duration_s
+        if probe.duration_s is not None and probe.duration_s > limit_s:
+            raise FootageError(
+                f"the footage lasts {probe.duration_s / 3600:.1f} h, over the "
+                f"{limit_s / 3600:g} h limit (SKYNET_FOOTAGE_MAX_DURATION_S): split it first"
+            )
+        return probe
+
+    def _start_of(self, upload: FootageUpload, probe: FootageProbe) -> datetime:
+        """The operator's start time, else the file's creation_time; checked either way."""
+        if upload.start_time_given is not None:
+            start, what = upload.start_time_given, "start_time"
+        elif probe.creation_time is not None:
+            start, what = probe.creation_time, "the file's creation_time"
+        else:
+            raise FootageError(
+                "start_time: the file states no recording time (creation_time): give one"
+            )
+        self.check_start(start, probe.duration_s or 0.0, what)
+        return start
+
+    def check_start(self, start: datetime, duration_s: float, what: str) -> None:
+        """FootageError unless footage starting at `start` lies between 2000 and now."""
+        if start.tzinfo is None:
+            raise FootageError(f"{what} {start.isoformat()} needs a UTC offset")
+        if start < EARLIEST_FOOTAGE:
+            raise FootageError(
+                f"{what} {start.isoformat()} is before 2000: a camera clock that was never "
+                "set? give the real start time"
+            )
+        latest = self.clock() + timedelta(seconds=self.policy.future_slack_s)
+        if start + timedelta(seconds=duration_s) > latest:
+            raise FootageError(
+                f"{what} {start.isoformat()} puts the footage (or its end, "
+                f"{duration_s:.0f} s later) in the future"
+            )
+
+    def check_label(self, session: Session, label: str, camera_id: str) -> None:
+        """FootageConflictError when the label (or the id it gives) names a live camera."""
+        live = live_camera_named(session, label)
+        if live is None and camera_kind(session, camera_id) == "live":
+            live = camera_id
+        if live is not None:
+            raise FootageConflictError(
+                f"camera_label {label!r} names the live camera {live!r}: footage goes to an "
+                "offline source of its own; choose another label"
+            )
+
+    def _cut(
+        self, upload: FootageUpload, source: Path, probe: FootageProbe, start_at: datetime,
+        out_dir: Path,
+    ) -> CutFootage:  # fmt: skip
+        try:
+            return cut_footage(
+                source, probe, out_dir, upload.camera_id, start_at,
+                self.policy.segment_duration_s, self.policy.process_timeout_s,
+            )  # fmt: skip
+        except FootageFileError as error:
+            raise FootageError(str(error)) from error
+        except subprocess.TimeoutExpired as error:
+            raise FootageError(f"cutting took over {error.timeout:.0f} s: stopped") from error
+
+    def _record(
+        self, upload: FootageUpload, probe: FootageProbe, start_at: datetime, cut: CutFootage,
+        actor: Actor,
+    ) -> None:  # fmt: skip
+        """The one catalog transaction that makes the footage visible."""
+        first, last = cut.segments[0][1], cut.segments[-1][1]
+        with self.sessions() as session:
+            self.check_label(session, upload.camera_label, upload.camera_id)
+            overlapping = segments_between(session, upload.camera_id, first.start_at, last.end_at)
+            if overlapping:
+                raise FootageConflictError(
+                    f"camera {upload.camera_id!r} already holds footage from "
+                    f"{overlapping[0].start_at.isoformat()}: this file "
+                    f"({first.start_at.isoformat()} to {last.end_at.isoformat()}) overlaps "
+                    "it; give another start_time or label"
+                )
+            if get_camera(session, upload.camera_id) is None:
+                upsert_camera(session, CameraSpec(
+                    upload.camera_id, upload.camera_label, "", lat=upload.lat, lon=upload.lon,
+                    heading_deg=upload.heading_deg, kind="offline",
+                ))  # fmt: skip
+            for _path, segment in cut.segments:
+                add_segment(session, segment)
+            job_id = None
+            if self.analysis is not None:  # queued with the segments: none is left behind
+                job_id = self.analysis(
+                    session, upload.camera_id, first.start_at, last.end_at, upload.created_by
+                )
+            report = {
+                "analysis_job": job_id,
+                "original_key": original_key(upload),
+                "segments": len(cut.segments),
+                "footage_s": round(cut.covered_s, 3),
+                "start_at": first.start_at.isoformat(),
+                "end_at": last.end_at.isoformat(),
+                "transcoded": cut.transcoded,
+                "damage": list(cut.damage),
+            }
+            if not move_footage_upload(
+                session, upload.id, "processing", "stored", start_at=start_at,
+                probe=probe.to_json(), report=report,
+            ):  # fmt: skip
+                raise FootageConflictError(f"upload {upload.id} left processing meanwhile")
+            append_audit(
+                session, principal=actor.name, role=actor.role, action="footage_stored",
+                target=f"camera:{upload.camera_id}",
+                filters={"upload": upload.id, "segments": len(cut.segments)},
+            )  # fmt: skip
+            session.commit()
+
+    def _fail(
+        self, upload: FootageUpload, written: list[str], error: Exception, actor: Actor
+    ) -> None:
+        if not isinstance(error, FootageError):
+            log.exception("footage upload %s failed", upload.id, exc_info=error)
+        for key in written:
+            try:
+                self.store.delete(key)
+            except Exception:  # keep cleaning; the upload is failed anyway
+                log.exception("could not delete %s of failed upload %s", key, upload.id)
+        message = str(error) if isinstance(error, FootageError) else f"internal error: {error}"
+        with self.sessions() as session:
+            move_footage_upload(session, upload.id, "processing", "failed", error=message)
+            append_audit(
+                session, principal=actor.name, role=actor.role, action="footage_refused",
+                target=f"upload:{upload.id}", filters={"error": message[:500]},
+            )  # fmt: skip
+            session.commit()
+
+    def _delete_parts(self, upload: FootageUpload) -> None:
+        for number in range(upload.part_count):
+            try:
+                self.store.delete(part_key(upload.id, number))
+            except Exception:  # a leftover part costs space only
+                log.warning("could not delete part %d of upload %s", number, upload.id)
