@@ -30,6 +30,10 @@ above) or `mobilenetv2-embedder-int8` (4.9 instead of 7.2 ms of CPU per crop; co
 INT8 trunk colour + deep no longer wins the headline rank-1, so it is not the default). A model's
 ONNX metadata entry `deep_model_version` names its vector space, so `embedding_version` differs
 between the two.
+
+With a learned re-ID metric (`detect.reid_metric`, issue #16) the combined vector is projected
+into the metric's space: `dim` and `embedding_version` become the metric's, so its vectors live in
+their own index. `AppearanceEmbedder.from_settings` builds the embedder every caller shares.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ import itertools
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -45,7 +50,9 @@ import onnxruntime as ort
 
 from detect.colour import check_crop
 from detect.lab_colour import LAB_COLOUR_DIM, LAB_COLOUR_VERSION, lab_colour_descriptors
-from models.registry import DEEP_MODEL_VERSION, DEEP_MODEL_VERSION_KEY
+from detect.reid_calibration import Calibration, base_calibration
+from detect.reid_metric import ReidMetric, load_metric
+from models.registry import DEEP_MODEL_VERSION, DEEP_MODEL_VERSION_KEY, model_path
 
 IMAGENET_MEAN_RGB = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD_RGB = np.array([0.229, 0.224, 0.225], np.float32)
@@ -125,6 +132,17 @@ def stripe_features(feature_map: np.ndarray, stripes: int) -> np.ndarray:
     return _l2_normalise(_l2_normalise(bands).reshape(len(feature_map), -1))
 
 
+class EmbedderSettings(Protocol):
+    """The settings fields the embedder reads (skynet.settings.Settings has them)."""
+
+    @property
+    def embedder_model(self) -> str: ...
+    @property
+    def models_dir(self) -> Path: ...
+    @property
+    def reid_metric_path(self) -> Path | None: ...
+
+
 class AppearanceEmbedder:
     """Embeds BGR uint8 crops into unit vectors of `dim` floats with one batched ORT call."""
 
@@ -133,6 +151,7 @@ class AppearanceEmbedder:
         model_path: Path,
         config: EmbedderConfig | None = None,
         intra_op_threads: int = 1,
+        metric: ReidMetric | None = None,
     ) -> None:
         if not Path(model_path).is_file():
             raise FileNotFoundError(
@@ -159,17 +178,50 @@ class AppearanceEmbedder:
             )
         metadata = self._session.get_modelmeta().custom_metadata_map
         self.deep_model_version = metadata.get(DEEP_MODEL_VERSION_KEY, DEEP_MODEL_VERSION)
+        if metric is not None:
+            metric.check_base(self.base_embedding_version, self.base_dim)
+        self.metric = metric
+        self.calibration: Calibration | None = (
+            base_calibration(self.base_embedding_version) if metric is None else metric.calibration
+        )
+
+    @classmethod
+    def from_settings(
+        cls, settings: EmbedderSettings, intra_op_threads: int = 1
+    ) -> AppearanceEmbedder:
+        """The embedder search and indexing use: the configured trunk and learned metric.
+
+        A metric file learned on another embedding version or dimension is refused here (at
+        start-up), never mixed silently into this vector space."""
+        metric_file = settings.reid_metric_path
+        return cls(
+            model_path(settings.embedder_model, settings.models_dir),
+            intra_op_threads=intra_op_threads,
+            metric=None if metric_file is None else load_metric(Path(metric_file)),
+        )
 
     @property
     def deep_dim(self) -> int:
         return BOTTLENECK_CHANNELS * self.config.stripes
 
     @property
-    def dim(self) -> int:
+    def base_dim(self) -> int:
+        """Floats of the vector before any learned metric."""
         return self.deep_dim + LAB_COLOUR_DIM
 
     @property
+    def dim(self) -> int:
+        return self.base_dim if self.metric is None else self.metric.dim
+
+    @property
     def embedding_version(self) -> str:
+        if self.metric is not None:
+            return self.metric.embedding_version()
+        return self.base_embedding_version
+
+    @property
+    def base_embedding_version(self) -> str:
+        """The version of vectors before any learned metric (what a metric is learned on)."""
         c = self.config
         return (
             f"{self.deep_model_version}x{c.stripes}stripes@{c.input_height_px}x{c.input_width_px}"
@@ -194,7 +246,12 @@ class AppearanceEmbedder:
         return stripe_features(np.concatenate(parts), self.config.stripes)
 
     def embed(self, crops: list[np.ndarray], class_names: list[str]) -> np.ndarray:
-        """N×`dim` float32 unit vectors: weighted concat of deep and colour parts."""
+        """N×`dim` float32 unit vectors: the base vectors, through the learned metric if any."""
+        base = self.embed_base(crops, class_names)
+        return base if self.metric is None else self.metric.project(base)
+
+    def embed_base(self, crops: list[np.ndarray], class_names: list[str]) -> np.ndarray:
+        """N×`base_dim` float32 unit vectors: weighted concat of deep and colour parts."""
         if not isinstance(crops, list | tuple):
             raise ValueError(f"crops must be a list of images, got {type(crops).__name__}")
         if len(crops) != len(class_names):

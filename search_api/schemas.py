@@ -58,6 +58,12 @@ class MatchReason(BaseModel):
     )
 
 
+NO_GOOD_MATCH = (
+    "appearance searches of persons: true when no hit's confidence reaches the calibrated"
+    " threshold (the person may never have been filmed); null where uncalibrated"
+)
+
+
 class SearchHit(BaseModel):
     """One track found by a search, with where and when it was seen and links to look at it."""
 
@@ -74,6 +80,13 @@ class SearchHit(BaseModel):
             " confidences (attribute and text searches), 1 − edits per plate character (plate"
             " searches); `why` holds the parts"
         )
+    )
+    confidence: float | None = Field(
+        default=None,
+        description=(
+            "appearance searches of persons: the share of hits at this score that were the same"
+            " person on a labelled split (calibrated; issue #16); null where uncalibrated"
+        ),
     )
     thumbnail_url: str | None
     clip_url: str | None = Field(description="recording that starts at the moment (#t=offset)")
@@ -93,6 +106,7 @@ class QueryInfo(BaseModel):
 class SearchResponse(BaseModel):
     query: QueryInfo
     hits: list[SearchHit]
+    no_good_match: bool | None = Field(default=None, description=NO_GOOD_MATCH)
 
 
 class TrackOut(BaseModel):
@@ -369,6 +383,7 @@ class ParsedText(BaseModel):
 
 class HitsPage(BaseModel):
     hits: list[SearchHit]
+    no_good_match: bool | None = Field(default=None, description=NO_GOOD_MATCH)
     offset: int = 0
     total: int | None = Field(default=None, description="matches in all (attribute search)")
 

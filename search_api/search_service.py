@@ -5,13 +5,14 @@ endpoints; the job runner (search_api/search_jobs.py) ranks in slices with the s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from detect.reid_calibration import Calibration
 from index.catalog import (
     SCAN_BATCH_ROWS,
     Principal,
@@ -163,6 +164,32 @@ def zone_ref(zone: Zone) -> ZoneRef:
     return ZoneRef(id=zone.id, name=zone.name, camera_id=zone.camera_id)
 
 
+def match_calibration(context: ApiContext) -> Calibration | None:
+    """The calibration of the embedder's vectors (issue #16), if it has one."""
+    calibration = getattr(context.embedder, "calibration", None)
+    return calibration if isinstance(calibration, Calibration) else None
+
+
+def match_confidence(
+    context: ApiContext, class_name: str, similarity: float | None
+) -> float | None:
+    """Calibrated P(same person) of an appearance similarity (persons only: the calibration
+    was fitted on person tracks)."""
+    calibration = match_calibration(context)
+    if calibration is None or similarity is None or class_name != "person":
+        return None
+    return round(float(calibration.confidence(np.array([similarity]))[0]), 4)
+
+
+def no_good_match(context: ApiContext, hits: Sequence[SearchHit]) -> bool | None:
+    """True when no calibrated hit reaches the threshold; None where nothing is calibrated."""
+    calibration = match_calibration(context)
+    rated = [hit.confidence for hit in hits if hit.confidence is not None]
+    if calibration is None or (hits and not rated):
+        return None
+    return not any(confidence >= calibration.threshold for confidence in rated)
+
+
 def hit_for(
     context: ApiContext,
     viewer: Principal,
@@ -178,6 +205,7 @@ def hit_for(
         start_at=track.start_at,
         end_at=track.end_at,
         score=result.score,
+        confidence=match_confidence(context, track.class_name, result.similarity),
         thumbnail_url=picture_url(context, viewer, track.thumbnail_key),
         clip_url=None
         if clip_deleted

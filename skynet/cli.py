@@ -25,6 +25,7 @@ from skynet.cli_exports import exports
 from skynet.cli_footage import footage
 from skynet.cli_jobs import add_reindex_commands
 from skynet.cli_plates import plates
+from skynet.cli_reid import reid
 from skynet.cli_retention import retention
 from skynet.cli_watchlists import watchlists
 from skynet.cli_zones import zones
@@ -50,6 +51,7 @@ app.add_typer(exports, name="export", no_args_is_help=True)
 add_reindex_commands(app, vectors)  # jobs, reindex, index versions (skynet/cli_jobs.py, #15)
 app.add_typer(footage, name="footage", no_args_is_help=True)  # issue #15: uploaded video files
 app.add_typer(retention, name="retention")  # issue #17: tiers, runs, legal holds
+app.add_typer(reid, name="reid", no_args_is_help=True)  # issue #16: the learned re-ID metric
 console = Console()
 
 
@@ -397,10 +399,8 @@ def camera_list() -> None:
 
 def current_embedding() -> tuple[str, int]:
     from detect.embedder import AppearanceEmbedder
-    from models.registry import model_path
 
-    settings = Settings()
-    embedder = AppearanceEmbedder(model_path(settings.embedder_model, settings.models_dir))
+    embedder = AppearanceEmbedder.from_settings(Settings())
     return embedder.embedding_version, embedder.dim
 
 

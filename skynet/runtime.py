@@ -34,7 +34,6 @@ from ingest.camera import CameraConfig, CameraIngest
 from ingest.camera_status import CameraStatus
 from ingest.frame_queue import LatestFrames
 from ingest.uploader import SegmentUploader
-from models.registry import model_path
 from search_api.app import API_PREFIX, create_app
 from search_api.context import ApiContext
 from search_api.event_stream import EventStreamPolicy
@@ -166,7 +165,7 @@ class Runtime:
         sessions = session_factory(init_catalog(settings.catalog_url))
         store = open_object_store(settings)
         detector = pipeline_detector(settings)
-        embedder = AppearanceEmbedder(model_path(settings.embedder_model, settings.models_dir))
+        embedder = AppearanceEmbedder.from_settings(settings)  # with the learned re-ID metric
         vectors = open_vector_index(
             sessions, settings.vectors_dir, embedder.embedding_version, embedder.dim
         )

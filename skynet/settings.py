@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     embedder_model: Literal["mobilenetv2-embedder", "mobilenetv2-embedder-int8"] = (
         "mobilenetv2-embedder"
     )
+    # Re-ID metric (issue #16): a file from `skynet reid learn` (var/models/reid_metric-<id>.npz);
+    # empty: the base vector. It must be learned on embedder_model's vectors (checked at
+    # start-up); a new metric is a new embedding version, so it goes live through a re-index.
+    reid_metric_path: Path | None = None
     analysis_threads: int = Field(default=2, ge=1)  # detector calls in flight at once
     # Read the plates of vehicle tracks (PP-OCRv4, ≈ 0.1 s per read, at most 5 reads a track,
     # on the analysis threads when a track is finalised); off: no plates, no plate search hits.

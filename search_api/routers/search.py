@@ -47,7 +47,7 @@ from search_api.search_pipeline import (
     run_search,
     same_kind,
 )
-from search_api.search_service import audit_denials, audit_search
+from search_api.search_service import audit_denials, audit_search, no_good_match
 
 router = APIRouter(prefix="/search", tags=["search"], responses=AUTH_RESPONSES)
 
@@ -152,7 +152,9 @@ def search_by_image(
     found = outcome.picture_object
     assert found is not None  # a picture search always has its object
     query = QueryInfo(class_name=found.class_name, box=found.box)
-    return SearchResponse(query=query, hits=outcome.hits)
+    return SearchResponse(
+        query=query, hits=outcome.hits, no_good_match=no_good_match(context, outcome.hits)
+    )
 
 
 @router.post(
@@ -185,7 +187,7 @@ def search_by_track(
     )
     outcome = run_search(context, session, principal, spec)
     session.commit()
-    return HitsPage(hits=outcome.hits)
+    return HitsPage(hits=outcome.hits, no_good_match=no_good_match(context, outcome.hits))
 
 
 @router.post(
