@@ -5,8 +5,9 @@ What a bundle holds, and why:
 - `clips/track-<id>.mp4` — always: the track's moments (first seen − pad … last seen + pad) cut
   from the recorded segments and re-encoded with every bystander blurred (evidence/redact.py);
   every selected subject on the clip's camera stays sharp.
-- `originals/track-<id>.mp4` — only when asked for and the requester's role may see unredacted
-  footage of everyone (`ORIGINAL_ROLES`): a stream copy of the same moments, bits unchanged.
+- `originals/track-<id>.mp4` — only when asked for by someone who may see unredacted footage of
+  everyone (the API: admins; decided by the caller): a stream copy of the same moments, bits
+  unchanged.
   Otherwise the originals travel as hashes only: `metadata.json` lists each source segment's
   object key and SHA-256 — checked against the catalog while building — so a court can have
   the sealed recording produced and compare it, without bystanders leaving the system.
@@ -19,8 +20,8 @@ What a bundle holds, and why:
   was built, when and by which key.
 - the signed manifest (evidence/manifest.py).
 
-Access checks (case open and the requester's, tracks on cameras the requester may see) are the
-caller's: the API's export service and the CLI run them before a build is queued.
+Access checks (case open and the requester's, tracks on cameras the requester may see, who may
+have originals) are the caller's: the API and the CLI run them before a build is queued.
 """
 
 from __future__ import annotations
@@ -67,7 +68,6 @@ from storage.objectstore import ObjectNotFoundError, ObjectStore, sha256_of_file
 EXPORT_JOB_KIND = "export"
 DEFAULT_PAD_S = 2.0
 MAX_TRACKS = 50
-ORIGINAL_ROLES = frozenset({"admin"})
 PROGRESS_EVERY_FRAMES = 10
 
 Progress = Callable[[float], None]
@@ -122,11 +122,6 @@ class ExportRequest:
             raise ExportError("purpose: must not be blank")
         if not 0.0 <= self.pad_s <= 60.0:
             raise ExportError(f"pad_s {self.pad_s} not in [0, 60]")
-        if self.include_originals and self.role not in ORIGINAL_ROLES:
-            raise ExportError(
-                f"include_originals: role {self.role!r} may not export unredacted footage;"
-                f" needs one of {sorted(ORIGINAL_ROLES)}"
-            )
 
     def as_json(self) -> dict[str, Any]:
         return {

@@ -45,6 +45,8 @@ from search_api.routers import (
 )
 from search_api.routers.reindex import router as reindex_router
 from search_api.routers.retention import router as retention_router
+from search_api.routers.exports import router as exports_router
+from search_api.routers.exports import start_export_runner, stop_export_runner
 from search_api.schemas import Health
 
 API_PREFIX = "/api/v1"
@@ -53,7 +55,9 @@ API_PREFIX = "/api/v1"
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     start_job_runner(app)  # resumes the search jobs a stopped process left unfinished
+    start_export_runner(app)  # and the evidence exports (issue #17)
     yield
+    stop_export_runner(app)
     runner = getattr(app.state, "search_jobs", None)
     if runner is not None:
         runner.shutdown()
@@ -108,6 +112,7 @@ def create_app(context: ApiContext) -> FastAPI:
     )  # fmt: skip
     for module in routers:
         api.include_router(module.router)
+    api.include_router(exports_router)  # evidence exports (issue #17)
     api.include_router(audit.router)  # auditors (issue #17)
     api.include_router(reindex_router)  # re-index jobs and index versions (issue #15)
     api.include_router(retention_router)  # retention and legal holds (issue #17)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from detect.track_builder import Embedder
 from detect.worker import BatchDetector
+from evidence.bundle import EvidenceKit
 from index.catalog import SessionFactory
 from index.footage_ingest import AnalysisHook, FootagePolicy
 from index.retention import RetentionConfig, default_config
@@ -47,3 +48,5 @@ class ApiContext:
     # what queues the analysis of its segments (None: stored, not analysed until a re-index)
     footage_policy: FootagePolicy | None = None
     footage_analysis: AnalysisHook | None = None
+    # evidence exports (issue #17): signing key and face model dir (None: exports refused)
+    evidence: EvidenceKit | None = None

@@ -21,6 +21,7 @@ from detect.registry import DetectorOptions, build_detector
 from detect.violations import SIDE_CLASSES
 from detect.worker import AnalysisWorker, CameraAnalysis
 from detect.zone_rules import ZoneRule
+from evidence.bundle import EvidenceKit
 from index.audit_checkpointer import AuditCheckpointer
 from index.camera_links import CameraLinkMonitor
 from index.catalog import camera_zone_rules, list_cameras, upsert_camera
@@ -377,6 +378,9 @@ class Runtime:
                 max_s=self.settings.event_stream_max_s,
             ),
             default_timezone=self.settings.timezone,
+            evidence=EvidenceKit.for_site(
+                self.settings.evidence_key_path, self.settings.models_dir
+            ),  # evidence exports (issue #17)
             retention=retention_config(self.settings),
             audit_public_key=Signer.load_or_create(self.settings.evidence_key_path).public_key,
             footage_policy=footage_policy(self.settings),
