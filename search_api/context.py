@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from detect.track_builder import Embedder
 from detect.worker import BatchDetector
-from evidence.bundle import EvidenceKit
+from evidence.request import EvidenceKit
 from index.catalog import SessionFactory
 from index.footage_ingest import AnalysisHook, FootagePolicy
 from index.retention import RetentionConfig, default_config

@@ -21,13 +21,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from evidence.bundle import (
-    EXPORT_JOB_KIND,
-    EvidenceKit,
-    ExportRequest,
-    build_bundle,
-    load_material,
-)
+from evidence.bundle import build_bundle, load_material
+from evidence.request import EXPORT_JOB_KIND, EvidenceKit, ExportRequest
 from index.catalog import (
     CatalogError,
     JobRecord,

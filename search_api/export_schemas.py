@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from evidence.bundle import DEFAULT_PAD_S, MAX_TRACKS
+from evidence.request import DEFAULT_PAD_S, MAX_TRACKS
 
 
 class ExportCreate(BaseModel):

@@ -23,7 +23,7 @@ from skynet.settings import Settings
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
-    from evidence.bundle import ExportRequest
+    from evidence.request import ExportRequest
     from index.catalog import Principal
 
 exports = typer.Typer(help="Evidence exports: signed case bundles of redacted footage")
@@ -43,7 +43,8 @@ def build(
 ) -> None:
     """Build a signed evidence bundle of the tracks (redacted clips, best shots, metadata, the
     case's audit extract, chain of custody), as `cli:<user>`, an admin of the host; audited."""
-    from evidence.bundle import EvidenceKit, ExportError, ExportRequest, build_bundle, load_material
+    from evidence.bundle import build_bundle, load_material
+    from evidence.request import EvidenceKit, ExportError, ExportRequest
     from index.catalog import Principal
     from search_api.access import require_case, visible_track
     from search_api.errors import DomainError

@@ -21,7 +21,7 @@ from detect.registry import DetectorOptions, build_detector
 from detect.violations import SIDE_CLASSES
 from detect.worker import AnalysisWorker, CameraAnalysis
 from detect.zone_rules import ZoneRule
-from evidence.bundle import EvidenceKit
+from evidence.request import EvidenceKit
 from index.audit_checkpointer import AuditCheckpointer
 from index.camera_links import CameraLinkMonitor
 from index.catalog import camera_zone_rules, list_cameras, upsert_camera

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, FastAPI, Request, Response, status
 
-from evidence.bundle import EXPORT_JOB_KIND, ExportError, ExportRequest
+from evidence.request import EXPORT_JOB_KIND, ExportError, ExportRequest
 from index.catalog import JobRecord, Principal, Session, append_audit, get_job, job_owner
 from search_api.access import (
     CASE_REVIEW,

@@ -15,17 +15,12 @@ import numpy as np
 import pytest
 
 from detect.detector import NanoDetDetector
-from evidence.bundle import (
-    BundleSummary,
-    ExportError,
-    ExportRequest,
-    build_bundle,
-    load_material,
-)
+from evidence.bundle import BundleSummary, build_bundle, load_material
 from evidence.clips import probe_video
 from evidence.faces import FaceDetector
 from evidence.manifest import verify_bundle
 from evidence.redact import Redactor
+from evidence.request import ExportError, ExportRequest
 from models.registry import default_cache_dir, model_path
 from storage.ed25519 import Signer
 from tests.evidence.footage_support import (

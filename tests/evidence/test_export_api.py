@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from evidence.bundle import EvidenceKit
 from evidence.manifest import verify_bundle
+from evidence.request import EvidenceKit
 from index.catalog import (
     AuditQuery,
     close_case,
