@@ -17,7 +17,7 @@ from search_api.context import ApiContext
 from search_api.deps import (
     ContextDep,
     PrincipalDep,
-    key_principal,
+    caller_principal,
     requires,
     start_job_runner,
 )
@@ -43,10 +43,11 @@ from search_api.routers import (
     webhooks,
     zones,
 )
-from search_api.routers.reindex import router as reindex_router
-from search_api.routers.retention import router as retention_router
+from search_api.routers.auth import router as auth_router
 from search_api.routers.exports import router as exports_router
 from search_api.routers.exports import start_export_runner, stop_export_runner
+from search_api.routers.reindex import router as reindex_router
+from search_api.routers.retention import router as retention_router
 from search_api.schemas import Health
 
 API_PREFIX = "/api/v1"
@@ -103,7 +104,7 @@ def create_app(context: ApiContext) -> FastAPI:
         RequestGuard,
         fastapi_app=app,
         limits=getattr(context, "limits", ApiLimits()),  # no context: OpenAPI-only apps
-        lookup=lambda key: key_principal(context, key),
+        lookup=lambda credential: caller_principal(context, credential),
     )
     api = APIRouter(prefix=API_PREFIX, responses=ERROR_RESPONSES)
     routers = (
@@ -115,6 +116,7 @@ def create_app(context: ApiContext) -> FastAPI:
     api.include_router(exports_router)  # evidence exports (issue #17)
     api.include_router(audit.router)  # auditors (issue #17)
     api.include_router(reindex_router)  # re-index jobs and index versions (issue #15)
+    api.include_router(auth_router)  # sign-in: session tokens (issue #17)
     api.include_router(retention_router)  # retention and legal holds (issue #17)
 
     @api.get(

@@ -15,6 +15,7 @@ from index.vectors import VectorIndex
 from ingest.camera_status import CameraStatus
 from search_api.event_stream import EventStreamPolicy
 from search_api.limits import ApiLimits
+from search_api.tokens import AccountPolicy
 from storage.ed25519 import PublicKey
 from storage.objectstore import ObjectStore
 
@@ -50,3 +51,5 @@ class ApiContext:
     footage_analysis: AnalysisHook | None = None
     # evidence exports (issue #17): signing key and face model dir (None: exports refused)
     evidence: EvidenceKit | None = None
+    # users' sign-in (issue #17): session-token key and lifetimes, lock-out, OIDC issuer
+    accounts: AccountPolicy = field(default_factory=AccountPolicy.ephemeral)

@@ -12,14 +12,18 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Security, params, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from index.catalog import Principal, Session, append_audit, principal_for_key
+from index.catalog import Principal, Session, append_audit
 from search_api.access import CAPABILITIES, SCOPES, require_capability, require_scope
 from search_api.context import ApiContext
 from search_api.errors import Forbidden
 from search_api.search_jobs import SearchJobRunner
+from search_api.tokens import Unauthenticated, authenticate
 
 API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
-BEARER = HTTPBearer(auto_error=False, description="the API key as a bearer token (Prometheus)")
+BEARER = HTTPBearer(
+    auto_error=False, description="a session token, an OIDC token, or an API key (Prometheus)"
+)
+CHALLENGE = "ApiKey, Bearer"
 _RUNNER_LOCK = threading.Lock()
 
 
@@ -34,10 +38,11 @@ def db_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-def key_principal(context: ApiContext, api_key: str) -> Principal | None:
-    """The principal of an active key (None: unknown or revoked), in a session of its own."""
+def caller_principal(context: ApiContext, credential: str) -> Principal:
+    """The principal behind an API key, a session token or an OIDC token, in a session of its
+    own; Unauthenticated (search_api/tokens.py) saying what is wrong otherwise."""
     with context.sessions() as session:
-        return principal_for_key(session, api_key)
+        return authenticate(session, context.accounts, credential)
 
 
 def current_principal(
@@ -46,27 +51,21 @@ def current_principal(
     api_key: Annotated[str | None, Security(API_KEY_HEADER)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
 ) -> Principal:
-    """The caller behind the `X-API-Key` header (or a bearer token); 401 when it is missing,
-    unknown or revoked. The request guard (search_api/limits.py) has already looked the key up
-    before the body was read; the lookup here serves an app without the guard."""
+    """The caller behind the `X-API-Key` header or an `Authorization: Bearer` token (an API
+    key, a session token from POST /auth/login, or an OIDC issuer's token); 401 saying what is
+    wrong when it is missing, unknown, forged, expired or revoked. The request guard
+    (search_api/limits.py) has already checked it before the body was read; the check here
+    serves an app without the guard."""
     checked: Principal | None = getattr(request.state, "principal", None)
     if checked is not None:
         return checked
-    api_key = api_key or (bearer.credentials if bearer is not None else None)
-    if not api_key:
+    credential = api_key or (bearer.credentials if bearer is not None else None)
+    try:
+        return authenticate(session, api_context(request).accounts, credential or "")
+    except Unauthenticated as error:
         raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "missing API key: send it in the X-API-Key header",
-            headers={"WWW-Authenticate": "ApiKey"},
-        )
-    principal = principal_for_key(session, api_key)
-    if principal is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "unknown or revoked API key",
-            headers={"WWW-Authenticate": "ApiKey"},
-        )
-    return principal
+            status.HTTP_401_UNAUTHORIZED, error.detail, headers={"WWW-Authenticate": CHALLENGE}
+        ) from error
 
 
 @dataclass(frozen=True)

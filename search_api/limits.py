@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from index.catalog import Principal
+from search_api.tokens import Unauthenticated
 
 log = logging.getLogger(__name__)
 
@@ -113,15 +114,16 @@ def refusal(code: int, detail: str, headers: dict[str, str] | None = None) -> JS
 
 class RequestGuard:
     """ASGI middleware: authenticate → rate limit → body size, security headers, no dropped
-    connections. `lookup(key)` finds the key's principal (a blocking catalog read, run on a
-    worker thread); the OpenAPI document says which operations are public."""
+    connections. `lookup(credential)` finds the caller's principal or raises Unauthenticated
+    (a blocking catalog read, run on a worker thread); the OpenAPI document says which
+    operations are public."""
 
     def __init__(
         self,
         app: ASGIApp,
         fastapi_app: FastAPI,
         limits: ApiLimits,
-        lookup: Callable[[str], Principal | None],
+        lookup: Callable[[str], Principal],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.app = app
@@ -182,12 +184,18 @@ class RequestGuard:
         principal found is kept in scope["state"] for the route's key dependency."""
         if self.route_takes_key(scope):
             key = api_key_of(scope)
-            challenge = {"WWW-Authenticate": "ApiKey"}
+            challenge = {"WWW-Authenticate": "ApiKey, Bearer"}
             if not key:
-                return refusal(401, "missing API key: send it in the X-API-Key header", challenge)
-            principal = await anyio.to_thread.run_sync(self.lookup, key)
-            if principal is None:
-                return refusal(401, "unknown or revoked API key", challenge)
+                return refusal(
+                    401,
+                    "missing credentials: send an API key in the X-API-Key header or a token in"
+                    " Authorization: Bearer",
+                    challenge,
+                )
+            try:
+                principal = await anyio.to_thread.run_sync(self.lookup, key)
+            except Unauthenticated as error:  # forged, expired, revoked: say which
+                return refusal(401, error.detail, challenge)
             scope["state"] = {**scope.get("state", {}), "principal": principal}
             wait_s = self.limiter.retry_after_s(principal.principal_id)
             if wait_s is not None:

@@ -40,6 +40,7 @@ from search_api.context import ApiContext
 from search_api.event_stream import EventStreamPolicy
 from search_api.limits import ApiLimits
 from search_api.webhook_dispatcher import DeliveryPolicy, WebhookDispatcher
+from skynet.accounts import account_policy
 from skynet.reindex_service import ReindexService, api_follows_live
 from skynet.retention_config import retention_config
 from skynet.settings import Settings
@@ -378,10 +379,11 @@ class Runtime:
                 max_s=self.settings.event_stream_max_s,
             ),
             default_timezone=self.settings.timezone,
+            accounts=account_policy(self.settings),
+            retention=retention_config(self.settings),
             evidence=EvidenceKit.for_site(
                 self.settings.evidence_key_path, self.settings.models_dir
             ),  # evidence exports (issue #17)
-            retention=retention_config(self.settings),
             audit_public_key=Signer.load_or_create(self.settings.evidence_key_path).public_key,
             footage_policy=footage_policy(self.settings),
             footage_analysis=reindex_analysis(

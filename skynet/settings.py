@@ -136,6 +136,25 @@ class Settings(BaseSettings):
     retention_floor_events_days: int = Field(default=1, ge=1)
     retention_floor_audit_days: int = Field(default=365, ge=1)
     retention_interval_s: float = Field(default=24 * 3600.0, gt=0)
+    # Accounts (issue #17, search_api/tokens.py): users' session tokens are HS256 JWTs signed
+    # with `session_key` (empty: a random key kept in data_dir/session.key), valid
+    # `session_token_ttl_s` and refreshable up to `session_max_s` after login;
+    # `login_max_failures` wrong passwords within `login_failure_window_s` lock the account for
+    # `login_lockout_s`. An external OIDC issuer (empty: none) whose RS256/ES256 tokens for
+    # `oidc_audience` are accepted, checked with the public keys in `oidc_keys_path` (PEM or
+    # JWKS); the role and camera groups ("*": every camera) come from the named claims.
+    session_key: SecretStr = SecretStr("")
+    session_token_ttl_s: int = Field(default=900, ge=30, le=24 * 3600)
+    session_max_s: int = Field(default=12 * 3600, ge=60)
+    login_max_failures: int = Field(default=5, ge=1, le=100)
+    login_failure_window_s: float = Field(default=900.0, gt=0)
+    login_lockout_s: float = Field(default=900.0, gt=0)
+    oidc_issuer: str = ""
+    oidc_audience: str = "skynet"
+    oidc_keys_path: Path | None = None
+    oidc_role_claim: str = "skynet_role"
+    oidc_groups_claim: str = "skynet_camera_groups"
+    oidc_name_claim: str = "preferred_username"
 
     @field_validator("timezone")
     @classmethod
@@ -197,6 +216,21 @@ class Settings(BaseSettings):
     def evidence_key_path(self) -> Path:
         """The Ed25519 key (storage/ed25519.py) that signs audit checkpoints and exports."""
         return self.data_dir / "ed25519.pem"
+
+    def session_key_bytes(self) -> bytes:
+        """The session-token key (issue #17), kept apart from the URL-signing key: configured,
+        or generated once and kept in data_dir (mode 0600)."""
+        configured = self.session_key.get_secret_value()
+        if configured:
+            return configured.encode()
+        path = self.data_dir / "session.key"
+        if not path.exists():
+            import secrets
+
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_hex(32))
+            path.chmod(0o600)
+        return path.read_text().strip().encode()
 
     def signing_key_bytes(self) -> bytes:
         """The URL-signing key: configured, or generated once and kept in data_dir (mode 0600)."""

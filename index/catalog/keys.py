@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from index.catalog.cameras import get_camera
+from index.catalog.grants import granted_cameras
 from index.catalog.rows import ApiKeyRow, ensure_utc, utc_now
 from index.catalog.values import ApiKeyInfo, Principal, check_camera_id
 
@@ -94,7 +95,10 @@ def principal_for_key(session: Session, plaintext: str) -> Principal | None:
     )
     if row is None:
         return None
-    cameras = None if row.camera_ids is None else frozenset(row.camera_ids)
+    cameras = None
+    if row.camera_ids is not None:  # its own cameras, and those its grants add (issue #17)
+        granted = granted_cameras(session, key_id=row.id)
+        cameras = None if granted is None else frozenset(row.camera_ids) | granted
     return Principal(name=row.name, role=row.role, camera_ids=cameras, key_id=row.id)
 
 

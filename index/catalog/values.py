@@ -171,21 +171,35 @@ def embedding_from_bytes(data: bytes) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: name, role, the cameras they may see (None: every camera) and the id of
-    the API key behind them (names are labels, not identities: jobs and links use the id)."""
+    """Who is calling: name, role, the cameras they may see (None: every camera; else their
+    granted cameras and those of their granted camera groups) and what authenticated them
+    (issue #17): an API key (`key_id`), a user's session token (`user_id`, `session_id`: the
+    token's JWT id) or an external OIDC issuer's token (`subject`). Names are labels, not
+    identities: jobs and links use `principal_id`."""
 
     name: str
     role: str
     camera_ids: frozenset[str] | None
     key_id: int | None = None
+    kind: str = "key"  # "key", "user" or "oidc"
+    user_id: int | None = None
+    session_id: str | None = None
+    subject: str | None = None
 
     def can_see(self, camera_id: str) -> bool:
         return self.camera_ids is None or camera_id in self.camera_ids
 
     @property
     def principal_id(self) -> str:
-        """A stable identity: `key:<id>` for API keys (unique even when names repeat)."""
-        return f"key:{self.key_id}" if self.key_id is not None else f"name:{self.name}"
+        """A stable identity: `key:<id>` for API keys (unique even when names repeat),
+        `user:<id>` for users, `oidc:<subject>` for an external issuer's subjects."""
+        if self.key_id is not None:
+            return f"key:{self.key_id}"
+        if self.user_id is not None:
+            return f"user:{self.user_id}"
+        if self.subject is not None:
+            return f"oidc:{self.subject}"
+        return f"name:{self.name}"
 
 
 @dataclass(frozen=True)

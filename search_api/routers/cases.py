@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 
 from index.catalog import (
     CaseRecord,
@@ -13,7 +15,11 @@ from index.catalog import (
     get_case,
     list_cases,
 )
-from search_api.access import CASE_REVIEW, CASES, require_case_owner
+from index.catalog.audit import audit_page
+from index.catalog.audit_values import AuditQuery
+from index.catalog.watchlists import list_watchlists
+from search_api.access import CASE_REVIEW, CASES, has_capability, require_case_owner
+from search_api.account_schemas import CaseActivityEntry, CaseActivityOut, CaseWatchlistOut
 from search_api.deps import PrincipalDep, SessionDep, requires
 from search_api.errors import InvalidInput, NotFound
 from search_api.openapi import AUTH_RESPONSES
@@ -111,3 +117,52 @@ def close(case_id: str, principal: PrincipalDep, session: SessionDep) -> CaseOut
         )
         session.commit()
     return case_out(case)
+
+
+@router.get(
+    "/{case_id}/activity",
+    response_model=CaseActivityOut,
+    summary="Everything done under a case: searches, views, watchlists, exports",
+    dependencies=[requires(CASES, CASE_REVIEW)],
+)
+def read_case_activity(
+    case_id: str,
+    principal: PrincipalDep,
+    session: SessionDep,
+    after_seq: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> CaseActivityOut:
+    """The case's audit trail (every entry filed under it, oldest first, paged by `after_seq`)
+    and its watchlists. The case's creator and admins see it, and auditors see any case; the
+    read is audited too."""
+    case = existing_case(session, case_id)
+    if not has_capability(principal, CASE_REVIEW):
+        require_case_owner(principal, case)
+    entries = audit_page(session, AuditQuery(case_id=case_id, after_seq=after_seq, limit=limit))
+    watchlists = [w for w in list_watchlists(session) if w.case_id == case_id]
+    append_audit(
+        session, principal=principal.name, role=principal.role, action="read_case_activity",
+        case_id=case_id, target=f"case:{case_id}", hit_count=len(entries),
+    )  # fmt: skip
+    session.commit()
+    return CaseActivityOut(
+        case_id=case.id, title=case.title, created_by=case.created_by,
+        is_open=case.closed_at is None,
+        watchlists=[
+            CaseWatchlistOut(
+                id=w.id, name=w.name, purpose=w.purpose, created_by=w.created_by,
+                created_at=w.created_at, expires_at=w.expires_at, ended_at=w.ended_at,
+                ended_reason=w.ended_reason,
+            )
+            for w in watchlists
+        ],
+        activity=[
+            CaseActivityEntry(
+                seq=e.seq, at=e.at, principal=e.principal, role=e.role, action=e.action,
+                query_type=e.query_type, purpose=e.purpose, hit_count=e.hit_count,
+                target=e.target, filters=dict(e.filters),
+            )
+            for e in entries
+        ],
+        next_after_seq=entries[-1].seq if len(entries) == limit else None,
+    )  # fmt: skip

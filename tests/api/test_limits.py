@@ -136,7 +136,10 @@ def test_malformed_json_without_a_key_is_401(env: ApiEnv) -> None:
         headers={"content-type": "application/json"},
     )
     assert reply.status_code == 401
-    assert reply.json() == {"detail": "missing API key: send it in the X-API-Key header"}
+    assert reply.json() == {
+        "detail": "missing credentials: send an API key in the X-API-Key header or a token in"
+        " Authorization: Bearer"
+    }
     bad_key = env.client.post(
         "/api/v1/search/attributes",
         content=b"{not json",
