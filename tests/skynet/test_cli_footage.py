@@ -1,0 +1,126 @@
+"""`skynet footage add|list` (#15): into this host's catalog, and to a real API server over
+HTTP; an interrupted upload resumes with its missing parts; a bad file is reported, the next
+one goes on."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from typer.testing import CliRunner
+
+from index.catalog import create_api_key, segments_between
+from index.footage_ingest import FootagePolicy
+from search_api.app import create_app
+from search_api.limits import ApiLimits
+from skynet.cli import app as cli
+from skynet.cli_catalog import catalog_sessions
+from skynet.settings import Settings
+from storage.objectstore import sha256_of_file
+from tests.api_support import empty_context
+from tests.footage_support import clip
+
+PART_BYTES = 64 * 1024
+ALL_TIME = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
+
+
+@pytest.fixture
+def local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("SKYNET_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SKYNET_FOOTAGE_PART_BYTES", str(PART_BYTES))
+    return Settings()
+
+
+def test_footage_add_stores_good_files_reports_bad_ones_and_lists_them(
+    local: Settings, tmp_path: Path
+) -> None:
+    good = clip("mov", "h264", seconds=6.0, creation_time="2026-11-27T09:30:00Z")
+    bad = tmp_path / "notes.mp4"
+    bad.write_bytes(b"not a video\n" * 100)
+    result = CliRunner().invoke(cli, ["footage", "add", str(good), str(bad), "--label", "Shop 7"])
+    assert result.exit_code == 1, result.output  # one of the two failed
+    assert "stored as camera shop-7" in result.output and "2026-11-27T09:30:00" in result.output
+    assert "analysis job" in result.output
+    assert "notes.mp4: refused: not a video file" in result.output
+    with catalog_sessions(local)() as session:
+        assert len(segments_between(session, "shop-7", *ALL_TIME)) == 1  # 6 s, 10 s segments
+    listed = CliRunner().invoke(cli, ["footage", "list"])
+    assert listed.exit_code == 0 and "stored" in listed.output and "failed" in listed.output
+
+    file_camera = CliRunner().invoke(cli, ["camera", "add", "c1", "--main", f"file://{good}"])
+    assert file_camera.exit_code == 2 and "skynet footage add" in file_camera.output
+    missing = CliRunner().invoke(
+        cli, ["footage", "add", str(tmp_path / "nope.mp4"), "--label", "x"]
+    )
+    assert missing.exit_code == 2
+
+
+def test_an_interrupted_local_upload_resumes(local: Settings) -> None:
+    from skynet.cli_footage import local_target
+
+    path = clip("ts", "h264", seconds=6.0)
+    target = local_target(local)
+    body = {"filename": path.name, "size": path.stat().st_size, "sha256": sha256_of_file(path)[0],
+            "camera_label": "Bus 9", "start_time": "2026-11-26T07:00:00+00:00"}  # fmt: skip
+    started = target.start(body)
+    target.put_part(started["id"], 0, path.read_bytes()[:PART_BYTES])  # then the laptop slept
+    result = CliRunner().invoke(
+        cli, ["footage", "add", str(path), "--label", "Bus 9", "--start", "2026-11-26T07:00:00"]
+    )
+    assert result.exit_code == 0, result.output
+    assert f"resuming upload {started['id']} (1/{started['part_count']} parts" in result.output
+    assert "stored as camera bus-9" in result.output
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """A real API server (uvicorn on a free port) and an operator key."""
+    context = empty_context(tmp_path)
+    context.footage_policy = FootagePolicy(work_dir=tmp_path / "work", part_bytes=PART_BYTES)
+    context.limits = ApiLimits(max_upload_part_bytes=PART_BYTES)
+    with context.sessions() as session:
+        key = create_api_key(session, "ops", "operator")
+        session.commit()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(create_app(context), host="127.0.0.1", port=port, log_level="error")
+    api = uvicorn.Server(config)
+    thread = threading.Thread(target=api.run, daemon=True)
+    thread.start()
+    while not api.started:
+        assert thread.is_alive()
+        threading.Event().wait(0.05)
+    yield f"http://127.0.0.1:{port}", key
+    api.should_exit = True
+    thread.join(10)
+
+
+def test_footage_add_to_a_server_resumes_an_interrupted_upload(
+    server: tuple[str, str], tmp_path: Path
+) -> None:
+    url, key = server
+    path = clip("mkv", "h264", seconds=6.0)
+    with httpx.Client(base_url=url, headers={"X-API-Key": key}) as client:
+        body = {"filename": path.name, "size": path.stat().st_size,
+                "sha256": sha256_of_file(path)[0], "camera_label": "Kiosk 3",
+                "start_time": "2026-11-25T18:00:00Z"}  # fmt: skip
+        started = client.post("/api/v1/footage/uploads", json=body).json()
+        part = path.read_bytes()[PART_BYTES : 2 * PART_BYTES]
+        assert client.put(f"/api/v1/footage/uploads/{started['id']}/parts/1", content=part)
+    args = ["footage", "add", str(path), "--label", "Kiosk 3", "--start", "2026-11-25T18:00:00Z",
+            "--server", url, "--api-key", key]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert f"resuming upload {started['id']}" in result.output
+    assert "stored as camera kiosk-3" in result.output
+    listed = CliRunner().invoke(cli, ["footage", "list", "--server", url, "--api-key", key])
+    assert listed.exit_code == 0 and "kiosk-3" in listed.output
+    wrong = CliRunner().invoke(cli, [*args[:-1], "not-a-key"])
+    assert wrong.exit_code == 1 and "HTTP 401" in wrong.output
