@@ -299,7 +299,7 @@ def _store_pictures(
         store.put_bytes(key, record.thumbnail_jpeg, "image/jpeg")
         if record.context_jpeg:
             store.put_bytes(context_key(key), record.context_jpeg, "image/jpeg")
-        tracks.append(replace(NewTrack.from_record(record, key), detector_version=detector))
+        tracks.append(NewTrack.from_record(record, key, detector))
     return tracks
 
 

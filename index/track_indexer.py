@@ -180,8 +180,10 @@ class TrackIndexer:
         picture_spool_dir: Path | None = None,
         save_every_s: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
+        detector_version: str | None = None,
     ) -> None:
         self._sessions = sessions
+        self._detector_version = detector_version  # what the tracks record as their detector
         self.vectors = vectors
         self._index_dir = index_dir
         self.pictures = PictureSpool(store, picture_spool_dir or index_dir.parent / "picture_spool")
@@ -214,7 +216,7 @@ class TrackIndexer:
         pictures: list[tuple[str, bytes]] = []
         for record in records:
             key = thumbnail_key(record)
-            tracks.append(NewTrack.from_record(record, key))
+            tracks.append(NewTrack.from_record(record, key, self._detector_version))
             pictures.append((key, record.thumbnail_jpeg))
             if record.context_jpeg:
                 pictures.append((context_key(key), record.context_jpeg))

@@ -29,6 +29,7 @@ from index.catalog.engine import init_catalog, session_factory
 from index.catalog.values import CameraSpec, CameraUrlRefusedError, check_camera_urls
 from index.event_recorder import EventRecorder
 from index.footage_ingest import FootagePolicy, reindex_analysis
+from index.reindex_units import detector_version
 from index.retention import RetentionScheduler
 from index.track_indexer import TrackIndexer, open_vector_index
 from ingest.camera import CameraConfig, CameraIngest
@@ -174,6 +175,7 @@ class Runtime:
         indexer = TrackIndexer(
             sessions, store, vectors, settings.vectors_dir,
             settings.data_dir / "picture_spool", settings.vector_save_interval_s,
+            detector_version=detector_version(settings.detector_model, settings.detector_input_px),
         )  # fmt: skip
         uploader = SegmentUploader(
             store, settings.spool_dir, settings.spool_limit_bytes, indexer.record_segment

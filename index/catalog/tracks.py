@@ -8,10 +8,11 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from index.catalog.cameras import require_camera
+from index.catalog.reindex_rows import IndexVersionRow
 from index.catalog.rows import (
     TrackRow,
     TrackZoneRow,
@@ -200,11 +201,27 @@ def track_filter(statement: Select[Any], query: TrackQuery) -> Select[Any]:
     return statement
 
 
+def live_only(session: Session, statement: Select[Any]) -> Select[Any]:
+    """`statement` without the tracks of index versions that are registered but not live (a
+    shadow a re-index is building, the previous live one, a retired one, issue #15): searches
+    see one version's tracks. One small read of `index_versions`; no condition at all while
+    no such version exists."""
+    hidden = sorted(
+        session.scalars(select(IndexVersionRow.version).where(IndexVersionRow.state != "live"))
+    )
+    if not hidden:
+        return statement
+    return statement.where(
+        or_(TrackRow.embedding_version.is_(None), TrackRow.embedding_version.not_in(hidden))
+    )
+
+
 def count_candidate_tracks(session: Session, query: TrackQuery) -> int:
     """How many tracks pass every part of `query` but its attributes (what a scan reads)."""
     if query.matches_nothing():
         return 0
-    return int(session.scalar(track_filter(select(func.count(TrackRow.id)), query)) or 0)
+    statement = live_only(session, track_filter(select(func.count(TrackRow.id)), query))
+    return int(session.scalar(statement) or 0)
 
 
 def matching_tracks(
@@ -226,6 +243,7 @@ def matching_tracks(
     statement = track_filter(
         select(TrackRow.id, TrackRow.attributes).order_by(TrackRow.start_at.desc()), query
     )
+    statement = live_only(session, statement)
     if max_rows is not None:
         statement = statement.limit(max_rows)
     rows = session.execute(statement.execution_options(yield_per=SCAN_BATCH_ROWS))
@@ -244,7 +262,8 @@ def matching_track_ids(session: Session, query: TrackQuery) -> dict[int, Mapping
     if query.matches_nothing():
         return {}
     if query.attributes.is_empty():
-        return {int(i): {} for i in session.scalars(track_filter(select(TrackRow.id), query))}
+        statement = live_only(session, track_filter(select(TrackRow.id), query))
+        return {int(i): {} for i in session.scalars(statement)}
     return {match.track_id: match.matched for match in matching_tracks(session, query)}
 
 

@@ -323,9 +323,12 @@ class NewTrack:
             raise ValueError(f"{what} frame_size_px {self.frame_size_px} is not (width, height)")
 
     @classmethod
-    def from_record(cls, record: TrackRecord, thumbnail_key: str) -> NewTrack:
+    def from_record(
+        cls, record: TrackRecord, thumbnail_key: str, detector_version: str | None = None
+    ) -> NewTrack:
         """The catalog row of detect's finished track whose best shot is stored under
-        `thumbnail_key` (the pictures themselves go to object storage, not the catalog)."""
+        `thumbnail_key` (the pictures themselves go to object storage, not the catalog), found
+        by `detector_version`."""
         return cls(
             camera_id=record.camera_id,
             local_track_id=record.local_track_id,
@@ -341,6 +344,7 @@ class NewTrack:
             attributes=record.attributes,
             trajectory=record.trajectory,
             frame_size_px=record.frame_size_px,
+            detector_version=detector_version,
         )
 
 

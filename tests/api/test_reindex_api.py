@@ -88,11 +88,15 @@ def body(embedder: str, switch: bool = True) -> dict[str, Any]:
     }
 
 
-def search_versions(api: ReindexApi, track_id: int) -> set[str | None]:
-    """The embedding versions of the hits an investigator's search by `track_id` returns."""
+def search_versions(api: ReindexApi, track_id: int | None) -> set[str | None]:
+    """The embedding versions of the hits an investigator's search by `track_id` (None: by
+    attributes, every person) returns."""
+    access = {"top_k": 200, "case_id": api.case_id, "purpose": "re-index check"}
     found = api.client.post(
-        f"{API_PREFIX}/search/track/{track_id}",
-        json={"top_k": 50, "case_id": api.case_id, "purpose": "re-index check"},
+        f"{API_PREFIX}/search/track/{track_id}"
+        if track_id is not None
+        else f"{API_PREFIX}/search/attributes",
+        json=access if track_id is not None else {**access, "classes": ["person"]},
         headers=api.as_("investigator"),
     )
     assert found.status_code == 200, found.text
@@ -116,12 +120,13 @@ def test_reindex_jobs_through_the_api_and_searches_on_the_live_version_only(api:
         seed = session.scalars(select(TrackRow.id).where(TrackRow.class_name == "person")).first()
     assert seed is not None
     assert search_versions(api, seed) == {live}
+    assert search_versions(api, None) == {live}
 
     # 2. a new embedder: a shadow version; while it runs searches stay on the live one
     during: list[set[str | None]] = []
     context = api.service.context
     api.service.runner.executor = CountingExecutor(
-        context, lambda n: during.append(search_versions(api, seed))
+        context, lambda n: during.append(search_versions(api, seed) | search_versions(api, None))
     )
     second = api.client.post(REINDEX, json=body("mobilenetv2-embedder-int8"))
     assert second.status_code == 202, second.text
@@ -143,6 +148,7 @@ def test_reindex_jobs_through_the_api_and_searches_on_the_live_version_only(api:
         ).first()
     assert new_seed is not None
     assert search_versions(api, new_seed) == {new}
+    assert search_versions(api, None) == {new}  # the kept version's tracks are left out
     refused = api.client.post(
         f"{API_PREFIX}/search/track/{seed}",
         json={"top_k": 5, "case_id": api.case_id, "purpose": "re-index check"},
