@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from skynet.cli_accounts import add_account_commands
 from skynet.cli_audit import add_audit_commands
 from skynet.cli_catalog import catalog_sessions
 from skynet.cli_exports import exports
@@ -52,6 +53,7 @@ add_reindex_commands(app, vectors)  # jobs, reindex, index versions (skynet/cli_
 app.add_typer(footage, name="footage", no_args_is_help=True)  # issue #15: uploaded video files
 app.add_typer(retention, name="retention")  # issue #17: tiers, runs, legal holds
 app.add_typer(reid, name="reid", no_args_is_help=True)  # issue #16: the learned re-ID metric
+add_account_commands(app)  # issue #17: skynet user …, skynet camera-group …
 console = Console()
 
 
