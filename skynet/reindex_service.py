@@ -149,13 +149,21 @@ class ReindexService:
         self._watcher.start()
 
     def record_live(self, embedding_version: str, dim: int) -> None:
-        """Record the live path's version as live when the catalog has none yet (first start)."""
-        self.versions.ensure_live(
+        """Record the live path's version as live when the catalog has none yet (first start);
+        warn when another version is live (live ingest's new tracks are then searchable only
+        after a re-index with this embedder, or once SKYNET_EMBEDDER_MODEL names the live one)."""
+        live = self.versions.ensure_live(
             embedding_version,
             detector_version(self.settings.detector_model, self.settings.detector_input_px),
             self.settings.embedder_model,
             dim,
         )
+        if live.version != embedding_version:
+            log.warning(
+                "live ingest embeds %s but index version %s (embedder %s) is live: searches use"
+                " the live one; set SKYNET_EMBEDDER_MODEL=%s to index new tracks into it",
+                embedding_version, live.version, live.embedder, live.embedder,
+            )  # fmt: skip
 
     def stop(self) -> None:
         self._stop.set()
