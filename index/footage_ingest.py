@@ -7,10 +7,12 @@ restart), then `complete` assembles the parts into a local file (checking size a
 probes it, cuts it into segments (ingest/footage_remux.py) and stores them.
 
 Write order of the final step, and what a failure leaves: the original file and every segment
-go to the object store first; then ONE catalog transaction creates the offline camera, adds
-the segments and marks the upload `stored`. Any failure before that commit deletes the objects
-written so far and marks the upload `failed` with the reason (no camera, no segment row); after
-it, only the parts are deleted (a leftover part costs space, never correctness).
+go to the object store first, then the parts are deleted, then ONE catalog transaction creates
+the offline camera, adds the segments, queues their analysis (a re-index job, `analysis`) and
+marks the upload `stored`. Any failure before that commit deletes the objects written so far
+and the parts, and marks the upload `failed` with the reason: no camera, no segment row, no
+job. A worker killed mid-way leaves the upload `processing` without a heartbeat; the next
+`complete` takes it over (its objects are rewritten under the same keys).
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ import logging
 import re
 import shutil
 import subprocess
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -44,9 +47,22 @@ from index.catalog.footage import (
     live_camera_named,
     move_footage_upload,
     record_footage_part,
+    take_over_footage_upload,
+    touch_footage_upload,
 )
 from index.catalog.rows import utc_now
 from index.catalog.values import CameraSpec
+from index.footage_values import (
+    EARLIEST_FOOTAGE,
+    SHA256_PATTERN,
+    Actor,
+    AnalysisHook,
+    FootageConflictError,
+    FootageError,
+    FootagePolicy,
+    FootageRequest,
+    offline_camera_id,
+)
 from index.reindex_jobs import ReindexRequest, start_reindex
 from ingest.footage_probe import FootageFileError, FootageProbe, probe_footage
 from ingest.footage_remux import CutFootage, cut_footage
@@ -54,74 +70,7 @@ from storage.objectstore import ObjectStore
 
 log = logging.getLogger(__name__)
 
-EARLIEST_FOOTAGE = datetime(2000, 1, 1, tzinfo=UTC)
-_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
-_NOT_ID_CHARS = re.compile(r"[^a-z0-9_.-]+")
 _EXTENSION = re.compile(r"\.([A-Za-z0-9]{1,8})$")
-# Queues the analysis of an offline camera's new segments [start, end) by the re-index engine,
-# in the session that stores them (so stored footage is never left unqueued): (session,
-# camera_id, start, end, owner) → the analysis job's id. None: stored, analysed by a later
-# re-index job.
-AnalysisHook = Callable[[Session, str, datetime, datetime, str], str]
-
-
-class FootageError(ValueError):
-    """Footage refused as given (bad size, time, file, label); the message says why."""
-
-
-class FootageConflictError(FootageError):
-    """The footage clashes with what is stored: a live camera's label, overlapping footage,
-    an upload already finished."""
-
-
-@dataclass(frozen=True)
-class FootagePolicy:
-    """Limits and places (Settings: footage_* and segment_duration_s).
-
-    A long file is accepted and cut into segments like a live recording (stream copy costs
-    I/O, not decoding, and the re-index engine checkpoints per segment), up to
-    `max_duration_s` (24 h by default: a day's recorder export) and `max_bytes`.
-    """
-
-    work_dir: Path
-    segment_duration_s: float = 10.0
-    part_bytes: int = 8 * 1024 * 1024
-    max_bytes: int = 64 * 1024**3
-    max_duration_s: float = 24 * 3600.0
-    future_slack_s: float = 300.0  # camera and server clocks disagree by minutes, not hours
-    process_timeout_s: float | None = None
-
-
-@dataclass(frozen=True)
-class FootageRequest:
-    """What an operator gives to start an upload."""
-
-    filename: str
-    size_bytes: int
-    camera_label: str
-    sha256: str | None = None
-    lat: float | None = None
-    lon: float | None = None
-    heading_deg: float | None = None
-    start_time: datetime | None = None
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who does it: name and role for the audit log, `owner` (a stable id, such as an API
-    key's) for who may see and resume the upload."""
-
-    name: str
-    role: str
-    owner: str
-
-
-def offline_camera_id(label: str) -> str:
-    """The camera id a label gives: lower case, runs of other characters as '-', ≤ 64."""
-    slug = _NOT_ID_CHARS.sub("-", label.strip().lower()).strip("-._")[:64].rstrip("-._")
-    if not slug:
-        raise FootageError(f"camera_label {label!r} needs letters or digits")
-    return slug
 
 
 def reindex_analysis(detector: str, embedder: str, priority: int = 0) -> AnalysisHook:
@@ -169,7 +118,7 @@ class FootageService:
                 f"size: {request.size_bytes} bytes is over the {self.policy.max_bytes} byte "
                 "limit (SKYNET_FOOTAGE_MAX_BYTES)"
             )
-        if request.sha256 is not None and not _SHA256.match(request.sha256):
+        if request.sha256 is not None and not SHA256_PATTERN.match(request.sha256):
             raise FootageError("sha256: give 64 hex characters")
         if request.start_time is not None:
             self.check_start(request.start_time, 0.0, "start_time")
@@ -227,8 +176,17 @@ class FootageService:
 
     def begin_processing(self, upload_id: str) -> FootageUpload:
         """receiving → processing once every part is stored; FootageError naming the missing
-        parts otherwise, FootageConflictError when the upload was already completed."""
+        parts otherwise, FootageConflictError when the upload was already completed. An upload
+        whose worker died mid-way (no heartbeat for stale_processing_s) is taken over."""
         upload = self.upload(upload_id)
+        if upload.state == "processing":
+            stale_before = self.clock() - timedelta(seconds=self.policy.stale_processing_s)
+            with self.sessions() as session:
+                taken = take_over_footage_upload(session, upload_id, stale_before)
+                session.commit()
+            if taken:
+                log.warning("upload %s: its worker stopped; processing it again", upload_id)
+                return self.upload(upload_id)
         if upload.state != "receiving":
             raise FootageConflictError(f"upload {upload_id} is already {upload.state}")
         if upload.missing_parts:
@@ -254,6 +212,11 @@ class FootageService:
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
         written: list[str] = []
+        alive = threading.Event()
+        heartbeat = threading.Thread(
+            target=self._heartbeat, args=(upload_id, alive), name="footage-heartbeat", daemon=True
+        )
+        heartbeat.start()
         try:
             source = self._assemble(upload, work / "original")
             probe = self._probe(source)
@@ -270,8 +233,19 @@ class FootageService:
             self._delete_parts(upload)
             self._fail(upload, written, error, actor)
         finally:
+            alive.set()
+            heartbeat.join()
             shutil.rmtree(work, ignore_errors=True)
         return self.upload(upload_id)
+
+    def _heartbeat(self, upload_id: str, done: threading.Event) -> None:
+        while not done.wait(self.policy.stale_processing_s / 10):
+            try:
+                with self.sessions() as session:
+                    touch_footage_upload(session, upload_id)
+                    session.commit()
+            except Exception:  # the catalog is briefly unavailable: beat again later
+                log.exception("heartbeat of upload %s failed", upload_id)
 
     def _assemble(self, upload: FootageUpload, target: Path) -> Path:
         digest, size_bytes = hashlib.sha256(), 0

@@ -145,6 +145,9 @@ class CameraOut(BaseModel):
     timezone: str | None = Field(
         default=None, description="IANA time zone of zone schedules; null: the server's default"
     )
+    kind: str = Field(
+        default="live", description="live (a stream) or offline (uploaded footage, no URLs)"
+    )
 
 
 STREAM_URL_PATTERN = r"^[A-Za-z][A-Za-z0-9+.-]*://\S+$"  # schemes: values.camera_url_allowed
@@ -215,7 +218,10 @@ class CameraStatusOut(BaseModel):
     """Live state of one camera's ingest and analysis."""
 
     camera_id: str
-    state: str = Field(description="connecting, online, reconnecting, offline, paused, stopped")
+    state: str = Field(
+        description="connecting, online, reconnecting, offline, paused, stopped; footage for "
+        "an offline camera (uploaded footage)"
+    )
     input_fps: float = 0.0
     analysed_fps: float = 0.0
     frames_sampled: int = 0

@@ -175,6 +175,33 @@ def move_footage_upload(
     return changed
 
 
+def touch_footage_upload(session: Session, upload_id: str) -> bool:
+    """Refresh an upload in `processing` (its worker's heartbeat); False when it left it."""
+    statement = (
+        update(FootageUploadRow)
+        .where(FootageUploadRow.id == upload_id, FootageUploadRow.state == "processing")
+        .values(updated_at=utc_now())
+        .execution_options(synchronize_session=False)
+    )
+    return bool(session.execute(statement).rowcount == 1)  # type: ignore[attr-defined]
+
+
+def take_over_footage_upload(session: Session, upload_id: str, stale_before: datetime) -> bool:
+    """Claim an upload left in `processing` by a dead worker (no heartbeat since
+    `stale_before`); False when its worker lives or another request claimed it first."""
+    statement = (
+        update(FootageUploadRow)
+        .where(
+            FootageUploadRow.id == upload_id,
+            FootageUploadRow.state == "processing",
+            FootageUploadRow.updated_at < ensure_utc(stale_before, "stale_before"),
+        )
+        .values(updated_at=utc_now())
+        .execution_options(synchronize_session=False)
+    )
+    return bool(session.execute(statement).rowcount == 1)  # type: ignore[attr-defined]
+
+
 def camera_kind(session: Session, camera_id: str) -> str | None:
     """The kind of the camera with this id, removed ones included; None when there is none."""
     return session.scalar(select(CameraRow.kind).where(CameraRow.id == camera_id))

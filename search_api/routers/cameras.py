@@ -45,6 +45,7 @@ def camera_out(spec: CameraSpec) -> CameraOut:
         enabled=spec.enabled,
         tiles=spec.tiles,
         timezone=spec.timezone,
+        kind=spec.kind,
     )
 
 
@@ -112,9 +113,10 @@ def read_status(
     statuses = context.camera_status() if context.camera_status is not None else {}
     status_now = statuses.get(camera_id)
     if status_now is None:
-        return CameraStatusOut(
-            camera_id=camera_id, state="connecting" if spec.enabled else "paused"
-        )
+        state = "connecting" if spec.enabled else "paused"
+        if spec.kind == "offline":
+            state = "footage"  # uploaded footage (issue #15): nothing to connect to
+        return CameraStatusOut(camera_id=camera_id, state=state)
     return CameraStatusOut.of(status_now)
 
 

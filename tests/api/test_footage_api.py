@@ -19,6 +19,7 @@ from index.footage_ingest import FootagePolicy
 from search_api.app import API_PREFIX, create_app
 from search_api.context import ApiContext
 from search_api.limits import ApiLimits
+from skynet.runtime import openable_cameras
 from storage.objectstore import sha256_of_file
 from tests.api_support import BASE_URL, empty_context
 from tests.footage_support import clip, has_encoder, long_clip
@@ -154,10 +155,11 @@ def test_each_container_and_codec_becomes_segments_of_an_offline_camera(
     original = api.context.store.stat(result["report"]["original_key"])
     assert original.sha256 == sha256_of_file(path)[0]
     assert stored_keys(api, f"footage/uploads/{result['id']}/") == []  # parts cleaned up
-    # the runtime never connects to an offline camera
-    from skynet.runtime import openable_cameras
-
-    assert openable_cameras([camera], ()) == []
+    shown = api.client.get(f"{API_PREFIX}/cameras/{camera_id}").json()
+    assert shown["kind"] == "offline" and shown["main_url"] == ""
+    status = api.client.get(f"{API_PREFIX}/cameras/{camera_id}/status").json()
+    assert status["state"] == "footage"
+    assert openable_cameras([camera], ()) == []  # the runtime never connects to it
 
 
 def test_an_interrupted_upload_resumes_with_the_missing_parts(api: FootageApi) -> None:

@@ -3,6 +3,7 @@ job engine analysing the uploaded footage, and the multipart path on a real S3 (
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from index.catalog.engine import init_catalog, session_factory
 from index.catalog.rows import JobRow, TrackRow
 from index.footage_ingest import (
     Actor,
+    FootageConflictError,
     FootageError,
     FootagePolicy,
     FootageRequest,
@@ -93,6 +95,24 @@ def test_stored_footage_is_queued_for_the_reindex_engine_and_refused_footage_is_
     assert footage.complete(created.id, OPS).state == "failed"
     with footage.sessions() as session:  # the refused file queued nothing
         assert session.scalar(select(func.count()).select_from(JobRow)) == 1
+
+
+def test_an_upload_whose_worker_died_is_taken_over_by_the_next_complete(tmp_path: Path) -> None:
+    footage = service(tmp_path, local_store(tmp_path))
+    path = clip("mp4", "h264", seconds=6.0)
+    request = FootageRequest(path.name, path.stat().st_size, "Taxi 4", start_time=START)
+    created = footage.start_upload(request, OPS)
+    data = path.read_bytes()
+    for number in range(created.part_count):
+        part = data[number * created.part_bytes : (number + 1) * created.part_bytes]
+        footage.put_part(created.id, number, part)
+    footage.begin_processing(created.id)  # ... and the process is killed here
+    with pytest.raises(FootageConflictError, match="already processing"):
+        footage.complete(created.id, OPS)  # its worker may still be alive
+    ten_minutes_on = dataclasses.replace(
+        footage, clock=lambda: datetime.now(UTC) + timedelta(minutes=10)
+    )
+    assert ten_minutes_on.complete(created.id, OPS).state == "stored"
 
 
 @pytest.mark.slow
