@@ -76,6 +76,7 @@ class RetentionReport:
     segment_bytes: int = 0
     tracks: int = 0
     events: int = 0
+    recording_gaps: int = 0
     objects: int = 0
     tracks_flagged_clip_deleted: int = 0
     vectors_removed: int = 0
@@ -87,6 +88,7 @@ class RetentionReport:
         self.segment_bytes += sum(s.size_bytes for s in plan.segments)
         self.tracks += len(plan.tracks)
         self.events += len(plan.events)
+        self.recording_gaps += len(plan.gaps)
         self.objects += objects
         for kind, items in (
             ("segments", plan.segments),
@@ -110,6 +112,7 @@ class RetentionReport:
                 "segment_bytes": self.segment_bytes,
                 "tracks": self.tracks,
                 "events": self.events,
+                "recording_gaps": self.recording_gaps,
                 "objects": self.objects,
             },
             "tracks_flagged_clip_deleted": self.tracks_flagged_clip_deleted,

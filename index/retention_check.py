@@ -18,6 +18,9 @@ from index.vectors import VectorIndex
 from storage.objectstore import ObjectStore
 
 SAMPLE = 5  # ids or keys named per kind of orphan
+# Objects other parts of the product keep track of (export bundles in their jobs, uploaded
+# footage in its uploads): not retention's to judge.
+OTHER_OWNERS = ("exports/", "footage/")
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,8 @@ def check_consistency(
 ) -> Orphans:
     """Count vectors without a track, tracks whose clip is gone without the flag saying so,
     catalog rows naming a missing object, and stored objects no row names (a track's context
-    frame counts as named by its thumbnail's row)."""
+    frame counts as named by its thumbnail's row; export bundles and uploaded footage are
+    left to their owners)."""
     with sessions() as session:
         named = referenced_object_keys(session)
         missing_clip = tracks_with_missing_clip(session)
@@ -60,7 +64,7 @@ def check_consistency(
     stray_vectors = (
         np.setdiff1d(vectors.track_ids(), in_catalog) if vectors is not None else in_catalog
     )
-    stored = {obj.key for obj in store.list()}
+    stored = {obj.key for obj in store.list() if not obj.key.startswith(OTHER_OWNERS)}
     derived = {context_key(key) for key, owner in named.items() if owner.startswith("track:")}
     missing = sorted(key for key in named if key not in stored)
     unnamed = sorted(stored - named.keys() - derived)

@@ -1,7 +1,7 @@
 """A populated catalog + object store + vector index for retention tests and the retention
 benchmark: two cameras (cam-a in group "traffic", cam-b in none), each with one recorded
-segment, two tracks (thumbnail, context frame, embedding) and one violation event (evidence
-picture) on each of several days back from `now`."""
+segment, a recording gap after it, two tracks (thumbnail, context frame, embedding) and one
+violation event (evidence picture) on each of several days back from `now`."""
 
 from __future__ import annotations
 
@@ -99,6 +99,10 @@ def populate(
                             stored.sha256, stored.size_bytes),
                 )  # fmt: skip
                 ids = catalog.add_tracks(session, tracks)
+                catalog.add_recording_gap(
+                    session, camera_id, start + timedelta(seconds=60),
+                    start + timedelta(seconds=70), "stream down",
+                )  # fmt: skip
                 recorded = catalog.record_violation(
                     session,
                     ViolationUpdate(

@@ -63,6 +63,16 @@ class PlannedEvent:
 
 
 @dataclass(frozen=True)
+class PlannedGap:
+    """A recording gap (a span without recording) past the segments' tier."""
+
+    id: int
+    camera_id: str
+    start_at: datetime
+    end_at: datetime
+
+
+@dataclass(frozen=True)
 class HeldBack:
     """Material past its tier that a legal hold keeps, and the held cases that keep it."""
 
@@ -80,11 +90,12 @@ class RetentionPlan:
     segments: tuple[PlannedSegment, ...] = ()
     tracks: tuple[PlannedTrack, ...] = ()
     events: tuple[PlannedEvent, ...] = ()
+    gaps: tuple[PlannedGap, ...] = ()
     held: tuple[HeldBack, ...] = ()
     camera_groups: dict[str, str | None] = field(default_factory=dict)
 
     def is_empty(self) -> bool:
-        return not (self.segments or self.tracks or self.events)
+        return not (self.segments or self.tracks or self.events or self.gaps)
 
 
 @dataclass(frozen=True)
@@ -94,6 +105,7 @@ class DeletedRows:
     segment_ids: tuple[int, ...]
     track_ids: tuple[int, ...]
     event_ids: tuple[int, ...]
+    gap_ids: tuple[int, ...]
     flagged_track_ids: tuple[int, ...]
 
 
@@ -160,6 +172,7 @@ def plan_retention(
     segments: list[PlannedSegment] = []
     tracks: list[PlannedTrack] = []
     events: list[PlannedEvent] = []
+    gaps: list[PlannedGap] = []
     held_back: list[HeldBack] = []
     for camera_id, group in groups.items():
         tier = policy.tier_for(group)
@@ -218,15 +231,31 @@ def plan_retention(
             else:
                 keys = tuple(str(item["key"]) for item in e.evidence or ())
                 events.append(PlannedEvent(int(e.id), camera_id, keys))
+        gap_rows = session.scalars(
+            select(RecordingGapRow)
+            .where(
+                RecordingGapRow.camera_id == camera_id,
+                RecordingGapRow.end_at < now - timedelta(days=tier.segments_days),
+            )
+            .order_by(RecordingGapRow.start_at, RecordingGapRow.id)
+            .limit(limit)
+        )
+        gaps.extend(
+            PlannedGap(g.id, camera_id, g.start_at, g.end_at)
+            for g in gap_rows
+            if not _holding_cases(camera_spans, g.start_at, g.end_at)  # kept with its segments
+        )
     return RetentionPlan(
-        now, tuple(segments), tuple(tracks), tuple(events), tuple(held_back), groups
+        now, tuple(segments), tuple(tracks), tuple(events), tuple(gaps), tuple(held_back), groups
     )
 
 
-def _merged_spans(segments: Sequence[PlannedSegment]) -> list[tuple[str, datetime, datetime]]:
-    """Deleted segments as few (camera, start, end) spans: touching segments merge."""
+def _merged_spans(
+    spans: Iterable[PlannedSegment | PlannedGap],
+) -> list[tuple[str, datetime, datetime]]:
+    """Deleted segments and gaps as few (camera, start, end) spans: touching ones merge."""
     merged: list[tuple[str, datetime, datetime]] = []
-    for s in sorted(segments, key=lambda s: (s.camera_id, s.start_at)):
+    for s in sorted(spans, key=lambda s: (s.camera_id, s.start_at)):
         if merged and merged[-1][0] == s.camera_id and s.start_at <= merged[-1][2]:
             camera_id, start_at, end_at = merged[-1]
             merged[-1] = (camera_id, start_at, max(end_at, s.end_at))
@@ -236,11 +265,15 @@ def _merged_spans(segments: Sequence[PlannedSegment]) -> list[tuple[str, datetim
 
 
 def _flag_lost_clips(
-    session: Session, segments: Sequence[PlannedSegment], kept_after: set[int], at: datetime
+    session: Session,
+    spans: Iterable[PlannedSegment | PlannedGap],
+    kept_after: set[int],
+    at: datetime,
 ) -> list[int]:
-    """Flag the tracks (other than those being deleted) seen in the deleted segments."""
+    """Flag the tracks (other than those being deleted) seen in the deleted segments (or in
+    deleted gaps: their recording is gone, or never was)."""
     flagged: list[int] = []
-    for camera_id, start_at, end_at in _merged_spans(segments):
+    for camera_id, start_at, end_at in _merged_spans(spans):
         ids = session.scalars(
             select(TrackRow.id).where(
                 TrackRow.camera_id == camera_id,
@@ -267,7 +300,8 @@ def delete_planned(session: Session, plan: RetentionPlan) -> DeletedRows:
     track_ids = sorted(t.id for t in plan.tracks)
     event_ids = sorted(e.id for e in plan.events)
     segment_ids = sorted(s.id for s in plan.segments)
-    flagged = _flag_lost_clips(session, plan.segments, set(track_ids), plan.now)
+    gap_ids = sorted(g.id for g in plan.gaps)
+    flagged = _flag_lost_clips(session, [*plan.segments, *plan.gaps], set(track_ids), plan.now)
     for chunk in _chunks(track_ids):
         session.execute(delete(TrackRow).where(TrackRow.id.in_(chunk)))
         session.execute(
@@ -284,8 +318,12 @@ def delete_planned(session: Session, plan: RetentionPlan) -> DeletedRows:
         )
     for chunk in _chunks(segment_ids):
         session.execute(delete(SegmentRow).where(SegmentRow.id.in_(chunk)))
+    for chunk in _chunks(gap_ids):
+        session.execute(delete(RecordingGapRow).where(RecordingGapRow.id.in_(chunk)))
     session.flush()
-    return DeletedRows(tuple(segment_ids), tuple(track_ids), tuple(event_ids), tuple(flagged))
+    return DeletedRows(
+        tuple(segment_ids), tuple(track_ids), tuple(event_ids), tuple(gap_ids), tuple(flagged)
+    )
 
 
 # ---- look-ups for the API and the consistency check ------------------------------------------

@@ -102,7 +102,7 @@ def test_dry_run_reports_and_deletes_nothing(
     report = dry_run(sessions, CONFIG, NOW).as_json()
     assert report["would_delete"] == {
         "segments": 3, "segment_bytes": report["would_delete"]["segment_bytes"], "tracks": 7,
-        "events": 3, "objects": 20,
+        "events": 3, "recording_gaps": 5, "objects": 20,
     }  # fmt: skip
     assert report["would_delete"]["segment_bytes"] > 0
     assert report["held_back"] == [
@@ -152,6 +152,12 @@ def test_run_deletes_old_material_everywhere_keeps_new_and_held(
         assert clips_deleted(session, tracks[("cam-b", 20)] + [held_track]) == set(
             tracks[("cam-b", 20)]
         )
+    with sessions() as session:  # gaps go with their camera's segments
+        gaps = catalog.gaps_between(session, "cam-a", NOW - timedelta(days=41), NOW)
+        gaps_b = catalog.gaps_between(session, "cam-b", NOW - timedelta(days=41), NOW)
+    assert [round((NOW - g.start_at).days) for g in gaps] == [0]  # the 1-day-old one
+    assert len(gaps_b) == 2  # 5 and 1 days old (segments kept 10 days)
+    assert report["deleted"]["recording_gaps"] == 5
     orphans = check_consistency(sessions, store, vectors)
     assert orphans.total == 0, orphans.examples
     again = run_retention(sessions, store, vectors, CONFIG, NOW).as_json()
@@ -172,7 +178,7 @@ def test_released_hold_lets_the_next_run_delete(
     assert report["held_back"] == []
     assert report["deleted"] == {
         "segments": 2, "segment_bytes": report["deleted"]["segment_bytes"], "tracks": 1,
-        "events": 1, "objects": 5,
+        "events": 1, "recording_gaps": 0, "objects": 5,
     }  # fmt: skip
     assert not _exists(sessions, TrackRow, material.tracks[("cam-a", 20)][0])
     assert check_consistency(sessions, store, vectors).total == 0
