@@ -63,6 +63,12 @@ class Conflict(DomainError):
     status_code = status.HTTP_409_CONFLICT
 
 
+class Unavailable(DomainError):
+    """The server is not set up for this (e.g. no audit signing key to verify against)."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+
+
 # Errors the catalog raises itself, handled like the domain errors above: (status, the request
 # field the message is about, if any).
 CATALOG_ERRORS: dict[type[Exception], tuple[int, str | None]] = {

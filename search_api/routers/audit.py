@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -28,7 +28,9 @@ from index.catalog import (
 from search_api.access import AUDIT_READ
 from search_api.context import ApiContext
 from search_api.deps import ContextDep, PrincipalDep, SessionDep, requires
+from search_api.errors import Unavailable
 from search_api.openapi import AUTH_RESPONSES, SearchTime
+from storage.ed25519 import PublicKey
 
 router = APIRouter(prefix="/audit", tags=["audit"], responses=AUTH_RESPONSES)
 MAX_PAGE = 1000
@@ -170,7 +172,7 @@ def export_audit(
     start: TimeFilter = None,
     end: TimeFilter = None,
 ) -> StreamingResponse:
-    key = _audit_key(context)
+    key = _audit_key(context).b64
     query = _query(who, action, case_id, query_type, start, end)
     _record_read(session, principal, "audit_export", {**_filters(query), "format": output}, 0)
     return StreamingResponse(
@@ -187,10 +189,10 @@ def _stream(context: ApiContext, query: AuditQuery, key: str, fmt: ExportFormat)
         yield from export_lines(entries, audit_checkpoints(session), key, fmt)
 
 
-def _audit_key(context: ApiContext) -> str:
+def _audit_key(context: ApiContext) -> PublicKey:
     if context.audit_public_key is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "no audit signing key configured")
-    return context.audit_public_key.b64
+        raise Unavailable("no audit signing key configured")
+    return context.audit_public_key
 
 
 @router.get(
@@ -205,9 +207,7 @@ def verify_audit(
     context: ContextDep,
     from_seq: Annotated[int, Query(ge=1, description="start at this entry")] = 1,
 ) -> AuditVerificationOut:
-    _audit_key(context)
-    assert context.audit_public_key is not None
-    report = verify_audit_chain(session, context.audit_public_key, from_seq)
+    report = verify_audit_chain(session, _audit_key(context), from_seq)
     _record_read(session, principal, "audit_verify",
                  {"from_seq": from_seq, "ok": report.ok}, len(report.problems))  # fmt: skip
     return AuditVerificationOut.of(report)

@@ -137,3 +137,12 @@ def test_verify_reports_a_direct_edit(audited: Audited) -> None:
         "detail": "entry 3's fields do not match its hash",
     }
     assert {p["kind"] for p in report["problems"]} == {"altered", "triggers"}
+
+
+def test_without_a_signing_key_verify_and_export_are_unavailable(audited: Audited) -> None:
+    client, context, keys, _db = audited
+    context.audit_public_key = None
+    for path in ("/verify", "/export"):
+        reply = get(client, keys, "auditor", path)
+        assert reply.status_code == 503 and "no audit signing key" in reply.json()["detail"]
+    assert get(client, keys, "auditor", "").status_code == 200  # reading needs no key
