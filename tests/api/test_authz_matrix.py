@@ -67,6 +67,30 @@ def test_roles_keys_and_capabilities_agree() -> None:
     assert CAPABILITIES - needed <= {"person_search"}  # checked inside handlers
 
 
+# The agreed table (issue #17, /work/tools/AUTHZ.md): changing ROLE_CAPABILITIES means
+# changing this too, on purpose.
+VIEWING = {"signed_in", "metrics", "cameras_view", "tracks_view", "events_view"}
+INVESTIGATING = {
+    "object_search", "person_search", "plate_search", "watchlists", "cases", "exports",
+}  # fmt: skip
+AGREED = {
+    "investigator": VIEWING | INVESTIGATING | {"footage_upload"},  # witnesses' footage (#15)
+    "city_manager": {"signed_in", "cameras_view", "events_view", "event_review", "zone_rules"},
+    "operator": VIEWING
+    | {"camera_admin", "zone_rules", "event_review", "footage_upload", "reindex"},
+    "auditor": {"signed_in", "audit_read", "case_review"},
+    "viewer": VIEWING,
+}
+
+
+def test_the_capability_table_is_the_agreed_one() -> None:
+    assert {role: set(caps) for role, caps in ROLE_CAPABILITIES.items() if role != "admin"} == (
+        AGREED
+    )
+    admin_only = {"access_admin", "webhooks_admin", "retention_admin"}
+    assert set().union(*AGREED.values()) | admin_only == CAPABILITIES
+
+
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MatrixEnv]:
     root: Path = tmp_path_factory.mktemp("authz")
