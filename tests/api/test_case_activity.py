@@ -8,7 +8,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -24,9 +26,9 @@ class Env:
     client: TestClient
     keys: dict[str, str]
 
-    def call(self, method: str, path: str, who: str, **kwargs: object) -> object:
+    def call(self, method: str, path: str, who: str, json: Any = None) -> httpx.Response:
         return self.client.request(
-            method, f"{API}{path}", headers={"X-API-Key": self.keys[who]}, **kwargs
+            method, f"{API}{path}", headers={"X-API-Key": self.keys[who]}, json=json
         )
 
 
