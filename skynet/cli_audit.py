@@ -76,7 +76,10 @@ def audit_verify(
     except (OSError, ValueError) as error:
         raise typer.BadParameter(str(error), param_hint="--checkpoints") from error
     with catalog_sessions(settings)() as session:
-        report = verify_audit_chain(session, key, from_seq, points)
+        try:
+            report = verify_audit_chain(session, key, from_seq, points)
+        except ValueError as error:
+            raise typer.BadParameter(str(error), param_hint="--from") from error
     if as_json:
         typer.echo(json.dumps(verification_document(report)))
     elif report.ok:

@@ -324,6 +324,11 @@ def verify_audit_chain(
     ones, so deleting checkpoints along with the entries they cover is found too."""
     if from_seq < 1:
         raise ValueError(f"audit verify from entry {from_seq}: entries start at 1")
+    head_seq = session.scalar(
+        select(AuditChainHeadRow.seq).where(AuditChainHeadRow.id == CHAIN_HEAD_ID)
+    )
+    if head_seq is not None and from_seq > head_seq + 1:
+        raise ValueError(f"audit verify from entry {from_seq}: the log has {head_seq} entries")
     report = _Report()
     checkpoints = {c.seq: c for c in audit_checkpoints(session)}
     for point in kept:

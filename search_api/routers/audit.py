@@ -28,7 +28,7 @@ from index.catalog import (
 from search_api.access import AUDIT_READ
 from search_api.context import ApiContext
 from search_api.deps import ContextDep, PrincipalDep, SessionDep, requires
-from search_api.errors import Unavailable
+from search_api.errors import InvalidInput, Unavailable
 from search_api.openapi import AUTH_RESPONSES, SearchTime
 from storage.ed25519 import PublicKey
 
@@ -207,7 +207,10 @@ def verify_audit(
     context: ContextDep,
     from_seq: Annotated[int, Query(ge=1, description="start at this entry")] = 1,
 ) -> AuditVerificationOut:
-    report = verify_audit_chain(session, _audit_key(context), from_seq)
+    try:
+        report = verify_audit_chain(session, _audit_key(context), from_seq)
+    except ValueError as error:
+        raise InvalidInput(f"from_seq: {error}") from error
     _record_read(session, principal, "audit_verify",
                  {"from_seq": from_seq, "ok": report.ok}, len(report.problems))  # fmt: skip
     return AuditVerificationOut.of(report)

@@ -124,6 +124,8 @@ def test_verify_reports_a_direct_edit(audited: Audited) -> None:
     clean = get(client, keys, "auditor", "/verify")
     assert clean.status_code == 200 and clean.json()["ok"] is True
     assert clean.json()["last_good_checkpoint"] == 6
+    beyond = get(client, keys, "auditor", "/verify", from_seq=99)
+    assert beyond.status_code == 422 and "the log has" in beyond.json()["detail"]
     db = sqlite3.connect(db_path)
     db.execute("DROP TRIGGER audit_log_no_update")
     db.execute("UPDATE audit_log SET hit_count = 0 WHERE seq = 3")

@@ -75,6 +75,8 @@ def test_checkpoint_then_verify_a_clean_chain(data_dir: Path) -> None:
     assert other_key.exit_code == 1
     assert json.loads(other_key.stdout)["problems"][0]["kind"] == "checkpoint"
     assert skynet("audit", "verify", "--public-key", "abc").exit_code == 2
+    beyond = skynet("audit", "verify", "--from", "8")
+    assert beyond.exit_code == 2 and "the log has 6 entries" in beyond.output
 
 
 @pytest.mark.parametrize(
