@@ -135,6 +135,14 @@ RunnerDep = Annotated[SearchJobRunner, Depends(job_runner)]
 
 
 # The query parameters every signed link carries (routers/pictures.py, routers/clips.py).
-HolderParam = Annotated[int, Query(ge=1, le=2**63 - 1, description="id of the key it names")]
+HolderParam = Annotated[
+    str,
+    Query(
+        min_length=1,
+        max_length=300,
+        pattern=r"^([0-9]{1,19}|u[0-9]{1,19}|oidc:.+)$",
+        description="whom the link was handed to: a key id, u<user id> or oidc:<role>:<name>",
+    ),
+]
 ExpiresParam = Annotated[int, Query(ge=0, le=2**63 - 1, description="unix seconds")]
 SigParam = Annotated[str, Query(max_length=128)]

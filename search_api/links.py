@@ -1,19 +1,22 @@
-"""Signed links handed to an API key: pictures (thumbnails, context frames) and clips.
+"""Signed links handed to a caller: pictures (thumbnails, context frames) and clips.
 
-A link names the key it was handed to (`holder`, the key's id) and is signed with it. Opening
-it needs no API key, but the API resolves it only while that key is active (a revoked or
-expired key's links stop working at once), audits the fetch under the key's name, and then
-redirects to an object-store link that lives `STORE_LINK_EXPIRY_S` only. No segment lookup
-happens while a search builds its hits.
+A link names whom it was handed to (`holder`: an API key's id; `u<id>` for a user; for an OIDC
+caller, `oidc:<role>:<name>`, issue #17) and is signed with it. Opening it needs no
+credentials, but the API resolves it only while that key is active or that user enabled (a
+revoked key's or disabled user's links stop working at once; an OIDC caller's live until they
+expire), audits the fetch under the holder's name, and then redirects to an object-store link
+that lives `STORE_LINK_EXPIRY_S` only. No segment lookup happens while a search builds its hits.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import quote, urlencode
 
-from index.catalog import ApiKeyInfo, Principal, Session, active_api_key
+from index.catalog import Principal, Session, active_api_key
+from index.catalog.accounts import enabled_user
 from search_api.context import ApiContext
 from search_api.errors import Forbidden
 from storage.signing import sign, signature_valid
@@ -23,13 +26,27 @@ CLIP_PATH = "/api/v1/clips"
 STORE_LINK_EXPIRY_S = 60  # the redirect target: long enough to start a download or a video
 
 
-def _holder(principal: Principal) -> int:
-    if principal.key_id is None:
-        raise ValueError(f"links are handed to API keys; {principal.name!r} has no key id")
-    return principal.key_id
+MAX_ROW_ID = 2**63 - 1
+OIDC_HOLDER = "oidc:"
 
 
-def _signed(context: ApiContext, path: str, kind: str, target: str, holder: int) -> str:
+@dataclass(frozen=True)
+class LinkHolder:
+    """Whom a link was handed to, as its fetches are audited."""
+
+    name: str
+    role: str
+
+
+def _holder(principal: Principal) -> str:
+    if principal.key_id is not None:
+        return str(principal.key_id)
+    if principal.user_id is not None:
+        return f"u{principal.user_id}"
+    return f"{OIDC_HOLDER}{principal.role}:{principal.name}"
+
+
+def _signed(context: ApiContext, path: str, kind: str, target: str, holder: str) -> str:
     expires = int(time.time()) + context.url_expiry_s
     sig = sign(context.signing_key, kind, target, holder, expires)
     query = urlencode({"holder": holder, "expires": expires, "sig": sig})
@@ -60,17 +77,28 @@ def link_holder(
     session: Session,
     kind: str,
     target: str,
-    holder: int,
+    holder: str,
     expires: int,
     sig: str,
-) -> ApiKeyInfo:
-    """The active key a valid, unexpired link was handed to; Forbidden otherwise."""
+) -> LinkHolder:
+    """Whom a valid, unexpired link was handed to, while that key is active or that user
+    enabled; Forbidden otherwise."""
     if not signature_valid(context.signing_key, sig, kind, target, holder, expires=expires):
         raise Forbidden("link is invalid or has expired")
-    key = active_api_key(session, holder)
-    if key is None:
-        raise Forbidden("the key this link was handed to is revoked or expired")
-    return key
+    if holder.isdigit() and int(holder) <= MAX_ROW_ID:
+        key = active_api_key(session, int(holder))
+        if key is None:
+            raise Forbidden("the key this link was handed to is revoked or expired")
+        return LinkHolder(key.name, key.role)
+    if holder.startswith("u") and holder[1:].isdigit() and int(holder[1:]) <= MAX_ROW_ID:
+        user = enabled_user(session, int(holder[1:]))
+        if user is None:
+            raise Forbidden("the user this link was handed to is disabled")
+        return LinkHolder(user.name, user.role)
+    if holder.startswith(OIDC_HOLDER):
+        role, _, name = holder.removeprefix(OIDC_HOLDER).partition(":")
+        return LinkHolder(name, role)
+    raise Forbidden("link is invalid or has expired")
 
 
 def store_url(context: ApiContext, key: str) -> str:

@@ -114,6 +114,12 @@ def get_user(session: Session, name: str) -> UserInfo | None:
     return None if row is None else _user(row)
 
 
+def enabled_user(session: Session, user_id: int) -> UserInfo | None:
+    """The user with this id unless unknown or disabled (signed links check this)."""
+    row = session.get(UserRow, user_id)
+    return None if row is None or row.disabled_at is not None else _user(row)
+
+
 def user_credentials(session: Session, name: str) -> UserCredentials | None:
     """The user called `name` and its password hash, for a login attempt; None if unknown."""
     row = session.scalar(select(UserRow).where(UserRow.name == name))

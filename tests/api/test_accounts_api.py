@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jwt
 import pytest
@@ -20,7 +21,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi.testclient import TestClient
 
-from index.catalog import CameraSpec, audit_entries, create_api_key, list_cases, upsert_camera
+from index.catalog import (
+    CameraSpec,
+    NewTrack,
+    add_track,
+    audit_entries,
+    create_api_key,
+    list_cases,
+    upsert_camera,
+)
 from index.catalog.accounts import LockoutPolicy, create_user, disable_user, get_user
 from index.catalog.camera_groups import create_camera_group, set_camera_group
 from index.catalog.grants import add_grant
@@ -42,6 +51,7 @@ class Env:
     rsa_key: rsa.RSAPrivateKey
     ec_key: ec.EllipticCurvePrivateKey
     admin_key: str
+    car_track: int
 
     def login(self, name: str, password: str = PASSWORD) -> Any:
         return self.client.post(f"{API}/auth/login", json={"name": name, "password": password})
@@ -106,9 +116,19 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         add_grant(session, "test", user_id=users["bob"].id)  # every camera
         add_grant(session, "test", user_id=users["frank"].id, camera_id="south-1")
         admin_key = create_api_key(session, "root", "admin")
+        now = datetime.now(UTC)
+        car = add_track(
+            session,
+            NewTrack(
+                camera_id="north-1", local_track_id=1, class_name="car", confidence=0.9,
+                start_at=now, end_at=now + timedelta(seconds=4), best_shot_at=now,
+                best_bbox_xyxy_px=(0.0, 0.0, 8.0, 8.0), thumbnail_key="thumbs/car.jpg",
+            ),
+        )  # fmt: skip
         session.commit()
+    context.store.put_bytes("thumbs/car.jpg", b"\xff\xd8 a car", "image/jpeg")
     with TestClient(create_app(context), base_url=BASE_URL) as client:
-        yield Env(client, context, rsa_key, ec_key, admin_key)
+        yield Env(client, context, rsa_key, ec_key, admin_key, car)
 
 
 def audit_actions(env: Env, principal: str) -> list[str]:
@@ -192,6 +212,45 @@ def test_disabling_a_user_ends_their_sessions_and_logins(env: Env) -> None:
     assert env.me(token).status_code == 401
     refused = env.login("erin")
     assert refused.status_code == 403 and "disabled" in refused.json()["detail"]
+
+
+# ---- signed links handed to users and OIDC callers ---------------------------------------------
+
+
+def local(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}"
+
+
+def test_links_handed_to_a_user_work_until_the_user_is_disabled(env: Env) -> None:
+    with env.context.sessions() as session:
+        create_user(session, "gina", "viewer", hash_password(PASSWORD))
+        add_grant(session, "test", user_id=get_user(session, "gina").id, group_name="north")  # type: ignore[union-attr]
+        session.commit()
+    track = env.client.get(f"{API}/tracks/{env.car_track}", headers=bearer(env.token("gina")))
+    assert track.status_code == 200, track.text
+    picture = local(track.json()["thumbnail_url"])
+    assert "holder=u" in picture
+    assert env.client.get(picture, follow_redirects=False).status_code == 307
+    with env.context.sessions() as session:
+        fetch = [e for e in audit_entries(session) if e.action == "object_access"][-1]
+        assert (fetch.principal, fetch.role) == ("gina", "viewer")
+        disable_user(session, "gina")
+        session.commit()
+    refused = env.client.get(picture, follow_redirects=False)
+    assert refused.status_code == 403 and "disabled" in refused.json()["detail"]
+    moved = picture.replace("holder=u", "holder=u9")
+    assert env.client.get(moved, follow_redirects=False).status_code == 403
+
+
+def test_links_handed_to_an_oidc_caller_name_it(env: Env) -> None:
+    track = env.client.get(f"{API}/tracks/{env.car_track}", headers=bearer(oidc_token(env)))
+    assert track.status_code == 200, track.text
+    picture = local(track.json()["thumbnail_url"])
+    assert env.client.get(picture, follow_redirects=False).status_code == 307
+    with env.context.sessions() as session:
+        fetch = [e for e in audit_entries(session) if e.action == "object_access"][-1]
+    assert (fetch.principal, fetch.role) == ("oidc:insp.li", "investigator")
 
 
 # ---- bad tokens: clear 401, nothing changed ----------------------------------------------------
