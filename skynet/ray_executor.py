@@ -52,7 +52,7 @@ def portable_settings(settings: Settings) -> Settings:
 
 def unit_context(settings: Settings, analysis: AnalysisSettings) -> UnitContext:
     """The context a worker builds for itself: its own catalog sessions and object store."""
-    from skynet.runtime import open_object_store  # the API wiring is not needed before this
+    from skynet.object_store import open_object_store  # not skynet.runtime: no cycle
 
     sessions = session_factory(init_catalog(settings.catalog_url))
     return UnitContext(sessions, open_object_store(settings), settings.models_dir, analysis)

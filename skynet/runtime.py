@@ -36,40 +36,23 @@ from ingest.camera import CameraConfig, CameraIngest
 from ingest.camera_status import CameraStatus
 from ingest.frame_queue import LatestFrames
 from ingest.uploader import SegmentUploader
-from search_api.app import API_PREFIX, create_app
+from search_api.app import create_app
 from search_api.context import ApiContext
 from search_api.event_stream import EventStreamPolicy
 from search_api.limits import ApiLimits
 from search_api.webhook_dispatcher import DeliveryPolicy, WebhookDispatcher
 from skynet.accounts import account_policy
+from skynet.object_store import open_object_store as open_object_store  # its old home
 from skynet.reindex_service import ReindexService, api_follows_live
 from skynet.retention_config import retention_config
 from skynet.settings import Settings
 from skynet.supervisor import CameraSupervisor, recorded_until
 from storage.ed25519 import Signer
-from storage.local import LocalObjectStore
 from storage.objectstore import ObjectStore
-from storage.s3 import S3ObjectStore
 
 log = logging.getLogger(__name__)
 
 FRAME_QUEUE_CAPACITY = 32  # bounds analysis lag: newest frames are kept
-
-
-def open_object_store(settings: Settings) -> ObjectStore:
-    if settings.storage_backend == "s3":
-        return S3ObjectStore(
-            endpoint=settings.s3_endpoint,
-            access_key=settings.s3_access_key,
-            secret_key=settings.s3_secret_key.get_secret_value(),
-            bucket=settings.s3_bucket,
-            secure=settings.s3_secure,
-        )
-    return LocalObjectStore(
-        root=settings.objects_dir,
-        public_base_url=f"{settings.api_base_url}{API_PREFIX}/objects",
-        signing_key=settings.signing_key_bytes(),
-    )
 
 
 def pipeline_detector(settings: Settings, input_px: tuple[int, int] | None = None) -> Detector:
