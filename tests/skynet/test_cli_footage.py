@@ -107,7 +107,7 @@ def test_footage_add_to_a_server_resumes_an_interrupted_upload(
 ) -> None:
     url, key = server
     path = clip("mkv", "h264", seconds=6.0)
-    with httpx.Client(base_url=url, headers={"X-API-Key": key}) as client:
+    with httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=60) as client:
         body = {"filename": path.name, "size": path.stat().st_size,
                 "sha256": sha256_of_file(path)[0], "camera_label": "Kiosk 3",
                 "start_time": "2026-11-25T18:00:00Z"}  # fmt: skip
