@@ -48,6 +48,7 @@ from search_api.routers.exports import router as exports_router
 from search_api.routers.exports import start_export_runner, stop_export_runner
 from search_api.routers.reindex import router as reindex_router
 from search_api.routers.retention import router as retention_router
+from search_api.routers.users import router as users_router
 from search_api.schemas import Health
 
 API_PREFIX = "/api/v1"
@@ -117,6 +118,7 @@ def create_app(context: ApiContext) -> FastAPI:
     api.include_router(audit.router)  # auditors (issue #17)
     api.include_router(reindex_router)  # re-index jobs and index versions (issue #15)
     api.include_router(auth_router)  # sign-in: session tokens (issue #17)
+    api.include_router(users_router)  # users, grants, camera groups (issue #17)
     api.include_router(retention_router)  # retention and legal holds (issue #17)
 
     @api.get(

@@ -147,6 +147,16 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("POST", f"{V1}/auth/refresh"): needs(SIGNED_IN),
     ("POST", f"{V1}/auth/logout"): needs(SIGNED_IN),
     ("GET", f"{V1}/auth/me"): needs(SIGNED_IN),
+    # users, grants, camera groups (#17)
+    ("GET", f"{V1}/users"): needs(ACCESS_ADMIN),
+    ("POST", f"{V1}/users"): needs(ACCESS_ADMIN),
+    ("POST", f"{V1}/users/{{name}}/disable"): needs(ACCESS_ADMIN),
+    ("GET", f"{V1}/users/{{name}}/grants"): needs(ACCESS_ADMIN),
+    ("POST", f"{V1}/users/{{name}}/grants"): needs(ACCESS_ADMIN),
+    ("DELETE", f"{V1}/users/{{name}}/grants"): needs(ACCESS_ADMIN),
+    ("GET", f"{V1}/camera-groups"): needs(ACCESS_ADMIN),
+    ("POST", f"{V1}/camera-groups"): needs(ACCESS_ADMIN),
+    ("PUT", f"{V1}/cameras/{{camera_id}}/group"): needs(ACCESS_ADMIN),
     # keys, webhooks
     ("GET", f"{V1}/keys"): needs(ACCESS_ADMIN),
     ("POST", f"{V1}/keys"): needs(ACCESS_ADMIN),

@@ -403,3 +403,49 @@ def test_oidc_keys_read_from_pem(tmp_path: Path, env: Env) -> None:
     (tmp_path / "empty.pem").write_text("nothing here")
     with pytest.raises(ValueError, match="no public key"):
         OidcIssuer.read_keys(tmp_path / "empty.pem")
+
+
+# ---- user and camera-group administration ------------------------------------------------------
+
+
+def test_admins_manage_users_grants_and_groups_through_the_api(env: Env) -> None:
+    admin = {"X-API-Key": env.admin_key}
+    made = env.client.post(
+        f"{API}/users", json={"name": "hana", "role": "viewer", "password": PASSWORD}, headers=admin
+    )
+    assert made.status_code == 201 and made.json()["role"] == "viewer", made.text
+    again = env.client.post(
+        f"{API}/users", json={"name": "hana", "role": "viewer", "password": PASSWORD}, headers=admin
+    )
+    assert again.status_code == 409
+    short = env.client.post(
+        f"{API}/users", json={"name": "ivan", "role": "viewer", "password": "short"}, headers=admin
+    )
+    assert short.status_code == 422 and "password" in short.json()["detail"]
+    group = env.client.post(f"{API}/camera-groups", json={"name": "south"}, headers=admin)
+    assert group.status_code == 201
+    moved = env.client.put(f"{API}/cameras/south-1/group", json={"group": "south"}, headers=admin)
+    assert moved.status_code == 204
+    unknown = env.client.put(f"{API}/cameras/south-1/group", json={"group": "x"}, headers=admin)
+    assert unknown.status_code == 422 and "no camera group 'x'" in unknown.json()["detail"]
+    granted = env.client.post(f"{API}/users/hana/grants", json={"group": "south"}, headers=admin)
+    assert granted.status_code == 201 and granted.json()["group"] == "south"
+    assert env.me(env.token("hana")).json()["camera_ids"] == ["south-1"]
+    listed = env.client.get(f"{API}/users/hana/grants", headers=admin).json()
+    assert [g["group"] for g in listed] == ["south"]
+    removed = env.client.delete(f"{API}/users/hana/grants?group=south", headers=admin)
+    assert removed.status_code == 204
+    assert (
+        env.client.delete(f"{API}/users/hana/grants?group=south", headers=admin).status_code == 404
+    )
+    disabled = env.client.post(f"{API}/users/hana/disable", headers=admin)
+    assert disabled.status_code == 200 and disabled.json()["disabled"] is True
+    assert env.login("hana").status_code == 403
+    groups = env.client.get(f"{API}/camera-groups", headers=admin).json()
+    assert {g["name"]: g["camera_ids"] for g in groups}["south"] == ["south-1"]
+    assert audit_actions(env, "root")[-6:] == [
+        "user_create", "camera_group_create", "camera_group_assign", "grant_add", "grant_remove",
+        "user_disable",
+    ]  # fmt: skip
+    as_user = env.client.get(f"{API}/users", headers=bearer(env.token("alice")))
+    assert as_user.status_code == 403 and "access_admin" in as_user.json()["detail"]
