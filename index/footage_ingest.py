@@ -66,7 +66,7 @@ from index.footage_values import (
 from index.reindex_jobs import ReindexRequest, start_reindex
 from ingest.footage_probe import FootageFileError, FootageProbe, probe_footage
 from ingest.footage_remux import CutFootage, cut_footage
-from storage.objectstore import ObjectStore
+from storage.objectstore import ObjectStore, StorageUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -212,6 +212,7 @@ class FootageService:
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
         written: list[str] = []
+        parts_kept = True
         alive = threading.Event()
         heartbeat = threading.Thread(
             target=self._heartbeat, args=(upload_id, alive), name="footage-heartbeat", daemon=True
@@ -227,11 +228,16 @@ class FootageService:
             for path, segment in cut.segments:
                 written.append(segment.object_key)
                 self.store.put_file(segment.object_key, path, "video/mp4")
-            self._delete_parts(upload)  # from here on a failure means uploading again anyway
+            parts_kept = False  # from here on a failure means uploading again anyway
+            self._delete_parts(upload)
             self._record(upload, probe, start_at, cut, actor)
         except Exception as error:
-            self._delete_parts(upload)
-            self._fail(upload, written, error, actor)
+            self._delete_objects(upload, written)
+            if parts_kept and isinstance(error, StorageUnavailableError):
+                self._retry_later(upload, error)
+            else:
+                self._delete_parts(upload)
+                self._fail(upload, error, actor)
         finally:
             alive.set()
             heartbeat.join()
@@ -374,7 +380,7 @@ class FootageService:
             }
             if not move_footage_upload(
                 session, upload.id, "processing", "stored", start_at=start_at,
-                probe=probe.to_json(), report=report,
+                probe=probe.to_json(), report=report, error=None,
             ):  # fmt: skip
                 raise FootageConflictError(f"upload {upload.id} left processing meanwhile")
             append_audit(
@@ -384,16 +390,25 @@ class FootageService:
             )  # fmt: skip
             session.commit()
 
-    def _fail(
-        self, upload: FootageUpload, written: list[str], error: Exception, actor: Actor
-    ) -> None:
-        if not isinstance(error, FootageError):
-            log.exception("footage upload %s failed", upload.id, exc_info=error)
+    def _delete_objects(self, upload: FootageUpload, written: list[str]) -> None:
         for key in written:
             try:
                 self.store.delete(key)
-            except Exception:  # keep cleaning; the upload is failed anyway
-                log.exception("could not delete %s of failed upload %s", key, upload.id)
+            except Exception:  # keep cleaning; the upload ends anyway
+                log.exception("could not delete %s of upload %s", key, upload.id)
+
+    def _retry_later(self, upload: FootageUpload, error: StorageUnavailableError) -> None:
+        """Object storage is down (a passing fault): the upload goes back to `receiving` with
+        its parts, and completing it again later starts over."""
+        log.warning("upload %s: object storage unavailable, parts kept: %s", upload.id, error)
+        message = f"object storage unavailable ({error}); the parts are kept: complete again"
+        with self.sessions() as session:
+            move_footage_upload(session, upload.id, "processing", "receiving", error=message)
+            session.commit()
+
+    def _fail(self, upload: FootageUpload, error: Exception, actor: Actor) -> None:
+        if not isinstance(error, FootageError):
+            log.exception("footage upload %s failed", upload.id, exc_info=error)
         message = str(error) if isinstance(error, FootageError) else f"internal error: {error}"
         with self.sessions() as session:
             move_footage_upload(session, upload.id, "processing", "failed", error=message)

@@ -52,7 +52,8 @@ def service(root: Path, store: ObjectStore, part_bytes: int = 256 * 1024) -> Foo
     return FootageService(catalog(root), store, policy, reindex_analysis(DETECTOR, EMBEDDER))
 
 
-def upload(footage: FootageService, path: Path, label: str, start: datetime) -> str:
+def send(footage: FootageService, path: Path, label: str, start: datetime) -> str:
+    """Start an upload of `path` and send all its parts; the upload's id."""
     request = FootageRequest(path.name, path.stat().st_size, label, sha256_of_file(path)[0],
                              start_time=start)  # fmt: skip
     created = footage.start_upload(request, OPS)
@@ -60,7 +61,11 @@ def upload(footage: FootageService, path: Path, label: str, start: datetime) -> 
     for number in range(created.part_count):
         part = data[number * created.part_bytes : (number + 1) * created.part_bytes]
         footage.put_part(created.id, number, part)
-    stored = footage.complete(created.id, OPS)
+    return created.id
+
+
+def upload(footage: FootageService, path: Path, label: str, start: datetime) -> str:
+    stored = footage.complete(send(footage, path, label, start), OPS)
     assert stored.state == "stored", stored.error
     return stored.id
 
@@ -165,3 +170,26 @@ def test_an_upload_through_a_real_s3_store(s3_server: S3Endpoint, tmp_path: Path
     for segment in segments:
         assert store.stat(segment.object_key).sha256 == segment.sha256
     assert store.list(f"footage/uploads/{upload_id}/") == []
+
+
+@pytest.mark.integration
+def test_storage_down_while_completing_keeps_the_parts_for_another_try(
+    s3_server: S3Endpoint, tmp_path: Path
+) -> None:
+    store = S3ObjectStore(
+        s3_server.endpoint, s3_server.access_key, s3_server.secret_key,
+        bucket="footage-outage", region=s3_server.region,
+    )  # fmt: skip
+    footage = service(tmp_path, store)
+    upload_id = send(footage, clip("mp4", "h264", seconds=6.0), "Tram 2", START)
+    s3_server.stop_service("object")  # the proxy answers 503
+    try:
+        waiting = footage.complete(upload_id, OPS)
+    finally:
+        s3_server.start()
+    assert waiting.state == "receiving" and waiting.missing_parts == ()
+    assert waiting.error is not None and "object storage unavailable" in waiting.error
+    with footage.sessions() as session:
+        assert segments_between(session, "tram-2", *ALL_TIME) == []
+    stored = footage.complete(upload_id, OPS)
+    assert stored.state == "stored" and stored.error is None
