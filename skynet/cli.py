@@ -60,13 +60,18 @@ console = Console()
 @app.command()
 def serve() -> None:
     """Run ingest for the catalog's cameras and the API until SIGTERM or Ctrl-C."""
+    from detect.reid_metric import MetricError
     from skynet.runtime import Runtime
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     settings = Settings()
-    runtime = Runtime.build(settings)
+    try:
+        runtime = Runtime.build(settings)
+    except MetricError as error:  # a re-ID metric of another vector space (issue #16)
+        console.print(f"[red]cannot start: {error}[/red]")
+        raise typer.Exit(2) from None
     runtime.start()
     runtime.serve_api()
     console.print(f"serving {settings.api_base_url}/docs — SIGTERM or Ctrl-C stops")
