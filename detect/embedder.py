@@ -17,6 +17,9 @@ deep part alone                       0.923 / 0.919, 0.812 / 0.833, pairs 0.984;
 v2, HSV colour (`detect.colour`) 0.3  0.923 / 0.929, 0.797 / 0.850, pairs 0.995;
 v3, Lab colour at colour_share 0.5    1.000 / 1.000, 0.844 / 0.884, pairs 1.000;
 v3 on the INT8 trunk (the default)    0.923 / 0.962, 0.836 / 0.883, pairs 1.000.
+These are tune figures (≈ 700 variants were chosen on them). On the held-out split of issue #16
+(bench/reid_split.py: other persons, later frames) v3 scores 0.957 / 0.958 with one-crop queries
+and 1.000 / 0.986 with track queries (5 persons, so wide intervals; BENCHMARKS.md).
 From colour_share 0.2 to 0.7 the float secondary set stays above deep-only (best at 0.45-0.5); the
 headline's 13th query (a frontal view of a man whose look-alike's track is in the gallery) is won
 by 0.002 only at 0.45-0.5: headline rank-1 is 12/13 at 0.2-0.4 and 0.6, 11/13 at 0.7.
