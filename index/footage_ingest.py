@@ -70,6 +70,9 @@ from storage.objectstore import ObjectStore, StorageUnavailableError
 
 log = logging.getLogger(__name__)
 
+# Parts sent in parallel update one row's list: serialised here within a process (SQLite would
+# refuse a second writer's stale snapshot), across processes by the row lock (PostgreSQL).
+_PART_LOCK = threading.Lock()
 _EXTENSION = re.compile(r"\.([A-Za-z0-9]{1,8})$")
 
 
@@ -164,7 +167,7 @@ class FootageService:
         if len(data) != expected:
             raise FootageError(f"part {number} holds {len(data)} bytes; it must hold {expected}")
         self.store.put_bytes(part_key(upload_id, number), data)
-        with self.sessions() as session:
+        with _PART_LOCK, self.sessions() as session:
             try:
                 upload = record_footage_part(session, upload_id, number)
             except ValueError as error:

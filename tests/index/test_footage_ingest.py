@@ -4,6 +4,7 @@ job engine analysing the uploaded footage, and the multipart path on a real S3 (
 from __future__ import annotations
 
 import dataclasses
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -100,6 +101,24 @@ def test_stored_footage_is_queued_for_the_reindex_engine_and_refused_footage_is_
     assert footage.complete(created.id, OPS).state == "failed"
     with footage.sessions() as session:  # the refused file queued nothing
         assert session.scalar(select(func.count()).select_from(JobRow)) == 1
+
+
+def test_parts_sent_in_parallel_all_arrive(tmp_path: Path) -> None:
+    footage = service(tmp_path, local_store(tmp_path), part_bytes=64 * 1024)
+    path = clip("mkv", "h264", seconds=6.0)
+    created = footage.start_upload(
+        FootageRequest(path.name, path.stat().st_size, "Parallel", start_time=START), OPS
+    )
+    data = path.read_bytes()
+
+    def put(number: int) -> None:
+        part = data[number * created.part_bytes : (number + 1) * created.part_bytes]
+        footage.put_part(created.id, number, part)
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(put, range(created.part_count)))
+    assert created.part_count >= 4
+    assert footage.upload(created.id).missing_parts == ()
 
 
 def test_an_upload_whose_worker_died_is_taken_over_by_the_next_complete(tmp_path: Path) -> None:
