@@ -65,6 +65,7 @@ STRIDE_PX = 32
 DEFAULT_STRIPES = 4
 DEEP_DIM = BOTTLENECK_CHANNELS * DEFAULT_STRIPES  # deep floats with the default config
 EMBEDDING_FORMAT_VERSION = "v3"
+METRIC_NAME_SEPARATOR = "+reid:"  # "mobilenetv2-embedder+reid:<metric id>"
 VECTOR_DIM = DEEP_DIM + LAB_COLOUR_DIM  # combined floats with the default config
 
 
@@ -202,6 +203,28 @@ class AppearanceEmbedder:
             intra_op_threads=intra_op_threads,
             metric=None if metric_file is None else load_metric(Path(metric_file)),
         )
+
+    @classmethod
+    def from_name(
+        cls, name: str, models_dir: Path, intra_op_threads: int = 1
+    ) -> AppearanceEmbedder:
+        """An embedder by name: a manifest name, or `<manifest>+reid:<metric id>` for that
+        trunk through the metric file `reid_metric-<id>.npz` in `models_dir` (how a re-index
+        job can name a learned metric's embedding version)."""
+        manifest, _, metric_id = name.partition(METRIC_NAME_SEPARATOR)
+        metric = None
+        if metric_id:
+            if not metric_id.isalnum():
+                raise ValueError(f"embedder {name!r}: a metric id is hex digits, got {metric_id!r}")
+            metric = load_metric(Path(models_dir) / f"reid_metric-{metric_id}.npz")
+        return cls(
+            model_path(manifest, models_dir), intra_op_threads=intra_op_threads, metric=metric
+        )
+
+    @property
+    def name_suffix(self) -> str:
+        """What `from_name` appends to the manifest name for this embedder's metric."""
+        return "" if self.metric is None else f"{METRIC_NAME_SEPARATOR}{self.metric.metric_id}"
 
     @property
     def deep_dim(self) -> int:

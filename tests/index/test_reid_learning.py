@@ -139,6 +139,16 @@ def test_cli_learns_a_metric_the_embedder_loads(
         metric.project(base.embed([crop], ["person"])),
         atol=1e-5,
     )
+    # a re-index job names the metric's version as "<trunk>+reid:<metric id>"
+    (tmp_path / "mobilenetv2-embedder.onnx").symlink_to(
+        model_path("mobilenetv2-embedder", default_cache_dir()).resolve()
+    )
+    named = AppearanceEmbedder.from_name(f"mobilenetv2-embedder{embedder.name_suffix}", tmp_path)
+    assert named.embedding_version == metric.embedding_version()
+    with pytest.raises(MetricError, match="cannot read"):
+        AppearanceEmbedder.from_name("mobilenetv2-embedder+reid:0123456789ab", tmp_path)
+    with pytest.raises(ValueError, match="hex digits"):
+        AppearanceEmbedder.from_name("mobilenetv2-embedder+reid:../x", tmp_path)
     other = Settings(
         models_dir=default_cache_dir(),
         embedder_model="mobilenetv2-embedder-int8",
