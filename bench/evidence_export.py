@@ -10,9 +10,12 @@ a changed byte in the clip, a removed file, an added file, a forged signature (a
 manifest signed by another key) and a swapped-in key (everything re-signed by another key, the
 key inside the bundle replaced) — checked against the site's key as `skynet export verify
 --public-key` does. Blur: Laplacian variance inside the labelled boxes, clip / source, over the
-labelled frames where the bystander is on screen. Baseline in the same run: the same span
-decoded and re-encoded without redaction (what any re-encoded export costs). Results merged into
-bench/results/security.json (export_* keys).
+labelled frames where the bystander is on screen; blur recall: every hand-labelled person other
+than the subject in the clip's frames (every 2nd frame labelled), blurred when under a fifth of
+its detail is left (95 % Wilson interval; the set is the only labelled footage, and the
+three-frame hold of evidence/redact.py was added after looking at its two misses). Baseline in
+the same run: the same span decoded and re-encoded without redaction (what any re-encoded export
+costs). Results merged into bench/results/security.json (export_* keys).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import statistics
 import tempfile
 import time
@@ -54,6 +58,7 @@ from tests.evidence.footage_support import (
 
 RESULTS = Path(__file__).parent / "results" / "security.json"
 PAD_S = 2.0
+BLURRED_RATIO = 0.2  # a box keeps under a fifth of its detail: blurred (sharp subjects: ~0.8)
 Members = dict[str, bytes]
 
 
@@ -133,8 +138,20 @@ def _sharpness(image: np.ndarray, box: list[float]) -> float:
     return float(cv2.Laplacian(grey, cv2.CV_64F).var())
 
 
-def blur_ratios(bundle: Path, clip: str, work: Path) -> tuple[list[float], list[float]]:
-    """Sharpness clip/source in the bystander's and the subject's labelled boxes."""
+def wilson_95(hits: int, total: int) -> tuple[float, float]:
+    """Wilson score interval (95 %) of a proportion."""
+    z = 1.96
+    share = hits / total
+    centre = (share + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * math.sqrt(share * (1 - share) / total + z * z / (4 * total * total))
+    return centre - half / (1 + z * z / total), centre + half / (1 + z * z / total)
+
+
+def blur_ratios(
+    bundle: Path, clip: str, work: Path
+) -> tuple[list[float], list[float], list[float]]:
+    """Sharpness clip/source in the bystander's and the subject's labelled boxes where both
+    are on screen, and in every other labelled person's box in the clip."""
     with zipfile.ZipFile(bundle) as archive:
         (work / "clip.mp4").write_bytes(archive.read(clip))
     capture = cv2.VideoCapture(str(work / "clip.mp4"))
@@ -146,6 +163,13 @@ def blur_ratios(bundle: Path, clip: str, work: Path) -> tuple[list[float], list[
     boxes = labelled_boxes()
     bystander: list[float] = []
     subject: list[float] = []
+    everyone_else = [
+        _sharpness(frames[index - first], box) / _sharpness(source[index], box)
+        for label, labelled in boxes.items()
+        if label != SUBJECT_LABEL
+        for index, box in labelled.items()
+        if first <= index < first + len(frames)
+    ]
     for index in sorted(set(boxes[BYSTANDER_LABEL]) & set(boxes[SUBJECT_LABEL])):
         if not first <= index < first + len(frames):
             continue
@@ -153,7 +177,7 @@ def blur_ratios(bundle: Path, clip: str, work: Path) -> tuple[list[float], list[
         for label, ratios in ((BYSTANDER_LABEL, bystander), (SUBJECT_LABEL, subject)):
             box = boxes[label][index]
             ratios.append(_sharpness(clip_frame, box) / _sharpness(original, box))
-    return bystander, subject
+    return bystander, subject, everyone_else
 
 
 def reencode_s(material: ExportMaterial, segment_paths: list[Path], work: Path) -> float:
@@ -202,9 +226,11 @@ def run() -> dict[str, object]:
         verify_ms = (time.perf_counter() - started) * 1000
         detected = tamper_results(work / "case.zip", signer, work)
         redaction = summary.redaction[recorded.subject_id]
-        bystander, subject = blur_ratios(
+        bystander, subject, everyone_else = blur_ratios(
             work / "case.zip", f"clips/track-{recorded.subject_id}.mp4", work
         )
+    blurred_boxes = sum(1 for ratio in everyone_else if ratio < BLURRED_RATIO)
+    recall_ci = wilson_95(blurred_boxes, len(everyone_else))
     return {
         "export_verify_ok": verified.ok and all(detected.values()),
         "export_bundle_verifies": verified.ok,
@@ -222,6 +248,10 @@ def run() -> dict[str, object]:
         "export_bystander_sharpness_ratio_max": round(max(bystander), 4),
         "export_subject_sharpness_ratio_median": round(statistics.median(subject), 3),
         "export_blur_frames_checked": len(bystander),
+        "export_bystander_boxes": len(everyone_else),
+        "export_bystander_boxes_blurred": blurred_boxes,
+        "export_bystander_blur_recall": round(blurred_boxes / len(everyone_else), 3),
+        "export_bystander_blur_recall_ci95": [round(v, 3) for v in recall_ci],
         "export_date": date.today().isoformat(),
     }
 

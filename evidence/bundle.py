@@ -35,6 +35,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from evidence.clips import (
     ClipEncoder,
     SegmentFile,
@@ -44,7 +46,7 @@ from evidence.clips import (
     redacted_frames,
 )
 from evidence.manifest import Manifest, write_bundle
-from evidence.redact import FrameRedaction, Redactor, SubjectPath, kind_of
+from evidence.redact import FrameRedaction, Redactor, Region, SubjectPath, blurred, kind_of
 from evidence.request import ExportError, ExportRequest
 from index.catalog import (
     AuditEntry,
@@ -189,16 +191,25 @@ def _redact_clip(
     out_path: Path,
     counter: _FrameCounter,
 ) -> dict[str, int]:
+    """Each frame is written one frame late, blurred with its own regions and its neighbours'
+    (evidence/redact.py: a person the detector misses in one frame is covered by the next)."""
     size = probe_video(segments[0].path)
     encoder = ClipEncoder(out_path, size)
     totals = {"frames": 0, "persons": 0, "faces": 0, "vehicles": 0, "subject_frames": 0}
+    before: list[Region] = []
+    pending: tuple[np.ndarray, list[Region]] | None = None
     try:
         for at, frame in redacted_frames(segments, span[0], span[1], size):
             present = [(s.kind, box) for s in subjects if (box := s.box_at(at)) is not None]
-            redacted, done = redactor.redact(frame, present)
-            encoder.write(redacted)
+            regions, done = redactor.regions(frame, present)
+            if pending is not None:
+                encoder.write(blurred(pending[0], before + pending[1] + regions))
+                before = pending[1]
+            pending = (frame, regions)
             _add(totals, done)
             counter.step()
+        if pending is not None:
+            encoder.write(blurred(pending[0], before + pending[1]))
     finally:
         encoder.close()
     return totals

@@ -12,6 +12,10 @@ scaled to the clip's pixels). A detection of the subject's kind that overlaps th
   localiser finds only about two thirds of plates (bench/results/plates.json, localisation
   0.66) and costs an OCR pass per vehicle per frame; a blurred bumper costs nothing.
 
+Each frame's regions are also blurred in the frame before and the one after (`blurred` over a
+three-frame window, evidence/bundle.py): a detector misses a person for a frame now and then,
+seldom for three in a row, and at 10-25 fps a region moves a few pixels in a frame.
+
 Where the subject's path is unknown (before its first or after its last trajectory point by more
 than `PATH_GAP_S`) nothing is kept: the frame is redacted whole, subject included. Where a
 bystander overlaps the subject the blur wins: a leak of a bystander cannot be undone, a partly
@@ -98,9 +102,10 @@ class FrameRedaction:
     subjects_kept: int
 
 
-def grow(
-    box: np.ndarray, width_px: int, height_px: int, margin: float = BOX_MARGIN
-) -> tuple[int, int, int, int]:
+Region = tuple[int, int, int, int]  # x1, y1, x2, y2 in whole pixels, inside the frame
+
+
+def grow(box: np.ndarray, width_px: int, height_px: int, margin: float = BOX_MARGIN) -> Region:
     x1, y1, x2, y2 = (float(v) for v in box)
     dx, dy = (x2 - x1) * margin, (y2 - y1) * margin
     return (
@@ -111,7 +116,7 @@ def grow(
     )
 
 
-def blur_region(frame: np.ndarray, region: tuple[int, int, int, int]) -> None:
+def blur_region(frame: np.ndarray, region: Region) -> None:
     """Mosaic then smooth `region` (x1, y1, x2, y2) of `frame` in place: no detail smaller than
     a cell survives, so faces and plate characters cannot be read back."""
     x1, y1, x2, y2 = region
@@ -142,17 +147,18 @@ def subject_matches(
 
 
 class Redactor:
-    """Blurs bystanders in BGR frames with a detector (persons, vehicles) and a face detector."""
+    """Finds what to blur in BGR frames with a detector (persons, vehicles) and a face
+    detector."""
 
     def __init__(self, detector: BatchDetector, faces: FaceDetector) -> None:
         self._detector = detector
         self._faces = faces
 
-    def redact(
+    def regions(
         self, frame: np.ndarray, subjects: Sequence[tuple[str, np.ndarray]]
-    ) -> tuple[np.ndarray, FrameRedaction]:
-        """A redacted copy of `frame`; `subjects` are (kind, xyxy box) of the selected subjects
-        in this frame (only those whose path covers it)."""
+    ) -> tuple[list[Region], FrameRedaction]:
+        """The regions of `frame` to blur; `subjects` are (kind, xyxy box) of the selected
+        subjects in this frame (only those whose path covers it)."""
         height_px, width_px = frame.shape[:2]
         detections = self._detector.detect([frame])[0]
         kinds = [kind_of(name) for name in detections.class_name]
@@ -160,7 +166,7 @@ class Redactor:
         kept_persons = [detections.xyxy[i] for i in kept if kinds[i] == "person"]
         kept_persons += [box for kind, box in subjects if kind == "person"]
         face_boxes, _ = self._faces.detect(frame)
-        out = frame.copy()
+        regions: list[Region] = []
         persons = vehicles = faces = 0
         for i, kind in enumerate(kinds):
             if kind is None or i in kept:
@@ -172,11 +178,19 @@ class Redactor:
                 vehicles += 1
             else:
                 persons += 1
-            blur_region(out, grow(box, width_px, height_px))
+            regions.append(grow(box, width_px, height_px))
         for face in face_boxes:
             centre_x, centre_y = (face[0] + face[2]) / 2, (face[1] + face[3]) / 2
             if any(b[0] <= centre_x <= b[2] and b[1] <= centre_y <= b[3] for b in kept_persons):
                 continue
-            blur_region(out, grow(face, width_px, height_px, margin=0.25))
+            regions.append(grow(face, width_px, height_px, margin=0.25))
             faces += 1
-        return out, FrameRedaction(persons, faces, vehicles, len(kept))
+        return regions, FrameRedaction(persons, faces, vehicles, len(kept))
+
+
+def blurred(frame: np.ndarray, regions: Sequence[Region]) -> np.ndarray:
+    """A copy of `frame` with every region blurred."""
+    out = frame.copy()
+    for region in regions:
+        blur_region(out, region)
+    return out
