@@ -52,7 +52,7 @@ def reid_learn(
     from index.catalog import append_audit
     from index.reid_learning import LearningSource, catalog_track_views, count_tracks
     from models.registry import model_path
-    from skynet.runtime import open_object_store
+    from skynet.object_store import open_object_store
 
     settings = Settings()
     try:
