@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime
+from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request, Response, status
+from fastapi import APIRouter, FastAPI, Request, status
+from fastapi.responses import StreamingResponse
 
 from evidence.request import EXPORT_JOB_KIND, ExportError, ExportRequest
 from index.catalog import JobRecord, Principal, Session, append_audit, get_job, job_owner
@@ -29,10 +31,15 @@ from search_api.deps import ContextDep, PrincipalDep, SessionDep, requires
 from search_api.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from search_api.export_jobs import ExportRunner, export_request
 from search_api.export_schemas import ExportCreate, ExportOut
-from search_api.openapi import AUTH_RESPONSES
+from search_api.openapi import AUTH_RESPONSES, ErrorOut
+from storage.objectstore import ObjectNotFoundError
 
 router = APIRouter(prefix="/cases", tags=["exports"], responses=AUTH_RESPONSES)
 _RUNNER_LOCK = threading.Lock()
+DOWNLOAD_CHUNK_BYTES = 8 * 1024 * 1024  # a bundle is streamed, never held whole in memory
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"model": ErrorOut, "description": "exports are not configured here"}
+}
 
 
 class ExportsUnavailable(DomainError):
@@ -107,6 +114,7 @@ def export_out(job: JobRecord, request: ExportRequest) -> ExportOut:
     response_model=ExportOut,
     status_code=202,
     summary="Export evidence: a signed bundle of the tracks' redacted clips",
+    responses=UNAVAILABLE,
     dependencies=[requires(EXPORTS)],
 )
 def create_export(
@@ -167,29 +175,40 @@ def read_export(
 @router.get(
     "/{case_id}/exports/{export_id}/download",
     summary="The built bundle (.zip), streamed with the caller's key; audited",
-    response_class=Response,
+    response_class=StreamingResponse,
     responses={200: {"content": {"application/zip": {}}}},
     dependencies=[requires(EXPORTS)],
 )
 def download_export(
     case_id: str, export_id: str, principal: PrincipalDep, session: SessionDep,
     context: ContextDep,
-) -> Response:  # fmt: skip
+) -> StreamingResponse:  # fmt: skip
     """409 until the bundle is built. Downloading hands evidence over: it needs the case still
     open and the caller's (or an admin's), and is audited with the bundle's SHA-256."""
     job, export = visible_export(session, principal, case_id, export_id)
     require_case(session, principal, case_id, export.purpose, "export downloads")
     if job.state != "succeeded" or not job.result:
         raise Conflict(f"export {export_id!r} is {job.state}, not built")
-    data = context.store.get(str(job.result["object_key"]))
+    key, size_bytes = str(job.result["object_key"]), int(job.result["size_bytes"])
+    try:
+        context.store.stat(key)
+    except ObjectNotFoundError as error:  # removed from storage: 404 and nothing audited
+        raise NotFound(f"export {export_id!r}: its bundle is no longer stored") from error
     append_audit(
         session, principal=principal.name, role=principal.role, action="export_downloaded",
         case_id=case_id, purpose=export.purpose, target=f"export:{export_id}",
         filters={"sha256": job.result["sha256"]},
     )  # fmt: skip
     session.commit()
-    return Response(
-        data,
+    chunks = (
+        context.store.get_range(key, start, min(DOWNLOAD_CHUNK_BYTES, size_bytes - start))
+        for start in range(0, size_bytes, DOWNLOAD_CHUNK_BYTES)
+    )
+    return StreamingResponse(
+        chunks,
         media_type="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="case-{case_id}-{export_id}.zip"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="case-{case_id}-{export_id}.zip"',
+            "Content-Length": str(size_bytes),
+        },
     )

@@ -130,6 +130,12 @@ def test_export_builds_downloads_verifies_and_is_audited(api: ExportApi) -> None
     # someone else's export is not theirs to read or fetch
     other = api.client.get(done["download_path"], headers=api.headers("carol"))
     assert other.status_code == 404
+    # a bundle gone from storage is 404, and no download is audited
+    before = api.written()
+    api.recorded.store.delete(f"exports/{case_id}/{export['id']}.zip")
+    gone = api.client.get(done["download_path"], headers=api.headers("ana"))
+    assert gone.status_code == 404 and "no longer stored" in gone.json()["detail"]
+    assert api.written() == before
 
 
 def test_a_track_outside_the_callers_cameras_is_404_and_nothing_is_written(
