@@ -213,6 +213,7 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("POST", f"{V1}/cases/{{case_id}}/exports"): needs(EXPORTS),
     ("GET", f"{V1}/cases/{{case_id}}/exports/{{export_id}}"): needs(EXPORTS),
     ("GET", f"{V1}/cases/{{case_id}}/exports/{{export_id}}/download"): needs(EXPORTS),
+    ("GET", f"{V1}/cases/{{case_id}}/exports/{{export_id}}/verification"): needs(EXPORTS),
     # audit (#17 part 4)
     ("GET", f"{V1}/audit"): needs(AUDIT_READ),
     ("GET", f"{V1}/audit/export"): needs(AUDIT_READ),
