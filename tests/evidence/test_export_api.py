@@ -18,12 +18,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from evidence.manifest import verify_bundle
-from evidence.request import EvidenceKit
+from evidence.request import EvidenceKit, ExportRequest
 from index.catalog import (
     AuditQuery,
+    beat,
     close_case,
     create_api_key,
     create_case,
+    create_held_job,
+    get_job,
     iter_audit_entries,
     orphaned_job_ids,
 )
@@ -175,3 +178,22 @@ def test_closed_case_viewer_originals_and_bad_input_are_refused(api: ExportApi) 
         f"{exports_url(api.recorded.case_id)}/nope", headers=api.headers("ana")
     )
     assert missing.status_code == 404
+
+
+def test_an_export_left_by_a_dead_process_is_taken_over_and_built(api: ExportApi) -> None:
+    request = ExportRequest(
+        case_id=api.recorded.case_id, track_ids=(api.recorded.subject_id,), purpose="handover",
+        requested_by="ana", role="investigator", requested_at=datetime.now(UTC), pad_s=0.0,
+    )  # fmt: skip
+    stale = datetime.now(UTC) - timedelta(minutes=5)
+    with api.recorded.sessions.begin() as session:
+        job_id = create_held_job(session, "export", "key:1", request.as_json(), "dead-runner")
+        beat(session, "dead-runner", now=stale)  # its process stopped beating 5 min ago
+    runner = api.client.app.state.export_jobs  # type: ignore[attr-defined]
+    assert runner.take_over_orphans() == [job_id]
+    runner.wait(job_id, 300)
+    with api.recorded.sessions() as session:
+        job = get_job(session, job_id)
+    assert job is not None and job.state == "succeeded", job
+    assert job.result is not None and job.result["object_key"].endswith(f"{job_id}.zip")
+    assert runner.take_over_orphans() == []  # finished: nobody takes it again
