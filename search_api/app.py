@@ -51,6 +51,7 @@ from search_api.routers.reindex import router as reindex_router
 from search_api.routers.retention import router as retention_router
 from search_api.routers.users import router as users_router
 from search_api.schemas import Health
+from search_api.ui.pages import install_ui
 
 API_PREFIX = "/api/v1"
 
@@ -147,5 +148,6 @@ def create_app(context: ApiContext) -> FastAPI:
         body = render_metrics(visible_statuses(principal, context), lambda: len(context.vectors))
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
+    install_ui(app)  # the web interface under /ui (issue #18)
     install_openapi(app)
     return app

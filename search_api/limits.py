@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from index.catalog import Principal
+from search_api.browser_session import cookie_credential
 from search_api.tokens import Unauthenticated
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,17 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 API_CSP = b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 DOCS_PATHS = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
 FOOTAGE_PART_PATH = re.compile(r"/footage/uploads/[^/]+/parts/[0-9]+$")
+# The web interface (issue #18): its pages sign the browser in themselves (search_api/ui), load
+# their own scripts, styles and signed pictures and clips, and are never framed.
+UI_PREFIX = "/ui"
+UI_CSP = (
+    b"default-src 'self'; img-src 'self' data: blob: http: https:; media-src 'self' blob: http:"
+    b" https:; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+
+
+def is_ui_path(path: str) -> bool:
+    return path == UI_PREFIX or path.startswith(UI_PREFIX + "/")
 
 
 @dataclass(frozen=True)
@@ -99,13 +111,16 @@ def public_operations(app: FastAPI) -> list[tuple[str, re.Pattern[str]]]:
 
 
 def api_key_of(scope: Scope) -> str | None:
-    """The key in `X-API-Key`, else a bearer token."""
+    """The key in `X-API-Key`, else a bearer token, else the browser's session cookie with its
+    CSRF header (search_api/browser_session.py)."""
     headers = dict(scope["headers"])
     key = headers.get(b"x-api-key", b"").decode("latin-1").strip()
     if key:
         return key
     scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return cookie_credential(headers)
 
 
 def refusal(code: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -139,6 +154,8 @@ class RequestGuard:
         if self._public is None:
             self._public = public_operations(self.fastapi_app)
         method, path = scope["method"], scope["path"]
+        if is_ui_path(path):  # pages check the browser's session cookie themselves
+            return False
         methods = {method, "GET"} if method == "HEAD" else {method}
         return not any(m in methods and p.match(path) for m, p in self._public)
 
@@ -156,7 +173,10 @@ class RequestGuard:
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
                 extra = list(SECURITY_HEADERS)
-                if path not in DOCS_PATHS:
+                if is_ui_path(path):
+                    extra.append((b"content-security-policy", UI_CSP))
+                    extra.append((b"cache-control", b"no-store"))
+                elif path not in DOCS_PATHS:
                     extra.append((b"content-security-policy", API_CSP))
                     extra.append((b"cache-control", b"no-store"))
                 headers += [(name, value) for name, value in extra if name not in present]

@@ -174,6 +174,17 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("GET", f"{V1}/pictures/{{key:path}}"): PUBLIC,
     ("GET", f"{V1}/objects/{{key:path}}"): PUBLIC,
     ("GET", f"{V1}/clips/{{camera_id}}/{{start_ms}}-{{end_ms}}"): PUBLIC,
+    # the web interface (issue #18): pages check the browser's session cookie themselves (sign-in
+    # page otherwise) and show only what they fetch from /api/v1; see /work/tools/UI.md
+    ("GET", "/ui"): PUBLIC,
+    ("GET", "/ui/static/{name}"): PUBLIC,
+    ("GET", "/ui/login"): PUBLIC,
+    ("POST", "/ui/session"): PUBLIC,
+    ("POST", "/ui/session/refresh"): PUBLIC,
+    ("POST", "/ui/session/logout"): PUBLIC,
+    ("GET", "/ui/lang/{language}"): PUBLIC,
+    ("GET", "/ui/search"): PUBLIC,
+    ("GET", "/ui/tracks/{track_id}"): PUBLIC,
     # events
     ("GET", f"{V1}/event-stream"): needs(EVENTS_VIEW),
     ("GET", f"{V1}/events"): needs(EVENTS_VIEW),
