@@ -72,6 +72,7 @@ MAX_CAMERAS = 1000
 MAX_PRIORITY = 10
 LEASE_S = 60.0  # a running job whose heartbeat is older was left by a dead runner
 HEARTBEAT_S = 15.0
+REPORT_EVERY_S = 1.0  # progress is counted over all the job's units: at most once a second
 
 Pace = Callable[[], float]  # seconds to wait before the next unit (0: go)
 VectorSink = Callable[[str, tuple[int, ...], np.ndarray], None]  # version, ids, vectors
@@ -313,9 +314,11 @@ class ReindexRunner:
                     finished_s += result.footage_s
                 if result.state == "done" and into_live and self._on_vectors is not None:
                     self._on_vectors(result.embedding_version, result.track_ids, result.embeddings)
-                self._report(job_id, finished_s, self._clock() - started)
+                if self._clock() - self._beat_at >= REPORT_EVERY_S:
+                    self._report(job_id, finished_s, self._clock() - started)
 
             self.executor.run(units, on_done, lambda: self._admit(job_id))
+            self._report(job_id, finished_s, self._clock() - started)
             if failed:  # e.g. object storage down: give it a moment before the retry round
                 self._stop.wait(self._poll_s)
             if self._stop.is_set() or not self._still_running(job_id):

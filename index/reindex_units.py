@@ -57,7 +57,7 @@ from detect.embedder import AppearanceEmbedder
 from detect.registry import DetectorOptions, build_detector
 from detect.track_builder import TrackBuilder
 from detect.track_record import TrackRecord
-from detect.violations import split_side_detections
+from detect.violations import SIDE_CLASSES, split_side_detections
 from index.catalog import add_tracks
 from index.catalog.reindex import begin_unit_attempt, finish_unit, skip_unit
 from index.catalog.values import NewTrack
@@ -185,6 +185,7 @@ def load_models(
         input_px=analysis.detector_input_px,
         score_threshold=analysis.score_threshold,
         threads=analysis.intra_op_threads,
+        side_classes=SIDE_CLASSES,  # as live: carried objects (bags) become person attributes
     )
     return UnitModels(
         detector=build_detector(detector, options),
@@ -216,10 +217,10 @@ def analyse_segment(
     for batch in _batches(reader.frames(scan), analysis.batch_size):
         found = models.detector.detect([frame.image for frame in batch])
         for frame, detections in zip(batch, found, strict=True):
-            for_tracker, _side = split_side_detections(detections)
+            for_tracker, side = split_side_detections(detections)
             at_s = frame.wall_time.timestamp()
             tracked, finished = tracker.update(for_tracker, at_s, frame.image)
-            builder.observe(frame, tracked)
+            builder.observe(frame, tracked, side)
             records += builder.finalise(builder.end(finished))
     tracker.end_all()
     records += builder.finalise(builder.end(builder.open_track_ids))
