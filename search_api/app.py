@@ -44,9 +44,10 @@ from search_api.routers import (
     zones,
 )
 from search_api.routers.auth import router as auth_router
+from search_api.routers.camera_frames import router as camera_frames_router
+from search_api.routers.export_verification import router as export_verification_router
 from search_api.routers.exports import router as exports_router
 from search_api.routers.exports import start_export_runner, stop_export_runner
-from search_api.routers.export_verification import router as export_verification_router
 from search_api.routers.reindex import router as reindex_router
 from search_api.routers.retention import router as retention_router
 from search_api.routers.users import router as users_router
@@ -118,6 +119,7 @@ def create_app(context: ApiContext) -> FastAPI:
         api.include_router(module.router)
     api.include_router(exports_router)  # evidence exports (issue #17)
     api.include_router(export_verification_router)  # an export verified on the server (#18)
+    api.include_router(camera_frames_router)  # a recorded frame to draw zones on (#18)
     api.include_router(audit.router)  # auditors (issue #17)
     api.include_router(reindex_router)  # re-index jobs and index versions (issue #15)
     api.include_router(auth_router)  # sign-in: session tokens (issue #17)

@@ -123,6 +123,7 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("POST", f"{V1}/cameras/{{camera_id}}/pause"): needs(CAMERA_ADMIN, scope="camera"),
     ("POST", f"{V1}/cameras/{{camera_id}}/resume"): needs(CAMERA_ADMIN, scope="camera"),
     ("DELETE", f"{V1}/cameras/{{camera_id}}"): needs(CAMERA_ADMIN, scope="camera"),
+    ("GET", f"{V1}/cameras/{{camera_id}}/frame"): needs(CAMERAS_VIEW, scope="camera"),
     ("GET", f"{V1}/cameras/{{camera_id}}/zones"): needs(CAMERAS_VIEW, scope="camera"),
     ("GET", f"{V1}/cameras/{{camera_id}}/zones/{{zone_id}}"): needs(CAMERAS_VIEW, scope="camera"),
     ("POST", f"{V1}/cameras/{{camera_id}}/zones"): needs(CAMERA_ADMIN, scope="camera"),
