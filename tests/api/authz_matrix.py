@@ -175,6 +175,7 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("GET", f"{V1}/pictures/{{key:path}}"): PUBLIC,
     ("GET", f"{V1}/objects/{{key:path}}"): PUBLIC,
     ("GET", f"{V1}/clips/{{camera_id}}/{{start_ms}}-{{end_ms}}"): PUBLIC,
+    ("GET", f"{V1}/clips/{{camera_id}}/{{start_ms}}-{{end_ms}}/video.mp4"): PUBLIC,  # #18
     # the web interface (issue #18): pages check the browser's session cookie themselves (sign-in
     # page otherwise) and show only what they fetch from /api/v1; see /work/tools/UI.md
     ("GET", "/ui"): PUBLIC,

@@ -25,7 +25,7 @@ function cookie(name) {
   return found ? decodeURIComponent(found.slice(name.length + 1)) : "";
 }
 
-function withCsrf(headers = {}) {
+export function csrfHeaders(headers = {}) {
   return { ...headers, "X-CSRF-Token": cookie("skynet_csrf") };
 }
 
@@ -85,7 +85,7 @@ export async function api(path, { method = "GET", body, query, raw = false } = {
     if (v !== undefined && v !== null && v !== "") url.searchParams.set(k, v);
   }
   for (let attempt = 0; ; attempt++) {
-    const headers = withCsrf();
+    const headers = csrfHeaders();
     let payload = body;
     if (body !== undefined && !(body instanceof FormData)) {
       headers["Content-Type"] = "application/json";
@@ -124,13 +124,13 @@ function scheduleRefresh(expiresAt) {
   const wait = Math.max(5_000, new Date(expiresAt) - Date.now() - REFRESH_BEFORE_MS);
   scheduleRefresh.timer = setTimeout(async () => {
     if (Date.now() - lastActive > ACTIVE_WINDOW_MS) return; // idle: let it expire
-    const response = await fetch("/ui/session/refresh", { method: "POST", headers: withCsrf() });
+    const response = await fetch("/ui/session/refresh", { method: "POST", headers: csrfHeaders() });
     if (response.ok) scheduleRefresh((await response.json()).expires_at);
   }, wait);
 }
 
 async function signOut() {
-  await fetch("/ui/session/logout", { method: "POST", headers: withCsrf() });
+  await fetch("/ui/session/logout", { method: "POST", headers: csrfHeaders() });
   location.assign("/ui/login");
 }
 
