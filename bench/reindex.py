@@ -43,6 +43,8 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
+import cv2
+import faiss
 import httpx
 import numpy as np
 import uvicorn
@@ -422,6 +424,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.run_job:
         run_child_job(args.data_dir, args.threads)
         return
+    faiss.omp_set_num_threads(1)  # as Runtime.build: OpenMP spinning stalls a shared machine
+    cv2.setNumThreads(1)
     started = time.perf_counter()
     load_at_start = os.getloadavg()[0]
     settings0 = Settings()
