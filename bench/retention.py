@@ -207,6 +207,7 @@ def main() -> None:
             "retention_rows_per_s": round(float(str(clean["rows_per_s"])), 1),
             "retention_date": datetime.now(UTC).date().isoformat(),
             "retention_machine": f"{platform.machine()} {os.cpu_count()} cores (shared)",
+            "retention_load_avg_1m": round(os.getloadavg()[0], 2),  # the machine is shared
         }
     )
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
