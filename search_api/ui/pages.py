@@ -90,6 +90,9 @@ def install_ui(app: FastAPI) -> None:
     """Serve the interface from `app`: its routes, and the sign-in page (or a refusal page)
     for a page whose user is not signed in (or whose role may not open it)."""
     app.include_router(router)
+    from search_api.ui import ops_pages  # UI-2's pages; imported here: they use render()
+
+    app.include_router(ops_pages.router)
 
     def sign_in_again(request: Request, error: Exception) -> Response:
         assert isinstance(error, SignInRequired)

@@ -187,6 +187,13 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("GET", "/ui/lang/{language}"): PUBLIC,
     ("GET", "/ui/search"): PUBLIC,
     ("GET", "/ui/tracks/{track_id}"): PUBLIC,
+    ("GET", "/ui/cameras"): PUBLIC,
+    ("GET", "/ui/cameras/{camera_id}/zones"): PUBLIC,
+    ("GET", "/ui/events"): PUBLIC,
+    ("GET", "/ui/jobs"): PUBLIC,
+    ("GET", "/ui/cases"): PUBLIC,
+    ("GET", "/ui/cases/{case_id}"): PUBLIC,
+    ("GET", "/ui/audit"): PUBLIC,
     # events
     ("GET", f"{V1}/event-stream"): needs(EVENTS_VIEW),
     ("GET", f"{V1}/events"): needs(EVENTS_VIEW),

@@ -9,8 +9,8 @@ const HANDLE_PX = 7;
 
 export function polygonProblem(points) {
   // A message key (shell t()) naming what is wrong, or null when the polygon can be saved.
-  if (points.length < MIN_VERTICES) return "zone.too_few_points";
-  if (Math.abs(area(points)) < 1e-5) return "zone.no_area";
+  if (points.length < MIN_VERTICES) return "zones.too_few_points";
+  if (Math.abs(area(points)) < 1e-5) return "zones.no_area";
   return null;
 }
 
