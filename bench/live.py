@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import gc
+import itertools
 import json
 import os
 import platform
@@ -62,6 +63,9 @@ PER_MIX_KEYS = (
     "mem_mb_per_camera", "cpu_ms_per_camera_second", "server_cpu_ms_per_camera_second",
     "foreign_cpu_cores",
 )  # fmt: skip
+# analysis paths (#16 part 4): name → Settings.motion_regions
+PATHS = {"whole_frame": False, "motion_regions": True}
+DEFAULT_PATH = next(name for name, on in PATHS.items() if on == Settings().motion_regions)
 ANALYSIS_GROUPS = ("decode+gate", "detect")  # thread groups of `thread_cpu_s`
 RECORDING_GROUPS = ("record", "segment-uploader")
 
@@ -302,6 +306,7 @@ def describe_settings(settings: Settings) -> str:
         f" threads={settings.detector_threads}"
         f" x{settings.analysis_threads} analysis threads, "
         f"detect_fps={settings.detect_fps:g}, segment={settings.segment_duration_s:g}s"
+        + (", motion regions" if settings.motion_regions else "")
     )
 
 
@@ -550,18 +555,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--detector-input", default="x".join(map(str, Settings().detector_input_px))
     )
+    parser.add_argument(
+        "--paths", nargs="+", choices=list(PATHS), default=[DEFAULT_PATH],
+        help="analysis paths compared in this run (#16): whole frame, motion regions",
+    )  # fmt: skip
     parser.add_argument("--quiet-cores", type=float, default=0.3, help="wait for this idle")
     parser.add_argument("--quiet-wait-s", type=float, default=300.0, help="at most this long")
     parser.add_argument("--out", type=Path, default=RESULTS_PATH)
     args = parser.parse_args(argv)
     width_px, height_px = (int(v) for v in args.detector_input.split("x"))
 
-    def settings_of(data_dir: Path) -> Settings:
+    def settings_of(data_dir: Path, path: str = DEFAULT_PATH) -> Settings:
         return Settings(
             data_dir=data_dir, models_dir=MODELS_DIR, detect_fps=DETECT_FPS,
             detector_model=args.detector_model, detector_threads=args.detector_threads,
             analysis_threads=args.analysis_threads,
-            detector_input_px=(width_px, height_px),
+            detector_input_px=(width_px, height_px), motion_regions=PATHS[path],
         )  # fmt: skip
 
     raw_busy_cores = wait_for_quiet(args.quiet_cores, args.quiet_wait_s)
@@ -576,24 +585,29 @@ def main(argv: Sequence[str] | None = None) -> None:
         flush=True,
     )
     searches: dict[str, tuple[int, list[TrialResult]]] = {}
-    for index, mix in enumerate(args.mix):
+    for index, (mix, path) in enumerate(itertools.product(args.mix, args.paths)):
 
-        def trial(count: int, mix: Mix = mix) -> TrialResult:
+        def trial(count: int, mix: Mix = mix, path: str = path) -> TrialResult:
             busy_cores = wait_for_quiet(args.quiet_cores, args.quiet_wait_s)
             # The machine's speed drifts by 10-40 % over minutes (a shared host): each trial
             # is compared with a raw cost measured just before it.
             trial_raw = measure_raw_cost(sub_path, settings_of(CACHE_DIR))
-            result = run_trial(mix, count, trial_raw, settings_of, args.warmup_s, args.measure_s)
+            result = run_trial(
+                mix, count, trial_raw, lambda d: settings_of(d, path), args.warmup_s,
+                args.measure_s,
+            )  # fmt: skip
             result = replace(result, busy_cores_before=busy_cores)
             print(json.dumps(asdict(result)), flush=True)
             return result
 
+        # keys of the default path keep their names; the other path's get its suffix
+        key = mix if path == DEFAULT_PATH else f"{mix}_{path}"
         if args.only:
             result = trial(args.only)
-            searches[mix] = (args.only if result.held else 0, [result])
+            searches[key] = (args.only if result.held else 0, [result])
         else:
-            start = args.start[min(index, len(args.start) - 1)]
-            searches[mix] = search_capacity(trial, start, args.limit)
+            start = args.start[min(index // len(args.paths), len(args.start) - 1)]
+            searches[key] = search_capacity(trial, start, args.limit)
         summary = summarise(raw, searches) | {"raw_busy_cores_before": raw_busy_cores}
         args.out.parent.mkdir(parents=True, exist_ok=True)  # written after each mix
         args.out.write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")

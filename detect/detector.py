@@ -316,10 +316,13 @@ def _in_frame(
 
 @dataclass(frozen=True)
 class DetectorConfig:
-    """Per-camera detector choice: `tiles` (cols, rows) of (1, 1) means no tiling."""
+    """Per-camera detector choice: `tiles` (cols, rows) of (1, 1) means no tiling;
+    `motion_regions` adds detection on the frame's motion regions (`detect.motion_regions`),
+    the whole (or tiled) frame then being analysed only periodically."""
 
     tiles: tuple[int, int] = (1, 1)
     tile_overlap_frac: float = 0.2
+    motion_regions: bool = False
 
     @property
     def grid(self) -> TileGrid | None:

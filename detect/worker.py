@@ -13,6 +13,7 @@ from detect.bytetrack import ByteTrackConfig, ByteTracker
 from detect.detections import Detections
 from detect.detector import BatchDetector as BatchDetector  # re-exported for search_api.context
 from detect.detector import Detector, DetectorConfig, detector_for
+from detect.motion_regions import MotionRegionDetector, MotionRegionSettings
 from detect.track_builder import Embedder, EndedTrack, PlateSighter, TrackBuilder
 from detect.track_record import TrackRecord
 from detect.violations import ViolationDetector, split_side_detections
@@ -68,6 +69,7 @@ class AnalysisWorker:
         threads: int = 1,
         violation_sink: ViolationSink | None = None,
         plate_reader: PlateSighter | None = None,
+        motion_regions: MotionRegionSettings | None = None,
     ) -> None:
         if threads < 1:
             raise ValueError(f"threads must be ≥ 1, got {threads}")
@@ -81,6 +83,9 @@ class AnalysisWorker:
         # per detector choice, built once: the (tiled) detector, or None when the backend
         # refused the tiling (those cameras get full frames); under the lock
         self._tilings: dict[DetectorConfig, Detector | None] = {}
+        # cameras with `motion_regions`: per detector choice, over its (tiled) detector (#16)
+        self._region_settings = motion_regions or MotionRegionSettings()
+        self._regions: dict[DetectorConfig, MotionRegionDetector] = {}
         self._trackers: dict[str, ByteTracker] = {}
         self._builders: dict[str, TrackBuilder] = {}
         self._violation_sink = violation_sink
@@ -125,6 +130,10 @@ class AnalysisWorker:
             if config not in self._tilings:
                 self._tilings[config] = detector_for(config, self._detector)
             refused = self._tilings[config] is None
+            if config.motion_regions and config not in self._regions:
+                self._regions[config] = MotionRegionDetector(
+                    self._detector, self._region_settings, self._tilings[config]
+                )
             self._cameras[camera_id] = analysis
         if refused:
             cols, rows = config.tiles
@@ -187,7 +196,10 @@ class AnalysisWorker:
         """Detect, track and finalise one batch of frames (any mix of cameras)."""
         with self._lock:
             settings = [self._cameras.get(frame.camera_id, PLAIN_ANALYSIS) for frame in batch]
-            detectors = [self._tilings.get(a.detector) or self._detector for a in settings]
+            detectors = [
+                self._regions.get(a.detector) or self._tilings.get(a.detector) or self._detector
+                for a in settings
+            ]
         results = self._detect(batch, detectors)
         for frame, detections, analysis in zip(batch, results, settings, strict=True):
             for_tracker, side = split_side_detections(detections)
@@ -233,14 +245,20 @@ class AnalysisWorker:
                     update.phase, update.zone_id, update.camera_id,
                 )  # fmt: skip
 
-    def _detect(self, batch: list[Frame], detectors: Sequence[BatchDetector]) -> list[Detections]:
-        """One call per distinct detector in the batch: untiled cameras share one."""
-        groups: dict[int, tuple[BatchDetector, list[int]]] = {}
+    def _detect(
+        self, batch: list[Frame], detectors: Sequence[BatchDetector | MotionRegionDetector]
+    ) -> list[Detections]:
+        """One call per distinct detector in the batch: untiled cameras share one; motion-region
+        cameras get whole `Frame`s (their masks), their regions sharing canvases."""
+        groups: dict[int, tuple[BatchDetector | MotionRegionDetector, list[int]]] = {}
         for index, detector in enumerate(detectors):
             groups.setdefault(id(detector), (detector, []))[1].append(index)
         results: dict[int, Detections] = {}
         for detector, indices in groups.values():
-            found = detector.detect([batch[i].image for i in indices])
+            if isinstance(detector, MotionRegionDetector):
+                found = detector.detect_frames([batch[i] for i in indices])
+            else:
+                found = detector.detect([batch[i].image for i in indices])
             results.update(zip(indices, found, strict=True))
         return [results[i] for i in range(len(batch))]
 

@@ -290,5 +290,11 @@ class CameraIngest:
                     self.counters.frames_sampled += 1
                     image = frame.to_ndarray(format="bgr24")  # only for frames that are analysed
                     self._frame_sink(
-                        Frame(image, self.config.camera_id, at_s, clock.wall_time(frame.pts))
+                        Frame(
+                            image,
+                            self.config.camera_id,
+                            at_s,
+                            clock.wall_time(frame.pts),
+                            gate.last_mask,
+                        )
                     )

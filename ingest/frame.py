@@ -14,12 +14,15 @@ class Frame:
 
     `pts_s` is the stream presentation time in seconds; `wall_time` is the UTC arrival
     time anchored at the first packet plus PTS (camera clocks are not trusted).
+    `motion_mask` is the motion gate's changed-pixel mask (bool, downscaled; None: unknown),
+    where the motion-region detector looks for small moving objects.
     """
 
     image: np.ndarray
     camera_id: str
     pts_s: float
     wall_time: datetime
+    motion_mask: np.ndarray | None = None
 
     @property
     def height_px(self) -> int:

@@ -30,6 +30,9 @@ class MotionGate:
         self.settings = settings or MotionSettings()
         self._background: np.ndarray | None = None
         self._last_pass_s: float | None = None
+        # the last frame's changed pixels at `width_px` (bool; all True on the first frame):
+        # the motion-region detector (detect.motion_regions) crops where it is True
+        self.last_mask: np.ndarray | None = None
 
     def should_analyse(self, luma: np.ndarray, at_s: float) -> bool:
         """`luma`: the frame's brightness (H×W uint8, e.g. the Y plane of the decoded picture)."""
@@ -39,9 +42,10 @@ class MotionGate:
         if self._background is None:
             self._background = small
             self._last_pass_s = at_s
+            self.last_mask = np.ones(small.shape, bool)
             return True
-        difference = np.abs(small - self._background)
-        moving = float(np.count_nonzero(difference > self.settings.pixel_delta)) / difference.size
+        self.last_mask = np.abs(small - self._background) > self.settings.pixel_delta
+        moving = float(np.count_nonzero(self.last_mask)) / self.last_mask.size
         cv2.accumulateWeighted(small, self._background, self.settings.background_rate)
         due = self._last_pass_s is None or at_s - self._last_pass_s >= self.settings.keepalive_s
         if moving >= self.settings.changed_fraction or due:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from detect.detector import Detector, DetectorConfig
 from detect.embedder import AppearanceEmbedder
+from detect.motion_regions import MotionRegionSettings
 from detect.plate_reader import PlateReader
 from detect.registry import DetectorOptions, build_detector
 from detect.violations import SIDE_CLASSES
@@ -98,10 +99,21 @@ def footage_policy(settings: Settings) -> FootagePolicy:
     )
 
 
-def camera_analysis(spec: CameraSpec, rules: Sequence[ZoneRule] = ()) -> CameraAnalysis:
-    """What the analysis worker needs to know about a camera: its tiling, heading and the
-    rules of its zones."""
-    return CameraAnalysis(DetectorConfig(tiles=spec.tile_grid), spec.heading_deg, tuple(rules))
+def camera_analysis(
+    spec: CameraSpec, rules: Sequence[ZoneRule] = (), motion_regions: bool = False
+) -> CameraAnalysis:
+    """What the analysis worker needs to know about a camera: its tiling, motion-region
+    detection (#16), heading and the rules of its zones."""
+    config = DetectorConfig(tiles=spec.tile_grid, motion_regions=motion_regions)
+    return CameraAnalysis(config, spec.heading_deg, tuple(rules))
+
+
+def motion_region_settings(settings: Settings) -> MotionRegionSettings:
+    """The motion-region path's settings (#16): canvases of the detector's input size."""
+    return MotionRegionSettings(
+        canvas_px=settings.detector_input_px,
+        full_every_s=settings.motion_regions_full_every_s,
+    )
 
 
 def delivery_policy(settings: Settings) -> DeliveryPolicy:
@@ -178,6 +190,7 @@ class Runtime:
             plate_reader=PlateReader.from_model_cache(settings.models_dir)
             if settings.plate_reading
             else None,
+            motion_regions=motion_region_settings(settings),
         )
         return cls(
             settings,
@@ -252,7 +265,10 @@ class Runtime:
                 spec.id: camera_zone_rules(session, spec.id, self.settings.timezone)
                 for spec in specs
             }
-        wanted = {spec.id: camera_analysis(spec, rules[spec.id]) for spec in specs}
+        wanted = {
+            spec.id: camera_analysis(spec, rules[spec.id], self.settings.motion_regions)
+            for spec in specs
+        }
         current = self.worker.camera_settings()
         for camera_id, analysis in wanted.items():
             if current.get(camera_id) != analysis:
