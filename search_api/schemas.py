@@ -120,6 +120,10 @@ class TrackOut(BaseModel):
     best_box: tuple[float, float, float, float]
     attributes: dict[str, Any]
     trajectory: list[list[float]]
+    frame_size_px: tuple[int, int] | None = Field(
+        default=None,
+        description="width, height of the analysed frame: the pixels of best_box and trajectory",
+    )
     embedding_version: str | None
     thumbnail_url: str | None
     context_url: str | None = Field(description="the whole scene at the best shot")

@@ -67,6 +67,7 @@ def read_track(
         best_box=row.best_bbox_xyxy_px,
         attributes=dict(row.attributes),
         trajectory=[list(point) for point in row.trajectory],
+        frame_size_px=row.frame_size_px,
         embedding_version=row.embedding_version,
         thumbnail_url=picture_url(context, principal, row.thumbnail_key),
         context_url=picture_url(

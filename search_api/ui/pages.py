@@ -15,6 +15,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Redirect
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 
+from index.catalog.attributes import COLOURS, DIRECTIONS, VEHICLE_TYPES
 from search_api.access import OBJECT_SEARCH, TRACKS_VIEW
 from search_api.browser_session import CSRF_HEADER, SESSION_COOKIE, csrf_matches, parse_cookies
 from search_api.deps import ContextDep, SessionDep, api_context
@@ -193,7 +194,8 @@ def switch_language(language: str, request: Request, next: str | None = None) ->
 def search_page(
     request: Request, user: Annotated[PageUser, page_requires(OBJECT_SEARCH)]
 ) -> Response:
-    return render(request, "search.html", user)
+    vocab = {"colours": COLOURS, "directions": DIRECTIONS, "vehicle_types": VEHICLE_TYPES}
+    return render(request, "search.html", user, vocab=vocab)
 
 
 @router.get("/tracks/{track_id}")

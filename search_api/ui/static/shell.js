@@ -225,6 +225,26 @@ export async function requireCase(why = "", ask = false) {
   });
 }
 
+// Tracks gathered for a case's evidence export (this browser; the export page reads them).
+function caseTracksKey(caseId) {
+  return `skynet.caseTracks.${PAGE.user?.name ?? ""}.${caseId}`;
+}
+
+export function caseTracks(caseId) {
+  try {
+    return JSON.parse(localStorage.getItem(caseTracksKey(caseId)) ?? "[]");
+  } catch {
+    return [];
+  }
+}
+
+export function addToCase(caseId, trackId) {
+  const ids = new Set(caseTracks(caseId));
+  ids.add(Number(trackId));
+  localStorage.setItem(caseTracksKey(caseId), JSON.stringify([...ids]));
+  return ids.size;
+}
+
 // ---- wiring ----------------------------------------------------------------------------------
 
 export function fmtTime(iso) {

@@ -1,0 +1,161 @@
+"""The interface in a real browser against a real ingested instance (issue #18): sign in, open
+a case, search by a crop, open a hit, play its clip across segments, follow and confirm a hop;
+a picture that is not one, and a session that ends mid-search, lose nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from index.catalog import tracks_by_ids
+from tests.ui.conftest import UiInstance
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
+PageAs = Callable[..., Page]
+ALL_PICTURES_SHOWN = (
+    "sel => [...document.querySelectorAll(sel)].every(i => i.complete && i.naturalWidth > 0)"
+)
+Shot = Callable[[Page, str], Path]
+
+
+def open_case(page: Page, title: str, purpose: str) -> None:
+    """Through the case bar: a new case and the purpose."""
+    page.locator("#case-choose").click()
+    page.locator("#case-new-title").fill(title)
+    page.locator("#case-open").click()
+    expect(page.locator("#case-select")).to_contain_text(title)
+    page.locator("#case-purpose-input").fill(purpose)
+    page.locator("#case-save").click()
+    expect(page.get_by_test_id("case-current")).to_contain_text(title)
+
+
+def search_by_crop(page: Page, instance: UiInstance) -> None:
+    page.locator("#query-file").set_input_files(str(instance.query_jpeg))
+    expect(page.locator("#pick")).to_be_visible()
+    page.locator("#f-class").select_option("person")
+    page.locator("#search-submit").click()
+    expect(page.locator("#results .hit").first).to_be_visible(timeout=30_000)
+
+
+def test_sign_in_open_a_case_and_switch_language(
+    page_as: PageAs, ui_instance: UiInstance, shot: Shot
+) -> None:
+    page = page_as("investigator")
+    expect(page.get_by_test_id("who")).to_contain_text("ui-investigator")
+    open_case(page, "UI 案件 1", "寻找目击者描述的人员")
+    expect(page.get_by_test_id("case-purpose")).to_have_text("寻找目击者描述的人员")
+    shot(page, "search-zh")
+    page.locator('a[data-lang="en"]').click()
+    expect(page.locator("#search-submit")).to_have_text("Search")
+    expect(page.get_by_test_id("case-current")).to_contain_text("UI 案件 1")  # kept
+    page.locator("#sign-out").click()
+    page.wait_for_url("**/ui/login")
+    page.goto(f"{ui_instance.base_url}/ui/search")
+    page.wait_for_url("**/ui/login?next=/ui/search")
+
+
+def test_search_by_a_crop_open_the_hit_and_play_across_segments(
+    page_as: PageAs, ui_instance: UiInstance, shot: Shot
+) -> None:
+    page = page_as("investigator")
+    open_case(page, "UI case 2", "find the person in the witness photo")
+    search_by_crop(page, ui_instance)
+    hits = page.locator("#results .hit")
+    ids = [int(h) for h in hits.evaluate_all("els => els.map(e => e.dataset.trackId)")]
+    assert ui_instance.person_track_id in ids[:5]  # its own best shot finds it
+    expect(page.get_by_test_id("search-status")).not_to_be_empty()
+    page.wait_for_function(ALL_PICTURES_SHOWN, arg="#results img", timeout=30_000)
+    shot(page, "search")
+    page.locator(f'#results .hit[data-track-id="{ui_instance.person_track_id}"] a').click()
+    page.wait_for_url(f"**/ui/tracks/{ui_instance.person_track_id}")
+    expect(page.locator("#clip-status")).to_have_text(
+        "从首次出现处开始播放；片段覆盖整条轨迹。", timeout=30_000
+    )
+    page.wait_for_function("() => document.getElementById('clip').readyState >= 2", timeout=15_000)
+    video = page.locator("#clip")
+    duration = video.evaluate("v => v.duration")
+    with ui_instance.runtime.sessions() as session:
+        (track,) = tracks_by_ids(session, [ui_instance.person_track_id])
+    assert duration >= (track.end_at - track.start_at).total_seconds()  # the whole track
+    seek = video.evaluate("v => v.currentTime")
+    page.locator("#play").click()
+    page.wait_for_function(
+        "s => document.getElementById('clip').currentTime > s + 1.0", arg=seek, timeout=15_000
+    )  # the video element advances
+    page.locator("#play").click()
+    before = video.evaluate("v => v.currentTime")
+    page.locator("#frame-forward").click()
+    page.wait_for_function(
+        "b => Math.abs(document.getElementById('clip').currentTime - b) > 0.01", arg=before
+    )
+    shot(page, "track")
+
+
+def test_hop_confirm_updates_the_trail(
+    page_as: PageAs, ui_instance: UiInstance, shot: Shot
+) -> None:
+    page = page_as("investigator")
+    open_case(page, "UI case 3", "follow the person across cameras")
+    page.goto(f"{ui_instance.base_url}/ui/tracks/{ui_instance.person_track_id}")
+    page.locator("#hop-run").click()
+    candidates = page.locator("#hop-candidates .cand")
+    expect(candidates.first).to_be_visible(timeout=30_000)
+    chosen = int(candidates.first.get_attribute("data-track-id") or 0)
+    assert page.get_by_test_id("hop-map").get_attribute("data-trail") == str(
+        ui_instance.person_track_id
+    )
+    candidates.first.locator('button[data-action="confirm"]').click()
+    page.wait_for_function(
+        "([a, b]) => { const t = (document.querySelector('[data-testid=hop-map]').dataset.trail"
+        " || '').split(','); return t.includes(String(a)) && t.includes(String(b)); }",
+        arg=[ui_instance.person_track_id, chosen],
+        timeout=30_000,
+    )  # the confirmed sighting joined the trail drawn on the map
+    expect(page.locator(f'#hop-candidates .cand[data-track-id="{chosen}"]')).to_have_count(0)
+    shot(page, "hop")
+
+
+def test_a_file_that_is_not_a_picture_is_refused_and_the_form_kept(
+    page_as: PageAs, tmp_path: Path
+) -> None:
+    page = page_as("investigator")
+    page.locator("#f-text").fill("穿白衣服的男子")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a picture")
+    page.locator("#query-file").set_input_files(str(notes))
+    expect(page.locator("#picture-error")).to_contain_text("不是图片")
+    fake = tmp_path / "fake.jpg"
+    fake.write_bytes(b"\xff\xd8 this is no jpeg")
+    page.locator("#query-file").set_input_files(str(fake))
+    expect(page.locator("#picture-error")).to_contain_text("无法读取")
+    expect(page.locator("#f-text")).to_have_value("穿白衣服的男子")
+
+
+def test_a_session_ending_mid_search_asks_to_sign_in_and_repeats_the_search(
+    page_as: PageAs, ui_instance: UiInstance
+) -> None:
+    page = page_as("investigator")
+    open_case(page, "UI case 4", "session expiry drill")
+    page.locator("#f-class").select_option("car")
+    page.locator("#f-text").fill("")
+    token = next(c["value"] for c in page.context.cookies() if c["name"] == "skynet_session")
+    gone = httpx.post(
+        f"{ui_instance.base_url}/api/v1/auth/logout", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert gone.status_code == 204  # the session is over (revoked: as an expired one reads)
+    page.locator("#search-submit").click()
+    dialog = page.locator("#signin-dialog")
+    expect(dialog).to_be_visible()
+    page.locator("#signin-again-password").fill("wrong")
+    page.locator("#signin-again-submit").click()
+    expect(page.locator("#signin-again-error")).to_be_visible()
+    page.locator("#signin-again-password").fill(ui_instance.users["investigator"][1])
+    page.locator("#signin-again-submit").click()
+    expect(dialog).to_be_hidden()
+    expect(page.get_by_test_id("search-status")).not_to_have_text("加载中…", timeout=30_000)
+    expect(page.get_by_test_id("search-status")).not_to_be_empty()
+    expect(page.locator("#f-class")).to_have_value("car")  # nothing entered was lost
