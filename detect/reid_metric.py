@@ -30,13 +30,15 @@ import numpy as np
 from detect.reid_calibration import Calibration
 
 METRIC_FORMAT = 1
-DEFAULT_PCA_DIM = 64
+DEFAULT_PCA_DIM = 128
 MIN_TRACKS = 8  # fewer tracks than this give too few pairs to estimate two covariances
 MIN_SAME_PAIRS = 50
 MIN_DIFF_PAIRS = 50
 MAX_PAIRS_PER_TRACK = 200  # view pairs per track, so long tracks do not dominate
 DIFFERENT_VIEWS = 4  # views of each of two co-occurring tracks paired as different
-RIDGE = 1e-3  # added to covariance diagonals (relative to their mean variance)
+# Chosen on the vtest tune split (bench/reid_split.py, held-out persons): see BENCHMARKS.md.
+DEFAULT_SHRINKAGE = 1.0  # share of the mean variance added to covariance diagonals
+DEFAULT_CONTRAST = False  # subtract the co-occurring pairs' inverse covariance (KISSME)
 
 
 class MetricError(ValueError):
@@ -241,9 +243,9 @@ def pair_differences(
     )
 
 
-def _covariance(differences: np.ndarray) -> np.ndarray:
+def _covariance(differences: np.ndarray, shrinkage: float) -> np.ndarray:
     cov = differences.T @ differences / len(differences)
-    return cov + RIDGE * float(np.trace(cov)) / len(cov) * np.eye(len(cov))
+    return cov + shrinkage * float(np.trace(cov)) / len(cov) * np.eye(len(cov))
 
 
 def learn_metric(
@@ -253,8 +255,12 @@ def learn_metric(
     learned_from: dict[str, str] | None = None,
     progress: Callable[[int], None] | None = None,
     min_tracks: int = MIN_TRACKS,
+    shrinkage: float = DEFAULT_SHRINKAGE,
+    contrast: bool = DEFAULT_CONTRAST,
 ) -> ReidMetric:
-    """KISSME on PCA of the tracks' views. Raises TooFewTracks when the footage is too thin."""
+    """KISSME on PCA of the tracks' views (`contrast`), or without the different-pair term: the
+    views whitened against their within-track spread only. `shrinkage` adds that share of the
+    mean variance to each covariance's diagonal. Raises TooFewTracks when the footage is thin."""
     usable = [t for t in tracks if len(t.vectors) >= 2]
     if len(usable) < min_tracks:
         raise TooFewTracks(
@@ -276,9 +282,10 @@ def learn_metric(
     dim = min(pca_dim, len(views) - 1, base_dim)
     _, _, vt = np.linalg.svd(views - mean, full_matrices=False)
     pca = vt[:dim].T  # base_dim × dim
-    inv_same = np.linalg.inv(_covariance(same @ pca))
-    inv_diff = np.linalg.inv(_covariance(different @ pca))
-    eigenvalues, eigenvectors = np.linalg.eigh(inv_same - inv_diff)
+    learned = np.linalg.inv(_covariance(same @ pca, shrinkage))
+    if contrast:
+        learned -= np.linalg.inv(_covariance(different @ pca, shrinkage))
+    eigenvalues, eigenvectors = np.linalg.eigh(learned)
     keep = eigenvalues > 1e-9 * float(eigenvalues.max(initial=0.0))
     if not keep.any():
         raise MetricError("the learned metric has no positive direction: views do not separate")

@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from detect.reid_metric import DEFAULT_CONTRAST, DEFAULT_PCA_DIM, DEFAULT_SHRINKAGE
 from skynet.cli_catalog import catalog_sessions
 from skynet.settings import Settings
 
@@ -43,10 +44,17 @@ def reid_learn(
         Path | None, typer.Option(help="directory for the metric file (default: models_dir)")
     ] = None,
     max_views: Annotated[int, typer.Option(min=2, max=32, help="views cut per track")] = 8,
-    pca_dim: Annotated[int, typer.Option(min=4, max=512, help="PCA size before KISSME")] = 64,
+    pca_dim: Annotated[int, typer.Option(min=4, max=512, help="PCA size")] = DEFAULT_PCA_DIM,
+    shrinkage: Annotated[
+        float, typer.Option(min=0.0, help="share of the mean variance added to covariances")
+    ] = DEFAULT_SHRINKAGE,
+    contrast: Annotated[
+        bool, typer.Option(help="KISSME: also contrast with co-occurring tracks' views")
+    ] = DEFAULT_CONTRAST,
 ) -> None:
     """Learn a metric from the person tracks overlapping [--from, --to): views of one track are
-    the same person, tracks overlapping in time on one camera are different people."""
+    the same person, tracks overlapping in time on one camera are different people. Defaults:
+    the setting chosen on the vtest tune split (BENCHMARKS.md)."""
     from detect.embedder import AppearanceEmbedder
     from detect.reid_metric import MetricError, TooFewTracks, learn_metric
     from index.catalog import append_audit
@@ -85,6 +93,8 @@ def reid_learn(
                 pca_dim,
                 {"from": source.start.isoformat(), "to": source.end.isoformat()},
                 lambda done: progress.update(pairing, completed=done),
+                shrinkage=shrinkage,
+                contrast=contrast,
             )
         except TooFewTracks as error:
             console.print(f"[red]not learned: {error}; the current metric stays[/red]")
