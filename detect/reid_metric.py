@@ -2,9 +2,12 @@
 
 Every track gives several views of one object: the base appearance vectors of two views of one
 track are a *same* pair; views of two tracks that overlap in time on one camera are a *different*
-pair (one camera cannot see one person twice at once). From these pairs KISSME (Köstinger et al.,
-CVPR 2012) learns a Mahalanobis metric in closed form: after PCA to `pca_dim` dimensions,
-M = Σ_same⁻¹ − Σ_diff⁻¹, with the negative eigenvalues clipped so that M = L·Lᵀ. The artefact
+pair (one camera cannot see one person twice at once). After PCA to `pca_dim` dimensions a
+Mahalanobis metric is learned in closed form: M = Σ_same⁻¹ (the views whitened against their
+spread within a track: pose, light, occlusion) or, with `contrast`, KISSME's (Köstinger et al.,
+CVPR 2012) M = Σ_same⁻¹ − Σ_diff⁻¹, negative eigenvalues clipped so that M = L·Lᵀ; both
+covariances are shrunk towards the identity (`shrinkage`), which small footage needs. The
+defaults are the setting chosen on the vtest tune split (bench/reid_split.py). The artefact
 keeps one projection P = PCA·L (and the centring mean): a base vector x becomes the unit row of
 (x − mean)·P, so the cosine of two projected vectors is the learned similarity and the vector
 index keeps its inner-product search, only in a new, smaller space.
