@@ -3,10 +3,12 @@
 
 The head has no CPUs (it only runs the cluster's control plane, as a production head would), so
 work lands on the two one-CPU worker nodes. Every port whose Ray default is fixed (GCS 6379,
-dashboard 8265, dashboard agent 52365) is a free one, and everything listens on 127.0.0.1, so
-parallel test sessions do not meet. `ray stop` is never used: it stops every Ray process on the
-machine, other people's clusters included. The temporary directory lives directly under /tmp
-because Ray's unix sockets sit several levels below it and socket paths are limited to 107 bytes.
+dashboard 8265, dashboard agent 52365) is a free one, so parallel test sessions do not meet.
+Ray 2.60 listens on all interfaces and advertises the host's address whatever
+`--node-ip-address` says, without authentication: a test cluster lives for one test module.
+`ray stop` is never used: it stops every Ray process on the machine, other people's clusters
+included. The temporary directory lives directly under /tmp because Ray's unix sockets sit
+several levels below it and socket paths are limited to 107 bytes.
 """
 
 from __future__ import annotations
@@ -97,7 +99,7 @@ def _wait_started(node: RayNode, process: subprocess.Popen[bytes]) -> None:
 
 def _common_args() -> list[str]:
     return [
-        f"--node-ip-address={HOST}", "--disable-usage-stats",
+        "--disable-usage-stats",
         f"--object-store-memory={OBJECT_STORE_BYTES}",
         f"--dashboard-agent-listen-port={_free_port()}",
     ]  # fmt: skip
