@@ -193,7 +193,7 @@ def _session_principal(session: Session, policy: AccountPolicy, token: str) -> P
     )  # fmt: skip
 
 
-def _oidc_key(oidc: OidcIssuer, token: str) -> Sequence[jwt.PyJWK]:
+def _oidc_keys(oidc: OidcIssuer, token: str) -> Sequence[jwt.PyJWK]:
     """The issuer keys that may have signed `token`: the one its `kid` names, else all."""
     kid = jwt.get_unverified_header(token).get("kid")
     named = [k for k in oidc.keys if kid is not None and k.key_id == kid]
@@ -203,7 +203,7 @@ def _oidc_key(oidc: OidcIssuer, token: str) -> Sequence[jwt.PyJWK]:
 def _oidc_principal(session: Session, oidc: OidcIssuer, token: str) -> Principal:
     claims: dict[str, Any] | None = None
     failure: Exception | None = None
-    for key in _oidc_key(oidc, token):
+    for key in _oidc_keys(oidc, token):
         try:
             claims = jwt.decode(
                 token,
