@@ -413,4 +413,3 @@ def _fraction(progress: UnitProgress) -> float:
     if progress.total == 0:
         return 1.0
     return (progress.done + progress.skipped) / progress.total
-
