@@ -24,6 +24,9 @@ Rules (written down before any run):
 Run: `.venv/bin/python -m bench.plates` (writes bench/results/plates.json; tune results are for
 tuning the reader, test results are reported); `--write-truth` rewrites
 bench/data/plates_truth.json. Images are cached under var/plate_scenes/.
+`--recogniser ppocr|clpr|both` picks the line recogniser (`PlateReader.from_model_cache`);
+`--splits tune` runs the tune split only and writes bench/results/plates_tune_<recogniser>.json
+(a variant to compare; plates.json carries every such file under `variants_tune`).
 """
 
 from __future__ import annotations
@@ -38,10 +41,10 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 from detect.plate_match import rank_plates
-from detect.plate_reader import PlateReader
+from detect.plate_reader import RECOGNISERS, PlateReader, RecogniserName
 from detect.plate_vote import PlateVoter
 from sample_streams.plate_render import LAYOUTS, random_text
 from sample_streams.plate_scenes import (
@@ -54,6 +57,8 @@ from sample_streams.plate_scenes import (
 from sample_streams.plate_scenes import truth_json as make_truth
 
 RESULTS_PATH = Path(__file__).resolve().parent / "results" / "plates.json"
+DEFAULT_RECOGNISER: RecogniserName = "ppocr"
+Split = Literal["tune", "test"]
 TRUTH_PATH = Path(__file__).resolve().parent / "data" / "plates_truth.json"
 FRAMES_PER_TRACK = 3
 HOST_NAMES = tuple(h.name for h in HOSTS)
@@ -228,15 +233,36 @@ def _cpu_model() -> str:
     return names[0] if names else platform.processor() or "unknown CPU"
 
 
+def _option(argv: list[str], flag: str, default: str) -> str:
+    return argv[argv.index(flag) + 1] if flag in argv else default
+
+
+def _brief(split: dict[str, Any]) -> dict[str, Any]:
+    """A split's headline figures (for comparing variants)."""
+    return {
+        "exact_clean": split["clean"]["exact_read"],
+        "exact_degraded": split["degraded"]["exact_read"],
+        "exact_track_all": split["all"]["exact_track"],
+        "char_acc": split["all"]["char_acc"],
+        "localisation_recall": split["all"]["localisation_recall"],
+        "ms_per_track": split["all"]["ms_per_track"],
+    }
+
+
 def main(argv: list[str]) -> int:
     if "--write-truth" in argv:
         TRUTH_PATH.write_text(make_truth())
         print(f"wrote {TRUTH_PATH}")
         return 0
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    reader = PlateReader.from_model_cache()
+    recogniser = _option(argv, "--recogniser", DEFAULT_RECOGNISER)
+    if recogniser not in RECOGNISERS:
+        print(f"--recogniser must be one of {RECOGNISERS}", file=sys.stderr)
+        return 2
+    split_names = [cast(Split, name) for name in _option(argv, "--splits", "tune,test").split(",")]
+    reader = PlateReader.from_model_cache(recogniser=cast(RecogniserName, recogniser))
     splits: dict[str, Any] = {}
-    for split in ("tune", "test"):
+    for split in split_names:
         results = []
         for spec in sample_specs(split):
             result = run_track(reader, spec)
@@ -262,8 +288,19 @@ def main(argv: list[str]) -> int:
             print(f"{split:5} {condition:12} exact {b['exact_read']['rate']} "
                   f"track {b['exact_track']['rate']} char {b['char_acc']} "
                   f"loc {b['localisation_recall']['rate']} {b['ms_per_track']} ms")  # fmt: skip
+    if "test" not in splits:
+        path = RESULTS_PATH.with_name(f"plates_tune_{recogniser}.json")
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        variant = {"recogniser": recogniser, "date": now, "tune": _brief(splits["tune"])}
+        path.write_text(json.dumps(variant, ensure_ascii=False, indent=1) + "\n")
+        print(json.dumps(variant, ensure_ascii=False, indent=1))
+        return 0
     test = splits["test"]
     previous = json.loads(RESULTS_PATH.read_text()) if RESULTS_PATH.is_file() else {}
+    variants = {
+        json.loads(p.read_text())["recogniser"]: json.loads(p.read_text())["tune"]
+        for p in sorted(RESULTS_PATH.parent.glob("plates_tune_*.json"))
+    }
     results_json = {
         "exact_clean": test["clean"]["exact_read"]["rate"],
         "exact_degraded": test["degraded"]["exact_read"]["rate"],
@@ -277,6 +314,8 @@ def main(argv: list[str]) -> int:
         "python": platform.python_version(),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "frames_per_track": FRAMES_PER_TRACK,
+        "recogniser": recogniser,
+        "variants_tune": variants,
         "splits": splits,
     }
     RESULTS_PATH.write_text(json.dumps(results_json, ensure_ascii=False, indent=1) + "\n")

