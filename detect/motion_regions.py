@@ -38,7 +38,9 @@ class MotionRegionSettings:
     """How motion becomes detector input; chosen on the tune frames of `bench.motion_regions`.
 
     `padding_px` (frame pixels) is added around each moving blob, so a walker's whole body and
-    some context is in its crop; `crop_scale` enlarges crops (1: native sub-stream pixels);
+    some context is in its crop; `crop_scale` enlarges crops (1: native sub-stream pixels), and
+    a crop lower than `enlarge_below_px` is enlarged towards that height, at most
+    `max_crop_scale`× (small crops are the far people, and cheap to enlarge);
     `min_blob_px` drops blobs of fewer mask pixels (noise); `canvas_px` (W, H) is the detector's
     input; `gap_px` separates packed crops; `full_every_s` bounds the time between whole-frame
     passes per camera; `nms_iou` merges region and whole-frame boxes. A region box is kept only
@@ -47,8 +49,10 @@ class MotionRegionSettings:
     whole-frame pass does, and those are its false positives; the moving ones are the point.
     """
 
-    padding_px: int = 24
+    padding_px: int = 12
     crop_scale: float = 1.0
+    enlarge_below_px: int = 0
+    max_crop_scale: float = 2.0
     min_blob_px: int = 2
     canvas_px: tuple[int, int] = (448, 256)
     gap_px: int = 4
@@ -60,8 +64,13 @@ class MotionRegionSettings:
     def __post_init__(self) -> None:
         if self.padding_px < 0:
             raise ValueError(f"padding_px must be ≥ 0, got {self.padding_px}")
-        if not 0.25 <= self.crop_scale <= 4.0:
-            raise ValueError(f"crop_scale must be in [0.25, 4], got {self.crop_scale}")
+        if not 0.25 <= self.crop_scale <= self.max_crop_scale <= 4.0:
+            raise ValueError(
+                f"need 0.25 ≤ crop_scale ≤ max_crop_scale ≤ 4, got {self.crop_scale},"
+                f" {self.max_crop_scale}"
+            )
+        if self.enlarge_below_px < 0:
+            raise ValueError(f"enlarge_below_px must be ≥ 0, got {self.enlarge_below_px}")
         if self.min_blob_px < 1:
             raise ValueError(f"min_blob_px must be ≥ 1, got {self.min_blob_px}")
         width_px, height_px = self.canvas_px
@@ -173,15 +182,28 @@ def merge_regions(regions: list[Region]) -> list[Region]:
     return merged
 
 
+def crop_scales(regions: list[Region], settings: MotionRegionSettings) -> list[float]:
+    """Each region's scale on a canvas: `crop_scale`, more for low crops (`enlarge_below_px`,
+    up to `max_crop_scale`)."""
+    return [
+        min(
+            settings.max_crop_scale,
+            max(settings.crop_scale, settings.enlarge_below_px / r.height_px),
+        )
+        for r in regions
+    ]
+
+
 def pack_regions(
-    regions: list[Region], canvas_px: tuple[int, int], crop_scale: float, gap_px: int
+    regions: list[Region], canvas_px: tuple[int, int], scales: list[float], gap_px: int
 ) -> list[Placement]:
-    """Shelf packing, tallest first: crops fill a row left to right, a full row opens the next
-    below, a full canvas the next canvas. A crop larger than a canvas is shrunk to fit."""
+    """Shelf packing, tallest first: crops (each at its scale in `scales`) fill a row left to
+    right, a full row opens the next below, a full canvas the next canvas. A crop larger than
+    a canvas is shrunk to fit."""
     canvas_w, canvas_h = canvas_px
     scaled = []
-    for index, region in enumerate(regions):
-        scale = min(crop_scale, canvas_w / region.width_px, canvas_h / region.height_px)
+    for index, (region, wanted) in enumerate(zip(regions, scales, strict=True)):
+        scale = min(wanted, canvas_w / region.width_px, canvas_h / region.height_px)
         scaled.append((max(1, round(region.height_px * scale)), index, scale))
     scaled.sort(key=lambda item: -item[0])
     placements: list[Placement | None] = [None] * len(regions)
@@ -381,10 +403,11 @@ class MotionRegionDetector:
     def _pack(self, regions: list[list[Region]]) -> list[list[Placement]]:
         """Every frame's regions packed into shared canvases, per frame."""
         flat = [(i, region) for i, rs in enumerate(regions) for region in rs]
+        flat_regions = [region for _, region in flat]
         placements = pack_regions(
-            [region for _, region in flat],
+            flat_regions,
             self.settings.canvas_px,
-            self.settings.crop_scale,
+            crop_scales(flat_regions, self.settings),
             self.settings.gap_px,
         )
         placed: list[list[Placement]] = [[] for _ in regions]

@@ -149,6 +149,8 @@ class AnalysisWorker:
         with self._lock:
             self._cameras.pop(camera_id, None)
             engine = self._violations.pop(camera_id, None)
+            for regions in self._regions.values():  # its carried boxes and pass times
+                regions.forget(camera_id)
         if engine is not None:
             self._report(engine.close())
 

@@ -18,6 +18,7 @@ from detect.motion_regions import (
     MotionRegionSettings,
     Placement,
     Region,
+    crop_scales,
     merge_regions,
     motion_regions,
     moving_fraction,
@@ -65,7 +66,7 @@ def test_packing_keeps_crops_apart_inside_canvases_and_shrinks_only_oversized_on
         for w, h in zip(rng.integers(10, 120, 40), rng.integers(10, 150, 40), strict=True)
     ]
     regions.append(Region(0, 0, 640, 360))  # larger than a canvas
-    placed = pack_regions(regions, LIVE_INPUT_PX, crop_scale=1.5, gap_px=4)
+    placed = pack_regions(regions, LIVE_INPUT_PX, [1.5] * len(regions), gap_px=4)
     assert [p.region for p in placed] == regions
     for p in placed:
         assert p.x >= 0 and p.y >= 0
@@ -83,6 +84,12 @@ def test_packing_keeps_crops_apart_inside_canvases_and_shrinks_only_oversized_on
             )
             assert apart, (a, b)
     assert max(p.canvas for p in placed) >= 1
+
+
+def test_low_crops_are_enlarged_up_to_the_cap() -> None:
+    settings = MotionRegionSettings(crop_scale=1.0, enlarge_below_px=120, max_crop_scale=2.0)
+    low, mid, tall = Region(0, 0, 20, 40), Region(0, 0, 30, 80), Region(0, 0, 60, 200)
+    assert crop_scales([low, mid, tall], settings) == [2.0, 1.5, 1.0]
 
 
 def test_crops_are_rendered_where_placed_and_boxes_map_back_to_the_frame() -> None:
