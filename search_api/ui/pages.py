@@ -12,6 +12,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.routing import iter_route_contexts
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 
@@ -48,7 +49,7 @@ def render(
     """`template` (which extends base.html) in the user's language, with the top bar's links
     to the pages that exist and that the user's role may open."""
     language = language_of(request)
-    served = {getattr(route, "path", "") for route in request.app.routes}
+    served = {str(c.path) for c in iter_route_contexts(request.app.routes)}  # included too
     nav = [i for i in NAV if i.path in served and user is not None and user.can(*i.capabilities)]
     page = {
         "lang": language,

@@ -139,6 +139,7 @@ def test_review_an_event_confirm_with_a_note_and_see_the_charts(
         "img => img.complete && img.naturalWidth > 0", arg=snapshot.element_handle()
     )
     page.locator("#review-note").fill("stall on the kerb, confirmed on the clip")
+    shot(page, "events")
     page.locator('[data-review="confirmed"]').click()
     expect(page.get_by_test_id("event-state")).to_have_text("已确认")  # the page is in Chinese
     event = ops.get(f"/events/{event_id}").json()
@@ -146,7 +147,6 @@ def test_review_an_event_confirm_with_a_note_and_see_the_charts(
         event["state"] == "confirmed" and event["reviewer"] == ui_instance.users["city_manager"][0]
     )
     assert event["review_note"] == "stall on the kerb, confirmed on the clip"
-    shot(page, "events")
     page.locator("#tab-stats").click()
     expect(page.get_by_test_id("chart-zone").locator("rect[fill='#b3261e']")).not_to_have_count(0)
     expect(page.get_by_test_id("chart-day").locator("g[data-bar]")).not_to_have_count(0)

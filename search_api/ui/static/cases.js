@@ -100,6 +100,7 @@ async function refreshExports() {
       const now = await api(exportsUrl(id));
       exports.set(id, now);
       if (now.state === "succeeded" && watched.has(id)) await verify(id);
+      if (now.state !== old.state && !old.pending) await loadActivity(); // built, verified
     } catch (e) {
       exports.set(id, { id, state: "unavailable", error: e.detail, track_ids: [], progress: 0 });
     }

@@ -6,7 +6,7 @@
 const SVG = "http://www.w3.org/2000/svg";
 const W = 520;
 const H = 240;
-const M = { top: 26, right: 8, bottom: 56, left: 36 };
+const M = { top: 30, right: 8, bottom: 60, left: 36 };
 
 function node(tag, attrs = {}, text = null) {
   const el = document.createElementNS(SVG, tag);
@@ -65,11 +65,13 @@ export function stackedBars(rows, series, { title = "", emptyText = "" } = {}) {
       transform: `rotate(-35 ${x + barW / 2} ${H - M.bottom + 12})`,
     }, label));
   });
-  let lx = M.left;
+  // the legend on the title's line, right-aligned; CJK characters are about twice as wide
+  const textPx = (text) => [...text].reduce((sum, c) => sum + (c.charCodeAt(0) > 0x2e80 ? 12 : 7), 0);
+  let lx = W - M.right - series.reduce((sum, s) => sum + 22 + textPx(s.label), 0);
   for (const s of series) {
-    svg.append(node("rect", { x: lx, y: H - 12, width: 10, height: 10, fill: s.colour }));
-    svg.append(node("text", { x: lx + 14, y: H - 3 }, s.label));
-    lx += 22 + s.label.length * 7;
+    svg.append(node("rect", { x: lx, y: 5, width: 10, height: 10, fill: s.colour }));
+    svg.append(node("text", { x: lx + 14, y: 14 }, s.label));
+    lx += 22 + textPx(s.label);
   }
   return svg;
 }
