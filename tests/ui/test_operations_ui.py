@@ -150,6 +150,11 @@ def test_review_an_event_confirm_with_a_note_and_see_the_charts(
     page.locator("#tab-stats").click()
     expect(page.get_by_test_id("chart-zone").locator("rect[fill='#b3261e']")).not_to_have_count(0)
     expect(page.get_by_test_id("chart-day").locator("g[data-bar]")).not_to_have_count(0)
+    with page.expect_download() as download:
+        page.locator("#csv-zone").click()
+    rows = Path(download.value.path()).read_text().splitlines()
+    assert rows[0].startswith("group,camera_id,zone_id,day,events,open,confirmed")
+    assert any(",1,0,1,0,0," in row for row in rows[1:])  # this zone: 1 event, confirmed
     shot(page, "events-stats")
 
 

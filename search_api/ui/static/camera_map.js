@@ -9,8 +9,8 @@ export const STATE_COLOURS = {
   stopped: "#b3261e", paused: "#7a7f8c", footage: "#1f5fbf",
 };
 const MARKER_PX = 8;
-const PAD = 0.12; // share of the span left around the cameras in the plain projection
-const MIN_SPAN_DEG = 0.002; // ~200 m: one camera alone still gets a sensible window
+const PAD = 0.3; // share of the span left around the cameras in the plain projection
+const MIN_SPAN_DEG = 0.0005; // ~50 m: one camera alone still gets a sensible window
 
 export class CameraMap {
   constructor(canvas, { onMove = null, onPick = null } = {}) {
@@ -157,7 +157,7 @@ export class CameraMap {
     }
     if (!b) return;
     ctx.font = "12px system-ui";
-    for (const camera of this.positioned()) {
+    this.positioned().forEach((camera, index) => {
       const [x, y] = this.toCanvas(camera.lat, camera.lon, b);
       const state = this.statuses[camera.id]?.state ?? (camera.enabled ? "connecting" : "paused");
       const colour = STATE_COLOURS[state] ?? "#444";
@@ -178,7 +178,9 @@ export class CameraMap {
       ctx.lineWidth = 2;
       ctx.stroke();
       ctx.fillStyle = "#1d2330";
-      ctx.fillText(camera.name, x + MARKER_PX + 3, y + 4);
-    }
+      ctx.textAlign = "center"; // names alternate above and below, so neighbours stay legible
+      ctx.fillText(camera.name, x, index % 2 ? y + MARKER_PX + 14 : y - MARKER_PX - 6);
+      ctx.textAlign = "start";
+    });
   }
 }
