@@ -9,8 +9,11 @@ canvases — so one batched detector call sees the moving parts larger than the 
 does, and the empty parts of the frame not at all (Frigate detects on motion regions too).
 
 Stationary objects (a parked car, someone standing) leave the motion mask; a whole-frame pass
-finds them: at a camera's first frame, when the frame carries no mask, and then at least every
-`full_every_s` of stream time (0.8 s: every 4th frame at 5 fps). Between passes, a box of the
+finds them: at a camera's first frame, when the frame carries no mask, at a restart, and then
+on every `full_every_frames`-th analysed frame (4: 0.8 s at 5 fps). Counted in frames, not
+seconds: when analysis sheds load by sampling fewer frames, a time bound would make every frame
+a whole-frame pass too and the overload worse (measured: busy 14 cost more with regions than
+without under a 0.8 s bound and a sampling stride of 4). Between passes, a box of the
 last whole-frame pass under which nothing moved is carried into each frame (nothing moved, so
 the object is still there — Frigate keeps stationary objects the same way); where something
 moved, the regions see it. The tracker so gets stationary objects on every frame (ByteTrack
@@ -42,9 +45,9 @@ class MotionRegionSettings:
     a crop lower than `enlarge_below_px` is enlarged towards that height, at most
     `max_crop_scale`× (small crops are the far people, and cheap to enlarge);
     `min_blob_px` drops blobs of fewer mask pixels (noise); `canvas_px` (W, H) is the detector's
-    input; `gap_px` separates packed crops; `full_every_s` bounds the time between whole-frame
-    passes per camera; `nms_iou` merges region and whole-frame boxes. A region box is kept only
-    with confidence ≥ `min_score` and when ≥ `min_moving_frac` of the mask cells under it
+    input; `gap_px` separates packed crops; every `full_every_frames`-th frame of a camera
+    gets a whole-frame pass; `nms_iou` merges region and whole-frame boxes. A region box is
+    kept only with confidence ≥ `min_score` and when ≥ `min_moving_frac` of the mask cells under it
     moved: the crops show static things beside a walker (a tripod, a cone) larger than the
     whole-frame pass does, and those are its false positives; the moving ones are the point.
     """
@@ -56,7 +59,7 @@ class MotionRegionSettings:
     min_blob_px: int = 2
     canvas_px: tuple[int, int] = (448, 256)
     gap_px: int = 4
-    full_every_s: float = 0.8
+    full_every_frames: int = 4
     nms_iou: float = 0.6
     min_score: float = 0.35
     min_moving_frac: float = 0.1
@@ -78,8 +81,8 @@ class MotionRegionSettings:
             raise ValueError(f"canvas_px must be at least 32×32, got {self.canvas_px}")
         if self.gap_px < 0:
             raise ValueError(f"gap_px must be ≥ 0, got {self.gap_px}")
-        if self.full_every_s < 0:
-            raise ValueError(f"full_every_s must be ≥ 0, got {self.full_every_s}")
+        if self.full_every_frames < 1:
+            raise ValueError(f"full_every_frames must be ≥ 1, got {self.full_every_frames}")
         if not 0.0 < self.nms_iou <= 1.0:
             raise ValueError(f"nms_iou must be in (0, 1], got {self.nms_iou}")
         if not 0.0 <= self.min_score < 1.0:
@@ -302,7 +305,7 @@ class MotionRegionDetector:
         self.base = base
         self.full = full or base
         self.settings = settings or MotionRegionSettings()
-        self._last_full_s: dict[str, float] = {}
+        self._since_full: dict[str, tuple[int, float]] = {}  # per camera: frames, last pts
         self._still: dict[str, Detections] = {}  # per camera: its last whole-frame boxes
         self._lock = threading.Lock()
         self.full_passes = 0
@@ -316,21 +319,21 @@ class MotionRegionDetector:
     def forget(self, camera_id: str) -> None:
         """The camera's next frame gets a whole-frame pass (it restarted or left)."""
         with self._lock:
-            self._last_full_s.pop(camera_id, None)
+            self._since_full.pop(camera_id, None)
             self._still.pop(camera_id, None)
 
     def full_pass_due(self, frame: Frame) -> bool:
         """Whether `frame` gets a whole-frame pass; records it when it does."""
         with self._lock:
-            last_s = self._last_full_s.get(frame.camera_id)
+            frames, last_s = self._since_full.get(frame.camera_id, (-1, 0.0))
             due = (
                 frame.motion_mask is None
-                or last_s is None
+                or frames < 0
                 or frame.pts_s < last_s
-                or frame.pts_s - last_s >= self.settings.full_every_s - 1e-6
+                or frames + 1 >= self.settings.full_every_frames
             )
+            self._since_full[frame.camera_id] = (0 if due else frames + 1, frame.pts_s)
             if due:
-                self._last_full_s[frame.camera_id] = frame.pts_s
                 self.full_passes += 1
             return due
 

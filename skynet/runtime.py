@@ -112,7 +112,7 @@ def motion_region_settings(settings: Settings) -> MotionRegionSettings:
     """The motion-region path's settings (#16): canvases of the detector's input size."""
     return MotionRegionSettings(
         canvas_px=settings.detector_input_px,
-        full_every_s=settings.motion_regions_full_every_s,
+        full_every_frames=settings.motion_regions_full_every_frames,
     )
 
 

@@ -41,11 +41,11 @@ class Settings(BaseSettings):
     detector_score_threshold: float = Field(default=0.35, gt=0, lt=1)
     detector_threads: int = Field(default=1, ge=1)  # ONNX Runtime threads per detector call
     # Small, distant objects (issue #16 part 4): detect on the motion gate's regions at native
-    # sub-stream resolution, packed into detector-sized canvases, with a whole-frame pass at
-    # least every motion_regions_full_every_s per camera (detect/motion_regions.py; figures in
-    # BENCHMARKS.md "Small, distant objects"); applies to every live camera.
+    # sub-stream resolution, packed into detector-sized canvases, with a whole-frame pass on
+    # every motion_regions_full_every_frames-th frame per camera (detect/motion_regions.py;
+    # figures in BENCHMARKS.md "Small, distant objects"); applies to every live camera.
     motion_regions: bool = False
-    motion_regions_full_every_s: float = Field(default=0.8, ge=0)
+    motion_regions_full_every_frames: int = Field(default=4, ge=1)
     # manifest name; the two give incomparable vectors (own embedding_version, own index).
     # Float by default: INT8 saves 2.3 ms per crop but loses a headline re-ID query.
     embedder_model: Literal["mobilenetv2-embedder", "mobilenetv2-embedder-int8"] = (

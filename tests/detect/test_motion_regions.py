@@ -179,11 +179,12 @@ def test_a_12px_wide_walker_is_found_on_motion_regions_not_by_the_whole_frame() 
     assert detector.calls[-1] and all(shape == (256, 448) for shape in detector.calls[-1])
 
 
-def test_whole_frame_pass_comes_every_full_every_s_and_at_a_restart() -> None:
-    regions = MotionRegionDetector(CountingDetector(), MotionRegionSettings(full_every_s=0.8))
+def test_whole_frame_pass_comes_every_4th_frame_and_at_a_restart() -> None:
+    """Counted in frames: a camera sampled slower under load keeps the same share of passes."""
+    regions = MotionRegionDetector(CountingDetector(), MotionRegionSettings(full_every_frames=4))
     mask = np.zeros((90, 160), bool)
     image = np.zeros((360, 640, 3), np.uint8)
-    times = [0.2 * i for i in range(12)] + [0.0]  # then the stream restarts
+    times = [0.2 * i for i in range(6)] + [1.2 + 0.8 * i for i in range(6)] + [0.0]  # restart
     due = [regions.full_pass_due(Frame(image, "c", t, T0, mask)) for t in times]
     assert due == [True, False, False, False, True, False, False, False, True, False, False,
                    False, True]  # fmt: skip
@@ -195,7 +196,7 @@ def test_whole_frame_pass_comes_every_full_every_s_and_at_a_restart() -> None:
 def test_worker_tracks_parked_vehicles_through_whole_frame_passes_and_routes_cameras() -> None:
     """Six seconds of the empty vtest scene (parked van and car, nothing moving) on a
     motion-region camera beside a plain one: the region camera's detector sees a whole frame
-    every 4th frame only, and still keeps each parked vehicle in one track for the whole
+    on every 4th frame only, and still keeps each parked vehicle in one track for the whole
     time, as the plain camera does."""
     detector = CountingDetector(classes=("person", "car", "truck", "bus"))
     records: list[TrackRecord] = []
@@ -213,8 +214,8 @@ def test_worker_tracks_parked_vehicles_through_whole_frame_passes_and_routes_cam
     plain_calls, region_calls = detector.calls[0::2], detector.calls[1::2]
     assert plain_calls == [[(360, 640)]] * 30  # the plain camera: every whole frame
     region_images = [shape for call in region_calls for shape in call]
-    # the region camera: a whole frame at 0, 0.8, … 5.6 s, and one canvas for its first frame
-    # (the gate's first mask is all motion); no motion after that, so no canvases
+    # the region camera: a whole frame every 4th frame (8 of 30), and one canvas for its first
+    # frame (the gate's first mask is all motion); no motion after that, so no canvases
     assert region_images.count((360, 640)) == 8
     assert region_images.count((256, 448)) == 1
     vehicles = {
