@@ -98,7 +98,8 @@ def install_ui(app: FastAPI) -> None:
 
     def sign_in_again(request: Request, error: Exception) -> Response:
         assert isinstance(error, SignInRequired)
-        return RedirectResponse(f"/ui/login?next={quote_path(error.next_path)}", 303)
+        ended = "&ended=1" if error.reason else ""  # a session there was: say it ended
+        return RedirectResponse(f"/ui/login?next={quote_path(error.next_path)}{ended}", 303)
 
     def refused(request: Request, error: Exception) -> Response:
         assert isinstance(error, PageForbidden)
@@ -130,8 +131,8 @@ def static_file(name: Annotated[str, PathParam(max_length=70)]) -> FileResponse:
 
 
 @router.get("/login")
-def login_page(request: Request, next: str | None = None) -> HTMLResponse:
-    return render(request, "login.html", None, next_path=safe_next(next))
+def login_page(request: Request, next: str | None = None, ended: bool = False) -> HTMLResponse:
+    return render(request, "login.html", None, next_path=safe_next(next), ended=ended)
 
 
 class SignIn(BaseModel):

@@ -95,6 +95,16 @@ def test_refresh_rotates_and_sign_out_revokes(client: TestClient) -> None:
     assert client.get("/ui/search", follow_redirects=False).status_code == 303
 
 
+def test_a_page_whose_session_ended_says_so_on_the_sign_in_page(client: TestClient) -> None:
+    sign_in(client)
+    token = client.cookies[SESSION_COOKIE]
+    ended = client.post("/api/v1/auth/logout", headers={"Authorization": f"Bearer {token}"})
+    assert ended.status_code == 204  # revoked elsewhere; the browser still holds the cookie
+    again = client.get("/ui/search", follow_redirects=False)
+    assert again.status_code == 303 and again.headers["location"].endswith("&ended=1")
+    assert 'data-testid="session-ended"' in client.get(again.headers["location"]).text
+
+
 def test_a_role_without_the_capability_gets_a_refusal_page(client: TestClient) -> None:
     sign_in(client, "aud")
     page = client.get("/ui/search")
