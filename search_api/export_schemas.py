@@ -7,13 +7,16 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from evidence.request import DEFAULT_PAD_S, MAX_TRACKS
+from search_api.openapi import CatalogId
 
 
 class ExportCreate(BaseModel):
     """Which tracks of the case to export, and why (the purpose is audited and goes into the
     bundle's chain-of-custody record)."""
 
-    track_ids: list[int] = Field(min_length=1, max_length=MAX_TRACKS, examples=[[1042, 1077]])
+    track_ids: list[CatalogId] = Field(
+        min_length=1, max_length=MAX_TRACKS, examples=[[1042, 1077]]
+    )
     purpose: str = Field(min_length=1, max_length=500, examples=["court file 2026/117"])
     include_originals: bool = Field(
         default=False,

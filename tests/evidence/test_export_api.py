@@ -168,6 +168,8 @@ def test_closed_case_viewer_originals_and_bad_input_are_refused(api: ExportApi) 
         ("ana", api.recorded.case_id, {"track_ids": [], "purpose": "x"}, 422, "track_ids"),
         ("ana", api.recorded.case_id, {"track_ids": track, "purpose": " "}, 422, "purpose"),
         ("ana", api.recorded.case_id, {"track_ids": [987654], "purpose": "x"}, 404, "987654"),
+        ("ana", api.recorded.case_id, {"track_ids": [2**63], "purpose": "x"}, 422, "track_ids"),
+        ("ana", api.recorded.case_id, {"track_ids": [0], "purpose": "x"}, 422, "track_ids"),
     ]  # fmt: skip
     for who, case_id, body, code, named in cases:
         reply = api.client.post(exports_url(case_id), json=body, headers=api.headers(who))
