@@ -32,8 +32,10 @@ def log_in(
     session: Session, policy: AccountPolicy, name: str, password: str, now: datetime | None = None
 ) -> IssuedToken:
     """A session token for `name` if `password` is theirs. Unauthenticated (401) for a wrong
-    name or password, the same either way; Forbidden (403) while the account is locked or
-    disabled. The `lockout.max_failures`-th wrong password within the window locks it."""
+    name or password, the same either way, also for a locked or disabled account, so a guess
+    learns nothing about which names exist; Forbidden (403) naming the lock or the disabling
+    only to whoever gave the right password. The `lockout.max_failures`-th wrong password
+    within the window locks it."""
     now = now or datetime.now(UTC)
     found = user_credentials(session, name)
     if found is None:
@@ -41,11 +43,14 @@ def log_in(
         _audit(session, name, "none", "login_failed", "unknown user")
         raise Unauthenticated(WRONG_CREDENTIALS)
     user = found.user
-    if user.disabled_at is not None:
-        _audit(session, name, user.role, "login_failed", "disabled")
-        raise Forbidden(f"account {name!r} is disabled")
-    if user.locked(now):
-        _audit(session, name, user.role, "login_failed", "locked")
+    if user.disabled_at is not None or user.locked(now):
+        state = "disabled" if user.disabled_at is not None else "locked"
+        right = password_matches(found.password_hash, password)
+        _audit(session, name, user.role, "login_failed", state if right else f"{state}, wrong")
+        if not right:
+            raise Unauthenticated(WRONG_CREDENTIALS)
+        if user.disabled_at is not None:
+            raise Forbidden(f"account {name!r} is disabled")
         raise Forbidden(
             f"account {name!r} is locked until {user.locked_until:%Y-%m-%dT%H:%M:%SZ} after"
             " repeated failed logins"

@@ -177,10 +177,12 @@ def test_repeated_failures_lock_the_account_even_for_the_right_password(env: Env
         assert env.login("carol", "guessing wrong again").status_code == 401
     locked = env.login("carol")
     assert locked.status_code == 403 and "locked until" in locked.json()["detail"]
+    guess = env.login("carol", "still guessing")  # the lock is told only to the right password
+    assert guess.status_code == 401 and guess.json() == {"detail": "wrong user name or password"}
     with env.context.sessions() as session:
         user = get_user(session, "carol")
         assert user is not None and user.locked(datetime.now(UTC))
-    assert audit_actions(env, "carol")[-4:] == ["login_failed"] * 4
+    assert audit_actions(env, "carol")[-5:] == ["login_failed"] * 5
 
 
 def test_refresh_rotates_and_logout_revokes(env: Env) -> None:
