@@ -34,6 +34,11 @@ log = logging.getLogger(__name__)
 SwitchListener = Callable[[IndexVersion], None]
 
 
+class SwitchRefused(ValueError):
+    """A switch to a version that live ingest does not embed into (its new tracks would not be
+    searchable after the switch)."""
+
+
 class IndexVersions:
     """Builds, switches and retires the versions' vector indexes under `vectors_dir`."""
 
@@ -46,6 +51,12 @@ class IndexVersions:
         self._sessions = sessions
         self.vectors_dir = vectors_dir
         self._listeners: list[SwitchListener] = [] if on_switch is None else [on_switch]
+        self.live_ingest: tuple[str, str] | None = None  # (embedding version, embedder name)
+
+    def guard_live_ingest(self, embedding_version: str, embedder: str) -> None:
+        """Refuse switches to any version but `embedding_version`: the one live ingest (the
+        running runtime, made by `embedder`, i.e. SKYNET_EMBEDDER_MODEL) embeds into."""
+        self.live_ingest = (embedding_version, embedder)
 
     def listen(self, listener: SwitchListener) -> None:
         """Call `listener` with the new live version after each switch (the API's context)."""
@@ -76,9 +87,20 @@ class IndexVersions:
     def switch(self, version: str) -> IndexVersion:
         """Make `version` live (one catalog transaction), then tell the listeners. Its index
         file must exist (built); LookupError / ValueError from the catalog for an unknown or
-        retired version, FileNotFoundError when it was never built."""
+        retired version, FileNotFoundError when it was never built, SwitchRefused when live
+        ingest is guarded and embeds into another version."""
         with self._sessions() as session:
             known = get_index_version(session, version)
+            if known is not None and self.live_ingest is not None:
+                ingest_version, ingest_embedder = self.live_ingest
+                if known.version != ingest_version:
+                    raise SwitchRefused(
+                        f"index version {version!r} (embedder {known.embedder!r}) is not what"
+                        f" live ingest embeds: it makes {ingest_version!r} with"
+                        f" SKYNET_EMBEDDER_MODEL={ingest_embedder!r}, so new tracks would not be"
+                        f" searchable after the switch; restart with"
+                        f" SKYNET_EMBEDDER_MODEL={known.embedder!r}, then switch"
+                    )
             if known is not None and known.state != "retired":
                 path = index_file(self.vectors_dir, version)
                 if not path.exists():

@@ -61,9 +61,16 @@ from index.catalog.reindex import (
     skip_unit,
     unit_progress,
 )
+from index.catalog.tracks import camera_track_embeddings
 from index.catalog.values import check_time_range
-from index.index_versions import IndexVersions
-from index.reindex_units import Executor, SegmentUnit, UnitContext, UnitResult
+from index.index_versions import IndexVersions, SwitchRefused
+from index.reindex_units import (
+    Executor,
+    SegmentUnit,
+    UnitContext,
+    UnitResult,
+    unit_local_id_range,
+)
 
 log = logging.getLogger(__name__)
 
@@ -298,6 +305,7 @@ class ReindexRunner:
     def _run_units(self, job_id: str, request: ReindexRequest, into_live: bool) -> None:
         started = self._clock()
         finished_s = 0.0
+        by_id: dict[int, SegmentUnit] = {}
         while True:
             with self._sessions() as session:
                 pending = job_units(session, job_id, state="pending")
@@ -305,6 +313,7 @@ class ReindexRunner:
             if not pending:
                 return
             units = [segment_unit(u, request) for u in pending]
+            by_id.update((unit.unit_id, unit) for unit in units)
             failed = 0
 
             def on_done(result: UnitResult) -> None:
@@ -312,8 +321,8 @@ class ReindexRunner:
                 failed += result.state == "failed"
                 if result.state in ("done", "skipped", "already_done"):
                     finished_s += result.footage_s
-                if result.state == "done" and into_live and self._on_vectors is not None:
-                    self._on_vectors(result.embedding_version, result.track_ids, result.embeddings)
+                if into_live and self._on_vectors is not None:
+                    self._live_vectors(result, by_id[result.unit_id])
                 if self._clock() - self._beat_at >= REPORT_EVERY_S:
                     self._report(job_id, finished_s, self._clock() - started)
 
@@ -323,6 +332,21 @@ class ReindexRunner:
                 self._stop.wait(self._poll_s)
             if self._stop.is_set() or not self._still_running(job_id):
                 raise _Stop
+
+    def _live_vectors(self, result: UnitResult, unit: SegmentUnit) -> None:
+        """Hand a unit's vectors to the live index: a done unit's come with it; a unit found
+        already done (finished by a worker that died before reporting, or by another runner)
+        has its tracks' vectors read back from the catalog."""
+        assert self._on_vectors is not None
+        if result.state == "done":
+            self._on_vectors(result.embedding_version, result.track_ids, result.embeddings)
+        elif result.state == "already_done":
+            version = self.context.models(unit.detector, unit.embedder).embedding_version
+            low, high = unit_local_id_range(unit.unit_id)
+            with self._sessions() as session:
+                ids, vectors = camera_track_embeddings(session, unit.camera_id, version, low, high)
+            if len(ids):
+                self._on_vectors(version, tuple(int(i) for i in ids), vectors)
 
     def _attempts_left(self, unit: UnitRecord) -> bool:
         """False (and the unit skipped with its error) after `max_attempts` failures."""
@@ -387,10 +411,14 @@ class ReindexRunner:
         """Every unit done or skipped: build the shadow index, switch, record the result."""
         if not into_live:
             self.versions.build(version, dim)
-        switched = False
+        switched, refused = False, None
         if request.switch and not into_live and self._still_running(job_id):
-            self.versions.switch(version)
-            switched = True
+            try:
+                self.versions.switch(version)
+                switched = True
+            except SwitchRefused as error:  # the job succeeds; its version stays a shadow
+                refused = str(error)
+                log.warning("re-index job %s: %s", job_id, refused)
         with self._sessions() as session:
             progress = unit_progress(session, job_id)
             job = get_job(session, job_id)
@@ -402,6 +430,7 @@ class ReindexRunner:
                 "tracks": progress.tracks,
                 "version": version,
                 "switched": switched,
+                "switch_refused": refused,
                 "eta_s": 0.0,
             }
             finish_held_job(session, job_id, self.runner_id, "succeeded", result)

@@ -119,6 +119,14 @@ def reindex_local_track_id(unit_id: int, tracker_id: int) -> int:
     return -(unit_id * UNIT_TRACK_ID_SPAN + tracker_id)
 
 
+def unit_local_id_range(unit_id: int) -> tuple[int, int]:
+    """The (lowest, highest) catalog local ids a unit's tracks can have."""
+    return (
+        reindex_local_track_id(unit_id, UNIT_TRACK_ID_SPAN - 1),
+        reindex_local_track_id(unit_id, 1),
+    )
+
+
 def detector_version(detector: str, input_px: tuple[int, int]) -> str:
     """What tracks record as their detector: the registry name at its input size."""
     return f"{detector}@{input_px[0]}x{input_px[1]}"
@@ -330,6 +338,9 @@ class Executor(Protocol):
         admit: Callable[[], bool],
     ) -> None: ...
 
+    def close(self) -> None:
+        """Release what the executor holds (workers, cluster connections)."""
+
 
 class InProcessExecutor:
     """Units on `threads` threads of this process sharing one `UnitContext` (the default).
@@ -364,3 +375,6 @@ class InProcessExecutor:
                 finished, running = wait(running, return_when=FIRST_COMPLETED)
                 for future in finished:
                     on_done(future.result())
+
+    def close(self) -> None:
+        """Nothing to release: each `run` ends its own threads."""

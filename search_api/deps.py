@@ -118,7 +118,7 @@ def start_job_runner(app: FastAPI) -> SearchJobRunner:
     with _RUNNER_LOCK:
         runner: SearchJobRunner | None = getattr(app.state, "search_jobs", None)
         if runner is None:
-            runner = SearchJobRunner(app.state.context)
+            runner = SearchJobRunner(app.state.context, current=lambda: app.state.context)
             app.state.search_jobs = runner
             runner.start()
         return runner

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -131,9 +131,16 @@ class SearchJobRunner:
     """Runs this process's search jobs on `workers` threads; `start` takes over orphaned jobs
     and starts the heartbeat, `shutdown` stops between slices and hands unfinished jobs back."""
 
-    def __init__(self, context: ApiContext, workers: int = 2) -> None:
+    def __init__(
+        self,
+        context: ApiContext,
+        workers: int = 2,
+        current: Callable[[], ApiContext] | None = None,
+    ) -> None:
         self.runner_id = uuid.uuid4().hex
         self._context = context
+        # the API's context now: a job ranks with the index + embedder live when it starts
+        self._current = current or (lambda: context)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="search-job")
         self._futures: dict[str, Future[None]] = {}
         self._lock = threading.Lock()
@@ -235,9 +242,10 @@ class SearchJobRunner:
             def progress(fraction: float) -> None:
                 self._progress(job_id, fraction)
 
-            with self._context.sessions() as session:
+            context = self._current()  # one version's index and embedder for the whole job
+            with context.sessions() as session:
                 results = rank_in_slices(
-                    self._context, session, spec.ranking, spec.query, spec.top_k, progress,
+                    context, session, spec.ranking, spec.query, spec.top_k, progress,
                     SLICE_TRACKS, ATTRIBUTE_PROGRESS_ROWS,
                 )  # fmt: skip
             self._finish(spec, results)

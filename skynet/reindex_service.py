@@ -141,8 +141,13 @@ class ReindexService:
                 log.exception("following the live index version failed")
 
     def start(self, live_embedder: AppearanceEmbedder) -> None:
-        """`record_live`, then run jobs and follow the live version."""
+        """`record_live`, then run jobs and follow the live version. Switches (a job's, or
+        `skynet index switch` read by `_watch_live`) are refused unless live ingest embeds
+        into the new version: it keeps `live_embedder` until the process restarts."""
         self.record_live(live_embedder.embedding_version, live_embedder.dim)
+        self.versions.guard_live_ingest(
+            live_embedder.embedding_version, self.settings.embedder_model
+        )
         self.runner.start()
         self._stop.clear()
         self._watcher = threading.Thread(target=self._watch_live, name="index-live", daemon=True)
@@ -166,16 +171,20 @@ class ReindexService:
             )  # fmt: skip
 
     def stop(self) -> None:
+        """Stop following, stop the runner (after the units in flight), then close the
+        executor: a Ray executor's actors stop and the process leaves the cluster."""
         self._stop.set()
         if self._watcher is not None:
             self._watcher.join(10)
         self.runner.stop()
+        self.runner.executor.close()
 
 
 def api_follows_live(service: ReindexService, app: FastAPI, serving: str) -> None:
     """The API app's searches follow the live version: its context is replaced by a copy with
-    the new index and query embedder (one assignment, so a request reads one consistent pair;
-    the search and export runners keep the context they started with until restart)."""
+    the new index and query embedder (one assignment, so a request, and a search job, which
+    reads `app.state.context` when it starts, sees one consistent pair; export jobs read no
+    vectors)."""
 
     def use(models: SearchModels) -> None:
         context = app.state.context

@@ -27,7 +27,7 @@ from detect.plate_match import (
 )
 from detect.plate_values import TrackPlate
 from index.catalog.rows import PlateRow, TrackRow, insert_ignoring_conflict, utc_now
-from index.catalog.tracks import track_filter
+from index.catalog.tracks import live_only, track_filter
 from index.catalog.values import TrackQuery
 
 MAX_FUZZY_CANDIDATES = 200_000  # plates scored per fuzzy search (newest first)
@@ -171,9 +171,11 @@ def _text_condition(pattern: PlatePattern) -> ColumnElement[bool]:
     return PlateRow.text.like(like_pattern(pattern), escape=LIKE_ESCAPE)
 
 
-def _candidates(statement: Select[Any], query: TrackQuery) -> Select[Any]:
-    """`statement` over plates joined to their tracks, cut to the tracks passing `query`."""
-    return track_filter(statement.join(TrackRow, TrackRow.id == PlateRow.track_id), query)
+def _candidates(session: Session, statement: Select[Any], query: TrackQuery) -> Select[Any]:
+    """`statement` over plates joined to their tracks, cut to the live version's tracks (issue
+    #15: one version's tracks per search) passing `query`."""
+    joined = statement.join(TrackRow, TrackRow.id == PlateRow.track_id)
+    return live_only(session, track_filter(joined, query))
 
 
 def _passes_attributes(query: TrackQuery, attributes: dict[str, Any] | None) -> bool:
@@ -196,7 +198,7 @@ def search_plates(
         TrackRow.start_at.desc(), PlateRow.track_id.desc()
     )
     if pattern.mode == "fuzzy":
-        statement = _candidates(columns, query).limit(MAX_FUZZY_CANDIDATES)
+        statement = _candidates(session, columns, query).limit(MAX_FUZZY_CANDIDATES)
         scored: list[tuple[PlateScore, PlateRow]] = []
         for row, attributes in session.execute(statement.execution_options(yield_per=5000)):
             if not _passes_attributes(query, attributes):
@@ -208,7 +210,7 @@ def search_plates(
         scored.sort(key=lambda item: item[0].distance)  # stable: newest first among equals
         page = scored[offset : offset + top_k]
         return PlateHits([plate_hit(pattern, _stored_plate(row)) for _, row in page], len(scored))
-    statement = _candidates(columns.where(_text_condition(pattern)), query)
+    statement = _candidates(session, columns.where(_text_condition(pattern)), query)
     matched = [
         row
         for row, attributes in session.execute(statement)
@@ -235,5 +237,5 @@ def count_plates(session: Session, query: TrackQuery) -> int:
     """How many plates the tracks passing `query` (but its attributes) carry."""
     if query.matches_nothing():
         return 0
-    statement = _candidates(select(func.count(PlateRow.track_id)), query)
+    statement = _candidates(session, select(func.count(PlateRow.track_id)), query)
     return int(session.scalar(statement) or 0)

@@ -270,9 +270,15 @@ def matching_track_ids(session: Session, query: TrackQuery) -> dict[int, Mapping
 def _spans(
     session: Session, camera_id: str, class_name: str, *conditions: ColumnElement[bool]
 ) -> list[TrackSpan]:
-    statement = select(
+    columns: Any = select(
         TrackRow.id, TrackRow.camera_id, TrackRow.class_name, TrackRow.start_at, TrackRow.end_at
-    ).where(TrackRow.camera_id == camera_id, TrackRow.class_name == class_name, *conditions)
+    )
+    statement = live_only(  # hops stay within the live version's tracks
+        session,
+        columns.where(
+            TrackRow.camera_id == camera_id, TrackRow.class_name == class_name, *conditions
+        ),
+    )
     return [
         TrackSpan(int(row.id), row.camera_id, row.class_name, row.start_at, row.end_at)
         for row in session.execute(statement)
@@ -323,6 +329,31 @@ def count_embeddings(session: Session, embedding_version: str) -> int:
         TrackRow.embedding_version == embedding_version, TrackRow.embedding.is_not(None)
     )
     return int(session.scalar(statement) or 0)
+
+
+def camera_track_embeddings(
+    session: Session, camera_id: str, embedding_version: str, lowest_local_id: int,
+    highest_local_id: int,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """(ids [N], vectors [N, D]) of a camera's tracks of a version with local ids in
+    [lowest, highest] (one re-index unit's tracks, issue #15); D is 0 when N is."""
+    rows = session.execute(
+        select(TrackRow.id, TrackRow.embedding)
+        .where(
+            TrackRow.camera_id == camera_id,
+            TrackRow.embedding_version == embedding_version,
+            TrackRow.local_track_id.between(lowest_local_id, highest_local_id),
+            TrackRow.embedding.is_not(None),
+        )
+        .order_by(TrackRow.id)
+    ).all()
+    if not rows:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+    ids = np.array([r.id for r in rows], dtype=np.int64)
+    vectors = [np.frombuffer(r.embedding, dtype="<f4") for r in rows]
+    if len({len(v) for v in vectors}) != 1:
+        raise ValueError(f"embeddings of version {embedding_version!r} differ in dimension")
+    return ids, np.stack(vectors).astype(np.float32)
 
 
 def track_embeddings(

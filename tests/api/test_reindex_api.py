@@ -106,6 +106,25 @@ def search_versions(api: ReindexApi, track_id: int | None) -> set[str | None]:
         return {t.embedding_version for t in tracks_by_ids(session, ids)}
 
 
+def job_versions(api: ReindexApi, track_id: int) -> set[str | None]:
+    """The embedding versions of the hits of a search job by `track_id`."""
+    access = {"top_k": 200, "case_id": api.case_id, "purpose": "re-index check"}
+    started = api.client.post(
+        f"{API_PREFIX}/jobs/search",
+        json={"kind": "track", "track_id": track_id, **access},
+        headers=api.as_("investigator"),
+    )
+    assert started.status_code == 202, started.text
+    job_id = started.json()["id"]
+    api.app.state.search_jobs.wait(job_id, 60)
+    job = api.client.get(f"{API_PREFIX}/jobs/{job_id}", headers=api.as_("investigator")).json()
+    assert job["state"] == "succeeded", job
+    ids = [hit["track_id"] for hit in job["hits"]]
+    assert ids, "the search job found nothing"
+    with api.app.state.context.sessions() as session:
+        return {t.embedding_version for t in tracks_by_ids(session, ids)}
+
+
 def test_reindex_jobs_through_the_api_and_searches_on_the_live_version_only(api: ReindexApi):
     live = api.app.state.context.vectors.embedding_version
     # 1. the live models over the archive: into the live index at once, no switch
@@ -149,6 +168,9 @@ def test_reindex_jobs_through_the_api_and_searches_on_the_live_version_only(api:
     assert new_seed is not None
     assert search_versions(api, new_seed) == {new}
     assert search_versions(api, None) == {new}  # the kept version's tracks are left out
+    # a search job started after the switch ranks on the new version too (its runner began
+    # with the app, before the switch)
+    assert job_versions(api, new_seed) == {new}
     refused = api.client.post(
         f"{API_PREFIX}/search/track/{seed}",
         json={"top_k": 5, "case_id": api.case_id, "purpose": "re-index check"},

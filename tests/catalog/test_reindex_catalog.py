@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from detect.plate_match import parse_plate_pattern
+from detect.plate_values import TrackPlate
 from index.catalog import (
     NewTrack,
     TrackQuery,
@@ -19,6 +22,7 @@ from index.catalog import (
     matching_track_ids,
     upsert_camera,
 )
+from index.catalog.plates import count_plates, search_plates, store_plates
 from index.catalog.reindex import (
     add_index_version,
     begin_unit_attempt,
@@ -37,6 +41,11 @@ from index.catalog.reindex import (
     skip_unit,
     switch_live_version,
     unit_progress,
+)
+from index.catalog.tracks import (
+    camera_track_embeddings,
+    tracks_ending_between,
+    tracks_starting_between,
 )
 from index.catalog.values import CameraSpec
 from ingest.segment import Segment
@@ -161,4 +170,44 @@ def test_searches_read_only_the_live_versions_tracks(sessions: sessionmaker[Sess
         switch_live_version(session, "v2")
         assert set(matching_track_ids(session, query)) == {ids[1], ids[2]}
         assert count_candidate_tracks(session, query) == 2
+        session.commit()
+
+
+def test_plate_and_hop_searches_read_only_the_live_versions_tracks(
+    sessions: sessionmaker[Session],
+) -> None:
+    """The same car, tracked live (v1) and again by a re-index (v2), with its plate read twice:
+    plate search and the hop candidates see one version's track, never both."""
+
+    def car(local_id: int, version: str) -> NewTrack:
+        return NewTrack(
+            "cam1", local_id, "car", 0.9, T0, T0 + timedelta(seconds=5), T0,
+            (0.0, 0.0, 10.0, 20.0), embedding=np.arange(4, dtype="<f4").tobytes(),
+            embedding_version=version,
+        )  # fmt: skip
+
+    pattern = parse_plate_pattern("吉A12345")
+    with sessions() as session:
+        upsert_camera(session, CameraSpec("cam1", "cam1", "rtsp://10.0.0.9/m"))
+        live_id, shadow_id = add_tracks(session, [car(1, "v1"), car(-100001, "v2")])
+        store_plates(
+            session, [(i, TrackPlate("吉A12345", 0.9), None) for i in (live_id, shadow_id)]
+        )
+        add_index_version(session, "v1", "d", "float", 4, "live")
+        add_index_version(session, "v2", "d", "int8", 4, "building")
+        window = (T0 - timedelta(seconds=1), T0 + timedelta(seconds=1))
+        for live in (live_id, shadow_id):
+            hits = search_plates(session, pattern, TrackQuery(), 10)
+            assert [h.plate.track_id for h in hits.hits] == [live] and hits.total == 1
+            assert count_plates(session, TrackQuery()) == 1
+            assert [
+                s.track_id for s in tracks_starting_between(session, "cam1", "car", *window)
+            ] == [live]
+            ended = tracks_ending_between(session, "cam1", "car", T0, T0 + timedelta(seconds=6))
+            assert [s.track_id for s in ended] == [live]
+            switch_live_version(session, "v2")
+        # one re-index unit's vectors (local ids −(unit × 10⁵ + n)), as the driver reads them
+        ids, vectors = camera_track_embeddings(session, "cam1", "v2", -199999, -100001)
+        assert ids.tolist() == [shadow_id] and vectors.shape == (1, 4)
+        assert camera_track_embeddings(session, "cam1", "v2", -299999, -200001)[0].size == 0
         session.commit()

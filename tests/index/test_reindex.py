@@ -26,7 +26,7 @@ from index.catalog.reindex import (
     unit_progress,
 )
 from index.catalog.rows import TrackRow
-from index.index_versions import IndexVersions
+from index.index_versions import IndexVersions, SwitchRefused
 from index.reindex_jobs import (
     ReindexRequest,
     ReindexRunner,
@@ -316,3 +316,63 @@ def test_in_process_executor_runs_units_on_its_threads_and_stops_when_not_admitt
     assert sorted(r.state for r in results) == ["done", "done"]
     with archive.sessions() as session:
         assert unit_progress(session, job_id).done == 2
+
+
+def test_units_another_worker_finished_reach_the_live_index_from_the_catalog(archive: Archive):
+    """A unit done by a worker that did not report it (a Ray actor dying after its commit)
+    comes back `already_done` with no vectors: the runner reads them back from the catalog, so
+    every track of a re-index into the live version reaches the live index."""
+    added: dict[int, np.ndarray] = {}
+
+    def into_live(version: str, ids: tuple[int, ...], vectors: np.ndarray) -> None:
+        added.update(zip(ids, vectors, strict=True))
+
+    job_id = ""
+
+    def another_worker_finishes_the_last(n: int) -> None:
+        if n == 1:  # the last unit is still pending in the executor's list: finish it elsewhere
+            with archive.sessions() as session:
+                last = job_units(session, job_id)[-1]
+                job = get_job(session, job_id)
+            assert job is not None and last.state == "pending"
+            unit = segment_unit(last, ReindexRequest.from_params(job.params))
+            assert process_unit(unit, runner.context).state == "done"
+
+    runner = runner_for(archive, another_worker_finishes_the_last)
+    runner._on_vectors = into_live
+    live = live_version(archive, runner)
+    job_id = queue(archive, LIVE_EMBEDDER)
+    assert runner.run_next()
+    with archive.sessions() as session:
+        rows = session.scalars(select(TrackRow).where(TrackRow.embedding_version == live)).all()
+        units = job_units(session, job_id)
+    assert [u.state for u in units] == ["done"] * 3 and len(rows) >= 3
+    assert set(added) == {r.id for r in rows}  # the other worker's unit's tracks included
+    last_tracks = [r for r in rows if -r.local_track_id // 100_000 == units[-1].unit_id]
+    assert last_tracks
+    for row in last_tracks:
+        assert np.array_equal(added[row.id], np.frombuffer(row.embedding or b"", "<f4"))
+
+
+def test_a_guarded_runtime_refuses_a_switch_it_cannot_embed_into(archive: Archive):
+    """Live ingest embeds with the float embedder: a re-index with the int8 one succeeds, but
+    its version stays a shadow, with the reason in the job's result."""
+    runner = runner_for(archive)
+    old = live_version(archive, runner)
+    runner.versions.guard_live_ingest(old, LIVE_EMBEDDER)
+    job_id = queue(archive, NEW_EMBEDDER)
+    assert runner.run_next()
+    with archive.sessions() as session:
+        job = get_job(session, job_id)
+        live = live_index_version(session)
+        states = {v.version: v.state for v in index_versions(session)}
+    assert job is not None and job.state == "succeeded" and job.result is not None
+    assert job.result["switched"] is False
+    assert f"SKYNET_EMBEDDER_MODEL='{NEW_EMBEDDER}'" in job.result["switch_refused"]
+    assert live is not None and live.version == old
+    new = runner.context.models(DETECTOR, NEW_EMBEDDER).embedding_version
+    assert states == {old: "live", new: "building"}  # built, not switched
+    with pytest.raises(SwitchRefused, match="restart with"):
+        runner.versions.switch(new)
+    runner.versions.guard_live_ingest(new, NEW_EMBEDDER)  # restarted with the int8 embedder
+    assert runner.versions.switch(new).version == new

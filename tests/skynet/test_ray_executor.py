@@ -190,3 +190,18 @@ def test_a_ray_worker_killed_mid_job_loses_and_doubles_no_segment(
     assert {c.state for c in checkpoints} == {"done"}
     assert 2 in {c.attempts for c in checkpoints}  # the unit it died in: redone once
     assert tracks_per_segment(job) == in_process  # nothing lost, nothing stored twice
+
+
+def test_stopping_the_service_leaves_the_ray_cluster(
+    ray_cluster: RayCluster, tmp_path: Path, models_dir: Path, footage: Footage
+) -> None:
+    import ray
+
+    from skynet.reindex_service import ReindexService
+
+    archive = archive_with(tmp_path, footage)
+    settings = Settings(data_dir=tmp_path, models_dir=models_dir, ray_address=ray_cluster.address)
+    service = ReindexService(settings, archive.sessions, archive.store)
+    assert isinstance(service.runner.executor, RayExecutor) and ray.is_initialized()
+    service.stop()
+    assert not ray.is_initialized()  # a serve process does not keep its cluster connection

@@ -48,3 +48,20 @@ def test_the_next_segment_is_admitted_after_the_wait_and_only_while_the_job_runs
         assert pause_job(session, job_id)
         session.commit()
     assert not reindex.runner._admit(job_id)
+
+
+def test_a_started_service_guards_switches_with_the_live_embedder(tmp_path: Path):
+    from detect.embedder import AppearanceEmbedder
+    from models.registry import default_cache_dir, model_path
+
+    reindex = service(tmp_path, [0.0])
+    embedder = AppearanceEmbedder(model_path("mobilenetv2-embedder", default_cache_dir()))
+    reindex.start(embedder)
+    try:
+        assert reindex.versions.live_ingest == (
+            embedder.embedding_version, reindex.settings.embedder_model
+        )  # fmt: skip
+        live = reindex.versions.live()
+        assert live is not None and live.version == embedder.embedding_version
+    finally:
+        reindex.stop()
