@@ -264,8 +264,11 @@ def measure_recall(settings: Settings, runner: ReindexRunner) -> dict[str, objec
     busy = build_variant("busy", CACHE_DIR)
     live = path_hits(busy.sub_path, (640, 360), pipeline_detector(settings).detect, labels)
     models = runner.context.models(settings.detector_model, settings.embedder_model)
-    size_px = runner.context.analysis.archive.frame_size_px
-    archive = path_hits(busy.main_path, size_px, models.detector.detect, labels)
+    archive_settings = runner.context.analysis.archive
+    archive = path_hits(
+        busy.main_path, archive_settings.frame_size_px, models.detector.detect, labels,
+        archive_settings.interpolation,
+    )  # fmt: skip
     recall = compare_recall(labels, live, archive)
     return {
         "recall_frames": recall.frames,

@@ -145,9 +145,11 @@ class LabelledFrames:
         return out
 
 
-def frames_at(path: Path, times_s: Sequence[float], size_px: tuple[int, int]) -> list[np.ndarray]:
+def frames_at(
+    path: Path, times_s: Sequence[float], size_px: tuple[int, int], interpolation: str | None = None
+) -> list[np.ndarray]:
     """The decoded frames of `path` shown at `times_s` (in order), scaled to `size_px` by
-    FFmpeg as the archive reader does (a no-op at the file's own size)."""
+    FFmpeg with `interpolation` as the archive reader does (a no-op at the file's own size)."""
     wanted = sorted(times_s)
     found: dict[float, np.ndarray] = {}
     width_px, height_px = size_px
@@ -157,7 +159,7 @@ def frames_at(path: Path, times_s: Sequence[float], size_px: tuple[int, int]) ->
             at_s = float(frame.time or 0.0)
             while wanted and at_s + 0.5 / FPS >= wanted[0]:
                 found[wanted.pop(0)] = frame.reformat(
-                    width=width_px, height=height_px, format="bgr24"
+                    width=width_px, height=height_px, format="bgr24", interpolation=interpolation
                 ).to_ndarray()
             if not wanted:
                 break
@@ -217,8 +219,9 @@ def path_hits(
     size_px: tuple[int, int],
     detect: Callable[[list[np.ndarray]], list[Detections]],
     labels: LabelledFrames,
+    interpolation: str | None = None,
 ) -> list[int]:
     """Persons found per labelled frame when `detect` runs on `video_path`'s frames at
     `size_px` (live: the sub file at its size; archive: the main file scaled)."""
-    frames = frames_at(video_path, labels.times_s(), size_px)
+    frames = frames_at(video_path, labels.times_s(), size_px, interpolation)
     return person_hits(labels.boxes_in(size_px), detect(frames))

@@ -29,6 +29,13 @@ Another executor plugs in by implementing `Executor.run` (e.g. one Ray task per 
 actors holding a `UnitContext`): results and checkpoints go to the shared catalog and object
 storage from the workers themselves, so the job code (index/reindex_jobs.py) is the same.
 
+Tracks crossing a segment boundary are split in two: each unit's tracker starts empty and
+ends every track at the segment's end, so someone in view across a boundary becomes one track
+per segment (both found by an appearance search, counted twice by per-track counts). Joining
+them would make a unit either wait for its successor or rewrite its predecessor's committed
+track rows, and so lose the one-transaction-per-segment checkpoint that makes resume exact;
+it is not done.
+
 Re-indexed tracks get local ids −(unit id × 10⁵ + tracker id): the catalog's track key
 (camera, local id, start) of a re-index never meets a live track's (positive ids) nor another
 job's, and the redo of a crashed unit writes the same keys.

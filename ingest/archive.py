@@ -15,10 +15,18 @@ a keyframe every 2 s) is read in two passes over its bytes in memory:
    opening or closing keyframe (pixels), and once every `keepalive_s` of wall time anyway, so
    that objects standing still are seen now and then.
 2. Active runs: the decoder seeks to the first keyframe of each run of active GOPs and decodes
-   on (P-frames need their predecessors) until the run ends; frames at `active_fps` are scaled
-   by FFmpeg (swscale, in C) to the analysed size — the live sub-stream's 640×360 by default, so
-   detections, tracks and zones are alike on both paths — and handed on as `Frame`s whose
-   wall time is the segment's start plus the frame's presentation time.
+   on packet by packet (P-frames need their predecessors) up to each GOP's last sample at
+   `active_fps`; the rest of the GOP's packets are dropped undecoded when the stream has no
+   B-frames (nothing decoded later refers to them: the next GOP opens with a keyframe), ~18 %
+   of a 2 s GOP at 2.5 fps. The samples are scaled by FFmpeg (swscale AREA, in C) to the
+   analysed size — the live sub-stream's 640×360 by default, so detections, tracks and zones
+   are alike on both paths — and handed on as `Frame`s whose wall time is the segment's start
+   plus the frame's presentation time.
+
+What does not help on H.264 Baseline (the sample cameras' x264 ultrafast, and many cameras'
+main streams): `skip_frame="NONREF"` (every P-frame is a reference), `skip_loop_filter`
+(deblocking is off in the stream); decoder threads add CPU per frame on a loaded machine,
+and a job's units in flight already use the cores (bench/reindex_tune.py measures them).
 
 Quiet GOPs cost one keyframe decode each and nothing else. A segment that cannot be opened,
 has no keyframe or breaks while decoding raises `ArchiveError` (the caller reports and skips it).
@@ -26,6 +34,7 @@ has no keyframe or breaks while decoding raises `ArchiveError` (the caller repor
 
 from __future__ import annotations
 
+import bisect
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -50,7 +59,9 @@ class ArchiveSettings:
     `frame_size_px` (W, H): the analysed frame size; `active_fps`: frames analysed per second
     within active GOPs (the live path analyses 5 fps of every moving second); motion between
     keyframes counts when `changed_fraction` of the `motion_width_px`-wide blurred pixels differ
-    by more than `pixel_delta`.
+    by more than `pixel_delta`. `skip_gop_tails`: a stream without B-frames is not decoded past
+    a GOP's last sample (the next keyframe needs nothing before it); `interpolation`: swscale's
+    scaler for the analysed frames (AREA: 0.8 ms a 1080p frame here, the default BILINEAR 1-2 ms).
     """
 
     frame_size_px: tuple[int, int] = (640, 360)
@@ -62,6 +73,8 @@ class ArchiveSettings:
     decoder_threads: int = 1
     quiet_bytes_ratio: float = 0.002
     moving_bytes_ratio: float = 0.02
+    skip_gop_tails: bool = True
+    interpolation: str = "AREA"  # swscale's scaler to the analysed size
 
     def __post_init__(self) -> None:
         width_px, height_px = self.frame_size_px
@@ -107,6 +120,7 @@ class ArchiveStats:
     active_gops: int = 0
     decoded_frames: int = 0
     analysed_frames: int = field(default=0)
+    skipped_packets: int = 0  # GOP tails after the last sample, never decoded
 
 
 @dataclass(slots=True)
@@ -215,48 +229,73 @@ class ArchiveReader:
         runs = scan.active_runs()
         if not runs:
             return
-        step_s = 1.0 / self.settings.active_fps
         with _open(self._data) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             stream.codec_context.thread_count = self.settings.decoder_threads
+            # Without B-frames no packet after a GOP's last sample is needed by an earlier one.
+            skip_tails = self.settings.skip_gop_tails and not stream.codec_context.has_b_frames
             for first, after in runs:
-                start_s = scan.keyframe_s[first]
-                end_s = scan.keyframe_s[after] if after < len(scan.keyframe_s) else float("inf")
                 container.seek(scan.keyframe_pts[first], backward=True, stream=stream)
-                yield from self._decode_run(container, stream, start_s, end_s, step_s)
+                yield from self._decode_run(container, stream, scan, first, after, skip_tails)
 
     def _decode_run(
         self,
         container: av.container.InputContainer,
         stream: av.VideoStream,
-        start_s: float,
-        end_s: float,
-        step_s: float,
+        scan: KeyframeScan,
+        first: int,
+        after: int,
+        skip_tails: bool,
     ) -> Iterator[Frame]:
-        next_s = start_s
-        width_px, height_px = self.settings.frame_size_px
+        """Decode GOPs first..after-1 packet by packet, sampling every 1 / `active_fps` s; with
+        `skip_tails`, the packets of a GOP after its last sample are not decoded at all."""
+        start_s = scan.keyframe_s[first]
+        end_s = scan.keyframe_s[after] if after < len(scan.keyframe_s) else float("inf")
+        step_s = 1.0 / self.settings.active_fps
+        time_base = stream.time_base
+        next_s, gop_end_s, tail = start_s, end_s, False
         try:
-            for frame in container.decode(stream):
-                if frame.time is None:
+            for packet in container.demux(stream):
+                if packet.is_keyframe and packet.pts is not None and time_base is not None:
+                    at_s = float(packet.pts * time_base)
+                    if at_s >= end_s - 1e-6 and self.settings.decoder_threads == 1:
+                        return  # one thread holds no frame back: the run is out
+                    if at_s < end_s - 1e-6:
+                        gop = bisect.bisect_right(scan.keyframe_s, at_s + 1e-6)
+                        gop_end_s = scan.keyframe_s[gop] if gop < len(scan.keyframe_s) else end_s
+                        tail = False
+                elif tail and packet.size:
+                    self.stats.skipped_packets += 1
                     continue
-                at_s = float(frame.time)
-                if at_s >= end_s:
-                    return
-                self.stats.decoded_frames += 1
-                if at_s + 1e-6 < next_s or at_s < start_s - 1e-6:
-                    continue
-                next_s = at_s + step_s
-                image = frame.reformat(width=width_px, height=height_px, format="bgr24")
-                self.stats.analysed_frames += 1
-                yield Frame(
-                    image=image.to_ndarray(),
-                    camera_id=self._camera_id,
-                    pts_s=at_s,
-                    wall_time=self._start_at + timedelta(seconds=at_s),
-                )
+                for frame in stream.codec_context.decode(packet):
+                    if frame.time is None:
+                        continue
+                    at_s = float(frame.time)
+                    if at_s >= end_s:
+                        return
+                    self.stats.decoded_frames += 1
+                    if at_s + 1e-6 < next_s or at_s < start_s - 1e-6:
+                        continue
+                    next_s = at_s + step_s
+                    tail = skip_tails and next_s >= gop_end_s - 1e-6
+                    yield self._frame(frame, at_s)
         except av.FFmpegError as error:
             raise ArchiveError(f"segment breaks at {next_s:.2f} s: {error}") from error
+
+    def _frame(self, frame: av.VideoFrame, at_s: float) -> Frame:
+        width_px, height_px = self.settings.frame_size_px
+        image = frame.reformat(
+            width=width_px, height=height_px, format="bgr24",
+            interpolation=self.settings.interpolation,
+        )  # fmt: skip
+        self.stats.analysed_frames += 1
+        return Frame(
+            image=image.to_ndarray(),
+            camera_id=self._camera_id,
+            pts_s=at_s,
+            wall_time=self._start_at + timedelta(seconds=at_s),
+        )
 
     def _small_luma(self, frame: av.VideoFrame) -> np.ndarray:
         width_px = self.settings.motion_width_px

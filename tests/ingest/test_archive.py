@@ -6,7 +6,9 @@ from __future__ import annotations
 import itertools
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 from ingest.archive import ArchiveError, ArchiveReader, ArchiveSettings
@@ -32,7 +34,7 @@ def busy(tmp_path_factory: pytest.TempPathFactory) -> Recorded:
     return record_segments(files.main_path, tmp_path_factory.mktemp("busy"), "cam1", 8.0, 8.0)
 
 
-def reader(recorded: tuple[Path, Segment], **settings: float) -> ArchiveReader:
+def reader(recorded: tuple[Path, Segment], **settings: Any) -> ArchiveReader:
     path, segment = recorded
     return ArchiveReader(path.read_bytes(), "cam1", segment.start_at, ArchiveSettings(**settings))
 
@@ -66,12 +68,27 @@ def test_moving_gops_are_sampled_at_the_active_rate_with_wall_times(busy: Record
     frames = list(archive.frames(scan))
     _path, segment = busy[0]
     assert 19 <= len(frames) <= 21  # 8 s at 2.5 fps
-    assert archive.stats.decoded_frames >= 190  # every frame of a moving GOP is decoded
+    # every frame of a moving GOP up to its last sample is decoded, its tail is not
+    assert archive.stats.decoded_frames + archive.stats.skipped_packets >= 190
+    assert 150 <= archive.stats.decoded_frames <= 175
     assert {frame.image.shape for frame in frames} == {(360, 640, 3)}
     assert frames[0].wall_time == segment.start_at
     steps = [b.pts_s - a.pts_s for a, b in itertools.pairwise(frames)]
     assert all(abs(step - 0.4) < 0.05 for step in steps)
     assert frames[-1].wall_time - frames[0].wall_time == timedelta(seconds=frames[-1].pts_s)
+
+
+def test_skipping_gop_tails_hands_on_the_same_frames(busy: Recorded):
+    whole = reader(busy[0], active_fps=2.5, skip_gop_tails=False)
+    tails = reader(busy[0], active_fps=2.5)
+    threads = reader(busy[0], active_fps=2.5, decoder_threads=2)
+    expected = list(whole.frames(whole.scan()))
+    for other in (tails, threads):
+        got = list(other.frames(other.scan()))
+        assert [f.pts_s for f in got] == [f.pts_s for f in expected]
+        assert all(np.array_equal(a.image, b.image) for a, b in zip(got, expected, strict=True))
+    assert whole.stats.skipped_packets == 0 < tails.stats.skipped_packets
+    assert tails.stats.decoded_frames < whole.stats.decoded_frames
 
 
 def test_the_pixel_scan_finds_the_moving_gops_the_bitstream_finds(
