@@ -52,7 +52,7 @@ from search_api.routers.reindex import router as reindex_router
 from search_api.routers.retention import router as retention_router
 from search_api.routers.users import router as users_router
 from search_api.schemas import Health
-from search_api.ui.pages import install_ui
+from search_api.ui.install import install_ui
 
 API_PREFIX = "/api/v1"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.routing import iter_route_contexts
@@ -27,9 +27,7 @@ from search_api.tokens import Unauthenticated, authenticate
 from search_api.ui.i18n import LANG_COOKIE, LANGUAGES, language_of, strings, translator
 from search_api.ui.nav import NAV
 from search_api.ui.session import (
-    PageForbidden,
     PageUser,
-    SignInRequired,
     clear_session_cookies,
     page_requires,
     set_session_cookies,
@@ -86,27 +84,6 @@ def require_csrf(request: Request) -> None:
         raise InvalidInput(
             "X-CSRF-Token: missing or not this browser's; reload the page and sign in again"
         )
-
-
-def install_ui(app: FastAPI) -> None:
-    """Serve the interface from `app`: its routes, and the sign-in page (or a refusal page)
-    for a page whose user is not signed in (or whose role may not open it)."""
-    app.include_router(router)
-    from search_api.ui import ops_pages  # UI-2's pages; imported here: they use render()
-
-    app.include_router(ops_pages.router)
-
-    def sign_in_again(request: Request, error: Exception) -> Response:
-        assert isinstance(error, SignInRequired)
-        ended = "&ended=1" if error.reason else ""  # a session there was: say it ended
-        return RedirectResponse(f"/ui/login?next={quote_path(error.next_path)}{ended}", 303)
-
-    def refused(request: Request, error: Exception) -> Response:
-        assert isinstance(error, PageForbidden)
-        return render(request, "forbidden.html", error.user, 403, needed=sorted(error.needed))
-
-    app.add_exception_handler(SignInRequired, sign_in_again)
-    app.add_exception_handler(PageForbidden, refused)
 
 
 def quote_path(path: str) -> str:

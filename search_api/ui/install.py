@@ -1,0 +1,31 @@
+"""Serving the interface from the API application: the shell's and the operations pages'
+routers, and what a page answers when its user is not signed in or may not open it."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import RedirectResponse
+
+from search_api.ui import ops_pages, pages
+from search_api.ui.session import PageForbidden, SignInRequired
+
+
+def install_ui(app: FastAPI) -> None:
+    """Serve the interface from `app`: its routes, and the sign-in page (or a refusal page)
+    for a page whose user is not signed in (or whose role may not open it)."""
+    app.include_router(pages.router)  # the shell, Search and Track view (UI-1)
+    app.include_router(ops_pages.router)  # cameras, events, jobs, cases, audit (UI-2)
+
+    def sign_in_again(request: Request, error: Exception) -> Response:
+        assert isinstance(error, SignInRequired)
+        ended = "&ended=1" if error.reason else ""  # a session there was: say it ended
+        target = f"/ui/login?next={pages.quote_path(error.next_path)}{ended}"
+        return RedirectResponse(target, 303)
+
+    def refused(request: Request, error: Exception) -> Response:
+        assert isinstance(error, PageForbidden)
+        needed = sorted(error.needed)
+        return pages.render(request, "forbidden.html", error.user, 403, needed=needed)
+
+    app.add_exception_handler(SignInRequired, sign_in_again)
+    app.add_exception_handler(PageForbidden, refused)
