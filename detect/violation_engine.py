@@ -17,7 +17,9 @@ Rules (each only while the zone's schedule is active; dwell is counted inside th
   goods hold the stall while the vendor is away up to `vendor_away_s`); the violation goes on
   while anything of the cluster stays;
 - `fire_lane` → `fire_lane_occupation` once a vehicle has stood for `min_dwell_s`;
-- `restricted_vehicles` → `restricted_vehicle` the moment a tracked truck is inside (no dwell).
+- `restricted_vehicles` → `restricted_vehicle` the moment a tracked truck is inside (no dwell);
+  a car whose box spans `truck_length_frac` of the zone's width counts as a truck (the detector
+  calls a pickup "car" on most frames; a truck is longer than a car in the same lane).
 A violation ends when its cluster has been gone for `absence_tolerance_s` or the schedule
 closes. Snapshots: at opening, the middle one and the last sighting, at the end.
 """
@@ -85,6 +87,10 @@ class ViolationSettings:
     vehicle_still_s: float = 10.0
     radius_frac: float = 0.6  # of the anchor box's larger side, at sensitivity 0.5
     vehicle_radius_frac: float = 0.25
+    # In a restricted_vehicles zone a "car" box at least this share of the zone's width is a
+    # truck (chosen on the tune truck crossings: cars span ≤ 0.48, pickups ≥ 0.63 at their
+    # longest; the detector called those pickups "car" on 90-100 % of their frames).
+    truck_length_frac: float = 0.6
 
 
 @dataclass
@@ -169,6 +175,8 @@ class _Zone:
         and an untracked box take over a stayer of their group at that place that was not seen
         in this frame."""
         counted = self.rule.counted_classes | {STATIC}
+        if self.kind == "restricted_vehicle" and "truck" in counted:
+            seen = [self._long_vehicle(i) for i in seen]
         inside = [i for i in seen if i.class_name in counted and self.inside(i.xyxy)]
         by_track = {t: n for n, s in enumerate(self.stayers) for t in s.track_ids}
         free = list(range(len(self.stayers)))
@@ -198,6 +206,15 @@ class _Zone:
                 stayer.track_ids.add(item.track_id)
         tolerance = self.settings.absence_tolerance_s
         self.stayers = [s for s in self.stayers if now_s - s.last_seen_s <= tolerance]
+
+    def _long_vehicle(self, item: _Seen) -> _Seen:
+        """A car as long as a truck in this lane is a truck."""
+        if item.class_name != "car" or len(self.polygon_px) < 3:
+            return item
+        zone_width_px = float(np.ptp(self.polygon_px[:, 0]))
+        if item.xyxy[2] - item.xyxy[0] < self.settings.truck_length_frac * zone_width_px:
+            return item
+        return _Seen("truck", item.xyxy, item.track_id)
 
     def _near(self, item: _Seen, stayer: _Stayer) -> bool:
         group = _GROUP.get(item.class_name, "object")

@@ -185,6 +185,20 @@ def test_restricted_truck_at_once_inside_the_schedule_only(scene: np.ndarray) ->
     assert [u.phase for u in updates] == ["opened"]
 
 
+def test_restricted_zone_takes_a_car_as_long_as_a_truck_for_a_truck(scene: np.ndarray) -> None:
+    def cars(at_s: float) -> list[tuple[str, tuple[float, ...], int | None]]:
+        x = 100 + 20 * at_s  # zone x 77-461 px: a truck spans ≥ 0.6 of it (230 px)
+        return [("car", (x, 350.0, x + 260, 450.0), 4), ("car", (x, 420.0, x + 150, 500.0), 5)]
+
+    engine = ViolationDetector("cam1", [rule("restricted_vehicles")])
+    updates = run(engine, scene, 6, 0.5, cars)
+    assert [u.phase for u in updates] == ["opened"] and updates[0].local_track_ids == (4,)
+    only_cars = ViolationDetector("cam1", [rule("restricted_vehicles")])
+    assert run(only_cars, scene, 6, 0.5, lambda t: cars(t)[1:]) == []
+    fire_lane = ViolationDetector("cam1", [rule("fire_lane")])  # other zones keep the class
+    assert run(fire_lane, scene, 6, 0.5, cars) == []
+
+
 def test_rule_change_ends_and_close_ends(scene: np.ndarray) -> None:
     engine = ViolationDetector("cam1", [rule()])
     assert [u.phase for u in run(engine, scene, 100, 2.0, stall)] == ["opened"]

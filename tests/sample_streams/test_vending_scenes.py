@@ -50,7 +50,7 @@ def test_truth_json_matches_the_scripts() -> None:
     committed = json.loads(TRUTH_PATH.read_text())
     assert committed == json.loads(json.dumps(vending_script.truth()))
     positives = [e for s in committed["scenes"] for e in s["episodes"] if e["expected"]]
-    assert len(positives) == 18  # 4 stalls, 1 parked car, 1 truck per set of nine
+    assert len(positives) == 38  # 4 stalls, 1 parked car, 1 truck per set of nine; 8 trucks
     for scene in committed["scenes"]:
         for episode in scene["episodes"]:
             assert 0 <= episode["start_s"] < episode["end_s"] <= scene["duration_s"]
