@@ -45,7 +45,6 @@ from search_api.routers import (
 )
 from search_api.routers.auth import router as auth_router
 from search_api.routers.camera_frames import router as camera_frames_router
-from search_api.routers.export_verification import router as export_verification_router
 from search_api.routers.exports import router as exports_router
 from search_api.routers.exports import start_export_runner, stop_export_runner
 from search_api.routers.reindex import router as reindex_router
@@ -118,7 +117,6 @@ def create_app(context: ApiContext) -> FastAPI:
     for module in routers:
         api.include_router(module.router)
     api.include_router(exports_router)  # evidence exports (issue #17)
-    api.include_router(export_verification_router)  # an export verified on the server (#18)
     api.include_router(camera_frames_router)  # a recorded frame to draw zones on (#18)
     api.include_router(audit.router)  # auditors (issue #17)
     api.include_router(reindex_router)  # re-index jobs and index versions (issue #15)

@@ -50,3 +50,15 @@ class ExportOut(BaseModel):
     )
     files: list[str] = Field(default_factory=list)
     download_path: str | None = Field(default=None, description="GET it with your API key")
+
+
+class ExportVerificationOut(BaseModel):
+    """The stored bundle checked on the server (issue #18): files, manifest signature, hash."""
+
+    export_id: str
+    ok: bool = Field(description="every file matches the signed manifest, signed by this site")
+    sha256: str = Field(description="of the stored bundle that was checked")
+    key_fingerprint: str | None = Field(description="the key the manifest was checked against")
+    trusted_key: bool = Field(description="checked against this site's own signing key")
+    files_checked: int
+    problems: list[str]

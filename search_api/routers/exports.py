@@ -30,7 +30,8 @@ from search_api.access import (
 from search_api.deps import ContextDep, PrincipalDep, SessionDep, requires
 from search_api.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from search_api.export_jobs import ExportRunner, export_request
-from search_api.export_schemas import ExportCreate, ExportOut
+from search_api.export_schemas import ExportCreate, ExportOut, ExportVerificationOut
+from search_api.export_verification import check_stored_bundle
 from search_api.openapi import AUTH_RESPONSES, ErrorOut
 from storage.objectstore import ObjectNotFoundError
 
@@ -212,3 +213,39 @@ def download_export(
             "Content-Length": str(size_bytes),
         },
     )
+
+
+@router.get(
+    "/{case_id}/exports/{export_id}/verification",
+    response_model=ExportVerificationOut,
+    summary="Verify the stored bundle: files against the signed manifest, the site's signature",
+    responses=UNAVAILABLE,
+    dependencies=[requires(EXPORTS)],
+)
+def verify_export(
+    case_id: str, export_id: str, principal: PrincipalDep, session: SessionDep,
+    context: ContextDep,
+) -> ExportVerificationOut:  # fmt: skip
+    """What `skynet export verify` says of the stored bundle (issue #18), audited as
+    export_verified: 409 until it is built, 404 once gone from storage, 503 without a key."""
+    job, export = visible_export(session, principal, case_id, export_id)
+    if job.state != "succeeded" or not job.result:
+        raise Conflict(f"export {export_id!r} is {job.state}, not built")
+    if context.evidence is None:
+        raise ExportsUnavailable("exports are not configured on this server (no signing key)")
+    key, built = str(job.result["object_key"]), str(job.result["sha256"])
+    try:
+        check = check_stored_bundle(context.store, key, built, context.evidence.signer.public_key)
+    except ObjectNotFoundError as error:
+        raise NotFound(f"export {export_id!r}: its bundle is no longer stored") from error
+    append_audit(
+        session, principal=principal.name, role=principal.role, action="export_verified",
+        case_id=case_id, purpose=export.purpose, target=f"export:{export_id}",
+        filters={"ok": check.ok, "sha256": check.sha256}, hit_count=len(check.problems),
+    )  # fmt: skip
+    session.commit()
+    return ExportVerificationOut(
+        export_id=export_id, ok=check.ok, sha256=check.sha256,
+        key_fingerprint=check.key_fingerprint, trusted_key=check.trusted_key,
+        files_checked=check.files_checked, problems=list(check.problems),
+    )  # fmt: skip
