@@ -93,6 +93,8 @@ def test_search_by_a_crop_open_the_hit_and_play_across_segments(
         "b => Math.abs(document.getElementById('clip').currentTime - b) > 0.01", arg=before
     )
     shot(page, "track")
+    page.locator("#more-like-this").click()
+    expect(page.locator("#similar .hit").first).to_be_visible(timeout=30_000)
 
 
 def test_hop_confirm_updates_the_trail(
@@ -159,3 +161,21 @@ def test_a_session_ending_mid_search_asks_to_sign_in_and_repeats_the_search(
     expect(page.get_by_test_id("search-status")).not_to_have_text("加载中…", timeout=30_000)
     expect(page.get_by_test_id("search-status")).not_to_be_empty()
     expect(page.locator("#f-class")).to_have_value("car")  # nothing entered was lost
+
+
+def test_a_wide_search_runs_as_a_job_and_a_plate_search_answers(
+    page_as: PageAs, ui_instance: UiInstance
+) -> None:
+    page = page_as("investigator")
+    open_case(page, "UI case 5", "wide search drill")
+    page.locator("#f-class").select_option("person")
+    page.locator("#f-job").check()
+    page.locator("#search-submit").click()
+    expect(page.locator("#results .hit").first).to_be_visible(timeout=60_000)
+    expect(page.get_by_test_id("search-status")).to_contain_text("找到")
+    expect(page.locator("#job-box")).to_be_hidden()
+    page.locator("#f-job").uncheck()
+    page.locator("#f-plate").fill("吉A*23?5")
+    page.locator("#search-submit").click()
+    expect(page.get_by_test_id("search-status")).to_have_text("未找到结果。", timeout=30_000)
+    expect(page.locator("#results .hit")).to_have_count(0)  # the sample footage has no plates
