@@ -133,6 +133,7 @@ class _Seen:
     class_name: str
     xyxy: tuple[float, float, float, float]
     track_id: int | None
+    still_s: float = 0.0  # how long it had stood still when first seen (static foreground)
 
 
 class _Zone:
@@ -194,9 +195,11 @@ class _Zone:
             if item.track_id in by_track:
                 continue
             best = self._match(item, free)
-            if best is None:
-                size = _size(item.xyxy)
-                stayer = _Stayer(item.class_name, _foot(item.xyxy), size, now_s, now_s, item.xyxy)
+            if best is None:  # static foreground is found only after standing still a while
+                size, since_s = _size(item.xyxy), now_s - item.still_s
+                stayer = _Stayer(
+                    item.class_name, _foot(item.xyxy), size, since_s, now_s, item.xyxy
+                )
                 self.stayers.append(stayer)
             else:
                 free.remove(best)
@@ -346,7 +349,7 @@ class ViolationDetector:
             if last_s is None or not 0 <= now_s - last_s < self.settings.static_interval_s:
                 self._static_blobs = self._static.update(image, now_s, people)
                 self._static_at_s = now_s
-            seen += [_Seen(STATIC, b.xyxy, None) for b in self._static_blobs]
+            seen += [_Seen(STATIC, b.xyxy, None, b.still_s) for b in self._static_blobs]
         seen = _not_carried(seen)
         height_px, width_px = image.shape[:2]
         updates: list[ViolationUpdate] = []
