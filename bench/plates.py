@@ -32,6 +32,8 @@ bench/data/plates_truth.json. Images are cached under var/plate_scenes/.
 N ≥ 9 still covers each layout) to fit one run in 5 minutes on a loaded machine.
 `--baseline ppocr` also reads every test track with that recogniser (default locator) in the
 same run, interleaved, for the cost ratio and the old reader's figures on the same tracks.
+`--also clpr,both` (with `--splits tune`) reads the same tune tracks with more recognisers in the
+same run, one plates_tune_<variant>.json each.
 """
 
 from __future__ import annotations
@@ -289,6 +291,10 @@ def main(argv: list[str]) -> int:
         else None
     )
     baseline_results: list[TrackResult] = []
+    also = [name for name in _option(argv, "--also", "").split(",") if name]
+    extra = {name: PlateReader.from_model_cache(recogniser=cast(RecogniserName, name))
+             for name in also}  # fmt: skip
+    extra_results: dict[str, list[TrackResult]] = {name: [] for name in also}
     split_names = [cast(Split, name) for name in _option(argv, "--splits", "tune,test").split(",")]
     reader = PlateReader.from_model_cache(
         recogniser=cast(RecogniserName, recogniser), locator=cast(LocatorName, locator)
@@ -301,6 +307,8 @@ def main(argv: list[str]) -> int:
                 continue
             if baseline is not None and split == "test":
                 baseline_results.append(run_track(baseline, spec))
+            for name, extra_reader in extra.items():
+                extra_results[name].append(run_track(extra_reader, spec))
             result = run_track(reader, spec)
             results.append(result)
             if result.frame_texts[0] != spec.text:
@@ -325,12 +333,16 @@ def main(argv: list[str]) -> int:
                   f"track {b['exact_track']['rate']} char {b['char_acc']} "
                   f"loc {b['localisation_recall']['rate']} {b['ms_per_track']} ms")  # fmt: skip
     if "test" not in splits:
-        path = RESULTS_PATH.with_name(f"plates_tune_{variant_name}.json")
         now = datetime.now(UTC).isoformat(timespec="seconds")
-        variant = {"variant": variant_name, "date": now, "per_condition": per_condition,
-                   "tune": _brief(splits["tune"])}  # fmt: skip
-        path.write_text(json.dumps(variant, ensure_ascii=False, indent=1) + "\n")
-        print(json.dumps(variant, ensure_ascii=False, indent=1))
+        briefs = {variant_name: _brief(splits["tune"])} | {
+            name: _brief(summarise(rs)) for name, rs in extra_results.items()
+        }
+        for name, brief in briefs.items():
+            variant = {"variant": name, "date": now, "per_condition": per_condition,
+                       "same_run_as": sorted(briefs), "tune": brief}  # fmt: skip
+            path = RESULTS_PATH.with_name(f"plates_tune_{name}.json")
+            path.write_text(json.dumps(variant, ensure_ascii=False, indent=1) + "\n")
+            print(json.dumps(variant, ensure_ascii=False, indent=1))
         return 0
     test = splits["test"]
     previous = json.loads(RESULTS_PATH.read_text()) if RESULTS_PATH.is_file() else {}
