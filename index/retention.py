@@ -8,7 +8,10 @@ One run, in this order (each step idempotent, so a run cut short is completed by
    the planned rows name (deleting a missing object is not an error);
 3. catalog: delete the rows and flag the kept tracks whose recording went, in one transaction;
 4. vectors: remove the deleted tracks from the live index, then drop any vector whose track
-   the catalog no longer has (a run that stopped after step 3 leaves such vectors).
+   the catalog no longer has (a run that stopped after step 3 leaves such vectors);
+5. bookkeeping (#13): old dead letters, outbox rows every webhook has passed and the SSE replay
+   window no longer covers, and old finished jobs (index/catalog/housekeeping.py), audited as
+   one `retention_prune` entry in the same transaction.
 
 The audit log is never deleted (its table refuses DELETE and is hash-chained); audit days are
 only checked against their floor. A dry run does step 1 and reports what the others would do.
@@ -28,7 +31,14 @@ from typing import Any
 
 import numpy as np
 
-from index.catalog import SessionFactory, create_job, finish_held_job, start_held_job
+from index.catalog import (
+    SessionFactory,
+    append_audit,
+    create_job,
+    finish_held_job,
+    start_held_job,
+)
+from index.catalog.housekeeping import HousekeepingPolicy, PrunedBookkeeping, prune_bookkeeping
 from index.catalog.retention import (
     DEFAULT_TIER,
     RetentionFloors,
@@ -63,6 +73,7 @@ class RetentionConfig:
     defaults: RetentionPolicy
     floors: RetentionFloors = field(default_factory=RetentionFloors)
     batch_rows: int = BATCH_ROWS
+    housekeeping: HousekeepingPolicy = field(default_factory=HousekeepingPolicy)
 
 
 @dataclass
@@ -80,6 +91,7 @@ class RetentionReport:
     objects: int = 0
     tracks_flagged_clip_deleted: int = 0
     vectors_removed: int = 0
+    bookkeeping: PrunedBookkeeping = field(default_factory=PrunedBookkeeping)
     per_group: dict[str, Counter[str]] = field(default_factory=dict)
     held_back: dict[str, Counter[str]] = field(default_factory=dict)
 
@@ -117,6 +129,11 @@ class RetentionReport:
             },
             "tracks_flagged_clip_deleted": self.tracks_flagged_clip_deleted,
             "vectors_removed": self.vectors_removed,
+            "bookkeeping_deleted": {
+                "outbox_rows": self.bookkeeping.outbox,
+                "webhook_dead_letters": self.bookkeeping.dead_letters,
+                "finished_jobs": self.bookkeeping.jobs,
+            },
             "per_group": {g: dict(c) for g, c in sorted(self.per_group.items())},
             "held_back": [
                 {"case_id": case_id, "reason": "legal hold", **dict(counts)}
@@ -261,7 +278,28 @@ def run_retention(
             report.vectors_removed += vectors.remove(deleted.track_ids) if deleted.track_ids else 0
     if vectors is not None:
         report.vectors_removed += drop_vectors(sessions, vectors, ())
+    report.bookkeeping = prune_delivery_and_jobs(sessions, config.housekeeping, now)
     return report
+
+
+def prune_delivery_and_jobs(
+    sessions: SessionFactory, policy: HousekeepingPolicy, now: datetime
+) -> PrunedBookkeeping:
+    """Step 5: prune the outbox, dead letters and finished jobs; audited when anything went."""
+    with sessions() as session:
+        pruned = prune_bookkeeping(session, policy, now)
+        if pruned.outbox or pruned.dead_letters or pruned.jobs:
+            append_audit(
+                session, principal="system:retention", role="system", action="retention_prune",
+                filters={
+                    "outbox_rows": pruned.outbox, "webhook_dead_letters": pruned.dead_letters,
+                    "finished_jobs": pruned.jobs, "outbox_replay_s": policy.outbox_replay_s,
+                    "dead_letter_days": policy.dead_letter_days,
+                    "finished_job_days": policy.finished_job_days,
+                },
+            )  # fmt: skip
+        session.commit()
+    return pruned
 
 
 def run_retention_job(

@@ -3,6 +3,7 @@ days until an admin sets tiers, and the legal floors."""
 
 from __future__ import annotations
 
+from index.catalog.housekeeping import HousekeepingPolicy
 from index.catalog.retention import DEFAULT_TIER, RetentionFloors, RetentionPolicy, RetentionTier
 from index.retention import RetentionConfig
 from skynet.settings import Settings
@@ -21,4 +22,10 @@ def retention_config(settings: Settings) -> RetentionConfig:
         settings.retention_floor_events_days,
         settings.retention_floor_audit_days,
     )
-    return RetentionConfig(RetentionPolicy((default,), settings.retention_audit_days), floors)
+    housekeeping = HousekeepingPolicy(
+        settings.outbox_replay_s, settings.webhook_dead_letter_days, settings.finished_job_days
+    )
+    return RetentionConfig(
+        RetentionPolicy((default,), settings.retention_audit_days), floors,
+        housekeeping=housekeeping,
+    )  # fmt: skip

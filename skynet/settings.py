@@ -147,6 +147,12 @@ class Settings(BaseSettings):
     retention_floor_events_days: int = Field(default=1, ge=1)
     retention_floor_audit_days: int = Field(default=365, ge=1)
     retention_interval_s: float = Field(default=24 * 3600.0, gt=0)
+    # Bookkeeping pruned by the retention run (issue #13, index/catalog/housekeeping.py):
+    # outbox rows every webhook passed and older than the SSE replay window; dead letters and
+    # finished jobs older than these days.
+    outbox_replay_s: float = Field(default=24 * 3600.0, ge=0)
+    webhook_dead_letter_days: int = Field(default=30, ge=1)
+    finished_job_days: int = Field(default=90, ge=1)
     # Accounts (issue #17, search_api/tokens.py): users' session tokens are HS256 JWTs signed
     # with `session_key` (empty: a random key kept in data_dir/session.key), valid
     # `session_token_ttl_s` and refreshable up to `session_max_s` after login;
