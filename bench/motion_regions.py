@@ -8,8 +8,9 @@ of it; its earlier frames are inside the tracks window and scored there). Split 
 < 100 are the tune part (region settings chosen there), frames ≥ 100 the test part (headline,
 with a bootstrap 95 % CI over frames).
 
-Cost is counted, not timed: detector inputs per frame (whole-frame passes + canvas fill), so
-the figures do not depend on the machine's load; speed is `bench.live`'s job.
+Cost is counted (detector inputs per frame: whole-frame passes + canvas fill) and timed as CPU
+ms per frame of both paths back to back over the same frames (a same-run ratio, one thread);
+capacity is `bench.live`'s job.
 
 Run: `.venv/bin/python -m bench.motion_regions` (merges its keys into bench/results/models.json).
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,8 +48,9 @@ BOOTSTRAP = 2000
 MAX_COST_FRAMES = 1.0  # detector inputs per frame: no more than the whole-frame path's one
 TUNE_GRID = {
     "padding_px": (12, 16, 24),
-    "enlarge_below_px": (0, 96, 128, 160),
-    "min_moving_frac": (0.1, 0.2),
+    "enlarge_below_px": (0, 96, 160),
+    "min_moving_frac": (0.1,),
+    "nms_iou": (0.6, 0.5, 0.4),
 }
 
 
@@ -203,6 +206,26 @@ def run_regions(
     return found, fill + fulls, fulls
 
 
+def cpu_ms_per_frame(
+    base: NanoDetDetector, settings: MotionRegionSettings, frames: list[Frame], cameras: int
+) -> tuple[float, float]:
+    """CPU ms per frame (one thread, process time) of the whole-frame path and the region path
+    in batches of `cameras` frames, each from its own camera (camera k gets every k-th frame),
+    measured back to back: a same-run ratio that the machine's load changes little."""
+    batches = [frames[i : i + cameras] for i in range(0, len(frames) - cameras + 1, cameras)]
+    count = len(batches) * cameras
+    base.detect([f.image for f in batches[0]])  # warm-up for this batch shape
+    started = time.process_time()
+    for batch in batches:
+        base.detect([f.image for f in batch])
+    whole_ms = (time.process_time() - started) * 1000 / count
+    regions = MotionRegionDetector(base, settings)
+    started = time.process_time()
+    for batch in batches:
+        regions.detect_frames([replace(f, camera_id=f"cam{k}") for k, f in enumerate(batch)])
+    return whole_ms, (time.process_time() - started) * 1000 / count
+
+
 def evaluate(labels: dict[int, Labelled], found: dict[int, Detections], tune: bool) -> Score:
     rows = [
         match_frame(label, found[index])
@@ -247,7 +270,12 @@ def measure() -> dict[str, object]:
             out[f"fp_per_frame{name}{part}_live_ci95"] = list(result.fp_per_frame_ci)
             out[f"labelled{part}_frames_live"] = result.frames
             out[f"labelled{part}_persons_live"] = result.persons
-    out["motion_regions_settings"] = asdict(replace(chosen))
+    for cameras in (1, 4):
+        whole_ms, regions_ms = cpu_ms_per_frame(base, chosen, frames, cameras)
+        out[f"motion_regions_cpu_ms_per_frame_b{cameras}"] = round(regions_ms, 2)
+        out[f"whole_frame_cpu_ms_per_frame_b{cameras}"] = round(whole_ms, 2)
+        out[f"motion_regions_cpu_ratio_b{cameras}"] = round(regions_ms / whole_ms, 3)
+    out["motion_regions_settings"] = asdict(chosen)
     out["motion_regions_inputs_per_frame"] = round(canvases, 3)
     out["motion_regions_full_passes_per_frame"] = round(fulls, 3)
     out["motion_regions_gate_refused_frames"] = sum(not f.motion_mask.any() for f in frames)  # type: ignore[union-attr]
