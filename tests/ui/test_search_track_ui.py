@@ -179,3 +179,28 @@ def test_a_wide_search_runs_as_a_job_and_a_plate_search_answers(
     page.locator("#search-submit").click()
     expect(page.get_by_test_id("search-status")).to_have_text("未找到结果。", timeout=30_000)
     expect(page.locator("#results .hit")).to_have_count(0)  # the sample footage has no plates
+
+
+def test_a_box_drawn_on_a_recorded_frame_is_searched(
+    page_as: PageAs, ui_instance: UiInstance
+) -> None:
+    page = page_as("investigator")
+    open_case(page, "UI case 6", "a person seen on camera 1")
+    page.locator("#frame-camera").select_option(ui_instance.camera_ids[0])
+    page.locator("#frame-load").click()
+    canvas = page.locator("#query-canvas")
+    expect(canvas).to_be_visible(timeout=30_000)
+    box = canvas.bounding_box()
+    assert box is not None and box["width"] > 100
+    x, y, w, h = box["x"], box["y"], box["width"], box["height"]
+    page.mouse.move(x + 0.30 * w, y + 0.30 * h)
+    page.mouse.down()
+    page.mouse.move(x + 0.45 * w, y + 0.70 * h, steps=5)
+    page.mouse.up()
+    drawn = canvas.evaluate("c => c.width")  # the frame at its own size, the box in its pixels
+    assert drawn >= 640
+    page.locator("#f-class").select_option("person")
+    page.locator("#search-submit").click()
+    expect(page.get_by_test_id("search-status")).not_to_have_text("加载中…", timeout=30_000)
+    expect(page.locator("#flash")).to_be_hidden()  # the crop was searched, not refused
+    expect(page.locator("#results .hit").first).to_be_visible()
