@@ -25,9 +25,10 @@ from detect.zone_rules import ZoneRule
 from evidence.request import EvidenceKit
 from index.audit_checkpointer import AuditCheckpointer
 from index.camera_links import CameraLinkMonitor
-from index.catalog import camera_zone_rules, list_cameras, upsert_camera
+from index.catalog import list_cameras, upsert_camera
 from index.catalog.engine import init_catalog, session_factory
 from index.catalog.values import CameraSpec, CameraUrlRefusedError, check_camera_urls
+from index.catalog.zones import zone_rules_of_cameras
 from index.event_recorder import EventRecorder
 from index.footage_ingest import FootagePolicy, reindex_analysis
 from index.reindex_units import detector_version
@@ -263,10 +264,8 @@ class Runtime:
         supervisor's next poll without restarting ingest."""
         with self.sessions() as session:
             specs = openable_cameras(list_cameras(session), self.settings.camera_url_allow)
-            rules = {
-                spec.id: camera_zone_rules(session, spec.id, self.settings.timezone)
-                for spec in specs
-            }
+            timezones = {spec.id: spec.timezone or self.settings.timezone for spec in specs}
+            rules = zone_rules_of_cameras(session, timezones)  # one query for every camera
         wanted = {
             spec.id: camera_analysis(spec, rules[spec.id], self.settings.motion_regions)
             for spec in specs

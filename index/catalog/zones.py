@@ -12,7 +12,7 @@ or the other; on SQLite both already serialise on the database's write lock, tak
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -367,6 +367,24 @@ def camera_zone_rules(session: Session, camera_id: str, default_timezone: str) -
         .order_by(ZoneRow.id)
     )
     return [zone_rule(_zone(row), timezone) for row in rows]
+
+
+def zone_rules_of_cameras(
+    session: Session, timezones: Mapping[str, str]
+) -> dict[str, list[ZoneRule]]:
+    """`camera_zone_rules` for many cameras in one query: `timezones` maps each camera id to
+    its time zone (its own or SKYNET_TIMEZONE); every camera id gets a list, maybe empty."""
+    rules: dict[str, list[ZoneRule]] = {camera_id: [] for camera_id in timezones}
+    if not timezones:
+        return rules
+    rows = session.scalars(
+        select(ZoneRow)
+        .where(ZoneRow.camera_id.in_(sorted(timezones)), ZoneRow.kind != "generic")
+        .order_by(ZoneRow.id)
+    )
+    for row in rows:
+        rules[row.camera_id].append(zone_rule(_zone(row), timezones[row.camera_id]))
+    return rules
 
 
 def zones_by_ids(session: Session, zone_ids: Collection[int]) -> list[Zone]:
