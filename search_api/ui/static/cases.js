@@ -1,7 +1,7 @@
 // Cases pages (issue #18 part 7): the list of cases (open a new one), and one case — its
 // activity (everything done under it), its evidence exports with build progress, download and
 // the server's verification of the stored bundle, and the form that builds an export.
-import { api, t, flash, PAGE, fmtTime, currentCase } from "./shell.js";
+import { api, t, flash, PAGE, fmtTime, currentCase, caseTracks } from "./shell.js";
 
 const POLL_MS = 1500;
 const may = PAGE.may ?? {};
@@ -88,7 +88,10 @@ async function loadActivity(more = false) {
     if (a.target?.startsWith("track:")) knownTracks.add(a.target.slice("track:".length));
   }
   const tracks = document.getElementById("x-tracks");
-  if (tracks && !tracks.value && knownTracks.size) tracks.value = [...knownTracks].join(", ");
+  // the tracks added to this case on track pages (this browser), else those viewed under it
+  const added = caseTracks(caseId).map(String);
+  const offered = added.length ? added : [...knownTracks];
+  if (tracks && !tracks.value && offered.length) tracks.value = offered.join(", ");
   return page;
 }
 
