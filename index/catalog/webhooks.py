@@ -214,6 +214,16 @@ def update_webhook(
     return _webhook(row)
 
 
+def rotate_webhook_secret(session: Session, webhook_id: int) -> tuple[Webhook, str]:
+    """Give the subscriber a new secret and return it (shown once): deliveries signed after
+    this commits carry it, the old one signs nothing more (no overlap: that would need a
+    second secret column, a migration). UnknownWebhookError when there is none."""
+    row = _row(session, webhook_id)
+    row.secret = WEBHOOK_SECRET_PREFIX + secrets.token_urlsafe(32)
+    session.flush()
+    return _webhook(row), row.secret
+
+
 def delete_webhook(session: Session, webhook_id: int) -> None:
     """Remove the subscriber, its cursor and its dead letters."""
     session.delete(_row(session, webhook_id))

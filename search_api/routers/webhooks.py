@@ -2,7 +2,8 @@
 
 A subscriber's URL must be http(s) with a host in `SKYNET_WEBHOOK_ALLOW` (422 naming `url`
 otherwise): the server posts wherever an admin points it, so the allow-list is what keeps it
-off internal services. The signing secret is returned once, by the POST that creates it.
+off internal services. The signing secret is returned once, by the POST that creates it or
+the POST that rotates it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from index.catalog.webhooks import (
     delete_webhook,
     get_webhook,
     list_webhooks,
+    rotate_webhook_secret,
     update_webhook,
 )
 from search_api.access import WEBHOOKS_ADMIN
@@ -174,6 +176,23 @@ def change_webhook(
     _audit(session, principal, "webhook_update", webhook_id)
     session.commit()
     return WebhookOut.of(hook)
+
+
+@router.post(
+    "/{webhook_id}/secret",
+    response_model=WebhookCreated,
+    summary="Rotate a subscriber's signing secret (the new one is shown once)",
+    dependencies=[requires(WEBHOOKS_ADMIN)],
+)
+def rotate_secret(
+    webhook_id: WebhookId, principal: PrincipalDep, session: SessionDep
+) -> WebhookCreated:
+    """Deliveries signed from now on carry the new secret only; the receiver must switch to it
+    (a delivery it refuses meanwhile is retried, then dead-lettered, and can be retried)."""
+    hook, secret = rotate_webhook_secret(session, webhook_id)
+    _audit(session, principal, "webhook_rotate_secret", webhook_id)
+    session.commit()
+    return WebhookCreated(secret=secret, **WebhookOut.of(hook).model_dump())
 
 
 @router.delete(

@@ -167,6 +167,7 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("GET", f"{V1}/webhooks/{{webhook_id}}"): needs(WEBHOOKS_ADMIN),
     ("PATCH", f"{V1}/webhooks/{{webhook_id}}"): needs(WEBHOOKS_ADMIN),
     ("DELETE", f"{V1}/webhooks/{{webhook_id}}"): needs(WEBHOOKS_ADMIN),
+    ("POST", f"{V1}/webhooks/{{webhook_id}}/secret"): needs(WEBHOOKS_ADMIN),
     ("GET", f"{V1}/webhooks/{{webhook_id}}/dead-letters"): needs(WEBHOOKS_ADMIN),
     ("POST", f"{V1}/webhooks/{{webhook_id}}/dead-letters/{{dead_letter_id}}/retry"): needs(
         WEBHOOKS_ADMIN

@@ -155,6 +155,32 @@ def test_a_receiver_down_for_a_while_gets_everything_in_order(
     assert target is not None and target.attempts == 0 and target.last_error is None
 
 
+def test_a_rotated_secret_signs_the_next_deliveries_and_the_old_one_none(
+    live: LiveApi, receiver: Receiver, dispatcher: WebhookDispatcher
+) -> None:
+    hook = subscribe(live, receiver.url)
+    before = publish_committed(live, 1)
+    assert wait_for(lambda: receiver.ids() == before, timeout_s=20), receiver.ids()
+    url = f"{live.base_url}/webhooks/{hook['id']}/secret"
+    rotated = httpx.post(url, headers=live.headers())
+    assert rotated.status_code == 200, rotated.text
+    new_secret = rotated.json()["secret"]
+    assert new_secret.startswith("whsec_") and new_secret != hook["secret"]
+    shown = httpx.get(f"{live.base_url}/webhooks/{hook['id']}", headers=live.headers()).json()
+    assert "secret" not in shown  # shown once, by the rotation only
+    after = publish_committed(live, 2)
+    assert wait_for(lambda: receiver.ids() == before + after, timeout_s=20), receiver.ids()
+    for got in receiver.received:
+        stamp, signature = got.headers["x-skynet-timestamp"], got.headers["x-skynet-signature"]
+        old = got.event_id in before
+        assert signature_valid(hook["secret"], stamp, got.body, signature) is old
+        assert signature_valid(new_secret, stamp, got.body, signature) is not old
+    viewer = httpx.post(url, headers=live.headers("viewer"))
+    assert viewer.status_code == 403
+    missing = httpx.post(f"{live.base_url}/webhooks/999999/secret", headers=live.headers())
+    assert missing.status_code == 404
+
+
 def test_dead_letters_are_listed_and_retried_through_the_api(
     live: LiveApi, receiver: Receiver, dispatcher: WebhookDispatcher
 ) -> None:
