@@ -42,7 +42,7 @@ from detect.colour import colour_descriptors
 from detect.detector import NanoDetDetector
 from detect.embedder import AppearanceEmbedder
 from detect.lab_colour import lab_colour_descriptors
-from detect.reid_calibration import BASE_CALIBRATIONS_PATH
+from detect.reid_calibration import save_base_calibration
 from models.registry import default_cache_dir, model_path
 from skynet.settings import Settings
 
@@ -345,9 +345,7 @@ def main() -> None:
     results.update(split_results)
     if metric is not None:
         results["reid_metric_file"] = str(metric.save(ROOT / "results").relative_to(ROOT.parent))
-    BASE_CALIBRATIONS_PATH.write_text(
-        json.dumps({embedder.base_embedding_version: calibration.to_json()}, indent=1) + "\n"
-    )
+    save_base_calibration(embedder.base_embedding_version, calibration)  # vehicles' kept
     results.update(
         embedder_model=shipped,
         embedding_version=embedder.embedding_version,

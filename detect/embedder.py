@@ -53,7 +53,7 @@ import onnxruntime as ort
 
 from detect.colour import check_crop
 from detect.lab_colour import LAB_COLOUR_DIM, LAB_COLOUR_VERSION, lab_colour_descriptors
-from detect.reid_calibration import Calibration, base_calibration
+from detect.reid_calibration import VEHICLE_CLASSES, Calibration, base_calibration
 from detect.reid_metric import ReidMetric, load_metric
 from models.registry import DEEP_MODEL_VERSION, DEEP_MODEL_VERSION_KEY, model_path
 
@@ -188,6 +188,16 @@ class AppearanceEmbedder:
         self.calibration: Calibration | None = (
             base_calibration(self.base_embedding_version) if metric is None else metric.calibration
         )
+        # Vehicles' own mapping (issue #16 part 5); fitted on base vectors only.
+        self.vehicle_calibration: Calibration | None = (
+            base_calibration(self.base_embedding_version, vehicles=True) if metric is None else None
+        )
+
+    def calibration_for(self, class_name: str) -> Calibration | None:
+        """The score → confidence mapping of hits of this class (None: not calibrated)."""
+        if class_name == "person":
+            return self.calibration
+        return self.vehicle_calibration if class_name in VEHICLE_CLASSES else None
 
     @classmethod
     def from_settings(

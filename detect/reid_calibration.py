@@ -19,8 +19,11 @@ import models
 
 DEFAULT_MATCH_CONFIDENCE = 0.5
 # Calibrations of base embedding versions (no learned metric), by embedding version, written by
-# bench/search_quality.py from the vtest tune split; a learned metric carries its own.
+# bench/search_quality.py from the vtest tune split; a learned metric carries its own. Vehicles
+# have their own, keyed `<embedding version>#vehicle` (bench/vehicle_reid.py, vehicle tune split).
 BASE_CALIBRATIONS_PATH = Path(models.__file__).with_name("reid_calibration.json")
+VEHICLE_CLASSES = frozenset({"bicycle", "car", "motorcycle", "bus", "truck"})
+VEHICLE_KEY_SUFFIX = "#vehicle"
 
 
 @dataclass(frozen=True)
@@ -116,10 +119,24 @@ def reliability(
 
 
 def base_calibration(
-    embedding_version: str, path: Path = BASE_CALIBRATIONS_PATH
+    embedding_version: str, path: Path = BASE_CALIBRATIONS_PATH, vehicles: bool = False
 ) -> Calibration | None:
-    """The shipped calibration of a base embedding version, if it has one."""
+    """The shipped calibration of a base embedding version (of persons, or of `vehicles`), if
+    it has one."""
     if not path.is_file():
         return None
-    doc = json.loads(path.read_text()).get(embedding_version)
+    key = embedding_version + (VEHICLE_KEY_SUFFIX if vehicles else "")
+    doc = json.loads(path.read_text()).get(key)
     return None if doc is None else Calibration.from_json(doc)
+
+
+def save_base_calibration(
+    embedding_version: str,
+    calibration: Calibration,
+    path: Path = BASE_CALIBRATIONS_PATH,
+    vehicles: bool = False,
+) -> None:
+    """Write one base calibration into the shipped file, keeping the others."""
+    doc = json.loads(path.read_text()) if path.is_file() else {}
+    doc[embedding_version + (VEHICLE_KEY_SUFFIX if vehicles else "")] = calibration.to_json()
+    path.write_text(json.dumps(doc, indent=1) + "\n")

@@ -135,18 +135,26 @@ def vehicle_sprites() -> tuple[Sprite, ...]:
             if still is None:
                 raise FileNotFoundError(f"{DOG_JPG_PATH} not found (Debian package darknet)")
             image = still
-        ox, oy = max(0, x1 - 40), max(0, y1 - 40)
-        around = np.ascontiguousarray(image[oy : y2 + 40, ox : x2 + 40])
-        mask = np.zeros(around.shape[:2], np.uint8)
-        bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-        cv2.setRNGSeed(7)
-        rect = (x1 - ox, y1 - oy, x2 - x1, y2 - y1)
-        cv2.grabCut(around, mask, rect, bgd, fgd, 5, cv2.GC_INIT_WITH_RECT)
-        fg = (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
-        fg = fg.astype(np.float32)[y1 - oy : y2 - oy, x1 - ox : x2 - ox]
-        alpha = cv2.GaussianBlur(fg, (3, 3), 0)
-        sprites.append(Sprite(image[y1:y2, x1:x2].copy(), alpha, class_id, source))
+        sprites.append(grabcut_sprite(image, (x1, y1, x2, y2), class_id, source))
     return tuple(sprites)
+
+
+def grabcut_sprite(
+    image: np.ndarray, box: tuple[int, int, int, int], class_id: int, source: str
+) -> Sprite:
+    """A cut-out of the object inside `box` (x1, y1, x2, y2) of a still, by GrabCut."""
+    x1, y1, x2, y2 = box
+    ox, oy = max(0, x1 - 40), max(0, y1 - 40)
+    around = np.ascontiguousarray(image[oy : y2 + 40, ox : x2 + 40])
+    mask = np.zeros(around.shape[:2], np.uint8)
+    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.setRNGSeed(7)
+    rect = (x1 - ox, y1 - oy, x2 - x1, y2 - y1)
+    cv2.grabCut(around, mask, rect, bgd, fgd, 5, cv2.GC_INIT_WITH_RECT)
+    fg = (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
+    fg = fg.astype(np.float32)[y1 - oy : y2 - oy, x1 - ox : x2 - ox]
+    alpha = cv2.GaussianBlur(fg, (3, 3), 0)
+    return Sprite(image[y1:y2, x1:x2].copy(), alpha, class_id, source)
 
 
 def tint(

@@ -164,19 +164,20 @@ def zone_ref(zone: Zone) -> ZoneRef:
     return ZoneRef(id=zone.id, name=zone.name, camera_id=zone.camera_id)
 
 
-def match_calibration(context: ApiContext) -> Calibration | None:
-    """The calibration of the embedder's vectors (issue #16), if it has one."""
-    calibration = getattr(context.embedder, "calibration", None)
+def match_calibration(context: ApiContext, class_name: str = "person") -> Calibration | None:
+    """The calibration of the embedder's vectors for hits of a class (issue #16), if any."""
+    calibration_for = getattr(context.embedder, "calibration_for", None)
+    calibration = calibration_for(class_name) if callable(calibration_for) else None
     return calibration if isinstance(calibration, Calibration) else None
 
 
 def match_confidence(
     context: ApiContext, class_name: str, similarity: float | None
 ) -> float | None:
-    """Calibrated P(same person) of an appearance similarity (persons only: the calibration
-    was fitted on person tracks)."""
-    calibration = match_calibration(context)
-    if calibration is None or similarity is None or class_name != "person":
+    """Calibrated P(same object) of an appearance similarity: persons and vehicles each by
+    their own mapping (fitted on their own tune split); other classes are not calibrated."""
+    calibration = match_calibration(context, class_name)
+    if calibration is None or similarity is None:
         return None
     return round(float(calibration.confidence(np.array([similarity]))[0]), 4)
 
