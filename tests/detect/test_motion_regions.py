@@ -13,12 +13,11 @@ import pytest
 from bench.models import sub_stream_frames
 from detect.detections import Detections
 from detect.detector import DetectorConfig, NanoDetDetector, TileGrid
-from detect.motion_regions import (
-    MotionRegionDetector,
-    MotionRegionSettings,
+from detect.motion_regions import MotionRegionDetector, MotionRegionSettings, crop_scales
+from detect.nms import box_iou
+from detect.region_packing import (
     Placement,
     Region,
-    crop_scales,
     merge_regions,
     motion_regions,
     moving_fraction,
@@ -26,7 +25,6 @@ from detect.motion_regions import (
     render_canvases,
     to_frame,
 )
-from detect.nms import box_iou
 from detect.track_record import TrackRecord
 from detect.worker import AnalysisWorker, CameraAnalysis
 from ingest.frame import Frame
