@@ -14,9 +14,7 @@ class ExportCreate(BaseModel):
     """Which tracks of the case to export, and why (the purpose is audited and goes into the
     bundle's chain-of-custody record)."""
 
-    track_ids: list[CatalogId] = Field(
-        min_length=1, max_length=MAX_TRACKS, examples=[[1042, 1077]]
-    )
+    track_ids: list[CatalogId] = Field(min_length=1, max_length=MAX_TRACKS, examples=[[1042, 1077]])
     purpose: str = Field(min_length=1, max_length=500, examples=["court file 2026/117"])
     include_originals: bool = Field(
         default=False,
