@@ -35,7 +35,7 @@ def detector() -> NanoDetDetector:
 
 def test_scenes_are_split_up_front_and_deterministic() -> None:
     tune, test = vending_script.scenes("tune"), vending_script.scenes("test")
-    assert (len(tune), len(test)) == (18, 9)
+    assert (len(tune), len(test)) == (26, 27)  # 2 × 9 + 8 truck crossings; 3 × 9
     assert {s.kind for s in tune} == {s.kind for s in test}
     assert not {s.seed for s in tune} & {s.seed for s in test}
     again = vending_script.scenes("tune")[0]
