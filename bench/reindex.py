@@ -465,6 +465,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             float(summary[f"realtime_factor_{mix}"]) >= TARGET_REALTIME_FACTOR  # type: ignore[arg-type]
             and float(summary["recall_delta"]) <= TARGET_RECALL_DELTA  # type: ignore[arg-type]
         )
+    if args.skip_ray and args.out.exists():  # keep the last Ray figures, saying when they were
+        previous = json.loads(args.out.read_text())
+        kept = {k: v for k, v in previous.items() if k.startswith(("realtime_factor_ray", "ray_"))}
+        if kept:
+            summary |= kept | {"ray_local_date": previous.get("ray_local_date", previous["date"])}
     summary["load_avg_1m_start_end"] = [round(load_at_start, 2), round(os.getloadavg()[0], 2)]
     summary["bench_wall_s"] = round(time.perf_counter() - started, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
