@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
+from detect.embedder import METRIC_NAME_SEPARATOR
 from detect.registry import parse_detector_name
 from index.catalog import JobRecord, UnitProgress
 from index.catalog.cameras import require_camera
@@ -105,9 +106,11 @@ class ReindexRequest:
         object.__setattr__(self, "end", end_utc)
         object.__setattr__(self, "camera_ids", tuple(sorted(set(self.camera_ids))))
         parse_detector_name(self.detector)  # DetectorChoiceError (a ValueError) names choices
-        if self.embedder not in EMBEDDER_MODELS:
+        trunk, _, metric_id = self.embedder.partition(METRIC_NAME_SEPARATOR)
+        if trunk not in EMBEDDER_MODELS or (metric_id and not metric_id.isalnum()):
             raise ValueError(
                 f"unknown embedder {self.embedder!r}; choose one of: {', '.join(EMBEDDER_MODELS)}"
+                f", optionally with {METRIC_NAME_SEPARATOR}<metric id> (skynet reid learn)"
             )
         if not 0 <= self.priority <= MAX_PRIORITY:
             raise ValueError(f"priority must be 0..{MAX_PRIORITY}, got {self.priority}")

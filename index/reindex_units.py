@@ -71,7 +71,6 @@ from index.catalog.values import NewTrack
 from index.track_indexer import context_key, thumbnail_key
 from ingest.archive import ArchiveError, ArchiveReader, ArchiveSettings, ArchiveStats
 from ingest.frame import Frame
-from models.registry import model_path
 from storage.objectstore import ObjectNotFoundError, ObjectStore
 
 log = logging.getLogger(__name__)
@@ -193,8 +192,8 @@ class UnitContext:
 def load_models(
     detector: str, embedder: str, models_dir: Path, analysis: AnalysisSettings
 ) -> UnitModels:
-    """Build a detector (registry) and an embedder (manifest), one ONNX Runtime thread each
-    unless `analysis` says otherwise."""
+    """Build a detector (registry) and an embedder (a manifest name, or `<manifest>+reid:<id>`
+    for a learned re-ID metric), one ONNX Runtime thread each unless `analysis` says otherwise."""
     options = DetectorOptions(
         models_dir,
         input_px=analysis.detector_input_px,
@@ -204,8 +203,8 @@ def load_models(
     )
     return UnitModels(
         detector=build_detector(detector, options),
-        embedder=AppearanceEmbedder(
-            model_path(embedder, models_dir), intra_op_threads=analysis.intra_op_threads
+        embedder=AppearanceEmbedder.from_name(
+            embedder, models_dir, intra_op_threads=analysis.intra_op_threads
         ),
         detector_version=detector_version(detector, analysis.detector_input_px),
     )
