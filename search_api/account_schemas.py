@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from index.catalog.accounts import UserInfo
 from index.catalog.grants import Grant
+from search_api.openapi import CatalogId
 
 
 class LoginIn(BaseModel):
@@ -108,3 +109,14 @@ class CaseActivityOut(BaseModel):
     watchlists: list[CaseWatchlistOut]
     activity: list[CaseActivityEntry] = Field(description="oldest first, one page")
     next_after_seq: int | None = Field(description="pass as after_seq for the next page")
+
+
+class CaseTracksIn(BaseModel):
+    """Tracks to file under a case (its evidence: what an export offers and a hold keeps)."""
+
+    track_ids: list[CatalogId] = Field(min_length=1, max_length=500)
+
+
+class CaseTracksOut(BaseModel):
+    case_id: str
+    track_ids: list[int] = Field(description="filed under the case, oldest first")

@@ -256,6 +256,16 @@ def file_case_material(
     return _material_count(session, case_id) - before
 
 
+def case_tracks(session: Session, case_id: str) -> list[int]:
+    """The ids of the tracks filed under a case, in the order they were filed."""
+    statement = (
+        select(CaseMaterialRow.ref_id)
+        .where(CaseMaterialRow.case_id == case_id, CaseMaterialRow.kind == "track")
+        .order_by(CaseMaterialRow.added_at, CaseMaterialRow.ref_id)
+    )
+    return [int(ref) for ref in session.scalars(statement)]
+
+
 def _material_count(session: Session, case_id: str) -> int:
     statement = select(func.count()).where(CaseMaterialRow.case_id == case_id)
     return int(session.scalar(statement) or 0)

@@ -14,14 +14,28 @@ from index.catalog import (
     create_case,
     get_case,
     list_cases,
+    tracks_by_ids,
 )
 from index.catalog.audit import audit_page
 from index.catalog.audit_values import AuditQuery
+from index.catalog.retention import case_tracks, file_case_material
 from index.catalog.watchlists import list_watchlists
-from search_api.access import CASE_REVIEW, CASES, has_capability, require_case_owner
-from search_api.account_schemas import CaseActivityEntry, CaseActivityOut, CaseWatchlistOut
+from search_api.access import (
+    CASE_REVIEW,
+    CASES,
+    has_capability,
+    require_case_owner,
+    visible_track,
+)
+from search_api.account_schemas import (
+    CaseActivityEntry,
+    CaseActivityOut,
+    CaseTracksIn,
+    CaseTracksOut,
+    CaseWatchlistOut,
+)
 from search_api.deps import PrincipalDep, SessionDep, requires
-from search_api.errors import InvalidInput, NotFound
+from search_api.errors import Forbidden, InvalidInput, NotFound
 from search_api.openapi import AUTH_RESPONSES
 from search_api.schemas import CaseCreate, CaseOut
 
@@ -166,3 +180,49 @@ def read_case_activity(
         ],
         next_after_seq=entries[-1].seq if len(entries) == limit else None,
     )  # fmt: skip
+
+
+@router.post(
+    "/{case_id}/tracks",
+    response_model=CaseTracksOut,
+    summary="File tracks under a case",
+    dependencies=[requires(CASES)],
+)
+def file_tracks(
+    case_id: str, body: CaseTracksIn, principal: PrincipalDep, session: SessionDep
+) -> CaseTracksOut:
+    """The case's creator (or an admin) files tracks of cameras they may see under the open
+    case: its export offers them and a legal hold keeps them. Filing twice keeps one entry."""
+    case = existing_case(session, case_id)
+    require_case_owner(principal, case)
+    if case.closed_at is not None:
+        raise Forbidden(f"case_id: case {case_id!r} is closed")
+    for track_id in body.track_ids:
+        visible_track(session, principal, track_id)  # 404 for unknown or unseen cameras
+    added = file_case_material(session, case_id, principal.name, body.track_ids)
+    append_audit(
+        session, principal=principal.name, role=principal.role, action="file_case_tracks",
+        case_id=case_id, target=f"case:{case_id}",
+        filters={"track_ids": body.track_ids, "added": added},
+    )  # fmt: skip
+    session.commit()
+    return CaseTracksOut(case_id=case_id, track_ids=case_tracks(session, case_id))
+
+
+@router.get(
+    "/{case_id}/tracks",
+    response_model=CaseTracksOut,
+    summary="The tracks filed under a case",
+    dependencies=[requires(CASES, CASE_REVIEW)],
+)
+def read_case_tracks(case_id: str, principal: PrincipalDep, session: SessionDep) -> CaseTracksOut:
+    """The creator, admins and auditors read it; tracks on cameras the caller may not see are
+    left out."""
+    case = existing_case(session, case_id)
+    if not has_capability(principal, CASE_REVIEW):
+        require_case_owner(principal, case)
+    filed = case_tracks(session, case_id)
+    seen = {
+        track.id for track in tracks_by_ids(session, filed) if principal.can_see(track.camera_id)
+    }
+    return CaseTracksOut(case_id=case_id, track_ids=[t for t in filed if t in seen])

@@ -143,6 +143,8 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("GET", f"{V1}/cases/{{case_id}}"): needs(CASES, CASE_REVIEW),
     ("POST", f"{V1}/cases/{{case_id}}/close"): needs(CASES),
     ("GET", f"{V1}/cases/{{case_id}}/activity"): needs(CASES, CASE_REVIEW),
+    ("POST", f"{V1}/cases/{{case_id}}/tracks"): needs(CASES),
+    ("GET", f"{V1}/cases/{{case_id}}/tracks"): needs(CASES, CASE_REVIEW),
     # sign-in (#17): logging in is public; the rest needs a session (or any credential)
     ("POST", f"{V1}/auth/login"): PUBLIC,
     ("POST", f"{V1}/auth/refresh"): needs(SIGNED_IN),

@@ -88,8 +88,8 @@ async function loadActivity(more = false) {
     if (a.target?.startsWith("track:")) knownTracks.add(a.target.slice("track:".length));
   }
   const tracks = document.getElementById("x-tracks");
-  // the tracks added to this case on track pages (this browser), else those viewed under it
-  const added = caseTracks(caseId).map(String);
+  // the tracks filed under this case on track pages, else those viewed under it
+  const added = (await caseTracks(caseId).catch(() => [])).map(String);
   const offered = added.length ? added : [...knownTracks];
   if (tracks && !tracks.value && offered.length) tracks.value = offered.join(", ");
   return page;

@@ -225,24 +225,19 @@ export async function requireCase(why = "", ask = false) {
   });
 }
 
-// Tracks gathered for a case's evidence export (this browser; the export page reads them).
-function caseTracksKey(caseId) {
-  return `skynet.caseTracks.${PAGE.user?.name ?? ""}.${caseId}`;
+// Tracks filed under a case for its evidence export (kept by the server: any browser, any
+// colleague reading the case, and a legal hold, see them).
+export async function caseTracks(caseId) {
+  const reply = await api(`cases/${encodeURIComponent(caseId)}/tracks`);
+  return reply.track_ids;
 }
 
-export function caseTracks(caseId) {
-  try {
-    return JSON.parse(localStorage.getItem(caseTracksKey(caseId)) ?? "[]");
-  } catch {
-    return [];
-  }
-}
-
-export function addToCase(caseId, trackId) {
-  const ids = new Set(caseTracks(caseId));
-  ids.add(Number(trackId));
-  localStorage.setItem(caseTracksKey(caseId), JSON.stringify([...ids]));
-  return ids.size;
+export async function addToCase(caseId, trackId) {
+  const reply = await api(`cases/${encodeURIComponent(caseId)}/tracks`, {
+    method: "POST",
+    body: { track_ids: [Number(trackId)] },
+  });
+  return reply.track_ids.length;
 }
 
 // ---- wiring ----------------------------------------------------------------------------------

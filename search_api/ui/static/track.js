@@ -155,7 +155,7 @@ $("more-like-this").addEventListener("click", async () => {
 $("add-to-case").addEventListener("click", async () => {
   try {
     const chosen = await requireCase(t("track.case_for_export"));
-    const count = addToCase(chosen.id, trackId);
+    const count = await addToCase(chosen.id, trackId);
     $("case-note").textContent = t("track.added", { case: chosen.title, count });
   } catch (e) {
     flash(e.detail ?? String(e));
