@@ -197,4 +197,8 @@ def test_sigkill_and_restart_leave_catalog_storage_and_faiss_agreeing(
     assert len(index) == len(tracks)  # no duplicate, no missing track
     for track_id, _, blob in tracks:
         assert blob is not None
-        assert index.search(embedding_from_bytes(blob), 1)[0].track_id == track_id
+        hits = index.search(embedding_from_bytes(blob), 5)
+        # its own vector is the best match; the looping sample stream can show the same frames
+        # again after the restart, so another track may tie with it exactly
+        best = [hit.track_id for hit in hits if hit.score >= hits[0].score - 1e-5]
+        assert track_id in best, (track_id, hits)
