@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from index.catalog.retention import LegalHold, RetentionFloors, RetentionTier
+from search_api.openapi import CatalogId
 
 
 class TierIn(BaseModel):
@@ -71,8 +72,8 @@ class HoldIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(min_length=1, max_length=2000)
-    track_ids: list[int] = Field(default_factory=list, max_length=10_000)
-    event_ids: list[int] = Field(default_factory=list, max_length=10_000)
+    track_ids: list[CatalogId] = Field(default_factory=list, max_length=10_000)
+    event_ids: list[CatalogId] = Field(default_factory=list, max_length=10_000)
 
 
 class HoldOut(BaseModel):

@@ -122,6 +122,10 @@ def test_hold_dry_run_run_and_clip_flags(env: Env) -> None:
     assert env.client.put(f"{B}/retention", json={"tiers": [good]}, headers=admin).is_success
     held = env.material.tracks[("cam-a", 20)][0]
     body = {"reason": "court order", "track_ids": [held]}
+    for bad_id in (0, 2**63):  # not a catalog id: a 422 naming the field, nothing held
+        bad = {"reason": "x", "track_ids": [bad_id]}
+        refused = env.client.post(f"{B}/cases/{env.case_id}/hold", json=bad, headers=admin)
+        assert refused.status_code == 422 and "track_ids" in refused.text
     hold = env.client.post(f"{B}/cases/{env.case_id}/hold", json=body, headers=admin)
     assert hold.status_code == 200, hold.text
     assert hold.json()["active"] is True

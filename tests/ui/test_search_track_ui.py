@@ -36,6 +36,12 @@ def open_case(page: Page, title: str, purpose: str) -> None:
 def search_by_crop(page: Page, instance: UiInstance) -> None:
     page.locator("#query-file").set_input_files(str(instance.query_jpeg))
     expect(page.locator("#pick")).to_be_visible()
+    box = page.locator("#query-canvas").bounding_box()  # the crop is the query: box all of it
+    assert box is not None
+    page.mouse.move(box["x"] + 1, box["y"] + 1)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] - 1, box["y"] + box["height"] - 1, steps=4)
+    page.mouse.up()
     page.locator("#f-class").select_option("person")
     page.locator("#search-submit").click()
     expect(page.locator("#results .hit").first).to_be_visible(timeout=30_000)
