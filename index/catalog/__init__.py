@@ -77,6 +77,7 @@ from index.catalog.events import (
     review_event,
 )
 from index.catalog.footage import FootageUpload, UnknownUploadError
+from index.catalog.hops import HopDecision  # the hop_decisions table joins the metadata (#18)
 from index.catalog.jobs import (
     FINISHED_JOB_STATES,
     LIVE_JOB_STATES,
@@ -216,6 +217,7 @@ __all__ = [
     "EventStat",
     "EvidencePicture",
     "FootageUpload",
+    "HopDecision",
     "IndexVersion",
     "JobRecord",
     "NaiveDatetimeError",

@@ -15,18 +15,61 @@ Create Date: 2026-12-06
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+from alembic import op
+
 revision: str = "0016_hops_site_plans_webhooks"
 down_revision: str | None = "0015_reindex_footage"
 branch_labels: str | None = None
 depends_on: str | None = None
 
 
+HOP_ROW_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
 def _upgrade_hops() -> None:
-    pass  # PLACEHOLDER (hop decisions helper)
+    """`hop_decisions` (index/catalog/hop_rows.py): one confirm / reject per case and pair of
+    tracks, stored earlier sighting first; a deleted track takes its decisions with it."""
+    op.create_table(
+        "hop_decisions",
+        sa.Column("id", HOP_ROW_ID, autoincrement=True, nullable=False),
+        sa.Column("case_id", sa.String(64), nullable=False),
+        sa.Column("from_track_id", HOP_ROW_ID, nullable=False),
+        sa.Column("to_track_id", HOP_ROW_ID, nullable=False),
+        sa.Column("decision", sa.String(16), nullable=False),
+        sa.Column("note", sa.Text(), nullable=False),
+        sa.Column("decided_by", sa.String(200), nullable=False),
+        sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
+        sa.CheckConstraint(
+            "decision IN ('confirmed', 'rejected')", name=op.f("ck_hop_decisions_decision")
+        ),
+        sa.CheckConstraint(
+            "from_track_id <> to_track_id", name=op.f("ck_hop_decisions_two_tracks")
+        ),
+        sa.ForeignKeyConstraint(["case_id"], ["cases.id"], name="fk_hop_decisions_case_id_cases"),
+        sa.ForeignKeyConstraint(
+            ["from_track_id"], ["tracks.id"], name="fk_hop_decisions_from_track_id_tracks",
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["to_track_id"], ["tracks.id"], name="fk_hop_decisions_to_track_id_tracks",
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name="pk_hop_decisions"),
+        sa.UniqueConstraint(
+            "case_id", "from_track_id", "to_track_id",
+            name="uq_hop_decisions_case_id_from_track_id_to_track_id",
+        ),
+    )  # fmt: skip
+    # the cascades from a deleted track look its decisions up by either end
+    op.create_index("ix_hop_decisions_from_track_id", "hop_decisions", ["from_track_id"])
+    op.create_index("ix_hop_decisions_to_track_id", "hop_decisions", ["to_track_id"])
 
 
 def _downgrade_hops() -> None:
-    pass  # PLACEHOLDER (hop decisions helper)
+    op.drop_index("ix_hop_decisions_to_track_id", table_name="hop_decisions")
+    op.drop_index("ix_hop_decisions_from_track_id", table_name="hop_decisions")
+    op.drop_table("hop_decisions")
 
 
 def _upgrade_site_plans() -> None:
