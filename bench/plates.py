@@ -34,6 +34,11 @@ N ≥ 9 still covers each layout) to fit one run in 5 minutes on a loaded machin
 same run, interleaved, for the cost ratio and the old reader's figures on the same tracks.
 `--also clpr,both` (with `--splits tune`) reads the same tune tracks with more recognisers in the
 same run, one plates_tune_<variant>.json each.
+`--search NAME` picks how hard the reader looks (`SEARCHES`: more candidate lines, probing partial
+reads, colour / edge proposals, a larger detector limit; `DEFAULT_SEARCH_NAME` is the reader's
+default, chosen on tune); `--also` and `--baseline` take search names too (read with the default
+recogniser), and a variant is named `<recogniser>+<search>`.
+`--offset K` starts each condition's samples at K (to spread tune runs over the whole split).
 """
 
 from __future__ import annotations
@@ -45,13 +50,20 @@ import platform
 import random
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, cast
 
 from detect.plate_match import rank_plates
-from detect.plate_reader import LOCATORS, RECOGNISERS, LocatorName, PlateReader, RecogniserName
+from detect.plate_reader import (
+    LOCATORS,
+    RECOGNISERS,
+    LocatorName,
+    PlateReader,
+    PlateSearch,
+    RecogniserName,
+)
 from detect.plate_vote import PlateVoter
 from sample_streams.plate_render import LAYOUTS, random_text
 from sample_streams.plate_scenes import (
@@ -66,6 +78,21 @@ from sample_streams.plate_scenes import truth_json as make_truth
 RESULTS_PATH = Path(__file__).resolve().parent / "results" / "plates.json"
 DEFAULT_RECOGNISER: RecogniserName = "ppocr"
 DEFAULT_LOCATOR: LocatorName = "ppocr"
+# How hard the reader looks (detect/plate_reader.py `PlateSearch`), each measured on tune.
+SEARCHES: dict[str, PlateSearch] = {
+    "lean": PlateSearch(max_candidates=2),
+    "cands4": PlateSearch(max_candidates=4),
+    "probe": PlateSearch(max_candidates=4, probe_partial_reads=True),
+    "probe_s15": PlateSearch(max_candidates=4, probe_partial_reads=True, line_stretch=1.5),
+    "probe_s2": PlateSearch(max_candidates=4, probe_partial_reads=True, line_stretch=2.0),
+    "probe_guess": PlateSearch(
+        max_candidates=4, probe_partial_reads=True, min_hint_probability=0.0
+    ),
+    "probe_colour": PlateSearch(max_candidates=4, probe_partial_reads=True, proposals=("colour",)),
+    "probe_edges": PlateSearch(max_candidates=4, probe_partial_reads=True, proposals=("edges",)),
+    "probe_det960": PlateSearch(max_candidates=4, probe_partial_reads=True, det_max_width_px=960),
+}
+DEFAULT_SEARCH_NAME = "lean"
 Split = Literal["tune", "test"]
 TRUTH_PATH = Path(__file__).resolve().parent / "data" / "plates_truth.json"
 FRAMES_PER_TRACK = 3
@@ -257,15 +284,28 @@ def _brief(split: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _baseline(
-    name: str, results: list[TrackResult], test: dict[str, Any]
-) -> dict[str, Any] | None:
+def _baseline(name: str, results: list[TrackResult], test: dict[str, Any]) -> dict[str, Any] | None:
     """The baseline reader's figures on the same test tracks and the cost ratio against it."""
     if not results:
         return None
     brief = _brief(summarise(results))
     ratio = test["all"]["ms_per_track"] / brief["ms_per_track"]
-    return {"recogniser": name, "test": brief, "ms_ratio_vs_baseline": round(ratio, 3)}
+    return {"reader": _variant(name), "test": brief, "ms_ratio_vs_baseline": round(ratio, 3)}
+
+
+def _variant(name: str) -> str:
+    """The variant name of an `--also` / `--baseline` entry (a recogniser or a search)."""
+    return name if name in RECOGNISERS else f"{DEFAULT_RECOGNISER}+{name}"
+
+
+def _named_reader(name: str) -> PlateReader:
+    """A reader for an `--also` / `--baseline` entry: a recogniser (default search) or a
+    search (default recogniser)."""
+    if name in RECOGNISERS:
+        return PlateReader.from_model_cache(recogniser=cast(RecogniserName, name))
+    if name not in SEARCHES:
+        raise SystemExit(f"{name!r} is neither a recogniser {RECOGNISERS} nor a search")
+    return PlateReader.from_model_cache(search=SEARCHES[name])
 
 
 def main(argv: list[str]) -> int:
@@ -282,28 +322,31 @@ def main(argv: list[str]) -> int:
     if locator not in LOCATORS:
         print(f"--locator must be one of {LOCATORS}", file=sys.stderr)
         return 2
+    search_name = _option(argv, "--search", DEFAULT_SEARCH_NAME)
+    if search_name not in SEARCHES:
+        print(f"--search must be one of {sorted(SEARCHES)}", file=sys.stderr)
+        return 2
     variant_name = recogniser if locator == DEFAULT_LOCATOR else f"{recogniser}_{locator}"
+    variant_name += f"+{search_name}"
     per_condition = int(_option(argv, "--per-condition", "30"))
+    offset = int(_option(argv, "--offset", "0"))
     baseline_name = _option(argv, "--baseline", "")
-    baseline = (
-        PlateReader.from_model_cache(recogniser=cast(RecogniserName, baseline_name))
-        if baseline_name
-        else None
-    )
+    baseline = _named_reader(baseline_name) if baseline_name else None
     baseline_results: list[TrackResult] = []
     also = [name for name in _option(argv, "--also", "").split(",") if name]
-    extra = {name: PlateReader.from_model_cache(recogniser=cast(RecogniserName, name))
-             for name in also}  # fmt: skip
-    extra_results: dict[str, list[TrackResult]] = {name: [] for name in also}
+    extra = {_variant(name): _named_reader(name) for name in also}
+    extra_results: dict[str, list[TrackResult]] = {name: [] for name in extra}
     split_names = [cast(Split, name) for name in _option(argv, "--splits", "tune,test").split(",")]
     reader = PlateReader.from_model_cache(
-        recogniser=cast(RecogniserName, recogniser), locator=cast(LocatorName, locator)
+        recogniser=cast(RecogniserName, recogniser),
+        locator=cast(LocatorName, locator),
+        search=SEARCHES[search_name],
     )
     splits: dict[str, Any] = {}
     for split in split_names:
         results = []
         for spec in sample_specs(split):
-            if int(spec.sample_id.rsplit("-", 1)[1]) >= per_condition:
+            if not offset <= int(spec.sample_id.rsplit("-", 1)[1]) < offset + per_condition:
                 continue
             if baseline is not None and split == "test":
                 baseline_results.append(run_track(baseline, spec))
@@ -339,7 +382,8 @@ def main(argv: list[str]) -> int:
         }
         for name, brief in briefs.items():
             variant = {"variant": name, "date": now, "per_condition": per_condition,
-                       "same_run_as": sorted(briefs), "tune": brief}  # fmt: skip
+                       "offset": offset, "same_run_as": sorted(briefs),
+                       "tune": brief}  # fmt: skip
             path = RESULTS_PATH.with_name(f"plates_tune_{name}.json")
             path.write_text(json.dumps(variant, ensure_ascii=False, indent=1) + "\n")
             print(json.dumps(variant, ensure_ascii=False, indent=1))
@@ -366,6 +410,8 @@ def main(argv: list[str]) -> int:
         "frames_per_track": FRAMES_PER_TRACK,
         "recogniser": recogniser,
         "locator": locator,
+        "search": search_name,
+        "search_settings": asdict(SEARCHES[search_name]),
         "per_condition": per_condition,
         "baseline_test": _baseline(baseline_name, baseline_results, test),
         "variants_tune": variants,

