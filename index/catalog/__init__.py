@@ -129,6 +129,7 @@ from index.catalog.rules import (
     schedule_text,
     schedule_to_document,
 )
+from index.catalog.site_plans import SitePlan  # the site_plans table joins the metadata (#18)
 from index.catalog.tracks import (
     SCAN_BATCH_ROWS,
     add_track,
@@ -231,6 +232,7 @@ __all__ = [
     "RuleError",
     "Session",
     "SessionFactory",
+    "SitePlan",
     "StoredPlate",
     "StoredTrack",
     "TrackMatch",

@@ -73,11 +73,33 @@ def _downgrade_hops() -> None:
 
 
 def _upgrade_site_plans() -> None:
-    pass  # PLACEHOLDER (site plan helper)
+    """`site_plans` (index/catalog/site_plan_rows.py): a plan image's object key, size and
+    pixels, and the latitude/longitude edges the camera map stretches it over."""
+    row_id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+    op.create_table(
+        "site_plans",
+        sa.Column("id", row_id, autoincrement=True, nullable=False),
+        sa.Column("name", sa.String(200), nullable=False),
+        sa.Column("object_key", sa.String(300), nullable=False),
+        sa.Column("content_type", sa.String(32), nullable=False),
+        sa.Column("size_bytes", sa.Integer(), nullable=False),
+        sa.Column("sha256", sa.String(64), nullable=False),
+        sa.Column("width_px", sa.Integer(), nullable=False),
+        sa.Column("height_px", sa.Integer(), nullable=False),
+        sa.Column("north", sa.Float(), nullable=False),
+        sa.Column("south", sa.Float(), nullable=False),
+        sa.Column("west", sa.Float(), nullable=False),
+        sa.Column("east", sa.Float(), nullable=False),
+        sa.Column("created_by", sa.String(200), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_site_plans"),
+        sa.UniqueConstraint("name", name="uq_site_plans_name"),
+    )
 
 
 def _downgrade_site_plans() -> None:
-    pass  # PLACEHOLDER (site plan helper)
+    op.drop_table("site_plans")
 
 
 def _upgrade_webhook_overlap() -> None:
