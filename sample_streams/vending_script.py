@@ -249,10 +249,19 @@ def _negative_scene(split: Split, seed: int, kind: SceneKind) -> Scene:
     return _scene(split, kind, seed, s, **extra)
 
 
+# Seed bases of the nine-scene groups (base + 1 … base + 9) per split. Test groups 500-1400
+# were added (2026-12-06, session 7) after every setting had been chosen, so that 18/18 was no
+# longer the whole test evidence: at 78 positives a perfect score's Wilson interval starts
+# above 0.95. No setting was chosen on any test group.
+SPLIT_BASES: tuple[tuple[str, int], ...] = (("tune", 0), ("tune", 100)) + tuple(
+    ("test", base) for base in range(200, 1500, 100)
+)
+
+
 def all_scenes() -> list[Scene]:
     """Both splits' scenes, tune first."""
     out = []
-    for split, base in (("tune", 0), ("tune", 100), ("test", 200), ("test", 300), ("test", 400)):
+    for split, base in SPLIT_BASES:
         split_name: Split = "tune" if split == "tune" else "test"
         out.append(_stall_scene(split_name, base + 1, ramp=False))
         out.append(_stall_scene(split_name, base + 2, ramp=True))
