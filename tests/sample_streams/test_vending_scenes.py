@@ -35,7 +35,7 @@ def detector() -> NanoDetDetector:
 
 def test_scenes_are_split_up_front_and_deterministic() -> None:
     tune, test = vending_script.scenes("tune"), vending_script.scenes("test")
-    assert (len(tune), len(test)) == (26, 27)  # 2 × 9 + 8 truck crossings; 3 × 9
+    assert (len(tune), len(test)) == (26, 117)  # 2 × 9 + 8 truck crossings; 13 × 9
     assert {s.kind for s in tune} == {s.kind for s in test}
     assert not {s.seed for s in tune} & {s.seed for s in test}
     again = vending_script.scenes("tune")[0]
@@ -50,7 +50,7 @@ def test_truth_json_matches_the_scripts() -> None:
     committed = json.loads(TRUTH_PATH.read_text())
     assert committed == json.loads(json.dumps(vending_script.truth()))
     positives = [e for s in committed["scenes"] for e in s["episodes"] if e["expected"]]
-    assert len(positives) == 38  # 4 stalls, 1 parked car, 1 truck per set of nine; 8 trucks
+    assert len(positives) == 98  # 4 stalls, 1 parked car, 1 truck per set of nine; 8 trucks
     for scene in committed["scenes"]:
         for episode in scene["episodes"]:
             assert 0 <= episode["start_s"] < episode["end_s"] <= scene["duration_s"]
