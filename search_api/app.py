@@ -45,6 +45,7 @@ from search_api.routers import (
 )
 from search_api.routers.auth import router as auth_router
 from search_api.routers.camera_frames import router as camera_frames_router
+from search_api.routers.case_hops import router as case_hops_router
 from search_api.routers.exports import router as exports_router
 from search_api.routers.exports import start_export_runner, stop_export_runner
 from search_api.routers.reindex import router as reindex_router
@@ -123,6 +124,7 @@ def create_app(context: ApiContext) -> FastAPI:
     api.include_router(auth_router)  # sign-in: session tokens (issue #17)
     api.include_router(users_router)  # users, grants, camera groups (issue #17)
     api.include_router(retention_router)  # retention and legal holds (issue #17)
+    api.include_router(case_hops_router)  # a case's hop decisions and trail (issue #18)
 
     @api.get(
         "/healthz",

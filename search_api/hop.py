@@ -6,7 +6,10 @@ rush, and nobody beats `distance / max speed`). A candidate in a neighbouring ca
 `max(similarity, 0) × plausibility`, where plausibility is that density scaled to peak 1.
 
 The query is the seed's embedding, refined Rocchio-style by the investigator's feedback:
-`normalise(mean(seed + confirmed) − rejected_weight · mean(rejected))`.
+`normalise(mean(seed + confirmed) − rejected_weight · mean(rejected))`. Under a case, the case's
+hop decisions are feedback too (search_api/case_hops.py): tracks its confirmed hops link to the
+seed join the trail; sightings it rejected still show, marked, after every undecided one, so
+the investigator can see and withdraw them (ids sent in `rejected` are left out, as before).
 """
 
 from __future__ import annotations
@@ -28,9 +31,10 @@ from index.catalog import (
 )
 from index.catalog.attributes import PERSON_CLASSES
 from index.catalog.retention_plan import clips_deleted
+from search_api.case_hops import NO_FEEDBACK, CaseFeedback
 from search_api.context import ApiContext
 from search_api.errors import InvalidInput, NotFound
-from search_api.schemas import HopCandidate, HopRequest, HopResponse
+from search_api.schemas import HopCandidate, HopRequest, HopResponse, HopTrailHit
 from search_api.search_service import ScoredTrack, hit_for, track_embedding
 
 EARTH_RADIUS_M = 6_371_000.0
@@ -176,17 +180,26 @@ def hop_search(
     principal: Principal,
     seed: StoredTrack,
     request: HopRequest,
+    case: CaseFeedback = NO_FEEDBACK,
 ) -> HopResponse:
-    """The trail so far (seed + confirmed, time order) and ranked next sightings at both ends."""
+    """The trail so far (seed + confirmed, time order) and ranked next sightings at both ends;
+    `case`: what the request's case decided about this seed's trail."""
     confirmed = _known_tracks(session, principal, list(request.confirmed), "confirmed")
     rejected = _known_tracks(session, principal, list(request.rejected), "rejected")
+    sent = {t.id for t in [*confirmed, *rejected]}  # the request's own feedback comes first
+    confirmed += tracks_by_ids(session, sorted(case.confirmed - sent))
+    trail_ids = {seed.id, *(t.id for t in confirmed)}
+    case_rejected = tracks_by_ids(
+        session, sorted(case.rejected - trail_ids - {t.id for t in rejected})
+    )
     trail = sorted([seed, *confirmed], key=lambda t: t.start_at)
     query = rocchio_query(
         [track_embedding(context, t) for t in trail],
-        [track_embedding(context, t) for t in rejected],
+        [track_embedding(context, t) for t in [*rejected, *case_rejected]],
     )
     model = travel_model(seed.class_name)
     excluded = {t.id for t in trail} | {t.id for t in rejected}
+    marked = {t.id for t in case_rejected}
     pending: dict[int, _Pending] = {}
     for anchor, direction in ((trail[-1], "forward"), (trail[0], "backward")):
         for neighbour in neighbours(session, principal, anchor.camera_id, request.max_distance_m):
@@ -204,7 +217,7 @@ def hop_search(
         prior = model.plausibility(item.neighbour.distance_m, item.transit_s)
         sim = similarity[track_id]
         scored.append((max(sim, 0.0) * prior, sim, prior, item))
-    scored.sort(key=lambda entry: -entry[0])
+    scored.sort(key=lambda entry: (entry[3].track_id in marked, -entry[0]))  # rejected last
     tracks = {t.id: t for t in tracks_by_ids(session, [e[3].track_id for e in scored])}
     lost = clips_deleted(session, [*tracks, *(t.id for t in trail)])  # recording deleted
     candidates = []
@@ -224,15 +237,19 @@ def hop_search(
                 expected_transit_s=round(model.expected_s(item.neighbour.distance_m), 1),
                 transit_s=round(item.transit_s, 1),
                 distance_m=round(item.neighbour.distance_m, 1),
+                decision="rejected" if item.track_id in marked else None,
             )
         )
     trail_hits = [
-        hit_for(
-            context,
-            principal,
-            t,
-            ScoredTrack(t.id, 1.0, round(float(query @ track_embedding(context, t)), 4)),
-            clip_deleted=t.id in lost,
+        HopTrailHit(
+            **hit_for(
+                context,
+                principal,
+                t,
+                ScoredTrack(t.id, 1.0, round(float(query @ track_embedding(context, t)), 4)),
+                clip_deleted=t.id in lost,
+            ).model_dump(),
+            decision=None if t.id == seed.id else "confirmed",
         )
         for t in trail
     ]

@@ -17,6 +17,7 @@ from pydantic import (
 from detect.detections import COCO_CLASSES
 from detect.zone_rules import check_timezone
 from index.catalog.attributes import AttributeFilter, normalise_term
+from index.catalog.hops import HopVerdict
 from index.catalog.values import TILES_PATTERN
 from index.catalog.zones import MAX_ZONE_NAME_CHARS, check_polygon, check_zone_name
 from ingest.camera_status import CameraStatus
@@ -407,7 +408,8 @@ class TextSearchResponse(BaseModel):
 
 
 class HopRequest(AccessIn):
-    """A seed track, the sightings the investigator confirmed and those rejected so far."""
+    """A seed track, the sightings the investigator confirmed and those rejected so far. With
+    `case_id`, the case's hop decisions (PUT /cases/{case_id}/hops) count as well."""
 
     track_id: CatalogId
     confirmed: list[CatalogId] = Field(default_factory=list, max_length=200)
@@ -422,10 +424,29 @@ class HopCandidate(SearchHit):
     expected_transit_s: float
     transit_s: float
     distance_m: float
+    decision: HopVerdict | None = Field(
+        default=None,
+        description=(
+            "rejected: the request's case rejected this sighting against one on the trail; such"
+            " candidates are ranked after every undecided one (ids in `rejected` are left out)."
+            " Confirmed sightings join the trail instead. null: undecided"
+        ),
+    )
+
+
+class HopTrailHit(SearchHit):
+    decision: HopVerdict | None = Field(
+        default=None,
+        description="confirmed: in `confirmed` or linked to the seed by the case's confirmed hops;"
+        " null: the seed",
+    )
 
 
 class HopResponse(BaseModel):
-    trail: list[SearchHit] = Field(description="seed and confirmed sightings in time order")
+    trail: list[HopTrailHit] = Field(
+        description="seed and confirmed sightings in time order (with `case_id`: also those the"
+        " case's confirmed hops link to the seed)"
+    )
     candidates: list[HopCandidate]
 
 

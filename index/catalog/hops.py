@@ -95,7 +95,7 @@ def stored_order(session: Session, pair: HopPair) -> tuple[int, int]:
     """The pair's tracks earlier sighting first; UnknownHopTrackError naming a missing one."""
     ids = (pair.from_track_id, pair.to_track_id)
     statement = select(TrackRow.id, TrackRow.start_at).where(TrackRow.id.in_(ids))
-    starts = {track_id: start for track_id, start in session.execute(statement).tuples()}
+    starts = {track_id: start for track_id, start in session.execute(statement)}
     for field, track_id in zip(("from_track_id", "to_track_id"), ids, strict=True):
         if track_id not in starts:
             raise UnknownHopTrackError(f"{field}: track {track_id} not found")

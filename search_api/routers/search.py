@@ -12,6 +12,7 @@ from detect.detections import DEFAULT_CLASSES
 from detect.query import MAX_IMAGE_BYTES, ImageTooLarge, QueryImageError, check_image_size
 from index.catalog import tracks_by_ids
 from search_api.access import OBJECT_SEARCH, PLATE_SEARCH, authorize_search, visible_track
+from search_api.case_hops import search_feedback
 from search_api.deps import ContextDep, PrincipalDep, SessionDep, requires
 from search_api.errors import InvalidInput, PayloadTooLarge
 from search_api.hop import hop_search
@@ -288,20 +289,24 @@ def search_hop(
     context: ContextDep,
 ) -> HopResponse:
     """Candidates in neighbouring cameras before and after the trail, ranked by appearance ×
-    travel-time plausibility; send confirmed / rejected ids back to refine the query."""
+    travel-time plausibility; send confirmed / rejected ids back to refine the query. With
+    `case_id` (the caller's case), the case's hop decisions refine it too (`decision`)."""
     seed = visible_track(session, principal, body.track_id)
-    # Candidates share the class of the track they hop from (the seed or a confirmed
-    # sighting), and the trail returns the confirmed sightings themselves.
-    classes = {seed.class_name, *(t.class_name for t in tracks_by_ids(session, body.confirmed))}
     with audit_denials(
         session, principal, "search_denied", "hop", body.case_id, body.purpose,
         f"track:{body.track_id}",
     ):  # fmt: skip
+        case = search_feedback(session, principal, body.case_id, seed.id)
+        # Candidates share the class of the track they hop from (the seed or a confirmed
+        # sighting), and the trail returns the confirmed sightings themselves.
+        confirmed = tracks_by_ids(session, [*body.confirmed, *case.confirmed])
+        classes = {seed.class_name, *(t.class_name for t in confirmed)}
         authorize_search(session, principal, sorted(classes), body.case_id, body.purpose)
-    response = hop_search(context, session, principal, seed, body)
+    response = hop_search(context, session, principal, seed, body, case)
     audit_search(
         session, principal, "hop",
-        {"confirmed": body.confirmed, "rejected": body.rejected, "top_k": body.top_k},
+        {"confirmed": body.confirmed, "rejected": body.rejected, "top_k": body.top_k,
+         "case_confirmed": sorted(case.confirmed), "case_rejected": sorted(case.rejected)},
         len(response.candidates), body.case_id, body.purpose, target=f"track:{body.track_id}",
     )  # fmt: skip
     session.commit()

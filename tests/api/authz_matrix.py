@@ -145,6 +145,10 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("GET", f"{V1}/cases/{{case_id}}/activity"): needs(CASES, CASE_REVIEW),
     ("POST", f"{V1}/cases/{{case_id}}/tracks"): needs(CASES),
     ("GET", f"{V1}/cases/{{case_id}}/tracks"): needs(CASES, CASE_REVIEW),
+    # a case's hop decisions (#18): decided by its creator or an admin, read like its tracks
+    ("PUT", f"{V1}/cases/{{case_id}}/hops"): needs(CASES),
+    ("DELETE", f"{V1}/cases/{{case_id}}/hops"): needs(CASES),
+    ("GET", f"{V1}/cases/{{case_id}}/hops"): needs(CASES, CASE_REVIEW),
     # sign-in (#17): logging in is public; the rest needs a session (or any credential)
     ("POST", f"{V1}/auth/login"): PUBLIC,
     ("POST", f"{V1}/auth/refresh"): needs(SIGNED_IN),
