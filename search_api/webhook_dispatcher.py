@@ -13,7 +13,11 @@ jitter; after `max_attempts` it goes to the subscriber's dead-letter list and la
 
 Signature: `X-Skynet-Signature: sha256=<hex HMAC-SHA256(secret, f"{timestamp}.{body}")>` with
 `X-Skynet-Timestamp` (unix seconds) — the Stripe-style scheme, so a receiver can refuse replays
-of old bodies; `X-Skynet-Event-Id` is the outbox id to dedupe on.
+of old bodies; `X-Skynet-Event-Id` is the outbox id to dedupe on. While a rotated secret's
+overlap lasts the header lists two values separated by ", ", the new secret's first:
+`sha256=<hex under the new secret>, sha256=<hex under the replaced one>`; a receiver accepts
+the delivery when any listed value matches the secret it holds (`signature_valid`), so it may
+switch secrets at any moment of the overlap. After it, one value again.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -92,6 +96,12 @@ def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
+def signature_header(secrets: Sequence[str], timestamp: str, body: bytes) -> str:
+    """The X-Skynet-Signature value: one signature per secret, in the given order, joined by
+    ", " (two during a rotation's overlap, the new secret first)."""
+    return ", ".join(webhook_signature(secret, timestamp, body) for secret in secrets)
+
+
 def signature_valid(
     secret: str,
     timestamp: str,
@@ -100,20 +110,23 @@ def signature_valid(
     now_unix_s: float | None = None,
     tolerance_s: float = 300.0,
 ) -> bool:
-    """What a receiver checks: the signature matches (constant time) and the timestamp is
-    within `tolerance_s` of now (an old body replayed is refused)."""
+    """What a receiver checks: one of the signatures listed in the header (`signature`, values
+    separated by commas) matches its secret (constant time), and the timestamp is within
+    `tolerance_s` of now (an old body replayed is refused)."""
     try:
         age_s = abs((time.time() if now_unix_s is None else now_unix_s) - int(timestamp))
     except ValueError:
         return False
     expected = webhook_signature(secret, timestamp, body).encode()
-    return age_s <= tolerance_s and hmac.compare_digest(
-        expected, signature.encode("utf-8", "replace")
-    )
+    matches = [
+        hmac.compare_digest(expected, value.strip().encode("utf-8", "replace"))
+        for value in signature.split(",")
+    ]
+    return age_s <= tolerance_s and any(matches)
 
 
 def signed_headers(
-    secret: str, message: OutboxMessage, body: bytes, now_unix_s: float
+    secrets: Sequence[str], message: OutboxMessage, body: bytes, now_unix_s: float
 ) -> dict[str, str]:
     timestamp = str(int(now_unix_s))
     return {
@@ -122,7 +135,7 @@ def signed_headers(
         "X-Skynet-Event-Id": str(message.id),
         "X-Skynet-Topic": message.topic,
         "X-Skynet-Timestamp": timestamp,
-        "X-Skynet-Signature": webhook_signature(secret, timestamp, body),
+        "X-Skynet-Signature": signature_header(secrets, timestamp, body),
     }
 
 
@@ -222,7 +235,9 @@ class _SubscriberWorker(threading.Thread):
         if refusal is not None:
             return f"not sent: {refusal}"
         body = event_body(message)
-        headers = signed_headers(target.secret, message, body, time.time())
+        now_unix_s = time.time()
+        secrets = target.signing_secrets(datetime.fromtimestamp(now_unix_s, UTC))
+        headers = signed_headers(secrets, message, body, now_unix_s)
         try:
             with self._client.stream(
                 "POST", target.webhook.url, content=body, headers=headers

@@ -2,7 +2,9 @@
 
 `http.server` on a thread; it records every POST (headers and body) and answers as told:
 "ok" (204), "fail" (500), "hang" (holds the request until released or 30 s). It can be
-stopped and started again on the same port, as a receiver that was down for a while.
+stopped and started again on the same port, as a receiver that was down for a while. Given
+`secrets`, it checks each delivery's signature as a real receiver does (`signature_valid`
+against any secret it holds) and answers 401 to one that none of them verifies.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 from index.catalog import Session
 from index.catalog.outbox import append_outbox
+from search_api.webhook_dispatcher import signature_valid
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,9 @@ def free_port() -> int:
 
 class Receiver:
     """The receiver; `mode` may change while it runs; `fail_ids` fail whatever the mode;
-    `answer_delay_s` holds each accepted request (recorded on arrival) before the 204."""
+    `answer_delay_s` holds each accepted request (recorded on arrival) before the 204;
+    `secrets` (None: no check) are those it verifies signatures with, `refused` the event ids
+    it answered 401 for a signature none of them verified."""
 
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
@@ -50,6 +55,8 @@ class Receiver:
         self.fail_ids: set[int] = set()
         self.answer_delay_s = 0.0
         self.received: list[Received] = []
+        self.secrets: tuple[str, ...] | None = None
+        self.refused: list[int] = []
         self.attempts: list[int] = []  # event ids of every POST, answered or not
         self.release = threading.Event()
         self._lock = threading.Lock()
@@ -62,6 +69,15 @@ class Receiver:
     def ids(self) -> list[int]:
         with self._lock:
             return [r.event_id for r in self.received]
+
+    def verified(self, headers: dict[str, str], body: bytes) -> bool:
+        """The delivery's signature checks out against a secret held (always, without any)."""
+        held = self.secrets
+        if held is None:
+            return True
+        stamp = headers.get("x-skynet-timestamp", "")
+        signature = headers.get("x-skynet-signature", "")
+        return any(signature_valid(secret, stamp, body, signature) for secret in held)
 
     def start(self) -> Receiver:
         receiver = self
@@ -78,6 +94,12 @@ class Receiver:
                     return
                 if receiver.mode == "fail" or event_id in receiver.fail_ids:
                     self.send_response(500)
+                    self.end_headers()
+                    return
+                if not receiver.verified(headers, body):
+                    with receiver._lock:
+                        receiver.refused.append(event_id)
+                    self.send_response(401)
                     self.end_headers()
                     return
                 with receiver._lock:

@@ -340,7 +340,8 @@ class JobRow(Base):
 class WebhookRow(Base):
     """A webhook subscriber (issue #13): where the outbox is pushed. `secret` signs each body
     (HMAC-SHA256), so it is stored as given; the API shows it once, at creation. `topics` are
-    fnmatch patterns ("violation.*"); None: every topic."""
+    fnmatch patterns ("violation.*"); None: every topic. After a rotation the replaced secret
+    also signs deliveries until `previous_secret_until` (the overlap, migration 0016)."""
 
     __tablename__ = "webhooks"
 
@@ -348,6 +349,8 @@ class WebhookRow(Base):
     name: Mapped[str] = mapped_column(String(200))
     url: Mapped[str] = mapped_column(Text)
     secret: Mapped[str] = mapped_column(String(200))
+    previous_secret: Mapped[str | None] = mapped_column(String(200))
+    previous_secret_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     topics: Mapped[list[str] | None] = mapped_column(JsonDocument)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)

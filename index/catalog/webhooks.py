@@ -4,6 +4,8 @@ that keeps subscribers inside the admin's allow-list (server-side request forger
 A subscriber's secret is generated here and returned once by `create_webhook`; the listing
 values (`Webhook`) never carry it, only the dispatcher's `WebhookTarget` does.
 A new subscriber starts after the outbox's newest row: it receives what happens from then on.
+A rotated secret may overlap: the replaced one keeps signing (beside the new one) until the
+overlap ends, so a receiver switching secrets mid-rollout refuses nothing.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import ipaddress
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from sqlalchemy import ColumnElement, func, select
@@ -23,6 +25,8 @@ from index.catalog.rows import OutboxRow, WebhookCursorRow, WebhookRow
 
 WEBHOOK_SECRET_PREFIX = "whsec_"
 MAX_TOPIC_PATTERNS = 50
+DEFAULT_SECRET_OVERLAP = timedelta(hours=24)
+MAX_SECRET_OVERLAP = timedelta(days=7)
 
 
 class Unchanged:
@@ -50,6 +54,7 @@ class Webhook:
     topics: tuple[str, ...] | None  # fnmatch patterns; None: every topic
     active: bool
     created_at: datetime
+    previous_secret_until: datetime | None = None  # the replaced secret signs too until then
 
     def wants(self, topic: str) -> bool:
         return self.topics is None or any(fnmatch.fnmatchcase(topic, p) for p in self.topics)
@@ -66,6 +71,15 @@ class WebhookTarget:
     attempts: int = 0
     next_attempt_at: datetime | None = None
     last_error: str | None = None
+    previous_secret: str | None = field(default=None, repr=False)
+
+    def signing_secrets(self, now: datetime) -> tuple[str, ...]:
+        """The secrets a delivery made at `now` is signed with: the current one first, then
+        the replaced one while the rotation's overlap lasts."""
+        until = self.webhook.previous_secret_until
+        if self.previous_secret is None or until is None or until <= now:
+            return (self.secret,)
+        return (self.secret, self.previous_secret)
 
 
 def _host_allowed(host: str, port: int | None, entry: str) -> bool:
@@ -136,7 +150,9 @@ def _check_name(name: str) -> str:
 
 def _webhook(row: WebhookRow) -> Webhook:
     topics = None if row.topics is None else tuple(row.topics)
-    return Webhook(row.id, row.name, row.url, topics, row.active, row.created_at)
+    return Webhook(
+        row.id, row.name, row.url, topics, row.active, row.created_at, row.previous_secret_until
+    )
 
 
 def latest_outbox_id(session: Session) -> int:
@@ -214,11 +230,33 @@ def update_webhook(
     return _webhook(row)
 
 
-def rotate_webhook_secret(session: Session, webhook_id: int) -> tuple[Webhook, str]:
-    """Give the subscriber a new secret and return it (shown once): deliveries signed after
-    this commits carry it, the old one signs nothing more (no overlap: that would need a
-    second secret column, a migration). UnknownWebhookError when there is none."""
+def check_secret_overlap(overlap: timedelta) -> timedelta:
+    """The overlap, or ValueError naming `overlap_s` when it is negative or over the bound."""
+    if overlap < timedelta(0) or overlap > MAX_SECRET_OVERLAP:
+        raise ValueError(
+            f"overlap_s: must be 0 (switch at once) to {MAX_SECRET_OVERLAP.total_seconds():.0f}"
+            " seconds"
+        )
+    return overlap
+
+
+def rotate_webhook_secret(
+    session: Session,
+    webhook_id: int,
+    now: datetime,
+    overlap: timedelta = DEFAULT_SECRET_OVERLAP,
+) -> tuple[Webhook, str]:
+    """Give the subscriber a new secret and return it (shown once). Deliveries signed after
+    this commits carry it and, until `now + overlap`, the replaced secret's signature too
+    (overlap 0: the new one only, at once). A rotation within an overlap replaces the secret
+    that was current, so at most two secrets sign. UnknownWebhookError when there is none;
+    ValueError naming `overlap_s` for an overlap out of bounds."""
+    check_secret_overlap(overlap)
     row = _row(session, webhook_id)
+    if overlap > timedelta(0):
+        row.previous_secret, row.previous_secret_until = row.secret, now + overlap
+    else:
+        row.previous_secret = row.previous_secret_until = None
     row.secret = WEBHOOK_SECRET_PREFIX + secrets.token_urlsafe(32)
     session.flush()
     return _webhook(row), row.secret
@@ -245,6 +283,7 @@ def _targets(session: Session, *conditions: ColumnElement[bool]) -> list[Webhook
             cursor.attempts,
             cursor.next_attempt_at,
             cursor.last_error,
+            hook.previous_secret,
         )
         for hook, cursor in rows
     ]

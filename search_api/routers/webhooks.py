@@ -3,20 +3,23 @@
 A subscriber's URL must be http(s) with a host in `SKYNET_WEBHOOK_ALLOW` (422 naming `url`
 otherwise): the server posts wherever an admin points it, so the allow-list is what keeps it
 off internal services. The signing secret is returned once, by the POST that creates it or
-the POST that rotates it.
+the POST that rotates it; a rotation's overlap keeps the replaced secret signing beside the new
+one for a while (search_api/webhook_dispatcher.py: the signature header format).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Body, Path, Query, Response, status
 from pydantic import BaseModel, Field
 
 from index.catalog import append_audit
 from index.catalog.webhook_deliveries import DeadLetter, dead_letters, request_retry
 from index.catalog.webhooks import (
+    DEFAULT_SECRET_OVERLAP,
+    MAX_SECRET_OVERLAP,
     UNCHANGED,
     Webhook,
     create_webhook,
@@ -64,19 +67,33 @@ class WebhookOut(BaseModel):
     topics: list[str] | None
     active: bool
     created_at: datetime
+    previous_secret_until: datetime | None = Field(
+        default=None,
+        description="after a rotation, the replaced secret signs deliveries too until then",
+    )
 
     @classmethod
     def of(cls, hook: Webhook) -> WebhookOut:
         topics = None if hook.topics is None else list(hook.topics)
         return cls(
             id=hook.id, name=hook.name, url=hook.url, topics=topics, active=hook.active,
-            created_at=hook.created_at,
+            created_at=hook.created_at, previous_secret_until=hook.previous_secret_until,
         )  # fmt: skip
 
 
 class WebhookCreated(WebhookOut):
     secret: str = Field(
         description="signs every delivery (X-Skynet-Signature): shown once, never again"
+    )
+
+
+class RotateIn(BaseModel):
+    overlap_s: int = Field(
+        default=int(DEFAULT_SECRET_OVERLAP.total_seconds()),
+        ge=0,
+        le=int(MAX_SECRET_OVERLAP.total_seconds()),
+        description="seconds the replaced secret keeps signing beside the new one (each"
+        " delivery then carries both signatures); 0: the new secret only, at once",
     )
 
 
@@ -185,12 +202,23 @@ def change_webhook(
     dependencies=[requires(WEBHOOKS_ADMIN)],
 )
 def rotate_secret(
-    webhook_id: WebhookId, principal: PrincipalDep, session: SessionDep
+    webhook_id: WebhookId,
+    principal: PrincipalDep,
+    session: SessionDep,
+    body: Annotated[RotateIn | None, Body()] = None,
 ) -> WebhookCreated:
-    """Deliveries signed from now on carry the new secret only; the receiver must switch to it
-    (a delivery it refuses meanwhile is retried, then dead-lettered, and can be retried)."""
-    hook, secret = rotate_webhook_secret(session, webhook_id)
-    _audit(session, principal, "webhook_rotate_secret", webhook_id)
+    """Deliveries signed from now on carry the new secret's signature and, during the overlap
+    (`overlap_s`, 24 h unless given; `previous_secret_until` in the reply), the replaced
+    secret's too, so the receiver can switch at any moment of it. Overlap 0: the new secret
+    only, at once (a delivery the receiver refuses is retried, then dead-lettered)."""
+    overlap_s = (body or RotateIn()).overlap_s
+    hook, secret = rotate_webhook_secret(
+        session, webhook_id, datetime.now(UTC), timedelta(seconds=overlap_s)
+    )
+    append_audit(
+        session, principal=principal.name, role=principal.role, action="webhook_rotate_secret",
+        target=f"webhook:{webhook_id}", filters={"overlap_s": overlap_s},
+    )  # fmt: skip
     session.commit()
     return WebhookCreated(secret=secret, **WebhookOut.of(hook).model_dump())
 

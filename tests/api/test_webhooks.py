@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -162,8 +163,9 @@ def test_a_rotated_secret_signs_the_next_deliveries_and_the_old_one_none(
     before = publish_committed(live, 1)
     assert wait_for(lambda: receiver.ids() == before, timeout_s=20), receiver.ids()
     url = f"{live.base_url}/webhooks/{hook['id']}/secret"
-    rotated = httpx.post(url, headers=live.headers())
+    rotated = httpx.post(url, json={"overlap_s": 0}, headers=live.headers())  # at once
     assert rotated.status_code == 200, rotated.text
+    assert rotated.json()["previous_secret_until"] is None
     new_secret = rotated.json()["secret"]
     assert new_secret.startswith("whsec_") and new_secret != hook["secret"]
     shown = httpx.get(f"{live.base_url}/webhooks/{hook['id']}", headers=live.headers()).json()
@@ -179,6 +181,51 @@ def test_a_rotated_secret_signs_the_next_deliveries_and_the_old_one_none(
     assert viewer.status_code == 403
     missing = httpx.post(f"{live.base_url}/webhooks/999999/secret", headers=live.headers())
     assert missing.status_code == 404
+
+
+def test_during_a_rotations_overlap_either_secret_verifies_then_only_the_new_one(
+    live: LiveApi, receiver: Receiver, dispatcher: WebhookDispatcher
+) -> None:
+    """A receiver mid-rollout: it holds the old secret while the overlap lasts, switches to the
+    new one at some moment of it, and refuses (401) what its secret does not verify."""
+    hook = subscribe(live, receiver.url)
+    old_secret = hook["secret"]
+    receiver.secrets = (old_secret,)
+    url = f"{live.base_url}/webhooks/{hook['id']}/secret"
+    for bad in (-1, 7 * 24 * 3600 + 1, "soon"):
+        refused = httpx.post(url, json={"overlap_s": bad}, headers=live.headers())
+        assert refused.status_code == 422 and "overlap_s" in refused.text, refused.text
+    rotated = httpx.post(url, json={"overlap_s": 4}, headers=live.headers())
+    assert rotated.status_code == 200, rotated.text
+    new_secret = rotated.json()["secret"]
+    until = datetime.fromisoformat(rotated.json()["previous_secret_until"])
+    shown = httpx.get(f"{live.base_url}/webhooks/{hook['id']}", headers=live.headers()).json()
+    assert shown["previous_secret_until"] == rotated.json()["previous_secret_until"]
+    during = publish_committed(live, 2)  # the receiver still holds the old secret only
+    assert wait_for(lambda: receiver.ids() == during, timeout_s=20), receiver.ids()
+    receiver.secrets = (new_secret,)  # it switches within the overlap
+    during += publish_committed(live, 1)
+    assert wait_for(lambda: receiver.ids() == during, timeout_s=20), receiver.ids()
+    assert receiver.refused == []
+    for got in receiver.received:  # both signatures, the new secret's first
+        stamp, header = got.headers["x-skynet-timestamp"], got.headers["x-skynet-signature"]
+        first, second = header.split(", ")
+        assert signature_valid(new_secret, stamp, got.body, first)
+        assert signature_valid(old_secret, stamp, got.body, second)
+        assert not signature_valid(old_secret, stamp, got.body, first)
+    remaining_s = (until - datetime.now(UTC)).total_seconds()
+    time.sleep(max(0.0, remaining_s) + 0.3)  # the overlap is over
+    after = publish_committed(live, 1)
+    assert wait_for(lambda: receiver.ids() == during + after, timeout_s=20), receiver.ids()
+    last = receiver.received[-1]
+    stamp, header = last.headers["x-skynet-timestamp"], last.headers["x-skynet-signature"]
+    assert "," not in header and signature_valid(new_secret, stamp, last.body, header)
+    assert not signature_valid(old_secret, stamp, last.body, header)
+    receiver.secrets = (old_secret,)  # a receiver still on the old secret now refuses
+    late = publish_committed(live, 1)
+    assert wait_for(lambda: late[0] in receiver.refused, timeout_s=20), receiver.refused
+    receiver.secrets = (new_secret,)  # retried, and taken once it switches
+    assert wait_for(lambda: receiver.ids() == during + after + late, timeout_s=20)
 
 
 def test_dead_letters_are_listed_and_retried_through_the_api(

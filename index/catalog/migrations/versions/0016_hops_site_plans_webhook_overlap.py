@@ -103,11 +103,21 @@ def _downgrade_site_plans() -> None:
 
 
 def _upgrade_webhook_overlap() -> None:
-    pass  # PLACEHOLDER (hardening helper)
+    """`webhooks.previous_secret` / `previous_secret_until` (index/catalog/rows.py WebhookRow):
+    the secret a rotation replaced keeps signing deliveries, beside the new one, until then.
+    ALTER TABLE in place (never SQLite's copy-and-drop: dropping `webhooks` with foreign keys on
+    would delete the subscribers' cursors and dead letters by cascade)."""
+    with op.batch_alter_table("webhooks", recreate="never") as batch:
+        batch.add_column(sa.Column("previous_secret", sa.String(200), nullable=True))
+        batch.add_column(
+            sa.Column("previous_secret_until", sa.DateTime(timezone=True), nullable=True)
+        )
 
 
 def _downgrade_webhook_overlap() -> None:
-    pass  # PLACEHOLDER (hardening helper)
+    with op.batch_alter_table("webhooks", recreate="never") as batch:  # SQLite ≥ 3.35
+        batch.drop_column("previous_secret_until")
+        batch.drop_column("previous_secret")
 
 
 def upgrade() -> None:
