@@ -125,12 +125,30 @@ def hop_seed(ui_instance: UiInstance) -> int:
     raise AssertionError(f"no person track of {len(people)} has a hop candidate")
 
 
+TRAIL_HAS = (
+    "([ids, want]) => { const t = (document.querySelector('[data-testid=hop-map]').dataset.trail"
+    " || '').split(','); return ids.every(i => t.includes(String(i)) === want); }"
+)
+
+
+def choose_case(page: Page, label: str, purpose: str) -> None:
+    """Through the case bar: an existing case (its option reads "title (id)") and the purpose."""
+    page.locator("#case-choose").click()
+    page.locator("#case-select").select_option(label=label)
+    page.locator("#case-purpose-input").fill(purpose)
+    page.locator("#case-save").click()
+    expect(page.get_by_test_id("case-current")).to_have_text(label)
+
+
 def test_hop_confirm_updates_the_trail(
     page_as: PageAs, ui_instance: UiInstance, shot: Shot
 ) -> None:
+    """Confirm / reject are kept under the case: a reload and another session of the same
+    user show the same trail; rejecting a confirmed hop takes it off the trail."""
     seed = hop_seed(ui_instance)
     page = page_as("investigator")
     open_case(page, "UI case 3", "follow the person across cameras")
+    case_label = page.get_by_test_id("case-current").inner_text()
     page.goto(f"{ui_instance.base_url}/ui/tracks/{seed}")
     page.locator("#hop-run").click()
     candidates = page.locator("#hop-candidates .cand")
@@ -138,14 +156,27 @@ def test_hop_confirm_updates_the_trail(
     chosen = int(candidates.first.get_attribute("data-track-id") or 0)
     assert page.get_by_test_id("hop-map").get_attribute("data-trail") == str(seed)
     candidates.first.locator('button[data-action="confirm"]').click()
-    page.wait_for_function(
-        "([a, b]) => { const t = (document.querySelector('[data-testid=hop-map]').dataset.trail"
-        " || '').split(','); return t.includes(String(a)) && t.includes(String(b)); }",
-        arg=[seed, chosen],
-        timeout=30_000,
-    )  # the confirmed sighting joined the trail drawn on the map
+    page.wait_for_function(TRAIL_HAS, arg=[[seed, chosen], True], timeout=30_000)
+    # the confirmed sighting joined the trail drawn on the map, and the case's trail lists it
     expect(page.locator(f'#hop-candidates .cand[data-track-id="{chosen}"]')).to_have_count(0)
+    expect(page.locator("#hop-confirmed li")).to_have_count(1)
     shot(page, "hop")
+
+    page.reload()  # kept by the server, not by this tab
+    page.wait_for_function(TRAIL_HAS, arg=[[seed, chosen], True], timeout=30_000)
+    expect(page.locator("#hop-confirmed li")).to_have_count(1)
+
+    other = page_as("investigator")  # another browser session of the same user
+    choose_case(other, case_label, "follow the person across cameras")
+    other.goto(f"{ui_instance.base_url}/ui/tracks/{seed}")
+    other.wait_for_function(TRAIL_HAS, arg=[[seed, chosen], True], timeout=30_000)
+    other.locator('#hop-confirmed li button[data-action="reject"]').click()
+    other.wait_for_function(TRAIL_HAS, arg=[[chosen], False], timeout=30_000)  # left the trail
+    expect(other.locator("#hop-confirmed li")).to_have_count(0)
+    expect(other.locator("#hop-rejected li")).to_have_count(1)
+    undecided = other.locator(f'#hop-candidates .cand[data-track-id="{chosen}"][data-decision=""]')
+    expect(undecided).to_have_count(0)  # offered again only marked as rejected, ranked last
+    shot(other, "hop-case")
 
 
 def test_a_file_that_is_not_a_picture_is_refused_and_the_form_kept(

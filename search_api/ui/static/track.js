@@ -163,10 +163,61 @@ $("add-to-case").addEventListener("click", async () => {
 });
 
 // ---- hop: the trail across cameras ---------------------------------------------------------
+// Confirm / reject decisions are kept under the case in the catalog (PUT/DELETE
+// cases/{id}/hops): a reload or another session of the case shows the same trail. The hop
+// search under the case merges them in (confirmed sightings join the trail; rejected ones come
+// last, marked), and the case's trail lists every decision with reject / withdraw.
 
-const hopKey = `skynet.hop.${PAGE.user.name}.${trackId}`;
-const feedback = JSON.parse(sessionStorage.getItem(hopKey) ?? '{"confirmed":[],"rejected":[]}');
 let cameras = [];
+
+function hopCaseId() {
+  return access.case_id ?? currentCase()?.id ?? null;
+}
+
+// The case decisions go under: the track's own case, else the case bar's (asked for if none).
+async function decisionCase() {
+  if (access.case_id) return access.case_id;
+  const chosen = await requireCase(t("hop.case_needed"));
+  access = { case_id: chosen.id, purpose: chosen.purpose };
+  return chosen.id;
+}
+
+async function decide(fromId, toId, decision) {
+  try {
+    const caseId = await decisionCase();
+    const note = $("hop-note").value.trim();
+    await api(`cases/${encodeURIComponent(caseId)}/hops`, {
+      method: "PUT",
+      body: { from_track_id: fromId, to_track_id: toId, decision, note },
+    });
+    $("hop-note").value = "";
+    await runHop();
+  } catch (e) {
+    if (!(e instanceof ApiError && e.status === 0)) flash(t("common.error", { detail: e.detail ?? e }));
+  }
+}
+
+async function withdraw(fromId, toId) {
+  try {
+    await api(`cases/${encodeURIComponent(await decisionCase())}/hops`, {
+      method: "DELETE",
+      query: { from_track_id: fromId, to_track_id: toId },
+    });
+    await runHop();
+  } catch (e) {
+    flash(t("common.error", { detail: e.detail ?? e }));
+  }
+}
+
+function button(label, action, onClick, secondary = false) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.textContent = label;
+  b.dataset.action = action;
+  if (secondary) b.className = "secondary";
+  b.addEventListener("click", onClick);
+  return b;
+}
 
 function project(items) {
   const placed = items.filter((c) => c.lat !== null && c.lon !== null);
@@ -234,8 +285,9 @@ function drawHop(trail, candidates) {
 
 function candidateCard(c) {
   const item = document.createElement("article");
-  item.className = "cand";
+  item.className = c.decision === "rejected" ? "cand rejected" : "cand";
   item.dataset.trackId = c.track_id;
+  item.dataset.decision = c.decision ?? "";
   const img = document.createElement("img");
   img.alt = t("search.best_shot", { id: c.track_id });
   if (c.thumbnail_url) img.src = c.thumbnail_url;
@@ -249,42 +301,77 @@ function candidateCard(c) {
   const link = document.createElement("a");
   link.href = `/ui/tracks/${c.track_id}`;
   link.textContent = t("hop.open");
-  const confirm = document.createElement("button");
-  confirm.type = "button";
-  confirm.textContent = t("hop.confirm");
-  confirm.dataset.action = "confirm";
-  const reject = document.createElement("button");
-  reject.type = "button";
-  reject.className = "secondary";
-  reject.textContent = t("hop.reject");
-  reject.dataset.action = "reject";
-  for (const button of [confirm, reject]) {
-    button.addEventListener("click", () => {
-      (button === confirm ? feedback.confirmed : feedback.rejected).push(c.track_id);
-      sessionStorage.setItem(hopKey, JSON.stringify(feedback));
-      runHop();
-    });
-  }
-  body.append(text, link, document.createTextNode(" "), confirm, document.createTextNode(" "), reject);
+  const actions =
+    c.decision === "rejected"
+      ? [button(t("hop.withdraw"), "withdraw", () => withdraw(c.from_track_id, c.track_id), true)]
+      : [
+          button(t("hop.confirm"), "confirm", () => decide(c.from_track_id, c.track_id, "confirmed")),
+          button(t("hop.reject"), "reject", () => decide(c.from_track_id, c.track_id, "rejected"), true),
+        ];
+  if (c.decision === "rejected") text.prepend(`${t("hop.rejected_mark")} · `);
+  body.append(text, link);
+  for (const b of actions) body.append(document.createTextNode(" "), b);
   item.append(img, body);
   return item;
+}
+
+// One decision of the case's trail: both sightings, who decided, and what can be changed.
+function decisionRow(hop) {
+  const item = document.createElement("li");
+  item.dataset.from = hop.from_track_id;
+  item.dataset.to = hop.to_track_id;
+  const text = document.createElement("span");
+  text.textContent = t("hop.decided", {
+    from_camera: hop.from_track.camera_id, from_time: fmtTime(hop.from_track.start_at),
+    to_camera: hop.to_track.camera_id, to_time: fmtTime(hop.to_track.start_at),
+    who: hop.decided_by,
+  });
+  item.append(text);
+  if (hop.note) item.append(` · ${hop.note}`);
+  const pair = [hop.from_track_id, hop.to_track_id];
+  if (hop.decision === "confirmed") {
+    item.append(" ", button(t("hop.reject"), "reject", () => decide(...pair, "rejected"), true));
+  }
+  item.append(" ", button(t("hop.withdraw"), "withdraw", () => withdraw(...pair), true));
+  return item;
+}
+
+function showCaseTrail(caseTrail) {
+  $("hop-decisions").hidden = !caseTrail;
+  if (!caseTrail) return;
+  const confirmed = caseTrail.confirmed.map(decisionRow);
+  $("hop-confirmed").replaceChildren(...confirmed);
+  $("hop-rejected").replaceChildren(...caseTrail.rejected.map(decisionRow));
+  $("hop-none").hidden = confirmed.length + caseTrail.rejected.length > 0;
 }
 
 async function runHop() {
   $("hop-status").textContent = t("common.loading");
   try {
     if (!cameras.length) cameras = await api("cameras");
-    const reply = await api("search/hop", {
-      method: "POST",
-      body: { track_id: trackId, confirmed: feedback.confirmed, rejected: feedback.rejected, ...access },
-    });
-    drawHop(reply.trail, reply.candidates);
+    const reply = await api("search/hop", { method: "POST", body: { track_id: trackId, ...access } });
+    const caseId = hopCaseId();
+    const caseTrail = caseId ? await api(`cases/${encodeURIComponent(caseId)}/hops`) : null;
+    drawHop(reply.trail, reply.candidates.filter((c) => c.decision !== "rejected"));
     $("hop-candidates").replaceChildren(...reply.candidates.map(candidateCard));
+    showCaseTrail(caseTrail);
     $("hop-status").textContent = t("hop.status", {
       trail: reply.trail.length, candidates: reply.candidates.length,
-      rejected: feedback.rejected.length,
+      rejected: caseTrail?.rejected.length ?? 0,
     });
     $("hop-map").dataset.trail = reply.trail.map((h) => h.track_id).join(",");
+  } catch (e) {
+    $("hop-status").textContent = t("common.error", { detail: e.detail ?? e });
+  }
+}
+
+// On opening the page: the case's decisions, if it has any, redraw the trail at once.
+async function resumeHop() {
+  const caseId = hopCaseId();
+  if (!caseId || !PAGE.user.capabilities.includes("object_search")) return;
+  try {
+    const caseTrail = await api(`cases/${encodeURIComponent(caseId)}/hops`);
+    if (caseTrail.confirmed.length || caseTrail.rejected.length) await runHop();
   } catch (e) {
     $("hop-status").textContent = t("common.error", { detail: e.detail ?? e });
   }
@@ -306,7 +393,7 @@ async function load() {
   $("hop").hidden = !PAGE.user.capabilities.includes("object_search");
   showFacts();
   await Promise.all([drawTrajectory().catch(() => {}), loadClip()]);
-  if (feedback.confirmed.length || feedback.rejected.length) runHop();
+  await resumeHop();
   document.documentElement.dataset.ready = "track";
 }
 load();
