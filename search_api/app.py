@@ -21,7 +21,7 @@ from search_api.deps import (
     requires,
     start_job_runner,
 )
-from search_api.errors import HANDLED_ERRORS, status_and_detail
+from search_api.errors import HANDLED_ERRORS, DomainError, status_and_detail
 from search_api.limits import ApiLimits, RequestGuard
 from search_api.metrics import render_metrics
 from search_api.openapi import AUTH_RESPONSES, ERROR_RESPONSES, install_openapi, validation_detail
@@ -71,7 +71,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def domain_error_response(_request: Request, error: Exception) -> JSONResponse:
     """The one handler of domain errors (and the catalog's lookup errors): 4xx + `detail`."""
     code, detail = status_and_detail(error)
-    return JSONResponse({"detail": detail}, status_code=code)
+    headers = error.headers if isinstance(error, DomainError) else None
+    return JSONResponse({"detail": detail}, status_code=code, headers=headers)
 
 
 def validation_error_response(_request: Request, error: Exception) -> JSONResponse:

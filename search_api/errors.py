@@ -27,6 +27,7 @@ class DomainError(Exception):
     """A request the service refuses; the message names the field or thing at fault."""
 
     status_code = status.HTTP_400_BAD_REQUEST
+    headers: dict[str, str] | None = None  # response headers the status calls for
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
@@ -55,6 +56,16 @@ class Forbidden(DomainError):
     """The caller's role, cameras or case do not allow this."""
 
     status_code = status.HTTP_403_FORBIDDEN
+
+
+class TooManyRequests(DomainError):
+    """A rate limit refuses the request; `Retry-After` says in how many seconds to retry."""
+
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+
+    def __init__(self, detail: str, retry_after_s: int) -> None:
+        super().__init__(detail)
+        self.headers = {"Retry-After": str(retry_after_s)}
 
 
 class Conflict(DomainError):

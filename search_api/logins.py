@@ -14,7 +14,7 @@ from index.catalog.accounts import (
     user_credentials,
 )
 from index.passwords import dummy_hash, password_matches
-from search_api.errors import Forbidden, InvalidInput
+from search_api.errors import Forbidden, InvalidInput, TooManyRequests
 from search_api.tokens import AccountPolicy, IssuedToken, Unauthenticated, issue_session_token
 
 WRONG_CREDENTIALS = "wrong user name or password"
@@ -28,14 +28,37 @@ def _audit(session: Session, name: str, role: str, action: str, reason: str | No
     session.commit()
 
 
+def _throttle(session: Session, policy: AccountPolicy, name: str, client: str) -> None:
+    """TooManyRequests (429, Retry-After) when `client` or `name` is over its login rate;
+    before anything is read or hashed. The first refusal of a spell is audited."""
+    refusal = policy.throttle.admit(client, name)
+    if refusal is None:
+        return
+    if refusal.first:
+        _audit(session, name, "none", "login_throttled", f"{refusal.limit} rate, {client}")
+    window_s = policy.throttle.policy.window_s
+    raise TooManyRequests(
+        f"too many login attempts from this {refusal.limit} within {window_s:g} s: retry in"
+        f" {refusal.retry_after_s} s",
+        refusal.retry_after_s,
+    )
+
+
 def log_in(
-    session: Session, policy: AccountPolicy, name: str, password: str, now: datetime | None = None
+    session: Session,
+    policy: AccountPolicy,
+    name: str,
+    password: str,
+    client: str,
+    now: datetime | None = None,
 ) -> IssuedToken:
-    """A session token for `name` if `password` is theirs. Unauthenticated (401) for a wrong
-    name or password, the same either way, also for a locked or disabled account, so a guess
-    learns nothing about which names exist; Forbidden (403) naming the lock or the disabling
-    only to whoever gave the right password. The `lockout.max_failures`-th wrong password
-    within the window locks it."""
+    """A session token for `name` if `password` is theirs. TooManyRequests (429) first when
+    `client` (the caller's address) or `name` made too many attempts lately (login_throttle:
+    no password is hashed then). Unauthenticated (401) for a wrong name or password, the same
+    either way, also for a locked or disabled account, so a guess learns nothing about which
+    names exist; Forbidden (403) naming the lock or the disabling only to whoever gave the
+    right password. The `lockout.max_failures`-th wrong password within the window locks it."""
+    _throttle(session, policy, name, client)
     now = now or datetime.now(UTC)
     found = user_credentials(session, name)
     if found is None:

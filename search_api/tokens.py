@@ -36,6 +36,7 @@ from index.catalog.camera_groups import cameras_in_group
 from index.catalog.grants import granted_cameras
 from search_api.access import ROLES
 from search_api.errors import DomainError
+from search_api.login_throttle import LoginThrottle
 
 SESSION_ALGORITHM = "HS256"
 OIDC_ALGORITHMS = ("RS256", "ES256")
@@ -100,6 +101,8 @@ class AccountPolicy:
     session_max: timedelta = timedelta(hours=12)
     lockout: LockoutPolicy = field(default_factory=LockoutPolicy)
     oidc: OidcIssuer | None = None
+    # login attempts per client and per name (Settings.login_rate_*): this process's windows
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)
 
     @classmethod
     def ephemeral(cls) -> AccountPolicy:

@@ -1,11 +1,13 @@
 """The sign-in policy the API runs with (issue #17), built from the settings once at start-up:
-session-token key and lifetimes, lock-out, and the OIDC issuer if one is configured."""
+session-token key and lifetimes, lock-out, login rate limits, and the OIDC issuer if one is
+configured."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from index.catalog.accounts import LockoutPolicy
+from search_api.login_throttle import LoginThrottle, LoginThrottlePolicy
 from search_api.tokens import AccountPolicy, OidcIssuer
 from skynet.settings import Settings
 
@@ -34,4 +36,11 @@ def account_policy(settings: Settings) -> AccountPolicy:
             lockout=timedelta(seconds=settings.login_lockout_s),
         ),
         oidc=oidc,
+        throttle=LoginThrottle(
+            LoginThrottlePolicy(
+                window_s=settings.login_rate_window_s,
+                per_client=settings.login_rate_per_client,
+                per_name=settings.login_rate_per_name,
+            )
+        ),
     )

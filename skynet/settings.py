@@ -172,6 +172,14 @@ class Settings(BaseSettings):
     oidc_role_claim: str = "skynet_role"
     oidc_groups_claim: str = "skynet_camera_groups"
     oidc_name_claim: str = "preferred_username"
+    # Login rate limits (issue #17, search_api/login_throttle.py): at most
+    # `login_rate_per_client` attempts per client address (IPv6: its /64) and
+    # `login_rate_per_name` per user name within a sliding `login_rate_window_s`; more are 429
+    # with Retry-After before any password is hashed (a CPU guard too). Per API process; 0 turns
+    # a limit off. The lock-out above still applies to the attempts let through.
+    login_rate_window_s: float = Field(default=60.0, gt=0, le=24 * 3600)
+    login_rate_per_client: int = Field(default=30, ge=0, le=100_000)
+    login_rate_per_name: int = Field(default=10, ge=0, le=100_000)
 
     @field_validator("timezone")
     @classmethod

@@ -3,11 +3,12 @@ token, refresh it (rotation: the old one is revoked), log out, and ask who you a
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 
 from search_api.access import SIGNED_IN, capabilities_of
 from search_api.account_schemas import LoginIn, MeOut, TokenOut
 from search_api.deps import ContextDep, PrincipalDep, SessionDep, requires
+from search_api.login_throttle import client_address
 from search_api.logins import log_in, log_out, rotate
 from search_api.openapi import AUTH_RESPONSES, ErrorOut
 
@@ -15,14 +16,21 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 LOGIN_RESPONSES: dict[int | str, dict[str, object]] = {
     401: {"model": ErrorOut, "description": "wrong user name or password"},
     403: {"model": ErrorOut, "description": "the account is locked or disabled"},
+    429: {
+        "model": ErrorOut,
+        "description": "too many attempts from this client or for this name lately; retry"
+        " after `Retry-After` seconds (no password was checked)",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+    },
 }
 
 
 @router.post("/login", response_model=TokenOut, summary="Log in", responses=LOGIN_RESPONSES)
-def login(body: LoginIn, session: SessionDep, context: ContextDep) -> TokenOut:
+def login(body: LoginIn, request: Request, session: SessionDep, context: ContextDep) -> TokenOut:
     """A session token (Authorization: Bearer) for the user; it expires after a few minutes
-    (refresh it before then). Repeated wrong passwords lock the account for a while."""
-    issued = log_in(session, context.accounts, body.name, body.password)
+    (refresh it before then). Repeated wrong passwords lock the account for a while; attempts
+    are limited per client address and per name (429 with Retry-After)."""
+    issued = log_in(session, context.accounts, body.name, body.password, client_address(request))
     return TokenOut(access_token=issued.token, expires_at=issued.expires_at)
 
 

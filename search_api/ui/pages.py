@@ -21,6 +21,7 @@ from search_api.access import OBJECT_SEARCH, TRACKS_VIEW
 from search_api.browser_session import CSRF_HEADER, SESSION_COOKIE, csrf_matches, parse_cookies
 from search_api.deps import ContextDep, SessionDep, api_context
 from search_api.errors import InvalidInput, NotFound
+from search_api.login_throttle import client_address
 from search_api.logins import log_in, log_out, rotate
 from search_api.openapi import CatalogId
 from search_api.tokens import Unauthenticated, authenticate
@@ -121,7 +122,7 @@ class SignIn(BaseModel):
 def sign_in(body: SignIn, request: Request, session: SessionDep, context: ContextDep) -> Response:
     """Check the name and password like POST /api/v1/auth/login (lock-out, audit) and keep the
     session token in the browser's cookies; 401/403 with `detail` otherwise."""
-    issued = log_in(session, context.accounts, body.name, body.password)
+    issued = log_in(session, context.accounts, body.name, body.password, client_address(request))
     response = JSONResponse({"expires_at": issued.expires_at.isoformat()})
     set_session_cookies(response, issued, request.url.scheme == "https")
     return response
