@@ -50,6 +50,7 @@ from search_api.routers.exports import router as exports_router
 from search_api.routers.exports import start_export_runner, stop_export_runner
 from search_api.routers.reindex import router as reindex_router
 from search_api.routers.retention import router as retention_router
+from search_api.routers.site_plans import router as site_plans_router
 from search_api.routers.users import router as users_router
 from search_api.schemas import Health
 from search_api.ui.install import install_ui
@@ -125,6 +126,7 @@ def create_app(context: ApiContext) -> FastAPI:
     api.include_router(auth_router)  # sign-in: session tokens (issue #17)
     api.include_router(users_router)  # users, grants, camera groups (issue #17)
     api.include_router(retention_router)  # retention and legal holds (issue #17)
+    api.include_router(site_plans_router)  # site plans for the camera map (issue #18)
     api.include_router(case_hops_router)  # a case's hop decisions and trail (issue #18)
 
     @api.get(

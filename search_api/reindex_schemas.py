@@ -92,3 +92,22 @@ class IndexVersionOut(BaseModel):
             created_at=version.created_at, switched_at=version.switched_at,
             retired_at=version.retired_at,
         )  # fmt: skip
+
+
+class ModelChoiceOut(BaseModel):
+    """A detector or embedder name a re-index job may give (`argument`: what follows `name:`
+    when the name needs one, e.g. `ultralytics:PATH`)."""
+
+    name: str
+    summary: str = ""
+    argument: str | None = None
+    live: bool = Field(default=False, description="what the live index version was built with")
+
+
+class ReindexChoicesOut(BaseModel):
+    """What the start-a-re-index form offers: the registry's detectors, the embedders, and the
+    models of every index version the catalog knows (a learned re-ID metric's among them)."""
+
+    detectors: list[ModelChoiceOut]
+    embedders: list[ModelChoiceOut]
+    max_priority: int

@@ -14,6 +14,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
+from detect.registry import DETECTOR_BACKENDS
 from index.catalog import Principal, Session, append_audit
 from index.catalog.reindex import (
     REINDEX_JOB_KIND,
@@ -23,12 +24,25 @@ from index.catalog.reindex import (
     pause_job,
     resume_job,
 )
-from index.reindex_jobs import ReindexProgress, ReindexRequest, reindex_progress, start_reindex
+from index.reindex_jobs import (
+    EMBEDDER_MODELS,
+    MAX_PRIORITY,
+    ReindexProgress,
+    ReindexRequest,
+    reindex_progress,
+    start_reindex,
+)
 from search_api.access import REINDEX
 from search_api.deps import PrincipalDep, SessionDep, requires
 from search_api.errors import Conflict, InvalidInput, NotFound
 from search_api.openapi import AUTH_RESPONSES
-from search_api.reindex_schemas import IndexVersionOut, ReindexIn, ReindexJobOut
+from search_api.reindex_schemas import (
+    IndexVersionOut,
+    ModelChoiceOut,
+    ReindexChoicesOut,
+    ReindexIn,
+    ReindexJobOut,
+)
 
 router = APIRouter(
     prefix="/reindex",
@@ -105,6 +119,38 @@ def read_versions(session: SessionDep) -> list[IndexVersionOut]:
     """`live`: what searches use; `building`: a re-index fills it; `kept`: the previous live
     one (until retired with `skynet index retire`); `retired`: its index removed."""
     return [IndexVersionOut.of(version) for version in index_versions(session)]
+
+
+@router.get(
+    "/models", response_model=ReindexChoicesOut, summary="Detectors and embedders a job may name"
+)
+def read_choices(session: SessionDep) -> ReindexChoicesOut:
+    """The registry's detectors and the embedder models, then the detector and embedder of
+    every index version not retired (e.g. `mobilenetv2-embedder+reid:<id>` after a learned
+    metric was indexed); `live` marks the live version's, which the form starts with."""
+    versions = [v for v in index_versions(session) if v.state != "retired"]
+    live = next((v for v in versions if v.state == "live"), None)
+    live_detector = None if live is None else live.detector.partition("@")[0]
+    detectors = {
+        b.name: ModelChoiceOut(name=b.name, summary=b.summary, argument=b.argument)
+        for b in DETECTOR_BACKENDS.values()
+    }
+    embedders = {name: ModelChoiceOut(name=name) for name in EMBEDDER_MODELS}
+    for version in versions:
+        detector = version.detector.partition("@")[0]  # "<registry name>@<input WxH>"
+        detectors.setdefault(detector, ModelChoiceOut(name=detector, summary="index version"))
+        embedders.setdefault(
+            version.embedder, ModelChoiceOut(name=version.embedder, summary="index version")
+        )
+    if live_detector in detectors:
+        detectors[live_detector] = detectors[live_detector].model_copy(update={"live": True})
+    if live is not None and live.embedder in embedders:
+        embedders[live.embedder] = embedders[live.embedder].model_copy(update={"live": True})
+    return ReindexChoicesOut(
+        detectors=list(detectors.values()),
+        embedders=list(embedders.values()),
+        max_priority=MAX_PRIORITY,
+    )
 
 
 @router.get("/{job_id}", response_model=ReindexJobOut, summary="One job's progress")

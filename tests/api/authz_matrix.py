@@ -230,6 +230,15 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("POST", f"{V1}/reindex/{{job_id}}/pause"): needs(REINDEX),
     ("POST", f"{V1}/reindex/{{job_id}}/resume"): needs(REINDEX),
     ("POST", f"{V1}/reindex/{{job_id}}/cancel"): needs(REINDEX),
+    ("GET", f"{V1}/reindex/models"): needs(REINDEX),  # what the jobs page's form offers (#18)
+    # site plans for the camera map (#18): whoever sees the map reads, camera admins write
+    ("POST", f"{V1}/site-plans"): needs(CAMERA_ADMIN),
+    ("GET", f"{V1}/site-plans"): needs(CAMERAS_VIEW),
+    ("GET", f"{V1}/site-plans/{{plan_id}}/image"): needs(CAMERAS_VIEW),
+    ("PUT", f"{V1}/site-plans/{{plan_id}}"): needs(
+        CAMERA_ADMIN, body={"name": "p", "north": 2, "south": 1, "west": 1, "east": 2}
+    ),
+    ("DELETE", f"{V1}/site-plans/{{plan_id}}"): needs(CAMERA_ADMIN),
     # retention and legal holds (#17 part 5)
     ("GET", f"{V1}/retention"): needs(RETENTION_ADMIN),
     ("PUT", f"{V1}/retention"): needs(RETENTION_ADMIN),
