@@ -6,7 +6,8 @@ Writes `retention_*` keys into bench/results/security.json (other keys kept):
 retention_orphans (vectors without a track + tracks whose clip is gone without saying so +
 catalog rows naming a missing object + objects no row names; must be 0), what was deleted and
 held back, the run's wall time and rows deleted per second, and the same check after a run
-cut short between the object and catalog steps and completed by the next run.
+cut short between a batch's catalog commit and its object deletes (the objects noted on the
+run's job row) and completed by the next run.
 
     flock /tmp/skynet-bench.lock .venv/bin/python -m bench.retention
 """
@@ -35,7 +36,8 @@ from index.catalog.retention import (
     place_legal_hold,
     set_retention_tier,
 )
-from index.retention import RetentionConfig, delete_objects, make_plan, run_retention
+from index.catalog.retention_batches import delete_batch
+from index.retention import JOB_KIND, RetentionConfig, make_plan, object_keys, run_retention_job
 from index.retention_check import check_consistency
 from index.track_indexer import context_key
 from index.vectors import VectorIndex
@@ -157,10 +159,16 @@ def one_run(root: Path, crash_first: bool) -> dict[str, object]:
     made = populate(sessions, store, vectors, now)
     hold_a_case(sessions, now)
     before = check_consistency(sessions, store, vectors)
-    if crash_first:  # a run stopped after deleting objects, before the catalog commit
-        delete_objects(store, make_plan(sessions, CONFIG, now, CONFIG.batch_rows))
+    if crash_first:  # a run stopped after a batch's catalog commit, before its object deletes
+        with sessions() as session:
+            job_id = catalog.create_job(session, JOB_KIND, {"as_of": now.isoformat()})
+            session.commit()
+        plan = make_plan(sessions, CONFIG, now, CONFIG.batch_rows)
+        with sessions() as session:
+            delete_batch(session, job_id, plan, object_keys)
+            session.commit()
     started = time.perf_counter()
-    report = run_retention(sessions, store, vectors, CONFIG, now)
+    report = run_retention_job(sessions, store, vectors, CONFIG, "bench", now=now)[1]
     run_s = time.perf_counter() - started
     after = check_consistency(sessions, store, vectors)
     engine.dispose()

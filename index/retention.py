@@ -4,11 +4,15 @@ storage, the catalog and the vector index, keeping what legal holds name.
 One run, in this order (each step idempotent, so a run cut short is completed by the next):
 
 1. plan: the catalog's rows past their tier and not held (index/catalog/retention_plan.py);
-2. objects: delete the segments, thumbnails, context frames, plate crops and event pictures
-   the planned rows name (deleting a missing object is not an error);
-3. catalog: delete the rows and flag the kept tracks whose recording went, in one transaction;
+2. catalog: in one transaction per batch, read the legal holds again under the lock every
+   hold change takes, delete the rows still free, flag the kept tracks whose recording went,
+   and note the objects those rows named on the run's job row
+   (index/catalog/retention_batches.py: a hold placed while a run deletes loses nothing);
+3. objects: delete the noted segments, thumbnails, context frames, plate crops and event
+   pictures, then clear the note (a run that stopped before has its
+   note finished by the next run first; deleting a missing object is not an error);
 4. vectors: remove the deleted tracks from the live index, then drop any vector whose track
-   the catalog no longer has (a run that stopped after step 3 leaves such vectors);
+   the catalog no longer has (a run that stopped after step 2 leaves such vectors);
 5. bookkeeping (#13): old dead letters, outbox rows every webhook has passed and the SSE replay
    window no longer covers, and old finished jobs (index/catalog/housekeeping.py), audited as
    one `retention_prune` entry in the same transaction.
@@ -45,6 +49,11 @@ from index.catalog.retention import (
     RetentionPolicy,
     RetentionTier,
     retention_policy,
+)
+from index.catalog.retention_batches import (
+    clear_pending_objects,
+    delete_batch,
+    pending_objects,
 )
 from index.catalog.retention_plan import (
     DeletedRows,
@@ -192,7 +201,7 @@ def make_plan(
 
 
 def delete_objects(store: ObjectStore, plan: RetentionPlan) -> int:
-    """Step 2: delete the objects the plan names; returns how many keys were deleted."""
+    """Delete the objects the plan names; returns how many keys were deleted."""
     keys = object_keys(plan)
     for key in keys:
         store.delete(key)
@@ -200,16 +209,50 @@ def delete_objects(store: ObjectStore, plan: RetentionPlan) -> int:
 
 
 def delete_rows(sessions: SessionFactory, plan: RetentionPlan) -> DeletedRows:
-    """Step 3: delete the plan's rows in one transaction."""
+    """Delete the plan's rows in one transaction, as planned (no hold read again, no objects
+    noted: `delete_batch_and_objects` is the run's step)."""
     with sessions() as session:
         deleted = delete_planned(session, plan)
         session.commit()
     return deleted
 
 
+def delete_batch_and_objects(
+    sessions: SessionFactory, store: ObjectStore, job_id: str, plan: RetentionPlan
+) -> tuple[RetentionPlan, DeletedRows, int]:
+    """Steps 2 and 3 for one batch: its rows (the holds read again) in one transaction that
+    notes their objects on job `job_id`, then those objects, then the note cleared. Returns the
+    plan as the holds left it, the rows deleted and how many objects went."""
+    with sessions() as session:
+        batch = delete_batch(session, job_id, plan, object_keys)
+        session.commit()
+    keys = object_keys(batch.plan)
+    for key in keys:
+        store.delete(key)
+    with sessions() as session:
+        clear_pending_objects(session, job_id, keys)
+        session.commit()
+    return batch.plan, batch.rows, len(keys)
+
+
+def finish_pending_deletions(sessions: SessionFactory, store: ObjectStore) -> int:
+    """Delete the objects earlier runs noted but did not get to (they stopped between a
+    batch's commit and its object deletes); returns how many keys were deleted."""
+    with sessions() as session:
+        pending = pending_objects(session, JOB_KIND)
+    for job_id, keys in pending.items():
+        for key in keys:
+            store.delete(key)
+        with sessions() as session:
+            clear_pending_objects(session, job_id, keys)
+            session.commit()
+        log.info("retention: deleted %d objects run %s had noted", len(keys), job_id)
+    return sum(len(keys) for keys in pending.values())
+
+
 def drop_vectors(sessions: SessionFactory, vectors: VectorIndex, track_ids: tuple[int, ...]) -> int:
     """Step 4: remove the deleted tracks' vectors, then any vector whose track is gone (a run
-    that stopped after step 3); returns how many vectors went."""
+    that stopped after step 2); returns how many vectors went."""
     removed = vectors.remove(track_ids) if track_ids else 0
     held = vectors.track_ids()
     with sessions() as session:
@@ -257,10 +300,13 @@ def run_retention(
     vectors: VectorIndex | None,
     config: RetentionConfig,
     now: datetime,
+    job_id: str,
 ) -> RetentionReport:
     """Delete everything past its tier as of `now` (see the module docstring), in rounds of
-    `config.batch_rows` per kind and camera; returns what went."""
+    `config.batch_rows` per kind and camera, noting each round's objects on job `job_id` (the
+    run's `retention` job row); returns what went."""
     report = RetentionReport(False, now, current_policy(sessions, config))
+    report.objects += finish_pending_deletions(sessions, store)
     flagged: set[int] = set()
     gone: set[int] = set()
     while True:
@@ -268,8 +314,7 @@ def run_retention(
         if plan.is_empty():
             report.add_plan(plan, 0)
             break
-        objects = delete_objects(store, plan)
-        deleted = delete_rows(sessions, plan)
+        plan, deleted, objects = delete_batch_and_objects(sessions, store, job_id, plan)
         report.add_plan(plan, objects)
         flagged.update(deleted.flagged_track_ids)
         gone.update(deleted.track_ids)  # a flagged track a later round deleted is not kept
@@ -327,7 +372,7 @@ def run_retention_job(
         if dry:
             report = dry_run(sessions, config, at)
         else:
-            report = run_retention(sessions, store, vectors, config, at)
+            report = run_retention(sessions, store, vectors, config, at, job_id)
     except Exception as error:
         with sessions() as session:
             finish_held_job(session, job_id, runner_id, "failed", error=str(error)[:2000])

@@ -98,6 +98,13 @@ def _lock_head(session: Session) -> _Head:
     return _Head(seq, chained, at)
 
 
+def lock_audit_chain(session: Session) -> None:
+    """Take the chain's write lock without appending, held to the end of the transaction: a
+    writer that must see every audited change committed before it and let none commit while it
+    works (a retention batch re-reading the legal holds) takes it first."""
+    _lock_head(session)
+
+
 def append_audit(
     session: Session,
     *,

@@ -2,10 +2,11 @@
 (`plan_retention`), deleting them in one transaction (`delete_planned`), and the look-ups the
 consistency check uses (`referenced_object_keys`, `tracks_with_missing_clip`, ...).
 
-A plan names every object key its rows refer to, so the caller deletes the objects first and
-the rows after (a crash between the two leaves rows the next run plans again; deleting a
-missing object is not an error). A track kept longer than its recording is flagged
-(track_clips_deleted) in the transaction that deletes the segments.
+A plan names every object key its rows refer to. The caller deletes a batch's rows in one
+transaction that first reads the legal holds again (`without_new_holds`, under the audit
+chain's lock: retention_batches.py) and notes the objects, then deletes the objects. A track
+kept longer than its recording is flagged (track_clips_deleted) in the transaction that
+deletes the segments.
 """
 
 from __future__ import annotations
@@ -247,6 +248,40 @@ def plan_retention(
         )
     return RetentionPlan(
         now, tuple(segments), tuple(tracks), tuple(events), tuple(gaps), tuple(held_back), groups
+    )
+
+
+def without_new_holds(session: Session, plan: RetentionPlan) -> RetentionPlan:
+    """The plan less what the legal holds keep now (a hold placed, or material filed under a
+    held case, since it was made); what they keep moves to `held`. Read inside the deleting
+    transaction, after taking the lock every hold change takes, so none slips in between."""
+    held = held_material(session)
+    spans = _held_spans(session, held)
+    kept: list[HeldBack] = []
+
+    def during(camera_id: str, start_at: datetime, end_at: datetime) -> set[str]:
+        return _holding_cases(spans.get(camera_id, []), start_at, end_at)
+
+    def free(kind: str, item_id: int, camera_id: str, cases: Iterable[str]) -> bool:
+        names = tuple(sorted(set(cases)))
+        if names:
+            kept.append(HeldBack(kind, item_id, camera_id, names))
+        return not names
+
+    segments = tuple(
+        s
+        for s in plan.segments
+        if free("segment", s.id, s.camera_id, during(s.camera_id, s.start_at, s.end_at))
+    )
+    tracks = tuple(
+        t for t in plan.tracks if free("track", t.id, t.camera_id, held.tracks.get(t.id, ()))
+    )
+    events = tuple(
+        e for e in plan.events if free("event", e.id, e.camera_id, held.events.get(e.id, ()))
+    )
+    gaps = tuple(g for g in plan.gaps if not during(g.camera_id, g.start_at, g.end_at))
+    return RetentionPlan(
+        plan.now, segments, tracks, events, gaps, (*plan.held, *kept), plan.camera_groups
     )
 
 

@@ -33,12 +33,12 @@ from index.catalog.rows import EventRow, JobRow, SegmentRow, TrackRow
 from index.retention import (
     JOB_KIND,
     RetentionConfig,
+    RetentionReport,
     RetentionScheduler,
     delete_objects,
     delete_rows,
     dry_run,
     make_plan,
-    run_retention,
     run_retention_job,
 )
 from index.retention_check import check_consistency
@@ -89,6 +89,13 @@ def _counts(sessions: sessionmaker[Session]) -> tuple[int, int, int]:
         )
 
 
+def _run(
+    sessions: sessionmaker[Session], store: ObjectStore, vectors: VectorIndex
+) -> RetentionReport:
+    """A retention run as of NOW, as the scheduler and the API start it (a job row)."""
+    return run_retention_job(sessions, store, vectors, CONFIG, "test", now=NOW)[1]
+
+
 def _exists(sessions: sessionmaker[Session], row: type, row_id: int) -> bool:
     with sessions() as session:
         return session.get(row, row_id) is not None
@@ -122,7 +129,7 @@ def test_run_deletes_old_material_everywhere_keeps_new_and_held(
     sessions: sessionmaker[Session], store: LocalObjectStore, vectors: VectorIndex
 ) -> None:
     material, _case_id = _setup(sessions, store, vectors)
-    report = run_retention(sessions, store, vectors, CONFIG, NOW).as_json()
+    report = _run(sessions, store, vectors).as_json()
     assert report["deleted"]["segments"] == 3
     assert report["deleted"]["tracks"] == 7
     assert report["deleted"]["events"] == 3
@@ -160,7 +167,7 @@ def test_run_deletes_old_material_everywhere_keeps_new_and_held(
     assert report["deleted"]["recording_gaps"] == 5
     orphans = check_consistency(sessions, store, vectors)
     assert orphans.total == 0, orphans.examples
-    again = run_retention(sessions, store, vectors, CONFIG, NOW).as_json()
+    again = _run(sessions, store, vectors).as_json()
     assert again["deleted"]["segments"] == again["deleted"]["tracks"] == 0
 
 
@@ -168,13 +175,13 @@ def test_released_hold_lets_the_next_run_delete(
     sessions: sessionmaker[Session], store: LocalObjectStore, vectors: VectorIndex
 ) -> None:
     material, case_id = _setup(sessions, store, vectors)
-    run_retention(sessions, store, vectors, CONFIG, NOW)
+    _run(sessions, store, vectors)
     with sessions() as session:
         released = release_legal_hold(session, case_id, "admin")
         assert released is not None and released.released_at is not None
         assert release_legal_hold(session, case_id, "admin") is None  # released already
         session.commit()
-    report = run_retention(sessions, store, vectors, CONFIG, NOW).as_json()
+    report = _run(sessions, store, vectors).as_json()
     assert report["held_back"] == []
     assert report["deleted"] == {
         "segments": 2, "segment_bytes": report["deleted"]["segment_bytes"], "tracks": 1,
@@ -199,7 +206,7 @@ def test_views_and_watchlist_hits_under_a_held_case_are_held(
         place_legal_hold(session, case_id, "preserve", "admin")
         session.commit()
         assert held_material(session).tracks == {viewed: (case_id,)}
-    run_retention(sessions, store, vectors, CONFIG, NOW)
+    _run(sessions, store, vectors)
     assert _exists(sessions, TrackRow, viewed)
     assert _exists(sessions, SegmentRow, material.segments[("cam-a", 40)])
     assert check_consistency(sessions, store, vectors).total == 0
@@ -243,7 +250,7 @@ def test_a_run_cut_short_between_steps_is_completed_by_the_next(
     deleted = delete_rows(sessions, plan)
     assert len(deleted.track_ids) == 7
     assert check_consistency(sessions, store, vectors).vectors_without_track == 7
-    report = run_retention(sessions, store, vectors, CONFIG, NOW).as_json()
+    report = _run(sessions, store, vectors).as_json()
     assert report["vectors_removed"] == 7
     assert check_consistency(sessions, store, vectors).total == 0
     assert _counts(sessions) == (5, 9, 5)
@@ -281,7 +288,7 @@ def test_retention_against_a_real_s3(
     before = len(s3.list())
     dry = dry_run(sessions, CONFIG, NOW).as_json()
     assert len(s3.list()) == before
-    report = run_retention(sessions, s3, vectors, CONFIG, NOW).as_json()
+    report = _run(sessions, s3, vectors).as_json()
     assert report["deleted"]["objects"] == dry["would_delete"]["objects"] == 20
     assert len(s3.list()) == before - 20
     assert not s3.exists(material.segment_keys[("cam-a", 40)])
