@@ -13,8 +13,8 @@ is not the live version) and, if the request says so, switched live; the job suc
 figures and the list of skipped segments.
 
 Crashes: every unit commits its tracks with its checkpoint, so a job taken over after its
-runner died (stale heartbeat, `take_over_job`) or resumed after a pause goes on with exactly the
-pending units: none lost, none twice.
+runner died (stale heartbeat, index/job_runner.py) or resumed after a pause goes on with exactly
+the pending units: none lost, none twice.
 
 CPU share: the executor's thread count (`SKYNET_REINDEX_THREADS`, default 1 of the machine's 2
 cores) with one ONNX Runtime thread per model bounds what a job takes; `pace` returns how long
@@ -30,7 +30,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -40,14 +40,7 @@ from detect.embedder import METRIC_NAME_SEPARATOR
 from detect.registry import parse_detector_name
 from index.catalog import JobRecord, UnitProgress
 from index.catalog.cameras import require_camera
-from index.catalog.jobs import (
-    create_job,
-    finish_held_job,
-    get_job,
-    orphaned_job_ids,
-    release_jobs,
-    take_over_job,
-)
+from index.catalog.jobs import create_job, finish_held_job, get_job
 from index.catalog.reindex import (
     REINDEX_JOB_KIND,
     UnitRecord,
@@ -65,6 +58,7 @@ from index.catalog.reindex import (
 from index.catalog.tracks import camera_track_embeddings
 from index.catalog.values import check_time_range
 from index.index_versions import IndexVersions, SwitchRefused
+from index.job_runner import HEARTBEAT_S, JobLease
 from index.reindex_units import (
     Executor,
     SegmentUnit,
@@ -78,8 +72,6 @@ log = logging.getLogger(__name__)
 EMBEDDER_MODELS = ("mobilenetv2-embedder", "mobilenetv2-embedder-int8")
 MAX_CAMERAS = 1000
 MAX_PRIORITY = 10
-LEASE_S = 60.0  # a running job whose heartbeat is older was left by a dead runner
-HEARTBEAT_S = 15.0
 REPORT_EVERY_S = 1.0  # progress is counted over all the job's units: at most once a second
 
 Pace = Callable[[], float]  # seconds to wait before the next unit (0: go)
@@ -219,7 +211,10 @@ class ReindexRunner:
         self.executor = executor
         self.context = context
         self.versions = versions
-        self.runner_id = runner_id or f"reindex-{uuid.uuid4().hex[:12]}"
+        self._lease = JobLease(
+            sessions, REINDEX_JOB_KIND, runner_id or f"reindex-{uuid.uuid4().hex[:12]}"
+        )
+        self.runner_id = self._lease.runner_id
         self._pace = pace or (lambda: 0.0)
         self._on_vectors = on_vectors
         self.max_attempts = max_attempts
@@ -242,9 +237,7 @@ class ReindexRunner:
         if self._thread is not None:
             self._thread.join(timeout_s)
             self._thread = None
-        with self._sessions() as session:
-            release_jobs(session, self.runner_id)
-            session.commit()
+        self._lease.release()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -256,20 +249,9 @@ class ReindexRunner:
             if not ran:
                 self._stop.wait(self._poll_s)
 
-    def take_over_orphans(self) -> int:
-        """Queue for this runner the re-index jobs whose runner died; how many."""
-        now = datetime.now(UTC)
-        stale_before = now - timedelta(seconds=LEASE_S)
-        taken = 0
-        with self._sessions() as session:
-            for job_id in orphaned_job_ids(session, REINDEX_JOB_KIND, stale_before):
-                taken += take_over_job(session, job_id, self.runner_id, stale_before, now)
-            session.commit()
-        return taken
-
     def run_next(self) -> bool:
         """Claim the next queued job (orphans first taken over) and run it; False when none."""
-        self.take_over_orphans()
+        self._lease.take_over_orphans()
         with self._sessions() as session:
             for job in claimable_reindex_jobs(session, self.runner_id):
                 if claim_job(session, job.id, self.runner_id):

@@ -3,40 +3,33 @@
 A job lives in the catalog's `jobs` table: its request (`params`: filters already resolved,
 top_k, seed track), state (queued → running → succeeded / failed / cancelled), progress and
 result (ranked track ids with scores and matched attributes; links are signed when a page is
-read). Each API process has one runner; it holds the jobs it runs and keeps their heartbeat
-fresh, takes over jobs whose heartbeat stopped (a dead process's) at start-up and then every
-HEARTBEAT_S, and on a clean shutdown hands its unfinished jobs back, queued, to the next
-runner. A job taken over runs its stored request again from the start: the same result.
+read). Each API process has one runner (index/job_runner.py): it holds the jobs it runs and
+keeps their heartbeat fresh, takes over jobs whose heartbeat stopped (a dead process's) at
+start-up and then every heartbeat, and on a clean shutdown hands its unfinished jobs back,
+queued, to the next runner. A job taken over runs its stored request again from the start: the
+same result.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import uuid
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from index.catalog import (
-    CatalogError,
     Session,
     TrackQuery,
     append_audit,
-    beat,
     create_held_job,
     finish_held_job,
     get_job,
     get_track,
     job_owner,
-    orphaned_job_ids,
     record_progress,
-    release_jobs,
-    start_held_job,
-    take_over_job,
 )
+from index.job_runner import LEASE_S as LEASE_S  # re-exported: tests age heartbeats past it
+from index.job_runner import JobCancelledError, PooledJobRunner
 from search_api.context import ApiContext
 from search_api.search_pipeline import ByAttributes, ByTrack, rank_in_slices
 from search_api.search_service import ScoredTrack
@@ -46,12 +39,6 @@ log = logging.getLogger(__name__)
 JOB_KIND_PREFIX = "search:"
 SLICE_TRACKS = 20_000  # candidates per vector search: a job may stop between slices
 ATTRIBUTE_PROGRESS_ROWS = 5_000
-HEARTBEAT_S = 15.0
-LEASE_S = 60.0  # a live job whose heartbeat is older was left by a dead process
-
-
-class JobCancelledError(Exception):
-    """Raised inside a worker when its job was cancelled or taken over by another runner."""
 
 
 class RunnerStoppingError(Exception):
@@ -127,9 +114,9 @@ def load_spec(session: Session, job_id: str) -> SearchJobSpec:
     )
 
 
-class SearchJobRunner:
-    """Runs this process's search jobs on `workers` threads; `start` takes over orphaned jobs
-    and starts the heartbeat, `shutdown` stops between slices and hands unfinished jobs back."""
+class SearchJobRunner(PooledJobRunner):
+    """Runs this process's search jobs on `workers` threads (index/job_runner.py: leases,
+    heartbeat, take-over); `shutdown` stops workers between slices and hands jobs back."""
 
     def __init__(
         self,
@@ -137,106 +124,27 @@ class SearchJobRunner:
         workers: int = 2,
         current: Callable[[], ApiContext] | None = None,
     ) -> None:
-        self.runner_id = uuid.uuid4().hex
+        super().__init__(context.sessions, JOB_KIND_PREFIX, "search job", workers=workers)
         self._context = context
         # the API's context now: a job ranks with the index + embedder live when it starts
         self._current = current or (lambda: context)
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="search-job")
-        self._futures: dict[str, Future[None]] = {}
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._heartbeat = threading.Thread(
-            target=self._beat_until_stopped, name="search-job-heartbeat", daemon=True
-        )
-
-    @property
-    def stopping(self) -> bool:
-        return self._stopping.is_set()
-
-    def start(self) -> list[str]:
-        """Take over the jobs dead processes left, start the heartbeat; the ids taken over."""
-        try:
-            taken = self.take_over_orphans()
-        except CatalogError:  # the heartbeat tries again; the API serves meanwhile
-            log.exception("search jobs: could not take over orphaned jobs at start-up")
-            taken = []
-        self._heartbeat.start()
-        return taken
 
     def create(self, session: Session, owner: str, request: Mapping[str, Any]) -> str:
         """Store a queued job held by this runner (the caller commits, then calls `submit`)."""
         kind = f"{JOB_KIND_PREFIX}{request['kind']}"
         return create_held_job(session, kind, owner, request, self.runner_id)
 
-    def submit(self, job_id: str) -> None:
-        """Run a stored job this runner holds (ignored once shutting down: it is handed back)."""
-        with self._lock:
-            if not self._stopping.is_set():
-                self._futures[job_id] = self._pool.submit(self._run, job_id)
-
-    def take_over_orphans(self) -> list[str]:
-        """Queue here every search job whose runner stopped beating; the ids taken over."""
-        now = datetime.now(UTC)
-        stale_before = now - timedelta(seconds=LEASE_S)
-        with self._context.sessions() as session:
-            orphans = orphaned_job_ids(session, JOB_KIND_PREFIX, stale_before)
-            taken = [
-                job_id
-                for job_id in orphans
-                if take_over_job(session, job_id, self.runner_id, stale_before, now)
-            ]
-            session.commit()
-        for job_id in taken:
-            log.info("search job %s: taken over from a stopped runner", job_id)
-            self.submit(job_id)
-        return taken
-
-    def wait(self, job_id: str, timeout_s: float) -> None:
-        """Block until this runner's worker for the job returns (KeyError: not run here)."""
-        with self._lock:
-            future = self._futures[job_id]
-        future.result(timeout=timeout_s)
-
-    def shutdown(self) -> None:
-        """Stop between slices and hand every unfinished job back, queued; idempotent."""
-        with self._lock:
-            if self._stopping.is_set():
-                return
-            self._stopping.set()
-        if self._heartbeat.is_alive():
-            self._heartbeat.join()
-        self._pool.shutdown(wait=True, cancel_futures=True)
-        with self._context.sessions() as session:
-            released = release_jobs(session, self.runner_id)
-            session.commit()
-        if released:
-            log.info("search jobs: %d unfinished job(s) handed back for the next start", released)
-
-    def _beat_until_stopped(self) -> None:
-        while not self._stopping.wait(HEARTBEAT_S):
-            try:
-                with self._context.sessions() as session:
-                    beat(session, self.runner_id)
-                    session.commit()
-                self.take_over_orphans()
-            except CatalogError:  # a catalog hiccup must not stop the heartbeat for good
-                log.exception("search job heartbeat failed")
-
     def _progress(self, job_id: str, fraction: float) -> None:
-        if self._stopping.is_set():
+        if self.stopping:
             raise RunnerStoppingError
-        with self._context.sessions() as session:
-            held = record_progress(session, job_id, self.runner_id, round(min(1.0, fraction), 4))
-            session.commit()
-        if not held:
-            raise JobCancelledError
+        # through this module's `record_progress`, so a test can hold a worker at a write
+        self.report_progress(job_id, fraction, record_progress)
 
-    def _run(self, job_id: str) -> None:
+    def run(self, job_id: str) -> None:
         try:
+            if not self.start_job(job_id):
+                return  # cancelled while queued, or taken over by another runner
             with self._context.sessions() as session:
-                if not start_held_job(session, job_id, self.runner_id):
-                    return  # cancelled while queued, or taken over by another runner
-                session.commit()
                 spec = load_spec(session, job_id)
 
             def progress(fraction: float) -> None:
