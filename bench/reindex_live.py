@@ -5,7 +5,8 @@ Live cost: one thread over the camera's 640×360 sub stream as `ingest.camera` r
 every frame decoded, 5 fps sampled, the motion gate, BGR only for the frames it passes — then
 the pipeline's detector in batches of 4 (the analysis worker's batch) and the ByteTracker.
 Recording, track finalising and indexing are left out: this is the analysis the archive path
-replaces, not the whole live process (`bench/live.py` measures that).
+replaces, not the whole live process (`bench/live.py` measures that). The tracks' spans (those
+seen twice, as the track builder keeps them) are kept for bench/reindex_boundaries.py.
 
 Recall: the labelled vtest frames (tests/data/vtest_persons.json, hand-checked boxes) as each
 path sees them — decoded from the sub stream for the live path, from the 1080p main stream and
@@ -48,6 +49,7 @@ class LiveCost:
     frames_decoded: int
     frames_sampled: int
     frames_detected: int  # sampled frames the motion gate passed
+    track_spans_s: tuple[tuple[float, float], ...] = ()  # (first, last) s of each track seen ≥ 2×
 
     @property
     def cpu_ms_per_footage_second(self) -> float:
@@ -65,6 +67,7 @@ def measure_live_cost(
     """Run the live analysis over the first `footage_s` of `sub_path` (looped if shorter)."""
     tracker = ByteTracker()
     gate = MotionGate()
+    seen: dict[int, list[float]] = {}  # tracker id → first s, last s, observations
     pending: list[tuple[float, np.ndarray]] = []
     decoded = sampled = detected = 0
     offset_s = 0.0
@@ -75,7 +78,10 @@ def measure_live_cost(
         found = detector.detect([image for _, image in pending])
         for (at_s, image), detections in zip(pending, found, strict=True):
             for_tracker, _side = split_side_detections(detections)
-            tracker.update(for_tracker, at_s, image)
+            tracked, _ended = tracker.update(for_tracker, at_s, image)
+            for track_id in [] if tracked.tracker_id is None else tracked.tracker_id.tolist():
+                span = seen.setdefault(int(track_id), [at_s, at_s, 0.0])
+                span[1], span[2] = at_s, span[2] + 1
         pending.clear()
 
     while offset_s < footage_s:
@@ -102,9 +108,10 @@ def measure_live_cost(
     if pending:
         flush()
     tracker.end_all()
+    spans = tuple((first, last) for first, last, count in seen.values() if count >= 2)
     return LiveCost(
         footage_s, time.process_time() - cpu0, time.perf_counter() - wall0,
-        decoded, sampled, detected,
+        decoded, sampled, detected, spans,
     )  # fmt: skip
 
 

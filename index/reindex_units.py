@@ -8,9 +8,10 @@ The contract every executor keeps:
 - `process_unit(unit, context)` is the whole work of a unit and is idempotent: a unit already
   done (or skipped) is a no-op; otherwise it reads the segment from object storage, checks its
   bytes against the catalog (size, sha256), analyses it on the archive path (ingest/archive.py
-  → batched detector → tracker → track builder, as live), stores the pictures, then commits the
-  unit's tracks (tagged with the job's detector and embedder versions) together with its
-  checkpoint (`pending` → `done`) in ONE catalog transaction. A crash before that commit leaves
+  → batched detector → tracker → track builder, as live; with its neighbours' edges, see
+  below), stores the pictures, then commits the unit's tracks (tagged with the job's detector
+  and embedder versions) together with its checkpoint (`pending` → `done`) in ONE catalog
+  transaction. A crash before that commit leaves
   the unit pending (redone from scratch; its pictures are overwritten under the same keys); a
   second worker racing on the same unit loses the conditional checkpoint update and rolls back.
   A segment that cannot be read (missing, truncated, corrupt, undecodable) is checkpointed
@@ -29,48 +30,55 @@ Another executor plugs in by implementing `Executor.run` (e.g. one Ray task per 
 actors holding a `UnitContext`): results and checkpoints go to the shared catalog and object
 storage from the workers themselves, so the job code (index/reindex_jobs.py) is the same.
 
-Tracks crossing a segment boundary are split in two: each unit's tracker starts empty and
-ends every track at the segment's end, so someone in view across a boundary becomes one track
-per segment (both found by an appearance search, counted twice by per-track counts). Joining
-them would make a unit either wait for its successor or rewrite its predecessor's committed
-track rows, and so lose the one-transaction-per-segment checkpoint that makes resume exact;
-it is not done.
+Tracks crossing a segment boundary stay whole (index/reindex_boundaries.py): a track belongs to
+the unit whose segment holds its first confirmed frame; a unit warms its tracker up on the
+previous segment's tail (so the tracks already in view are known to be the previous unit's) and
+follows its own open tracks into the following segments until they end (up to the next
+hand-over segment, once a minute). Units stay independent and each still commits its own
+tracks, whole, with its checkpoint; the neighbours are read, never written.
 
-Re-indexed tracks get local ids −(unit id × 10⁵ + tracker id): the catalog's track key
-(camera, local id, start) of a re-index never meets a live track's (positive ids) nor another
-job's, and the redo of a crashed unit writes the same keys.
+Re-indexed tracks get local ids −(unit id × 10⁵ + tracker id), the unit being the track's owner
+(tracker ids count the warm-up's and the look-ahead's tracks too, far below 10⁵): the catalog's
+track key (camera, local id, start) of a re-index never meets a live track's (positive ids) nor
+another job's, and the redo of a crashed unit writes the same keys.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from itertools import islice
 from pathlib import Path
 from typing import Literal, Protocol
 
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
-from detect.bytetrack import ByteTrackConfig, ByteTracker
+from detect.bytetrack import ByteTrackConfig
 from detect.detector import Detector
 from detect.embedder import AppearanceEmbedder
 from detect.registry import DetectorOptions, build_detector
-from detect.track_builder import TrackBuilder
 from detect.track_record import TrackRecord
-from detect.violations import SIDE_CLASSES, split_side_detections
+from detect.violations import SIDE_CLASSES
 from index.catalog import add_tracks
 from index.catalog.reindex import begin_unit_attempt, finish_unit, skip_unit
 from index.catalog.values import NewTrack
+from index.reindex_boundaries import (
+    BoundarySettings,
+    BoundaryStats,
+    NeighbourBytes,
+    SegmentBytes,
+    UnitAnalyser,
+    UnitAnalysis,
+    bytes_problem,
+    unit_neighbours,
+)
 from index.track_indexer import context_key, thumbnail_key
-from ingest.archive import ArchiveError, ArchiveReader, ArchiveSettings, ArchiveStats
-from ingest.frame import Frame
+from ingest.archive import ArchiveError, ArchiveSettings
 from storage.objectstore import ObjectNotFoundError, ObjectStore
 
 log = logging.getLogger(__name__)
@@ -116,6 +124,9 @@ class UnitResult:
     wall_s: float = 0.0
     decoded_frames: int = 0
     analysed_frames: int = 0
+    warmup_frames: int = 0  # analysed before the segment (the previous one's tail)
+    lookahead_frames: int = 0  # analysed after it, following the unit's open tracks
+    boundary_notes: tuple[str, ...] = ()  # neighbours not used, and why
 
 
 def reindex_local_track_id(unit_id: int, tracker_id: int) -> int:
@@ -153,7 +164,8 @@ class UnitModels:
 
 @dataclass(frozen=True)
 class AnalysisSettings:
-    """How units are analysed: archive sampling, detector input, batch and tracker age."""
+    """How units are analysed: archive sampling, detector input, batch, tracker age and the
+    segment boundaries (index/reindex_boundaries.py; None: every track cut at each boundary)."""
 
     archive: ArchiveSettings = field(default_factory=ArchiveSettings)
     detector_input_px: tuple[int, int] = (448, 256)
@@ -161,6 +173,7 @@ class AnalysisSettings:
     batch_size: int = 4
     track_max_age_s: float = 2.0
     intra_op_threads: int = 1  # ONNX Runtime threads per model: one core per unit in flight
+    boundaries: BoundarySettings | None = field(default_factory=BoundarySettings)
 
 
 class UnitContext:
@@ -213,41 +226,40 @@ def load_models(
 # ---- one unit -------------------------------------------------------------------------------
 
 
-def _batches(frames: Iterator[Frame], size: int) -> Iterator[list[Frame]]:
-    while batch := list(islice(frames, size)):
-        yield batch
-
-
 def analyse_segment(
-    data: bytes, unit: SegmentUnit, models: UnitModels, analysis: AnalysisSettings
-) -> tuple[list[TrackRecord], ArchiveStats]:
-    """The finished tracks of one stored segment (archive path, batched detection, the live
-    tracker and track builder); ArchiveError when the segment cannot be read."""
-    reader = ArchiveReader(data, unit.camera_id, unit.start_at, analysis.archive)
-    scan = reader.scan()
-    tracker = ByteTracker(ByteTrackConfig(max_age_s=analysis.track_max_age_s))
-    builder = TrackBuilder(unit.camera_id, models.embedder)
-    records: list[TrackRecord] = []
-    for batch in _batches(reader.frames(scan), analysis.batch_size):
-        found = models.detector.detect([frame.image for frame in batch])
-        for frame, detections in zip(batch, found, strict=True):
-            for_tracker, side = split_side_detections(detections)
-            at_s = frame.wall_time.timestamp()
-            tracked, finished = tracker.update(for_tracker, at_s, frame.image)
-            builder.observe(frame, tracked, side)
-            records += builder.finalise(builder.end(finished))
-    tracker.end_all()
-    records += builder.finalise(builder.end(builder.open_track_ids))
-    return records, reader.stats
+    data: bytes,
+    unit: SegmentUnit,
+    models: UnitModels,
+    analysis: AnalysisSettings,
+    neighbours: NeighbourBytes | None = None,
+) -> UnitAnalysis:
+    """The unit's own tracks from its stored segment (archive path, batched detection, the live
+    tracker and track builder), with the warm-up on and the look-ahead into `neighbours`
+    (index/reindex_boundaries.py); ArchiveError when the segment cannot be read."""
+    warmup_s = analysis.boundaries.warmup_s if analysis.boundaries else 0.0
+    analyser = UnitAnalyser(
+        unit.camera_id, models.detector, models.embedder, analysis.archive,
+        ByteTrackConfig(max_age_s=analysis.track_max_age_s), analysis.batch_size, warmup_s,
+    )  # fmt: skip
+    own = SegmentBytes(data, unit.start_at, unit.end_at)
+    if neighbours is None:
+        return analyser.analyse(own)
+    boundary = neighbours.stats
+    return analyser.analyse(own, neighbours.previous(), neighbours.following(), boundary)
 
 
 def _unreadable(data: bytes, unit: SegmentUnit) -> str | None:
     """Why the stored bytes are not the recorded segment (None: they are)."""
-    if len(data) != unit.size_bytes:
-        return f"truncated or altered: {len(data)} of {unit.size_bytes} bytes"
-    if hashlib.sha256(data).hexdigest() != unit.sha256.lower():
-        return "corrupt: sha256 differs from the recorded segment's"
-    return None
+    return bytes_problem(data, unit.size_bytes, unit.sha256)
+
+
+def _neighbours(context: UnitContext, unit: SegmentUnit) -> NeighbourBytes | None:
+    """The unit's contiguous neighbours in its job (None: boundaries are not joined)."""
+    settings = context.analysis.boundaries
+    if settings is None:
+        return None
+    plan = unit_neighbours(context.sessions, unit, settings)
+    return NeighbourBytes(context.store, plan, BoundaryStats())
 
 
 def _skip(context: UnitContext, unit: SegmentUnit, reason: str, started: float) -> UnitResult:
@@ -277,13 +289,17 @@ def process_unit(unit: SegmentUnit, context: UnitContext) -> UnitResult:
     if reason is not None:
         return _skip(context, unit, reason, started)
     models = context.models(unit.detector, unit.embedder)
+    neighbours = _neighbours(context, unit)
     try:
-        records, stats = analyse_segment(data, unit, models, context.analysis)
+        analysis = analyse_segment(data, unit, models, context.analysis, neighbours)
     except ArchiveError as error:
         return _skip(context, unit, f"undecodable: {error}", started)
+    stats, boundary = analysis.stats, analysis.boundary
+    for note in boundary.notes:
+        log.warning("re-index unit %d (%s): %s", unit.unit_id, unit.object_key, note)
     records = [
         replace(r, local_track_id=reindex_local_track_id(unit.unit_id, r.local_track_id))
-        for r in records
+        for r in analysis.records
     ]
     tracks = _store_pictures(context.store, records, models.detector_version)
     with context.sessions() as session:
@@ -300,7 +316,8 @@ def process_unit(unit: SegmentUnit, context: UnitContext) -> UnitResult:
     return UnitResult(
         unit.unit_id, "done", unit.footage_s, tuple(ids), embeddings, models.embedding_version,
         wall_s=time.monotonic() - started, decoded_frames=stats.decoded_frames,
-        analysed_frames=stats.analysed_frames,
+        analysed_frames=stats.analysed_frames, warmup_frames=boundary.warmup_frames,
+        lookahead_frames=boundary.lookahead_frames, boundary_notes=tuple(boundary.notes),
     )  # fmt: skip
 
 

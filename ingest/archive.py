@@ -21,7 +21,10 @@ a keyframe every 2 s) is read in two passes over its bytes in memory:
    of a 2 s GOP at 2.5 fps. The samples are scaled by FFmpeg (swscale AREA, in C) to the
    analysed size — the live sub-stream's 640×360 by default, so detections, tracks and zones
    are alike on both paths — and handed on as `Frame`s whose wall time is the segment's start
-   plus the frame's presentation time.
+   plus the frame's presentation time. Samples are the first frames at or after ticks every
+   1 / `active_fps` s from each run's first keyframe, so a read of a segment's tail only
+   (`frames(scan, from_s)`: a neighbour's warm-up, index/reindex_boundaries.py) yields exactly
+   the frames a whole read yields there.
 
 What does not help on H.264 Baseline (the sample cameras' x264 ultrafast, and many cameras'
 main streams): `skip_frame="NONREF"` (every P-frame is a reference), `skip_loop_filter`
@@ -36,6 +39,7 @@ from __future__ import annotations
 
 import bisect
 import io
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -139,6 +143,17 @@ class _GopBytes:
         return self.inter_bytes / self.inter_frames / max(self.key_bytes, 1)
 
 
+def _run_end_s(scan: KeyframeScan, after: int) -> float:
+    """Where a run ending before GOP `after` ends (s; the last GOP runs to the segment's end)."""
+    return scan.keyframe_s[after] if after < len(scan.keyframe_s) else float("inf")
+
+
+def _tick_after(origin_s: float, at_s: float, step_s: float) -> float:
+    """The first of the ticks origin_s + k·step_s after `at_s` (a frame 1 µs short of a tick
+    is on it): the next sample is the first frame at or after it."""
+    return origin_s + (math.floor((at_s - origin_s) / step_s + 1e-6) + 1) * step_s
+
+
 def _open(data: bytes) -> av.container.InputContainer:
     try:
         container = av.open(io.BytesIO(data), mode="r")
@@ -224,9 +239,14 @@ class ArchiveReader:
             raise ArchiveError(f"{len(moved)} of {expected} keyframes decode")
         return moved
 
-    def frames(self, scan: KeyframeScan) -> Iterator[Frame]:
-        """Pass 2: the frames to analyse, at `active_fps` within the active runs, in order."""
-        runs = scan.active_runs()
+    def frames(self, scan: KeyframeScan, from_s: float = 0.0) -> Iterator[Frame]:
+        """Pass 2: the frames to analyse, at `active_fps` within the active runs, in order.
+
+        With `from_s` (s from the segment start) only the GOPs ending after it are decoded,
+        from the keyframe at or before it: a neighbour's warm-up reads a segment's tail. The
+        samples are those a whole read yields (each run's sampling is in phase with its first
+        keyframe), so two units reading one segment see the same frames."""
+        runs = [run for run in scan.active_runs() if _run_end_s(scan, run[1]) > from_s]
         if not runs:
             return
         with _open(self._data) as container:
@@ -236,25 +256,31 @@ class ArchiveReader:
             # Without B-frames no packet after a GOP's last sample is needed by an earlier one.
             skip_tails = self.settings.skip_gop_tails and not stream.codec_context.has_b_frames
             for first, after in runs:
-                container.seek(scan.keyframe_pts[first], backward=True, stream=stream)
-                yield from self._decode_run(container, stream, scan, first, after, skip_tails)
+                begin = max(first, bisect.bisect_right(scan.keyframe_s, from_s + 1e-6) - 1)
+                container.seek(scan.keyframe_pts[begin], backward=True, stream=stream)
+                yield from self._decode_run(
+                    container, stream, scan, (first, begin, after), skip_tails
+                )
 
     def _decode_run(
         self,
         container: av.container.InputContainer,
         stream: av.VideoStream,
         scan: KeyframeScan,
-        first: int,
-        after: int,
+        gops: tuple[int, int, int],
         skip_tails: bool,
     ) -> Iterator[Frame]:
-        """Decode GOPs first..after-1 packet by packet, sampling every 1 / `active_fps` s; with
-        `skip_tails`, the packets of a GOP after its last sample are not decoded at all."""
-        start_s = scan.keyframe_s[first]
-        end_s = scan.keyframe_s[after] if after < len(scan.keyframe_s) else float("inf")
+        """Decode GOPs begin..after-1 of the run first..after-1 (`gops`) packet by packet,
+        sampling the first frame at or after each tick (every 1 / `active_fps` s from the run's
+        first keyframe); with `skip_tails`, the packets of a GOP after its last sample are not
+        decoded at all."""
+        first, begin, after = gops
+        origin_s, start_s = scan.keyframe_s[first], scan.keyframe_s[begin]
+        end_s = _run_end_s(scan, after)
         step_s = 1.0 / self.settings.active_fps
         time_base = stream.time_base
-        next_s, gop_end_s, tail = start_s, end_s, False
+        next_s = origin_s + math.ceil((start_s - origin_s) / step_s - 1e-6) * step_s
+        gop_end_s, tail = end_s, False
         try:
             for packet in container.demux(stream):
                 if packet.is_keyframe and packet.pts is not None and time_base is not None:
@@ -277,7 +303,7 @@ class ArchiveReader:
                     self.stats.decoded_frames += 1
                     if at_s + 1e-6 < next_s or at_s < start_s - 1e-6:
                         continue
-                    next_s = at_s + step_s
+                    next_s = _tick_after(origin_s, at_s, step_s)
                     tail = skip_tails and next_s >= gop_end_s - 1e-6
                     yield self._frame(frame, at_s)
         except av.FFmpegError as error:

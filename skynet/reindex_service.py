@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from detect.embedder import AppearanceEmbedder
 from index.catalog import IndexVersion
 from index.index_versions import IndexVersions
+from index.reindex_boundaries import BoundarySettings
 from index.reindex_jobs import ReindexRunner
 from index.reindex_units import AnalysisSettings, UnitContext, detector_version
 from index.track_indexer import open_vector_index
@@ -39,7 +40,8 @@ LIVE_POLL_S = 5.0  # how often the live index version is read (a switch made els
 
 
 def analysis_settings(settings: Settings) -> AnalysisSettings:
-    """How re-index units are analysed, from the settings (live detector input and tracker)."""
+    """How re-index units are analysed, from the settings (live detector input and tracker,
+    the boundaries' warm-up and hand-over period)."""
     archive = ArchiveSettings(
         active_fps=settings.reindex_active_fps, keepalive_s=settings.reindex_keepalive_s
     )
@@ -48,6 +50,7 @@ def analysis_settings(settings: Settings) -> AnalysisSettings:
         detector_input_px=settings.detector_input_px,
         score_threshold=settings.detector_score_threshold,
         track_max_age_s=settings.track_max_age_s,
+        boundaries=BoundarySettings(settings.reindex_warmup_s, settings.reindex_handover_s),
     )
 
 

@@ -95,6 +95,12 @@ class Settings(BaseSettings):
     reindex_active_fps: float = Field(default=2.5, gt=0, le=30)
     reindex_keepalive_s: float = Field(default=30.0, gt=0)
     reindex_max_attempts: int = Field(default=3, ge=1)
+    # Re-indexed tracks across segment boundaries (issue #15, index/reindex_boundaries.py): a
+    # unit warms its tracker up on the previous segment's last `reindex_warmup_s` and follows
+    # its own tracks into the following segments, at most up to the next hand-over segment
+    # (one every `reindex_handover_s` of wall time, where long tracks are cut).
+    reindex_warmup_s: float = Field(default=3.0, ge=0, le=30)
+    reindex_handover_s: float = Field(default=60.0, ge=1, le=3600)
     # Zone schedules (issue #13) are in the camera's local time: its own IANA time zone, else
     # this one. Violations of one zone and kind seen the same local day less than
     # `event_merge_gap_s` apart are one event (a stall packing up for a while comes back).

@@ -329,16 +329,17 @@ def test_units_another_worker_finished_reach_the_live_index_from_the_catalog(arc
 
     job_id = ""
 
-    def another_worker_finishes_the_last(n: int) -> None:
-        if n == 1:  # the last unit is still pending in the executor's list: finish it elsewhere
-            with archive.sessions() as session:
-                last = job_units(session, job_id)[-1]
+    def another_worker_finishes_the_rest(n: int) -> None:
+        if n == 1:  # the other units are still pending in the executor's list: finish them
+            with archive.sessions() as session:  # elsewhere (two: a unit whose people all
+                rest = job_units(session, job_id)[1:]  # came from the one before owns none)
                 job = get_job(session, job_id)
-            assert job is not None and last.state == "pending"
-            unit = segment_unit(last, ReindexRequest.from_params(job.params))
-            assert process_unit(unit, runner.context).state == "done"
+            assert job is not None and {u.state for u in rest} == {"pending"}
+            for record in rest:
+                unit = segment_unit(record, ReindexRequest.from_params(job.params))
+                assert process_unit(unit, runner.context).state == "done"
 
-    runner = runner_for(archive, another_worker_finishes_the_last)
+    runner = runner_for(archive, another_worker_finishes_the_rest)
     runner._on_vectors = into_live
     live = live_version(archive, runner)
     job_id = queue(archive, LIVE_EMBEDDER)
@@ -347,10 +348,11 @@ def test_units_another_worker_finished_reach_the_live_index_from_the_catalog(arc
         rows = session.scalars(select(TrackRow).where(TrackRow.embedding_version == live)).all()
         units = job_units(session, job_id)
     assert [u.state for u in units] == ["done"] * 3 and len(rows) >= 3
-    assert set(added) == {r.id for r in rows}  # the other worker's unit's tracks included
-    last_tracks = [r for r in rows if -r.local_track_id // 100_000 == units[-1].unit_id]
-    assert last_tracks
-    for row in last_tracks:
+    assert set(added) == {r.id for r in rows}  # the other worker's units' tracks included
+    elsewhere = {u.unit_id for u in units[1:]}
+    elsewhere_tracks = [r for r in rows if -r.local_track_id // 100_000 in elsewhere]
+    assert elsewhere_tracks
+    for row in elsewhere_tracks:
         assert np.array_equal(added[row.id], np.frombuffer(row.embedding or b"", "<f4"))
 
 

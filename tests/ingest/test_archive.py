@@ -91,6 +91,21 @@ def test_skipping_gop_tails_hands_on_the_same_frames(busy: Recorded):
     assert tails.stats.decoded_frames < whole.stats.decoded_frames
 
 
+@pytest.mark.parametrize("active_fps", [2.5, 2.2])  # 2.2: ticks fall between frames
+def test_a_tail_read_hands_on_the_frames_a_whole_read_hands_on_there(
+    busy: Recorded, active_fps: float
+):
+    """A neighbour's warm-up reads a segment from 5 s: decoding starts at the keyframe before
+    (4 s), the samples are the whole read's (same times, same pixels), nothing before is."""
+    whole = reader(busy[0], active_fps=active_fps)
+    tail = reader(busy[0], active_fps=active_fps)
+    expected = [f for f in whole.frames(whole.scan()) if f.pts_s >= 4.0 - 1e-6]
+    got = list(tail.frames(tail.scan(), from_s=5.0))
+    assert [f.pts_s for f in got] == [f.pts_s for f in expected] and len(got) >= 8
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(got, expected, strict=True))
+    assert tail.stats.decoded_frames < 0.6 * whole.stats.decoded_frames  # 2 GOPs of 4
+
+
 def test_the_pixel_scan_finds_the_moving_gops_the_bitstream_finds(
     typical: Recorded, busy: Recorded
 ):
