@@ -1,7 +1,7 @@
 // Camera positions on a canvas (issue #18 part 4), with no map tiles (no internet here): either
 // a plain projection of latitude/longitude (equirectangular, x scaled by cos(latitude), which
-// is exact enough over a city) or an uploaded site plan whose corners the user pins to
-// coordinates. Markers show state by colour and the heading as a wedge; a marker can be dragged
+// is exact enough over a city) or a site plan kept by the server (/api/v1/site-plans) whose
+// edges are pinned to coordinates; the canvas takes the plan's aspect ratio. Markers show state by colour and the heading as a wedge; a marker can be dragged
 // (or a camera placed by clicking) when `editable`, reporting the new lat/lon through onMove.
 
 export const STATE_COLOURS = {
@@ -11,16 +11,19 @@ export const STATE_COLOURS = {
 const MARKER_PX = 8;
 const PAD = 0.3; // share of the span left around the cameras in the plain projection
 const MIN_SPAN_DEG = 0.0005; // ~50 m: one camera alone still gets a sensible window
+const PLAN_HEIGHT_PX = [180, 720]; // the canvas height a plan's aspect may give it
 
 export class CameraMap {
-  constructor(canvas, { onMove = null, onPick = null } = {}) {
+  constructor(canvas, { onMove = null, onPick = null, onDraw = null } = {}) {
     this.canvas = canvas;
     this.ctx = canvas.getContext("2d");
     this.cameras = [];
     this.statuses = {};
-    this.plan = null; // {image, north, south, west, east}
+    this.plan = null; // {image, north, south, west, east, width_px, height_px}
+    this.plainHeight = canvas.height;
     this.onMove = onMove;
     this.onPick = onPick;
+    this.onDraw = onDraw; // (markers) after every drawing
     this.placing = null; // camera id waiting for a click
     this.dragging = null;
     canvas.addEventListener("pointerdown", (e) => this.#down(e));
@@ -36,7 +39,21 @@ export class CameraMap {
 
   setPlan(plan) {
     this.plan = plan;
+    const [low, high] = PLAN_HEIGHT_PX;
+    const aspect = plan ? plan.height_px / plan.width_px : null;
+    this.canvas.height = aspect ? Math.round(Math.min(high, Math.max(low, this.canvas.width * aspect))) : this.plainHeight;
     this.draw();
+  }
+
+  // Where each positioned camera is drawn (canvas px) and whether it lies inside the window:
+  // the page lists these beside the canvas for screen readers (and tests read them).
+  markers(b = this.bounds()) {
+    if (!b) return [];
+    return this.positioned().map((camera) => {
+      const [x, y] = this.toCanvas(camera.lat, camera.lon, b);
+      const inside = x >= 0 && y >= 0 && x <= this.canvas.width && y <= this.canvas.height;
+      return { camera, x: Math.round(x), y: Math.round(y), inside };
+    });
   }
 
   placeNext(cameraId) {
@@ -155,7 +172,7 @@ export class CameraMap {
         ctx.beginPath(); ctx.moveTo(0, y); ctx.lineTo(canvas.width, y); ctx.stroke();
       }
     }
-    if (!b) return;
+    if (!b) return this.onDraw?.([]);
     ctx.font = "12px system-ui";
     this.positioned().forEach((camera, index) => {
       const [x, y] = this.toCanvas(camera.lat, camera.lon, b);
@@ -182,5 +199,6 @@ export class CameraMap {
       ctx.fillText(camera.name, x, index % 2 ? y + MARKER_PX + 14 : y - MARKER_PX - 6);
       ctx.textAlign = "start";
     });
+    this.onDraw?.(this.markers(b));
   }
 }

@@ -1,20 +1,25 @@
 // Cameras page (issue #18 part 4): the live status wall (refreshed every few seconds), the
-// camera map (plain projection or a site plan kept in this browser), add / edit / pause /
-// resume for camera admins. Everything through /api/v1.
+// camera map (plain projection or a site plan kept by the server), add / edit / pause /
+// resume for camera admins, who also upload, edit and delete site plans. Everything through
+// /api/v1.
 import { api, t, flash, PAGE } from "./shell.js";
 import { CameraMap, STATE_COLOURS } from "./camera_map.js";
 
 const REFRESH_MS = 5000;
-const PLAN_KEY = "skynet.siteplan";
+const PLAN_CHOICE_KEY = "skynet.siteplan.shown"; // which plan this browser shows (a preference)
+const PLAN_FIELDS = ["name", "image", "north", "south", "west", "east"];
 const mayAdmin = PAGE.may?.camera_admin;
 const wall = document.getElementById("wall");
 let cameras = [];
 let statuses = {};
 let editing = null; // the camera being edited (as loaded), null: adding
+let plans = []; // the server's site plans, newest first
+let planUrl = null; // the shown plan image's blob URL
 
 const map = new CameraMap(document.getElementById("camera-map"), {
   onMove: mayAdmin ? moveCamera : null,
   onPick: (id) => document.querySelector(`[data-camera="${CSS.escape(id)}"]`)?.scrollIntoView(),
+  onDraw: listMarkers,
 });
 
 function el(tag, attrs = {}, ...children) {
@@ -89,7 +94,6 @@ async function refreshStatus() {
 async function load() {
   cameras = await api("cameras");
   await refreshStatus();
-  document.documentElement.dataset.ready = "cameras";
 }
 
 async function setEnabled(camera, enabled) {
@@ -114,58 +118,162 @@ async function moveCamera(id, lat, lon) {
   renderWall();
 }
 
-// ---- the site plan: an image in this browser, its corners pinned to coordinates ------------
+// ---- site plans: kept by the server, drawn under the markers ---------------------------------
 
-function loadPlan() {
-  let saved = null;
+function listMarkers(markers) {
+  const list = document.getElementById("map-markers");
+  list.replaceChildren(...markers.map(({ camera, x, y, inside }) => el("li", {
+    "data-camera": camera.id, "data-x": x, "data-y": y, "data-inside": inside,
+    text: t(inside ? "cameras.marker_at" : "cameras.marker_outside", { name: camera.name, lat: camera.lat, lon: camera.lon }),
+  })));
+}
+
+function fieldError(field, message) {
+  const box = document.getElementById(`plan-${field}-error`);
+  box.textContent = message;
+  box.hidden = !message;
+}
+
+function clearPlanErrors() {
+  if (!document.getElementById("plan-form")) return; // only camera admins have the form
+  for (const field of PLAN_FIELDS) fieldError(field, "");
+  document.getElementById("plan-error").hidden = true;
+}
+
+// An API refusal names its field ("image: …", "north: …", or validation's "body.east: …; …"):
+// show each part next to its field, anything else under the form.
+function showPlanRefusal(detail) {
+  const rest = [];
+  let parts = String(detail).split("; ");
+  if (!parts.every((part) => /^body\.\w+:/.test(part))) parts = [String(detail)];
+  for (const part of parts) {
+    const field = PLAN_FIELDS.find((f) => part.startsWith(`${f}:`) || part.startsWith(`body.${f}:`));
+    if (field) fieldError(field, part.slice(part.indexOf(":") + 1).trim());
+    else rest.push(part);
+  }
+  if (rest.length) showError(document.getElementById("plan-error"), t("common.error", { detail: rest.join("; ") }));
+}
+
+async function showPlan(id) {
+  const plan = plans.find((p) => String(p.id) === String(id)) ?? null;
+  const canvas = document.getElementById("camera-map");
+  if (!plan) {
+    map.setPlan(null);
+    delete canvas.dataset.plan;
+    fillPlanForm(null);
+    return;
+  }
   try {
-    saved = JSON.parse(localStorage.getItem(PLAN_KEY) ?? "null");
-  } catch {
-    saved = null;
-  }
-  if (!saved) return;
-  for (const side of ["north", "south", "west", "east"]) document.getElementById(`plan-${side}`).value = saved[side];
-  const image = new Image();
-  image.onload = () => map.setPlan({ ...saved, image });
-  image.src = saved.dataUrl;
-}
-
-function planCorners() {
-  const corners = {};
-  for (const side of ["north", "south", "west", "east"]) {
-    const value = document.getElementById(`plan-${side}`).value;
-    if (value === "") return null;
-    corners[side] = Number(value);
-  }
-  return corners.north > corners.south && corners.east > corners.west ? corners : null;
-}
-
-function applyPlan() {
-  const error = document.getElementById("plan-error");
-  error.hidden = true;
-  const file = document.getElementById("plan-file").files[0];
-  const corners = planCorners();
-  if (!file && !map.plan) return showError(error, t("cameras.plan_needs_image"));
-  if (!corners) return showError(error, t("cameras.plan_needs_corners"));
-  const use = (dataUrl) => {
+    const blob = await (await api(`site-plans/${plan.id}/image`, { raw: true })).blob();
+    const url = URL.createObjectURL(blob);
     const image = new Image();
-    image.onerror = () => showError(error, t("cameras.plan_not_image"));
-    image.onload = () => {
-      const plan = { ...corners, dataUrl };
-      try {
-        localStorage.setItem(PLAN_KEY, JSON.stringify(plan));
-      } catch {
-        showError(error, t("cameras.plan_too_big"));
-      }
-      map.setPlan({ ...plan, image });
-    };
-    image.src = dataUrl;
-  };
-  if (!file) return use(map.plan.dataUrl);
-  if (!file.type.startsWith("image/")) return showError(error, t("cameras.plan_not_image"));
-  const reader = new FileReader();
-  reader.onload = () => use(reader.result);
-  reader.readAsDataURL(file);
+    image.src = url;
+    await image.decode();
+    if (planUrl) URL.revokeObjectURL(planUrl);
+    planUrl = url;
+    map.setPlan({ ...plan, image });
+    canvas.dataset.plan = String(plan.id);
+  } catch (e) {
+    flash(t("cameras.plan_unreadable", { name: plan.name, detail: e.detail ?? String(e) }));
+  }
+  fillPlanForm(plan);
+}
+
+function fillPlanForm(plan) {
+  if (!document.getElementById("plan-form")) return;
+  document.getElementById("plan-name").value = plan?.name ?? "";
+  for (const side of ["north", "south", "west", "east"]) document.getElementById(`plan-${side}`).value = plan?.[side] ?? "";
+  document.getElementById("plan-save").disabled = !plan;
+  document.getElementById("plan-delete").disabled = !plan;
+}
+
+async function loadPlans(choose) {
+  plans = await api("site-plans");
+  const select = document.getElementById("plan-select");
+  const remembered = localStorage.getItem(PLAN_CHOICE_KEY); // null: never chose; "": plain
+  let wanted = choose ?? remembered ?? (plans[0]?.id ?? "");
+  if (!plans.some((p) => String(p.id) === String(wanted))) wanted = "";
+  select.replaceChildren(new Option(t("cameras.plan_clear"), ""), ...plans.map((p) => new Option(p.name, p.id)));
+  select.value = String(wanted);
+  await showPlan(wanted);
+}
+
+function planFields() {
+  const fields = { name: document.getElementById("plan-name").value.trim() };
+  for (const side of ["north", "south", "west", "east"]) {
+    const raw = document.getElementById(`plan-${side}`).value;
+    fields[side] = raw === "" ? null : Number(raw);
+  }
+  return fields;
+}
+
+// What the browser can tell before sending; the server checks all of it again.
+function planProblems(fields, file) {
+  const problems = {};
+  if (!fields.name) problems.name = t("cameras.plan_needs_name");
+  for (const side of ["north", "south", "west", "east"]) if (fields[side] === null) problems[side] = t("cameras.plan_needs_edge");
+  if (file !== undefined) {
+    if (!file) problems.image = t("cameras.plan_needs_image");
+    else if (!["image/png", "image/jpeg"].includes(file.type)) problems.image = t("cameras.plan_not_image", { name: file.name });
+  }
+  return problems;
+}
+
+async function uploadPlan(event) {
+  event.preventDefault();
+  clearPlanErrors();
+  const fields = planFields();
+  const file = document.getElementById("plan-file").files[0] ?? null;
+  const problems = planProblems(fields, file);
+  for (const [field, message] of Object.entries(problems)) fieldError(field, message);
+  if (Object.keys(problems).length) return;
+  const body = new FormData();
+  body.append("image", file);
+  for (const [field, value] of Object.entries(fields)) body.append(field, String(value));
+  const button = document.getElementById("plan-upload");
+  button.disabled = true;
+  try {
+    const plan = await api("site-plans", { method: "POST", body });
+    localStorage.setItem(PLAN_CHOICE_KEY, String(plan.id));
+    document.getElementById("plan-file").value = "";
+    await loadPlans(plan.id);
+    flash(t("cameras.plan_saved", { name: plan.name }), "info");
+  } catch (e) {
+    showPlanRefusal(e.detail ?? String(e)); // the form keeps what was typed and chosen
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function savePlan() {
+  clearPlanErrors();
+  const id = document.getElementById("plan-select").value;
+  const fields = planFields();
+  const problems = planProblems(fields);
+  for (const [field, message] of Object.entries(problems)) fieldError(field, message);
+  if (!id || Object.keys(problems).length) return;
+  try {
+    const plan = await api(`site-plans/${id}`, { method: "PUT", body: fields });
+    await loadPlans(plan.id);
+    flash(t("cameras.plan_saved", { name: plan.name }), "info");
+  } catch (e) {
+    showPlanRefusal(e.detail ?? String(e));
+  }
+}
+
+async function deletePlan() {
+  clearPlanErrors();
+  const id = document.getElementById("plan-select").value;
+  const plan = plans.find((p) => String(p.id) === id);
+  if (!plan) return;
+  try {
+    await api(`site-plans/${id}`, { method: "DELETE" });
+    localStorage.removeItem(PLAN_CHOICE_KEY);
+    await loadPlans();
+    flash(t("cameras.plan_deleted", { name: plan.name }), "info");
+  } catch (e) {
+    showPlanRefusal(e.detail ?? String(e)); // storage down: the plan is still whole, try again
+  }
 }
 
 function showError(box, message) {
@@ -173,11 +281,14 @@ function showError(box, message) {
   box.hidden = false;
 }
 
-document.getElementById("plan-apply").addEventListener("click", applyPlan);
-document.getElementById("plan-clear").addEventListener("click", () => {
-  localStorage.removeItem(PLAN_KEY);
-  map.setPlan(null);
+document.getElementById("plan-select").addEventListener("change", (event) => {
+  localStorage.setItem(PLAN_CHOICE_KEY, event.target.value);
+  clearPlanErrors();
+  showPlan(event.target.value);
 });
+document.getElementById("plan-form")?.addEventListener("submit", uploadPlan);
+document.getElementById("plan-save")?.addEventListener("click", savePlan);
+document.getElementById("plan-delete")?.addEventListener("click", deletePlan);
 
 // ---- add / edit ------------------------------------------------------------------------------
 
@@ -255,6 +366,8 @@ if (form) {
   });
 }
 
-loadPlan();
-load().catch((e) => flash(t("common.error", { detail: e.detail ?? String(e) })));
+load()
+  .then(() => loadPlans())
+  .catch((e) => flash(t("common.error", { detail: e.detail ?? String(e) })))
+  .finally(() => (document.documentElement.dataset.ready = "cameras"));
 setInterval(refreshStatus, REFRESH_MS);

@@ -1,6 +1,8 @@
 // Jobs and footage page (issue #18 part 6): upload a video file with a progress bar (resumable,
-// see footage_upload.js), the caller's uploads, and re-index jobs with progress and
-// pause / resume / cancel. A refused file leaves the form as it was, with the reason.
+// see footage_upload.js), the caller's uploads, a form that starts a re-index job (cameras,
+// time range, detector, embedder, priority), and re-index jobs with progress and
+// pause / resume / cancel. A refused file or job leaves the form as it was, with the reason
+// next to the field it is about.
 import { api, t, flash, PAGE, fmtTime } from "./shell.js";
 import { uploadFootage, UploadRefused } from "./footage_upload.js";
 
@@ -109,7 +111,7 @@ function jobRow(job) {
   if (ACTIVE.has(job.state)) act("cancel");
   const speed = job.footage_per_wall_s ? `${job.footage_per_wall_s.toFixed(1)}×` : "—";
   const eta = job.eta_s ? ` · ${t("jobs.eta", { s: Math.round(job.eta_s) })}` : "";
-  return el("tr", { "data-job": job.id },
+  return el("tr", { "data-job": job.id, "data-state": job.state },
     el("td", { className: "mono", text: job.id.slice(0, 12) }),
     el("td", { text: (job.request.camera_ids ?? []).join(", ") }),
     el("td", {}, pill(job.state, "jobs.state"), job.error ? el("div", { className: "error", text: job.error }) : ""),
@@ -133,6 +135,94 @@ async function refresh() {
   }
 }
 
+// ---- start a re-index job ------------------------------------------------------------------
+
+const DAY_MS = 24 * 3600 * 1000;
+const REINDEX_FIELDS = { camera_ids: "cameras", start: "start", end: "end", detector: "detector", embedder: "embedder", priority: "priority" };
+// a refusal that is not a per-field validation list: the field its words name
+const REINDEX_WORDS = [["camera", "cameras"], ["detector", "detector"], ["embedder", "embedder"], ["priority", "priority"], ["range", "end"]];
+
+function localValue(date) {
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
+}
+
+function offer(listId, inputId, choices) {
+  document.getElementById(listId).replaceChildren(...choices.map((c) => {
+    const value = c.argument ? `${c.name}:` : c.name;
+    const label = [c.live ? t("jobs.r_live") : "", c.argument ? `${c.name}:${c.argument}` : "", c.summary].filter(Boolean).join(" · ");
+    return new Option(label, value);
+  }));
+  const preferred = choices.find((c) => c.live) ?? choices.find((c) => !c.argument);
+  if (preferred) document.getElementById(inputId).value = preferred.name;
+}
+
+async function setUpReindexForm() {
+  const [cameras, choices] = await Promise.all([api("cameras"), api("reindex/models")]);
+  const boxes = document.getElementById("r-camera-boxes");
+  boxes.replaceChildren(...cameras.map((c) => el("label", { className: "check" },
+    el("input", { type: "checkbox", value: c.id, name: "camera_ids" }), ` ${c.name} (${c.id})`)));
+  if (!cameras.length) boxes.append(el("p", { className: "hint", text: t("cameras.none") }));
+  offer("r-detectors", "r-detector", choices.detectors);
+  offer("r-embedders", "r-embedder", choices.embedders);
+  document.getElementById("r-priority").max = choices.max_priority;
+  const now = new Date();
+  document.getElementById("r-start").value = localValue(new Date(now.getTime() - DAY_MS));
+  document.getElementById("r-end").value = localValue(now);
+}
+
+function reindexError(field, message) {
+  const box = document.getElementById(`r-${field}-error`);
+  box.textContent = message;
+  box.hidden = !message;
+}
+
+function showReindexRefusal(detail) {
+  let parts = String(detail).split("; ");
+  if (!parts.every((part) => /^body\.\w+/.test(part))) parts = [String(detail)];
+  const rest = [];
+  for (const part of parts) {
+    const named = /^body\.(\w+)/.exec(part)?.[1];
+    const field = REINDEX_FIELDS[named] ?? REINDEX_WORDS.find(([word]) => part.includes(word))?.[1];
+    if (field) reindexError(field, t("jobs.r_refused", { detail: part }));
+    else rest.push(part);
+  }
+  const box = document.getElementById("r-error");
+  box.textContent = rest.length ? errorText({ detail: rest.join("; ") }) : "";
+  box.hidden = !rest.length;
+}
+
+async function startReindex(event) {
+  event.preventDefault();
+  for (const field of Object.values(REINDEX_FIELDS)) reindexError(field, "");
+  document.getElementById("r-error").hidden = true;
+  const status = document.getElementById("r-status");
+  const value = (id) => document.getElementById(id).value.trim();
+  const when = (id) => (value(id) ? new Date(value(id)).toISOString() : null);
+  const body = {
+    camera_ids: [...document.querySelectorAll("#r-camera-boxes input:checked")].map((box) => box.value),
+    start: when("r-start"), end: when("r-end"),
+    detector: value("r-detector"), embedder: value("r-embedder"),
+    priority: value("r-priority") === "" ? 0 : Number(value("r-priority")),
+    switch: document.getElementById("r-switch").checked,
+  };
+  if (!body.camera_ids.length) return reindexError("cameras", t("jobs.r_pick_camera"));
+  const button = document.getElementById("r-submit");
+  button.disabled = true;
+  try {
+    const job = await api("reindex", { method: "POST", body });
+    status.textContent = t("jobs.r_queued", { id: job.id.slice(0, 12) });
+    status.dataset.job = job.id;
+    await loadJobs();
+  } catch (e) {
+    showReindexRefusal(e.detail ?? String(e)); // the form keeps what was chosen
+  } finally {
+    button.disabled = false;
+  }
+}
+
 document.getElementById("upload-form")?.addEventListener("submit", send);
-refresh().finally(() => (document.documentElement.dataset.ready = "jobs"));
+document.getElementById("reindex-form")?.addEventListener("submit", startReindex);
+const formReady = document.getElementById("reindex-form") ? setUpReindexForm().catch((e) => flash(errorText(e))) : null;
+Promise.all([refresh(), formReady]).finally(() => (document.documentElement.dataset.ready = "jobs"));
 setInterval(refresh, REFRESH_MS);
