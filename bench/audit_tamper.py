@@ -38,12 +38,12 @@ from index.catalog import (
 )
 from index.catalog.audit_chain import (
     GENESIS_HASH,
-    AuditContent,
     checkpoint_message,
     content_hash,
     entry_hash,
 )
 from index.catalog.engine import init_catalog, session_factory
+from index.catalog.values import AuditEntry
 from storage.ed25519 import Signer
 
 RESULTS = Path(__file__).parent / "results" / "security.json"
@@ -51,9 +51,9 @@ TRIGGER_SQL = "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"
 Tamper = Callable[[sqlite3.Connection, int], None]  # (file, last seq)
 
 
-def _content(row: sqlite3.Row) -> AuditContent:
-    return AuditContent(
-        datetime.fromisoformat(row["at"]).replace(tzinfo=UTC), row["principal"], row["role"],
+def _content(row: sqlite3.Row) -> AuditEntry:
+    return AuditEntry(
+        0, datetime.fromisoformat(row["at"]).replace(tzinfo=UTC), row["principal"], row["role"],
         row["action"], row["query_type"], row["case_id"], row["purpose"],
         json.loads(row["filters"]), row["image_sha256"], row["hit_count"], row["target"],
     )  # fmt: skip
@@ -76,8 +76,8 @@ def _rehash(db: sqlite3.Connection) -> None:
 
 
 def _forge(db: sqlite3.Connection, seq: int, at: datetime, prev: str) -> str:
-    content = AuditContent(at, "mallory", "admin", "key_create", None, None, None, {}, None,
-                           None, "key:99")  # fmt: skip
+    content = AuditEntry(0, at, "mallory", "admin", "key_create", None, None, None, {}, None,
+                         None, "key:99")  # fmt: skip
     own = content_hash(content)
     chained = entry_hash(prev, own, seq)
     db.execute(

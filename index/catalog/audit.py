@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 
 from index.catalog.audit_chain import (
     GENESIS_HASH,
-    AuditContent,
     checkpoint_message,
     content_hash,
     entry_hash,
@@ -140,8 +139,8 @@ def append_audit(
             )
         if when > now + CLOCK_SKEW:
             raise BackdatedAuditError(f"audit time {when.isoformat()} is in the future")
-    content = AuditContent(
-        when, principal, role, action, query_type, case_id, purpose, normal, image_sha256,
+    content = AuditEntry(
+        0, when, principal, role, action, query_type, case_id, purpose, normal, image_sha256,
         hit_count, target,
     )  # fmt: skip
     seq = head.seq + 1
@@ -310,13 +309,6 @@ class _Report:
             self.problems.append(AuditProblem(seq, kind, detail))
 
 
-def _content(row: AuditRow) -> AuditContent:
-    return AuditContent(
-        row.at, row.principal, row.role, row.action, row.query_type, row.case_id, row.purpose,
-        row.filters or {}, row.image_sha256, row.hit_count, row.target,
-    )  # fmt: skip
-
-
 def verify_audit_chain(
     session: Session,
     public_key: PublicKey,
@@ -366,7 +358,7 @@ def verify_audit_chain(
                 report.add(expected, "removed", f"entry {missing} is missing before {row.seq}")
             elif row.seq < expected:
                 report.add(row.seq, "inserted", f"entry {row.seq} appears twice (row {row.id})")
-            if content_hash(_content(row)) != row.content_hash:
+            if content_hash(_entry(row)) != row.content_hash:
                 report.add(row.seq, "altered", f"entry {row.seq}'s fields do not match its hash")
             elif row.seq == expected and row.prev_hash != prev_hash:
                 report.add(row.seq, "inserted", f"entry {row.seq} does not link to the one before")

@@ -3,10 +3,12 @@ and the message an Ed25519 checkpoint signs. Pure functions, no SQL: the reposit
 (index/catalog/audit.py), migration 0013 and the verifier all hash through here, so an entry
 hashed at append time hashes the same when it is checked years later.
 
-content hash = SHA-256 of the entry's canonical JSON (every field, the time included, sorted
-keys, no spaces); entry hash = SHA-256 of "prev_hash|content_hash|seq". Editing a field breaks
-its content hash; inserting or removing an entry breaks the next entry's link; rewriting the whole
-chain after an edit breaks the signature of every checkpoint past the edit.
+content hash = SHA-256 of the entry's canonical JSON (every field of `AuditEntry` but its place
+in the chain — id, seq, entry hash —, the time included, sorted keys, no spaces); entry hash =
+SHA-256 of "prev_hash|content_hash|seq". Editing a field breaks its content hash; inserting or
+removing an entry breaks the next entry's link; rewriting the whole chain after an edit breaks
+the signature of every checkpoint past the edit. Adding a field to `AuditEntry` changes every
+content hash: tests/catalog/test_audit_content_hash.py pins the canonical bytes.
 """
 
 from __future__ import annotations
@@ -14,29 +16,17 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
+from index.catalog.values import AuditEntry
+
 GENESIS_HASH = "0" * 64  # the `prev_hash` of entry 1
 CHECKPOINT_DOMAIN = b"skynet-audit-checkpoint-v1\n"
-
-
-@dataclass(frozen=True)
-class AuditContent:
-    """Every field of an audit entry that its content hash covers."""
-
-    at: datetime
-    principal: str
-    role: str
-    action: str
-    query_type: str | None
-    case_id: str | None
-    purpose: str | None
-    filters: Mapping[str, Any]
-    image_sha256: str | None
-    hit_count: int | None
-    target: str | None
+# Where an entry sits in the chain, not what it says: left out of its content hash (an entry
+# is hashed before it has an id or a place; `AuditEntry(0, ...)` is content not yet stored).
+CHAIN_PLACE_FIELDS = frozenset({"id", "seq", "entry_hash"})
 
 
 def canonical_time(at: datetime) -> str:
@@ -63,25 +53,18 @@ def normal_filters(filters: Mapping[str, Any] | None) -> dict[str, Any]:
     return normal
 
 
-def content_bytes(content: AuditContent) -> bytes:
+def content_bytes(entry: AuditEntry) -> bytes:
+    """The canonical JSON of every field of `entry` but its place in the chain."""
     document = {
-        "at": canonical_time(content.at),
-        "principal": content.principal,
-        "role": content.role,
-        "action": content.action,
-        "query_type": content.query_type,
-        "case_id": content.case_id,
-        "purpose": content.purpose,
-        "filters": dict(content.filters),
-        "image_sha256": content.image_sha256,
-        "hit_count": content.hit_count,
-        "target": content.target,
+        f.name: getattr(entry, f.name) for f in fields(entry) if f.name not in CHAIN_PLACE_FIELDS
     }
+    document["at"] = canonical_time(entry.at)
+    document["filters"] = dict(entry.filters)
     return canonical_json(document).encode()
 
 
-def content_hash(content: AuditContent) -> str:
-    return hashlib.sha256(content_bytes(content)).hexdigest()
+def content_hash(entry: AuditEntry) -> str:
+    return hashlib.sha256(content_bytes(entry)).hexdigest()
 
 
 def entry_hash(prev_hash: str, content_sha256: str, seq: int) -> str:

@@ -369,7 +369,8 @@ class CaseRecord:
 
 @dataclass(frozen=True)
 class AuditEntry:
-    """One audit-log row as read back."""
+    """One audit-log row as read back. Every field but `id`, `seq` and `entry_hash` is the
+    entry's content, hashed into the chain (audit_chain.py): a new field changes every hash."""
 
     id: int
     at: datetime

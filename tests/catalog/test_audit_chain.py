@@ -15,8 +15,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from index import catalog
-from index.catalog.audit_chain import AuditContent, content_hash, entry_hash
+from index.catalog.audit_chain import content_hash, entry_hash
 from index.catalog.engine import init_catalog, session_factory
+from index.catalog.values import AuditEntry
 from storage.ed25519 import Signer
 from tests.migration_support import upgraded_from
 
@@ -129,16 +130,16 @@ def test_upgrade_chains_existing_rows(catalog_url: str) -> None:
 # ---- tampering with the SQLite file directly ------------------------------------------------
 
 
-def _raw_content(row: sqlite3.Row) -> AuditContent:
+def _raw_content(row: sqlite3.Row) -> AuditEntry:
     at = datetime.fromisoformat(row["at"]).replace(tzinfo=UTC)
-    return AuditContent(
-        at, row["principal"], row["role"], row["action"], row["query_type"], row["case_id"],
+    return AuditEntry(
+        0, at, row["principal"], row["role"], row["action"], row["query_type"], row["case_id"],
         row["purpose"], json.loads(row["filters"]), row["image_sha256"], row["hit_count"],
         row["target"],
     )  # fmt: skip
 
 
-def _forge(db: sqlite3.Connection, seq: int, prev: str, content: AuditContent) -> str:
+def _forge(db: sqlite3.Connection, seq: int, prev: str, content: AuditEntry) -> str:
     """Insert an entry with correct hashes for what it claims; its entry hash."""
     own = content_hash(content)
     chained = entry_hash(prev, own, seq)
@@ -183,8 +184,8 @@ def _insert_forged(db: sqlite3.Connection) -> None:
     """A row claiming to sit between entries 3 and 4 (its time), linked to entry 3."""
     row = db.execute("SELECT * FROM audit_log WHERE seq = 3").fetchone()
     content = _raw_content(row)
-    forged = AuditContent(content.at + timedelta(microseconds=1), "mallory", "admin",
-                          "key_create", None, None, None, {}, None, None, None)  # fmt: skip
+    forged = AuditEntry(0, content.at + timedelta(microseconds=1), "mallory", "admin",
+                        "key_create", None, None, None, {}, None, None, None)  # fmt: skip
     _forge(db, 11, row["entry_hash"], forged)
 
 
@@ -192,8 +193,8 @@ def _backdated_append(db: sqlite3.Connection) -> None:
     """A well-linked entry at the end of the chain (head updated too) dated last year."""
     head = db.execute("SELECT seq, entry_hash FROM audit_chain_head").fetchone()
     at = datetime.now(UTC) - timedelta(days=365)
-    content = AuditContent(at, "mallory", "admin", "login", None, None, None, {}, None, None,
-                           None)  # fmt: skip
+    content = AuditEntry(0, at, "mallory", "admin", "login", None, None, None, {}, None, None,
+                         None)  # fmt: skip
     chained = _forge(db, head["seq"] + 1, head["entry_hash"], content)
     db.execute("UPDATE audit_chain_head SET seq = seq + 1, entry_hash = ?", (chained,))
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from index.catalog.audit_chain import GENESIS_HASH, AuditContent, content_hash, entry_hash
+from index.catalog.audit_chain import GENESIS_HASH, content_hash, entry_hash
 from index.catalog.rows import JsonDocument, UtcDateTime
+from index.catalog.values import AuditEntry
 
 revision: str = "0013_audit_chain"
 down_revision: str | None = "0012_accounts"
@@ -105,7 +106,8 @@ def _chain_existing_rows() -> tuple[int, str, object]:
     for row in rows:
         seq += 1
         own = content_hash(
-            AuditContent(
+            AuditEntry(
+                0,  # content only: its place in the chain is not hashed
                 row.at,
                 row.principal,
                 row.role,
