@@ -166,19 +166,7 @@ def reindex_progress(session: Session, job_id: str) -> ReindexProgress | None:
 
 def segment_unit(record: UnitRecord, request: ReindexRequest) -> SegmentUnit:
     """The executor's unit for a catalog unit of a job with `request`."""
-    return SegmentUnit(
-        unit_id=record.unit_id,
-        job_id=record.job_id,
-        recording_id=record.recording_id,
-        camera_id=record.camera_id,
-        object_key=record.object_key,
-        sha256=record.sha256,
-        size_bytes=record.size_bytes,
-        start_at=record.start_at,
-        end_at=record.end_at,
-        detector=request.detector,
-        embedder=request.embedder,
-    )
+    return SegmentUnit.of(record, request.detector, request.embedder)
 
 
 class _Stop(Exception):

@@ -50,8 +50,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -65,7 +64,7 @@ from detect.registry import DetectorOptions, build_detector
 from detect.track_record import TrackRecord
 from detect.violations import SIDE_CLASSES
 from index.catalog import add_tracks
-from index.catalog.reindex import begin_unit_attempt, finish_unit, skip_unit
+from index.catalog.reindex import UnitSegment, begin_unit_attempt, finish_unit, skip_unit
 from index.catalog.values import NewTrack
 from index.reindex_boundaries import (
     BoundarySettings,
@@ -88,24 +87,17 @@ UnitState = Literal["done", "skipped", "already_done", "failed"]
 
 
 @dataclass(frozen=True, slots=True)
-class SegmentUnit:
+class SegmentUnit(UnitSegment):
     """One re-index unit: a recorded segment to analyse with the job's models."""
 
-    unit_id: int
-    job_id: str
-    recording_id: int
-    camera_id: str
-    object_key: str
-    sha256: str
-    size_bytes: int
-    start_at: datetime
-    end_at: datetime
     detector: str  # detector registry name (detect/registry.py)
     embedder: str  # embedder model manifest name
 
-    @property
-    def footage_s(self) -> float:
-        return (self.end_at - self.start_at).total_seconds()
+    @classmethod
+    def of(cls, segment: UnitSegment, detector: str, embedder: str) -> SegmentUnit:
+        """The unit of `segment` (e.g. a catalog `UnitRecord`) analysed with these models."""
+        values = {f.name: getattr(segment, f.name) for f in fields(UnitSegment)}
+        return cls(**values, detector=detector, embedder=embedder)
 
 
 @dataclass(frozen=True)

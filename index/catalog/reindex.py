@@ -35,9 +35,10 @@ PAUSABLE_JOB_STATES = LIVE_JOB_STATES
 CANCELLABLE_JOB_STATES = (*LIVE_JOB_STATES, "paused")
 
 
-@dataclass(frozen=True)
-class UnitRecord:
-    """One unit of a re-index job: the recorded segment it analyses and its checkpoint."""
+@dataclass(frozen=True, slots=True)
+class UnitSegment:
+    """A re-index unit and the recorded segment it analyses: where its bytes are, what they
+    must be (sha256, size) and the time they cover."""
 
     unit_id: int
     job_id: str
@@ -48,6 +49,16 @@ class UnitRecord:
     size_bytes: int
     start_at: datetime
     end_at: datetime
+
+    @property
+    def footage_s(self) -> float:
+        return (self.end_at - self.start_at).total_seconds()
+
+
+@dataclass(frozen=True)
+class UnitRecord(UnitSegment):
+    """One unit of a re-index job as the catalog keeps it: its segment and its checkpoint."""
+
     state: str
     attempts: int
     error: str | None
