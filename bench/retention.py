@@ -1,6 +1,7 @@
 """Retention benchmark (issue #17): a populated catalog (SQLite) + local object store + vector
 index, 60 days of material on 4 cameras (two in a 7-day group, two on the 30/90/365-day
-default tier) with a legal hold on a case; one retention run; then the consistency check.
+default tier) and an offline camera's uploaded footage (an original + its segments every 10
+days, issue #15) with a legal hold on a case; one retention run; then the consistency check.
 
 Writes `retention_*` keys into bench/results/security.json (other keys kept):
 retention_orphans (vectors without a track + tracks whose clip is gone without saying so +
@@ -27,6 +28,7 @@ import numpy as np
 from detect.zone_rules import Snapshot, ViolationUpdate
 from index import catalog
 from index.catalog import CameraSpec, NewTrack, SessionFactory
+from index.catalog.footage import NewFootageUpload, create_footage_upload, move_footage_upload
 from index.catalog.retention import (
     DEFAULT_TIER,
     RetentionFloors,
@@ -50,6 +52,8 @@ DAYS = 60
 SEGMENTS_PER_DAY = 24  # one an hour (a real camera records 8640 10-s segments a day)
 TRACKS_PER_DAY = 20
 EVENTS_PER_DAY = 2
+OFFLINE_CAMERA = "dvr-1"  # uploaded footage (default tier): one hour every FOOTAGE_EVERY_DAYS
+FOOTAGE_EVERY_DAYS = 10
 DIM = 64
 VERSION = "bench-v1"
 SQUARE = [(0.1, 0.1), (0.6, 0.1), (0.6, 0.6), (0.1, 0.6)]
@@ -128,7 +132,41 @@ def populate(
             made["segments"] += len(segments)
             made["tracks"] += len(tracks)
             made["events"] += EVENTS_PER_DAY
+    made["footage_originals"] = add_footage(sessions, store, now)
     return made
+
+
+def add_footage(sessions: SessionFactory, store: LocalObjectStore, now: datetime) -> int:
+    """Stored uploads of an offline camera as the footage service leaves them: the original
+    and its 10-minute segments in the store, the upload `stored` with its report."""
+    with sessions() as session:
+        catalog.upsert_camera(session, CameraSpec(OFFLINE_CAMERA, "Shop DVR", "", kind="offline"))
+        session.commit()
+    count = 0
+    for day in range(DAYS, 0, -FOOTAGE_EVERY_DAYS):
+        start = now - timedelta(days=day)
+        with sessions() as session:
+            upload = create_footage_upload(session, NewFootageUpload(
+                OFFLINE_CAMERA, "Shop DVR", f"dvr-{day}.mp4", 4096, None, 4096, "bench",
+            ))  # fmt: skip
+            original = f"footage/{OFFLINE_CAMERA}/{upload.id}/original.mp4"
+            store.put_bytes(original, os.urandom(4096), "video/mp4")
+            for n in range(6):
+                key = f"segments/{OFFLINE_CAMERA}/{upload.id}/{n}.mp4"
+                stored = store.put_bytes(key, os.urandom(256), "video/mp4")
+                begin = start + timedelta(minutes=10 * n)
+                catalog.add_segment(session, Segment(
+                    OFFLINE_CAMERA, begin, begin + timedelta(minutes=10), key, stored.sha256, 256,
+                ))  # fmt: skip
+            report = {"original_key": original, "segments": 6,
+                      "start_at": start.isoformat(),
+                      "end_at": (start + timedelta(hours=1)).isoformat()}  # fmt: skip
+            move_footage_upload(
+                session, upload.id, "receiving", "stored", start_at=start, report=report
+            )
+            session.commit()
+        count += 1
+    return count
 
 
 def hold_a_case(sessions: SessionFactory, now: datetime) -> str:

@@ -3,13 +3,14 @@ storage, the catalog and the vector index, keeping what legal holds name.
 
 One run, in this order (each step idempotent, so a run cut short is completed by the next):
 
-1. plan: the catalog's rows past their tier and not held (index/catalog/retention_plan.py);
+1. plan: the catalog's rows past their tier and not held (index/catalog/retention_plan.py),
+   uploaded footage originals past their offline camera's segment tier included;
 2. catalog: in one transaction per batch, read the legal holds again under the lock every
    hold change takes, delete the rows still free, flag the kept tracks whose recording went,
    and note the objects those rows named on the run's job row
    (index/catalog/retention_batches.py: a hold placed while a run deletes loses nothing);
-3. objects: delete the noted segments, thumbnails, context frames, plate crops and event
-   pictures, then clear the note (a run that stopped before has its
+3. objects: delete the noted segments, thumbnails, context frames, plate crops, event
+   pictures and footage originals, then clear the note (a run that stopped before has its
    note finished by the next run first; deleting a missing object is not an error);
 4. vectors: remove the deleted tracks from the live index, then drop any vector whose track
    the catalog no longer has (a run that stopped after step 2 leaves such vectors);
@@ -97,6 +98,7 @@ class RetentionReport:
     tracks: int = 0
     events: int = 0
     recording_gaps: int = 0
+    footage_originals: int = 0
     objects: int = 0
     tracks_flagged_clip_deleted: int = 0
     vectors_removed: int = 0
@@ -110,11 +112,13 @@ class RetentionReport:
         self.tracks += len(plan.tracks)
         self.events += len(plan.events)
         self.recording_gaps += len(plan.gaps)
+        self.footage_originals += len(plan.originals)
         self.objects += objects
         for kind, items in (
             ("segments", plan.segments),
             ("tracks", plan.tracks),
             ("events", plan.events),
+            ("footage_originals", plan.originals),
         ):
             for item in items:
                 group = plan.camera_groups.get(item.camera_id) or "*"
@@ -134,6 +138,7 @@ class RetentionReport:
                 "tracks": self.tracks,
                 "events": self.events,
                 "recording_gaps": self.recording_gaps,
+                "footage_originals": self.footage_originals,
                 "objects": self.objects,
             },
             "tracks_flagged_clip_deleted": self.tracks_flagged_clip_deleted,
@@ -174,7 +179,8 @@ def default_config() -> RetentionConfig:
 
 
 def object_keys(plan: RetentionPlan) -> list[str]:
-    """Every object the plan's rows name: segments, track pictures, event pictures."""
+    """Every object the plan's rows name: segments, track pictures, event pictures, footage
+    originals."""
     keys = [s.object_key for s in plan.segments]
     for track in plan.tracks:
         if track.thumbnail_key:
@@ -183,6 +189,7 @@ def object_keys(plan: RetentionPlan) -> list[str]:
             keys.append(track.plate_crop_key)
     for event in plan.events:
         keys.extend(event.evidence_keys)
+    keys.extend(o.object_key for o in plan.originals)
     return keys
 
 

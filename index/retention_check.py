@@ -18,9 +18,10 @@ from index.vectors import VectorIndex
 from storage.objectstore import ObjectStore
 
 SAMPLE = 5  # ids or keys named per kind of orphan
-# Objects other parts of the product keep track of (export bundles in their jobs, uploaded
-# footage in its uploads): not retention's to judge.
-OTHER_OWNERS = ("exports/", "footage/")
+# Objects other parts of the product keep track of (export bundles in their jobs, the parts of
+# uploads still arriving): not retention's to judge. Stored footage originals are (their
+# uploads name them: retention_footage.py).
+OTHER_OWNERS = ("exports/", "footage/uploads/")
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,8 @@ def check_consistency(
 ) -> Orphans:
     """Count vectors without a track, tracks whose clip is gone without the flag saying so,
     catalog rows naming a missing object, and stored objects no row names (a track's context
-    frame counts as named by its thumbnail's row; export bundles and uploaded footage are
-    left to their owners)."""
+    frame counts as named by its thumbnail's row; export bundles and the parts of uploads
+    are left to their owners)."""
     with sessions() as session:
         named = referenced_object_keys(session)
         missing_clip = tracks_with_missing_clip(session)

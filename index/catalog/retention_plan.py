@@ -2,11 +2,11 @@
 (`plan_retention`), deleting them in one transaction (`delete_planned`), and the look-ups the
 consistency check uses (`referenced_object_keys`, `tracks_with_missing_clip`, ...).
 
-A plan names every object key its rows refer to. The caller deletes a batch's rows in one
-transaction that first reads the legal holds again (`without_new_holds`, under the audit
-chain's lock: retention_batches.py) and notes the objects, then deletes the objects. A track
-kept longer than its recording is flagged (track_clips_deleted) in the transaction that
-deletes the segments.
+A plan names every object key its rows refer to (uploaded footage originals too: see
+retention_footage.py). The caller deletes a batch's rows in one transaction that first reads
+the legal holds again (`without_new_holds`, under the audit chain's lock: retention_batches.py)
+and notes the objects, then deletes the objects. A track kept longer than its recording is
+flagged (track_clips_deleted) in the transaction that deletes the segments.
 """
 
 from __future__ import annotations
@@ -19,6 +19,12 @@ from sqlalchemy import and_, delete, exists, or_, select
 from sqlalchemy.orm import Session
 
 from index.catalog.retention import HeldMaterial, RetentionPolicy, held_material
+from index.catalog.retention_footage import (
+    PlannedOriginal,
+    mark_originals_deleted,
+    original_keys,
+    originals_ended_before,
+)
 from index.catalog.retention_rows import CaseMaterialRow, TrackClipDeletedRow
 from index.catalog.rows import (
     CameraRow,
@@ -77,7 +83,7 @@ class PlannedGap:
 class HeldBack:
     """Material past its tier that a legal hold keeps, and the held cases that keep it."""
 
-    kind: str  # "segment" | "track" | "event"
+    kind: str  # "segment" | "track" | "event" | "footage_original"
     id: int
     camera_id: str
     case_ids: tuple[str, ...]
@@ -94,9 +100,10 @@ class RetentionPlan:
     gaps: tuple[PlannedGap, ...] = ()
     held: tuple[HeldBack, ...] = ()
     camera_groups: dict[str, str | None] = field(default_factory=dict)
+    originals: tuple[PlannedOriginal, ...] = ()  # uploaded footage past the segments' tier
 
     def is_empty(self) -> bool:
-        return not (self.segments or self.tracks or self.events or self.gaps)
+        return not (self.segments or self.tracks or self.events or self.gaps or self.originals)
 
 
 @dataclass(frozen=True)
@@ -108,6 +115,7 @@ class DeletedRows:
     event_ids: tuple[int, ...]
     gap_ids: tuple[int, ...]
     flagged_track_ids: tuple[int, ...]
+    original_upload_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -174,6 +182,7 @@ def plan_retention(
     tracks: list[PlannedTrack] = []
     events: list[PlannedEvent] = []
     gaps: list[PlannedGap] = []
+    originals: list[PlannedOriginal] = []
     held_back: list[HeldBack] = []
     for camera_id, group in groups.items():
         tier = policy.tier_for(group)
@@ -246,9 +255,17 @@ def plan_retention(
             for g in gap_rows
             if not _holding_cases(camera_spans, g.start_at, g.end_at)  # kept with its segments
         )
+        segment_cutoff = now - timedelta(days=tier.segments_days)
+        for o in originals_ended_before(session, camera_id, segment_cutoff, limit):
+            cases = _holding_cases(camera_spans, o.start_at, o.end_at)
+            if cases:
+                held_back.append(HeldBack("footage_original", 0, camera_id, tuple(sorted(cases))))
+            else:
+                originals.append(o)
     return RetentionPlan(
-        now, tuple(segments), tuple(tracks), tuple(events), tuple(gaps), tuple(held_back), groups
-    )
+        now, tuple(segments), tuple(tracks), tuple(events), tuple(gaps), tuple(held_back), groups,
+        tuple(originals),
+    )  # fmt: skip
 
 
 def without_new_holds(session: Session, plan: RetentionPlan) -> RetentionPlan:
@@ -280,9 +297,15 @@ def without_new_holds(session: Session, plan: RetentionPlan) -> RetentionPlan:
         e for e in plan.events if free("event", e.id, e.camera_id, held.events.get(e.id, ()))
     )
     gaps = tuple(g for g in plan.gaps if not during(g.camera_id, g.start_at, g.end_at))
-    return RetentionPlan(
-        plan.now, segments, tracks, events, gaps, (*plan.held, *kept), plan.camera_groups
+    originals = tuple(
+        o
+        for o in plan.originals
+        if free("footage_original", 0, o.camera_id, during(o.camera_id, o.start_at, o.end_at))
     )
+    return RetentionPlan(
+        plan.now, segments, tracks, events, gaps, (*plan.held, *kept), plan.camera_groups,
+        originals,
+    )  # fmt: skip
 
 
 def _merged_spans(
@@ -355,10 +378,13 @@ def delete_planned(session: Session, plan: RetentionPlan) -> DeletedRows:
         session.execute(delete(SegmentRow).where(SegmentRow.id.in_(chunk)))
     for chunk in _chunks(gap_ids):
         session.execute(delete(RecordingGapRow).where(RecordingGapRow.id.in_(chunk)))
+    upload_ids = tuple(sorted(o.upload_id for o in plan.originals))
+    mark_originals_deleted(session, upload_ids, plan.now)
     session.flush()
     return DeletedRows(
-        tuple(segment_ids), tuple(track_ids), tuple(event_ids), tuple(gap_ids), tuple(flagged)
-    )
+        tuple(segment_ids), tuple(track_ids), tuple(event_ids), tuple(gap_ids), tuple(flagged),
+        upload_ids,
+    )  # fmt: skip
 
 
 # ---- look-ups for the API and the consistency check ------------------------------------------
@@ -379,9 +405,10 @@ def clips_deleted(session: Session, track_ids: Iterable[int]) -> set[int]:
 
 
 def referenced_object_keys(session: Session) -> dict[str, str]:
-    """Every object key a catalog row names (segment, thumbnail, plate crop, event picture),
-    with what names it ("segment:ID", ...). Derived keys (context frames) are the caller's."""
-    keys: dict[str, str] = {}
+    """Every object key a catalog row names (segment, thumbnail, plate crop, event picture,
+    uploaded footage original), with what names it ("segment:ID", ...). Derived keys (context
+    frames) are the caller's."""
+    keys: dict[str, str] = original_keys(session)
     for segment_id, key in session.execute(select(SegmentRow.id, SegmentRow.object_key)):
         keys[str(key)] = f"segment:{segment_id}"
     for track_id, thumbnail in session.execute(

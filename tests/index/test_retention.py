@@ -109,7 +109,7 @@ def test_dry_run_reports_and_deletes_nothing(
     report = dry_run(sessions, CONFIG, NOW).as_json()
     assert report["would_delete"] == {
         "segments": 3, "segment_bytes": report["would_delete"]["segment_bytes"], "tracks": 7,
-        "events": 3, "recording_gaps": 5, "objects": 20,
+        "events": 3, "recording_gaps": 5, "footage_originals": 0, "objects": 20,
     }  # fmt: skip
     assert report["would_delete"]["segment_bytes"] > 0
     assert report["held_back"] == [
@@ -185,7 +185,7 @@ def test_released_hold_lets_the_next_run_delete(
     assert report["held_back"] == []
     assert report["deleted"] == {
         "segments": 2, "segment_bytes": report["deleted"]["segment_bytes"], "tracks": 1,
-        "events": 1, "recording_gaps": 0, "objects": 5,
+        "events": 1, "recording_gaps": 0, "footage_originals": 0, "objects": 5,
     }  # fmt: skip
     assert not _exists(sessions, TrackRow, material.tracks[("cam-a", 20)][0])
     assert check_consistency(sessions, store, vectors).total == 0
