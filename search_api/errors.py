@@ -58,6 +58,12 @@ class Forbidden(DomainError):
     status_code = status.HTTP_403_FORBIDDEN
 
 
+class Gone(DomainError):
+    """The thing existed but was deleted for good (a recording retention removed)."""
+
+    status_code = status.HTTP_410_GONE
+
+
 class TooManyRequests(DomainError):
     """A rate limit refuses the request; `Retry-After` says in how many seconds to retry."""
 

@@ -149,7 +149,13 @@ class SnapshotOut(BaseModel):
 
 class EventDetailOut(EventOut):
     snapshots: list[SnapshotOut]
-    clip_url: str = Field(description="signed, expiring link to the recording of the event")
+    clip_url: str | None = Field(
+        description="signed, expiring link to the recording of the event; null when gone"
+    )
+    clip_available: bool = Field(
+        default=True,
+        description="false: retention deleted the recording of the event (clip_url is null)",
+    )
 
 
 class EventsPage(BaseModel):

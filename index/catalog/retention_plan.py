@@ -18,7 +18,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, delete, exists, or_, select
 from sqlalchemy.orm import Session
 
-from index.catalog.retention import HeldMaterial, RetentionPolicy, held_material
+from index.catalog.retention import (
+    HeldMaterial,
+    RetentionPolicy,
+    held_material,
+    retention_policy,
+)
 from index.catalog.retention_footage import (
     PlannedOriginal,
     mark_originals_deleted,
@@ -404,6 +409,34 @@ def clips_deleted(session: Session, track_ids: Iterable[int]) -> set[int]:
     return found
 
 
+def recording_deleted_days(
+    session: Session,
+    defaults: RetentionPolicy,
+    camera_id: str,
+    start_at: datetime,
+    end_at: datetime,
+    run_kind: str,
+) -> int | None:
+    """The camera's segment days when retention deleted the recording of [start_at, end_at]:
+    no segment overlaps the span, and it had ended before the camera's tier kept recordings as
+    of the latest run (job kind `run_kind`). None otherwise: recorded, or not retention's doing
+    (still being written, never recorded, or no run has deleted anything since)."""
+    recorded = exists().where(
+        SegmentRow.camera_id == camera_id,
+        SegmentRow.start_at <= end_at,
+        SegmentRow.end_at >= start_at,
+    )
+    if session.scalar(select(recorded)):
+        return None
+    as_of = last_retention_as_of(session, run_kind)
+    if as_of is None:
+        return None
+    group = session.scalar(select(CameraRow.group_name).where(CameraRow.id == camera_id))
+    tier = retention_policy(session, defaults).tier_for(group)
+    past_tier = end_at < as_of - timedelta(days=tier.segments_days)
+    return tier.segments_days if past_tier else None
+
+
 def referenced_object_keys(session: Session) -> dict[str, str]:
     """Every object key a catalog row names (segment, thumbnail, plate crop, event picture,
     uploaded footage original), with what names it ("segment:ID", ...). Derived keys (context
@@ -452,6 +485,21 @@ def embedded_track_ids(session: Session, embedding_version: str) -> list[int]:
         TrackRow.embedding_version == embedding_version, TrackRow.embedding.is_not(None)
     )
     return [int(i) for i in session.scalars(statement.order_by(TrackRow.id))]
+
+
+def last_retention_as_of(session: Session, kind: str) -> datetime | None:
+    """The time as of which the latest run of `kind` that deletes (not a dry run, running or
+    done) judged what is past its tier (None: no such run)."""
+    rows = session.execute(
+        select(JobRow.params)
+        .where(JobRow.kind == kind, JobRow.state.in_(("running", "succeeded")))
+        .order_by(JobRow.created_at.desc())
+        .limit(50)
+    )
+    for (params,) in rows:
+        if not (params or {}).get("dry_run") and (params or {}).get("as_of"):
+            return ensure_utc(datetime.fromisoformat(str(params["as_of"])))
+    return None
 
 
 def last_retention_run_at(session: Session, kind: str) -> datetime | None:

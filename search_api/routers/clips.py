@@ -1,4 +1,5 @@
-"""Clip links: resolve a signed camera + time span to its recording, audit, redirect."""
+"""Clip links: resolve a signed camera + time span to its recording, audit, redirect; 410 Gone
+once retention deleted that recording (404 when there never was one)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,35 @@ from fastapi import APIRouter, Header, status
 from fastapi.responses import FileResponse, RedirectResponse
 from starlette.background import BackgroundTask
 
-from index.catalog import append_audit, segments_between
+from index.catalog import Session, append_audit, segments_between
+from index.catalog.retention_plan import recording_deleted_days
+from index.retention import JOB_KIND as RETENTION_JOB
 from search_api.clip_playback import build_playback, new_work_dir, playback_window
+from search_api.context import ApiContext
 from search_api.deps import ContextDep, ExpiresParam, HolderParam, SessionDep, SigParam
-from search_api.errors import NotFound
+from search_api.errors import DomainError, Gone, NotFound
 from search_api.links import link_holder, store_url
-from search_api.openapi import LINK_RESPONSES
+from search_api.openapi import LINK_RESPONSES, ErrorOut
 
-router = APIRouter(prefix="/clips", tags=["clips"], responses=LINK_RESPONSES)
+GONE: dict[int | str, dict[str, object]] = {
+    410: {"model": ErrorOut, "description": "retention deleted the recording of this span"}
+}
+router = APIRouter(prefix="/clips", tags=["clips"], responses={**LINK_RESPONSES, **GONE})
+
+
+def no_recording(
+    session: Session, context: ApiContext, camera_id: str, start_at: datetime, end_at: datetime
+) -> DomainError:
+    """Why no segment covers the span: Gone when retention deleted it, else NotFound."""
+    days = recording_deleted_days(
+        session, context.retention.defaults, camera_id, start_at, end_at, RETENTION_JOB
+    )
+    if days is None:
+        return NotFound("no recording covers this sighting")
+    return Gone(
+        f"retention keeps camera {camera_id!r}'s recordings {days} days: this sighting's"
+        " recording is older and was deleted"
+    )
 
 
 @router.get("/{camera_id}/{start_ms}-{end_ms}", summary="Recording of a sighting (signed link)")
@@ -39,7 +61,7 @@ def read_clip(
     end_at = max(datetime.fromtimestamp(end_ms / 1000, UTC), start_at) + timedelta(milliseconds=1)
     segments = segments_between(session, camera_id, start_at, end_at)
     if not segments:
-        raise NotFound("no recording covers this sighting")
+        raise no_recording(session, context, camera_id, start_at, end_at)
     segment = segments[0]  # recording may begin after the sighting did: then from its start
     offset_s = max(0.0, (start_at - segment.start_at).total_seconds() - 2.0)
     append_audit(
@@ -82,7 +104,7 @@ def play_clip(
     window = playback_window(start_at, end_at)
     segments = segments_between(session, camera_id, *window)
     if not segments:
-        raise NotFound("no recording covers this sighting")
+        raise no_recording(session, context, camera_id, *window)
     work_dir = new_work_dir()
     try:
         played = build_playback(context.store, segments, start_at, window, work_dir)

@@ -27,6 +27,8 @@ from index.catalog import (
     list_events,
     review_event,
 )
+from index.catalog.retention_plan import recording_deleted_days
+from index.retention import JOB_KIND as RETENTION_JOB
 from search_api.access import EVENT_REVIEW, EVENTS_VIEW, visible_cameras
 from search_api.deps import ContextDep, PrincipalDep, SessionDep, requires
 from search_api.errors import InvalidInput, NotFound
@@ -157,21 +159,33 @@ def read_event(
     event_id: CatalogId, principal: PrincipalDep, session: SessionDep, context: ContextDep
 ) -> EventDetailOut:
     """Snapshot and clip links are signed for the caller's key and expire; the clip covers the
-    event from its start to its end (or last sighting while it goes on)."""
+    event from its start to its end (or last sighting while it goes on). Once retention has
+    deleted that recording, `clip_available` is false and `clip_url` null."""
     event = visible_event(session, principal, event_id)
     snapshots = [
         SnapshotOut(at=picture.at, url=str(picture_url(context, principal, picture.key)))
         for picture in event.evidence
     ]
     until = event.ended_at or event.last_seen_at
-    clip = clip_url(context, principal, event.camera_id, event.started_at, until)
+    gone = recording_deleted_days(
+        session, context.retention.defaults, event.camera_id, event.started_at, until,
+        RETENTION_JOB,
+    )  # fmt: skip
+    clip = (
+        None
+        if gone is not None
+        else clip_url(context, principal, event.camera_id, event.started_at, until)
+    )
     # a result viewed (issue #17): the event's evidence links are handed out
     append_audit(
         session, principal=principal.name, role=principal.role, action="event_view",
         target=f"event:{event.id}", hit_count=len(snapshots),
     )  # fmt: skip
     session.commit()
-    return EventDetailOut(**EventOut.of(event).model_dump(), snapshots=snapshots, clip_url=clip)
+    return EventDetailOut(
+        **EventOut.of(event).model_dump(), snapshots=snapshots, clip_url=clip,
+        clip_available=gone is None,
+    )  # fmt: skip
 
 
 @router.post(

@@ -91,7 +91,9 @@ async function showEvent(id) {
   const box = document.getElementById("event-detail");
   const snaps = el("div", { className: "snaps" }, ...event.snapshots.map((s, i) =>
     el("img", { src: s.url, alt: t("events.snapshot", { n: i + 1, time: fmtTime(s.at) }), loading: "lazy" })));
-  const video = el("video", { src: event.clip_url, controls: true, preload: "metadata", "aria-label": t("events.clip") });
+  const video = event.clip_available && event.clip_url
+    ? el("video", { src: event.clip_url, controls: true, preload: "metadata", "aria-label": t("events.clip") })
+    : el("p", { className: "hint", "data-testid": "event-no-clip", text: t("events.no_clip") });
   const facts = el("dl", { className: "facts" },
     el("dt", { text: t("events.type") }), el("dd", { text: t(`events.type.${event.type}`) }),
     el("dt", { text: t("events.camera") }), el("dd", { text: event.camera_id }),
