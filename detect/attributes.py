@@ -24,11 +24,11 @@ import cv2
 import numpy as np
 
 from detect.colour import PERSON_LOWER, PERSON_UPPER, RegionSpec, check_crop
+from detect.detections import VEHICLE_TYPES
 
 PALETTE: tuple[str, ...] = (
     "white", "black", "grey", "silver", "red", "blue", "green", "yellow", "orange", "brown",
 )  # fmt: skip
-VEHICLE_TYPES: tuple[str, ...] = ("car", "bus", "truck", "motorcycle", "bicycle")
 VEHICLE_BODY = RegionSpec(0.30, 0.85, 0.12, 0.88)  # below most glass, above the road
 SECTORS: tuple[str, ...] = ("E", "NE", "N", "NW", "W", "SW", "S", "SE")  # image space, N = up
 COMPASS: tuple[str, ...] = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from detect.detections import PERSON_CLASSES
+
 HUE_BINS = 12
 SAT_BINS = 2
 VAL_BINS = 2
@@ -32,7 +34,6 @@ CHROMA_MIN = 48  # OpenCV HSV units (0-255): below this saturation or value a pi
 REGION_BINS = HUE_BINS * SAT_BINS * VAL_BINS + GREY_BINS
 COLOUR_DIM = 3 * REGION_BINS
 COLOUR_VERSION = "hsv12x2x2+g6-3slot-v1"
-PERSON_CLASSES: frozenset[str] = frozenset({"person"})
 
 
 @dataclass(frozen=True)

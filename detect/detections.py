@@ -21,6 +21,11 @@ COCO_CLASSES: tuple[str, ...] = (
 )  # fmt: skip
 
 DEFAULT_CLASSES: tuple[str, ...] = ("person", "bicycle", "car", "motorcycle", "bus", "truck")
+# The classes every stage treats as persons or vehicles (attributes, plates, re-ID calibration,
+# person-search rules, redaction): defined once here, the lowest module that names classes.
+PERSON_CLASSES: frozenset[str] = frozenset({"person"})
+VEHICLE_TYPES: tuple[str, ...] = ("car", "bus", "truck", "motorcycle", "bicycle")  # vocabulary
+VEHICLE_CLASSES: frozenset[str] = frozenset(VEHICLE_TYPES)
 
 
 def class_ids(names: tuple[str, ...] | list[str]) -> np.ndarray:

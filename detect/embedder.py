@@ -52,8 +52,9 @@ import numpy as np
 import onnxruntime as ort
 
 from detect.colour import check_crop
+from detect.detections import VEHICLE_CLASSES
 from detect.lab_colour import LAB_COLOUR_DIM, LAB_COLOUR_VERSION, lab_colour_descriptors
-from detect.reid_calibration import VEHICLE_CLASSES, Calibration, base_calibration
+from detect.reid_calibration import Calibration, base_calibration
 from detect.reid_metric import ReidMetric, load_metric
 from models.registry import DEEP_MODEL_VERSION, DEEP_MODEL_VERSION_KEY, model_path
 

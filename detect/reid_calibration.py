@@ -22,7 +22,6 @@ DEFAULT_MATCH_CONFIDENCE = 0.5
 # bench/search_quality.py from the vtest tune split; a learned metric carries its own. Vehicles
 # have their own, keyed `<embedding version>#vehicle` (bench/vehicle_reid.py, vehicle tune split).
 BASE_CALIBRATIONS_PATH = Path(models.__file__).with_name("reid_calibration.json")
-VEHICLE_CLASSES = frozenset({"bicycle", "car", "motorcycle", "bus", "truck"})
 VEHICLE_KEY_SUFFIX = "#vehicle"
 
 

@@ -31,13 +31,11 @@ from datetime import datetime
 import cv2
 import numpy as np
 
-from detect.detections import Detections
+from detect.detections import PERSON_CLASSES, VEHICLE_CLASSES, Detections
 from detect.detector import BatchDetector
 from detect.nms import box_iou
 from evidence.faces import FaceDetector
 
-PERSON_CLASSES = frozenset({"person"})
-VEHICLE_CLASSES = frozenset({"bicycle", "car", "motorcycle", "bus", "truck"})
 SUBJECT_IOU = 0.3
 PATH_GAP_S = 1.0  # a subject is placed at most this far beyond its trajectory's ends
 PLATE_ZONE_TOP = 0.3  # detect/plate_reader.py LOWER_START: plates sit below 30 % of the height

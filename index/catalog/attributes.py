@@ -24,7 +24,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from detect.attributes import PALETTE, SECTORS, VEHICLE_TYPES
+from detect.attributes import PALETTE, SECTORS
+from detect.detections import PERSON_CLASSES as PERSON_CLASSES  # re-exported for search_api
+from detect.detections import VEHICLE_TYPES
 from detect.track_builder import CARRIED_CLASSES
 
 # The vocabulary detect/attributes.py writes: its palette, vehicle classes and 8 sectors.
@@ -32,8 +34,6 @@ COLOURS: tuple[str, ...] = PALETTE
 # Hues the attribute writer folds into its palette, and common spellings.
 COLOUR_SYNONYMS: dict[str, str] = {"gray": "grey", "pink": "red", "purple": "red"}
 DIRECTIONS: tuple[str, ...] = (*SECTORS, "none")
-VEHICLE_CLASSES: frozenset[str] = frozenset(VEHICLE_TYPES)
-PERSON_CLASSES: frozenset[str] = frozenset({"person"})
 
 ATTRIBUTE_VOCABULARY: dict[str, tuple[str, ...]] = {
     "colour": COLOURS,
