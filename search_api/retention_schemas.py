@@ -11,34 +11,35 @@ from index.catalog.retention import LegalHold, RetentionFloors, RetentionTier
 from search_api.openapi import CatalogId
 
 
-class TierIn(BaseModel):
+class KeptDays(BaseModel):
+    """Days each kind of material is kept: the shape of a tier and of the legal floors."""
+
+    segments_days: int = Field(examples=[30])
+    tracks_days: int = Field(examples=[90])
+    events_days: int = Field(examples=[365])
+
+    @classmethod
+    def days_of(cls, kept: RetentionTier | RetentionFloors) -> dict[str, int]:
+        return {name: getattr(kept, name) for name in KeptDays.model_fields}
+
+
+class TierIn(KeptDays):
     """Days a camera group keeps each kind of material ("*": the default tier)."""
 
     model_config = ConfigDict(extra="forbid")
 
     group: str = Field(min_length=1, max_length=100, examples=["traffic"])
-    segments_days: int = Field(examples=[30])
-    tracks_days: int = Field(examples=[90])
-    events_days: int = Field(examples=[365])
 
     def tier(self) -> RetentionTier:
         return RetentionTier(self.group, self.segments_days, self.tracks_days, self.events_days)
 
 
-class TierOut(BaseModel):
+class TierOut(KeptDays):
     group: str
-    segments_days: int
-    tracks_days: int
-    events_days: int
 
     @classmethod
     def of(cls, tier: RetentionTier) -> TierOut:
-        return cls(
-            group=tier.group_name,
-            segments_days=tier.segments_days,
-            tracks_days=tier.tracks_days,
-            events_days=tier.events_days,
-        )
+        return cls(group=tier.group_name, **cls.days_of(tier))
 
 
 class RetentionUpdate(BaseModel):
@@ -50,20 +51,12 @@ class RetentionUpdate(BaseModel):
     audit_days: int | None = None
 
 
-class FloorsOut(BaseModel):
-    segments_days: int
-    tracks_days: int
-    events_days: int
+class FloorsOut(KeptDays):
     audit_days: int
 
     @classmethod
     def of(cls, floors: RetentionFloors) -> FloorsOut:
-        return cls(
-            segments_days=floors.segments_days,
-            tracks_days=floors.tracks_days,
-            events_days=floors.events_days,
-            audit_days=floors.audit_days,
-        )
+        return cls(audit_days=floors.audit_days, **cls.days_of(floors))
 
 
 class HoldIn(BaseModel):

@@ -2,33 +2,17 @@
 // the chain's verification (hash chain, signed checkpoints, triggers) and the signed export as
 // CSV or JSON Lines. Reading the log is itself audited by the API.
 import { api, t, flash, fmtTime } from "./shell.js";
+import { el, errorText, isoInput, downloadAs } from "./page_tools.js";
 
 const PAGE_SIZE = 100;
 let afterSeq = 0;
 
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "text") node.textContent = v;
-    else if (k.startsWith("data-") || k.startsWith("aria-")) node.setAttribute(k, v);
-    else node[k] = v;
-  }
-  node.append(...children);
-  return node;
-}
-
-const errorText = (e) => t("common.error", { detail: e.detail ?? String(e) });
-
 function filters() {
-  const iso = (id) => {
-    const value = document.getElementById(id).value;
-    return value ? new Date(value).toISOString() : undefined;
-  };
   return {
     principal: document.getElementById("a-principal").value.trim(),
     action: document.getElementById("a-action").value.trim(),
     case_id: document.getElementById("a-case").value.trim(),
-    start: iso("a-start"), end: iso("a-end"),
+    start: isoInput("a-start"), end: isoInput("a-end"),
   };
 }
 
@@ -65,26 +49,16 @@ async function verify() {
   }
 }
 
-async function download(format) {
-  try {
-    const response = await api("audit/export", { query: { ...filters(), format }, raw: true });
-    const link = el("a", { href: URL.createObjectURL(await response.blob()), download: `audit.${format}` });
-    document.body.append(link);
-    link.click();
-    link.remove();
-  } catch (e) {
-    flash(errorText(e));
-  }
-}
-
 document.getElementById("audit-filters").addEventListener("submit", (e) => {
   e.preventDefault();
   load().catch((err) => flash(errorText(err)));
 });
 document.getElementById("a-more").addEventListener("click", () => load(true).catch((e) => flash(errorText(e))));
 document.getElementById("a-verify").addEventListener("click", verify);
-document.getElementById("a-csv").addEventListener("click", () => download("csv"));
-document.getElementById("a-jsonl").addEventListener("click", () => download("jsonl"));
+for (const format of ["csv", "jsonl"]) {
+  document.getElementById(`a-${format}`).addEventListener("click",
+    () => downloadAs("audit/export", { ...filters(), format }, `audit.${format}`));
+}
 load()
   .catch((e) => flash(errorText(e)))
   .finally(() => (document.documentElement.dataset.ready = "audit"));

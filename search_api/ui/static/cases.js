@@ -2,23 +2,11 @@
 // activity (everything done under it), its evidence exports with build progress, download and
 // the server's verification of the stored bundle, and the form that builds an export.
 import { api, t, flash, PAGE, fmtTime, currentCase, caseTracks } from "./shell.js";
+import { el, errorText, downloadAs } from "./page_tools.js";
 
 const POLL_MS = 1500;
 const may = PAGE.may ?? {};
 const caseId = PAGE.case_id ?? null;
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "text") node.textContent = v;
-    else if (k.startsWith("data-") || k.startsWith("aria-")) node.setAttribute(k, v);
-    else node[k] = v;
-  }
-  node.append(...children);
-  return node;
-}
-
-const errorText = (e) => t("common.error", { detail: e.detail ?? String(e) });
 
 // ---- the list ------------------------------------------------------------------------------
 
@@ -146,16 +134,8 @@ async function verify(id) {
   }
 }
 
-async function downloadBundle(x) {
-  try {
-    const response = await api(x.download_path, { raw: true });
-    const link = el("a", { href: URL.createObjectURL(await response.blob()), download: `case-${caseId}-${x.id}.zip` });
-    document.body.append(link);
-    link.click();
-    link.remove();
-  } catch (e) {
-    flash(errorText(e));
-  }
+function downloadBundle(x) {
+  return downloadAs(x.download_path, undefined, `case-${caseId}-${x.id}.zip`);
 }
 
 async function build(event) {

@@ -3,6 +3,7 @@
 // charts with CSV downloads; watchlists and their hits. Everything through /api/v1.
 import { api, t, flash, PAGE, fmtTime, requireCase } from "./shell.js";
 import { stackedBars } from "./svg_chart.js";
+import { el, errorText, isoInput, downloadAs } from "./page_tools.js";
 
 const PAGE_SIZE = 25;
 const may = PAGE.may ?? {};
@@ -14,26 +15,6 @@ let offset = 0;
 let total = 0;
 let selectedId = null;
 const zoneNames = {}; // zone id → "camera · name"
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "text") node.textContent = v;
-    else if (k.startsWith("data-") || k.startsWith("aria-")) node.setAttribute(k, v);
-    else node[k] = v;
-  }
-  node.append(...children);
-  return node;
-}
-
-function iso(inputId) {
-  const value = document.getElementById(inputId).value;
-  return value ? new Date(value).toISOString() : undefined;
-}
-
-function errorText(e) {
-  return t("common.error", { detail: e.detail ?? String(e) });
-}
 
 // ---- tabs ----------------------------------------------------------------------------------
 
@@ -58,7 +39,7 @@ function zoneLabel(zoneId) {
 async function loadQueue() {
   const query = {
     state: document.getElementById("f-state").value, type: document.getElementById("f-type").value,
-    camera_id: document.getElementById("f-camera").value, start: iso("f-start"), end: iso("f-end"),
+    camera_id: document.getElementById("f-camera").value, start: isoInput("f-start"), end: isoInput("f-end"),
     limit: PAGE_SIZE, offset,
   };
   const page = await api("events", { query });
@@ -146,7 +127,7 @@ document.getElementById("ev-next").addEventListener("click", () => {
 // ---- statistics ----------------------------------------------------------------------------
 
 function statsQuery(group) {
-  return { group, camera_id: document.getElementById("s-camera").value, start: iso("s-start"), end: iso("s-end") };
+  return { group, camera_id: document.getElementById("s-camera").value, start: isoInput("s-start"), end: isoInput("s-end") };
 }
 
 async function loadStats() {
@@ -163,24 +144,14 @@ async function loadStats() {
     rows(days, (s) => s.day), series, { title: t("events.per_day"), emptyText: t("events.no_events") }));
 }
 
-async function downloadCsv(group) {
-  try {
-    const response = await api("events/stats", { query: { ...statsQuery(group), format: "csv" }, raw: true });
-    const link = el("a", { href: URL.createObjectURL(await response.blob()), download: `event-stats-${group}.csv` });
-    document.body.append(link);
-    link.click();
-    link.remove();
-  } catch (e) {
-    flash(errorText(e));
-  }
-}
-
 document.getElementById("stats-filters").addEventListener("submit", (e) => {
   e.preventDefault();
   loadStats().catch((err) => flash(errorText(err)));
 });
-document.getElementById("csv-zone").addEventListener("click", () => downloadCsv("zone"));
-document.getElementById("csv-day").addEventListener("click", () => downloadCsv("day"));
+for (const group of ["zone", "day"]) {
+  document.getElementById(`csv-${group}`).addEventListener("click",
+    () => downloadAs("events/stats", { ...statsQuery(group), format: "csv" }, `event-stats-${group}.csv`));
+}
 
 // ---- watchlists ----------------------------------------------------------------------------
 
@@ -211,7 +182,7 @@ document.getElementById("watch-form")?.addEventListener("submit", async (event) 
   error.hidden = true;
   const name = document.getElementById("w-name").value.trim();
   const plates = document.getElementById("w-plates").value.split(/\n/).map((s) => s.trim()).filter(Boolean);
-  const expires = iso("w-expires");
+  const expires = isoInput("w-expires");
   if (!name || !expires) {
     error.textContent = t("watch.needs");
     error.hidden = false;
