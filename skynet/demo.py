@@ -21,7 +21,14 @@ from rich.table import Table
 
 from detect.detector import BatchDetector
 from detect.query import largest_object
-from index.catalog import create_api_key, create_case, revoke_api_key, upsert_camera
+from index.catalog import (
+    Session,
+    create_api_key,
+    create_case,
+    get_camera,
+    revoke_api_key,
+    upsert_camera,
+)
 from index.catalog.values import CameraSpec
 from ingest.stream import open_input
 from sample_streams.footage import build_cameras
@@ -200,10 +207,8 @@ def run_demo(
     try:
         console.print("[bold]3/5[/] loading models, catalog and object store")
         runtime = Runtime.build(settings)
-        cameras = [
-            CameraSpec(camera_id, f"Sample {camera_id}", stream.main, stream.sub)
-            for camera_id, stream in urls.items()
-        ]
+        with runtime.sessions() as session:
+            cameras = [sample_camera(session, camera_id, urls[camera_id]) for camera_id in urls]
         runtime.start()
         try:
             return ingest_search_and_serve(runtime, cameras, urls, options, console, stop_serving)
@@ -278,11 +283,32 @@ def ingest_search_and_serve(
     return code
 
 
+def sample_camera(session: Session, camera_id: str, stream: StreamUrls) -> CameraSpec:
+    """The sample camera on this run's RTSP URLs. A camera the catalog already holds keeps its
+    configuration (name, position, heading, tiles, time zone set with `skynet camera set` or
+    the API); a new one gets the demo's defaults."""
+    stored = get_camera(session, camera_id)
+    if stored is None or stored.kind != "live":
+        return CameraSpec(camera_id, f"Sample {camera_id}", stream.main, stream.sub)
+    return dataclasses.replace(stored, main_url=stream.main, sub_url=stream.sub, enabled=True)
+
+
+def with_enabled(session: Session, spec: CameraSpec, *, enabled: bool) -> CameraSpec | None:
+    """The camera as the catalog holds it now (changed while the demo ran, e.g. a position
+    set with `skynet camera set`), paused or resumed; None when it was removed meanwhile."""
+    stored = get_camera(session, spec.id)
+    return None if stored is None else dataclasses.replace(stored, enabled=enabled)
+
+
 def set_enabled(runtime: Runtime, cameras: list[CameraSpec], *, enabled: bool) -> None:
-    """Pause or resume the sample cameras through the catalog, as `skynet camera pause` does;
-    the runtime applies it at once (pausing ends the camera's tracks and cuts its segment)."""
+    """Pause or resume the sample cameras through the catalog, as `skynet camera pause` does,
+    changing nothing else of them; the runtime applies it at once (pausing ends the camera's
+    tracks and cuts its segment)."""
     for spec in cameras:
-        runtime.add_camera(dataclasses.replace(spec, enabled=enabled))
+        with runtime.sessions() as session:
+            changed = with_enabled(session, spec, enabled=enabled)
+        if changed is not None:
+            runtime.add_camera(changed)
 
 
 def wait_for_uploads(runtime: Runtime, cameras: list[CameraSpec], console: Console) -> None:
@@ -300,7 +326,9 @@ def pause_and_revoke(runtime: Runtime, cameras: list[CameraSpec], console: Conso
     server stops with the demo) and the demo's key revoked. Recordings and tracks stay."""
     with runtime.sessions() as session:
         for spec in cameras:
-            upsert_camera(session, dataclasses.replace(spec, enabled=False))
+            paused = with_enabled(session, spec, enabled=False)
+            if paused is not None:
+                upsert_camera(session, paused)
         revoke_api_key(session, DEMO_KEY_NAME)
         session.commit()
     names = ", ".join(spec.id for spec in cameras)
