@@ -95,7 +95,14 @@ def open_case(body: CaseCreate, principal: PrincipalDep, session: SessionDep) ->
 def read_cases(
     principal: PrincipalDep, session: SessionDep, open_only: bool = False
 ) -> list[CaseOut]:
-    return [case_out(case) for case in list_cases(session, open_only)]
+    """The caller's own cases; admins and auditors (case_review) see every case. A case's
+    title names an investigation: other investigators neither see nor may use it."""
+    every_case = has_capability(principal, CASE_REVIEW)
+    return [
+        case_out(case)
+        for case in list_cases(session, open_only)
+        if every_case or case.created_by == principal.name
+    ]
 
 
 @router.get(
@@ -105,7 +112,11 @@ def read_cases(
     dependencies=[requires(CASES, CASE_REVIEW)],
 )
 def read_case(case_id: str, principal: PrincipalDep, session: SessionDep) -> CaseOut:
-    return case_out(existing_case(session, case_id))
+    """Its creator, admins and auditors read a case (403 for other investigators)."""
+    case = existing_case(session, case_id)
+    if not has_capability(principal, CASE_REVIEW):
+        require_case_owner(principal, case)
+    return case_out(case)
 
 
 @router.post(
