@@ -9,6 +9,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import pytest
+
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 _CACHE = Path(tempfile.gettempdir()) / "skynet-footage-test-clips"
 ENCODERS = {
@@ -32,6 +34,19 @@ def has_encoder(name: str) -> bool:
         ["ffmpeg", "-hide_banner", "-encoders"], capture_output=True, text=True, check=True
     ).stdout
     return any(line.split()[1:2] == [name] for line in listing.splitlines() if line.strip())
+
+
+def require_encoder(codec: str) -> None:
+    """Fail (never skip) when this ffmpeg cannot make `codec` test files: scripts/setup.sh
+    installs Debian's ffmpeg, which has every encoder in ENCODERS, so a missing one is a
+    broken setup that a skip would hide."""
+    encoder = ENCODERS[codec][ENCODERS[codec].index("-c:v") + 1]
+    if not has_encoder(encoder):
+        pytest.fail(
+            f"ffmpeg lacks the {encoder} encoder needed for {codec} test files: install "
+            "Debian's ffmpeg (scripts/setup.sh)",
+            pytrace=False,
+        )
 
 
 def clip(

@@ -22,7 +22,7 @@ from search_api.limits import ApiLimits
 from skynet.runtime import openable_cameras
 from storage.objectstore import sha256_of_file
 from tests.api_support import BASE_URL, empty_context
-from tests.footage_support import clip, has_encoder, long_clip
+from tests.footage_support import clip, long_clip, require_encoder
 from tests.waiting import wait_for
 
 UPLOADS = f"{API_PREFIX}/footage/uploads"
@@ -129,8 +129,7 @@ CASES = [
 def test_each_container_and_codec_becomes_segments_of_an_offline_camera(
     api: FootageApi, container: str, codec: str
 ) -> None:
-    if not has_encoder({"hevc": "libx265"}.get(codec, "libx264")):
-        pytest.skip(f"this ffmpeg cannot encode {codec} test files")
+    require_encoder(codec)
     path = clip(container, codec, seconds=6.0)
     label = f"Shop 7 {container} {codec}"
     result = upload_file(api, path, label, start_time=START.isoformat(), lat=31.2, lon=121.4)
