@@ -55,11 +55,12 @@ def probe_footage(path: Path) -> FootageProbe:
     if path.stat().st_size == 0:
         raise FootageFileError("the file is empty (0 bytes): it holds no video")
     try:
-        document = ffmpeg.probe(str(path), timeout=PROBE_TIMEOUT_S)
+        # `-v error`: ffprobe's stderr then holds its complaint only, not its version banner
+        document = ffmpeg.probe(str(path), timeout=PROBE_TIMEOUT_S, v="error")
     except ffmpeg.Error as error:
-        detail = (error.stderr or b"").decode("utf-8", "replace").strip()[-_ERROR_TAIL_CHARS:]
         raise FootageFileError(
-            f"not a video file ffprobe can read (damaged, or another kind of file): {detail}"
+            "not a video file ffprobe can read (damaged, or another kind of file): "
+            + _probe_complaint(error.stderr or b"", path)
         ) from error
     streams = document.get("streams", [])
     video = [s for s in streams if s.get("codec_type") == "video" and not _is_picture(s)]
@@ -78,6 +79,13 @@ def probe_footage(path: Path) -> FootageProbe:
         creation_time=_creation_time(container.get("tags", {}), stream.get("tags", {})),
         audio_streams=sum(1 for s in streams if s.get("codec_type") == "audio"),
     )
+
+
+def _probe_complaint(stderr: bytes, path: Path) -> str:
+    """ffprobe's error lines for the operator, without the server's working path."""
+    lines = stderr.decode("utf-8", "replace").splitlines()
+    said = [line.strip().removeprefix(f"{path}: ") for line in lines if line.strip()]
+    return "; ".join(said)[-_ERROR_TAIL_CHARS:] or "no reason given"
 
 
 def _is_picture(stream: dict[str, Any]) -> bool:
