@@ -184,12 +184,15 @@ def _signing_key(
 
 
 def _check_files(archive: zipfile.ZipFile, manifest: Manifest, problems: list[str]) -> None:
-    names = [info.filename for info in archive.infolist()]
+    members = archive.infolist()
+    names = [info.filename for info in members]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         problems.append(f"duplicate members: {duplicates}")
     listed = {entry.path for entry in manifest.files}
-    extra = sorted(set(names) - listed - SIGNING_MEMBERS)
+    # a bundle unzipped and zipped again (`zip -r`) gains empty folder entries: no content
+    folders = {info.filename for info in members if info.is_dir() and info.file_size == 0}
+    extra = sorted(set(names) - listed - SIGNING_MEMBERS - folders)
     if extra:
         problems.append(f"files not in the manifest: {extra}")
     for entry in manifest.files:
