@@ -131,7 +131,7 @@ def parse_expiry(text: str | None, now: datetime) -> datetime | None:
 def create_key(
     name: Annotated[str, typer.Argument(help="who or what uses the key (unique among active)")],
     role: Annotated[
-        str, typer.Option(help="admin, investigator, operator, viewer or city_manager")
+        str, typer.Option(help="admin, investigator, operator, city_manager, auditor or viewer")
     ] = "viewer",
     camera: Annotated[list[str] | None, typer.Option(help="limit to these cameras")] = None,
     expires: Annotated[
@@ -396,7 +396,7 @@ def camera_list() -> None:
         for spec in list_cameras(session):
             sub = redact_url(spec.sub_url) if spec.sub_url else "-"
             heading = "-" if spec.heading_deg is None else f"{spec.heading_deg:g}"
-            position = "-" if spec.lat is None else f"{spec.lat:g},{spec.lon:g}"
+            position = "-" if spec.lat is None else f"{spec.lat!r},{spec.lon!r}"  # every digit
             table.add_row(
                 spec.id, spec.name, redact_url(spec.main_url), sub, f"{spec.detect_fps:g}",
                 position, heading, spec.tiles, "yes" if spec.enabled else "paused",

@@ -26,7 +26,7 @@ router = APIRouter(prefix="/keys", tags=["keys"], responses=AUTH_RESPONSES)
 
 class ApiKeyIn(BaseModel):
     name: str = Field(min_length=1, max_length=200, description="unique among active keys")
-    role: str = Field(description="admin, investigator, operator, viewer or city_manager")
+    role: str = Field(description="admin, investigator, operator, city_manager, auditor or viewer")
     camera_ids: list[str] | None = Field(default=None, max_length=1000, description="None: all")
     expires_at: datetime | None = Field(default=None, description="None: never expires")
 
