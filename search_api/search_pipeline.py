@@ -166,10 +166,10 @@ def picture_object(context: ApiContext, ranking: ByPicture) -> QueryObject:
         return detect_query_object(
             picture, context.detector, context.embedder, list(ranking.class_names)
         )
-    except QueryImageError as error:
+    except QueryImageError as error:  # the message names the field, as the router's do
         if len(ranking.image) > MAX_IMAGE_BYTES:
-            raise PayloadTooLarge(str(error)) from error
-        raise InvalidInput(str(error)) from error
+            raise PayloadTooLarge(f"image: {error}") from error
+        raise InvalidInput(f"image: {error}") from error
 
 
 def rank(

@@ -139,6 +139,8 @@ def test_bad_uploads_get_a_clear_4xx(api) -> None:
     assert huge.status_code == 413
     blank = search(client, key, jpeg(np.full((240, 320, 3), 128, np.uint8)))
     assert blank.status_code == 422 and "no person" in blank.json()["detail"]
+    for refused in (empty, not_image, huge, blank):  # each names the form field at fault
+        assert refused.json()["detail"].startswith("image: "), refused.text
     bad_class = search(client, key, jpeg(np.zeros((64, 64, 3), np.uint8)), classes="dragon")
     assert bad_class.status_code == 422 and "dragon" in bad_class.json()["detail"]
 
