@@ -4,6 +4,7 @@
 // /api/v1.
 import { api, t, flash, PAGE } from "./shell.js";
 import { CameraMap, STATE_COLOURS } from "./camera_map.js";
+import { el } from "./page_tools.js";
 
 const REFRESH_MS = 5000;
 const PLAN_CHOICE_KEY = "skynet.siteplan.shown"; // which plan this browser shows (a preference)
@@ -21,17 +22,6 @@ const map = new CameraMap(document.getElementById("camera-map"), {
   onPick: (id) => document.querySelector(`[data-camera="${CSS.escape(id)}"]`)?.scrollIntoView(),
   onDraw: listMarkers,
 });
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "text") node.textContent = v;
-    else if (k.startsWith("data-") || k.startsWith("aria-")) node.setAttribute(k, v);
-    else node[k] = v;
-  }
-  node.append(...children);
-  return node;
-}
 
 function fmt(value, digits = 1) {
   return Number(value ?? 0).toFixed(digits);

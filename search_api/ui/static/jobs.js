@@ -5,21 +5,11 @@
 // next to the field it is about.
 import { api, t, flash, PAGE, fmtTime } from "./shell.js";
 import { uploadFootage, UploadRefused } from "./footage_upload.js";
+import { el } from "./page_tools.js";
 
 const REFRESH_MS = 2000;
 const may = PAGE.may ?? {};
 const ACTIVE = new Set(["queued", "running", "paused"]);
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "text") node.textContent = v;
-    else if (k.startsWith("data-") || k.startsWith("aria-")) node.setAttribute(k, v);
-    else node[k] = v;
-  }
-  node.append(...children);
-  return node;
-}
 
 const pill = (state, prefix) => el("span", { className: `pill ${state}`, text: t(`${prefix}.${state}`) });
 const errorText = (e) => t("common.error", { detail: e.detail ?? e.message ?? String(e) });
