@@ -2,9 +2,10 @@
 against the UI suite's running instance: a file that is not an image is refused with a message
 next to the file field and nothing stored; a real plan uploaded in the page is kept by the
 server, so after a reload the map still draws it with each camera's marker where its latitude
-and longitude fall (checked on the canvas pixels); a re-index job started from the jobs form
-(refusals shown next to their fields first) is paused, resumed and cancelled in the page, and
-each state is checked in the page and over the API."""
+and longitude fall (checked on the canvas pixels), a viewer sees it read-only, and renaming,
+moving an edge and deleting it in the page reach the server; a re-index job started from the
+jobs form (refusals shown next to their fields first) is paused, resumed and cancelled in the
+page, and each state is checked in the page and over the API."""
 
 from __future__ import annotations
 
@@ -123,6 +124,16 @@ def test_a_site_plan_kept_by_the_server_draws_the_cameras_after_a_reload(
     expect(viewer.locator("#camera-map")).to_have_attribute("data-plan", str(plan["id"]))
     expect(viewer.locator("#plan-form")).to_have_count(0)
 
+    page.locator("#plan-name").fill("UI plaza north")  # rename and move an edge
+    page.locator("#plan-north").fill("31.2312")
+    page.locator("#plan-save").click()
+    expect(page.get_by_test_id("plan-select").locator("option:checked")).to_have_text(
+        "UI plaza north"
+    )
+    changed = api.get("/site-plans").json()
+    assert [(p["name"], p["north"]) for p in changed if p["id"] == plan["id"]] == [
+        ("UI plaza north", 31.2312)
+    ]
     page.locator("#plan-delete").click()  # and gone for every browser
     expect(canvas).not_to_have_attribute("data-plan", str(plan["id"]))
     assert [p["id"] for p in api.get("/site-plans").json()] == [p["id"] for p in before]
