@@ -17,8 +17,8 @@ Measured per mix (flat keys merged into bench/results/reindex.json):
   job, models loaded before), `boundary_cpu_ratio_<mix>` = joined / cut, the frames analysed in
   the warm-up and the look-ahead per own frame, and the wall realtime factor of each.
 
-Run: `flock /tmp/skynet-bench.lock .venv/bin/python -m bench.reindex_boundaries` (≈ 2-4 min at
-the default 160 s per camera on a shared machine).
+Run: `flock /tmp/skynet-bench.lock .venv/bin/python -m bench.reindex_boundaries` (≈ 2-3 min at
+the default 160 s per camera on a quiet machine; on a loaded one, one `--mix` per run).
 """
 
 from __future__ import annotations
@@ -234,6 +234,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--footage-s", type=float, default=160.0, help="per camera and mode")
     parser.add_argument("--segment-s", type=float, default=10.0)
     parser.add_argument("--threads", type=int, default=2, help="in-process units at once")
+    parser.add_argument("--mix", choices=MIXES, action="append", help="default: both")
     parser.add_argument("--out", type=Path, default=RESULTS_PATH)
     args = parser.parse_args(argv)
     cv2.setNumThreads(1)
@@ -253,7 +254,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         work = Path(tmp)
         settings = settings_for(work / "data", args.threads)
         ensure_models(settings.models_dir, [settings.detector_model, settings.embedder_model])
-        for mix in MIXES:
+        for mix in args.mix or MIXES:
             recorded = recorded_footage(mix, work, args.segment_s)
             for mode, analysis in modes.items():
                 figures = run_mode(

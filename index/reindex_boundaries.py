@@ -5,18 +5,19 @@ that crosses a segment boundary must be written whole by exactly one unit. The r
 
 - A track belongs to the unit whose segment holds its first confirmed frame.
 - Warm-up: before its own segment a unit runs its tracker (no track builder, nothing kept)
-  over the last `warmup_s` of the previous segment, read the way that segment's own unit reads
-  it (same active GOPs, same sampling phase: ingest/archive.py), so the people already in view
-  are known: their tracks are the previous unit's and are not written here.
+  over the last `warmup_s` (plus a 1 s lead) of the previous segment, read the way that
+  segment's own unit reads it (same active GOPs, same sampling phase: ingest/archive.py), so
+  the people already in view are known: their tracks are the previous unit's, not written here.
 - Look-ahead: after its segment, while one of its own tracks is still open, a unit goes on
   into the following segments (decoded, detected, tracked as usual) until they have all ended,
   so a track's extent, views and best shot are whole. Tracks born there are the next unit's.
-- Both sides of a cut decide on the same frames with one test, "known across the cut"
-  (`UnitTracks.known_across`: matched on two consecutive frames of the window before the cut,
-  last seen within the tracker's max age): the next unit leaves such tracks to the previous
-  one, and the previous one follows only such tracks across and ends its others at the cut. A
-  unit's longer tracker history (a person lost a while, or a slower frame rate behind it)
-  therefore never makes two units hold one person.
+- Both sides of a cut decide on the same frames with one test, "carried across the cut"
+  (`UnitTracks.carried_across`: matched on two consecutive frames of the window before the cut,
+  last seen within the tracker's max age, and moving): the next unit leaves such tracks to the
+  previous one, and the previous one follows only such tracks across and ends its others at
+  the cut. A unit's longer tracker history (a person lost a while) therefore never makes two
+  units hold one person; an object standing still at the cut (a parked car) is cut there as
+  before, since following it would analyse up to a minute again for one longer track.
 - Hand-over: the look-ahead is bounded. Every `handover_period_s` of wall time (multiples since
   the epoch, so every unit agrees without asking) one segment is a *hand-over segment*: the
   one whose span from the previous segment's end holds such a multiple. A look-ahead never
@@ -51,6 +52,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import islice, pairwise
 from typing import Protocol
 
+import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
 from detect.bytetrack import ByteTrackConfig, ByteTracker
@@ -72,6 +74,10 @@ from ingest.frame import Frame
 from storage.objectstore import ObjectNotFoundError, ObjectStore
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The warm-up starts this long before its window: a tracker needs two frames to confirm a track,
+# so one in view from before the window is held from the window's first frame, as it is by the
+# unit that has tracked it all along (both then see the same boxes in the window).
+WARMUP_LEAD_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +88,7 @@ class BoundarySettings:
     warmup_s: float = 3.0  # ≥ the tracker's max age + 2 frames: a person lost at the cut is known
     handover_period_s: float = 60.0
     max_gap_s: float = 2.0
+    still_share: float = 0.25  # moved less than this share of its height in the window: still
 
     def __post_init__(self) -> None:
         if self.warmup_s < 0 or self.max_gap_s < 0:
@@ -242,6 +249,9 @@ class NeighbourBytes:
 # ---- analysis -------------------------------------------------------------------------------
 
 
+Box = tuple[float, float, float, float]
+
+
 def _ids(tracked: Detections) -> list[int]:
     return [] if tracked.tracker_id is None else [int(i) for i in tracked.tracker_id]
 
@@ -251,23 +261,32 @@ class UnitTracks:
     confirmed in its own segment. Tracks known across its start (from the warm-up) are the
     previous unit's, tracks born in the look-ahead the next unit's: tracked, never written.
 
-    "Known across" a boundary at `at`: matched on two consecutive analysed frames of
-    [at − window, at) and last seen within the tracker's max age before `at` — what a tracker
-    started on the previous segment's tail confirms and still holds at `at`. Both sides decide
-    with it on the same frames: the next unit takes such tracks for continuing, and a unit
-    crossing into a following segment follows only its own tracks known across the cut and
-    ends the others there (the next unit starts them anew). So a track that only this unit's
-    longer history keeps alive (a person lost for a while before the cut) is not held twice.
+    "Carried across" a boundary at `at`: matched on two consecutive analysed frames of
+    [at − window, at), last seen within the tracker's max age before `at` (what a tracker
+    started on the previous segment's tail confirms and still holds at `at`), and moving: its
+    box centre moved at least `still_share` of its height over those frames. Both sides decide
+    with it on the same frames and boxes: the next unit takes such tracks for continuing, and a
+    unit crossing into a following segment follows only its own tracks carried across and ends
+    the others there (the next unit starts them anew). So a track that only this unit's longer
+    history keeps alive (a person lost for a while before the cut) is not held twice, and an
+    object standing still (a parked car, which would be followed up to the next hand-over
+    segment at the cost of analysing a minute again) is cut at each boundary, as before.
     """
 
     def __init__(
-        self, camera_id: str, embedder: Embedder, tracker: ByteTrackConfig, window_s: float
+        self,
+        camera_id: str,
+        embedder: Embedder,
+        tracker: ByteTrackConfig,
+        window_s: float,
+        still_share: float = 0.25,
     ) -> None:
         self._tracker = ByteTracker(tracker)
         self._builder = TrackBuilder(camera_id, embedder)
         self._window = timedelta(seconds=window_s)
         self._max_age = timedelta(seconds=tracker.max_age_s)
-        self._recent: deque[tuple[datetime, frozenset[int]]] = deque()  # frames in the window
+        self._still_share = still_share
+        self._recent: deque[tuple[datetime, dict[int, Box]]] = deque()  # frames in the window
         self._warmed: set[int] = set()
         self._continuing: set[int] = set()
         self._owned: set[int] = set()
@@ -279,13 +298,19 @@ class UnitTracks:
         """Is one of the unit's own tracks still open?"""
         return bool(self._open_own())
 
-    def known_across(self, track_id: int, at: datetime) -> bool:
-        """Is the track known across a boundary at `at` (see the class docstring)?"""
-        frames = [(t, ids) for t, ids in self._recent if at - self._window <= t < at]
-        hits = [track_id in ids for _, ids in frames]
-        seen = [t for t, ids in frames if track_id in ids]
-        paired = any(a and b for a, b in pairwise(hits))
-        return paired and at - seen[-1] <= self._max_age
+    def carried_across(self, track_id: int, at: datetime) -> bool:
+        """Is the track carried across a boundary at `at` (see the class docstring)?"""
+        frames = [
+            (t, boxes.get(track_id)) for t, boxes in self._recent if at - self._window <= t < at
+        ]
+        paired = any(a is not None and b is not None for (_, a), (_, b) in pairwise(frames))
+        seen = [(t, box) for t, box in frames if box is not None]
+        if not paired or at - seen[-1][0] > self._max_age:
+            return False
+        centres = np.array([((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for _, b in seen])
+        height = float(np.mean([b[3] - b[1] for _, b in seen]))
+        moved = float(np.max(np.linalg.norm(centres - centres[0], axis=1)))
+        return moved >= self._still_share * height
 
     def warm_up(self, frame: Frame, detections: Detections) -> None:
         step = self._update(frame, detections)
@@ -293,8 +318,8 @@ class UnitTracks:
             self._warmed.update(_ids(step[0]))
 
     def begin_own(self, at: datetime) -> None:
-        """The unit's segment starts at `at`: the tracks known across it are not its own."""
-        self._continuing = {i for i in self._warmed if self.known_across(i, at)}
+        """The unit's segment starts at `at`: the tracks carried across it are not its own."""
+        self._continuing = {i for i in self._warmed if self.carried_across(i, at)}
 
     def own(self, frame: Frame, detections: Detections) -> None:
         step = self._update(frame, detections)
@@ -306,9 +331,9 @@ class UnitTracks:
         self._end(finished)
 
     def cross(self, at: datetime) -> None:
-        """Before a following segment starting at `at`: own tracks not known across the cut
+        """Before a following segment starting at `at`: own tracks not carried across the cut
         end here (finalised now; what the tracker sees of them later is the next unit's)."""
-        cut = [i for i in self._open_own() if not self.known_across(i, at)]
+        cut = [i for i in self._open_own() if not self.carried_across(i, at)]
         self._end(cut)
         self._owned.difference_update(cut)
 
@@ -339,7 +364,10 @@ class UnitTracks:
         self._last_at = at
         for_tracker, side = split_side_detections(detections)
         tracked, finished = self._tracker.update(for_tracker, at.timestamp(), frame.image)
-        self._recent.append((at, frozenset(_ids(tracked))))
+        boxes: list[Box] = [
+            (float(b[0]), float(b[1]), float(b[2]), float(b[3])) for b in tracked.xyxy
+        ]
+        self._recent.append((at, dict(zip(_ids(tracked), boxes, strict=True))))
         while self._recent[0][0] < at - self._window:
             self._recent.popleft()
         return tracked, finished, side
@@ -369,6 +397,7 @@ class UnitAnalyser:
     tracker: ByteTrackConfig
     batch_size: int
     warmup_s: float
+    still_share: float = 0.25
 
     def analyse(
         self,
@@ -395,7 +424,8 @@ class UnitAnalyser:
     ) -> UnitTracks:
         """The tracker run over the previous segment's tail; a fresh one if that breaks."""
         reader = ArchiveReader(previous.data, self.camera_id, previous.start_at, self.archive)
-        from_s = (own.start_at - previous.start_at).total_seconds() - self.warmup_s
+        lead_s = self.warmup_s + WARMUP_LEAD_S
+        from_s = (own.start_at - previous.start_at).total_seconds() - lead_s
         try:
             for frame, detections in self._detected(reader, reader.scan(), from_s):
                 tracks.warm_up(frame, detections)
@@ -430,7 +460,9 @@ class UnitAnalyser:
                 return
 
     def _tracks(self) -> UnitTracks:
-        return UnitTracks(self.camera_id, self.embedder, self.tracker, self.warmup_s)
+        return UnitTracks(
+            self.camera_id, self.embedder, self.tracker, self.warmup_s, self.still_share
+        )
 
     def _detected(
         self, reader: ArchiveReader, scan: KeyframeScan, from_s: float = 0.0

@@ -228,10 +228,11 @@ def analyse_segment(
     """The unit's own tracks from its stored segment (archive path, batched detection, the live
     tracker and track builder), with the warm-up on and the look-ahead into `neighbours`
     (index/reindex_boundaries.py); ArchiveError when the segment cannot be read."""
-    warmup_s = analysis.boundaries.warmup_s if analysis.boundaries else 0.0
+    boundaries = analysis.boundaries or BoundarySettings(warmup_s=0.0)
     analyser = UnitAnalyser(
         unit.camera_id, models.detector, models.embedder, analysis.archive,
-        ByteTrackConfig(max_age_s=analysis.track_max_age_s), analysis.batch_size, warmup_s,
+        ByteTrackConfig(max_age_s=analysis.track_max_age_s), analysis.batch_size,
+        boundaries.warmup_s, boundaries.still_share,
     )  # fmt: skip
     own = SegmentBytes(data, unit.start_at, unit.end_at)
     if neighbours is None:

@@ -86,13 +86,13 @@ def test_only_contiguous_segments_of_the_same_job_and_camera_are_neighbours():
 
 # ---- ownership on a drawn scene -------------------------------------------------------------
 
-# name → (first s, last s, x at first s, y, colour); 40×100 px boxes walking right at 12 px/s
-Person = tuple[float, float, float, float, tuple[int, int, int]]
+# name → (first s, last s, x at first s, y, colour, px/s to the right); 40×100 px boxes
+Person = tuple[float, float, float, float, tuple[int, int, int], float]
 WINDOW_S = 3.0
 PEOPLE: dict[str, Person] = {
-    "crosses": (6.0, 14.0, 80.0, 150.0, (0, 0, 220)),
-    "after": (12.0, 16.0, 420.0, 60.0, (0, 200, 0)),
-    "before": (1.0, 4.0, 300.0, 230.0, (220, 0, 0)),
+    "crosses": (6.0, 14.0, 80.0, 150.0, (0, 0, 220), 12.0),
+    "after": (12.0, 16.0, 420.0, 60.0, (0, 200, 0), 12.0),
+    "before": (1.0, 4.0, 300.0, 230.0, (220, 0, 0), 12.0),
 }
 
 
@@ -106,9 +106,9 @@ def scene(
         at_s = step * STEP_S
         image = np.full((360, 640, 3), 110, np.uint8)
         boxes = []
-        for first_s, last_s, x0, y, colour in (people or PEOPLE).values():
+        for first_s, last_s, x0, y, colour, speed in (people or PEOPLE).values():
             if first_s <= at_s <= last_s and not hidden(at_s, x0):
-                x = x0 + 12.0 * (at_s - first_s)
+                x = x0 + speed * (at_s - first_s)
                 boxes.append((x, y, x + 40.0, y + 100.0))
                 cv2.rectangle(image, (int(x), int(y)), (int(x) + 40, int(y) + 100), colour, -1)
         detections = Detections(
@@ -158,7 +158,7 @@ def test_cut_per_segment_a_crossing_person_is_two_tracks():
 
 def test_with_warm_up_and_look_ahead_each_person_is_one_track_of_one_unit():
     first = run((0.0, CUT_S), None, 20.0)
-    second = run((CUT_S, 20.0), CUT_S - 3.0, None)
+    second = run((CUT_S, 20.0), CUT_S - WINDOW_S - 1.0, None)
     assert spans(first) == [(1.6, 4.0), (6.4, 14.0)]  # followed past the cut to its end
     assert spans(second) == [(12.4, 16.0)]  # the crossing person was the first unit's
     crossing = next(r for r in first if r.end_at > T0 + timedelta(seconds=CUT_S))
@@ -175,12 +175,23 @@ def test_a_track_the_next_unit_cannot_know_at_the_cut_ends_there():
     2.4 s, matched again at once), a tracker started 3 s before the cut saw them on two
     separate frames and never confirmed them. Followed across, they would be held by both
     units; instead the first unit ends its track at the cut and the second starts anew."""
-    people: dict[str, Person] = {"lost": (2.0, 16.0, 500.0, 40.0, (200, 0, 200))}
+    people: dict[str, Person] = {"lost": (2.0, 16.0, 500.0, 40.0, (200, 0, 200), 12.0)}
     first = run((0.0, CUT_S), None, 20.0, people)
-    second = run((CUT_S, 20.0), CUT_S - WINDOW_S, None, people)
+    second = run((CUT_S, 20.0), CUT_S - WINDOW_S - 1.0, None, people)
     assert spans(first) == [(2.4, 9.6)]
     assert spans(second) == [(10.0, 16.0)]
     assert spans(run((0.0, CUT_S), None, None, people)) == [(2.4, 9.6)]
+
+
+def test_an_object_standing_still_at_the_cut_is_cut_there_as_before():
+    """Following a parked car would analyse up to a minute again for one longer track: both
+    units see it still in the window before the cut, the first ends it there, the second
+    starts it anew — and the look-ahead is not taken at all."""
+    people: dict[str, Person] = {"parked": (0.0, 30.0, 200.0, 200.0, (0, 160, 160), 0.0)}
+    first = run((0.0, CUT_S), None, 30.0, people)
+    second = run((CUT_S, 20.0), CUT_S - WINDOW_S - 1.0, None, people)
+    assert spans(first) == [(0.4, 9.6)]
+    assert spans(second) == [(10.0, 19.6)]
 
 
 def test_a_look_ahead_stops_once_the_units_own_tracks_have_ended():
