@@ -29,7 +29,7 @@ from search_api.access import AUDIT_READ
 from search_api.context import ApiContext
 from search_api.deps import ContextDep, PrincipalDep, SessionDep, requires
 from search_api.errors import InvalidInput, Unavailable
-from search_api.openapi import AUTH_RESPONSES, SearchTime
+from search_api.openapi import AUTH_RESPONSES, MAX_CATALOG_ID, SearchTime
 from storage.ed25519 import PublicKey
 
 router = APIRouter(prefix="/audit", tags=["audit"], responses=AUTH_RESPONSES)
@@ -142,7 +142,9 @@ def read_audit(
     query_type: QueryTypeFilter = None,
     start: TimeFilter = None,
     end: TimeFilter = None,
-    after_seq: Annotated[int, Query(ge=0, description="entries after this one")] = 0,
+    after_seq: Annotated[
+        int, Query(ge=0, le=MAX_CATALOG_ID, description="entries after this one")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
 ) -> AuditPage:
     query = _query(who, action, case_id, query_type, start, end, after_seq, limit)
@@ -205,7 +207,9 @@ def verify_audit(
     principal: PrincipalDep,
     session: SessionDep,
     context: ContextDep,
-    from_seq: Annotated[int, Query(ge=1, description="start at this entry")] = 1,
+    from_seq: Annotated[
+        int, Query(ge=1, le=MAX_CATALOG_ID, description="start at this entry")
+    ] = 1,
 ) -> AuditVerificationOut:
     try:
         report = verify_audit_chain(session, _audit_key(context), from_seq)

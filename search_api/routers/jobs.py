@@ -22,7 +22,7 @@ from search_api.access import OBJECT_SEARCH, visible_track
 from search_api.context import ApiContext
 from search_api.deps import ContextDep, PrincipalDep, RunnerDep, SessionDep, requires
 from search_api.errors import NotFound
-from search_api.openapi import AUTH_RESPONSES
+from search_api.openapi import AUTH_RESPONSES, MAX_CATALOG_ID
 from search_api.schemas import JobOut, SearchJobRequest
 from search_api.search_filters import parse_text
 from search_api.search_jobs import job_request, job_zone_ids
@@ -153,7 +153,7 @@ def read_job(
     principal: PrincipalDep,
     session: SessionDep,
     context: ContextDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_CATALOG_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> JobOut:
     """Every read that hands out results is audited (under the job's case), like a search."""

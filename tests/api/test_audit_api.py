@@ -79,6 +79,8 @@ def test_auditors_filter_and_page_the_log(audited: Audited) -> None:
     assert [e["target"] for e in changes.json()["items"]] == ["camera:c1"]
     bad = get(client, keys, "admin", "", limit=0)
     assert bad.status_code == 422
+    past_64_bits = get(client, keys, "admin", "", after_seq=2**64)  # the fuzz run's one 500
+    assert past_64_bits.status_code == 422 and "after_seq" in past_64_bits.text
     with context.sessions() as session:
         read = [e for e in audit_entries(session) if e.action == "audit_read"]
     assert read[0].principal == "aud" and read[0].filters == {
@@ -126,6 +128,7 @@ def test_verify_reports_a_direct_edit(audited: Audited) -> None:
     assert clean.json()["last_good_checkpoint"] == 6
     beyond = get(client, keys, "auditor", "/verify", from_seq=99)
     assert beyond.status_code == 422 and "the log has" in beyond.json()["detail"]
+    assert get(client, keys, "auditor", "/verify", from_seq=2**64).status_code == 422
     db = sqlite3.connect(db_path)
     db.execute("DROP TRIGGER audit_log_no_update")
     db.execute("UPDATE audit_log SET hit_count = 0 WHERE seq = 3")
