@@ -253,8 +253,8 @@ def _negative_scene(split: Split, seed: int, kind: SceneKind) -> Scene:
 # were added (2026-12-06, session 7) after every setting had been chosen, so that 18/18 was no
 # longer the whole test evidence: at 78 positives a perfect score's Wilson interval starts
 # above 0.95. No setting was chosen on any test group.
-SPLIT_BASES: tuple[tuple[str, int], ...] = (("tune", 0), ("tune", 100)) + tuple(
-    ("test", base) for base in range(200, 1500, 100)
+SPLIT_BASES: tuple[tuple[str, int], ...] = (
+    ("tune", 0), ("tune", 100), *(("test", base) for base in range(200, 1500, 100))
 )
 
 

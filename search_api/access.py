@@ -26,6 +26,7 @@ from index.catalog import (
 )
 from index.catalog.attributes import PERSON_CLASSES
 from search_api.errors import Forbidden, InvalidInput, NotFound
+from search_api.openapi import MAX_CATALOG_ID
 
 # Capabilities (issue #17): what a route needs, named once. Every route declares one (or
 # several, any of which will do) with `requires(...)` (search_api/deps.py); see AUTHZ.md.
@@ -144,7 +145,6 @@ def visible_event(session: Session, principal: Principal, event_id: int) -> Even
     return event
 
 
-MAX_ROW_ID = 2**63 - 1
 # Path parameters a route's scope names (requires(..., scope=...)): what it refers to and how
 # the thing is found on a camera the caller may see.
 SCOPES: dict[str, tuple[str, Callable[[Session, Principal, str], object]]] = {
@@ -164,7 +164,7 @@ def require_scope(
     value = path_params.get(name)
     if value is None:
         raise ValueError(f"scope {scope!r} needs a path parameter {name!r}")
-    if scope != "camera" and not (value.isdigit() and int(value) <= MAX_ROW_ID):
+    if scope != "camera" and not (value.isdigit() and int(value) <= MAX_CATALOG_ID):
         return
     find(session, principal, value)
 

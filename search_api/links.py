@@ -19,6 +19,7 @@ from index.catalog import Principal, Session, active_api_key
 from index.catalog.accounts import enabled_user
 from search_api.context import ApiContext
 from search_api.errors import Forbidden
+from search_api.openapi import MAX_CATALOG_ID
 from storage.signing import sign, signature_valid
 
 PICTURE_PATH = "/api/v1/pictures"
@@ -26,7 +27,6 @@ CLIP_PATH = "/api/v1/clips"
 STORE_LINK_EXPIRY_S = 60  # the redirect target: long enough to start a download or a video
 
 
-MAX_ROW_ID = 2**63 - 1
 OIDC_HOLDER = "oidc:"
 
 
@@ -85,12 +85,12 @@ def link_holder(
     enabled; Forbidden otherwise."""
     if not signature_valid(context.signing_key, sig, kind, target, holder, expires=expires):
         raise Forbidden("link is invalid or has expired")
-    if holder.isdigit() and int(holder) <= MAX_ROW_ID:
+    if holder.isdigit() and int(holder) <= MAX_CATALOG_ID:
         key = active_api_key(session, int(holder))
         if key is None:
             raise Forbidden("the key this link was handed to is revoked or expired")
         return LinkHolder(key.name, key.role)
-    if holder.startswith("u") and holder[1:].isdigit() and int(holder[1:]) <= MAX_ROW_ID:
+    if holder.startswith("u") and holder[1:].isdigit() and int(holder[1:]) <= MAX_CATALOG_ID:
         user = enabled_user(session, int(holder[1:]))
         if user is None:
             raise Forbidden("the user this link was handed to is disabled")
