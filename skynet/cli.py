@@ -21,6 +21,7 @@ from rich.table import Table
 
 from skynet.cli_accounts import add_account_commands
 from skynet.cli_audit import add_audit_commands
+from skynet.cli_cases import cases
 from skynet.cli_catalog import catalog_sessions
 from skynet.cli_exports import exports
 from skynet.cli_footage import footage
@@ -46,6 +47,7 @@ audit = typer.Typer(help="The audit log of searches, views and changes (append-o
 app.add_typer(audit, name="audit", no_args_is_help=True)
 add_audit_commands(audit)  # verify, checkpoint, export (skynet/cli_audit.py, issue #17)
 app.add_typer(zones, name="zone", no_args_is_help=True)
+app.add_typer(cases, name="case", no_args_is_help=True)  # open|list|close (skynet/cli_cases.py)
 app.add_typer(plates, name="plates", no_args_is_help=True)
 app.add_typer(watchlists, name="watchlist", no_args_is_help=True)
 app.add_typer(exports, name="export", no_args_is_help=True)
