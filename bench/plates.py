@@ -38,7 +38,8 @@ same run, one plates_tune_<variant>.json each.
 reads, colour / edge proposals, a larger detector limit; `DEFAULT_SEARCH_NAME` is the reader's
 default, chosen on tune); `--also` and `--baseline` take search names too (read with the default
 recogniser), and a variant is named `<recogniser>+<search>`.
-`--offset K` starts each condition's samples at K (to spread tune runs over the whole split).
+`--offset K` starts each condition's samples at K (to spread tune runs over the whole split; the
+variant file is then plates_tune_<variant>@K.json).
 """
 
 from __future__ import annotations
@@ -79,20 +80,25 @@ RESULTS_PATH = Path(__file__).resolve().parent / "results" / "plates.json"
 DEFAULT_RECOGNISER: RecogniserName = "ppocr"
 DEFAULT_LOCATOR: LocatorName = "ppocr"
 # How hard the reader looks (detect/plate_reader.py `PlateSearch`), each measured on tune.
+_LEAN = PlateSearch(
+    det_max_width_px=640, max_candidates=2, probe_partial_reads=False, line_stretch=1.0
+)  # the previous reader's search, with lines read at the crop's own resolution
+_PROBE = replace(_LEAN, max_candidates=4, probe_partial_reads=True)
+_PROBE_S15 = replace(_PROBE, line_stretch=1.5)
+_PROBE_S2 = replace(_PROBE, line_stretch=2.0)
 SEARCHES: dict[str, PlateSearch] = {
-    "lean": PlateSearch(max_candidates=2),
-    "cands4": PlateSearch(max_candidates=4),
-    "probe": PlateSearch(max_candidates=4, probe_partial_reads=True),
-    "probe_s15": PlateSearch(max_candidates=4, probe_partial_reads=True, line_stretch=1.5),
-    "probe_s2": PlateSearch(max_candidates=4, probe_partial_reads=True, line_stretch=2.0),
-    "probe_guess": PlateSearch(
-        max_candidates=4, probe_partial_reads=True, min_hint_probability=0.0
-    ),
-    "probe_colour": PlateSearch(max_candidates=4, probe_partial_reads=True, proposals=("colour",)),
-    "probe_edges": PlateSearch(max_candidates=4, probe_partial_reads=True, proposals=("edges",)),
-    "probe_det960": PlateSearch(max_candidates=4, probe_partial_reads=True, det_max_width_px=960),
+    "lean": _LEAN,
+    "cands4": replace(_LEAN, max_candidates=4),
+    "probe": _PROBE,
+    "probe_s15": _PROBE_S15,
+    "probe_s2": _PROBE_S2,
+    "probe_s15_reread10": replace(_PROBE_S15, reread_stretch=1.0),
+    "probe_s15_guess": replace(_PROBE_S15, min_hint_probability=0.0),
+    "probe_s2_colour": replace(_PROBE_S2, proposals=("colour",)),
+    "probe_s2_edges": replace(_PROBE_S2, proposals=("edges",)),
+    "probe_s2_det960": replace(_PROBE_S2, det_max_width_px=960),
 }
-DEFAULT_SEARCH_NAME = "lean"
+DEFAULT_SEARCH_NAME = "probe_s2_det960"  # best voted-track exact on tune (BENCHMARKS.md)
 Split = Literal["tune", "test"]
 TRUTH_PATH = Path(__file__).resolve().parent / "data" / "plates_truth.json"
 FRAMES_PER_TRACK = 3
@@ -293,6 +299,13 @@ def _baseline(name: str, results: list[TrackResult], test: dict[str, Any]) -> di
     return {"reader": _variant(name), "test": brief, "ms_ratio_vs_baseline": round(ratio, 3)}
 
 
+def _variant_entry(variant: dict[str, Any]) -> dict[str, Any]:
+    """A plates_tune_*.json file as an entry of plates.json `variants_tune`: when, on which
+    slice of the tune split, beside which variants, and its figures."""
+    keys = ("date", "per_condition", "offset", "same_run_as")
+    return {k: variant[k] for k in keys if k in variant} | variant["tune"]
+
+
 def _variant(name: str) -> str:
     """The variant name of an `--also` / `--baseline` entry (a recogniser or a search)."""
     return name if name in RECOGNISERS else f"{DEFAULT_RECOGNISER}+{name}"
@@ -384,14 +397,15 @@ def main(argv: list[str]) -> int:
             variant = {"variant": name, "date": now, "per_condition": per_condition,
                        "offset": offset, "same_run_as": sorted(briefs),
                        "tune": brief}  # fmt: skip
-            path = RESULTS_PATH.with_name(f"plates_tune_{name}.json")
+            suffix = f"@{offset}" if offset else ""  # another slice of the tune split
+            path = RESULTS_PATH.with_name(f"plates_tune_{name}{suffix}.json")
             path.write_text(json.dumps(variant, ensure_ascii=False, indent=1) + "\n")
             print(json.dumps(variant, ensure_ascii=False, indent=1))
         return 0
     test = splits["test"]
     previous = json.loads(RESULTS_PATH.read_text()) if RESULTS_PATH.is_file() else {}
     variants = {
-        json.loads(p.read_text())["variant"]: json.loads(p.read_text())["tune"]
+        p.stem.removeprefix("plates_tune_"): _variant_entry(json.loads(p.read_text()))
         for p in sorted(RESULTS_PATH.parent.glob("plates_tune_*.json"))
     }
     results_json = {

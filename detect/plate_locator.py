@@ -42,22 +42,29 @@ class PlateSearch:
     """How hard the reader looks: the text detector's width limit on the vehicle's lower part,
     how many ranked lines are read, which proposal cues add candidates (and how many novel
     proposals per cue), and whether partial reads are probed (detect/plate_reader.py) and how
-    likely a character hidden under CTC blanks must be to complete one, and how much wider than
-    its aspect a line is drawn for the recogniser."""
+    likely a character hidden under CTC blanks must be to complete one, how much wider than its
+    aspect a line is drawn for the recogniser, and the stretch of a second read of a line whose
+    first read is no sure plate (None: no second read; the better-scoring read counts).
 
-    det_max_width_px: int = 640
-    max_candidates: int = 2
+    The defaults were chosen on the tune split of bench/plates.py (variant `probe_s2_det960`,
+    the best voted-track exact rate of the variants there; BENCHMARKS.md, "Licence plates"):
+    colour and edge proposals added cost and no read there, so they are off."""
+
+    det_max_width_px: int = 960
+    max_candidates: int = 4
     proposals: tuple[ProposalSource, ...] = ()
     max_proposals: int = 2
-    probe_partial_reads: bool = False
+    probe_partial_reads: bool = True
     min_hint_probability: float = MIN_HINT_PROBABILITY
-    line_stretch: float = 1.0
+    line_stretch: float = 2.0
+    reread_stretch: float | None = None
 
     def __post_init__(self) -> None:
         if self.det_max_width_px < DET_MIN_WIDTH_PX or self.max_candidates < 1:
             raise ValueError("det_max_width_px ≥ 320 and max_candidates ≥ 1")
-        if not 0.5 <= self.line_stretch <= 4.0:
-            raise ValueError("line_stretch within 0.5-4")
+        stretches = (self.line_stretch, self.reread_stretch or self.line_stretch)
+        if not all(0.5 <= stretch <= 4.0 for stretch in stretches):
+            raise ValueError("line_stretch and reread_stretch within 0.5-4")
 
 
 DEFAULT_SEARCH = PlateSearch()

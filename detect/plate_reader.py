@@ -99,7 +99,7 @@ class PlateSighting:
 
 @dataclass(frozen=True)
 class _Found:
-    """A plausible plate read on one candidate: the plate, its quad in the source region's
+    """A plate read on one candidate: the plate, its quad in the source region's
     pixels and its rows."""
 
     plate: NormalisedPlate
@@ -305,6 +305,13 @@ class PlateReader:
         whole = recogniser.read_line(_line_image(source, line, search.line_stretch))
         plate = normalise_plate(whole.text, whole.confidences)
         found = [] if plate is None else [_Found(plate, line, 1)]
+        if search.reread_stretch is not None and (plate is None or not _sure(plate)):
+            again = recogniser.read_line(_line_image(source, line, search.reread_stretch))
+            other = normalise_plate(again.text, again.confidences)
+            if other is not None:
+                found.append(_Found(other, line, 1))
+                if plate is None or _score(other) > _score(plate):
+                    whole, plate = again, other
         if width / height < TWO_ROW_MAX_ASPECT:  # two rows in one box, or a short line
             top_row, bottom_row = two_row_quads(line)
             found.extend(_split_rows(recogniser, source, top_row, bottom_row, line, search))

@@ -124,7 +124,7 @@ def test_colour_proposals_locate_a_coloured_plate(layout: str) -> None:
     text = "粤BD12345" if layout == "green" else "京A12345"
     car, box = vehicle_with_plate(layout, text, 100)
     found = colour_proposals(car)
-    assert found and max(iou(p.xyxy, box) for p in found) > 0.6
+    assert found and max(iou(p.xyxy, box) for p in found) > 0.5  # green: its lower part
     assert all(p.source == "colour" and 0.0 < p.score <= 1.0 for p in found)
 
 
@@ -182,10 +182,10 @@ def test_ctc_read_finds_a_province_and_a_suffix_hidden_under_blanks() -> None:
 
 
 def test_province_then_letter_keeps_the_order() -> None:
-    letter_first = probs({"B": 0.9}, {"京": 0.9}, {})
-    pair = province_then_letter(letter_first, CHARS)
-    assert pair is not None and pair[0][0] == "京" and pair[1][0] == pytest.approx(0.9)
-    assert pair[1][1] < 0.5  # no letter after the province is likely
+    pair = province_then_letter(probs({"京": 0.8}, {"B": 0.2}, {"A": 0.7}), CHARS)
+    assert pair == ("京A", pytest.approx((0.8, 0.7)))
+    letter_first = province_then_letter(probs({"B": 0.9}, {"京": 0.9}, {}), CHARS)
+    assert letter_first is not None and max(letter_first[1]) * min(letter_first[1]) == 0.0
     assert province_then_letter(probs({"京": 0.9}), CHARS) is None
 
 
