@@ -50,7 +50,11 @@ def analysis_settings(settings: Settings) -> AnalysisSettings:
         detector_input_px=settings.detector_input_px,
         score_threshold=settings.detector_score_threshold,
         track_max_age_s=settings.track_max_age_s,
-        boundaries=BoundarySettings(settings.reindex_warmup_s, settings.reindex_handover_s),
+        boundaries=(
+            BoundarySettings(settings.reindex_warmup_s, settings.reindex_handover_s)
+            if settings.reindex_join_boundaries
+            else None
+        ),
     )
 
 

@@ -221,3 +221,5 @@ def test_the_service_takes_the_warm_up_and_hand_over_period_from_the_settings(tm
     )
     assert analysis.boundaries == BoundarySettings(4.5, 120.0)
     assert analysis_settings(Settings(data_dir=tmp_path)).boundaries == BoundarySettings()
+    cut = Settings(data_dir=tmp_path, reindex_join_boundaries=False)
+    assert analysis_settings(cut).boundaries is None  # every track cut at each boundary
