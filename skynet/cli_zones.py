@@ -39,24 +39,36 @@ def find_zone(session: Session, camera_id: str, zone: str) -> Zone:
 def zone_rule(
     camera_id: Annotated[str, typer.Argument(help="camera id")],
     zone: Annotated[str, typer.Argument(help="zone name or id")],
-    kind: Annotated[str, typer.Option(help=KIND_HELP)] = "no_vending",
-    schedule: Annotated[str, typer.Option(help=SCHEDULE_HELP)] = "always",
-    dwell: Annotated[float, typer.Option(help="minimum dwell, seconds")] = 300.0,
-    sensitivity: Annotated[float, typer.Option(help="0..1: higher counts more")] = 0.5,
+    kind: Annotated[str | None, typer.Option(help=f"{KIND_HELP} [default: no_vending]")] = None,
+    schedule: Annotated[str | None, typer.Option(help=f"{SCHEDULE_HELP} [default: always]")] = None,
+    dwell: Annotated[
+        float | None, typer.Option(help="minimum dwell, seconds [default: 300]")
+    ] = None,
+    sensitivity: Annotated[
+        float | None, typer.Option(help="0..1: higher counts more [default: 0.5]")
+    ] = None,
     classes: Annotated[
         str | None, typer.Option(help="comma-separated COCO classes (default: the kind's)")
     ] = None,
 ) -> None:
-    """Set what a zone forbids, when (in the camera's time zone), and after how long."""
+    """Set what a zone forbids, when (in the camera's time zone), and after how long. Options
+    not given keep the zone's current rule; a zone without one (generic) starts from the
+    defaults shown."""
     from index.catalog import ZoneRuleSpec, parse_schedule_text, schedule_text, set_zone_rule
 
-    names = [name.strip() for name in (classes or "").split(",") if name.strip()]
-    try:
-        spec = ZoneRuleSpec.checked(kind, parse_schedule_text(schedule), dwell, sensitivity, names)
-    except ValueError as error:  # RuleError: "field: problem"
-        raise typer.BadParameter(f"--{str(error).replace('min_dwell_s', 'dwell')}") from error
     with catalog_sessions(Settings())() as session:
         found = find_zone(session, camera_id, zone)
+        current = found.rule if found.rule.kind != "generic" else ZoneRuleSpec("no_vending")
+        try:
+            spec = ZoneRuleSpec.checked(
+                current.kind if kind is None else kind,
+                current.schedule if schedule is None else parse_schedule_text(schedule),
+                current.min_dwell_s if dwell is None else dwell,
+                current.sensitivity if sensitivity is None else sensitivity,
+                current.classes if classes is None else _class_names(classes),
+            )
+        except ValueError as error:  # RuleError: "field: problem"
+            raise typer.BadParameter(f"--{str(error).replace('min_dwell_s', 'dwell')}") from error
         set_zone_rule(session, found.id, spec)
         session.commit()
     console.print(
@@ -64,6 +76,10 @@ def zone_rule(
         f"{schedule_text(spec.schedule)}, dwell {spec.min_dwell_s:g} s",
         markup=False,
     )
+
+
+def _class_names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
 
 
 @zones.command("list")

@@ -1,5 +1,6 @@
 """`skynet zone rule/list`, `skynet camera … --timezone` and city_manager keys on a real SQLite
-catalog: rules stored as given, bad fields named in the error."""
+catalog: rules stored as given (options not given keep the current rule), bad fields named
+in the error."""
 
 from __future__ import annotations
 
@@ -60,7 +61,36 @@ def test_zone_rule_is_stored_and_listed(data_dir: Path) -> None:
     by_id = runner.invoke(app, ["zone", "rule", "market", "1", "--kind", "fire_lane"])
     assert by_id.exit_code == 0, by_id.output
     listed = runner.invoke(app, ["zone", "list", "market"])
-    assert "fire_lane" in listed.output and "always" in listed.output
+    assert "fire_lane" in listed.output and "07:00-22:00" in listed.output
+
+
+def test_options_not_given_keep_the_current_rule(data_dir: Path) -> None:
+    """Changing one option keeps the others (it used to reset them to no_vending, dwell 300)."""
+    runner = CliRunner()
+    first = ["--kind", "fire_lane", "--dwell", "60", "--sensitivity", "0.8", "--classes", "car"]
+    assert runner.invoke(app, ["zone", "rule", "market", "east pavement", *first]).exit_code == 0
+    result = runner.invoke(
+        app, ["zone", "rule", "market", "east pavement", "--schedule", "sat,sun"]
+    )
+    assert result.exit_code == 0, result.output
+    with catalog(data_dir) as session:
+        (rule,) = camera_zone_rules(session, "market", "UTC")
+    assert (rule.kind, rule.min_dwell_s, rule.sensitivity) == ("fire_lane", 60.0, 0.8)
+    assert rule.classes == frozenset({"car"}) and rule.schedule.days == frozenset({5, 6})
+    cleared = runner.invoke(app, ["zone", "rule", "market", "1", "--classes", ""])
+    assert cleared.exit_code == 0, cleared.output
+    with catalog(data_dir) as session:
+        (rule,) = camera_zone_rules(session, "market", "UTC")
+    assert rule.classes == frozenset() and (rule.kind, rule.min_dwell_s) == ("fire_lane", 60.0)
+
+
+def test_a_zone_without_a_rule_starts_from_the_defaults(data_dir: Path) -> None:
+    result = CliRunner().invoke(app, ["zone", "rule", "market", "1", "--schedule", "sat,sun"])
+    assert result.exit_code == 0, result.output
+    with catalog(data_dir) as session:
+        (rule,) = camera_zone_rules(session, "market", "UTC")
+    assert (rule.kind, rule.min_dwell_s, rule.sensitivity) == ("no_vending", 300.0, 0.5)
+    assert rule.schedule.days == frozenset({5, 6}) and rule.classes == frozenset()
 
 
 @pytest.mark.parametrize(
