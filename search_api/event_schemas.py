@@ -183,6 +183,9 @@ class EventStatOut(BaseModel):
     dismissed: int
     resolved: int
     duration_s: float = Field(description="total, to each end (or last sighting while open)")
+    # appended last so that CSV readers by column position keep working
+    camera_name: str | None = Field(default=None, description="zone and camera groups")
+    zone_name: str | None = Field(default=None, description="zone groups; null once removed")
 
     @classmethod
     def of(cls, stat: EventStat) -> EventStatOut:
@@ -192,4 +195,5 @@ class EventStatOut(BaseModel):
             confirmed=stat.by_state.get("confirmed", 0),
             dismissed=stat.by_state.get("dismissed", 0),
             resolved=stat.by_state.get("resolved", 0), duration_s=stat.duration_s,
+            camera_name=stat.camera_name, zone_name=stat.zone_name,
         )  # fmt: skip

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from detect.zone_rules import Snapshot, ViolationUpdate
 from index.catalog.cameras import require_camera
 from index.catalog.outbox import append_outbox
-from index.catalog.rows import CameraRow, EventRow, ensure_utc, utc_now
+from index.catalog.rows import CameraRow, EventRow, ZoneRow, ensure_utc, utc_now
 from index.catalog.values import (
     EVENT_STATES,
     REVIEW_STATES,
@@ -284,21 +284,26 @@ def event_stats(
 ) -> list[EventStat]:
     """Events matching `query` counted per zone, camera or camera-local day (a camera without
     a time zone of its own is in `default_timezone`), by state and total duration, ordered by
-    group. Grouped here rather than in SQL: days depend on each camera's zone."""
+    group, with the camera's and zone's names. Grouped here rather than in SQL: days depend on
+    each camera's zone."""
     if group not in ("zone", "camera", "day"):
         raise ValueError(f"group: must be zone, camera or day, got {group!r}")
     if query.matches_nothing():
         return []
     columns = cast(Select[Any], select(
         EventRow.camera_id, EventRow.zone_id, EventRow.state, EventRow.started_at,
-        EventRow.last_seen_at, EventRow.ended_at, CameraRow.timezone,
-    ).join(CameraRow, CameraRow.id == EventRow.camera_id))  # fmt: skip
+        EventRow.last_seen_at, EventRow.ended_at, CameraRow.timezone, CameraRow.name,
+        ZoneRow.name,
+    ).join(CameraRow, CameraRow.id == EventRow.camera_id)
+     .outerjoin(ZoneRow, ZoneRow.id == EventRow.zone_id))  # fmt: skip
     statement = _filtered(columns, query)
     counts: dict[tuple[str, int | None, str | None], Counter[str]] = {}
     durations: Counter[tuple[str, int | None, str | None]] = Counter()
-    for camera_id, zone_id, state, started_at, last_seen_at, ended_at, timezone in session.execute(
-        statement
-    ):
+    names: dict[tuple[str, int | None, str | None], tuple[str | None, str | None]] = {}
+    for (
+        camera_id, zone_id, state, started_at, last_seen_at, ended_at, timezone, camera_name,
+        zone_name,
+    ) in session.execute(statement):  # fmt: skip
         if group == "day":
             day = local_day(started_at, timezone or default_timezone).isoformat()
             key: tuple[str, int | None, str | None] = ("", None, day)
@@ -306,6 +311,8 @@ def event_stats(
             key = (camera_id, None, None)
         else:
             key = (camera_id, zone_id, None)
+        if group != "day":
+            names[key] = (camera_name, zone_name if group == "zone" else None)
         counts.setdefault(key, Counter())[state] += 1
         durations[key] += ((ended_at or last_seen_at) - started_at).total_seconds()
     stats = []
@@ -313,12 +320,13 @@ def event_stats(
         group_camera, group_zone, group_day = key
         zone_label = f"zone:{group_zone if group_zone is not None else 'removed'}"
         label = group_day if group == "day" else group_camera if group == "camera" else zone_label
+        camera_name, zone_name = names.get(key, (None, None))
         stats.append(
             EventStat(
                 group=str(label), camera_id=group_camera or None, zone_id=group_zone, day=group_day,
                 events=sum(counts[key].values()),
                 by_state={state: counts[key][state] for state in EVENT_STATES},
-                duration_s=round(durations[key], 3),
+                duration_s=round(durations[key], 3), camera_name=camera_name, zone_name=zone_name,
             )
         )  # fmt: skip
     return stats

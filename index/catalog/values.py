@@ -607,3 +607,5 @@ class EventStat:
     events: int
     by_state: Mapping[str, int]
     duration_s: float
+    camera_name: str | None = None  # the camera's name (zone and camera groups)
+    zone_name: str | None = None  # the zone's name (zone groups; None once it is removed)

@@ -320,6 +320,23 @@ def test_statistics_as_json_and_csv(env: EventsEnv) -> None:
     rows = list(csv.DictReader(io.StringIO(reply.text)))
     assert [(r["group"], r["events"]) for r in rows] == [("cam1", "2"), ("cam2", "1")]
     assert float(rows[0]["duration_s"]) == 900.0  # 10 min + 5 min
+    assert [r["camera_name"] for r in rows] == ["Market", "Lane"]
+    zones_csv = env.client.get(
+        f"{API}/events/stats", params={"group": "zone", "format": "csv"}, headers=headers
+    )
+    lines = list(csv.reader(io.StringIO(zones_csv.text)))
+    # the names are appended: scripts reading columns by position keep working
+    assert lines[0] == [
+        "group", "camera_id", "zone_id", "day", "events", "open", "confirmed", "dismissed",
+        "resolved", "duration_s", "camera_name", "zone_name",
+    ]  # fmt: skip
+    assert [(r[0], r[-2], r[-1]) for r in lines[1:]] == [
+        ("zone:1", "Market", "market"), ("zone:2", "Lane", "lane")
+    ]  # fmt: skip
+    assert [(s["zone_name"], s["camera_name"]) for s in by_zone.json()] == [
+        ("market", "Market"), ("lane", "Lane")
+    ]  # fmt: skip
+    assert {s["zone_name"] for s in by_day.json()} == {None}
     bad = env.client.get(f"{API}/events/stats", params={"group": "week"}, headers=headers)
     assert bad.status_code == 422
 

@@ -204,6 +204,11 @@ def test_listing_filters_and_statistics(sessions: sessionmaker[Session]) -> None
     assert [(s.group, s.events, s.by_state["open"], s.by_state["confirmed"]) for s in by_zone] == [
         ("zone:1", 2, 2, 0), ("zone:2", 1, 0, 1)
     ]  # fmt: skip
+    assert [(s.camera_name, s.zone_name) for s in by_zone] == [
+        ("cam-1", "market"),
+        ("cam-2", "lane"),
+    ]
+    assert [(s.camera_name, s.zone_name) for s in by_camera] == [("cam-1", None), ("cam-2", None)]
     assert [(s.group, s.events, s.duration_s) for s in by_camera] == [
         ("cam-1", 2, 900.0), ("cam-2", 1, 1800.0)
     ]  # fmt: skip
@@ -219,7 +224,8 @@ def test_a_removed_zone_leaves_its_events(sessions: sessionmaker[Session]) -> No
         catalog.delete_zone(session, 1)
         session.commit()
         assert catalog.get_event(session, event.id).zone_id is None  # type: ignore[union-attr]
-        assert catalog.event_stats(session, EventQuery(), "zone", TZ)[0].group == "zone:removed"
+        (stat,) = catalog.event_stats(session, EventQuery(), "zone", TZ)
+    assert (stat.group, stat.zone_name, stat.camera_name) == ("zone:removed", None, "cam-1")
 
 
 # ---- zone rules --------------------------------------------------------------------------------
