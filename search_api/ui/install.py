@@ -4,7 +4,7 @@ routers, and what a page answers when its user is not signed in or may not open 
 from __future__ import annotations
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 
 from search_api.ui import ops_pages, pages
 from search_api.ui.session import PageForbidden, SignInRequired
@@ -15,6 +15,15 @@ def install_ui(app: FastAPI) -> None:
     for a page whose user is not signed in (or whose role may not open it)."""
     app.include_router(pages.router)  # the shell, Search and Track view (UI-1)
     app.include_router(ops_pages.router)  # cameras, events, jobs, cases, audit (UI-2)
+
+    @app.get("/", include_in_schema=False)
+    def front_door(request: Request) -> Response:
+        """A browser opening the server's address goes to the interface; other clients are
+        told where the API is (404: "/" is no API resource)."""
+        if "text/html" in request.headers.get("accept", ""):
+            return RedirectResponse(pages.router.prefix, 302)
+        detail = "no resource here: the API is under /api/v1 (see /docs), the web interface at /ui"
+        return JSONResponse({"detail": detail}, status_code=404)
 
     def sign_in_again(request: Request, error: Exception) -> Response:
         assert isinstance(error, SignInRequired)

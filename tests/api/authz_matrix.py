@@ -185,6 +185,7 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("GET", f"{V1}/clips/{{camera_id}}/{{start_ms}}-{{end_ms}}/video.mp4"): PUBLIC,  # #18
     # the web interface (issue #18): pages check the browser's session cookie themselves (sign-in
     # page otherwise) and show only what they fetch from /api/v1; see /work/tools/UI.md
+    ("GET", "/"): PUBLIC,  # browsers: a redirect to /ui; others: 404 naming /api/v1
     ("GET", "/ui"): PUBLIC,
     ("GET", "/ui/static/{name}"): PUBLIC,
     ("GET", "/ui/login"): PUBLIC,
