@@ -296,7 +296,8 @@ def footage_add(
         TimeRemainingColumn(),
     )  # fmt: skip
     failed = 0
-    with Progress(*columns, console=console) as progress:
+    # piped or redirected: no bar (rich would draw its last state after the result lines)
+    with Progress(*columns, console=console, disable=not console.is_terminal) as progress:
         for path in files:
             try:
                 result = upload_file(target, path, fields, progress)

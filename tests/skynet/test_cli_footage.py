@@ -48,6 +48,10 @@ def test_footage_add_stores_good_files_reports_bad_ones_and_lists_them(
     assert "stored as camera shop-7" in result.output and "2026-11-27T09:30:00" in result.output
     assert "analysis job" in result.output
     assert "notes.mp4: refused: not a video file" in result.output
+    # stdout is no terminal here: the result lines only, no progress bar drawn after them
+    lines = result.output.splitlines()
+    assert lines[0].startswith(good.name) and lines[-1].startswith("notes.mp4: refused"), lines
+    assert not any(line.startswith(("hash ", "upload ", "cut ")) for line in lines), lines
     with catalog_sessions(local)() as session:
         assert len(segments_between(session, "shop-7", *ALL_TIME)) == 1  # 6 s, 10 s segments
     listed = CliRunner().invoke(cli, ["footage", "list"])
@@ -76,6 +80,7 @@ def test_an_interrupted_local_upload_resumes(local: Settings) -> None:
     assert result.exit_code == 0, result.output
     assert f"resuming upload {started['id']} (1/{started['part_count']} parts" in result.output
     assert "stored as camera bus-9" in result.output
+    assert len(result.output.splitlines()) == 2, result.output  # no progress bar when piped
 
 
 @pytest.fixture
