@@ -16,6 +16,14 @@ Crashes: every unit commits its tracks with its checkpoint, so a job taken over 
 runner died (stale heartbeat, index/job_runner.py) or resumed after a pause goes on with exactly
 the pending units: none lost, none twice.
 
+Replacement: a job REPLACES what its range held for the version it writes. Each unit deletes
+the other tracks of its camera and version starting in its segment (the live path's, an earlier
+job's) in the transaction that stores its own (index/catalog/reindex_supersede.py), so a search
+sees a segment's old tracks or its new ones, and a crash leaves each segment wholly one or the
+other. A job with the live version hands the live vector index the superseded ids to remove
+(`on_superseded`), then its vectors; a job with another version touches nothing of the live
+one (its tracks and index stay as they are until the switch).
+
 CPU share: the executor's thread count (`SKYNET_REINDEX_THREADS`, default 1 of the machine's 2
 cores) with one ONNX Runtime thread per model bounds what a job takes; `pace` returns how long
 to wait before the next unit (the runtime waits while live analysis lags), so live ingest keeps
@@ -76,6 +84,7 @@ REPORT_EVERY_S = 1.0  # progress is counted over all the job's units: at most on
 
 Pace = Callable[[], float]  # seconds to wait before the next unit (0: go)
 VectorSink = Callable[[str, tuple[int, ...], np.ndarray], None]  # version, ids, vectors
+VectorDrop = Callable[[str, tuple[int, ...]], None]  # version, ids of superseded tracks
 
 
 @dataclass(frozen=True)
@@ -178,7 +187,9 @@ class ReindexRunner:
 
     `context` gives the models' versions (its `models` cache is the in-process executor's own);
     `versions` builds and switches the indexes; `on_vectors` receives the vectors of units whose
-    version is the live one (the live vector index adds them). `clock` is injectable.
+    version is the live one (the live vector index adds them), `on_superseded` first the ids of
+    the live version's tracks such a unit replaced (the live index removes them; see
+    index/catalog/reindex_supersede.py). `clock` is injectable.
     """
 
     def __init__(
@@ -191,6 +202,7 @@ class ReindexRunner:
         runner_id: str | None = None,
         pace: Pace | None = None,
         on_vectors: VectorSink | None = None,
+        on_superseded: VectorDrop | None = None,
         max_attempts: int = 3,
         poll_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
@@ -205,6 +217,7 @@ class ReindexRunner:
         self.runner_id = self._lease.runner_id
         self._pace = pace or (lambda: 0.0)
         self._on_vectors = on_vectors
+        self._on_superseded = on_superseded
         self.max_attempts = max_attempts
         self._poll_s = poll_s
         self._clock = clock
@@ -294,6 +307,8 @@ class ReindexRunner:
                 failed += result.state == "failed"
                 if result.state in ("done", "skipped", "already_done"):
                     finished_s += result.footage_s
+                if into_live and self._on_superseded is not None and result.superseded_ids:
+                    self._on_superseded(result.embedding_version, result.superseded_ids)
                 if into_live and self._on_vectors is not None:
                     self._live_vectors(result, by_id[result.unit_id])
                 if self._clock() - self._beat_at >= REPORT_EVERY_S:

@@ -11,7 +11,9 @@ The contract every executor keeps:
   → batched detector → tracker → track builder, as live; with its neighbours' edges, see
   below), stores the pictures, then commits the unit's tracks (tagged with the job's detector
   and embedder versions) together with its checkpoint (`pending` → `done`) in ONE catalog
-  transaction. A crash before that commit leaves
+  transaction, which also deletes the tracks of that embedding version they replace (the
+  other tracks of the camera starting in the segment: index/catalog/reindex_supersede.py;
+  their pictures are deleted after the commit). A crash before that commit leaves
   the unit pending (redone from scratch; its pictures are overwritten under the same keys); a
   second worker racing on the same unit loses the conditional checkpoint update and rolls back.
   A segment that cannot be read (missing, truncated, corrupt, undecodable) is checkpointed
@@ -65,6 +67,7 @@ from detect.track_record import TrackRecord
 from detect.violations import SIDE_CLASSES
 from index.catalog import add_tracks
 from index.catalog.reindex import UnitSegment, begin_unit_attempt, finish_unit, skip_unit
+from index.catalog.reindex_supersede import supersede_segment_tracks
 from index.catalog.values import NewTrack
 from index.reindex_boundaries import (
     BoundarySettings,
@@ -76,7 +79,7 @@ from index.reindex_boundaries import (
     bytes_problem,
     unit_neighbours,
 )
-from index.track_indexer import context_key, thumbnail_key
+from index.track_indexer import context_key, plate_crop_key, thumbnail_key
 from ingest.archive import ArchiveError, ArchiveSettings
 from storage.objectstore import ObjectNotFoundError, ObjectStore
 
@@ -119,6 +122,8 @@ class UnitResult:
     warmup_frames: int = 0  # analysed before the segment (the previous one's tail)
     lookahead_frames: int = 0  # analysed after it, following the unit's open tracks
     boundary_notes: tuple[str, ...] = ()  # neighbours not used, and why
+    superseded_ids: tuple[int, ...] = ()  # tracks of the version this unit replaced (deleted)
+    kept_superseded_ids: tuple[int, ...] = ()  # replaced, but kept: a case, hop or hit names them
 
 
 def reindex_local_track_id(unit_id: int, tracker_id: int) -> int:
@@ -296,11 +301,21 @@ def process_unit(unit: SegmentUnit, context: UnitContext) -> UnitResult:
     ]
     tracks = _store_pictures(context.store, records, models.detector_version)
     with context.sessions() as session:
+        superseded = supersede_segment_tracks(
+            session, unit.camera_id, models.embedding_version, unit.start_at, unit.end_at,
+            unit_local_id_range(unit.unit_id),
+        )  # fmt: skip
         ids = add_tracks(session, tracks)
         if not finish_unit(session, unit.unit_id, len(ids), unit.footage_s):
             session.rollback()
             return UnitResult(unit.unit_id, "already_done", unit.footage_s)
         session.commit()
+    _delete_pictures(context.store, superseded.thumbnail_keys)
+    if superseded.kept_ids:
+        log.warning(
+            "re-index unit %d kept %d superseded tracks a case, hop or watchlist hit names: %s",
+            unit.unit_id, len(superseded.kept_ids), list(superseded.kept_ids[:20]),
+        )  # fmt: skip
     embeddings = (
         np.stack([r.embedding for r in records]).astype(np.float32)
         if records
@@ -311,6 +326,7 @@ def process_unit(unit: SegmentUnit, context: UnitContext) -> UnitResult:
         wall_s=time.monotonic() - started, decoded_frames=stats.decoded_frames,
         analysed_frames=stats.analysed_frames, warmup_frames=boundary.warmup_frames,
         lookahead_frames=boundary.lookahead_frames, boundary_notes=tuple(boundary.notes),
+        superseded_ids=superseded.deleted_ids, kept_superseded_ids=superseded.kept_ids,
     )  # fmt: skip
 
 
@@ -326,6 +342,18 @@ def _store_pictures(
             store.put_bytes(context_key(key), record.context_jpeg, "image/jpeg")
         tracks.append(NewTrack.from_record(record, key, detector))
     return tracks
+
+
+def _delete_pictures(store: ObjectStore, thumbnails: tuple[str, ...]) -> None:
+    """Delete superseded tracks' thumbnails, context frames and plate crops (after the commit
+    that deleted their rows; one that fails stays in object storage, logged)."""
+    for thumbnail in thumbnails:
+        for key in (thumbnail, context_key(thumbnail), plate_crop_key(thumbnail)):
+            try:
+                if store.exists(key):
+                    store.delete(key)
+            except Exception as error:  # storage down: the rows are gone, the job goes on
+                log.warning("re-index could not delete superseded picture %s: %s", key, error)
 
 
 def run_unit(unit: SegmentUnit, context: UnitContext) -> UnitResult:

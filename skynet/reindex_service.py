@@ -85,7 +85,8 @@ class ReindexService:
     """The process's re-index runner and versioned indexes.
 
     `live_lag_s` reports the live analysis lag (seconds; the worst camera); `on_vectors` takes
-    the vectors of a job whose version is the live one (the live vector index adds them).
+    the vectors of a job whose version is the live one (the live vector index adds them),
+    `on_superseded` the ids of the live tracks such a job replaced (the index removes them).
     """
 
     def __init__(
@@ -95,6 +96,7 @@ class ReindexService:
         store: ObjectStore,
         live_lag_s: Callable[[], float] = lambda: 0.0,
         on_vectors: Callable[[str, tuple[int, ...], np.ndarray], None] | None = None,
+        on_superseded: Callable[[str, tuple[int, ...]], None] | None = None,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
@@ -109,6 +111,7 @@ class ReindexService:
             self.versions,
             pace=self._pace,
             on_vectors=on_vectors,
+            on_superseded=on_superseded,
             max_attempts=settings.reindex_max_attempts,
         )
         self._lock = threading.Lock()

@@ -240,8 +240,9 @@ class Runtime:
         )
         self.audit_checkpointer.start()
         self.reindex = ReindexService(
-            self.settings, self.sessions, self.store, self._live_lag_s, self._add_live_vectors
-        )
+            self.settings, self.sessions, self.store, self._live_lag_s, self._add_live_vectors,
+            self._drop_live_vectors,
+        )  # fmt: skip
         self.reindex.start(self.embedder)
 
     def _live_lag_s(self) -> float:
@@ -252,6 +253,11 @@ class Runtime:
         """A re-index into the live version: its tracks join the live index."""
         if ids and version == self.indexer.vectors.embedding_version:
             self.indexer.vectors.add(list(ids), vectors)
+
+    def _drop_live_vectors(self, version: str, ids: tuple[int, ...]) -> None:
+        """A re-index into the live version replaced these tracks: their vectors leave."""
+        if ids and version == self.indexer.vectors.embedding_version:
+            self.indexer.vectors.remove(list(ids))
 
     def camera_states(self) -> dict[str, str]:
         """Each running camera's ingest state (online, reconnecting, offline, ...)."""

@@ -1,0 +1,215 @@
+"""A re-index replaces what its range held for the version it writes (#15; first-user report:
+a re-index of cam1 with the live embedder over footage the live path had indexed added its
+tracks beside the live ones, and a search of that minute returned both).
+
+Real recorded 1080p segments and models, as tests/index/test_reindex.py; the live path's
+tracks are stood in for by rows with positive local ids (what live ingest writes) starting in
+each segment, their pictures in the store and their vectors in a live index.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from index.catalog import add_tracks
+from index.catalog.cases import create_case
+from index.catalog.jobs import beat
+from index.catalog.retention import file_case_material
+from index.catalog.rows import TrackRow
+from index.catalog.tracks import matching_tracks
+from index.catalog.values import NewTrack, TrackQuery, embedding_to_bytes
+from index.reindex_jobs import ReindexRunner
+from index.vectors import VectorIndex
+from ingest.segment import Segment
+from sample_streams.footage import CameraFiles
+from tests.index.reindex_support import FOOTAGE_START, Archive, archive_with, record_segments
+from tests.index.test_reindex import (
+    LIVE_EMBEDDER,
+    NEW_EMBEDDER,
+    live_version,
+    queue,
+    runner_for,
+)
+
+pytestmark = pytest.mark.slow  # real 1080p decode + detection: a few seconds per job
+
+RANGE = TrackQuery(
+    camera_ids=("cam1",), start=FOOTAGE_START, end=FOOTAGE_START + timedelta(seconds=12)
+)
+
+
+@pytest.fixture(scope="module")
+def footage(
+    sample_cameras: list[CameraFiles], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, list[tuple[Path, Segment]]]:
+    """cam1: 12 s of the busy sample camera in 4 s segments (3 units)."""
+    spool = tmp_path_factory.mktemp("footage")
+    return {"cam1": record_segments(sample_cameras[0].main_path, spool, "cam1", 12.0, 4.0)}
+
+
+@pytest.fixture
+def archive(tmp_path: Path, footage: dict[str, list[tuple[Path, Segment]]]) -> Archive:
+    return archive_with(tmp_path, footage)
+
+
+def live_path_tracks(archive: Archive, version: str, dim: int) -> tuple[list[int], VectorIndex]:
+    """Two live-path tracks starting in each segment and one before them all (outside every
+    unit), their thumbnails stored; their ids and a live index holding their vectors."""
+    rng = np.random.default_rng(7)
+    starts = [FOOTAGE_START - timedelta(seconds=30)]
+    for segment in archive.segments:
+        starts += [
+            segment.start_at + timedelta(seconds=0.5),
+            segment.start_at + timedelta(seconds=1),
+        ]
+    tracks = []
+    for local_id, start in enumerate(starts, 1):
+        vector = rng.normal(size=dim).astype(np.float32)
+        key = f"thumbnails/cam1/live-{local_id}.jpg"
+        archive.store.put_bytes(key, b"\xff\xd8jpeg", "image/jpeg")
+        tracks.append(
+            NewTrack(
+                camera_id="cam1",
+                local_track_id=local_id,
+                class_name="person",
+                confidence=0.9,
+                start_at=start,
+                end_at=start + timedelta(seconds=2),
+                best_shot_at=start + timedelta(seconds=1),
+                best_bbox_xyxy_px=(10, 10, 50, 120),
+                thumbnail_key=key,
+                embedding=embedding_to_bytes(vector / np.linalg.norm(vector)),
+                embedding_version=version,
+            )
+        )
+    with archive.sessions() as session:
+        ids = add_tracks(session, tracks)
+        session.commit()
+        rows = session.scalars(select(TrackRow).where(TrackRow.id.in_(ids))).all()
+    index = VectorIndex(dim, version)
+    index.add(
+        [r.id for r in rows], np.stack([np.frombuffer(r.embedding or b"", "<f4") for r in rows])
+    )
+    return ids, index
+
+
+def wire_live_index(runner: ReindexRunner, index: VectorIndex) -> None:
+    """What the runtime does: a live-version job's replaced vectors leave, its vectors join."""
+
+    def drop(version: str, ids: tuple[int, ...]) -> None:
+        index.remove(list(ids))
+
+    runner._on_superseded = drop
+    runner._on_vectors = lambda version, ids, vectors: index.add(list(ids), vectors)
+
+
+def searched(archive: Archive) -> list[TrackRow]:
+    """What an attribute search of cam1 over the footage returns (live version only)."""
+    with archive.sessions() as session:
+        ids = [m.track_id for m in matching_tracks(session, RANGE)]
+        return list(session.scalars(select(TrackRow).where(TrackRow.id.in_(ids))).all())
+
+
+def test_a_live_version_job_replaces_the_live_tracks_of_its_segments(archive: Archive):
+    runner = runner_for(archive)
+    live = live_version(archive, runner)
+    dim = runner.context.models("nanodet-int8", LIVE_EMBEDDER).embedder.dim
+    old_ids, index = live_path_tracks(archive, live, dim)
+    before_range, in_segments = old_ids[0], old_ids[1:]
+    with archive.sessions() as session:  # an investigator filed one live track under a case
+        case_id = create_case(session, "bag theft", "ana")
+        file_case_material(session, case_id, "ana", track_ids=[in_segments[0]])
+        session.commit()
+    wire_live_index(runner, index)
+
+    queue(archive, LIVE_EMBEDDER)
+    assert runner.run_next()
+
+    rows = searched(archive)
+    job_rows = [r for r in rows if r.local_track_id < 0]
+    assert len(job_rows) >= 3  # the busy scene: people in every segment
+    assert {r.id for r in rows} == {r.id for r in job_rows} | {in_segments[0]}  # once each
+    with archive.sessions() as session:
+        left = set(session.scalars(select(TrackRow.id).where(TrackRow.id.in_(old_ids))))
+    assert left == {before_range, in_segments[0]}  # outside every unit; filed under a case
+    assert set(index.track_ids().tolist()) == {before_range, in_segments[0]} | {
+        r.id for r in job_rows
+    }
+    assert not archive.store.exists("thumbnails/cam1/live-3.jpg")  # a deleted track's picture
+    assert archive.store.exists("thumbnails/cam1/live-1.jpg")  # the kept ones' stay
+    assert archive.store.exists("thumbnails/cam1/live-2.jpg")
+
+    # the same range again with the same version: the first job's tracks give way in turn
+    first_job = {r.id for r in job_rows}
+    queue(archive, LIVE_EMBEDDER)
+    assert runner_for(archive).run_next()
+    again = [r for r in searched(archive) if r.local_track_id < 0]
+    assert len(again) == len(job_rows) and not first_job & {r.id for r in again}
+    spans = [(r.start_at, r.end_at, r.bbox_x1) for r in again]
+    assert len(spans) == len(set(spans))  # no person twice
+
+
+def test_a_job_killed_mid_way_leaves_each_segment_wholly_old_or_new_and_resumes(
+    archive: Archive,
+):
+    class Crash(Exception):
+        pass
+
+    def die_after_two(n: int) -> None:
+        if n == 2:
+            raise Crash
+
+    first = runner_for(archive, die_after_two, runner_id="dead")
+    live = live_version(archive, first)
+    dim = first.context.models("nanodet-int8", LIVE_EMBEDDER).embedder.dim
+    old_ids, index = live_path_tracks(archive, live, dim)
+    wire_live_index(first, index)
+    job_id = queue(archive, LIVE_EMBEDDER)
+    with pytest.raises(Crash):
+        first.run_next()
+
+    third = archive.segments[2]
+    rows = searched(archive)
+    new_units = {r.start_at < third.start_at for r in rows if r.local_track_id < 0}
+    old_in = [r for r in rows if r.local_track_id > 0 and r.start_at >= FOOTAGE_START]
+    assert new_units == {True}  # the two done segments hold the job's tracks only
+    assert {r.id for r in old_in} == set(old_ids[-2:])  # the third still its live ones only
+    with archive.sessions() as session:
+        beat(session, "dead", datetime.now(UTC) - timedelta(minutes=5))  # its lease expires
+        session.commit()
+
+    second = runner_for(archive, runner_id="alive")
+    wire_live_index(second, index)
+    assert second.run_next()
+    rows = searched(archive)
+    assert all(r.local_track_id < 0 for r in rows)  # every segment replaced, none twice
+    spans = [(r.start_at, r.end_at, r.bbox_x1) for r in rows]
+    assert len(spans) == len(set(spans))
+    assert set(index.track_ids().tolist()) == {old_ids[0]} | {r.id for r in rows}
+    assert job_id
+
+
+def test_a_shadow_version_job_leaves_the_live_tracks_until_the_switch(archive: Archive):
+    runner = runner_for(archive)
+    live = live_version(archive, runner)
+    dim = runner.context.models("nanodet-int8", LIVE_EMBEDDER).embedder.dim
+    old_ids, index = live_path_tracks(archive, live, dim)
+    wire_live_index(runner, index)
+
+    queue(archive, NEW_EMBEDDER, switch=False)
+    assert runner.run_next()
+    assert {r.id for r in searched(archive)} == set(old_ids[1:])  # live ones only, all there
+    assert set(index.track_ids().tolist()) == set(old_ids)  # the live index untouched
+
+    new = runner.context.models("nanodet-int8", NEW_EMBEDDER).embedding_version
+    runner.versions.switch(new)
+    rows = searched(archive)
+    assert rows and {r.embedding_version for r in rows} == {new}  # one version, no mix
+    with archive.sessions() as session:  # the old version's tracks kept, as its history
+        kept = set(session.scalars(select(TrackRow.id).where(TrackRow.id.in_(old_ids))))
+    assert kept == set(old_ids)
