@@ -241,7 +241,8 @@ def verify_export(
     append_audit(
         session, principal=principal.name, role=principal.role, action="export_verified",
         case_id=case_id, purpose=export.purpose, target=f"export:{export_id}",
-        filters={"ok": check.ok, "sha256": check.sha256}, hit_count=len(check.problems),
+        filters={"ok": check.ok, "sha256": check.sha256, "problems": len(check.problems)},
+        hit_count=check.files_checked,  # what was verified, not what was wrong
     )  # fmt: skip
     session.commit()
     return ExportVerificationOut(

@@ -53,8 +53,10 @@ def test_a_built_export_verifies_and_a_changed_bundle_does_not(api: ExportApi) -
     assert any(clip in problem for problem in tampered["problems"])
     with api.recorded.sessions() as session:
         checks = [
-            e.filters["ok"]
+            (e.filters["ok"], e.hit_count, e.filters["problems"])
             for e in iter_audit_entries(session, AuditQuery(case_id=case_id))
             if e.action == "export_verified" and e.target == f"export:{export['id']}"
         ]
-    assert checks == [True, False]
+    # the count is the files verified (it was the problems found: hits=0 for a good bundle)
+    bad = (False, tampered["files_checked"], len(tampered["problems"]))
+    assert checks == [(True, report["files_checked"], 0), bad]
