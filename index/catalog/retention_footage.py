@@ -46,17 +46,16 @@ def _kept_original(row: FootageUploadRow) -> PlannedOriginal | None:
 
 
 def originals_ended_before(
-    session: Session, camera_id: str, cutoff: datetime, limit: int | None = None
+    session: Session, camera_id: str, cutoff: datetime
 ) -> list[PlannedOriginal]:
-    """The kept originals of `camera_id` whose footage ended before `cutoff`, oldest first (at
-    most `limit`); the caller leaves out those a hold keeps."""
+    """The kept originals of `camera_id` whose footage ended before `cutoff`, oldest first;
+    the caller leaves out those a hold keeps (and takes a batch of the rest)."""
     rows = session.scalars(
         select(FootageUploadRow)
         .where(FootageUploadRow.camera_id == camera_id, FootageUploadRow.state == "stored")
         .order_by(FootageUploadRow.start_at, FootageUploadRow.id)
     )
-    kept = [o for o in map(_kept_original, rows) if o is not None and o.end_at < cutoff]
-    return kept if limit is None else kept[:limit]
+    return [o for o in map(_kept_original, rows) if o is not None and o.end_at < cutoff]
 
 
 def mark_originals_deleted(session: Session, upload_ids: Iterable[str], at: datetime) -> None:

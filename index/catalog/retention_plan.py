@@ -14,8 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, delete, exists, or_, select
+from sqlalchemy import Row, and_, delete, exists, or_, select
 from sqlalchemy.orm import Session
 
 from index.catalog.retention import (
@@ -24,6 +25,7 @@ from index.catalog.retention import (
     held_material,
     retention_policy,
 )
+from index.catalog.retention_candidates import Candidates, oldest_free
 from index.catalog.retention_footage import (
     PlannedOriginal,
     mark_originals_deleted,
@@ -178,7 +180,8 @@ def plan_retention(
     session: Session, policy: RetentionPolicy, now: datetime, limit: int | None = None
 ) -> RetentionPlan:
     """Rows past their camera's tier as of `now` and not held, at most `limit` of each kind
-    per camera (oldest first); material a hold keeps is listed in `held`."""
+    per camera (oldest first, held rows paged past: retention_candidates.py); material a hold
+    keeps, up to the last row taken, is listed in `held`."""
     now = ensure_utc(now, "retention time")
     held = held_material(session)
     spans = _held_spans(session, held)
@@ -192,25 +195,28 @@ def plan_retention(
     for camera_id, group in groups.items():
         tier = policy.tier_for(group)
         camera_spans = spans.get(camera_id, [])
-        segment_rows = session.execute(
-            select(SegmentRow)
-            .where(
-                SegmentRow.camera_id == camera_id,
-                SegmentRow.end_at < now - timedelta(days=tier.segments_days),
-            )
-            .order_by(SegmentRow.start_at, SegmentRow.id)
-            .limit(limit)
-        ).scalars()
-        for s in segment_rows:
-            cases = _holding_cases(camera_spans, s.start_at, s.end_at)
-            if cases:
-                held_back.append(HeldBack("segment", s.id, camera_id, tuple(sorted(cases))))
-            else:
-                segments.append(
-                    PlannedSegment(s.id, camera_id, s.start_at, s.end_at, s.object_key,
-                                   s.size_bytes)
-                )  # fmt: skip
-        track_rows = session.execute(
+
+        def during(row: Row[Any], spans: list[_Span] = camera_spans) -> set[str]:
+            return _holding_cases(spans, row.start_at, row.end_at)
+
+        def hold(kind: str, found: Candidates, camera_id: str = camera_id) -> None:
+            held_back.extend(HeldBack(kind, int(r.id), camera_id, c) for r, c in found.held)
+
+        segment_cutoff = now - timedelta(days=tier.segments_days)
+        found = oldest_free(
+            session,
+            select(SegmentRow.id, SegmentRow.start_at, SegmentRow.end_at, SegmentRow.object_key,
+                   SegmentRow.size_bytes)
+            .where(SegmentRow.camera_id == camera_id, SegmentRow.end_at < segment_cutoff),
+            (SegmentRow.start_at, SegmentRow.id), limit, during,
+        )  # fmt: skip
+        hold("segment", found)
+        segments.extend(
+            PlannedSegment(s.id, camera_id, s.start_at, s.end_at, s.object_key, s.size_bytes)
+            for s in found.free
+        )
+        found = oldest_free(
+            session,
             select(
                 TrackRow.id, TrackRow.thumbnail_key, TrackRow.embedding_version,
                 PlateRow.crop_key,
@@ -219,54 +225,45 @@ def plan_retention(
             .where(
                 TrackRow.camera_id == camera_id,
                 TrackRow.end_at < now - timedelta(days=tier.tracks_days),
-            )
-            .order_by(TrackRow.start_at, TrackRow.id)
-            .limit(limit)
+            ),
+            (TrackRow.start_at, TrackRow.id), limit, lambda t: held.tracks.get(int(t.id), ()),
         )  # fmt: skip
-        for t in track_rows:
-            if int(t.id) in held.tracks:
-                held_back.append(HeldBack("track", int(t.id), camera_id, held.tracks[int(t.id)]))
-            else:
-                tracks.append(
-                    PlannedTrack(int(t.id), camera_id, t.thumbnail_key, t.crop_key,
-                                 t.embedding_version)
-                )  # fmt: skip
-        event_rows = session.execute(
-            select(EventRow.id, EventRow.evidence)
-            .where(
+        hold("track", found)
+        tracks.extend(
+            PlannedTrack(int(t.id), camera_id, t.thumbnail_key, t.crop_key, t.embedding_version)
+            for t in found.free
+        )
+        found = oldest_free(
+            session,
+            select(EventRow.id, EventRow.evidence).where(
                 EventRow.camera_id == camera_id,
                 EventRow.last_seen_at < now - timedelta(days=tier.events_days),
-            )
-            .order_by(EventRow.last_seen_at, EventRow.id)
-            .limit(limit)
+            ),
+            (EventRow.last_seen_at, EventRow.id), limit, lambda e: held.events.get(int(e.id), ()),
+        )  # fmt: skip
+        hold("event", found)
+        events.extend(
+            PlannedEvent(int(e.id), camera_id, tuple(str(i["key"]) for i in e.evidence or ()))
+            for e in found.free
         )
-        for e in event_rows:
-            if int(e.id) in held.events:
-                held_back.append(HeldBack("event", int(e.id), camera_id, held.events[int(e.id)]))
-            else:
-                keys = tuple(str(item["key"]) for item in e.evidence or ())
-                events.append(PlannedEvent(int(e.id), camera_id, keys))
-        gap_rows = session.scalars(
-            select(RecordingGapRow)
-            .where(
-                RecordingGapRow.camera_id == camera_id,
-                RecordingGapRow.end_at < now - timedelta(days=tier.segments_days),
-            )
-            .order_by(RecordingGapRow.start_at, RecordingGapRow.id)
-            .limit(limit)
-        )
-        gaps.extend(
-            PlannedGap(g.id, camera_id, g.start_at, g.end_at)
-            for g in gap_rows
-            if not _holding_cases(camera_spans, g.start_at, g.end_at)  # kept with its segments
-        )
-        segment_cutoff = now - timedelta(days=tier.segments_days)
-        for o in originals_ended_before(session, camera_id, segment_cutoff, limit):
+        found = oldest_free(  # a gap a hold keeps is kept with its segments, not reported
+            session,
+            select(RecordingGapRow.id, RecordingGapRow.start_at, RecordingGapRow.end_at).where(
+                RecordingGapRow.camera_id == camera_id, RecordingGapRow.end_at < segment_cutoff
+            ),
+            (RecordingGapRow.start_at, RecordingGapRow.id), limit, during,
+        )  # fmt: skip
+        gaps.extend(PlannedGap(g.id, camera_id, g.start_at, g.end_at) for g in found.free)
+        camera_originals: list[PlannedOriginal] = []
+        for o in originals_ended_before(session, camera_id, segment_cutoff):
+            if limit is not None and len(camera_originals) == limit:
+                break
             cases = _holding_cases(camera_spans, o.start_at, o.end_at)
             if cases:
                 held_back.append(HeldBack("footage_original", 0, camera_id, tuple(sorted(cases))))
             else:
-                originals.append(o)
+                camera_originals.append(o)
+        originals.extend(camera_originals)
     return RetentionPlan(
         now, tuple(segments), tuple(tracks), tuple(events), tuple(gaps), tuple(held_back), groups,
         tuple(originals),
