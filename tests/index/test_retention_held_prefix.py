@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from index import catalog
@@ -72,7 +73,8 @@ def _exists(sessions: sessionmaker[Session], row: type, row_id: int) -> bool:
 
 def _gaps(sessions: sessionmaker[Session], camera_id: str) -> int:
     with sessions() as session:
-        return len(session.query(RecordingGapRow).filter_by(camera_id=camera_id).all())
+        statement = select(func.count()).where(RecordingGapRow.camera_id == camera_id)
+        return int(session.scalar(statement) or 0)
 
 
 def test_a_batch_is_filled_with_deletable_rows_past_the_held_ones(
