@@ -14,6 +14,10 @@ vehicle tracks finalised, the reads made and the plates stored.
 Recording (the main stream's receive and remux) and the RTSP server are left out: the share is of
 the analysis path, an upper bound of the share of the whole live process (`bench/live.py`).
 
+`--sides 64 96 …` also reads the plates bench's TUNE clean samples scaled to those longest
+vehicle sides (exact rate, CPU per read): where `detect.track_builder.PLATE_MIN_VEHICLE_SIDE_PX`
+was chosen.
+
 Run: `flock /tmp/skynet-bench.lock .venv/bin/python -m bench.plates_live_cost`; merges its keys
 into bench/results/plates.json (other keys kept).
 """
