@@ -60,7 +60,7 @@ from index.catalog.tracks import matching_track_ids, tracks_by_ids
 from index.catalog.values import CameraSpec, TrackQuery
 from index.index_versions import IndexVersions
 from index.reindex_jobs import ReindexRequest, ReindexRunner, start_reindex
-from index.reindex_units import UNIT_TRACK_ID_SPAN, AnalysisSettings, Executor, UnitContext
+from index.reindex_units import UNIT_TRACK_ID_SPAN, Executor, UnitContext
 from index.track_indexer import open_vector_index
 from ingest.segment import Segment, segment_key
 from models.build import ensure_models
@@ -72,6 +72,7 @@ from search_api.limits import ApiLimits
 from skynet.demo import free_port
 from skynet.executors import reindex_executor
 from skynet.object_store import open_object_store
+from skynet.reindex_service import analysis_settings
 from skynet.runtime import pipeline_detector, query_detector
 from skynet.settings import Settings
 from tests.index.reindex_support import record_segments
@@ -128,7 +129,7 @@ def catalogue(
 
 def make_runner(settings: Settings, executor: Executor | None = None) -> ReindexRunner:
     sessions = session_factory(init_catalog(settings.catalog_url))
-    analysis = AnalysisSettings()
+    analysis = analysis_settings(settings)  # as the service builds it (SKYNET_REINDEX_*)
     context = UnitContext(sessions, open_object_store(settings), settings.models_dir, analysis)
     executor = executor or reindex_executor(settings, context, settings.reindex_threads)
     versions = IndexVersions(sessions, settings.vectors_dir)
@@ -386,7 +387,7 @@ def measure_ray(settings: Settings, span: tuple[datetime, datetime]) -> dict[str
     with local_ray_cluster() as cluster:
         cluster_start_s = time.perf_counter() - started
         ray_settings = settings_for(settings.data_dir, settings.reindex_threads, cluster.address)
-        executor = RayExecutor(ray_settings, AnalysisSettings())
+        executor = RayExecutor(ray_settings, analysis_settings(ray_settings))
         try:
             job_id = queue(ray_settings, "typical", span)
             wall_s, _, result = timed_job(make_runner(ray_settings, executor), job_id)
@@ -439,7 +440,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "footage_s_per_camera": args.footage_s,
         "segment_s": args.segment_s,
         "reindex_threads": args.threads,
-        "archive_settings": asdict(AnalysisSettings()),
+        "archive_settings": asdict(analysis_settings(settings0)),
     }
     with tempfile.TemporaryDirectory(prefix="bench-reindex-") as tmp:
         work = Path(tmp)
@@ -453,10 +454,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         archive, jobs = measure_archive(settings, runner, spans, live)
         summary |= archive
         summary |= measure_recall(settings, runner)
+        # before the search measurement: its job re-indexes the typical span with the same
+        # version, which replaces (deletes) the first job's tracks there
+        reference = tracks_per_segment(runner.context.sessions, jobs["typical"])
         summary |= measure_search(
             settings, runner, jobs["busy"], spans["typical"], args.search_job_threads
         )
-        reference = tracks_per_segment(runner.context.sessions, jobs["typical"])
         summary |= measure_resume(settings, recorded["typical"], args.footage_s, reference)
         if not args.skip_ray:
             summary |= measure_ray(settings, spans["typical"])

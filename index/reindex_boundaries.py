@@ -86,7 +86,7 @@ class BoundarySettings:
     largest gap between two segments that still makes them neighbours."""
 
     warmup_s: float = 3.0  # ≥ the tracker's max age + 2 frames: a person lost at the cut is known
-    handover_period_s: float = 60.0
+    handover_period_s: float = 20.0
     max_gap_s: float = 2.0
     still_share: float = 0.25  # moved less than this share of its height in the window: still
 

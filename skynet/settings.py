@@ -100,10 +100,11 @@ class Settings(BaseSettings):
     # unit warms its tracker up on the previous segment's last `reindex_warmup_s` and follows
     # its own tracks into the following segments, at most up to the next hand-over segment
     # (one every `reindex_handover_s` of wall time, where long tracks are cut). False: every
-    # track is cut at each segment boundary (1.5-2.3x less CPU, see BENCHMARKS.md).
+    # track is cut at each segment boundary (1.25-1.4x less CPU at the 20 s hand-over, 2.3x at
+    # 60 s on busy footage: BENCHMARKS.md).
     reindex_join_boundaries: bool = True
     reindex_warmup_s: float = Field(default=3.0, ge=0, le=30)
-    reindex_handover_s: float = Field(default=60.0, ge=1, le=3600)
+    reindex_handover_s: float = Field(default=20.0, ge=1, le=3600)
     # Zone schedules (issue #13) are in the camera's local time: its own IANA time zone, else
     # this one. Violations of one zone and kind seen the same local day less than
     # `event_merge_gap_s` apart are one event (a stall packing up for a while comes back).
