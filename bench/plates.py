@@ -431,6 +431,8 @@ def main(argv: list[str]) -> int:
         "variants_tune": variants,
         "splits": splits,
     }
+    # other benches' keys in the same file: bench/plates_live_cost.py's plate_* figures
+    results_json |= {k: v for k, v in previous.items() if k.startswith("plate_")}
     RESULTS_PATH.write_text(json.dumps(results_json, ensure_ascii=False, indent=1) + "\n")
     print(json.dumps({k: v for k, v in results_json.items() if k != "splits"}, indent=1))
     return 0
