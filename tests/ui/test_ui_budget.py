@@ -93,7 +93,6 @@ def test_page_load_budget_is_measured_and_written(
     result = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "machine": machine(),
-        "shared_machine": True,
         "load_average_1m": round(os.getloadavg()[0], 2),
         "browser": "Debian chromium, headless, 1366x768",
         "search_page_interactive": summary(ready),
