@@ -246,11 +246,6 @@ def analyse_segment(
     return analyser.analyse(own, neighbours.previous(), neighbours.following(), boundary)
 
 
-def _unreadable(data: bytes, unit: SegmentUnit) -> str | None:
-    """Why the stored bytes are not the recorded segment (None: they are)."""
-    return bytes_problem(data, unit.size_bytes, unit.sha256)
-
-
 def _neighbours(context: UnitContext, unit: SegmentUnit) -> NeighbourBytes | None:
     """The unit's contiguous neighbours in its job (None: boundaries are not joined)."""
     settings = context.analysis.boundaries
@@ -283,7 +278,7 @@ def process_unit(unit: SegmentUnit, context: UnitContext) -> UnitResult:
         data = context.store.get(unit.object_key)
     except ObjectNotFoundError:
         return _skip(context, unit, f"missing: {unit.object_key} is not in object storage", started)
-    reason = _unreadable(data, unit)
+    reason = bytes_problem(data, unit.size_bytes, unit.sha256)
     if reason is not None:
         return _skip(context, unit, reason, started)
     models = context.models(unit.detector, unit.embedder)
