@@ -117,10 +117,9 @@ def province_then_letter(
     letter_p = probs[:, letters].max(axis=1)
     letter_k = probs[:, letters].argmax(axis=1)
     best_before = np.maximum.accumulate(province_p)  # best province at or before each frame
-    where_before = np.array([int(np.argmax(province_p[: t + 1])) for t in range(len(province_p))])
     joint = best_before[:-1] * letter_p[1:]
     t2 = int(joint.argmax()) + 1
-    t1 = int(where_before[t2 - 1])
+    t1 = int(np.argmax(province_p[:t2]))  # where that best province before t2 is
     province = chars[provinces[int(province_k[t1])]]
     letter = chars[letters[int(letter_k[t2])]]
     return province + letter, (float(province_p[t1]), float(letter_p[t2]))
