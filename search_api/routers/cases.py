@@ -8,7 +8,6 @@ from fastapi import APIRouter, Query
 
 from index.catalog import (
     CaseRecord,
-    Session,
     append_audit,
     close_case,
     create_case,
@@ -34,8 +33,9 @@ from search_api.account_schemas import (
     CaseTracksOut,
     CaseWatchlistOut,
 )
+from search_api.case_hops import existing_case, readable_case, writable_case
 from search_api.deps import PrincipalDep, SessionDep, requires
-from search_api.errors import Forbidden, InvalidInput, NotFound
+from search_api.errors import InvalidInput
 from search_api.openapi import AUTH_RESPONSES
 from search_api.schemas import CaseCreate, CaseOut
 
@@ -51,13 +51,6 @@ def case_out(case: CaseRecord) -> CaseOut:
         closed_at=case.closed_at,
         is_open=case.closed_at is None,
     )
-
-
-def existing_case(session: Session, case_id: str) -> CaseRecord:
-    case = get_case(session, case_id)
-    if case is None:
-        raise NotFound(f"case {case_id!r} not found")
-    return case
 
 
 @router.post(
@@ -113,9 +106,7 @@ def read_cases(
 )
 def read_case(case_id: str, principal: PrincipalDep, session: SessionDep) -> CaseOut:
     """Its creator, admins and auditors read a case (403 for other investigators)."""
-    case = existing_case(session, case_id)
-    if not has_capability(principal, CASE_REVIEW):
-        require_case_owner(principal, case)
+    case = readable_case(session, principal, case_id)
     return case_out(case)
 
 
@@ -160,9 +151,7 @@ def read_case_activity(
     """The case's audit trail (every entry filed under it, oldest first, paged by `after_seq`)
     and its watchlists. The case's creator and admins see it, and auditors see any case; the
     read is audited too."""
-    case = existing_case(session, case_id)
-    if not has_capability(principal, CASE_REVIEW):
-        require_case_owner(principal, case)
+    case = readable_case(session, principal, case_id)
     entries = audit_page(session, AuditQuery(case_id=case_id, after_seq=after_seq, limit=limit))
     watchlists = [w for w in list_watchlists(session) if w.case_id == case_id]
     append_audit(
@@ -204,10 +193,7 @@ def file_tracks(
 ) -> CaseTracksOut:
     """The case's creator (or an admin) files tracks of cameras they may see under the open
     case: its export offers them and a legal hold keeps them. Filing twice keeps one entry."""
-    case = existing_case(session, case_id)
-    require_case_owner(principal, case)
-    if case.closed_at is not None:
-        raise Forbidden(f"case_id: case {case_id!r} is closed")
+    writable_case(session, principal, case_id)
     for track_id in body.track_ids:
         visible_track(session, principal, track_id)  # 404 for unknown or unseen cameras
     added = file_case_material(session, case_id, principal.name, body.track_ids)
@@ -229,9 +215,7 @@ def file_tracks(
 def read_case_tracks(case_id: str, principal: PrincipalDep, session: SessionDep) -> CaseTracksOut:
     """The creator, admins and auditors read it; tracks on cameras the caller may not see are
     left out."""
-    case = existing_case(session, case_id)
-    if not has_capability(principal, CASE_REVIEW):
-        require_case_owner(principal, case)
+    readable_case(session, principal, case_id)
     filed = case_tracks(session, case_id)
     seen = {
         track.id for track in tracks_by_ids(session, filed) if principal.can_see(track.camera_id)
