@@ -20,6 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from detect.plate_geometry import order_corners
 from models.registry import model_path
 
 CLPR_DET_MODEL = "clpr-det"
@@ -56,14 +57,6 @@ def _priors(h: int, w: int) -> np.ndarray:
         ]
         rows.append(np.stack(per_cell, axis=1).reshape(-1, 4))
     return np.vstack(rows).astype(np.float32)
-
-
-def _order_corners(points: np.ndarray) -> tuple[tuple[float, float], ...]:
-    """Four points as top-left, top-right, bottom-right, bottom-left."""
-    s = points.sum(axis=1)
-    d = points[:, 0] - points[:, 1]
-    ordered = [points[s.argmin()], points[d.argmax()], points[s.argmax()], points[d.argmin()]]
-    return tuple((float(p[0]), float(p[1])) for p in ordered)
 
 
 class ClprPlateDetector:
@@ -116,7 +109,7 @@ class ClprPlateDetector:
             PlateBox(
                 xyxy=tuple(float(v) / scale for v in boxes[i]),
                 score=float(sc[i]),
-                corners=_order_corners(corners[i] / scale),
+                corners=order_corners(corners[i] / scale),
             )
             for i in np.asarray(chosen).reshape(-1).tolist()
         ]
