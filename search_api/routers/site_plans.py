@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated
 
@@ -166,7 +167,7 @@ def upload_plan(
         )  # fmt: skip
         append_audit(
             session, principal=principal.name, role=principal.role, action="site_plan_create",
-            filters={"name": name, **_edges(bounds)}, image_sha256=plan_image.sha256,
+            filters={"name": name, **asdict(bounds)}, image_sha256=plan_image.sha256,
             target=f"site_plan:{plan.id}",
         )  # fmt: skip
         session.commit()
@@ -178,10 +179,6 @@ def upload_plan(
             raise _refused(failure) from failure
         raise
     return SitePlanOut.of(plan)
-
-
-def _edges(bounds: PlanBounds) -> dict[str, float]:
-    return {"north": bounds.north, "south": bounds.south, "west": bounds.west, "east": bounds.east}
 
 
 @router.get(
@@ -234,7 +231,7 @@ def change_plan(
         raise _refused(error) from error
     append_audit(
         session, principal=principal.name, role=principal.role, action="site_plan_update",
-        filters={"name": plan.name, **_edges(bounds)}, target=f"site_plan:{plan_id}",
+        filters={"name": plan.name, **asdict(bounds)}, target=f"site_plan:{plan_id}",
     )  # fmt: skip
     session.commit()
     return SitePlanOut.of(plan)
