@@ -28,7 +28,6 @@ from index.catalog import (
     job_owner,
     record_progress,
 )
-from index.job_runner import LEASE_S as LEASE_S  # re-exported: tests age heartbeats past it
 from index.job_runner import JobCancelledError, PooledJobRunner
 from search_api.context import ApiContext
 from search_api.search_pipeline import ByAttributes, ByTrack, rank_in_slices

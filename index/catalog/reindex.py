@@ -157,6 +157,23 @@ def job_units(session: Session, job_id: str, state: str | None = None) -> list[U
     return [_unit_record(unit, segment) for unit, segment in rows]
 
 
+def job_camera_units(
+    session: Session, job_id: str, camera_id: str, start: datetime, end: datetime
+) -> list[UnitRecord]:
+    """The job's units of `camera_id` whose segments touch [start, end], in recording order: a
+    unit's neighbours (index/reindex_boundaries.py decides which of them are contiguous)."""
+    if end < start:
+        raise ValueError(f"neighbour window ends before it starts: {start} .. {end}")
+    statement = _unit_query().where(
+        ReindexUnitRow.job_id == job_id,
+        SegmentRow.camera_id == camera_id,
+        SegmentRow.end_at >= start,
+        SegmentRow.start_at <= end,
+    )
+    rows = session.execute(statement.order_by(SegmentRow.start_at, ReindexUnitRow.id))
+    return [_unit_record(unit, segment) for unit, segment in rows]
+
+
 def get_unit(session: Session, unit_id: int) -> UnitRecord | None:
     row = session.execute(_unit_query().where(ReindexUnitRow.id == unit_id)).first()
     return None if row is None else _unit_record(row[0], row[1])

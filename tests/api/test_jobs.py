@@ -30,6 +30,7 @@ from index.catalog import (
     start_held_job,
 )
 from index.catalog.rows import utc_now
+from index.job_runner import LEASE_S
 from search_api import search_jobs
 from search_api.app import create_app
 from search_api.search_jobs import SearchJobRunner, job_request
@@ -299,7 +300,7 @@ def test_jobs_of_a_dead_process_are_taken_over_and_a_live_ones_are_not(quiet: Ap
     one another live process holds stays there, and cancelling it stops that process."""
     red_cars = TrackQuery(class_names=("car",), attributes=AttributeFilter(colour="red"))
     request = job_request("attributes", "investigator", red_cars, 10)
-    long_ago = utc_now() - timedelta(seconds=2 * search_jobs.LEASE_S)
+    long_ago = utc_now() - timedelta(seconds=2 * LEASE_S)
     ana = owner_id(quiet)
     with quiet.context.sessions() as session:
         dead = create_held_job(session, "search:attributes", ana, request, "dead-runner")
