@@ -2,16 +2,15 @@
 
 In order: the API key is checked (routes that take one) before a byte of the body is read, so
 an unauthenticated 100 MB upload or malformed JSON is answered 401 at once; then the caller's
-rate limit (429 with Retry-After); then the body-size limit (413: from Content-Length at once,
-or while a chunked body streams in). Every response gets the security headers. An unexpected
-error is answered 500 here (and logged) instead of being re-raised to the server, which would
-drop the keep-alive connection.
+rate limit (429 with Retry-After; a sliding minute, search_api/rate_limit.py); then the
+body-size limit (413: from Content-Length at once, or while a chunked body streams in). Every
+response gets the security headers. An unexpected error is answered 500 here (and logged)
+instead of being re-raised to the server, which would drop the keep-alive connection.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import re
 import time
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from index.catalog import Principal
 from search_api.browser_session import cookie_credential
+from search_api.rate_limit import RateLimiter
 from search_api.tokens import Unauthenticated
 
 log = logging.getLogger(__name__)
@@ -61,28 +61,6 @@ class ApiLimits:
     # a footage upload part (issue #15, Settings.footage_part_bytes): that route's own limit
     max_upload_part_bytes: int = 8 * 1024 * 1024
     rate_limit_per_minute: int = 600
-
-
-class RateLimiter:
-    """A token bucket per principal: `per_minute` requests a minute, bursts of as many."""
-
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.per_minute = per_minute
-        self.clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}  # who → (tokens, at)
-
-    def retry_after_s(self, who: str) -> int | None:
-        """None when `who` may go on (a token is taken), else whole seconds to wait."""
-        if self.per_minute <= 0:
-            return None
-        now = self.clock()
-        tokens, at = self._buckets.get(who, (float(self.per_minute), now))
-        tokens = min(float(self.per_minute), tokens + (now - at) * self.per_minute / 60.0)
-        if tokens >= 1.0:
-            self._buckets[who] = (tokens - 1.0, now)
-            return None
-        self._buckets[who] = (tokens, now)
-        return max(1, math.ceil((1.0 - tokens) * 60.0 / self.per_minute))
 
 
 def public_operations(app: FastAPI) -> list[tuple[str, re.Pattern[str]]]:
@@ -145,7 +123,7 @@ class RequestGuard:
         self.fastapi_app = fastapi_app
         self.limits = limits
         self.lookup = lookup
-        self.limiter = RateLimiter(limits.rate_limit_per_minute, clock)
+        self.limiter = RateLimiter(limits.rate_limit_per_minute, 60.0, clock)
         self._public: list[tuple[str, re.Pattern[str]]] | None = None
 
     def route_takes_key(self, scope: Scope) -> bool:

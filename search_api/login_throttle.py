@@ -12,21 +12,21 @@ still applies to every attempt let through.
 
 A client is its address as the server sees it (behind a reverse proxy, the proxy's forwarded
 address as uvicorn trusts it); an IPv6 client is its /64 network, which one host usually
-owns whole. The windows live in this process's memory: each API process limits on its own,
-and a restart empties them.
+owns whole. The windows are the API's one rate limiter (search_api/rate_limit.py), in this
+process's memory: each API process limits on its own, and a restart empties them.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import math
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from starlette.requests import Request
+
+from search_api.rate_limit import RateLimiter
 
 IPV6_CLIENT_PREFIX = 64
 
@@ -80,56 +80,9 @@ def name_key(name: str) -> str:
     return name.strip().casefold()
 
 
-class _Window:
-    """Arrival times of the attempts each key made within the last `window_s`."""
-
-    def __init__(self, limit: int, window_s: float, max_tracked: int) -> None:
-        self.limit = limit
-        self.window_s = window_s
-        self.max_tracked = max_tracked
-        self._times: dict[str, deque[float]] = {}
-        self._refused_until: dict[str, float] = {}  # key → end of its audited refusal
-
-    def wait_s(self, key: str, now: float) -> float | None:
-        """Seconds until `key` may attempt again (None: it may now)."""
-        if self.limit <= 0:
-            return None
-        times = self._times.get(key)
-        if times is None:
-            return None
-        while times and times[0] <= now - self.window_s:
-            times.popleft()
-        if len(times) < self.limit:
-            return None
-        return times[0] + self.window_s - now
-
-    def first_refusal(self, key: str, now: float, wait_s: float) -> bool:
-        """True once per refused spell of `key` (until its wait is over)."""
-        if self._refused_until.get(key, -math.inf) > now:
-            return False
-        self._refused_until[key] = now + wait_s
-        return True
-
-    def record(self, key: str, now: float) -> None:
-        if self.limit <= 0:
-            return
-        if key not in self._times and len(self._times) >= self.max_tracked:
-            self._forget(now)
-        self._times.setdefault(key, deque()).append(now)
-
-    def _forget(self, now: float) -> None:
-        """Drop keys with no attempt in the window; if all are recent (a flood from that many
-        addresses or names), the oldest half, so memory stays bounded."""
-        horizon = now - self.window_s
-        self._times = {k: t for k, t in self._times.items() if t and t[-1] > horizon}
-        self._refused_until = {k: t for k, t in self._refused_until.items() if t > now}
-        if len(self._times) >= self.max_tracked:
-            keep = list(self._times.items())[len(self._times) // 2 :]
-            self._times = dict(keep)
-
-
 class LoginThrottle:
-    """The sliding windows of one API process (thread-safe)."""
+    """The login windows of one API process (thread-safe): one rate limiter per client key,
+    one per name key (search_api/rate_limit.py)."""
 
     def __init__(
         self,
@@ -137,26 +90,23 @@ class LoginThrottle:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.policy = policy or LoginThrottlePolicy()
-        self._clock = clock
-        self._lock = threading.Lock()
-        tracked = self.policy.max_tracked
-        self._clients = _Window(self.policy.per_client, self.policy.window_s, tracked)
-        self._names = _Window(self.policy.per_name, self.policy.window_s, tracked)
+        self._lock = threading.Lock()  # checks both limits, then counts both, as one step
+        window_s, tracked = self.policy.window_s, self.policy.max_tracked
+        self.clients = RateLimiter(self.policy.per_client, window_s, clock, tracked)
+        self.names = RateLimiter(self.policy.per_name, window_s, clock, tracked)
 
     def admit(self, client: str, name: str) -> LoginRefusal | None:
         """Count an attempt by `client` (an address) for `name` and let it through (None), or
         refuse it without counting it."""
         by_client, by_name = client_key(client), name_key(name)
         with self._lock:
-            now = self._clock()
-            for limit, window, key in (
-                ("client", self._clients, by_client),
-                ("name", self._names, by_name),
+            for limit, limiter, key in (
+                ("client", self.clients, by_client),
+                ("name", self.names, by_name),
             ):
-                wait_s = window.wait_s(key, now)
-                if wait_s is not None:
-                    first = window.first_refusal(key, now, wait_s)
-                    return LoginRefusal(limit, max(1, math.ceil(wait_s)), first)
-            self._clients.record(by_client, now)
-            self._names.record(by_name, now)
+                refused = limiter.refusal(key)
+                if refused is not None:
+                    return LoginRefusal(limit, refused.retry_after_s, refused.first)
+            self.clients.count(by_client)
+            self.names.count(by_name)
         return None

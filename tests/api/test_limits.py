@@ -22,7 +22,8 @@ from fastapi.testclient import TestClient
 
 from index.catalog import create_api_key
 from search_api.app import create_app
-from search_api.limits import ApiLimits, RateLimiter
+from search_api.limits import ApiLimits
+from search_api.rate_limit import RateLimiter
 from skynet.demo import free_port
 from tests.api_support import ApiEnv, api_env, jpeg
 
@@ -196,14 +197,21 @@ def test_chunked_body_over_the_limit_is_413(env: ApiEnv) -> None:
 # ---- rate limit, security headers ---------------------------------------------------------------
 
 
-def test_rate_limiter_refills_over_time() -> None:
+def test_rate_limiter_slides_its_window_and_holds_bounded_keys() -> None:
     now = [0.0]
     limiter = RateLimiter(60, clock=lambda: now[0])
     assert all(limiter.retry_after_s("a") is None for _ in range(60))
-    assert limiter.retry_after_s("a") == 1
+    assert limiter.retry_after_s("a") == 60  # when the oldest request leaves the minute
     assert limiter.retry_after_s("b") is None  # per principal
-    now[0] += 1.0
+    now[0] += 59.5
+    assert limiter.retry_after_s("a") == 1  # refused requests did not count
+    now[0] += 0.5
     assert limiter.retry_after_s("a") is None
+    small = RateLimiter(1, clock=lambda: now[0], max_keys=4)
+    for n in range(50):  # a flood of principals
+        assert small.retry_after_s(f"p{n}") is None
+    assert len(small) <= 4
+    assert small.retry_after_s("p49") == 60  # the most recent ones are still limited
 
 
 def test_rate_limit_per_key_is_429_with_retry_after(env: ApiEnv) -> None:

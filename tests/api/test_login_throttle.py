@@ -156,4 +156,4 @@ def test_ipv6_clients_count_per_64_network_and_memory_stays_bounded() -> None:
     small = LoginThrottle(LoginThrottlePolicy(per_client=1, per_name=1, max_tracked=4), clock)
     for n in range(50):  # a flood of addresses and names
         assert small.admit(f"10.0.0.{n}", f"name-{n}") is None
-    assert len(small._clients._times) <= 4 and len(small._names._times) <= 4
+    assert len(small.clients) <= 4 and len(small.names) <= 4
