@@ -13,9 +13,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from PIL import Image
 
-from detect.query import image_size_px
+from detect.query import QueryImageError, check_image_size, image_size_px
 
 MAX_PLAN_BYTES = 10 * 1024 * 1024
 MAX_PLAN_SIDE_PX = 8000
@@ -53,15 +52,14 @@ def _kind(data: bytes) -> tuple[str, str]:
 
 def check_plan_image(data: bytes) -> PlanImage:
     """The upload as a plan image; PlanImageError (PlanImageTooLarge) saying what is wrong."""
-    if not data:
-        raise PlanImageError("the file is empty")
     if len(data) > MAX_PLAN_BYTES:
         raise PlanImageTooLarge(f"the file is larger than {MAX_PLAN_BYTES // (1024 * 1024)} MB")
+    try:  # the query images' check: empty, a decompression bomb, too many pixels by the header
+        check_image_size(data, MAX_PLAN_SIDE_PX * MAX_PLAN_SIDE_PX)
+    except QueryImageError as error:
+        raise PlanImageError(str(error)) from error
     content_type, extension = _kind(data)
-    try:
-        size = image_size_px(data)
-    except Image.DecompressionBombError as error:  # past ~179 MP
-        raise PlanImageError(f"the image is larger than {MAX_PLAN_SIDE_PX} px a side") from error
+    size = image_size_px(data)
     if size is None:
         raise PlanImageError("the image header cannot be read: the file is damaged")
     width, height = size

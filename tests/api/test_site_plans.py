@@ -9,7 +9,9 @@ own plans and checks what changed."""
 from __future__ import annotations
 
 import dataclasses
+import struct
 import uuid
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -134,6 +136,18 @@ def png_of(width: int, height: int) -> bytes:
     return data.tobytes()
 
 
+def png_header(width: int, height: int) -> bytes:
+    """A PNG whose header declares `width` x `height` (a decompression bomb's first bytes)."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
+
+
 def gif() -> bytes:
     return b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"  # noqa: E501
 
@@ -141,11 +155,13 @@ def gif() -> bytes:
 BAD_UPLOADS = {
     "text": (b"meeting notes, not a plan\n" * 20, {}, 422, "image: the file is not a PNG or JPEG"),
     "gif": (gif(), {}, 422, "image: the file is not a PNG or JPEG"),
-    "empty": (b"", {}, 422, "image: the file is empty"),
+    "empty": (b"", {}, 422, "image: the image is empty"),
     "truncated png": (picture()[:600], {}, 422, "image: the image cannot be decoded"),
     "over 10 MB": (b"\x89PNG\r\n\x1a\n" + bytes(10 * 1024 * 1024), {}, 413, "image: the file is"),
     "over 8000 px": (png_of(8001, 16), {}, 422, "image: the image is 8001x16 px"),
     "tiny": (png_of(8, 8), {}, 422, "image: the image is 8x8 px"),
+    "81 MP header": (png_header(9000, 9000), {}, 422, "image: the image is 9000x9000 px (81.0"),
+    "bomb header": (png_header(30000, 30000), {}, 422, "image: the image is over 179 MP"),
     "north below south": (None, {"north": "31.2"}, 422, "north: must be above south"),
     "east of west": (None, {"east": "121.4"}, 422, "east: must be east of west"),
     "north over 90": (None, {"north": "91"}, 422, "body.north:"),
