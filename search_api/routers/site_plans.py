@@ -54,18 +54,19 @@ PlanId = Annotated[int, Path(ge=1, le=MAX_CATALOG_ID)]
 KEY_PREFIX = "site-plans"
 
 
-Latitude = Annotated[float, Form(ge=-90, le=90, allow_inf_nan=False)]
-Longitude = Annotated[float, Form(ge=-180, le=180, allow_inf_nan=False)]
+# The edges are checked once, by PlanBounds (degrees in range, north above south, east of
+# west): 422 naming the edge, for the form and the JSON body alike.
+Edge = Annotated[float, Form(description="degrees: latitude -90..90, longitude -180..180")]
 
 
 class SitePlanIn(BaseModel):
     """A plan's name and edges (PUT replaces both; the image stays)."""
 
     name: str = Field(min_length=1, max_length=200)
-    north: float = Field(ge=-90, le=90, allow_inf_nan=False, examples=[31.2310])
-    south: float = Field(ge=-90, le=90, allow_inf_nan=False, examples=[31.2290])
-    west: float = Field(ge=-180, le=180, allow_inf_nan=False, examples=[121.4690])
-    east: float = Field(ge=-180, le=180, allow_inf_nan=False, examples=[121.4715])
+    north: float = Field(description="latitude, -90..90, above south", examples=[31.2310])
+    south: float = Field(description="latitude, -90..90", examples=[31.2290])
+    west: float = Field(description="longitude, -180..180", examples=[121.4690])
+    east: float = Field(description="longitude, -180..180, east of west", examples=[121.4715])
 
 
 class SitePlanOut(BaseModel):
@@ -98,6 +99,7 @@ class SitePlanOut(BaseModel):
 
 
 def _bounds(north: float, south: float, west: float, east: float) -> PlanBounds:
+    """The plan's edges; InvalidInput (422) naming the edge that is out of range or order."""
     try:
         return PlanBounds(north, south, west, east)
     except SitePlanError as error:
@@ -134,10 +136,10 @@ def upload_plan(
     context: ContextDep,
     image: Annotated[UploadFile, File(description="PNG or JPEG, ≤ 10 MB, ≤ 8000 px a side")],
     name: Annotated[str, Form(min_length=1, max_length=200)],
-    north: Latitude,
-    south: Latitude,
-    west: Longitude,
-    east: Longitude,
+    north: Edge,
+    south: Edge,
+    west: Edge,
+    east: Edge,
 ) -> SitePlanOut:
     """The image is checked (PNG/JPEG by content, size, decodable), the edges too (north above
     south, east of west), before anything is stored."""

@@ -164,12 +164,12 @@ BAD_UPLOADS = {
     "bomb header": (png_header(30000, 30000), {}, 422, "image: the image is over 179 MP"),
     "north below south": (None, {"north": "31.2"}, 422, "north: must be above south"),
     "east of west": (None, {"east": "121.4"}, 422, "east: must be east of west"),
-    "north over 90": (None, {"north": "91"}, 422, "body.north:"),
-    "south under -90": (None, {"south": "-90.5"}, 422, "body.south:"),
-    "west under -180": (None, {"west": "-181"}, 422, "body.west:"),
-    "east over 180": (None, {"east": "180.01"}, 422, "body.east:"),
+    "north over 90": (None, {"north": "91"}, 422, "north: must be a number in [-90, 90]"),
+    "south under -90": (None, {"south": "-90.5"}, 422, "south: must be a number in [-90,"),
+    "west under -180": (None, {"west": "-181"}, 422, "west: must be a number in [-180,"),
+    "east over 180": (None, {"east": "180.01"}, 422, "east: must be a number in [-180,"),
     "east not a number": (None, {"east": "far"}, 422, "body.east:"),
-    "north nan": (None, {"north": "nan"}, 422, "body.north:"),
+    "north nan": (None, {"north": "nan"}, 422, "north: must be a number in [-90,"),
     "blank name": (None, {"name": "   "}, 422, "name: must have 1-200 characters"),
     "long name": (None, {"name": "x" * 201}, 422, "body.name:"),
 }  # fmt: skip
@@ -209,7 +209,8 @@ def test_bad_edits_leave_the_plan_as_it_was(api: PlanApi) -> None:
     changes: list[tuple[dict[str, Any], int, str]] = [
         ({"north": 31.21}, 422, "north: must be above south"),
         ({"east": 121.45}, 422, "east: must be east of west"),
-        ({"south": -91}, 422, "body.south:"),
+        ({"south": -91}, 422, "south: must be a number in [-90, 90]"),
+        ({"west": 181}, 422, "west: must be a number in [-180, 180]"),
         ({"name": ""}, 422, "body.name:"),
         ({"name": "Edit clash"}, 409, "name: site plan 'Edit clash' already exists"),
     ]
