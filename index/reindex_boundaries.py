@@ -289,6 +289,7 @@ class UnitTracks:
         self._warmed: set[int] = set()
         self._continuing: set[int] = set()
         self._owned: set[int] = set()
+        self._claiming = False  # in the unit's own segment: new tracks are its own
         self._last_at: datetime | None = None
         self.records: list[TrackRecord] = []
 
@@ -317,33 +318,31 @@ class UnitTracks:
             self._warmed.update(_ids(step[0]))
 
     def begin_own(self, at: datetime) -> None:
-        """The unit's segment starts at `at`: the tracks carried across it are not its own."""
+        """The unit's segment starts at `at`: tracks first confirmed from here on are its own,
+        but for those carried across it."""
         self._continuing = {i for i in self._warmed if self.carried_across(i, at)}
+        self._claiming = True
 
-    def own(self, frame: Frame, detections: Detections) -> None:
-        step = self._update(frame, detections)
-        if step is None:
-            return
-        tracked, finished, side = step
-        self._owned.update(i for i in _ids(tracked) if i not in self._continuing)
-        self._builder.observe(frame, tracked, side)
-        self._end(finished)
-
-    def cross(self, at: datetime) -> None:
-        """Before a following segment starting at `at`: own tracks not carried across the cut
-        end here (finalised now; what the tracker sees of them later is the next unit's)."""
-        cut = [i for i in self._open_own() if not self.carried_across(i, at)]
-        self._end(cut)
-        self._owned.difference_update(cut)
-
-    def look_ahead(self, frame: Frame, detections: Detections) -> bool:
-        """One frame after the segment; False once none of the unit's tracks is open."""
+    def observe(self, frame: Frame, detections: Detections) -> bool:
+        """One frame of the unit's segment or, after `cross`, of a following one (tracks born
+        there are the next unit's); False once none of the unit's tracks is open."""
         step = self._update(frame, detections)
         if step is not None:
             tracked, finished, side = step
+            if self._claiming:
+                self._owned.update(i for i in _ids(tracked) if i not in self._continuing)
             self._builder.observe(frame, tracked, side)
             self._end(finished)
         return self.following
+
+    def cross(self, at: datetime) -> None:
+        """Before a following segment starting at `at`: own tracks not carried across the cut
+        end here (finalised now; what the tracker sees of them later is the next unit's), and
+        no track born from here on is the unit's."""
+        cut = [i for i in self._open_own() if not self.carried_across(i, at)]
+        self._end(cut)
+        self._owned.difference_update(cut)
+        self._claiming = False
 
     def close(self) -> list[TrackRecord]:
         """End every open track; the unit's own tracks, finalised."""
@@ -413,7 +412,7 @@ class UnitAnalyser:
         tracks.begin_own(own.start_at)
         reader = ArchiveReader(own.data, self.camera_id, own.start_at, self.archive)
         for frame, detections in self._detected(reader, reader.scan()):
-            tracks.own(frame, detections)
+            tracks.observe(frame, detections)
         if tracks.following:
             self._look_ahead(tracks, following, boundary)
         return UnitAnalysis(tracks.close(), reader.stats, boundary)
@@ -447,7 +446,7 @@ class UnitAnalyser:
             reader = ArchiveReader(segment.data, self.camera_id, segment.start_at, self.archive)
             try:
                 for frame, detections in self._detected(reader, reader.scan()):
-                    if not tracks.look_ahead(frame, detections):
+                    if not tracks.observe(frame, detections):
                         break
             except ArchiveError as error:
                 stats.notes.append(f"following segment stopped the look-ahead: {error}")

@@ -133,11 +133,11 @@ def run(
         tracks.warm_up(frame, detections)
     tracks.begin_own(T0 + timedelta(seconds=own[0]))
     for frame, detections in scene(*own, people):
-        tracks.own(frame, detections)
+        tracks.observe(frame, detections)
     if look_ahead is not None:
         tracks.cross(T0 + timedelta(seconds=own[1]))
         for frame, detections in scene(own[1], look_ahead, people):
-            if not tracks.look_ahead(frame, detections):
+            if not tracks.observe(frame, detections):
                 break
     return tracks.close()
 
@@ -198,13 +198,13 @@ def test_a_look_ahead_stops_once_the_units_own_tracks_have_ended():
     tracks = UnitTracks("cam1", ColourEmbedder(), ByteTrackConfig(), WINDOW_S)
     tracks.begin_own(T0)
     for frame, detections in scene(0.0, CUT_S):
-        tracks.own(frame, detections)
+        tracks.observe(frame, detections)
     tracks.cross(T0 + timedelta(seconds=CUT_S))
     assert tracks.following
     followed = []
     for frame, detections in scene(CUT_S, 40.0):
         followed.append(frame.pts_s)
-        if not tracks.look_ahead(frame, detections):
+        if not tracks.observe(frame, detections):
             break
     assert 14.0 < followed[-1] <= 16.5  # ended ~2 s (the tracker's max age) after its last box
     assert spans(tracks.close()) == [(1.6, 4.0), (6.4, 14.0)]
