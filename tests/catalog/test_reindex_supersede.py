@@ -1,20 +1,26 @@
 """What a re-index unit's commit supersedes (#15): the other tracks of its camera and version
-starting in its segment, not its own, not another version's or camera's, not a case's."""
+starting in its segment, not its own, not another version's or camera's, not those a case's
+material, a hop decision (either end) or a watchlist hit names (on SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from index.catalog import add_tracks, upsert_camera
+from detect.plate_match import parse_plate_pattern
+from index.catalog import add_tracks, reindex_supersede, upsert_camera
 from index.catalog.cases import create_case
+from index.catalog.hops import HopPair, NewHopDecision, decide_hop
 from index.catalog.reindex_supersede import supersede_segment_tracks
 from index.catalog.retention import file_case_material
 from index.catalog.rows import TrackRow
 from index.catalog.values import CameraSpec, NewTrack, embedding_to_bytes
+from index.catalog.watchlist_rows import WatchlistHitRow
+from index.catalog.watchlists import add_plate_entry, create_watchlist
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 END = START + timedelta(minutes=1)
@@ -39,8 +45,9 @@ def track(camera: str, local_id: int, start_s: float, version: str = "v1") -> Ne
 
 
 def test_a_unit_supersedes_only_its_versions_other_tracks_starting_in_its_segment(
-    sessions: sessionmaker[Session],
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
 ):
+    monkeypatch.setattr(reindex_supersede, "IDS_PER_STATEMENT", 3)  # several chunks
     with sessions() as session:
         for camera in ("cam1", "cam2"):
             upsert_camera(session, CameraSpec(id=camera, name=camera, main_url="rtsp://10.0.0.9/m"))
@@ -56,15 +63,29 @@ def test_a_unit_supersedes_only_its_versions_other_tracks_starting_in_its_segmen
                 track("cam2", 6, 5.0),  # 6 another camera
                 track("cam1", -100_001, 5.0),  # 7 the unit's own (a redo)
                 track("cam1", 7, 20.0),  # 8 filed under a case
+                track("cam1", 8, 30.0),  # 9 a hop decision's first track
+                track("cam1", 9, 31.0),  # 10 a hop decision's second track
+                track("cam1", 10, 40.0),  # 11 a watchlist hit
             ],
         )
         case_id = create_case(session, "case", "ana")
         file_case_material(session, case_id, "ana", track_ids=[ids[8]])
+        decide_hop(session, NewHopDecision(HopPair(case_id, ids[9], ids[10]), "confirmed", "ana"))
+        watchlist = create_watchlist(
+            session, "plates", case_id, "stolen car", START + timedelta(days=400), "ana", START
+        )
+        entry = add_plate_entry(session, watchlist.id, parse_plate_pattern("京A12345"))
+        session.add(
+            WatchlistHitRow(
+                watchlist_id=watchlist.id, entry_id=entry.id, track_id=ids[11], camera_id="cam1",
+                at=START, score=1.0, outbox_id=1,
+            )
+        )  # fmt: skip
         superseded = supersede_segment_tracks(session, "cam1", "v1", START, END, OWN)
         session.commit()
         left = set(session.scalars(select(TrackRow.id)))
     assert superseded.deleted_ids == tuple(sorted([ids[0], ids[1], ids[2]]))
-    assert superseded.kept_ids == (ids[8],)
+    assert superseded.kept_ids == tuple(sorted([ids[8], ids[9], ids[10], ids[11]]))
     assert set(superseded.thumbnail_keys) == {
         "thumbnails/cam1/1.jpg", "thumbnails/cam1/2.jpg", "thumbnails/cam1/-300001.jpg"
     }  # fmt: skip
