@@ -225,6 +225,20 @@ def authorize_search(
         require_case(session, principal, case_id, purpose, "searches for persons")
 
 
+def track_view_capabilities(track: StoredTrack) -> tuple[str, ...]:
+    """What a role needs to view `track` (its record, thumbnail and clip links): TRACKS_VIEW,
+    and PERSON_SEARCH for a person."""
+    if track.class_name in PERSON_CLASSES:
+        return (TRACKS_VIEW, PERSON_SEARCH)
+    return (TRACKS_VIEW,)
+
+
+def may_view_track(principal: Principal, track: StoredTrack) -> bool:
+    """Whether the caller's role may view `track` (authorize_track_view's role rule; a
+    person's track viewed on its own also needs a case and a purpose)."""
+    return all(has_capability(principal, c) for c in track_view_capabilities(track))
+
+
 def authorize_track_view(
     session: Session,
     principal: Principal,
@@ -235,9 +249,9 @@ def authorize_track_view(
     """Viewing a person's track (its record, thumbnail and clip links) is a look-up of a person:
     it needs an open case of the caller's and a purpose, like a person search. Vehicles and
     other objects need only TRACKS_VIEW."""
-    require_capability(principal, [TRACKS_VIEW])
+    for capability in track_view_capabilities(track):
+        require_capability(principal, [capability])
     if track.class_name in PERSON_CLASSES:
-        require_capability(principal, [PERSON_SEARCH])
         require_case(session, principal, case_id, purpose, "person tracks")
 
 

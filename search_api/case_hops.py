@@ -14,14 +14,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from index.catalog import CaseRecord, Principal, Session, StoredTrack, get_case, tracks_by_ids
-from index.catalog.attributes import PERSON_CLASSES
 from index.catalog.hops import HopDecision, case_hop_decisions
 from index.catalog.retention_plan import clips_deleted
 from search_api.access import (
     CASE_REVIEW,
-    PERSON_SEARCH,
-    TRACKS_VIEW,
     has_capability,
+    may_view_track,
     require_case_owner,
 )
 from search_api.context import ApiContext
@@ -118,17 +116,11 @@ def search_feedback(
     return seed_feedback(decisions, _visible_tracks(session, principal, decisions), seed_id)
 
 
-def _may_view(principal: Principal, track: StoredTrack) -> bool:
-    if not has_capability(principal, TRACKS_VIEW):
-        return False
-    return track.class_name not in PERSON_CLASSES or has_capability(principal, PERSON_SEARCH)
-
-
 def track_out(
     context: ApiContext, principal: Principal, track: StoredTrack, clip_deleted: bool
 ) -> HopTrackOut:
     """One end of a hop with its links signed for `principal` (none if it may not view it)."""
-    links = _may_view(principal, track)
+    links = may_view_track(principal, track)
     return HopTrackOut(
         track_id=track.id, camera_id=track.camera_id, class_name=track.class_name,
         start_at=track.start_at, end_at=track.end_at,
