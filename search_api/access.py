@@ -1,5 +1,6 @@
-"""Who may do what: roles and their capabilities, the cameras a caller may see, and the case
-a person or plate search needs (issue #17; how routes use it: /work/tools/AUTHZ.md).
+"""Who may do what: roles and their capabilities, the cameras a caller may see, who may read
+and write a case, and the case a person or plate search needs (issue #17; how routes use it:
+/work/tools/AUTHZ.md).
 
 Every capability and scope check of the API lives here; each raises a domain error
 (search_api/errors.py) so services can run the same checks inside a request and on the job
@@ -177,6 +178,32 @@ def require_case_owner(principal: Principal, case: CaseRecord) -> None:
             f"case_id: case {case.id!r} was opened by someone else; only its creator or an admin"
             " may use or close it"
         )
+
+
+def existing_case(session: Session, case_id: str) -> CaseRecord:
+    """The case; NotFound for an unknown one."""
+    case = get_case(session, case_id)
+    if case is None:
+        raise NotFound(f"case {case_id!r} not found")
+    return case
+
+
+def writable_case(session: Session, principal: Principal, case_id: str) -> CaseRecord:
+    """The open case, if the caller opened it or is an admin (403 otherwise, as for filing
+    tracks under it); 404 for an unknown case."""
+    case = existing_case(session, case_id)
+    require_case_owner(principal, case)
+    if case.closed_at is not None:
+        raise Forbidden(f"case_id: case {case_id!r} is closed")
+    return case
+
+
+def readable_case(session: Session, principal: Principal, case_id: str) -> CaseRecord:
+    """The case, if the caller opened it, is an admin or reviews cases (auditors)."""
+    case = existing_case(session, case_id)
+    if not has_capability(principal, CASE_REVIEW):
+        require_case_owner(principal, case)
+    return case
 
 
 def require_case(

@@ -1,5 +1,6 @@
-"""A case's hop decisions as the API serves them (issue #18): who may write and read them, the
-trail a reader sees, and what a hop search under the case takes from them.
+"""A case's hop decisions as the API serves them (issue #18): the trail a reader sees and what
+a hop search under the case takes from them (who may read and write the case:
+access.readable_case / writable_case).
 
 The rules mirror the tracks filed under a case: the case's creator (or an admin) decides while
 the case is open; the creator, admins and auditors read; every reader sees only hops whose two
@@ -16,14 +17,9 @@ from dataclasses import dataclass
 from index.catalog import CaseRecord, Principal, Session, StoredTrack, get_case, tracks_by_ids
 from index.catalog.hops import HopDecision, case_hop_decisions
 from index.catalog.retention_plan import clips_deleted
-from search_api.access import (
-    CASE_REVIEW,
-    has_capability,
-    may_view_track,
-    require_case_owner,
-)
+from search_api.access import may_view_track, require_case_owner
 from search_api.context import ApiContext
-from search_api.errors import Forbidden, NotFound
+from search_api.errors import Forbidden
 from search_api.hop_schemas import CaseHopOut, CaseHopsOut, HopTrackOut
 from search_api.links import clip_url, picture_url
 
@@ -38,31 +34,6 @@ class CaseFeedback:
 
 
 NO_FEEDBACK = CaseFeedback()
-
-
-def existing_case(session: Session, case_id: str) -> CaseRecord:
-    case = get_case(session, case_id)
-    if case is None:
-        raise NotFound(f"case {case_id!r} not found")
-    return case
-
-
-def writable_case(session: Session, principal: Principal, case_id: str) -> CaseRecord:
-    """The open case, if the caller opened it or is an admin (403 otherwise, as for filing
-    tracks under it); 404 for an unknown case."""
-    case = existing_case(session, case_id)
-    require_case_owner(principal, case)
-    if case.closed_at is not None:
-        raise Forbidden(f"case_id: case {case_id!r} is closed")
-    return case
-
-
-def readable_case(session: Session, principal: Principal, case_id: str) -> CaseRecord:
-    """The case, if the caller opened it, is an admin or reviews cases (auditors)."""
-    case = existing_case(session, case_id)
-    if not has_capability(principal, CASE_REVIEW):
-        require_case_owner(principal, case)
-    return case
 
 
 def _visible_tracks(

@@ -18,8 +18,8 @@ from index.catalog.hops import (
     withdraw_hop,
 )
 from index.catalog.retention import file_case_material
-from search_api.access import CASE_REVIEW, CASES, visible_track
-from search_api.case_hops import case_trail, hop_out, readable_case, writable_case
+from search_api.access import CASE_REVIEW, CASES, readable_case, visible_track, writable_case
+from search_api.case_hops import case_trail, hop_out
 from search_api.deps import ContextDep, PrincipalDep, SessionDep, requires
 from search_api.errors import InvalidInput, NotFound
 from search_api.hop_schemas import CaseHopOut, CaseHopsOut, HopDecisionIn

@@ -22,9 +22,12 @@ from index.catalog.watchlists import list_watchlists
 from search_api.access import (
     CASE_REVIEW,
     CASES,
+    existing_case,
     has_capability,
+    readable_case,
     require_case_owner,
     visible_track,
+    writable_case,
 )
 from search_api.account_schemas import (
     CaseActivityEntry,
@@ -33,7 +36,6 @@ from search_api.account_schemas import (
     CaseTracksOut,
     CaseWatchlistOut,
 )
-from search_api.case_hops import existing_case, readable_case, writable_case
 from search_api.deps import PrincipalDep, SessionDep, requires
 from search_api.errors import InvalidInput
 from search_api.openapi import AUTH_RESPONSES
