@@ -70,26 +70,21 @@ class NewSitePlan:
 
 
 @dataclass(frozen=True)
-class SitePlan:
+class SitePlan(NewSitePlan):
+    """A stored plan: what was added, with its id and times."""
+
     id: int
-    name: str
-    object_key: str
-    content_type: str
-    size_bytes: int
-    sha256: str
-    width_px: int
-    height_px: int
-    bounds: PlanBounds
-    created_by: str
     created_at: datetime
     updated_at: datetime
 
 
 def _plan(row: SitePlanRow) -> SitePlan:
     return SitePlan(
-        row.id, row.name, row.object_key, row.content_type, row.size_bytes, row.sha256,
-        row.width_px, row.height_px, PlanBounds(row.north, row.south, row.west, row.east),
-        row.created_by, row.created_at, row.updated_at,
+        name=row.name, object_key=row.object_key, content_type=row.content_type,
+        size_bytes=row.size_bytes, sha256=row.sha256, width_px=row.width_px,
+        height_px=row.height_px, bounds=PlanBounds(row.north, row.south, row.west, row.east),
+        created_by=row.created_by, id=row.id, created_at=row.created_at,
+        updated_at=row.updated_at,
     )  # fmt: skip
 
 
