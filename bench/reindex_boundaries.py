@@ -28,7 +28,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -54,20 +54,14 @@ from index.catalog.values import TrackQuery
 from index.index_versions import IndexVersions
 from index.reindex_boundaries import BoundarySettings
 from index.reindex_jobs import ReindexRunner
-from index.reindex_units import (
-    UNIT_TRACK_ID_SPAN,
-    AnalysisSettings,
-    InProcessExecutor,
-    SegmentUnit,
-    UnitContext,
-    UnitResult,
-)
+from index.reindex_units import UNIT_TRACK_ID_SPAN, AnalysisSettings, UnitContext
 from ingest.segment import Segment
 from models.build import ensure_models
 from sample_streams.footage import Mix, build_variant
 from skynet.object_store import open_object_store
 from skynet.runtime import pipeline_detector
 from skynet.settings import Settings
+from tests.index.reindex_support import CountingExecutor
 
 Box = tuple[float, float, float, float]
 
@@ -85,26 +79,6 @@ class JobTrack:
     @property
     def duration_s(self) -> float:
         return (self.end_at - self.start_at).total_seconds()
-
-
-class RecordingExecutor(InProcessExecutor):
-    """The in-process executor, keeping every unit's result (frames analysed where)."""
-
-    def __init__(self, context: UnitContext, threads: int) -> None:
-        super().__init__(context, threads)
-        self.results: list[UnitResult] = []
-
-    def run(
-        self,
-        units: Sequence[SegmentUnit],
-        on_done: Callable[[UnitResult], None],
-        admit: Callable[[], bool],
-    ) -> None:
-        def kept(result: UnitResult) -> None:
-            self.results.append(result)
-            on_done(result)
-
-        super().run(units, kept, admit)
 
 
 def job_tracks(settings: Settings, job_id: str) -> tuple[list[JobTrack], list[UnitRecord]]:
@@ -188,7 +162,7 @@ def run_mode(
     sessions = session_factory(init_catalog(settings.catalog_url))
     context = UnitContext(sessions, open_object_store(settings), settings.models_dir, analysis)
     context.models(settings.detector_model, settings.embedder_model)  # loaded before timing
-    executor = RecordingExecutor(context, threads)
+    executor = CountingExecutor(context, threads=threads)
     versions = IndexVersions(sessions, settings.vectors_dir)
     runner = ReindexRunner(sessions, executor, context, versions, poll_s=0.05)
     job_id = queue(settings, camera_id, span)

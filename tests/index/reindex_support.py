@@ -84,12 +84,23 @@ def archive_with(root: Path, footage: dict[str, list[tuple[Path, Segment]]]) -> 
 
 
 class CountingExecutor(InProcessExecutor):
-    """The in-process executor; `hook(n)` runs after the n-th unit finished (a test's fault)."""
+    """The in-process executor keeping every unit's result in `results` (bench/
+    reindex_boundaries.py reads the frames each analysed); `hook(n)` runs after the n-th unit
+    finished (a test's fault)."""
 
-    def __init__(self, context: UnitContext, hook: Callable[[int], None]) -> None:
-        super().__init__(context, threads=1)
-        self.finished = 0
+    def __init__(
+        self,
+        context: UnitContext,
+        hook: Callable[[int], None] = lambda n: None,
+        threads: int = 1,
+    ) -> None:
+        super().__init__(context, threads)
+        self.results: list[UnitResult] = []
         self._hook = hook
+
+    @property
+    def finished(self) -> int:
+        return len(self.results)
 
     def run(
         self,
@@ -99,7 +110,7 @@ class CountingExecutor(InProcessExecutor):
     ) -> None:
         def counted(result: UnitResult) -> None:
             on_done(result)
-            self.finished += 1
-            self._hook(self.finished)
+            self.results.append(result)
+            self._hook(len(self.results))
 
         super().run(units, counted, admit)
