@@ -1,18 +1,21 @@
 """A populated catalog + object store + vector index for retention tests and the retention
 benchmark: two cameras (cam-a in group "traffic", cam-b in none), each with one recorded
 segment, a recording gap after it, two tracks (thumbnail, context frame, embedding) and one
-violation event (evidence picture) on each of several days back from `now`."""
+violation event (evidence picture) on each of several days back from `now`; and the clock and
+policy the retention tests share (their `store` and `vectors` fixtures: tests/index/conftest.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
 from detect.zone_rules import Snapshot, ViolationUpdate
 from index import catalog
 from index.catalog import CameraSpec, NewTrack, SessionFactory
+from index.catalog.retention import DEFAULT_TIER, RetentionFloors, RetentionPolicy, RetentionTier
+from index.retention import RetentionConfig
 from index.track_indexer import context_key
 from index.vectors import VectorIndex
 from ingest.segment import Segment
@@ -23,6 +26,11 @@ VERSION = "test-v1"
 CAMERAS = ("cam-a", "cam-b")
 GROUP = "traffic"
 SQUARE = [(0.1, 0.1), (0.6, 0.1), (0.6, 0.6), (0.1, 0.6)]
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+# The "*" tier keeps segments 10 days, tracks and events 30; audit 365 (the floor).
+DEFAULT_POLICY = RetentionPolicy((RetentionTier(DEFAULT_TIER, 10, 30, 30),), 365)
+CONFIG = RetentionConfig(DEFAULT_POLICY, RetentionFloors(), batch_rows=2)  # several rounds
 
 
 @dataclass

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -18,7 +17,6 @@ from index import catalog
 from index.catalog.retention import (
     DEFAULT_TIER,
     RetentionFloors,
-    RetentionPolicy,
     RetentionPolicyError,
     RetentionTier,
     file_case_material,
@@ -32,7 +30,6 @@ from index.catalog.retention_plan import clips_deleted
 from index.catalog.rows import EventRow, JobRow, SegmentRow, TrackRow
 from index.retention import (
     JOB_KIND,
-    RetentionConfig,
     RetentionReport,
     RetentionScheduler,
     delete_objects,
@@ -46,22 +43,16 @@ from index.vectors import VectorIndex
 from storage.local import LocalObjectStore
 from storage.objectstore import ObjectStore
 from storage.s3 import S3ObjectStore
-from tests.retention_support import DIM, GROUP, VERSION, Material, populate, set_up_cameras
+from tests.retention_support import (
+    CONFIG,
+    DEFAULT_POLICY,
+    GROUP,
+    NOW,
+    Material,
+    populate,
+    set_up_cameras,
+)
 from tests.servers.swift import S3Endpoint
-
-NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-DEFAULTS = RetentionPolicy((RetentionTier(DEFAULT_TIER, 10, 30, 30),), 365)
-CONFIG = RetentionConfig(DEFAULTS, RetentionFloors(), batch_rows=2)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> LocalObjectStore:
-    return LocalObjectStore(tmp_path / "objects", "http://x/objects", b"k" * 32)
-
-
-@pytest.fixture
-def vectors() -> VectorIndex:
-    return VectorIndex(DIM, VERSION)
 
 
 def _setup(
@@ -230,9 +221,9 @@ def test_settings_below_the_floor_are_refused_and_change_nothing(
         with sessions() as session, pytest.raises(RetentionPolicyError, match=message):
             set_retention_tier(session, tier, floors, "admin", audit_days=audit_days)
     with sessions() as session:
-        policy = retention_policy(session, DEFAULTS)
+        policy = retention_policy(session, DEFAULT_POLICY)
     assert policy.tier_for(GROUP) == RetentionTier(GROUP, 10, 10, 10)
-    assert policy.tier_for(None) == DEFAULTS.tiers[0]
+    assert policy.tier_for(None) == DEFAULT_POLICY.tiers[0]
     assert policy.audit_days == 365
 
 

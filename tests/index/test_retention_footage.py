@@ -18,9 +18,6 @@ from index import catalog
 from index.catalog import NewTrack, segments_between
 from index.catalog.engine import init_catalog, session_factory
 from index.catalog.retention import (
-    DEFAULT_TIER,
-    RetentionPolicy,
-    RetentionTier,
     file_case_material,
     place_legal_hold,
 )
@@ -32,8 +29,9 @@ from storage.local import LocalObjectStore
 from storage.objectstore import ObjectStore, sha256_of_file
 from storage.s3 import S3ObjectStore
 from tests.footage_support import clip
+from tests.retention_support import DEFAULT_POLICY
 
-CONFIG = RetentionConfig(RetentionPolicy((RetentionTier(DEFAULT_TIER, 10, 30, 30),), 365))
+CONFIG = RetentionConfig(DEFAULT_POLICY)  # one round a run (the default batch)
 OPS = Actor("ops", "operator", "key:1")
 ALL_TIME = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
 CAMERA = "shop-dvr"  # the offline camera the label "Shop DVR" becomes

@@ -5,47 +5,24 @@ use up a batch."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from pathlib import Path
-
-import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from index import catalog
 from index.catalog.retention import (
-    DEFAULT_TIER,
-    RetentionFloors,
-    RetentionPolicy,
-    RetentionTier,
     file_case_material,
     place_legal_hold,
 )
 from index.catalog.rows import EventRow, RecordingGapRow, SegmentRow, TrackRow
-from index.retention import RetentionConfig, dry_run, make_plan, run_retention_job
+from index.retention import dry_run, make_plan, run_retention_job
 from index.retention_check import check_consistency
 from index.vectors import VectorIndex
 from storage.local import LocalObjectStore
-from tests.retention_support import DIM, VERSION, Material, populate, set_up_cameras
+from tests.retention_support import CONFIG, NOW, Material, populate, set_up_cameras
 
-NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-CONFIG = RetentionConfig(
-    RetentionPolicy((RetentionTier(DEFAULT_TIER, 10, 30, 30),), 365), RetentionFloors(),
-    batch_rows=2,
-)  # fmt: skip
 HELD_DAYS = (40, 38, 36)  # cam-a's oldest: 6 tracks, 3 segments, 3 events, batch of 2
 FREE_DAYS = (34, 32)  # expired too, behind the held ones
 KEPT_DAYS = (5,)  # inside every tier
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> LocalObjectStore:
-    return LocalObjectStore(tmp_path / "objects", "http://x/objects", b"k" * 32)
-
-
-@pytest.fixture
-def vectors() -> VectorIndex:
-    return VectorIndex(DIM, VERSION)
 
 
 def _held_front(

@@ -6,18 +6,11 @@ commit and its object deletes is finished by the next run; nothing is left orpha
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
-from pathlib import Path
 
-import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from index import catalog
 from index.catalog.retention import (
-    DEFAULT_TIER,
-    RetentionFloors,
-    RetentionPolicy,
-    RetentionTier,
     file_case_material,
     place_legal_hold,
 )
@@ -26,7 +19,6 @@ from index.catalog.retention_plan import DeletedRows, RetentionPlan
 from index.catalog.rows import SegmentRow, TrackRow
 from index.retention import (
     JOB_KIND,
-    RetentionConfig,
     delete_batch_and_objects,
     make_plan,
     object_keys,
@@ -35,23 +27,7 @@ from index.retention import (
 from index.retention_check import check_consistency
 from index.vectors import VectorIndex
 from storage.local import LocalObjectStore
-from tests.retention_support import DIM, VERSION, Material, populate, set_up_cameras
-
-NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-CONFIG = RetentionConfig(
-    RetentionPolicy((RetentionTier(DEFAULT_TIER, 10, 30, 30),), 365), RetentionFloors(),
-    batch_rows=2,
-)  # fmt: skip
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> LocalObjectStore:
-    return LocalObjectStore(tmp_path / "objects", "http://x/objects", b"k" * 32)
-
-
-@pytest.fixture
-def vectors() -> VectorIndex:
-    return VectorIndex(DIM, VERSION)
+from tests.retention_support import CONFIG, NOW, Material, populate, set_up_cameras
 
 
 def _material(
