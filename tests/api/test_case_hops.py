@@ -6,22 +6,15 @@ case; every change audited; and a hop search under the case takes the decisions 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
 
-from index.catalog import CameraSpec, create_api_key, upsert_camera
-from index.catalog.audit import audit_page
-from index.catalog.audit_values import AuditQuery
+from index.catalog import CameraSpec, upsert_camera
 from index.track_indexer import TrackIndexer
-from search_api.app import create_app
-from search_api.context import ApiContext
 from tests.api_support import (
-    BASE_URL,
     HOP_T0,
     LAT0,
     LON0,
@@ -30,31 +23,23 @@ from tests.api_support import (
     empty_context,
     vtest_pairs,
 )
+from tests.case_support import CaseEnv, Person, case_env
 
-API = "/api/v1"
 TOO_BIG = 2**63  # one past the largest catalog id
+PEOPLE = {
+    "ana": Person("investigator"),
+    "gina": Person("investigator", ("hopA", "hopB")),
+    "bob": Person("investigator"),
+    "aud": Person("auditor"),
+    "aud-ab": Person("auditor", ("hopA", "hopB")),
+    "root": Person("admin"),
+}
 
 
-@dataclass
-class Env:
-    client: TestClient
-    context: ApiContext
-    keys: dict[str, str]
-    tracks: dict[str, int]
-
-    def call(
-        self, method: str, path: str, who: str, json: Any = None, params: Any = None
+class Env(CaseEnv):
+    def decide(
+        self, case_id: str, who: str, a: int, b: int, decision: str, **extra: Any
     ) -> httpx.Response:
-        return self.client.request(
-            method, f"{API}{path}", headers={"X-API-Key": self.keys[who]}, json=json, params=params
-        )
-
-    def open_case(self, who: str, title: str) -> str:
-        reply = self.call("POST", "/cases", who, json={"title": title})
-        assert reply.status_code == 201, reply.text
-        return str(reply.json()["id"])
-
-    def decide(self, case_id: str, who: str, a: int, b: int, decision: str, **extra: Any):
         body = {"from_track_id": a, "to_track_id": b, "decision": decision, **extra}
         return self.call("PUT", f"/cases/{case_id}/hops", who, json=body)
 
@@ -94,26 +79,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     indexer = TrackIndexer(context.sessions, context.store, context.vectors, root / "vectors")
     names = ("seed", "true", "lookalike1", "lookalike2", "return", "yard")
     tracks = dict(zip(names, indexer.index(records), strict=True))
-    with context.sessions() as session:
-        keys = {
-            "ana": create_api_key(session, "ana", "investigator"),
-            "gina": create_api_key(session, "gina", "investigator", camera_ids=["hopA", "hopB"]),
-            "bob": create_api_key(session, "bob", "investigator"),
-            "aud": create_api_key(session, "aud", "auditor"),
-            "aud-ab": create_api_key(session, "aud-ab", "auditor", camera_ids=["hopA", "hopB"]),
-            "root": create_api_key(session, "root", "admin"),
-        }
-        session.commit()
-    with TestClient(create_app(context), base_url=BASE_URL) as client:
-        yield Env(client, context, keys, tracks)
-
-
-def audited(env: Env, case_id: str, action: str) -> list[dict[str, Any]]:
-    with env.context.sessions() as session:
-        return [
-            dict(e.filters) | {"principal": e.principal}
-            for e in audit_page(session, AuditQuery(case_id=case_id, action=action))
-        ]
+    yield from case_env(Env, context, tracks, PEOPLE)
 
 
 def test_confirm_reject_withdraw_read_back_and_audit(env: Env) -> None:
@@ -149,15 +115,15 @@ def test_confirm_reject_withdraw_read_back_and_audit(env: Env) -> None:
     assert twice.status_code == 404 and "no decision" in twice.json()["detail"]
     assert env.call("GET", f"/cases/{case}/hops", "ana").json()["rejected"] == []
 
-    decisions = audited(env, case, "decide_hop")
+    decisions = env.audited(case, "decide_hop")
     assert [(d["decision"], d["previous"]) for d in decisions] == [
         ("confirmed", None), ("confirmed", "confirmed"), ("rejected", "confirmed"),
     ]  # fmt: skip
     assert [d["filed"] for d in decisions] == [2, 0, 0] and decisions[0]["note"] == "same coat"
-    assert audited(env, case, "withdraw_hop") == [
+    assert env.audited(case, "withdraw_hop") == [
         {"from_track_id": seed, "to_track_id": true, "decision": "rejected", "principal": "ana"}
     ]
-    assert len(audited(env, case, "read_case_hops")) == 3
+    assert len(env.audited(case, "read_case_hops")) == 3
 
 
 def test_bad_input_is_refused_and_changes_nothing(env: Env) -> None:
@@ -192,7 +158,7 @@ def test_bad_input_is_refused_and_changes_nothing(env: Env) -> None:
         assert (reply.status_code, words in reply.json()["detail"]) == (status, True), reply.text
     assert env.call("GET", f"/cases/{case}/hops", "ana").json()["rejected"] == []
     assert env.call("GET", f"/cases/{case}/tracks", "ana").json()["track_ids"] == []
-    assert audited(env, case, "decide_hop") == []
+    assert env.audited(case, "decide_hop") == []
 
 
 def test_a_closed_case_takes_no_decisions_but_is_read(env: Env) -> None:
@@ -232,7 +198,7 @@ def test_each_caller_sees_and_decides_only_their_cameras(env: Env) -> None:
     assert limited["rejected"] == [] and len(limited["confirmed"]) == 1  # the yard hop left out
     by_admin = env.decide(case, "root", true, yard, "rejected")
     assert by_admin.status_code == 200  # an admin may decide under anyone's case
-    assert audited(env, case, "decide_hop")[-1]["principal"] == "root"
+    assert env.audited(case, "decide_hop")[-1]["principal"] == "root"
 
 
 def test_hop_search_under_the_case_takes_its_decisions(env: Env) -> None:

@@ -5,36 +5,21 @@ auditors, each reader seeing only tracks on cameras they may see; filing is audi
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import httpx
 import pytest
-from fastapi.testclient import TestClient
 
-from index.catalog import CameraSpec, NewTrack, add_track, create_api_key, upsert_camera
-from index.catalog.audit import audit_page
-from index.catalog.audit_values import AuditQuery
-from search_api.app import create_app
-from search_api.context import ApiContext
-from tests.api_support import BASE_URL, empty_context
+from index.catalog import CameraSpec, NewTrack, add_track, upsert_camera
+from tests.api_support import empty_context
+from tests.case_support import CaseEnv, Person, case_env
 
-API = "/api/v1"
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-
-
-@dataclass
-class Env:
-    client: TestClient
-    context: ApiContext
-    keys: dict[str, str]
-    tracks: dict[str, int]
-
-    def call(self, method: str, path: str, who: str, json: Any = None) -> httpx.Response:
-        return self.client.request(
-            method, f"{API}{path}", headers={"X-API-Key": self.keys[who]}, json=json
-        )
+PEOPLE = {
+    "ana": Person("investigator"),
+    "gina": Person("investigator", ("gate",)),
+    "bob": Person("investigator"),
+    "aud": Person("auditor"),
+}
 
 
 def van(camera_id: str, local_id: int) -> NewTrack:
@@ -46,7 +31,7 @@ def van(camera_id: str, local_id: int) -> NewTrack:
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CaseEnv]:
     context = empty_context(tmp_path_factory.mktemp("case_tracks"))
     with context.sessions() as session:
         for camera_id in ("gate", "yard"):
@@ -55,18 +40,11 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
             "gate": add_track(session, van("gate", 1)),
             "yard": add_track(session, van("yard", 2)),
         }
-        keys = {
-            "ana": create_api_key(session, "ana", "investigator"),
-            "gina": create_api_key(session, "gina", "investigator", camera_ids=["gate"]),
-            "bob": create_api_key(session, "bob", "investigator"),
-            "aud": create_api_key(session, "aud", "auditor"),
-        }
         session.commit()
-    with TestClient(create_app(context), base_url=BASE_URL) as client:
-        yield Env(client, context, keys, tracks)
+    yield from case_env(CaseEnv, context, tracks, PEOPLE)
 
 
-def test_tracks_are_filed_by_the_case_owner_and_read_back(env: Env) -> None:
+def test_tracks_are_filed_by_the_case_owner_and_read_back(env: CaseEnv) -> None:
     case = env.call("POST", "/cases", "gina", json={"title": "van at the gate"}).json()["id"]
     gate, yard = env.tracks["gate"], env.tracks["yard"]
     filed = env.call("POST", f"/cases/{case}/tracks", "gina", json={"track_ids": [gate, gate]})
@@ -83,13 +61,11 @@ def test_tracks_are_filed_by_the_case_owner_and_read_back(env: Env) -> None:
     assert env.call("GET", f"/cases/{case}/tracks", "bob").status_code == 403
     assert env.call("GET", f"/cases/{case}/tracks", "aud").json()["track_ids"] == [gate]
     assert env.call("GET", f"/cases/{case}/tracks", "gina").json()["track_ids"] == [gate]
-    with env.context.sessions() as session:
-        entries = audit_page(session, AuditQuery(case_id=case, action="file_case_tracks"))
-    assert [e.filters["added"] for e in entries] == [1, 0]
+    assert [e["added"] for e in env.audited(case, "file_case_tracks")] == [1, 0]
 
 
 def test_a_reader_sees_only_tracks_on_their_cameras_and_closed_cases_take_none(
-    env: Env,
+    env: CaseEnv,
 ) -> None:
     case = env.call("POST", "/cases", "ana", json={"title": "both vans"}).json()["id"]
     both = [env.tracks["gate"], env.tracks["yard"]]
