@@ -1,7 +1,9 @@
 """The interface's page-load budget (issue #18), measured in the browser against the real
-instance and written to bench/results/ui.json (reported in BENCHMARKS.md, not asserted as a
-timing): the search page until interactive, and a 50-hit result grid until painted. The
-sign-in page (no script beyond the shell, no API call) is the baseline of the same run."""
+instance (reported in BENCHMARKS.md, not asserted as a timing): the search page until
+interactive, and a 50-hit result grid until painted. The sign-in page (no script beyond the
+shell, no API call) is the baseline of the same run. The figures go to the tracked
+bench/results/ui.json only when SKYNET_WRITE_BENCH_RESULTS=1 asks for them (a benchmark run),
+so an ordinary test run leaves the working tree clean."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from tests.ui.conftest import UiInstance
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results" / "ui.json"
+WRITE_RESULTS = "SKYNET_WRITE_BENCH_RESULTS"  # "1": write RESULTS
 LOADS = 7
 RENDERS = 9
 GRID_HITS = 50
@@ -78,7 +81,7 @@ def summary(values: list[float]) -> dict[str, float]:
     return {"median_ms": round(statistics.median(values), 1), "max_ms": round(max(values), 1)}
 
 
-def test_page_load_budget_is_measured_and_written(
+def test_page_load_budget_is_measured(
     page_as: Callable[..., Page], ui_instance: UiInstance
 ) -> None:
     page = page_as("investigator")
@@ -107,5 +110,7 @@ def test_page_load_budget_is_measured_and_written(
         "budget": {"search_page_interactive_ms": 1000, "grid_50_hits_render_ms": 300},
     }  # fmt: skip
     assert all(v > 0 for v in ready + renders)  # measured, not asserted against the budget
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))  # shown with -s, or when the test fails
+    if os.environ.get(WRITE_RESULTS) == "1":
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(result, indent=2) + "\n")
