@@ -10,7 +10,8 @@ units; a unit in flight finishes, it is atomic) and yields to live ingest (`pace
 failed (storage down…) stays pending and is retried up to `max_attempts` times, then skipped
 with its error. When no unit is pending the version's index is built (a shadow index when it
 is not the live version) and, if the request says so, switched live; the job succeeds with its
-figures and the list of skipped segments.
+figures (`tracks_replaced`: the other tracks of its version its units deleted) and the list of
+skipped segments.
 
 Crashes: every unit commits its tracks with its checkpoint, so a job taken over after its
 runner died (stale heartbeat, index/job_runner.py) or resumed after a pause goes on with exactly
@@ -156,6 +157,7 @@ class ReindexProgress:
     footage_per_wall_s: float | None
     eta_s: float | None
     skipped: tuple[tuple[str, str], ...]  # (object key, reason)
+    tracks_replaced: int = 0  # other tracks of its version its units deleted (supersede)
 
 
 def reindex_progress(session: Session, job_id: str) -> ReindexProgress | None:
@@ -170,7 +172,8 @@ def reindex_progress(session: Session, job_id: str) -> ReindexProgress | None:
     skipped = tuple(
         (u.object_key, u.error or "") for u in job_units(session, job_id, state="skipped")
     )
-    return ReindexProgress(job, units, rate, eta, skipped)
+    replaced = int(result.get("tracks_replaced", 0))
+    return ReindexProgress(job, units, rate, eta, skipped, replaced)
 
 
 def segment_unit(record: UnitRecord, request: ReindexRequest) -> SegmentUnit:
@@ -410,8 +413,10 @@ class ReindexRunner:
         with self._sessions() as session:
             progress = unit_progress(session, job_id)
             job = get_job(session, job_id)
+            stored = dict((job.result if job else None) or {})
             result = {
-                **dict((job.result if job else None) or {}),
+                **stored,
+                "tracks_replaced": int(stored.get("tracks_replaced", 0)),  # units add to it
                 "units_total": progress.total,
                 "units_done": progress.done,
                 "units_skipped": progress.skipped,

@@ -13,7 +13,8 @@ The contract every executor keeps:
   and embedder versions) together with its checkpoint (`pending` → `done`) in ONE catalog
   transaction, which also deletes the tracks of that embedding version they replace (the
   other tracks of the camera starting in the segment: index/catalog/reindex_supersede.py;
-  their pictures are deleted after the commit). A crash before that commit leaves
+  their pictures are deleted after the commit) and adds their number to the job's
+  `tracks_replaced`. A crash before that commit leaves
   the unit pending (redone from scratch; its pictures are overwritten under the same keys); a
   second worker racing on the same unit loses the conditional checkpoint update and rolls back.
   A segment that cannot be read (missing, truncated, corrupt, undecodable) is checkpointed
@@ -66,7 +67,13 @@ from detect.registry import DetectorOptions, build_detector
 from detect.track_record import TrackRecord
 from detect.violations import SIDE_CLASSES
 from index.catalog import add_tracks
-from index.catalog.reindex import UnitSegment, begin_unit_attempt, finish_unit, skip_unit
+from index.catalog.reindex import (
+    UnitSegment,
+    add_replaced_tracks,
+    begin_unit_attempt,
+    finish_unit,
+    skip_unit,
+)
 from index.catalog.reindex_supersede import supersede_segment_tracks
 from index.catalog.values import NewTrack
 from index.reindex_boundaries import (
@@ -304,6 +311,7 @@ def process_unit(unit: SegmentUnit, context: UnitContext) -> UnitResult:
         if not finish_unit(session, unit.unit_id, len(ids), unit.footage_s):
             session.rollback()
             return UnitResult(unit.unit_id, "already_done", unit.footage_s)
+        add_replaced_tracks(session, unit.job_id, len(superseded.deleted_ids))
         session.commit()
     _delete_pictures(context.store, superseded.thumbnail_keys)
     if superseded.kept_ids:

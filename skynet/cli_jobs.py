@@ -91,7 +91,8 @@ def _show(progress: ReindexProgress) -> None:
     console.print(
         f"  segments {units.done} done, {units.skipped} skipped, {units.pending} pending of"
         f" {units.total}; footage {_duration(units.finished_footage_s)} of"
-        f" {_duration(units.footage_s)}; {units.tracks} tracks"
+        f" {_duration(units.footage_s)}; {units.tracks} tracks,"
+        f" {progress.tracks_replaced} replaced"
     )
     console.print(f"  speed {_rate(progress)}, ETA {_duration(progress.eta_s)}")
     if job.error:

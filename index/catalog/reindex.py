@@ -6,6 +6,9 @@ A unit's checkpoint moves `pending` → `done` in the transaction that stores it
 commit), or `pending` → `skipped` with the reason when its segment cannot be read. The job is a
 `jobs` row of kind "reindex"; pausing takes it out of the live states, so no runner holds it and
 no lease expires; resuming queues it again and the runner goes on with its pending units.
+Counts a unit adds to its job's result (`UNIT_COUNTS`: the tracks it replaced) commit in the
+unit's own transaction, so a crashed or redone unit counts once; the runner's progress reports
+keep them.
 
 Index versions: at most one `live` version (the vector space searches use); a re-index with
 another embedding version fills a `building` one; `switch_live` makes it live in one UPDATE
@@ -33,6 +36,7 @@ UNIT_STATES = ("pending", "done", "skipped")
 VERSION_STATES = ("building", "live", "kept", "retired")
 PAUSABLE_JOB_STATES = LIVE_JOB_STATES
 CANCELLABLE_JOB_STATES = (*LIVE_JOB_STATES, "paused")
+UNIT_COUNTS = ("tracks_replaced",)  # job result keys the units add to (see the docstring)
 
 
 @dataclass(frozen=True, slots=True)
@@ -409,14 +413,43 @@ def retire_index_version(session: Session, version: str) -> IndexVersion:
 def record_job_run(
     session: Session, job_id: str, runner_id: str, progress: float, stats: dict[str, Any]
 ) -> bool:
-    """Progress (0..1) and running figures (kept in `result` until the job ends) of a running
-    job `runner_id` holds; False when it no longer does (paused, cancelled, taken over)."""
+    """Progress (0..1) and running figures (kept in `result` until the job ends, with the
+    stored `UNIT_COUNTS`) of a running job `runner_id` holds; False when it no longer does
+    (paused, cancelled, taken over)."""
     if not 0.0 <= progress <= 1.0:
         raise ValueError(f"job progress {progress} not in [0, 1]")
     now = utc_now()
-    return _changed(
+    held = _changed(  # first: the row's lock, so no unit's count lands between read and write
         session,
         update(JobRow)
         .where(JobRow.id == job_id, JobRow.runner_id == runner_id, JobRow.state == "running")
-        .values(progress=float(progress), result=dict(stats), heartbeat_at=now, updated_at=now),
+        .values(progress=float(progress), heartbeat_at=now, updated_at=now),
     )
+    if held:
+        stored = _job_result(session, job_id)
+        counts = {key: int(stored.get(key, 0)) for key in UNIT_COUNTS}
+        _set_job_result(session, job_id, {**stats, **counts})
+    return held
+
+
+def add_replaced_tracks(session: Session, job_id: str, count: int) -> None:
+    """Add `count` to the job result's `tracks_replaced`, in the transaction of the unit that
+    deleted them (it commits or rolls back with the unit). The row is written before it is
+    read, so the increment holds the job row's lock (PostgreSQL; SQLite: the database's write
+    lock) against other units and the runner's reports."""
+    if count < 0:
+        raise ValueError(f"replaced track count {count} is negative")
+    if count == 0:
+        return
+    session.execute(update(JobRow).where(JobRow.id == job_id).values(updated_at=utc_now()))
+    result = _job_result(session, job_id)
+    result["tracks_replaced"] = int(result.get("tracks_replaced", 0)) + count
+    _set_job_result(session, job_id, result)
+
+
+def _job_result(session: Session, job_id: str) -> dict[str, Any]:
+    return dict(session.scalar(select(JobRow.result).where(JobRow.id == job_id)) or {})
+
+
+def _set_job_result(session: Session, job_id: str, result: dict[str, Any]) -> None:
+    session.execute(update(JobRow).where(JobRow.id == job_id).values(result=result))

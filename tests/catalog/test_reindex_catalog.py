@@ -25,6 +25,7 @@ from index.catalog import (
 from index.catalog.plates import count_plates, search_plates, store_plates
 from index.catalog.reindex import (
     add_index_version,
+    add_replaced_tracks,
     begin_unit_attempt,
     cancel_job,
     claim_job,
@@ -100,6 +101,39 @@ def test_a_unit_is_checkpointed_once_done_or_skipped(
         assert progress.tracks == 4
         assert [u.unit_id for u in job_units(session, planned, "pending")] == [third.unit_id]
         assert job_units(session, planned, "skipped")[0].error == "corrupt: sha256 differs"
+
+
+def test_replaced_tracks_count_with_their_unit_and_outlive_the_runners_reports(
+    sessions: sessionmaker[Session], planned: str
+) -> None:
+    with sessions() as session:
+        first, second, _third = job_units(session, planned)
+        assert claim_job(session, planned, "r1")
+        session.commit()
+    with sessions() as session:  # a unit's transaction that commits
+        assert finish_unit(session, first.unit_id, 2, 10.0)
+        add_replaced_tracks(session, planned, 3)
+        session.commit()
+    with sessions() as session:  # one that loses its checkpoint and rolls back: not counted
+        assert finish_unit(session, second.unit_id, 1, 10.0)
+        add_replaced_tracks(session, planned, 5)
+        session.rollback()
+    with sessions() as session:
+        assert record_job_run(session, planned, "r1", 0.3, {"units_done": 1})  # a report
+        add_replaced_tracks(session, planned, 0)  # nothing replaced: nothing written
+        session.commit()
+        job = get_job(session, planned)
+        assert job is not None and job.result == {"units_done": 1, "tracks_replaced": 3}
+        stale = {"units_done": 1, "tracks_replaced": 0}  # a report made from an older read
+        assert finish_unit(session, second.unit_id, 1, 10.0)
+        add_replaced_tracks(session, planned, 4)
+        session.commit()
+        assert record_job_run(session, planned, "r1", 0.6, stale)
+        session.commit()
+        job = get_job(session, planned)
+        assert job is not None and job.result == {"units_done": 1, "tracks_replaced": 7}
+        with pytest.raises(ValueError, match="negative"):
+            add_replaced_tracks(session, planned, -1)
 
 
 def test_jobs_are_claimed_by_priority_and_paused_resumed_cancelled(

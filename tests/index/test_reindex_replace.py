@@ -23,7 +23,7 @@ from index.catalog.retention import file_case_material
 from index.catalog.rows import TrackRow
 from index.catalog.tracks import matching_tracks
 from index.catalog.values import NewTrack, TrackQuery, embedding_to_bytes
-from index.reindex_jobs import ReindexRunner
+from index.reindex_jobs import ReindexRunner, reindex_progress
 from index.vectors import VectorIndex
 from ingest.segment import Segment
 from sample_streams.footage import CameraFiles
@@ -108,6 +108,15 @@ def wire_live_index(runner: ReindexRunner, index: VectorIndex) -> None:
     runner._on_vectors = lambda version, ids, vectors: index.add(list(ids), vectors)
 
 
+def replaced(archive: Archive, job_id: str) -> int:
+    """The job's `tracks_replaced` as `skynet jobs show` and the API report it."""
+    with archive.sessions() as session:
+        progress = reindex_progress(session, job_id)
+    assert progress is not None and progress.job.result is not None
+    assert progress.job.result["tracks_replaced"] == progress.tracks_replaced
+    return progress.tracks_replaced
+
+
 def searched(archive: Archive) -> list[TrackRow]:
     """What an attribute search of cam1 over the footage returns (live version only)."""
     with archive.sessions() as session:
@@ -127,8 +136,9 @@ def test_a_live_version_job_replaces_the_live_tracks_of_its_segments(archive: Ar
         session.commit()
     wire_live_index(runner, index)
 
-    queue(archive, LIVE_EMBEDDER)
+    first_id = queue(archive, LIVE_EMBEDDER)
     assert runner.run_next()
+    assert replaced(archive, first_id) == len(in_segments) - 1  # all but the filed one
 
     rows = searched(archive)
     job_rows = [r for r in rows if r.local_track_id < 0]
@@ -146,8 +156,9 @@ def test_a_live_version_job_replaces_the_live_tracks_of_its_segments(archive: Ar
 
     # the same range again with the same version: the first job's tracks give way in turn
     first_job = {r.id for r in job_rows}
-    queue(archive, LIVE_EMBEDDER)
+    second_id = queue(archive, LIVE_EMBEDDER)
     assert runner_for(archive).run_next()
+    assert replaced(archive, second_id) == len(first_job)
     again = [r for r in searched(archive) if r.local_track_id < 0]
     assert len(again) == len(job_rows) and not first_job & {r.id for r in again}
     spans = [(r.start_at, r.end_at, r.bbox_x1) for r in again]
@@ -191,7 +202,7 @@ def test_a_job_killed_mid_way_leaves_each_segment_wholly_old_or_new_and_resumes(
     spans = [(r.start_at, r.end_at, r.bbox_x1) for r in rows]
     assert len(spans) == len(set(spans))
     assert set(index.track_ids().tolist()) == {old_ids[0]} | {r.id for r in rows}
-    assert job_id
+    assert replaced(archive, job_id) == len(old_ids) - 1  # counted once across the take-over
 
 
 def test_a_shadow_version_job_leaves_the_live_tracks_until_the_switch(archive: Archive):

@@ -3,6 +3,7 @@ real SQLite catalog, local object store and recorded 1080p segments."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -51,6 +52,15 @@ def test_reindex_run_then_jobs_and_versions_commands(data_dir: Path):
     job_id = ran.output.split("queued re-index job ")[1].split()[0]
     assert f"job {job_id}  reindex  succeeded" in ran.output
     assert "segments 2 done, 0 skipped, 0 pending of 2" in ran.output
+    counted = re.search(r"; (\d+) tracks, (\d+) replaced", ran.output)
+    assert counted is not None, ran.output
+    tracks, replaced = counted.groups()
+    assert int(tracks) > 0 and replaced == "0"  # a new version: nothing of it before
+    again = runner.invoke(
+        app, ["reindex", *window, "--embedder", "mobilenetv2-embedder-int8", "--run"], env=ENV
+    )
+    assert again.exit_code == 0, again.output
+    assert f"; {tracks} tracks, {tracks} replaced" in again.output  # the first job's, in turn
 
     listed = runner.invoke(app, ["jobs", "list", "--kind", "reindex"], env=ENV)
     assert listed.exit_code == 0, listed.output
