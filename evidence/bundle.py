@@ -14,6 +14,10 @@ What a bundle holds, and why:
 - `shots/track-<id>.jpg` — the track's best shot (a crop of the subject alone).
 - `metadata.json` — tracks (times, boxes, trajectory, attributes), plates, cameras (names,
   never URLs), source segments, per clip what redaction blurred.
+- `hops.json` — the case's hop decisions between the exported tracks (confirmed or rejected
+  that two sightings are the same person or vehicle, with the note, who and when: the trail
+  the investigator built, index/catalog/hops.py), and how many other decisions the case holds
+  (on tracks not exported, so not shown: their cameras were not checked for the requester).
 - `audit.jsonl` — the case's audit extract (every entry filed under the case, chain order,
   with each entry's place and hash in the audit chain).
 - `custody.json` — the chain-of-custody record: who asked, when, why, under which case, what
@@ -62,6 +66,7 @@ from index.catalog import (
     segments_between,
     tracks_by_ids,
 )
+from index.catalog.hops import HopDecision, case_hop_decisions
 from ingest.segment import Segment
 from storage.ed25519 import Signer
 from storage.objectstore import ObjectNotFoundError, ObjectStore, sha256_of_file
@@ -82,6 +87,8 @@ class ExportMaterial:
     camera_names: dict[str, str]
     segments: dict[int, tuple[Segment, ...]]  # per track id, oldest first
     audit: tuple[AuditEntry, ...]
+    hops: tuple[HopDecision, ...] = ()  # the case's decisions between exported tracks
+    hops_not_exported: int = 0  # the case's other decisions (a track of theirs not exported)
 
     def span(self, track: StoredTrack) -> tuple[datetime, datetime]:
         pad = timedelta(seconds=self.request.pad_s)
@@ -89,8 +96,8 @@ class ExportMaterial:
 
 
 def load_material(session: Session, request: ExportRequest) -> ExportMaterial:
-    """Read the case, tracks, plates, cameras, covering segments and the case's audit extract;
-    ExportError naming a missing track or a track with no recording."""
+    """Read the case, tracks, plates, cameras, covering segments, the case's hop decisions and
+    audit extract; ExportError naming a missing track or a track with no recording."""
     case = get_case(session, request.case_id)
     if case is None:
         raise ExportError(f"case {request.case_id!r} does not exist")
@@ -113,9 +120,12 @@ def load_material(session: Session, request: ExportRequest) -> ExportMaterial:
         spec = get_camera(session, camera_id)
         names[camera_id] = camera_id if spec is None else spec.name
     audit = tuple(iter_audit_entries(session, AuditQuery(case_id=request.case_id)))
+    decisions = case_hop_decisions(session, request.case_id)
+    exported = set(request.track_ids)
+    hops = tuple(d for d in decisions if {d.from_track_id, d.to_track_id} <= exported)
     return ExportMaterial(
         request, case, tracks, plates_by_track_ids(session, request.track_ids), names,
-        segments, audit,
+        segments, audit, hops, len(decisions) - len(hops),
     )  # fmt: skip
 
 
@@ -287,6 +297,8 @@ def build_bundle(
         built_at = datetime.now(UTC)
         _write_json(work / "metadata.json", _metadata(material, redaction))
         members["metadata.json"] = work / "metadata.json"
+        _write_json(work / "hops.json", _hops(material))
+        members["hops.json"] = work / "hops.json"
         audit_path = work / "audit.jsonl"
         audit_path.write_text(
             "".join(
@@ -330,6 +342,17 @@ def _metadata(material: ExportMaterial, redaction: dict[int, dict[str, int]]) ->
             for track in material.tracks
         ],
         "plates": [dataclasses.asdict(p) for _, p in sorted(material.plates.items())],
+    }
+
+
+def _hops(material: ExportMaterial) -> dict[str, Any]:
+    decisions = [dataclasses.asdict(d) for d in material.hops]
+    return {
+        "case_id": material.case.id,
+        "decisions": [
+            {k: v for k, v in d.items() if k not in ("id", "case_id")} for d in decisions
+        ],
+        "decisions_not_exported": material.hops_not_exported,
     }
 
 

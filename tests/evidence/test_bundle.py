@@ -122,11 +122,12 @@ def test_bundle_holds_what_it_should_and_verifies(
     subject = recorded.subject_id
     assert sorted(e.path for e in summary.manifest.files) == sorted(
         [f"clips/track-{subject}.mp4", f"shots/track-{subject}.jpg", "metadata.json",
-         "audit.jsonl", "custody.json"]
+         "hops.json", "audit.jsonl", "custody.json"]
     )  # fmt: skip
     with zipfile.ZipFile(path) as archive:
         metadata = json.loads(archive.read("metadata.json"))
         custody = json.loads(archive.read("custody.json"))
+        hops = json.loads(archive.read("hops.json"))
         audit = [json.loads(line) for line in archive.read("audit.jsonl").splitlines()]
     (track,) = metadata["tracks"]
     assert track["id"] == subject and "embedding" not in track
@@ -138,6 +139,7 @@ def test_bundle_holds_what_it_should_and_verifies(
     assert custody["signing_key_fingerprint"] == signer.public_key.fingerprint
     assert "not included" in custody["originals"]
     assert [(e["action"], e["case_id"]) for e in audit] == [("open_case", recorded.case_id)]
+    assert hops == {"case_id": recorded.case_id, "decisions": [], "decisions_not_exported": 0}
     assert summary.redaction[subject]["frames"] == 50  # frames 45-94, across both segments
     assert summary.redaction[subject]["persons"] > 0
 

@@ -199,3 +199,51 @@ def test_an_export_left_by_a_dead_process_is_taken_over_and_built(api: ExportApi
     assert job is not None and job.state == "succeeded", job
     assert job.result is not None and job.result["object_key"].endswith(f"{job_id}.zip")
     assert runner.take_over_orphans() == []  # finished: nobody takes it again
+
+
+def test_the_cases_hop_decisions_are_in_the_signed_bundle(api: ExportApi) -> None:
+    """A hop decision made through the API travels in hops.json, listed in the signed
+    manifest: the bundle verifies, and a changed note no longer does."""
+    case_id, recorded = api.recorded.case_id, api.recorded
+    subject, bystander, elsewhere = (
+        recorded.subject_id, recorded.bystander_id, recorded.other_camera_id,
+    )  # fmt: skip
+    hops_url = f"/api/v1/cases/{case_id}/hops"
+    for other, decision, note in (
+        (bystander, "confirmed", "same bag, same jacket"),
+        (elsewhere, "rejected", "different gait"),  # cam2's track is not exported
+    ):
+        body = {"from_track_id": subject, "to_track_id": other, "decision": decision, "note": note}
+        decided = api.client.put(hops_url, json=body, headers=api.headers("ana"))
+        assert decided.status_code == 200, decided.text
+    body = {"track_ids": [subject, bystander], "purpose": "court file 2026/118", "pad_s": 0.0}
+    reply = api.client.post(exports_url(case_id), json=body, headers=api.headers("ana"))
+    assert reply.status_code == 202, reply.text
+    export_id = reply.json()["id"]
+    api.client.app.state.export_jobs.wait(export_id, 300)  # type: ignore[attr-defined]
+    done = api.client.get(f"{exports_url(case_id)}/{export_id}", headers=api.headers("ana")).json()
+    assert done["state"] == "succeeded", done
+    download = api.client.get(done["download_path"], headers=api.headers("ana"))
+    bundle = Path(api.recorded.store.root) / "with-hops.zip"
+    bundle.write_bytes(download.content)
+    verified = verify_bundle(bundle, api.signer.public_key)
+    assert verified.ok, verified.problems
+    assert verified.manifest is not None
+    assert "hops.json" in {entry.path for entry in verified.manifest.files}
+    with zipfile.ZipFile(bundle) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    hops = json.loads(members["hops.json"])
+    first, second = sorted((subject, bystander))  # stored earlier sighting first
+    assert hops["case_id"] == case_id and hops["decisions_not_exported"] == 1
+    [confirmed] = hops["decisions"]
+    assert {k: v for k, v in confirmed.items() if k != "decided_at"} == {
+        "from_track_id": first, "to_track_id": second, "decision": "confirmed",
+        "note": "same bag, same jacket", "decided_by": "ana",
+    }  # fmt: skip
+    forged = Path(api.recorded.store.root) / "forged-hops.zip"
+    changed = members["hops.json"].replace(b"same bag, same jacket", b"not the same person!")
+    with zipfile.ZipFile(forged, "w") as archive:
+        for name, data in {**members, "hops.json": changed}.items():
+            archive.writestr(name, data)
+    problems = verify_bundle(forged, api.signer.public_key).problems
+    assert any(p.startswith("hops.json: SHA-256") for p in problems), problems
