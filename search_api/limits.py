@@ -132,8 +132,8 @@ class RequestGuard:
         if self._public is None:
             self._public = public_operations(self.fastapi_app)
         method, path = scope["method"], scope["path"]
-        if is_ui_path(path) or path == "/":  # pages (and "/", the way to them) check the
-            return False  # browser's session cookie themselves
+        if is_ui_path(path):  # pages check the browser's session cookie themselves
+            return False
         methods = {method, "GET"} if method == "HEAD" else {method}
         return not any(m in methods and p.match(path) for m, p in self._public)
 

@@ -3,11 +3,19 @@ routers, and what a page answers when its user is not signed in or may not open 
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
+from search_api.openapi import ErrorOut
 from search_api.ui import ops_pages, pages
 from search_api.ui.session import PageForbidden, SignInRequired
+
+FRONT_DOOR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    302: {"description": "a browser (Accept: text/html): to the web interface, /ui"},
+    404: {"model": ErrorOut, "description": "any other client: the API is under /api/v1"},
+}
 
 
 def install_ui(app: FastAPI) -> None:
@@ -16,10 +24,19 @@ def install_ui(app: FastAPI) -> None:
     app.include_router(pages.router)  # the shell, Search and Track view (UI-1)
     app.include_router(ops_pages.router)  # cameras, events, jobs, cases, audit (UI-2)
 
-    @app.get("/", include_in_schema=False)
+    @app.get(
+        "/",
+        summary="The server's address: browsers are sent to the web interface",
+        tags=["interface"],
+        status_code=302,
+        response_class=RedirectResponse,
+        responses=FRONT_DOOR_RESPONSES,
+    )
     def front_door(request: Request) -> Response:
         """A browser opening the server's address goes to the interface; other clients are
         told where the API is (404: "/" is no API resource)."""
+        # public like the other operations the document lists without credentials: the request
+        # guard (search_api/limits.py) reads that from this declaration
         if "text/html" in request.headers.get("accept", ""):
             return RedirectResponse(pages.router.prefix, 302)
         detail = "no resource here: the API is under /api/v1 (see /docs), the web interface at /ui"
