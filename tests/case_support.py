@@ -1,6 +1,6 @@
 """The set-up the case API tests share (tests/api/test_case_hops.py, test_case_tracks.py):
-the real API on a catalog the test has filled with cameras and
-tracks, an API key per person, and calls made as one of them."""
+the real API on a catalog the test module filled with cameras and tracks, an API key per
+person, and calls made as one of them."""
 
 from __future__ import annotations
 
