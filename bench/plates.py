@@ -9,6 +9,7 @@ Rules (written down before any run):
 - Exact read: the read's text equals the truth (after the reader's own normalisation; the truth
   is the plate as printed, two rows joined top first). Rates are per frame (a single read) and
   per track (the vote). Character accuracy: 1 − edit distance / truth length (0 for no read).
+  Colour accuracy: reads whose `colour` is the layout's background colour, of all reads.
 - Localisation recall: the frame's read box has IoU ≥ 0.5 with the truth plate's box. The
   reader only returns plates it read plausibly, so a plate found but not read counts as missed.
 - Fuzzy recall@5: for each test plate, four queries — one wrong character (a look-alike where
@@ -38,6 +39,8 @@ same run, one plates_tune_<variant>.json each.
 reads, colour / edge proposals, a larger detector limit; `DEFAULT_SEARCH_NAME` is the reader's
 default, chosen on tune); `--also` and `--baseline` take search names too (read with the default
 recogniser), and a variant is named `<recogniser>+<search>`.
+`--label TEXT` is appended to the variant's name (e.g. `@head` for a run of the committed
+reader before a change).
 `--offset K` starts each condition's samples at K (to spread tune runs over the whole split; the
 variant file is then plates_tune_<variant>@K.json).
 """
@@ -56,6 +59,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from detect.plate_colours import PlateColourTable, colour_table
 from detect.plate_match import rank_plates
 from detect.plate_reader import (
     LOCATORS,
@@ -66,7 +70,7 @@ from detect.plate_reader import (
     RecogniserName,
 )
 from detect.plate_vote import PlateVoter
-from sample_streams.plate_render import LAYOUTS, random_text
+from sample_streams.plate_render import LAYOUTS, layout, random_text
 from sample_streams.plate_scenes import (
     CONDITIONS,
     HOSTS,
@@ -86,6 +90,14 @@ _LEAN = PlateSearch(
 _PROBE = replace(_LEAN, max_candidates=4, probe_partial_reads=True)
 _PROBE_S15 = replace(_PROBE, line_stretch=1.5)
 _PROBE_S2 = replace(_PROBE, line_stretch=2.0)
+_DET960 = replace(_PROBE_S2, det_max_width_px=960)
+# The plate colour numbers each module used before they shared one table (detect/plate_colours.py):
+# (minimum saturation, minimum value) of blue, yellow and green.
+COLOUR_TABLES: dict[str, PlateColourTable] = {
+    "reader": colour_table(blue=(70, 50), yellow=(70, 50), green=(40, 50)),
+    "locator": colour_table(blue=(70, 50), yellow=(70, 50), green=(70, 50)),
+    "proposals": colour_table(blue=(80, 50), yellow=(80, 80), green=(50, 60)),
+}
 SEARCHES: dict[str, PlateSearch] = {
     "lean": _LEAN,
     "cands4": replace(_LEAN, max_candidates=4),
@@ -96,8 +108,9 @@ SEARCHES: dict[str, PlateSearch] = {
     "probe_s15_guess": replace(_PROBE_S15, min_hint_probability=0.0),
     "probe_s2_colour": replace(_PROBE_S2, proposals=("colour",)),
     "probe_s2_edges": replace(_PROBE_S2, proposals=("edges",)),
-    "probe_s2_det960": replace(_PROBE_S2, det_max_width_px=960),
-}
+    "probe_s2_det960": _DET960,
+} | {f"probe_s2_det960_colours_{name}": replace(_DET960, colours=table)
+     for name, table in COLOUR_TABLES.items()}  # fmt: skip
 DEFAULT_SEARCH_NAME = "probe_s2_det960"  # best voted-track exact on tune (BENCHMARKS.md)
 Split = Literal["tune", "test"]
 TRUTH_PATH = Path(__file__).resolve().parent / "data" / "plates_truth.json"
@@ -146,6 +159,7 @@ class TrackResult:
     spec: SampleSpec
     frame_texts: list[str | None] = field(default_factory=list)
     frame_located: list[bool] = field(default_factory=list)
+    frame_colours: list[str | None] = field(default_factory=list)
     voted: str | None = None
     alternatives: tuple[str, ...] = ()
     ms: float = 0.0
@@ -171,6 +185,7 @@ def run_track(reader: PlateReader, spec: SampleSpec) -> TrackResult:
     for sighting in sightings:
         read = None if sighting is None else sighting.read
         result.frame_texts.append(None if read is None else read.text)
+        result.frame_colours.append(None if read is None else read.colour)
         result.frame_located.append(
             read is not None and iou(read.box_xyxy_px, spec.plate_xyxy_px) >= IOU_HIT
         )
@@ -195,11 +210,13 @@ def summarise(results: list[TrackResult]) -> dict[str, Any]:
         ]
         located = sum(hit for r in rs for hit in r.frame_located)
         voted = sum(r.voted == r.spec.text for r in rs)
+        colours = [(layout(r.spec.layout).colour, c) for r in rs for c in r.frame_colours if c]
         return {
             "exact_read": _rate(exact, len(frames)),
             "exact_track": _rate(voted, len(rs)),
             "char_acc": round(sum(char_acc) / len(char_acc), 3) if char_acc else None,
             "localisation_recall": _rate(located, len(frames)),
+            "colour_acc": _rate(sum(truth == c for truth, c in colours), len(colours)),
             "ms_per_track": round(sum(r.ms for r in rs) / len(rs), 1) if rs else None,
         }
 
@@ -286,6 +303,7 @@ def _brief(split: dict[str, Any]) -> dict[str, Any]:
         "exact_track_all": split["all"]["exact_track"],
         "char_acc": split["all"]["char_acc"],
         "localisation_recall": split["all"]["localisation_recall"],
+        "colour_acc": split["all"]["colour_acc"],
         "ms_per_track": split["all"]["ms_per_track"],
     }
 
@@ -340,7 +358,7 @@ def main(argv: list[str]) -> int:
         print(f"--search must be one of {sorted(SEARCHES)}", file=sys.stderr)
         return 2
     variant_name = recogniser if locator == DEFAULT_LOCATOR else f"{recogniser}_{locator}"
-    variant_name += f"+{search_name}"
+    variant_name += f"+{search_name}" + _option(argv, "--label", "")
     per_condition = int(_option(argv, "--per-condition", "30"))
     offset = int(_option(argv, "--offset", "0"))
     baseline_name = _option(argv, "--baseline", "")
@@ -387,7 +405,8 @@ def main(argv: list[str]) -> int:
             b = splits[split][condition]
             print(f"{split:5} {condition:12} exact {b['exact_read']['rate']} "
                   f"track {b['exact_track']['rate']} char {b['char_acc']} "
-                  f"loc {b['localisation_recall']['rate']} {b['ms_per_track']} ms")  # fmt: skip
+                  f"loc {b['localisation_recall']['rate']} colour {b['colour_acc']['rate']} "
+                  f"{b['ms_per_track']} ms")  # fmt: skip
     if "test" not in splits:
         now = datetime.now(UTC).isoformat(timespec="seconds")
         briefs = {variant_name: _brief(splits["tune"])} | {

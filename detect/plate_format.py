@@ -16,6 +16,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from detect.plate_values import PlateFormat
 
@@ -152,6 +153,11 @@ class LineRead:
         if len(self.confidences) != len(self.text):
             raise ValueError("one confidence per character")
 
+    @cached_property
+    def plate(self) -> NormalisedPlate | None:
+        """The read normalised (`normalise_plate`), worked out once per read."""
+        return normalise_plate(self.text, self.confidences)
+
 
 def is_known_layout(plate: NormalisedPlate) -> bool:
     """A mainland format, or an embassy plate (使 and six digits)."""
@@ -167,7 +173,7 @@ def complete_plate(
     """`read` normalised; when that is no known layout, the read with its lead or its tail
     character added (one, at least `min_hint_probability` likely), if that makes one; the
     added character keeps its low probability as its confidence."""
-    plate = normalise_plate(read.text, read.confidences)
+    plate = read.plate
     if plate is None or is_known_layout(plate):
         return plate
     variants: list[tuple[str, tuple[float, ...]]] = []

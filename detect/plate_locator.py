@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from detect.ocr import TextReader
+from detect.plate_colours import PLATE_COLOURS, PlateColourTable, saturated_share
 from detect.plate_format import MIN_HINT_PROBABILITY
 from detect.plate_geometry import (
     Quad,
@@ -43,8 +44,10 @@ class PlateSearch:
     how many ranked lines are read, which proposal cues add candidates (and how many novel
     proposals per cue), and whether partial reads are probed (detect/plate_reader.py) and how
     likely a character hidden under CTC blanks must be to complete one, how much wider than its
-    aspect a line is drawn for the recogniser, and the stretch of a second read of a line whose
-    first read is no sure plate (None: no second read; the better-scoring read counts).
+    aspect a line is drawn for the recogniser, the stretch of a second read of a line whose
+    first read is no sure plate (None: no second read; the better-scoring read counts), and the
+    plate colour table (detect/plate_colours.py) that ranks lines, proposes regions and names
+    a read's colour.
 
     The defaults were chosen on the tune split of bench/plates.py (variant `probe_s2_det960`,
     the best voted-track exact rate of the variants there; BENCHMARKS.md, "Licence plates"):
@@ -58,6 +61,7 @@ class PlateSearch:
     min_hint_probability: float = MIN_HINT_PROBABILITY
     line_stretch: float = 2.0
     reread_stretch: float | None = None
+    colours: PlateColourTable = PLATE_COLOURS
 
     def __post_init__(self) -> None:
         if self.det_max_width_px < DET_MIN_WIDTH_PX or self.max_candidates < 1:
@@ -90,12 +94,15 @@ class PlateLocator:
             region = cv2.resize(source, None, fx=scale, fy=scale, interpolation=interpolation)
         region = np.ascontiguousarray(region)
         lines = [min_area_quad(q) for q in self._text_reader.detect_lines(region)]
-        ranked = rank_lines(region, lines)
+        ranked = rank_lines(region, lines, search.colours)
         chosen = [scale_quad(q, 1.0 / scale) for q in ranked[: search.max_candidates]]
         known = [quad_box(q) for q in lines]
         lines = [scale_quad(q, 1.0 / scale) for q in lines]
         for cue in search.proposals:
-            proposals = colour_proposals(region) if cue == "colour" else edge_proposals(region)
+            if cue == "colour":
+                proposals = colour_proposals(region, search.colours)
+            else:
+                proposals = edge_proposals(region)
             for proposal in novel(proposals, known, search.max_proposals):
                 known.append(proposal.xyxy)
                 x1, y1, x2, y2 = (v / scale for v in proposal.xyxy)
@@ -115,15 +122,18 @@ class PlateLocator:
             return []
         zoomed = cv2.resize(crop, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
         lines = [min_area_quad(q) for q in self._text_reader.detect_lines(zoomed)]
-        ranked = rank_lines(zoomed, lines)[:1]
+        ranked = rank_lines(zoomed, lines, self.search.colours)[:1]
         if not ranked:
             return [box_quad(box)]
         return [scale_quad(q, 1.0 / factor, (left, top)) for q in ranked]
 
 
-def rank_lines(region: np.ndarray, lines: list[Quad]) -> list[Quad]:
-    """Plate-like lines of `region`, most plate-like first: aspect, colour around, centred,
-    low in the region; a line across the whole region (livery, a sign) is none."""
+def rank_lines(
+    region: np.ndarray, lines: list[Quad], colours: PlateColourTable = PLATE_COLOURS
+) -> list[Quad]:
+    """Plate-like lines of `region`, most plate-like first: aspect, saturated plate colour
+    around, centred, low in the region; a line across the whole region (livery, a sign) is
+    none."""
     h, w = region.shape[:2]
     scored: list[tuple[float, Quad]] = []
     for line in lines:
@@ -133,22 +143,12 @@ def rank_lines(region: np.ndarray, lines: list[Quad]) -> list[Quad]:
             continue
         if x2 - x1 > 0.9 * w:
             continue
-        colour = plate_colour_share(box_crop(region, quad_box(padded_quad(line))))
+        colour = saturated_share(box_crop(region, quad_box(padded_quad(line))), colours)
         centred = 1.0 - abs((x1 + x2) / 2 - w / 2) / (w / 2)
         low = (y1 + y2) / 2 / max(h, 1)
         scored.append((colour + 0.5 * centred + 0.3 * low, line))
     scored.sort(key=lambda s: -s[0])
     return [line for _score, line in scored]
-
-
-def plate_colour_share(region: np.ndarray) -> float:
-    """Share of `region`'s pixels in a saturated plate colour (blue, yellow, green)."""
-    if region.size == 0:
-        return 0.0
-    hsv = cv2.cvtColor(region, cv2.COLOR_BGR2HSV).reshape(-1, 3).astype(np.int32)
-    hue, sat, val = hsv[:, 0], hsv[:, 1], hsv[:, 2]
-    plate_hue = ((hue >= 95) & (hue <= 130)) | ((hue >= 15) & (hue < 95))
-    return float(np.mean((sat >= 70) & (val >= 50) & plate_hue))
 
 
 def box_crop(image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:

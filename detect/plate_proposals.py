@@ -4,8 +4,8 @@ plates whose line it splits or merges with livery, or whose characters are small
 propose where a plate may be, and the reader then looks there again more closely (upscaled text
 detection on the proposal) before reading.
 
-Colour: the saturated plate backgrounds — blue (H 95-130 in OpenCV's 0-180 hue), yellow
-(15-35), green new-energy (35-95) — masked in HSV, closed over the characters, opened to drop
+Colour: the saturated plate backgrounds of the plate colour table (detect/plate_colours.py:
+blue, yellow, green new-energy) masked in HSV, closed over the characters, opened to drop
 specks. Edges: |∂I/∂x| of the grey image above its 90th percentile (character strokes are
 vertical edges packed along a line), closed along the line so the characters join. Either
 mask's connected components are kept when plate-shaped: width / height 1.3-7 (two-row plates
@@ -22,6 +22,8 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from detect.plate_colours import PLATE_COLOURS, PlateColourTable, saturated
+
 ProposalSource = Literal["colour", "edges"]
 ASPECT_RANGE = (1.3, 7.0)
 MIN_HEIGHT_PX = 6
@@ -30,8 +32,6 @@ MAX_AREA_SHARE = 0.08
 MIN_FILL = 0.45
 EDGE_PERCENTILE = 90.0
 MIN_SIDE_PX = 16  # smaller regions propose nothing
-# (hue low, hue high, min saturation, min value) per saturated plate background
-PLATE_HSV_RANGES = ((95, 130, 80, 50), (15, 35, 80, 80), (35, 95, 50, 60))
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,9 @@ def _kernel_px(image: np.ndarray) -> int:
     return max(3, round(min(image.shape[:2]) / 40))
 
 
-def colour_proposals(image: np.ndarray) -> list[Proposal]:
+def colour_proposals(
+    image: np.ndarray, colours: PlateColourTable = PLATE_COLOURS
+) -> list[Proposal]:
     """Plate-shaped blobs of a saturated plate background colour in a BGR image, best first."""
     if image.ndim != 3 or min(image.shape[:2]) < MIN_SIDE_PX:
         return []
@@ -73,9 +75,8 @@ def colour_proposals(image: np.ndarray) -> list[Proposal]:
     close = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * k + 1, k + 1))
     speck = cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3))
     found: list[Proposal] = []
-    for hue_low, hue_high, sat_min, val_min in PLATE_HSV_RANGES:
-        mask = cv2.inRange(hsv, (hue_low, sat_min, val_min), (hue_high, 255, 255))
-        mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, close)
+    for colour in saturated(colours):
+        mask = cv2.morphologyEx(colour.mask(hsv), cv2.MORPH_CLOSE, close)
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, speck)
         found.extend(_components(mask, "colour"))
     return sorted(found, key=lambda p: -p.score)

@@ -12,8 +12,10 @@ row) and widened to the left (a lost province), and its CTC blanks are asked for
 province or suffix (detect/plate_format.py `complete_plate`). The best-scoring plausible read
 wins: a known layout first, then mean character confidence.
 
-Recognition runs the PP-OCRv4 recogniser directly (not through rapidocr) so that CTC decoding
-can be restricted to the plate alphabet and each character keeps its own confidence.
+Recognition runs the PP-OCRv4 recogniser directly (not through rapidocr, detect/plate_ctc.py)
+so that CTC decoding can be restricted to the plate alphabet and each character keeps its own
+confidence. Each line read is normalised once (`LineRead.plate`). The read's colour comes from
+the plate colour table (detect/plate_colours.py, `PlateSearch.colours`).
 Licence-clean: both models are Apache-2.0 PaddleOCR weights.
 
 Bad input never raises: crops under `MIN_CROP_SIDE_PX` or with nothing plate-like give None.
@@ -28,21 +30,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal, Protocol
 
-import cv2
 import numpy as np
 
 from detect.ocr import OcrModelPaths, TextReader
-from detect.plate_ctc import ClprRecogniser, ctc_read
+from detect.plate_colours import plate_colour
+from detect.plate_ctc import PPOCR_HEIGHT_PX, ClprRecogniser, PlateRecogniser
 from detect.plate_detector_clpr import ClprPlateDetector, PlateBox
 from detect.plate_format import (
-    PLATE_ALPHABET,
     PROVINCES,
     LineRead,
     NormalisedPlate,
     complete_plate,
     is_known_layout,
     merge_rows,
-    normalise_plate,
 )
 from detect.plate_geometry import (
     Quad,
@@ -57,13 +57,11 @@ from detect.plate_geometry import (
     widened_right_quad,
 )
 from detect.plate_locator import DEFAULT_SEARCH, MIN_LINE_PX, PlateLocator, PlateSearch, box_crop
-from detect.plate_values import PlateColour, PlateRead
+from detect.plate_values import PlateRead
 
 MIN_CROP_SIDE_PX = 16
 LOWER_START = 0.3  # plates sit below 30 % of the vehicle's height (front, rear, motorcycles)
-REC_HEIGHT_PX = 48
-REC_MIN_WIDTH_PX = 320
-REC_MAX_WIDTH_PX = 48 * 16
+REC_HEIGHT_PX = PPOCR_HEIGHT_PX  # lines are rectified at the default recogniser's input height
 MIN_MEAN_CONFIDENCE = 0.6
 MIN_GENERIC_CHARS = 5
 MIN_GENERIC_MEAN_CONFIDENCE = 0.85
@@ -72,8 +70,6 @@ MIN_PROBED_MEAN_CONFIDENCE = 0.5  # ... read this surely (livery and noise lines
 SURE_CONFIDENCE = 0.9  # a plate read this surely ends the search (fewer reads per track)
 
 TWO_ROW_MAX_ASPECT = 2.6  # a rectified plate narrower than this is a two-row plate (440×220 mm)
-TWO_ROW_SPLIT = 82.5 / 220  # where its top row (province, letter) ends, GA 36-2018
-RECTIFIED_HEIGHT_PX = 48
 TOP_ROW_SQUASH = 0.5  # a two-row plate's top-row glyphs are 2-2.7× wider than usual
 
 RecogniserName = Literal["ppocr", "clpr", "both"]
@@ -105,63 +101,6 @@ class _Found:
     plate: NormalisedPlate
     quad: Quad
     rows: int
-
-
-class PlateRecogniser:
-    """PP-OCRv4 CTC recogniser decoding only plate characters, with per-character confidence.
-
-    The model's dictionary is in its ONNX metadata (`character`); index 0 is the CTC blank.
-    Restricting the argmax to the plate alphabet turns 'look-alike of a rare character' errors
-    into the plate character the model ranked next, and a character's confidence is its best
-    frame's probability under the full dictionary (so a doubtful character stays doubtful).
-    """
-
-    def __init__(self, rec_model: Path, intra_op_threads: int = 1) -> None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = intra_op_threads
-        options.inter_op_num_threads = 1
-        self._session = ort.InferenceSession(
-            str(rec_model), options, providers=["CPUExecutionProvider"]
-        )
-        metadata = self._session.get_modelmeta().custom_metadata_map
-        characters = metadata["character"].splitlines()
-        index = {ch: i + 1 for i, ch in enumerate(characters)}
-        allowed = sorted({index[ch] for ch in PLATE_ALPHABET if ch in index})
-        self._allowed = np.array([0, *allowed], dtype=np.int64)
-        self._chars = ["", *(characters[i - 1] for i in allowed)]
-        self._input_name = self._session.get_inputs()[0].name
-
-    def read_line(self, line: np.ndarray) -> LineRead:
-        """Text of a one-line BGR crop, one confidence per character, lead and tail hints."""
-        h, w = line.shape[:2]
-        if h < 2 or w < 2:
-            return LineRead("", ())
-        width = int(min(REC_MAX_WIDTH_PX, max(8, np.ceil(REC_HEIGHT_PX * w / h))))
-        resized = cv2.resize(line, (width, REC_HEIGHT_PX), interpolation=cv2.INTER_LINEAR)
-        tensor = np.zeros((1, 3, REC_HEIGHT_PX, max(width, REC_MIN_WIDTH_PX)), np.float32)
-        tensor[0, :, :, :width] = (resized.astype(np.float32).transpose(2, 0, 1) / 255 - 0.5) / 0.5
-        probs = self._session.run(None, {self._input_name: tensor})[0][0]  # T × classes
-        return ctc_read(probs[:, self._allowed], self._chars)
-
-
-def plate_colour(plate: np.ndarray) -> PlateColour:
-    """The plate's background colour by HSV: the commonest plate colour among its pixels."""
-    if plate.size == 0:
-        return "unknown"
-    hsv = cv2.cvtColor(plate, cv2.COLOR_BGR2HSV).reshape(-1, 3).astype(np.int32)
-    hue, sat, val = hsv[:, 0], hsv[:, 1], hsv[:, 2]
-    saturated = (sat >= 70) & (val >= 50)
-    shares: dict[PlateColour, float] = {
-        "blue": float(np.mean(saturated & (hue >= 95) & (hue <= 130))),
-        "yellow": float(np.mean(saturated & (hue >= 15) & (hue < 35))),
-        "green": float(np.mean((sat >= 40) & (val >= 50) & (hue >= 35) & (hue < 95))),
-        "white": float(np.mean((sat < 40) & (val >= 170))),
-        "black": float(np.mean(val < 60)),
-    }
-    colour = max(shares, key=lambda c: shares[c])
-    return colour if shares[colour] >= 0.3 else "unknown"
 
 
 class PlateReader:
@@ -263,7 +202,7 @@ class PlateReader:
             char_confidences=best.plate.char_confidences,
             at=at,
             box_xyxy_px=(ox + x1, oy + top + y1, ox + x2, oy + top + y2),
-            colour=plate_colour(crop),
+            colour=plate_colour(crop, self._search.colours),
             rows=best.rows,
             plate_format=best.plate.plate_format,
         )
@@ -303,11 +242,11 @@ class PlateReader:
         width, height = quad_size(line)
         search = self._search
         whole = recogniser.read_line(_line_image(source, line, search.line_stretch))
-        plate = normalise_plate(whole.text, whole.confidences)
+        plate = whole.plate
         found = [] if plate is None else [_Found(plate, line, 1)]
         if search.reread_stretch is not None and (plate is None or not _sure(plate)):
             again = recogniser.read_line(_line_image(source, line, search.reread_stretch))
-            other = normalise_plate(again.text, again.confidences)
+            other = again.plate
             if other is not None:
                 found.append(_Found(other, line, 1))
                 if plate is None or _score(other) > _score(plate):
@@ -354,23 +293,16 @@ class PlateReader:
         found: list[_Found] = []
         for recogniser in self._recognisers:
             if width / height < TWO_ROW_MAX_ASPECT:
-                top_row = (quad[0], quad[1], _lerp(quad[1], quad[2]), _lerp(quad[0], quad[3]))
-                bottom_row = (_lerp(quad[0], quad[3]), _lerp(quad[1], quad[2]), quad[2], quad[3])
+                top_row, bottom_row = two_row_quads(quad)
                 found.extend(
                     _split_rows(recogniser, source, top_row, bottom_row, quad, self._search)
                 )
             else:
-                read = recogniser.read_line(rectify(source, quad, RECTIFIED_HEIGHT_PX))
-                plate = normalise_plate(read.text, read.confidences)
+                plate = recogniser.read_line(rectify(source, quad, REC_HEIGHT_PX)).plate
                 if plate is not None:
                     found.append(_Found(plate, quad, 1))
         plausible = [f for f in found if _plausible(f.plate)]
         return max(plausible, key=lambda f: _score(f.plate), default=None)
-
-
-def _lerp(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:
-    """The point `TWO_ROW_SPLIT` of the way from a to b."""
-    return (a[0] + TWO_ROW_SPLIT * (b[0] - a[0]), a[1] + TWO_ROW_SPLIT * (b[1] - a[1]))
 
 
 def _two_rows(
@@ -454,7 +386,7 @@ def _plausible(plate: NormalisedPlate) -> bool:
 
 def _legible(read: LineRead) -> bool:
     """A read sure of a few characters (a plate's row, maybe; livery and noise are not)."""
-    plate = normalise_plate(read.text, read.confidences)
+    plate = read.plate
     return (
         plate is not None
         and len(plate.text) >= MIN_PROBED_CHARS
@@ -464,8 +396,7 @@ def _legible(read: LineRead) -> bool:
 
 def _worth_probing(read: LineRead) -> bool:
     """A legible read that is no plate layout: part of a plate, maybe."""
-    plate = normalise_plate(read.text, read.confidences)
-    return plate is not None and not is_known_layout(plate) and _legible(read)
+    return read.plate is not None and not is_known_layout(read.plate) and _legible(read)
 
 
 def _sure(plate: NormalisedPlate) -> bool:

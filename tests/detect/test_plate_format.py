@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from detect.plate_format import PROVINCES, clean, merge_rows, normalise_plate
+from detect.plate_format import PROVINCES, LineRead, clean, merge_rows, normalise_plate
 
 
 def test_thirty_one_provinces() -> None:
@@ -75,3 +75,10 @@ def test_nothing_readable_is_none(raw: str) -> None:
 def test_long_garbage_is_bounded_generic() -> None:
     plate = normalise_plate("X" * 500)
     assert plate is not None and plate.plate_format == "generic" and len(plate.text) <= 32
+
+
+def test_a_line_read_is_normalised_once() -> None:
+    read = LineRead("1京A123451", (0.3, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.95, 0.2))
+    assert read.plate == normalise_plate(read.text, read.confidences)
+    assert read.plate is read.plate and read.plate is not None and read.plate.text == "京A12345"
+    assert LineRead("", ()).plate is None
