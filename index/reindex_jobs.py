@@ -25,6 +25,14 @@ other. A job with the live version hands the live vector index the superseded id
 (`on_superseded`), then its vectors; a job with another version touches nothing of the live
 one (its tracks and index stay as they are until the switch).
 
+A live camera's last minutes: the live path writes a track when it ends, so a track still open
+when a job replaces its segment would be written afterwards beside the job's own (doubled). A
+job therefore leaves out the segments of live cameras that ended less than `live_settle_s`
+before it was queued (`live_until` = queued − settle: the same cut on every run of the job,
+so a resumed job plans no newer units; the result names it and counts the segments left out);
+uploaded footage (offline cameras) is never left out. A live track open longer than the settle time when the job is
+queued can still be doubled (docs/architecture.md).
+
 CPU share: the executor's thread count (`SKYNET_REINDEX_THREADS`, default 1 of the machine's 2
 cores) with one ONNX Runtime thread per model bounds what a job takes; `pace` returns how long
 to wait before the next unit (the runtime waits while live analysis lags), so live ingest keeps
@@ -39,7 +47,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -63,6 +71,7 @@ from index.catalog.reindex import (
     record_job_run,
     skip_unit,
     unit_progress,
+    unsettled_live_segments,
 )
 from index.catalog.tracks import camera_track_embeddings
 from index.catalog.values import check_time_range
@@ -82,6 +91,7 @@ EMBEDDER_MODELS = ("mobilenetv2-embedder", "mobilenetv2-embedder-int8")
 MAX_CAMERAS = 1000
 MAX_PRIORITY = 10
 REPORT_EVERY_S = 1.0  # progress is counted over all the job's units: at most once a second
+LIVE_SETTLE_S = 600.0  # a live camera's segments newer than this at queue time are left out
 
 Pace = Callable[[], float]  # seconds to wait before the next unit (0: go)
 VectorSink = Callable[[str, tuple[int, ...], np.ndarray], None]  # version, ids, vectors
@@ -192,7 +202,8 @@ class ReindexRunner:
     `versions` builds and switches the indexes; `on_vectors` receives the vectors of units whose
     version is the live one (the live vector index adds them), `on_superseded` first the ids of
     the live version's tracks such a unit replaced (the live index removes them; see
-    index/catalog/reindex_supersede.py). `clock` is injectable.
+    index/catalog/reindex_supersede.py). `live_settle_s`: see the module docstring. `clock` is
+    injectable.
     """
 
     def __init__(
@@ -208,8 +219,11 @@ class ReindexRunner:
         on_superseded: VectorDrop | None = None,
         max_attempts: int = 3,
         poll_s: float = 1.0,
+        live_settle_s: float = LIVE_SETTLE_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        if live_settle_s < 0:
+            raise ValueError(f"live_settle_s must not be negative, got {live_settle_s}")
         self._sessions = sessions
         self.executor = executor
         self.context = context
@@ -223,6 +237,7 @@ class ReindexRunner:
         self._on_superseded = on_superseded
         self.max_attempts = max_attempts
         self._poll_s = poll_s
+        self._live_settle = timedelta(seconds=live_settle_s)
         self._clock = clock
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -272,8 +287,16 @@ class ReindexRunner:
             job = get_job(session, job_id)
             assert job is not None
             request = ReindexRequest.from_params(job.params)
-            plan_units(session, job_id, request.camera_ids, request.start, request.end)
+            live_until = job.created_at - self._live_settle
+            plan_units(session, job_id, request.camera_ids, request.start, request.end, live_until)
+            left_out = unsettled_live_segments(
+                session, request.camera_ids, request.start, request.end, live_until
+            )
             session.commit()
+        notes = {
+            "live_until": live_until.isoformat() if request.end > live_until else None,
+            "live_segments_left_out": left_out,
+        }
         models = self.context.models(request.detector, request.embedder)
         version = models.embedding_version
         with self._sessions() as session:
@@ -285,13 +308,15 @@ class ReindexRunner:
             session.commit()
         into_live = live is not None and live.version == version
         try:
-            self._run_units(job_id, request, into_live)
+            self._run_units(job_id, request, into_live, notes)
         except _Stop:
             with self._sessions() as session:
                 return job_state(session, job_id) or "unknown"
-        return self._complete(job_id, request, version, models.embedder.dim, into_live)
+        return self._complete(job_id, request, version, models.embedder.dim, into_live, notes)
 
-    def _run_units(self, job_id: str, request: ReindexRequest, into_live: bool) -> None:
+    def _run_units(
+        self, job_id: str, request: ReindexRequest, into_live: bool, notes: dict[str, Any]
+    ) -> None:
         started = self._clock()
         finished_s = 0.0
         by_id: dict[int, SegmentUnit] = {}
@@ -315,10 +340,10 @@ class ReindexRunner:
                 if into_live and self._on_vectors is not None:
                     self._live_vectors(result, by_id[result.unit_id])
                 if self._clock() - self._beat_at >= REPORT_EVERY_S:
-                    self._report(job_id, finished_s, self._clock() - started)
+                    self._report(job_id, finished_s, self._clock() - started, notes)
 
             self.executor.run(units, on_done, lambda: self._admit(job_id))
-            self._report(job_id, finished_s, self._clock() - started)
+            self._report(job_id, finished_s, self._clock() - started, notes)
             if failed:  # e.g. object storage down: give it a moment before the retry round
                 self._stop.wait(self._poll_s)
             if self._stop.is_set() or not self._still_running(job_id):
@@ -377,7 +402,7 @@ class ReindexRunner:
             session.commit()
         self._beat_at = self._clock()
 
-    def _report(self, job_id: str, finished_s: float, wall_s: float) -> None:
+    def _report(self, job_id: str, finished_s: float, wall_s: float, notes: dict[str, Any]) -> None:
         with self._sessions() as session:
             progress = unit_progress(session, job_id)
             rate = finished_s / wall_s if wall_s > 0 and finished_s > 0 else None
@@ -391,13 +416,20 @@ class ReindexRunner:
                 "tracks": progress.tracks,
                 "footage_per_wall_s": None if rate is None else round(rate, 3),
                 "eta_s": None if rate is None else round(left_s / rate, 1),
+                **notes,
             }
             record_job_run(session, job_id, self.runner_id, _fraction(progress), stats)
             session.commit()
         self._beat_at = self._clock()
 
     def _complete(
-        self, job_id: str, request: ReindexRequest, version: str, dim: int, into_live: bool
+        self,
+        job_id: str,
+        request: ReindexRequest,
+        version: str,
+        dim: int,
+        into_live: bool,
+        notes: dict[str, Any],
     ) -> str:
         """Every unit done or skipped: build the shadow index, switch, record the result."""
         if not into_live:
@@ -425,6 +457,7 @@ class ReindexRunner:
                 "switched": switched,
                 "switch_refused": refused,
                 "eta_s": 0.0,
+                **notes,
             }
             finish_held_job(session, job_id, self.runner_id, "succeeded", result)
             session.commit()

@@ -95,6 +95,13 @@ def _show(progress: ReindexProgress) -> None:
         f" {progress.tracks_replaced} replaced"
     )
     console.print(f"  speed {_rate(progress)}, ETA {_duration(progress.eta_s)}")
+    result = job.result or {}
+    if result.get("live_until"):
+        console.print(
+            f"  live cameras' segments ending after {result['live_until']} left out"
+            f" ({result.get('live_segments_left_out', 0)} when planned): live analysis may"
+            " still hold tracks open that started in them"
+        )
     if job.error:
         console.print(f"  [red]{job.error}[/red]")
     for key, reason in progress.skipped:

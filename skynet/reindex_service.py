@@ -113,6 +113,7 @@ class ReindexService:
             on_vectors=on_vectors,
             on_superseded=on_superseded,
             max_attempts=settings.reindex_max_attempts,
+            live_settle_s=settings.reindex_live_settle_s,
         )
         self._lock = threading.Lock()
         self._serving = ""

@@ -105,6 +105,10 @@ class Settings(BaseSettings):
     reindex_join_boundaries: bool = True
     reindex_warmup_s: float = Field(default=3.0, ge=0, le=30)
     reindex_handover_s: float = Field(default=20.0, ge=1, le=3600)
+    # A re-index leaves out a live camera's segments that ended less than this before the job
+    # was queued: the live path may still hold tracks open that started in them, and would
+    # write them beside the job's (issue #15, index/reindex_jobs.py). 0: nothing left out.
+    reindex_live_settle_s: float = Field(default=600.0, ge=0)
     # Zone schedules (issue #13) are in the camera's local time: its own IANA time zone, else
     # this one. Violations of one zone and kind seen the same local day less than
     # `event_merge_gap_s` apart are one event (a stall packing up for a while comes back).

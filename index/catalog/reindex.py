@@ -23,12 +23,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Update, func, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, Update, and_, func, not_, or_, select, update
 from sqlalchemy.orm import Session
 
 from index.catalog.jobs import LIVE_JOB_STATES, _job_record
 from index.catalog.reindex_rows import IndexVersionRow, ReindexUnitRow
-from index.catalog.rows import JobRow, SegmentRow, insert_ignoring_conflict, utc_now
+from index.catalog.rows import (
+    CameraRow,
+    JobRow,
+    SegmentRow,
+    ensure_utc,
+    insert_ignoring_conflict,
+    utc_now,
+)
 from index.catalog.values import JobRecord, check_time_range
 
 REINDEX_JOB_KIND = "reindex"
@@ -107,27 +114,26 @@ def _changed(session: Session, statement: Update) -> bool:
 
 
 def plan_units(
-    session: Session, job_id: str, camera_ids: Iterable[str], start: datetime, end: datetime
+    session: Session,
+    job_id: str,
+    camera_ids: Iterable[str],
+    start: datetime,
+    end: datetime,
+    live_until: datetime | None = None,
 ) -> int:
     """Add a unit for every recorded segment of `camera_ids` overlapping [start, end) (again:
-    nothing new); the job's unit count."""
-    start_utc, end_utc = check_time_range(start, end, "re-index range")
-    cameras = sorted(set(camera_ids))
-    recordings = session.scalars(
-        select(SegmentRow.id)
-        .where(
-            SegmentRow.camera_id.in_(cameras),
-            SegmentRow.start_at < end_utc,
-            SegmentRow.end_at > start_utc,
-        )
-        .order_by(SegmentRow.start_at, SegmentRow.id)
-    ).all()
+    nothing new) but, of a live camera, those that ended after `live_until` (None: none left
+    out; index/reindex_jobs.py says why); the job's unit count."""
+    statement = _range_segments(camera_ids, start, end)
+    if live_until is not None:
+        statement = statement.where(not_(_unsettled(live_until)))
+    recordings = session.scalars(statement.order_by(SegmentRow.start_at, SegmentRow.id)).all()
     if recordings:
-        statement = insert_ignoring_conflict(session, ReindexUnitRow).on_conflict_do_nothing(
+        insert = insert_ignoring_conflict(session, ReindexUnitRow).on_conflict_do_nothing(
             index_elements=["job_id", "recording_id"]
         )
         session.execute(
-            statement,
+            insert,
             [
                 {"job_id": job_id, "recording_id": r, "state": "pending", "attempts": 0,
                  "footage_s": 0.0, "track_count": 0}
@@ -136,6 +142,35 @@ def plan_units(
         )  # fmt: skip
     count = select(func.count(ReindexUnitRow.id)).where(ReindexUnitRow.job_id == job_id)
     return int(session.scalar(count) or 0)
+
+
+def unsettled_live_segments(
+    session: Session,
+    camera_ids: Iterable[str],
+    start: datetime,
+    end: datetime,
+    live_until: datetime,
+) -> int:
+    """How many segments overlapping [start, end) `plan_units` leaves out with `live_until`."""
+    statement = _range_segments(camera_ids, start, end).where(_unsettled(live_until))
+    return int(session.scalar(statement.with_only_columns(func.count(SegmentRow.id))) or 0)
+
+
+def _range_segments(camera_ids: Iterable[str], start: datetime, end: datetime) -> Any:
+    """The ids of the segments of `camera_ids` overlapping [start, end)."""
+    start_utc, end_utc = check_time_range(start, end, "re-index range")
+    return select(SegmentRow.id).where(
+        SegmentRow.camera_id.in_(sorted(set(camera_ids))),
+        SegmentRow.start_at < end_utc,
+        SegmentRow.end_at > start_utc,
+    )
+
+
+def _unsettled(live_until: datetime) -> ColumnElement[bool]:
+    """A live camera's segment that ended after `live_until`."""
+    live = select(CameraRow.id).where(CameraRow.kind == "live")
+    until = ensure_utc(live_until, "live_until")
+    return and_(SegmentRow.camera_id.in_(live), SegmentRow.end_at > until)
 
 
 def _unit_query() -> Any:

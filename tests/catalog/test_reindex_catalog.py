@@ -42,6 +42,7 @@ from index.catalog.reindex import (
     skip_unit,
     switch_live_version,
     unit_progress,
+    unsettled_live_segments,
 )
 from index.catalog.tracks import (
     camera_track_embeddings,
@@ -101,6 +102,31 @@ def test_a_unit_is_checkpointed_once_done_or_skipped(
         assert progress.tracks == 4
         assert [u.unit_id for u in job_units(session, planned, "pending")] == [third.unit_id]
         assert job_units(session, planned, "skipped")[0].error == "corrupt: sha256 differs"
+
+
+def test_a_live_cameras_segments_after_live_until_are_left_out_footage_never(
+    sessions: sessionmaker[Session],
+) -> None:
+    until = T0 + timedelta(seconds=20)
+    with sessions() as session:
+        upsert_camera(session, CameraSpec("cam1", "cam1", "rtsp://10.0.0.9/m"))
+        upsert_camera(session, CameraSpec("dvr", "Shop DVR", "", kind="offline"))
+        for offset_s in (0, 10, 20, 30):  # cam1's end at 10, 20 (= live_until: in), 30, 40
+            add_segment(session, segment("cam1", offset_s))
+            add_segment(session, segment("dvr", offset_s))
+        job_id = create_job(session, "reindex", {})
+        window = (["cam1", "dvr"], T0, T0 + timedelta(minutes=1))
+        assert plan_units(session, job_id, *window, live_until=until) == 6
+        assert plan_units(session, job_id, *window, live_until=until) == 6  # same cut, again
+        assert unsettled_live_segments(session, *window, until) == 2
+        assert unsettled_live_segments(session, ["dvr"], T0, T0 + timedelta(minutes=1), T0) == 0
+        planned = {(u.camera_id, u.end_at) for u in job_units(session, job_id)}
+        assert {end for camera, end in planned if camera == "cam1"} == {
+            T0 + timedelta(seconds=10), until
+        }  # fmt: skip
+        assert len([camera for camera, _ in planned if camera == "dvr"]) == 4
+        everything = create_job(session, "reindex", {})
+        assert plan_units(session, everything, *window) == 8  # no cut: every segment
 
 
 def test_replaced_tracks_count_with_their_unit_and_outlive_the_runners_reports(

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from index.catalog import add_tracks
 from index.catalog.cases import create_case
-from index.catalog.jobs import beat
+from index.catalog.jobs import beat, get_job
 from index.catalog.retention import file_case_material
 from index.catalog.rows import TrackRow
 from index.catalog.tracks import matching_tracks
@@ -203,6 +203,40 @@ def test_a_job_killed_mid_way_leaves_each_segment_wholly_old_or_new_and_resumes(
     assert len(spans) == len(set(spans))
     assert set(index.track_ids().tolist()) == {old_ids[0]} | {r.id for r in rows}
     assert replaced(archive, job_id) == len(old_ids) - 1  # counted once across the take-over
+
+
+def test_a_live_cameras_last_minutes_are_left_out_and_the_job_says_so(archive: Archive):
+    """The live path writes a track when it ends: one still open that started in a live
+    camera's last minutes would land beside the job's. A job leaves segments that ended less
+    than the settle time before it was queued (here: the third) and their live tracks alone."""
+    first = runner_for(archive)
+    live = live_version(archive, first)
+    dim = first.context.models("nanodet-int8", LIVE_EMBEDDER).embedder.dim
+    old_ids, index = live_path_tracks(archive, live, dim)
+    job_id = queue(archive, LIVE_EMBEDDER)
+    with archive.sessions() as session:
+        job = get_job(session, job_id)
+    assert job is not None
+    second_end = archive.segments[1].end_at  # the cut just after it: the third is unsettled
+    settle_s = (job.created_at - second_end).total_seconds() - 0.001
+    runner = ReindexRunner(
+        archive.sessions, first.executor, first.context, first.versions, poll_s=0.01,
+        live_settle_s=settle_s,
+    )  # fmt: skip
+    wire_live_index(runner, index)
+    assert runner.run_next()
+
+    with archive.sessions() as session:
+        progress = reindex_progress(session, job_id)
+    assert progress is not None and progress.job.result is not None
+    result = progress.job.result
+    assert (progress.units.total, progress.units.done) == (2, 2)
+    assert datetime.fromisoformat(result["live_until"]) - second_end < timedelta(seconds=0.01)
+    assert result["live_segments_left_out"] == 1
+    assert progress.tracks_replaced == 4  # the live tracks of the first two segments only
+    third = [r for r in searched(archive) if r.start_at >= archive.segments[2].start_at]
+    assert {r.id for r in third} == set(old_ids[-2:])  # the third segment's live tracks stay
+    assert set(old_ids[-2:]) <= set(index.track_ids().tolist())
 
 
 def test_a_shadow_version_job_leaves_the_live_tracks_until_the_switch(archive: Archive):
