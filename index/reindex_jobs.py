@@ -23,15 +23,20 @@ job's) in the transaction that stores its own (index/catalog/reindex_supersede.p
 sees a segment's old tracks or its new ones, and a crash leaves each segment wholly one or the
 other. A job with the live version hands the live vector index the superseded ids to remove
 (`on_superseded`), then its vectors; a job with another version touches nothing of the live
-one (its tracks and index stay as they are until the switch).
+one (its tracks and index stay as they are until the switch). A unit whose result never came
+back (a Ray actor that died after its commit: the unit returns `already_done`) or that an
+earlier run of the job committed (resumed, or taken over from a runner that died) has replaced
+tracks whose ids this runner never got: it then sweeps the live index (`on_stale`: every
+vector whose track is gone leaves), after that round or when the job starts, instead of leaving
+them to the next retention run or restart.
 
 A live camera's last minutes: the live path writes a track when it ends, so a track still open
 when a job replaces its segment would be written afterwards beside the job's own (doubled). A
 job therefore leaves out the segments of live cameras that ended less than `live_settle_s`
 before it was queued (`live_until` = queued − settle: the same cut on every run of the job,
 so a resumed job plans no newer units; the result names it and counts the segments left out);
-uploaded footage (offline cameras) is never left out. A live track open longer than the settle time when the job is
-queued can still be doubled (docs/architecture.md).
+uploaded footage (offline cameras) is never left out. A live track open longer than the settle
+time when the job is queued can still be doubled (docs/architecture.md).
 
 CPU share: the executor's thread count (`SKYNET_REINDEX_THREADS`, default 1 of the machine's 2
 cores) with one ONNX Runtime thread per model bounds what a job takes; `pace` returns how long
@@ -96,6 +101,7 @@ LIVE_SETTLE_S = 600.0  # a live camera's segments newer than this at queue time 
 Pace = Callable[[], float]  # seconds to wait before the next unit (0: go)
 VectorSink = Callable[[str, tuple[int, ...], np.ndarray], None]  # version, ids, vectors
 VectorDrop = Callable[[str, tuple[int, ...]], None]  # version, ids of superseded tracks
+VectorSweep = Callable[[str], int]  # version → vectors removed whose track is gone
 
 
 @dataclass(frozen=True)
@@ -202,8 +208,8 @@ class ReindexRunner:
     `versions` builds and switches the indexes; `on_vectors` receives the vectors of units whose
     version is the live one (the live vector index adds them), `on_superseded` first the ids of
     the live version's tracks such a unit replaced (the live index removes them; see
-    index/catalog/reindex_supersede.py). `live_settle_s`: see the module docstring. `clock` is
-    injectable.
+    index/catalog/reindex_supersede.py), `on_stale` sweeps the live index when such ids may
+    have been lost. `live_settle_s`: see the module docstring. `clock` is injectable.
     """
 
     def __init__(
@@ -217,6 +223,7 @@ class ReindexRunner:
         pace: Pace | None = None,
         on_vectors: VectorSink | None = None,
         on_superseded: VectorDrop | None = None,
+        on_stale: VectorSweep | None = None,
         max_attempts: int = 3,
         poll_s: float = 1.0,
         live_settle_s: float = LIVE_SETTLE_S,
@@ -235,6 +242,7 @@ class ReindexRunner:
         self._pace = pace or (lambda: 0.0)
         self._on_vectors = on_vectors
         self._on_superseded = on_superseded
+        self._on_stale = on_stale
         self.max_attempts = max_attempts
         self._poll_s = poll_s
         self._live_settle = timedelta(seconds=live_settle_s)
@@ -305,8 +313,11 @@ class ReindexRunner:
                 session, version, models.detector_version, request.embedder,
                 models.embedder.dim, "building", job_id,
             )  # fmt: skip
+            done_before = unit_progress(session, job_id).done
             session.commit()
         into_live = live is not None and live.version == version
+        if into_live and done_before:  # what earlier runs' units replaced may still be there
+            self._sweep(version)
         try:
             self._run_units(job_id, request, into_live, notes)
         except _Stop:
@@ -329,10 +340,12 @@ class ReindexRunner:
             units = [segment_unit(u, request) for u in pending]
             by_id.update((unit.unit_id, unit) for unit in units)
             failed = 0
+            unreported = False  # a unit committed by a run whose result never came back
 
             def on_done(result: UnitResult) -> None:
-                nonlocal finished_s, failed
+                nonlocal finished_s, failed, unreported
                 failed += result.state == "failed"
+                unreported |= result.state == "already_done"
                 if result.state in ("done", "skipped", "already_done"):
                     finished_s += result.footage_s
                 if into_live and self._on_superseded is not None and result.superseded_ids:
@@ -343,6 +356,10 @@ class ReindexRunner:
                     self._report(job_id, finished_s, self._clock() - started, notes)
 
             self.executor.run(units, on_done, lambda: self._admit(job_id))
+            if into_live and unreported:
+                self._sweep(
+                    self.context.models(request.detector, request.embedder).embedding_version
+                )
             self._report(job_id, finished_s, self._clock() - started, notes)
             if failed:  # e.g. object storage down: give it a moment before the retry round
                 self._stop.wait(self._poll_s)
@@ -363,6 +380,13 @@ class ReindexRunner:
                 ids, vectors = camera_track_embeddings(session, unit.camera_id, version, low, high)
             if len(ids):
                 self._on_vectors(version, tuple(int(i) for i in ids), vectors)
+
+    def _sweep(self, version: str) -> None:
+        """Remove the live index's vectors whose track is gone (`on_stale`)."""
+        if self._on_stale is not None:
+            removed = self._on_stale(version)
+            if removed:
+                log.info("re-index: %d replaced tracks' vectors swept from the live index", removed)
 
     def _attempts_left(self, unit: UnitRecord) -> bool:
         """False (and the unit skipped with its error) after `max_attempts` failures."""

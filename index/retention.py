@@ -34,8 +34,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from index.catalog import (
     SessionFactory,
     append_audit,
@@ -60,12 +58,11 @@ from index.catalog.retention_plan import (
     DeletedRows,
     RetentionPlan,
     delete_planned,
-    embedded_track_ids,
     last_retention_run_at,
     plan_retention,
 )
 from index.catalog.rows import utc_now
-from index.track_indexer import context_key
+from index.track_indexer import context_key, remove_trackless_vectors
 from index.vectors import VectorIndex
 from index.vectors.files import read_manifest
 from storage.objectstore import ObjectStore
@@ -261,14 +258,7 @@ def drop_vectors(sessions: SessionFactory, vectors: VectorIndex, track_ids: tupl
     """Step 4: remove the deleted tracks' vectors, then any vector whose track is gone (a run
     that stopped after step 2); returns how many vectors went."""
     removed = vectors.remove(track_ids) if track_ids else 0
-    held = vectors.track_ids()
-    with sessions() as session:
-        in_catalog = np.array(embedded_track_ids(session, vectors.embedding_version), np.int64)
-    stale = np.setdiff1d(held, in_catalog, assume_unique=True)
-    if len(stale):
-        log.info("retention: %d vectors had no track in the catalog; removed", len(stale))
-        removed += vectors.remove(stale)
-    return removed
+    return removed + remove_trackless_vectors(sessions, vectors)
 
 
 def prune_saved_indexes(sessions: SessionFactory, directory: Path) -> int:

@@ -23,6 +23,7 @@ from index.catalog import (
     store_plates,
     track_embeddings,
 )
+from index.catalog.retention_plan import embedded_track_ids
 from index.catalog.values import NewTrack
 from index.catalog.watchlists import match_watchlists
 from index.picture_spool import PictureSpool
@@ -138,6 +139,22 @@ def open_vector_index(
                 saved.wait_until_idle()  # a build the catch-up started must not outlive it
             log.warning("vector index %s disagrees with the catalog; rebuilding from it", path)
     return rebuild_vector_index(sessions, directory, embedding_version, dim)
+
+
+def remove_trackless_vectors(sessions: sessionmaker[Session], vectors: VectorIndex) -> int:
+    """Remove the vectors whose track the catalog no longer holds (deleted by retention, or
+    replaced by a re-index whose removal never reached this index); how many went. Safe while
+    tracks are being indexed: the ids held are read before the catalog's, and a track's row
+    commits before its vector is added, so a held id missing from the catalog is gone."""
+    held = vectors.track_ids()
+    with sessions() as session:
+        in_catalog = np.array(embedded_track_ids(session, vectors.embedding_version), np.int64)
+    stale = np.setdiff1d(held, in_catalog, assume_unique=True)
+    if not len(stale):
+        return 0
+    log.info("vector index %s: %d vectors had no track; removed", vectors.embedding_version,
+             len(stale))  # fmt: skip
+    return vectors.remove(stale)
 
 
 def context_key(thumbnail: str) -> str:

@@ -86,7 +86,8 @@ class ReindexService:
 
     `live_lag_s` reports the live analysis lag (seconds; the worst camera); `on_vectors` takes
     the vectors of a job whose version is the live one (the live vector index adds them),
-    `on_superseded` the ids of the live tracks such a job replaced (the index removes them).
+    `on_superseded` the ids of the live tracks such a job replaced (the index removes them),
+    `on_stale` sweeps the live index when such ids were lost (index/reindex_jobs.py).
     """
 
     def __init__(
@@ -97,6 +98,7 @@ class ReindexService:
         live_lag_s: Callable[[], float] = lambda: 0.0,
         on_vectors: Callable[[str, tuple[int, ...], np.ndarray], None] | None = None,
         on_superseded: Callable[[str, tuple[int, ...]], None] | None = None,
+        on_stale: Callable[[str], int] | None = None,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
@@ -112,6 +114,7 @@ class ReindexService:
             pace=self._pace,
             on_vectors=on_vectors,
             on_superseded=on_superseded,
+            on_stale=on_stale,
             max_attempts=settings.reindex_max_attempts,
             live_settle_s=settings.reindex_live_settle_s,
         )

@@ -36,7 +36,7 @@ from index.footage_ingest import FootagePolicy, reindex_analysis
 from index.main_plates import MainStreamPlates
 from index.reindex_units import detector_version
 from index.retention import RetentionScheduler
-from index.track_indexer import TrackIndexer, open_vector_index
+from index.track_indexer import TrackIndexer, open_vector_index, remove_trackless_vectors
 from ingest.camera import CameraConfig, CameraIngest
 from ingest.camera_status import CameraStatus
 from ingest.frame_queue import LatestFrames
@@ -265,7 +265,7 @@ class Runtime:
         self.audit_checkpointer.start()
         self.reindex = ReindexService(
             self.settings, self.sessions, self.store, self._live_lag_s, self._add_live_vectors,
-            self._drop_live_vectors,
+            self._drop_live_vectors, self._sweep_live_vectors,
         )  # fmt: skip
         self.reindex.start(self.embedder)
 
@@ -282,6 +282,12 @@ class Runtime:
         """A re-index into the live version replaced these tracks: their vectors leave."""
         if ids and version == self.indexer.vectors.embedding_version:
             self.indexer.vectors.remove(list(ids))
+
+    def _sweep_live_vectors(self, version: str) -> int:
+        """A re-index into the live version lost some replaced ids: vectors without a track go."""
+        if version != self.indexer.vectors.embedding_version:
+            return 0
+        return remove_trackless_vectors(self.sessions, self.indexer.vectors)
 
     def camera_states(self) -> dict[str, str]:
         """Each running camera's ingest state (online, reconnecting, offline, ...)."""

@@ -9,25 +9,36 @@ each segment, their pictures in the store and their vectors in a live index.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from index.catalog import add_tracks
 from index.catalog.cases import create_case
 from index.catalog.jobs import beat, get_job
+from index.catalog.reindex import job_units
 from index.catalog.retention import file_case_material
 from index.catalog.rows import TrackRow
 from index.catalog.tracks import matching_tracks
 from index.catalog.values import NewTrack, TrackQuery, embedding_to_bytes
-from index.reindex_jobs import ReindexRunner, reindex_progress
+from index.reindex_jobs import ReindexRequest, ReindexRunner, reindex_progress, segment_unit
+from index.reindex_units import SegmentUnit, UnitContext, UnitResult, process_unit
+from index.track_indexer import remove_trackless_vectors
 from index.vectors import VectorIndex
 from ingest.segment import Segment
 from sample_streams.footage import CameraFiles
-from tests.index.reindex_support import FOOTAGE_START, Archive, archive_with, record_segments
+from tests.index.reindex_support import (
+    FOOTAGE_START,
+    Archive,
+    CountingExecutor,
+    archive_with,
+    record_segments,
+)
 from tests.index.test_reindex import (
     LIVE_EMBEDDER,
     NEW_EMBEDDER,
@@ -98,14 +109,35 @@ def live_path_tracks(archive: Archive, version: str, dim: int) -> tuple[list[int
     return ids, index
 
 
-def wire_live_index(runner: ReindexRunner, index: VectorIndex) -> None:
-    """What the runtime does: a live-version job's replaced vectors leave, its vectors join."""
+def wire_live_index(
+    runner: ReindexRunner, index: VectorIndex, sessions: sessionmaker[Session]
+) -> None:
+    """What the runtime does: a live-version job's replaced vectors leave, its vectors join,
+    and vectors without a track are swept when replaced ids were lost."""
 
     def drop(version: str, ids: tuple[int, ...]) -> None:
         index.remove(list(ids))
 
     runner._on_superseded = drop
     runner._on_vectors = lambda version, ids, vectors: index.add(list(ids), vectors)
+    runner._on_stale = lambda version: remove_trackless_vectors(sessions, index)
+
+
+def commit_unit_unreported(archive: Archive, job_id: str, n: int, context: UnitContext) -> None:
+    """A worker commits the job's n-th unit (its tracks replace the segment's) and dies before
+    its result reaches the runner: the ids it replaced are lost with it."""
+    with archive.sessions() as session:
+        job = get_job(session, job_id)
+        assert job is not None
+        record = job_units(session, job_id)[n]
+    unit = segment_unit(record, ReindexRequest.from_params(job.params))
+    result = process_unit(unit, context)
+    assert result.state == "done" and len(result.superseded_ids) == 2
+
+
+def in_catalog(archive: Archive) -> set[int]:
+    with archive.sessions() as session:
+        return set(session.scalars(select(TrackRow.id)))
 
 
 def replaced(archive: Archive, job_id: str) -> int:
@@ -134,7 +166,7 @@ def test_a_live_version_job_replaces_the_live_tracks_of_its_segments(archive: Ar
         case_id = create_case(session, "bag theft", "ana")
         file_case_material(session, case_id, "ana", track_ids=[in_segments[0]])
         session.commit()
-    wire_live_index(runner, index)
+    wire_live_index(runner, index, archive.sessions)
 
     first_id = queue(archive, LIVE_EMBEDDER)
     assert runner.run_next()
@@ -179,7 +211,7 @@ def test_a_job_killed_mid_way_leaves_each_segment_wholly_old_or_new_and_resumes(
     live = live_version(archive, first)
     dim = first.context.models("nanodet-int8", LIVE_EMBEDDER).embedder.dim
     old_ids, index = live_path_tracks(archive, live, dim)
-    wire_live_index(first, index)
+    wire_live_index(first, index, archive.sessions)
     job_id = queue(archive, LIVE_EMBEDDER)
     with pytest.raises(Crash):
         first.run_next()
@@ -195,7 +227,7 @@ def test_a_job_killed_mid_way_leaves_each_segment_wholly_old_or_new_and_resumes(
         session.commit()
 
     second = runner_for(archive, runner_id="alive")
-    wire_live_index(second, index)
+    wire_live_index(second, index, archive.sessions)
     assert second.run_next()
     rows = searched(archive)
     assert all(r.local_track_id < 0 for r in rows)  # every segment replaced, none twice
@@ -223,7 +255,7 @@ def test_a_live_cameras_last_minutes_are_left_out_and_the_job_says_so(archive: A
         archive.sessions, first.executor, first.context, first.versions, poll_s=0.01,
         live_settle_s=settle_s,
     )  # fmt: skip
-    wire_live_index(runner, index)
+    wire_live_index(runner, index, archive.sessions)
     assert runner.run_next()
 
     with archive.sessions() as session:
@@ -239,12 +271,84 @@ def test_a_live_cameras_last_minutes_are_left_out_and_the_job_says_so(archive: A
     assert set(old_ids[-2:]) <= set(index.track_ids().tolist())
 
 
+class LosesFirstResult(CountingExecutor):
+    """Commits the first unit it is given and loses the result (a Ray actor that died after
+    the commit), then runs every unit, as Ray resubmits a dead actor's batch: the first comes
+    back `already_done`."""
+
+    lost = False
+
+    def run(
+        self,
+        units: Sequence[SegmentUnit],
+        on_done: Callable[[UnitResult], None],
+        admit: Callable[[], bool],
+    ) -> None:
+        if not self.lost:
+            self.lost = True
+            assert process_unit(units[0], self.context).state == "done"
+        super().run(units, on_done, admit)
+
+
+def test_vectors_a_lost_result_replaced_leave_the_live_index_with_the_round(archive: Archive):
+    """A Ray actor that dies after committing a unit: the batch comes back `already_done`, its
+    new vectors are read from the catalog, and the live tracks it replaced are swept at once
+    (before: they stayed in the live index until the next retention run or a restart)."""
+    first = runner_for(archive)
+    live = live_version(archive, first)
+    dim = first.context.models("nanodet-int8", LIVE_EMBEDDER).embedder.dim
+    old_ids, index = live_path_tracks(archive, live, dim)
+    executor = LosesFirstResult(first.context)
+    runner = ReindexRunner(archive.sessions, executor, first.context, first.versions, poll_s=0.01)
+    wire_live_index(runner, index, archive.sessions)
+    queue(archive, LIVE_EMBEDDER)
+    assert runner.run_next()
+
+    assert [r.state for r in executor.results] == ["already_done", "done", "done"]
+    job_tracks = {r.id for r in searched(archive) if r.local_track_id < 0}
+    assert set(index.track_ids().tolist()) == {old_ids[0]} | job_tracks
+    assert set(index.track_ids().tolist()) <= in_catalog(archive)
+
+
+def test_a_resumed_job_sweeps_what_its_earlier_runs_replaced(archive: Archive):
+    """A runner that died after a unit's commit but before its report: the job taken over
+    starts by sweeping the live index, so the tracks that unit replaced leave it."""
+
+    class Crash(Exception):
+        pass
+
+    def die_after_one(n: int) -> None:
+        if n == 1:
+            raise Crash
+
+    first = runner_for(archive, die_after_one, runner_id="dead")
+    live = live_version(archive, first)
+    dim = first.context.models("nanodet-int8", LIVE_EMBEDDER).embedder.dim
+    old_ids, index = live_path_tracks(archive, live, dim)
+    wire_live_index(first, index, archive.sessions)
+    job_id = queue(archive, LIVE_EMBEDDER)
+    with pytest.raises(Crash):
+        first.run_next()
+    commit_unit_unreported(archive, job_id, 1, first.context)  # by the dying runner's worker
+    assert set(old_ids[3:5]) <= set(index.track_ids().tolist())
+    with archive.sessions() as session:
+        beat(session, "dead", datetime.now(UTC) - timedelta(minutes=5))  # its lease expires
+        session.commit()
+
+    second = runner_for(archive, runner_id="alive")
+    wire_live_index(second, index, archive.sessions)
+    assert second.run_next()
+    held = set(index.track_ids().tolist())
+    assert not held & set(old_ids[1:])  # every replaced live track's vector left
+    assert held <= in_catalog(archive)  # and no vector without a track
+
+
 def test_a_shadow_version_job_leaves_the_live_tracks_until_the_switch(archive: Archive):
     runner = runner_for(archive)
     live = live_version(archive, runner)
     dim = runner.context.models("nanodet-int8", LIVE_EMBEDDER).embedder.dim
     old_ids, index = live_path_tracks(archive, live, dim)
-    wire_live_index(runner, index)
+    wire_live_index(runner, index, archive.sessions)
 
     queue(archive, NEW_EMBEDDER, switch=False)
     assert runner.run_next()
