@@ -55,7 +55,8 @@ from bench.reindex_live import LabelledFrames, compare_recall, measure_live_cost
 from detect.embedder import AppearanceEmbedder
 from index.catalog import add_segment, create_api_key, create_case, get_job, upsert_camera
 from index.catalog.engine import init_catalog, session_factory
-from index.catalog.reindex import job_units, pause_job, resume_job
+from index.catalog.reindex import pause_job, resume_job
+from index.catalog.reindex_units import job_units
 from index.catalog.tracks import matching_track_ids, tracks_by_ids
 from index.catalog.values import CameraSpec, TrackQuery
 from index.index_versions import IndexVersions

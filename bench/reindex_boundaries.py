@@ -48,7 +48,7 @@ from bench.reindex import (
 )
 from bench.reindex_live import measure_live_cost
 from index.catalog.engine import init_catalog, session_factory
-from index.catalog.reindex import UnitRecord, job_units
+from index.catalog.reindex_units import UnitRecord, job_units
 from index.catalog.tracks import matching_track_ids, tracks_by_ids
 from index.catalog.values import TrackQuery
 from index.index_versions import IndexVersions

@@ -61,7 +61,7 @@ from detect.detector import Detector
 from detect.track_builder import Embedder, TrackBuilder
 from detect.track_record import TrackRecord
 from detect.violations import split_side_detections
-from index.catalog.reindex import UnitRecord, job_camera_units
+from index.catalog.reindex_units import UnitRecord, job_camera_units
 from ingest.archive import (
     ArchiveError,
     ArchiveReader,

@@ -65,15 +65,17 @@ from index.catalog.cameras import require_camera
 from index.catalog.jobs import create_job, finish_held_job, get_job
 from index.catalog.reindex import (
     REINDEX_JOB_KIND,
-    UnitRecord,
     add_index_version,
     claim_job,
     claimable_reindex_jobs,
     job_state,
-    job_units,
     live_index_version,
-    plan_units,
     record_job_run,
+)
+from index.catalog.reindex_units import (
+    UnitRecord,
+    job_units,
+    plan_units,
     skip_unit,
     unit_progress,
     unsettled_live_segments,

@@ -67,14 +67,9 @@ from detect.registry import DetectorOptions, build_detector
 from detect.track_record import TrackRecord
 from detect.violations import SIDE_CLASSES
 from index.catalog import add_tracks
-from index.catalog.reindex import (
-    UnitSegment,
-    add_replaced_tracks,
-    begin_unit_attempt,
-    finish_unit,
-    skip_unit,
-)
+from index.catalog.reindex import add_replaced_tracks
 from index.catalog.reindex_supersede import supersede_segment_tracks
+from index.catalog.reindex_units import UnitSegment, begin_unit_attempt, finish_unit, skip_unit
 from index.catalog.values import NewTrack
 from index.reindex_boundaries import (
     BoundarySettings,

@@ -60,7 +60,8 @@ def jobs_list(
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
 ) -> None:
     """Jobs, newest first, with a progress bar each."""
-    from index.catalog.reindex import list_jobs, unit_progress
+    from index.catalog.reindex import list_jobs
+    from index.catalog.reindex_units import unit_progress
 
     with catalog_sessions(Settings())() as session:
         found = list_jobs(session, kind, limit)

@@ -118,7 +118,8 @@ from index.catalog.plates import (
     store_plates,
 )
 from index.catalog.recordings import add_recording_gap, add_segment, gaps_between, segments_between
-from index.catalog.reindex import IndexVersion, UnitProgress, UnitRecord
+from index.catalog.reindex import IndexVersion
+from index.catalog.reindex_units import UnitProgress, UnitRecord
 from index.catalog.retention import RetentionPolicyError, UnknownCaseError
 from index.catalog.rows import NaiveDatetimeError
 from index.catalog.rules import (

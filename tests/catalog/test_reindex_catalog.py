@@ -26,21 +26,23 @@ from index.catalog.plates import count_plates, search_plates, store_plates
 from index.catalog.reindex import (
     add_index_version,
     add_replaced_tracks,
-    begin_unit_attempt,
     cancel_job,
     claim_job,
     claimable_reindex_jobs,
-    finish_unit,
     index_versions,
-    job_units,
     live_index_version,
     pause_job,
-    plan_units,
     record_job_run,
     resume_job,
     retire_index_version,
-    skip_unit,
     switch_live_version,
+)
+from index.catalog.reindex_units import (
+    begin_unit_attempt,
+    finish_unit,
+    job_units,
+    plan_units,
+    skip_unit,
     unit_progress,
     unsettled_live_segments,
 )

@@ -18,13 +18,11 @@ from index.catalog.reindex import (
     cancel_job,
     claim_job,
     index_versions,
-    job_units,
     live_index_version,
     pause_job,
-    plan_units,
     resume_job,
-    unit_progress,
 )
+from index.catalog.reindex_units import job_units, plan_units, unit_progress
 from index.catalog.rows import TrackRow
 from index.index_versions import IndexVersions, SwitchRefused
 from index.reindex_jobs import (

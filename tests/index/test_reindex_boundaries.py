@@ -14,7 +14,7 @@ import pytest
 from detect.bytetrack import ByteTrackConfig
 from detect.detections import Detections
 from detect.track_record import TrackRecord
-from index.catalog.reindex import UnitRecord
+from index.catalog.reindex_units import UnitRecord
 from index.reindex_boundaries import (
     BoundarySettings,
     UnitTracks,

@@ -15,7 +15,8 @@ import pytest
 from sqlalchemy import select
 
 from index.catalog import get_job
-from index.catalog.reindex import job_units, pause_job, resume_job
+from index.catalog.reindex import pause_job, resume_job
+from index.catalog.reindex_units import job_units
 from index.catalog.rows import TrackRow
 from index.index_versions import IndexVersions
 from index.reindex_jobs import ReindexRequest, ReindexRunner, start_reindex

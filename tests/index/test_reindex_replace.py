@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from index.catalog import add_tracks
 from index.catalog.cases import create_case
 from index.catalog.jobs import beat, get_job
-from index.catalog.reindex import job_units
+from index.catalog.reindex_units import job_units
 from index.catalog.retention import file_case_material
 from index.catalog.rows import TrackRow
 from index.catalog.tracks import matching_tracks

@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from index.catalog import get_job
-from index.catalog.reindex import get_unit, job_units
+from index.catalog.reindex_units import get_unit, job_units
 from index.catalog.tracks import matching_track_ids, tracks_by_ids
 from index.catalog.values import TrackQuery
 from index.index_versions import IndexVersions
