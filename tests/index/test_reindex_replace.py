@@ -123,6 +123,48 @@ def wire_live_index(
     runner._on_stale = lambda version: remove_trackless_vectors(sessions, index)
 
 
+def with_live_tracks(archive: Archive, runner: ReindexRunner) -> tuple[list[int], VectorIndex]:
+    """The live version recorded, the live path's tracks stored (live_path_tracks) and their
+    index wired to `runner`."""
+    live = live_version(archive, runner)
+    dim = runner.context.models("nanodet-int8", LIVE_EMBEDDER).embedder.dim
+    old_ids, index = live_path_tracks(archive, live, dim)
+    wire_live_index(runner, index, archive.sessions)
+    return old_ids, index
+
+
+class Crash(Exception):
+    """The runner's process dying (raised by the executor's hook after a unit reported)."""
+
+
+def killed_after(
+    archive: Archive, reported: int
+) -> tuple[ReindexRunner, list[int], VectorIndex, str]:
+    """A live-version job whose runner ("dead") dies once `reported` units have reported: the
+    runner, the live tracks' ids, the live index and the job id."""
+
+    def die(n: int) -> None:
+        if n == reported:
+            raise Crash
+
+    first = runner_for(archive, die, runner_id="dead")
+    old_ids, index = with_live_tracks(archive, first)
+    job_id = queue(archive, LIVE_EMBEDDER)
+    with pytest.raises(Crash):
+        first.run_next()
+    return first, old_ids, index, job_id
+
+
+def take_over(archive: Archive, index: VectorIndex) -> ReindexRunner:
+    """The dead runner's lease expires; another runner, wired to the same live index."""
+    with archive.sessions() as session:
+        beat(session, "dead", datetime.now(UTC) - timedelta(minutes=5))
+        session.commit()
+    second = runner_for(archive, runner_id="alive")
+    wire_live_index(second, index, archive.sessions)
+    return second
+
+
 def commit_unit_unreported(archive: Archive, job_id: str, n: int, context: UnitContext) -> None:
     """A worker commits the job's n-th unit (its tracks replace the segment's) and dies before
     its result reaches the runner: the ids it replaced are lost with it."""
@@ -158,15 +200,12 @@ def searched(archive: Archive) -> list[TrackRow]:
 
 def test_a_live_version_job_replaces_the_live_tracks_of_its_segments(archive: Archive):
     runner = runner_for(archive)
-    live = live_version(archive, runner)
-    dim = runner.context.models("nanodet-int8", LIVE_EMBEDDER).embedder.dim
-    old_ids, index = live_path_tracks(archive, live, dim)
+    old_ids, index = with_live_tracks(archive, runner)
     before_range, in_segments = old_ids[0], old_ids[1:]
     with archive.sessions() as session:  # an investigator filed one live track under a case
         case_id = create_case(session, "bag theft", "ana")
         file_case_material(session, case_id, "ana", track_ids=[in_segments[0]])
         session.commit()
-    wire_live_index(runner, index, archive.sessions)
 
     first_id = queue(archive, LIVE_EMBEDDER)
     assert runner.run_next()
@@ -200,35 +239,15 @@ def test_a_live_version_job_replaces_the_live_tracks_of_its_segments(archive: Ar
 def test_a_job_killed_mid_way_leaves_each_segment_wholly_old_or_new_and_resumes(
     archive: Archive,
 ):
-    class Crash(Exception):
-        pass
-
-    def die_after_two(n: int) -> None:
-        if n == 2:
-            raise Crash
-
-    first = runner_for(archive, die_after_two, runner_id="dead")
-    live = live_version(archive, first)
-    dim = first.context.models("nanodet-int8", LIVE_EMBEDDER).embedder.dim
-    old_ids, index = live_path_tracks(archive, live, dim)
-    wire_live_index(first, index, archive.sessions)
-    job_id = queue(archive, LIVE_EMBEDDER)
-    with pytest.raises(Crash):
-        first.run_next()
-
+    _first, old_ids, index, job_id = killed_after(archive, 2)
     third = archive.segments[2]
     rows = searched(archive)
     new_units = {r.start_at < third.start_at for r in rows if r.local_track_id < 0}
     old_in = [r for r in rows if r.local_track_id > 0 and r.start_at >= FOOTAGE_START]
     assert new_units == {True}  # the two done segments hold the job's tracks only
     assert {r.id for r in old_in} == set(old_ids[-2:])  # the third still its live ones only
-    with archive.sessions() as session:
-        beat(session, "dead", datetime.now(UTC) - timedelta(minutes=5))  # its lease expires
-        session.commit()
 
-    second = runner_for(archive, runner_id="alive")
-    wire_live_index(second, index, archive.sessions)
-    assert second.run_next()
+    assert take_over(archive, index).run_next()
     rows = searched(archive)
     assert all(r.local_track_id < 0 for r in rows)  # every segment replaced, none twice
     spans = [(r.start_at, r.end_at, r.bbox_x1) for r in rows]
@@ -242,9 +261,7 @@ def test_a_live_cameras_last_minutes_are_left_out_and_the_job_says_so(archive: A
     camera's last minutes would land beside the job's. A job leaves segments that ended less
     than the settle time before it was queued (here: the third) and their live tracks alone."""
     first = runner_for(archive)
-    live = live_version(archive, first)
-    dim = first.context.models("nanodet-int8", LIVE_EMBEDDER).embedder.dim
-    old_ids, index = live_path_tracks(archive, live, dim)
+    old_ids, index = with_live_tracks(archive, first)
     job_id = queue(archive, LIVE_EMBEDDER)
     with archive.sessions() as session:
         job = get_job(session, job_id)
@@ -295,9 +312,7 @@ def test_vectors_a_lost_result_replaced_leave_the_live_index_with_the_round(arch
     new vectors are read from the catalog, and the live tracks it replaced are swept at once
     (before: they stayed in the live index until the next retention run or a restart)."""
     first = runner_for(archive)
-    live = live_version(archive, first)
-    dim = first.context.models("nanodet-int8", LIVE_EMBEDDER).embedder.dim
-    old_ids, index = live_path_tracks(archive, live, dim)
+    old_ids, index = with_live_tracks(archive, first)
     executor = LosesFirstResult(first.context)
     runner = ReindexRunner(archive.sessions, executor, first.context, first.versions, poll_s=0.01)
     wire_live_index(runner, index, archive.sessions)
@@ -313,31 +328,11 @@ def test_vectors_a_lost_result_replaced_leave_the_live_index_with_the_round(arch
 def test_a_resumed_job_sweeps_what_its_earlier_runs_replaced(archive: Archive):
     """A runner that died after a unit's commit but before its report: the job taken over
     starts by sweeping the live index, so the tracks that unit replaced leave it."""
-
-    class Crash(Exception):
-        pass
-
-    def die_after_one(n: int) -> None:
-        if n == 1:
-            raise Crash
-
-    first = runner_for(archive, die_after_one, runner_id="dead")
-    live = live_version(archive, first)
-    dim = first.context.models("nanodet-int8", LIVE_EMBEDDER).embedder.dim
-    old_ids, index = live_path_tracks(archive, live, dim)
-    wire_live_index(first, index, archive.sessions)
-    job_id = queue(archive, LIVE_EMBEDDER)
-    with pytest.raises(Crash):
-        first.run_next()
+    first, old_ids, index, job_id = killed_after(archive, 1)
     commit_unit_unreported(archive, job_id, 1, first.context)  # by the dying runner's worker
     assert set(old_ids[3:5]) <= set(index.track_ids().tolist())
-    with archive.sessions() as session:
-        beat(session, "dead", datetime.now(UTC) - timedelta(minutes=5))  # its lease expires
-        session.commit()
 
-    second = runner_for(archive, runner_id="alive")
-    wire_live_index(second, index, archive.sessions)
-    assert second.run_next()
+    assert take_over(archive, index).run_next()
     held = set(index.track_ids().tolist())
     assert not held & set(old_ids[1:])  # every replaced live track's vector left
     assert held <= in_catalog(archive)  # and no vector without a track
@@ -345,10 +340,7 @@ def test_a_resumed_job_sweeps_what_its_earlier_runs_replaced(archive: Archive):
 
 def test_a_shadow_version_job_leaves_the_live_tracks_until_the_switch(archive: Archive):
     runner = runner_for(archive)
-    live = live_version(archive, runner)
-    dim = runner.context.models("nanodet-int8", LIVE_EMBEDDER).embedder.dim
-    old_ids, index = live_path_tracks(archive, live, dim)
-    wire_live_index(runner, index, archive.sessions)
+    old_ids, index = with_live_tracks(archive, runner)
 
     queue(archive, NEW_EMBEDDER, switch=False)
     assert runner.run_next()
