@@ -36,6 +36,8 @@ from detect.main_stream_plates import (
     MAX_MAIN_READS,
     MAX_VIEWS_PER_TRACK,
     MainRead,
+    legible_on,
+    map_box,
     read_view,
     sure_read,
     vote_main_reads,
@@ -109,6 +111,7 @@ class MainStreamPlates:
         self._reader = reader
         self._max_wait_s = max_wait_s
         self._max_reads = max_reads
+        self._main_size_px: dict[str, tuple[int, int]] = {}  # each camera's, once decoded
         self._clock = clock
         self._pending: list[_Request] = []
         self._segments: dict[str, deque[_Closed]] = defaultdict(deque)
@@ -229,9 +232,15 @@ class MainStreamPlates:
         problems: list[str] = []
         frame_size_px = (0, 0)
         sources: dict[str, Path | bytes] = {}
-        for closed, views in plan:
+        camera_id = request.record.camera_id
+        skipped = 0
+        for closed, planned in plan:
             if _enough(reads, self._max_reads):
                 break
+            views = self._worth_decoding(camera_id, planned)
+            skipped += len(planned) - len(views)
+            if not views:
+                continue
             key = closed.segment.object_key
             try:
                 source = sources.get(key) or self._source(closed)
@@ -248,13 +257,17 @@ class MainStreamPlates:
                     continue
                 reads.append(read_view(view, frame.image, frame.at, self._reader))
                 frame_size_px = frame.size_px
+                with self._lock:
+                    self._main_size_px[camera_id] = frame_size_px
         with self._lock:
             self.stats.reads += sum(r.legible for r in reads)
-            self.stats.illegible_views += sum(not r.legible for r in reads)
+            self.stats.illegible_views += skipped + sum(not r.legible for r in reads)
         plate = vote_main_reads(reads)
         if plate is None:
             if problems and not reads:
                 self._fall_back(request, "segment_unreadable", "; ".join(problems))
+            elif not reads:
+                self._fall_back(request, "illegible", f"{skipped} views too small to read")
             else:
                 self._fall_back(request, "no_plate_read", f"{len(reads)} views read")
             return
@@ -272,6 +285,15 @@ class MainStreamPlates:
             self.stats.changed += old is None or old.text != plate.text
             self.stats.best_view_to_commit_s.append(round(best_view_s, 3))
             self.stats.read_to_commit_s.append(round(done_s - started_s, 3))
+
+    def _worth_decoding(self, camera_id: str, views: list[PlateView]) -> list[PlateView]:
+        """The views whose vehicle is legible at the camera's main-stream size (all of them
+        until a first decode has shown that size): a distant vehicle costs no decode."""
+        with self._lock:
+            size_px = self._main_size_px.get(camera_id)
+        if size_px is None:
+            return views
+        return [v for v in views if legible_on(map_box(v.box_xyxy_px, v.frame_size_px, size_px))]
 
     def _source(self, closed: _Closed) -> Path | bytes:
         """The segment's local file while it is there, else its stored object."""

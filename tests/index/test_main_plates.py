@@ -133,6 +133,16 @@ def test_a_read_waits_for_its_segment_then_the_main_stream_reads_what_the_sub_co
     assert MAIN_ONLY in {hit.plate_text for hit in hits}
     assert any(hit.track_id == track_id for hit in hits)
     assert queue.stats.read_to_commit_s and max(queue.stats.read_to_commit_s) < 5.0
+    # now that the camera's main size is known, a distant vehicle costs no decode at all
+    view = main_only.plate_views[0]
+    tiny = replace(view, box_xyxy_px=(10.0, 10.0, 40.0, 30.0))  # 90×60 px on the main stream
+    for path, _segment in segments:
+        path.unlink()  # decoding would fail: "segment_unreadable"
+    before = dict(queue.stats.fallbacks)
+    queue.submit([track_id], [replace(main_only, plate_views=(tiny,))])
+    queue.process_ready()
+    assert queue.stats.fallbacks["illegible"] == before.get("illegible", 0) + 1
+    assert queue.stats.fallbacks["segment_unreadable"] == before.get("segment_unreadable", 0)
 
 
 def _sub_plate(sessions: sessionmaker[Session], track_id: int) -> str | None:
