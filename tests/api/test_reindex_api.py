@@ -154,6 +154,8 @@ def test_reindex_jobs_through_the_api_and_searches_on_the_live_version_only(api:
     done = api.client.get(f"{REINDEX}/{second.json()['id']}").json()
     new = done["result"]["version"]
     assert done["state"] == "succeeded" and done["result"]["switched"] is True and new != live
+    assert done["result"]["tracks_replaced"] == 0  # nothing of the new version to replace
+    assert done["result"]["live_segments_left_out"] == 0  # footage of March: long settled
     versions = {v["version"]: v["state"] for v in api.client.get(f"{REINDEX}/versions").json()}
     assert versions == {live: "kept", new: "live"}
 
