@@ -47,7 +47,8 @@ def test_build_then_verify_and_refusals(tmp_path: Path, monkeypatch: pytest.Monk
     assert code == 0
     (tmp_path / "site.pub").write_text(key.splitlines()[0])
     code, output = run("verify", str(out), "--public-key", str(tmp_path / "site.pub"))
-    assert code == 0 and "OK, 5 files" in output, output
+    # clip, shot, metadata.json, hops.json, audit.jsonl, custody.json
+    assert code == 0 and "OK, 6 files" in output, output
     with recorded.sessions() as session:
         actions = [
             (e.action, e.purpose)
