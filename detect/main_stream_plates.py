@@ -24,7 +24,6 @@ from detect.plate_values import TrackPlate
 from detect.plate_views import PlateView
 from detect.plate_vote import PlateVoter
 from detect.track_builder import (
-    PLATE_MIN_VEHICLE_SIDE_PX,
     PLATE_SURE_CONFIDENCE,
     PlateSighter,
     crop,
@@ -34,6 +33,11 @@ Box = tuple[float, float, float, float]
 SEARCH_MARGIN = 0.5  # the vehicle is looked for this share of its size around its mapped box
 MIN_MATCH_SCORE = 0.5  # a weaker best match leaves the mapped box as it is
 READ_PAD = 0.06  # share of the box added on each side of the crop read (a box cut a bit short)
+# Above the sub stream's gate (detect/track_builder.py, 96 px): of the plates tune split's 30
+# clean vehicles scaled to a longest side of 96 / 104 / 128 px, 0 / 2 / 5 were read
+# (bench/plates_live_cost.py --sides), while each main-stream read of the sample cameras' parked
+# van (87-111 px there) cost a decode and a read for nothing (bench/plates_main_stream.py busy).
+MAIN_MIN_VEHICLE_SIDE_PX = 128
 MAX_VIEWS_PER_TRACK = 5  # views a track may name: ≤ 3 best + 2 stationary (as the sub stream)
 # Main-stream reads per track: the best views first, ending at the first sure read (a read costs
 # 30-100 ms on a 1080p vehicle crop, its frame's decode about as much again).
@@ -58,10 +62,10 @@ def pad_box(box: Box, pad: float, size_px: tuple[int, int]) -> Box:
 
 
 def legible_on(box: Box) -> bool:
-    """Whether a vehicle box (in the pixels it will be read at) is worth a plate read: the
-    gate the sub stream uses (detect/track_builder.py), on the main stream's pixels."""
+    """Whether a vehicle box (main-stream pixels) is worth a main-stream read (its decode and
+    its read): longest side ≥ `MAIN_MIN_VEHICLE_SIDE_PX`."""
     x1, y1, x2, y2 = box
-    return max(x2 - x1, y2 - y1) >= PLATE_MIN_VEHICLE_SIDE_PX
+    return max(x2 - x1, y2 - y1) >= MAIN_MIN_VEHICLE_SIDE_PX
 
 
 def refine_box(view: PlateView, frame: np.ndarray) -> tuple[Box, float]:

@@ -51,7 +51,7 @@ from index.catalog.watchlists import match_watchlists
 from index.picture_spool import PictureSpool
 from index.track_indexer import plate_crop_key, thumbnail_key
 from ingest.segment import Segment
-from ingest.segment_frames import SegmentDecodeError, decode_runs, frames_at
+from ingest.segment_frames import SegmentDecodeError, decode_runs, frames_at, segment_size_px
 from storage.objectstore import ObjectStore, ObjectStoreError
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,8 @@ class MainStreamPlates:
         self._reader = reader
         self._max_wait_s = max_wait_s
         self._max_reads = max_reads
-        self._main_size_px: dict[str, tuple[int, int]] = {}  # each camera's, once decoded
+        # each camera's main-stream (W, H), read from its first segment (the queue's thread only)
+        self._main_size_px: dict[str, tuple[int, int]] = {}
         self._clock = clock
         self._pending: list[_Request] = []
         self._segments: dict[str, deque[_Closed]] = defaultdict(deque)
@@ -237,14 +238,18 @@ class MainStreamPlates:
         for closed, planned in plan:
             if _enough(reads, self._max_reads):
                 break
-            views = self._worth_decoding(camera_id, planned)
-            skipped += len(planned) - len(views)
-            if not views:
-                continue
             key = closed.segment.object_key
+            views = self._legible(camera_id, planned)
             try:
-                source = sources.get(key) or self._source(closed)
-                sources[key] = source
+                if views:
+                    source = sources.get(key) or self._source(closed)
+                    sources[key] = source
+                    if camera_id not in self._main_size_px:  # the camera's first read
+                        self._main_size_px[camera_id] = segment_size_px(source)
+                        views = self._legible(camera_id, views)
+                skipped += len(planned) - len(views)
+                if not views:
+                    continue
                 frames = frames_at(source, closed.segment.start_at, [v.at for v in views])
             except (SegmentDecodeError, ObjectStoreError, OSError) as error:
                 problems.append(f"{key}: {error}")
@@ -257,8 +262,6 @@ class MainStreamPlates:
                     continue
                 reads.append(read_view(view, frame.image, frame.at, self._reader))
                 frame_size_px = frame.size_px
-                with self._lock:
-                    self._main_size_px[camera_id] = frame_size_px
         with self._lock:
             self.stats.reads += sum(r.legible for r in reads)
             self.stats.illegible_views += skipped + sum(not r.legible for r in reads)
@@ -286,11 +289,10 @@ class MainStreamPlates:
             self.stats.best_view_to_commit_s.append(round(best_view_s, 3))
             self.stats.read_to_commit_s.append(round(done_s - started_s, 3))
 
-    def _worth_decoding(self, camera_id: str, views: list[PlateView]) -> list[PlateView]:
+    def _legible(self, camera_id: str, views: list[PlateView]) -> list[PlateView]:
         """The views whose vehicle is legible at the camera's main-stream size (all of them
-        until a first decode has shown that size): a distant vehicle costs no decode."""
-        with self._lock:
-            size_px = self._main_size_px.get(camera_id)
+        while it is unknown): a distant vehicle costs no fetch and no decode."""
+        size_px = self._main_size_px.get(camera_id)
         if size_px is None:
             return views
         return [v for v in views if legible_on(map_box(v.box_xyxy_px, v.frame_size_px, size_px))]

@@ -55,6 +55,18 @@ def decode_runs(wanted_s: Sequence[float], gap_s: float = RUN_GAP_S) -> list[lis
     return runs
 
 
+def segment_size_px(source: Path | bytes) -> tuple[int, int]:
+    """The (W, H) of a segment's video, from its header alone (no decode)."""
+    try:
+        with av.open(io.BytesIO(source) if isinstance(source, bytes) else str(source), "r") as c:
+            if not c.streams.video:
+                raise SegmentDecodeError("segment has no video track")
+            context = c.streams.video[0].codec_context
+            return int(context.width), int(context.height)
+    except (av.FFmpegError, OSError) as error:
+        raise SegmentDecodeError(f"segment not readable: {error}") from error
+
+
 def frames_at(
     source: Path | bytes,
     start_at: datetime,

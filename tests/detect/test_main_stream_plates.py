@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from detect.main_stream_plates import (
+    MAIN_MIN_VEHICLE_SIDE_PX,
     MainRead,
     legible_on,
     map_box,
@@ -43,8 +44,9 @@ def test_padding_stays_inside_the_frame() -> None:
     assert pad_box((1900.0, 1000.0, 1920.0, 1080.0), 0.5, MAIN)[2:] == (1920.0, 1080.0)
 
 
-def test_the_main_gate_is_the_sub_gate_in_main_pixels() -> None:
-    side = float(PLATE_MIN_VEHICLE_SIDE_PX)
+def test_the_main_gate_is_on_main_pixels_and_above_the_sub_gate() -> None:
+    side = float(MAIN_MIN_VEHICLE_SIDE_PX)
+    assert side > PLATE_MIN_VEHICLE_SIDE_PX
     assert legible_on((0.0, 0.0, side, 10.0))
     assert not legible_on((0.0, 0.0, side - 1, side - 1))
 

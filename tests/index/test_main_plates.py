@@ -133,7 +133,7 @@ def test_a_read_waits_for_its_segment_then_the_main_stream_reads_what_the_sub_co
     assert MAIN_ONLY in {hit.plate_text for hit in hits}
     assert any(hit.track_id == track_id for hit in hits)
     assert queue.stats.read_to_commit_s and max(queue.stats.read_to_commit_s) < 5.0
-    # now that the camera's main size is known, a distant vehicle costs no decode at all
+    # a distant vehicle (under the main gate at the main size) costs no decode at all
     view = main_only.plate_views[0]
     tiny = replace(view, box_xyxy_px=(10.0, 10.0, 40.0, 30.0))  # 90×60 px on the main stream
     for path, _segment in segments:

@@ -13,7 +13,7 @@ import pytest
 from bench.plates_live_cost import EPOCH
 from bench.plates_main_stream import cut_segments
 from ingest.segment import Segment
-from ingest.segment_frames import SegmentDecodeError, decode_runs, frames_at
+from ingest.segment_frames import SegmentDecodeError, decode_runs, frames_at, segment_size_px
 from sample_streams.plate_traffic import build_traffic_clip
 from tests.servers.rtsp import sample_cache_dir
 
@@ -74,3 +74,10 @@ def test_a_truncated_or_missing_segment_is_a_clear_error(
     with pytest.raises(SegmentDecodeError):
         frames_at(b"not a video", seg.start_at, wanted)
     assert seg.start_at > EPOCH
+
+
+def test_a_segment_size_comes_from_its_header(segment: tuple[Path, Segment]) -> None:
+    path, _seg = segment
+    assert segment_size_px(path) == segment_size_px(path.read_bytes()) == (1920, 1080)
+    with pytest.raises(SegmentDecodeError):
+        segment_size_px(b"not a video")
