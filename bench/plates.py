@@ -39,8 +39,11 @@ same run, one plates_tune_<variant>.json each.
 reads, colour / edge proposals, a larger detector limit; `DEFAULT_SEARCH_NAME` is the reader's
 default, chosen on tune); `--also` and `--baseline` take search names too (read with the default
 recogniser), and a variant is named `<recogniser>+<search>`.
-`--label TEXT` is appended to the variant's name (e.g. `@head` for a run of the committed
-reader before a change).
+`--label TEXT` is appended to every variant's name in the run (e.g. `@head` for a run of the
+committed reader before a change), so a run does not overwrite another run's variant file.
+`--part` (with `--offset`, `--per-condition`) saves the tracks read under var/plates_parts/
+and reports nothing; `--from-parts` then reports the whole split from its saved parts (one
+reader variant, every sample once), for a split that does not fit one 5-minute run.
 `--offset K` starts each condition's samples at K (to spread tune runs over the whole split; the
 variant file is then plates_tune_<variant>@K.json).
 """
@@ -81,11 +84,16 @@ from sample_streams.plate_scenes import (
 from sample_streams.plate_scenes import truth_json as make_truth
 
 RESULTS_PATH = Path(__file__).resolve().parent / "results" / "plates.json"
+PARTS_DIR = Path("var/plates_parts")
 DEFAULT_RECOGNISER: RecogniserName = "ppocr"
 DEFAULT_LOCATOR: LocatorName = "ppocr"
 # How hard the reader looks (detect/plate_reader.py `PlateSearch`), each measured on tune.
 _LEAN = PlateSearch(
-    det_max_width_px=640, max_candidates=2, probe_partial_reads=False, line_stretch=1.0
+    det_max_width_px=640,
+    max_candidates=2,
+    probe_partial_reads=False,
+    line_stretch=1.0,
+    deblur=False,
 )  # the previous reader's search, with lines read at the crop's own resolution
 _PROBE = replace(_LEAN, max_candidates=4, probe_partial_reads=True)
 _PROBE_S15 = replace(_PROBE, line_stretch=1.5)
@@ -111,7 +119,8 @@ SEARCHES: dict[str, PlateSearch] = {
     "probe_s2_det960": _DET960,
 } | {f"probe_s2_det960_colours_{name}": replace(_DET960, colours=table)
      for name, table in COLOUR_TABLES.items()}  # fmt: skip
-DEFAULT_SEARCH_NAME = "probe_s2_det960"  # best voted-track exact on tune (BENCHMARKS.md)
+SEARCHES["probe_s2_det960_deblur"] = replace(_DET960, deblur=True)
+DEFAULT_SEARCH_NAME = "probe_s2_det960_deblur"  # chosen on tune (BENCHMARKS.md)
 Split = Literal["tune", "test"]
 TRUTH_PATH = Path(__file__).resolve().parent / "data" / "plates_truth.json"
 FRAMES_PER_TRACK = 3
@@ -284,6 +293,50 @@ def fuzzy_recall(
     return out
 
 
+def report(results: list[TrackResult]) -> dict[str, Any]:
+    """A split's figures: `summarise`, fuzzy recall over the truths and over the reads, and
+    every track with a miss."""
+    truths = [r.spec.text for r in results]
+    return summarise(results) | {
+        "fuzzy_recall_at_5": fuzzy_recall(truths, [(t, ()) for t in truths]),
+        "fuzzy_recall_at_5_over_reads": fuzzy_recall(
+            truths, [None if r.voted is None else (r.voted, r.alternatives) for r in results]
+        ),
+        "misses": [
+            [r.spec.sample_id, r.spec.text, r.frame_texts, r.voted]
+            for r in results
+            if r.voted != r.spec.text or any(t != r.spec.text for t in r.frame_texts)
+        ],
+    }
+
+
+def save_part(split: str, offset: int, variant: str, results: list[TrackResult]) -> None:
+    """One part of a split's tracks (`--part`), for a later `--from-parts` run to report."""
+    PARTS_DIR.mkdir(parents=True, exist_ok=True)
+    rows = [[r.spec.sample_id, r.frame_texts, r.frame_located, r.frame_colours, r.voted,
+             list(r.alternatives), r.ms] for r in results]  # fmt: skip
+    part = {"variant": variant, "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "tracks": rows}  # fmt: skip
+    (PARTS_DIR / f"{split}@{offset}.json").write_text(json.dumps(part, ensure_ascii=False))
+
+
+def load_parts(split: str) -> list[TrackResult]:
+    """The split's tracks from its saved parts, in sample order; every part must come from
+    the same reader variant and no sample may be missing or doubled."""
+    parts = [json.loads(p.read_text()) for p in sorted(PARTS_DIR.glob(f"{split}@*.json"))]
+    variants = {part["variant"] for part in parts}
+    rows = {row[0]: row for part in parts for row in part["tracks"]}
+    specs = sample_specs(cast(Split, split))
+    count = sum(len(part["tracks"]) for part in parts)
+    if len(variants) != 1 or count != len(rows) or set(rows) != {s.sample_id for s in specs}:
+        raise SystemExit(f"the {split} parts in {PARTS_DIR} are not one variant's whole split")
+    results = []
+    for spec in specs:
+        _id, texts, located, colours, voted, alternatives, ms = rows[spec.sample_id]
+        results.append(TrackResult(spec, texts, located, colours, voted, tuple(alternatives), ms))
+    return results
+
+
 def _cpu_model() -> str:
     cpuinfo = Path("/proc/cpuinfo")
     lines = cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []
@@ -293,6 +346,21 @@ def _cpu_model() -> str:
 
 def _option(argv: list[str], flag: str, default: str) -> str:
     return argv[argv.index(flag) + 1] if flag in argv else default
+
+
+def previous_test(previous: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any] | None:
+    """The test figures of the reader a run replaces: the previous plates.json's headline and
+    per-condition exact reads when its search settings differ from this run's, else the ones
+    it carried (a re-run of the same reader keeps the figures from before the change)."""
+    if not previous or previous.get("search_settings") == settings:
+        return previous.get("previous_test")
+    keys = ("date", "search", "exact_clean", "exact_degraded", "char_acc", "localisation_recall",
+            "fuzzy_recall_at_5", "fuzzy_recall_at_5_over_reads", "ms_per_track")  # fmt: skip
+    test = previous["splits"]["test"]
+    blocks = (*CONDITIONS, "degraded", "all")
+    return {k: previous.get(k) for k in keys} | {
+        rate: {c: test[c][rate]["rate"] for c in blocks} for rate in ("exact_read", "exact_track")
+    }
 
 
 def _brief(split: dict[str, Any]) -> dict[str, Any]:
@@ -358,14 +426,15 @@ def main(argv: list[str]) -> int:
         print(f"--search must be one of {sorted(SEARCHES)}", file=sys.stderr)
         return 2
     variant_name = recogniser if locator == DEFAULT_LOCATOR else f"{recogniser}_{locator}"
-    variant_name += f"+{search_name}" + _option(argv, "--label", "")
+    label = _option(argv, "--label", "")
+    variant_name += f"+{search_name}{label}"
     per_condition = int(_option(argv, "--per-condition", "30"))
     offset = int(_option(argv, "--offset", "0"))
     baseline_name = _option(argv, "--baseline", "")
     baseline = _named_reader(baseline_name) if baseline_name else None
     baseline_results: list[TrackResult] = []
     also = [name for name in _option(argv, "--also", "").split(",") if name]
-    extra = {_variant(name): _named_reader(name) for name in also}
+    extra = {_variant(name) + label: _named_reader(name) for name in also}
     extra_results: dict[str, list[TrackResult]] = {name: [] for name in extra}
     split_names = [cast(Split, name) for name in _option(argv, "--splits", "tune,test").split(",")]
     reader = PlateReader.from_model_cache(
@@ -375,8 +444,8 @@ def main(argv: list[str]) -> int:
     )
     splits: dict[str, Any] = {}
     for split in split_names:
-        results = []
-        for spec in sample_specs(split):
+        results = load_parts(split) if "--from-parts" in argv else []
+        for spec in [] if "--from-parts" in argv else sample_specs(split):
             if not offset <= int(spec.sample_id.rsplit("-", 1)[1]) < offset + per_condition:
                 continue
             if baseline is not None and split == "test":
@@ -389,24 +458,19 @@ def main(argv: list[str]) -> int:
                 print(f"miss {spec.sample_id} {spec.host} {spec.layout} {spec.text} "
                       f"char_h={spec.char_height_px}: {result.frame_texts} "
                       f"-> {result.voted}")  # fmt: skip
-        truths = [r.spec.text for r in results]
-        splits[split] = summarise(results) | {
-            "fuzzy_recall_at_5": fuzzy_recall(truths, [(t, ()) for t in truths]),
-            "fuzzy_recall_at_5_over_reads": fuzzy_recall(
-                truths, [None if r.voted is None else (r.voted, r.alternatives) for r in results]
-            ),
-            "misses": [
-                [r.spec.sample_id, r.spec.text, r.frame_texts, r.voted]
-                for r in results
-                if r.voted != r.spec.text or any(t != r.spec.text for t in r.frame_texts)
-            ],
-        }
+        if "--part" in argv:
+            save_part(split, offset, variant_name, results)
+        if "--from-parts" in argv:
+            per_condition = len(results) // len(CONDITIONS)
+        splits[split] = summarise(results) if "--part" in argv else report(results)
         for condition in (*CONDITIONS, "degraded", "all"):
             b = splits[split][condition]
             print(f"{split:5} {condition:12} exact {b['exact_read']['rate']} "
                   f"track {b['exact_track']['rate']} char {b['char_acc']} "
                   f"loc {b['localisation_recall']['rate']} colour {b['colour_acc']['rate']} "
                   f"{b['ms_per_track']} ms")  # fmt: skip
+    if "--part" in argv:
+        return 0  # the whole split is reported by a run with --from-parts
     if "test" not in splits:
         now = datetime.now(UTC).isoformat(timespec="seconds")
         briefs = {variant_name: _brief(splits["tune"])} | {
@@ -423,6 +487,7 @@ def main(argv: list[str]) -> int:
         return 0
     test = splits["test"]
     previous = json.loads(RESULTS_PATH.read_text()) if RESULTS_PATH.is_file() else {}
+    settings = json.loads(json.dumps(asdict(SEARCHES[search_name])))
     variants = {
         p.stem.removeprefix("plates_tune_"): _variant_entry(json.loads(p.read_text()))
         for p in sorted(RESULTS_PATH.parent.glob("plates_tune_*.json"))
@@ -444,14 +509,15 @@ def main(argv: list[str]) -> int:
         "recogniser": recogniser,
         "locator": locator,
         "search": search_name,
-        "search_settings": asdict(SEARCHES[search_name]),
+        "search_settings": settings,
         "per_condition": per_condition,
         "baseline_test": _baseline(baseline_name, baseline_results, test),
+        "previous_test": previous_test(previous, settings),
         "variants_tune": variants,
         "splits": splits,
     }
-    # other benches' keys in the same file: bench/plates_live_cost.py's plate_* figures
-    results_json |= {k: v for k, v in previous.items() if k.startswith("plate_")}
+    # other benches' keys in the same file: bench/plates_live_cost.py's plate_* and plates_* figures
+    results_json |= {k: v for k, v in previous.items() if k.startswith(("plate_", "plates_"))}
     RESULTS_PATH.write_text(json.dumps(results_json, ensure_ascii=False, indent=1) + "\n")
     print(json.dumps({k: v for k, v in results_json.items() if k != "splits"}, indent=1))
     return 0

@@ -47,11 +47,14 @@ class PlateSearch:
     aspect a line is drawn for the recogniser, the stretch of a second read of a line whose
     first read is no sure plate (None: no second read; the better-scoring read counts), and the
     plate colour table (detect/plate_colours.py) that ranks lines, proposes regions and names
-    a read's colour.
+    a read's colour; with `deblur` the reader looks again at a crop it read no sure plate on,
+    its motion blur undone (detect/plate_deblur.py).
 
     The defaults were chosen on the tune split of bench/plates.py (variant `probe_s2_det960`,
-    the best voted-track exact rate of the variants there; BENCHMARKS.md, "Licence plates"):
-    colour and edge proposals added cost and no read there, so they are off."""
+    the best voted-track exact rate of the variants there, then `probe_s2_det960_deblur`:
+    motion-blurred reads 0.21 -> 0.67 exact, the other conditions unchanged, 1.7x the time a
+    track; BENCHMARKS.md, "Licence plates"): colour and edge proposals added cost and no read
+    there, so they are off."""
 
     det_max_width_px: int = 960
     max_candidates: int = 4
@@ -62,6 +65,7 @@ class PlateSearch:
     line_stretch: float = 2.0
     reread_stretch: float | None = None
     colours: PlateColourTable = PLATE_COLOURS
+    deblur: bool = True
 
     def __post_init__(self) -> None:
         if self.det_max_width_px < DET_MIN_WIDTH_PX or self.max_candidates < 1:

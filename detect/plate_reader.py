@@ -10,7 +10,10 @@ narrower line right above it is read with that line as a two-row plate's top. Wi
 read that is no plate layout is read again with the region above it (a two-row plate's top
 row) and widened to the left (a lost province), and its CTC blanks are asked for a lost
 province or suffix (detect/plate_format.py `complete_plate`). The best-scoring plausible read
-wins: a known layout first, then mean character confidence.
+wins: a known layout first, then mean character confidence. With `PlateSearch.deblur`, a crop
+read no sure plate is looked at a second time with its motion blur estimated and undone
+(detect/plate_deblur.py); the reads of both looks compete, and the thumbnail and colour come
+from the captured pixels.
 
 Recognition runs the PP-OCRv4 recogniser directly (not through rapidocr, detect/plate_ctc.py)
 so that CTC decoding can be restricted to the plate alphabet and each character keeps its own
@@ -35,6 +38,7 @@ import numpy as np
 from detect.ocr import OcrModelPaths, TextReader
 from detect.plate_colours import plate_colour
 from detect.plate_ctc import PPOCR_HEIGHT_PX, ClprRecogniser, PlateRecogniser
+from detect.plate_deblur import deblur, estimate_motion_blur
 from detect.plate_detector_clpr import ClprPlateDetector, PlateBox
 from detect.plate_format import (
     PROVINCES,
@@ -183,12 +187,11 @@ class PlateReader:
             return None
         top = int(vehicle.shape[0] * LOWER_START)
         source = np.ascontiguousarray(vehicle[top:])
-        candidates, lines = self._locator.candidates(source)
-        found: list[_Found | None] = list(self._read_lines(source, candidates, lines))
-        if self._plate_detector is not None:
-            for detected in self._plate_detector.detect(source)[: self._search.max_candidates]:
-                found.append(self._read_detected(source, detected))
-        plausible = [f for f in found if f is not None]
+        plausible = self._find(source)
+        if self._search.deblur and not any(_sure(f.plate) for f in plausible):
+            blur = estimate_motion_blur(source)
+            if blur is not None:
+                plausible.extend(self._find(deblur(source, blur)))
         if not plausible:
             return None
         best = max(plausible, key=lambda f: _score(f.plate))
@@ -207,6 +210,18 @@ class PlateReader:
             plate_format=best.plate.plate_format,
         )
         return PlateSighting(read, crop)
+
+    def _find(self, source: np.ndarray) -> list[_Found]:
+        """Every plausible plate read on `source`: its candidate lines, and the optional plate
+        detector's plates."""
+        candidates, lines = self._locator.candidates(source)
+        found = self._read_lines(source, candidates, lines)
+        if self._plate_detector is not None:
+            for detected in self._plate_detector.detect(source)[: self._search.max_candidates]:
+                read = self._read_detected(source, detected)
+                if read is not None:
+                    found.append(read)
+        return found
 
     def _read_lines(
         self, source: np.ndarray, candidates: list[Quad], lines: list[Quad]
