@@ -17,6 +17,7 @@ MIN_CASES_WITHOUT_KEY = 300
 EXAMPLES_WITH_KEY = int(os.environ.get("SKYNET_FUZZ_EXAMPLES", "40"))
 EXAMPLES_WITHOUT_KEY = 15
 SIGNED_LINK_ROUTES = {"objects", "pictures", "clips"}  # first path segment under /api/v1
+FRONT_DOOR_ROUTE = ""  # GET /, the server's address
 
 
 @pytest.fixture(scope="module")
@@ -50,14 +51,17 @@ def test_fuzzing_without_a_key_is_refused_everywhere(live_api: LiveApi) -> None:
     # for GET: they answer 403 for a bad signature, 422 for a malformed one, 401 for any
     # other method.
     # Logging in (POST /auth/login, issue #17) needs no key either: 401 for wrong credentials,
-    # 403 for a locked account, 422 for a malformed body.
+    # 403 for a locked account, 422 for a malformed body. Nor does the front door, GET / (route
+    # ""): a browser is sent to /ui (302), any other client gets 404; another method on "/" is
+    # no public operation, so it fails closed (401).
     by_route = run.statuses_by_route
     signed = {route: s for route, s in by_route.items() if route in SIGNED_LINK_ROUTES}
     keyed = {
         route: s
         for route, s in by_route.items()
-        if route not in SIGNED_LINK_ROUTES and route != "auth"
+        if route not in SIGNED_LINK_ROUTES and route not in ("auth", FRONT_DOOR_ROUTE)
     }
     assert all(statuses <= {401, 405, 413, 429} for statuses in keyed.values()), keyed
     assert all(statuses <= {401, 403, 422} for statuses in signed.values()), signed
     assert by_route.get("auth", {401}) <= {401, 403, 405, 413, 422, 429}, by_route["auth"]
+    assert by_route.get(FRONT_DOOR_ROUTE, {404}) <= {302, 401, 404, 405}, by_route[FRONT_DOOR_ROUTE]
