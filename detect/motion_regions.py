@@ -4,9 +4,14 @@ The whole-frame pass shrinks a 640×360 sub-stream frame to the detector's 448×
 person 15 px wide at the sub stream is ≈ 10 px to the model, below what NanoDet finds. The
 motion gate (`ingest.motion`) already knows which pixels changed; here its mask becomes padded
 boxes in frame pixels, merged where they touch, cut out at native resolution (× `crop_scale`)
-and shelf-packed into detector-sized canvases — the regions of every frame of a batch share
-canvases — so one batched detector call sees the moving parts larger than the whole-frame pass
-does, and the empty parts of the frame not at all (Frigate detects on motion regions too).
+and shelf-packed into canvases — the regions of every frame of a batch share them — each
+canvas cut to what its crops cover (rounded up to the detector's 32 px step, at most its
+input size) when the detector runs any input size (`SizedInputDetector`: NanoDet's ONNX input
+is dynamic, and its cost is linear in the input's area), so the detector sees the moving parts
+larger than the whole-frame pass does, pays for about what moved, and never sees the empty
+parts of the frame (Frigate detects on motion regions too). On a frame that gets the
+whole-frame pass, a crop that would show no more than that pass (a region larger than a
+canvas) is left out.
 
 Stationary objects (a parked car, someone standing) leave the motion mask; a whole-frame pass
 finds them: at a camera's first frame, when the frame carries no mask, at a restart, and then
@@ -28,11 +33,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from detect.detections import Detections
-from detect.detector import BatchDetector, validate_frames
+from detect.detector import BatchDetector, SizedInputDetector, validate_frames
 from detect.nms import batched_nms
 from detect.region_packing import (
     Placement,
     Region,
+    canvas_sizes,
     motion_regions,
     moving_fraction,
     pack_regions,
@@ -49,19 +55,23 @@ class MotionRegionSettings:
     `padding_px` (frame pixels) is added around each moving blob, so a walker's whole body and
     some context is in its crop; `crop_scale` enlarges crops (1: native sub-stream pixels), and
     a crop lower than `enlarge_below_px` is enlarged towards that height, at most
-    `max_crop_scale`× (small crops are the far people, and cheap to enlarge);
+    `max_crop_scale`× (small crops are the far people, and cheap to enlarge), and one taller
+    than `shrink_above_px` (0: none) shrunk towards it, never below the whole-frame pass's
+    scale (measured: 96 px cost test recall, so off);
     `min_blob_px` drops blobs of fewer mask pixels (noise); `canvas_px` (W, H) is the detector's
-    input; `gap_px` separates packed crops; every `full_every_frames`-th frame of a camera
-    gets a whole-frame pass; `nms_iou` merges region and whole-frame boxes. A region box is
-    kept only with confidence ≥ `min_score` and when ≥ `min_moving_frac` of the mask cells under it
-    moved: the crops show static things beside a walker (a tripod, a cone) larger than the
-    whole-frame pass does, and those are its false positives; the moving ones are the point.
+    input and the largest canvas; `gap_px` separates packed crops; every `full_every_frames`-th
+    frame of a camera gets a whole-frame pass; `nms_iou` merges region and whole-frame boxes.
+    A region box is kept only with confidence ≥ `min_score` and when ≥ `min_moving_frac` of the
+    mask cells under it moved: the crops show static things beside a walker (a tripod, a cone)
+    larger than the whole-frame pass does, and those are its false positives; the moving ones
+    are the point.
     """
 
     padding_px: int = 12
     crop_scale: float = 1.0
     enlarge_below_px: int = 0
     max_crop_scale: float = 2.0
+    shrink_above_px: int = 0
     min_blob_px: int = 2
     canvas_px: tuple[int, int] = (448, 256)
     gap_px: int = 4
@@ -80,6 +90,8 @@ class MotionRegionSettings:
             )
         if self.enlarge_below_px < 0:
             raise ValueError(f"enlarge_below_px must be ≥ 0, got {self.enlarge_below_px}")
+        if self.shrink_above_px < 0:
+            raise ValueError(f"shrink_above_px must be ≥ 0, got {self.shrink_above_px}")
         if self.min_blob_px < 1:
             raise ValueError(f"min_blob_px must be ≥ 1, got {self.min_blob_px}")
         width_px, height_px = self.canvas_px
@@ -97,16 +109,22 @@ class MotionRegionSettings:
             raise ValueError(f"min_moving_frac must be in [0, 1], got {self.min_moving_frac}")
 
 
-def crop_scales(regions: list[Region], settings: MotionRegionSettings) -> list[float]:
+def crop_scales(
+    regions: list[Region], settings: MotionRegionSettings, whole_scales: list[float]
+) -> list[float]:
     """Each region's scale on a canvas: `crop_scale`, more for low crops (`enlarge_below_px`,
-    up to `max_crop_scale`)."""
-    return [
-        min(
+    up to `max_crop_scale`), less for tall ones (`shrink_above_px`), never below its frame's
+    whole-frame scale (`whole_scales`, the whole-frame pass's input / frame)."""
+    scales = []
+    for region, whole in zip(regions, whole_scales, strict=True):
+        scale = min(
             settings.max_crop_scale,
-            max(settings.crop_scale, settings.enlarge_below_px / r.height_px),
+            max(settings.crop_scale, settings.enlarge_below_px / region.height_px),
         )
-        for r in regions
-    ]
+        if settings.shrink_above_px and region.height_px * scale > settings.shrink_above_px:
+            scale = max(whole, settings.shrink_above_px / region.height_px)
+        scales.append(scale)
+    return scales
 
 
 class MotionRegionDetector:
@@ -133,6 +151,7 @@ class MotionRegionDetector:
         self.full_passes = 0
         self.canvases = 0
         self.packed_px = 0  # crop pixels placed on canvases (their sum / canvas area: the fill)
+        self.canvas_area_px = 0  # the canvases' input pixels (what the detector ran on)
 
     def detect(self, frames: list[np.ndarray]) -> list[Detections]:
         """Whole-frame detection (no motion information)."""
@@ -179,17 +198,22 @@ class MotionRegionDetector:
             )
             for frame in frames
         ]
-        placed = self._pack(regions)
-        canvases = render_canvases(images, placed, settings.canvas_px)
+        placed = self._pack(frames, regions, full)
+        placements = [p for ps in placed for p in ps]
+        count = 1 + max((p.canvas for p in placements), default=-1)
+        sized = self.base if isinstance(self.base, SizedInputDetector) else None
+        sizes = (
+            canvas_sizes(placements, settings.canvas_px) if sized else [settings.canvas_px] * count
+        )
+        canvases = render_canvases(images, placed, sizes)
         with self._lock:
             self.canvases += len(canvases)
-            self.packed_px += sum(p.width_px * p.height_px for ps in placed for p in ps)
-        if self.full is self.base:  # one batched call for both passes
-            found = self.base.detect([images[i] for i in full] + canvases)
-            full_found, canvas_found = found[: len(full)], found[len(full) :]
-        else:
-            full_found = self.full.detect([images[i] for i in full]) if full else []
-            canvas_found = self.base.detect(canvases) if canvases else []
+            self.canvas_area_px += sum(w * h for w, h in sizes)
+            self.packed_px += sum(p.width_px * p.height_px for p in placements)
+        full_found = self.full.detect([images[i] for i in full]) if full else []
+        canvas_found = (
+            (sized.detect_sized if sized else self.base.detect)(canvases) if canvases else []
+        )
         parts: list[list[Detections]] = [[] for _ in frames]
         for i, dets in zip(full, full_found, strict=True):
             parts[i].append(dets)
@@ -199,11 +223,13 @@ class MotionRegionDetector:
                     self._still[frame.camera_id] = parts[i][0]
                 else:
                     parts[i].append(self._unmoved(self._still.get(frame.camera_id), frame))
-        for i, placements in enumerate(placed):
-            for canvas, dets in enumerate(canvas_found):
-                mine = [p for p in placements if p.canvas == canvas]
-                if mine:
-                    parts[i].append(self._moving(to_frame(dets, mine), frames[i]))
+        for i, frame_placements in enumerate(placed):
+            on_canvas: dict[int, list[Placement]] = {}
+            for p in frame_placements:
+                on_canvas.setdefault(p.canvas, []).append(p)
+            found = [to_frame(canvas_found[c], mine) for c, mine in on_canvas.items()]
+            if found:
+                parts[i].append(self._moving(Detections.merge(found), frames[i]))
         return [self._merge(p) for p in parts]
 
     def _unmoved(self, still: Detections | None, frame: Frame) -> Detections:
@@ -225,18 +251,30 @@ class MotionRegionDetector:
         )
         return dets[keep]
 
-    def _pack(self, regions: list[list[Region]]) -> list[list[Placement]]:
-        """Every frame's regions packed into shared canvases, per frame."""
+    def _pack(
+        self, frames: list[Frame], regions: list[list[Region]], full: list[int]
+    ) -> list[list[Placement]]:
+        """Every frame's regions packed into shared canvases, per frame. On a frame with a
+        whole-frame pass, a crop no larger than that pass shows it is left out."""
+        canvas_w, canvas_h = self.settings.canvas_px
+        wholes = [min(canvas_w / f.width_px, canvas_h / f.height_px) for f in frames]
         flat = [(i, region) for i, rs in enumerate(regions) for region in rs]
-        flat_regions = [region for _, region in flat]
+        scales = crop_scales([r for _, r in flat], self.settings, [wholes[i] for i, _ in flat])
+        kept = [
+            (i, region, scale)
+            for (i, region), scale in zip(flat, scales, strict=True)
+            if i not in full
+            or min(scale, canvas_w / region.width_px, canvas_h / region.height_px)
+            > wholes[i] + 1e-9
+        ]
         placements = pack_regions(
-            flat_regions,
+            [region for _, region, _ in kept],
             self.settings.canvas_px,
-            crop_scales(flat_regions, self.settings),
+            [scale for _, _, scale in kept],
             self.settings.gap_px,
         )
         placed: list[list[Placement]] = [[] for _ in regions]
-        for (i, _), placement in zip(flat, placements, strict=True):
+        for (i, _, _), placement in zip(kept, placements, strict=True):
             placed[i].append(placement)
         return placed
 

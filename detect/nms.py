@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+NMS_BLOCK = 256  # boxes per block of IoU rows (256 × N float64s at a time)
+
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU matrix (len(a) × len(b)) of xyxy boxes; zero-area boxes have IoU 0."""
@@ -27,13 +29,13 @@ def nms(xyxy: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarra
     boxes = np.asarray(xyxy, np.float64)[order]
     keep: list[int] = []
     alive = np.ones(len(order), bool)
-    for i in range(len(order)):
-        if not alive[i]:
-            continue
-        keep.append(int(order[i]))
-        rest = np.nonzero(alive[i + 1 :])[0] + i + 1
-        if len(rest):
-            alive[rest[box_iou(boxes[i], boxes[rest])[0] > iou_threshold]] = False
+    # the IoU matrix once, in row blocks (bounded memory), instead of one IoU row per kept box
+    for start in range(0, len(order), NMS_BLOCK):
+        rows = box_iou(boxes[start : start + NMS_BLOCK], boxes) > iou_threshold
+        for i in range(start, min(start + NMS_BLOCK, len(order))):
+            if alive[i]:
+                keep.append(int(order[i]))
+                alive[i + 1 :] &= ~rows[i - start, i + 1 :]
     return np.array(keep, np.int64)
 
 

@@ -134,13 +134,25 @@ def pack_regions(
     return [p for p in placements if p is not None]
 
 
+def canvas_sizes(
+    placements: list[Placement], canvas_px: tuple[int, int], multiple_px: int = 32
+) -> list[tuple[int, int]]:
+    """Each canvas's size (W, H): what its crops cover, rounded up to `multiple_px` (the
+    detector's input step), at most `canvas_px` — so a canvas costs what it holds."""
+    count = 1 + max((p.canvas for p in placements), default=-1)
+    used = np.zeros((count, 2), np.int64)
+    for p in placements:
+        used[p.canvas] = np.maximum(used[p.canvas], (p.x + p.width_px, p.y + p.height_px))
+    sizes = -(-used // multiple_px) * multiple_px
+    return [(min(int(w), canvas_px[0]), min(int(h), canvas_px[1])) for w, h in sizes.tolist()]
+
+
 def render_canvases(
-    images: list[np.ndarray], placed: list[list[Placement]], canvas_px: tuple[int, int]
+    images: list[np.ndarray], placed: list[list[Placement]], sizes: list[tuple[int, int]]
 ) -> list[np.ndarray]:
-    """The canvases holding `placed[i]`'s crops of `images[i]` (indices are global)."""
-    count = 1 + max((p.canvas for ps in placed for p in ps), default=-1)
-    width_px, height_px = canvas_px
-    canvases = [np.full((height_px, width_px, 3), CANVAS_FILL_BGR, np.uint8) for _ in range(count)]
+    """The canvases (of `sizes`, W × H) holding `placed[i]`'s crops of `images[i]` (canvas
+    indices are global)."""
+    canvases = [np.full((h, w, 3), CANVAS_FILL_BGR, np.uint8) for w, h in sizes]
     for image, placements in zip(images, placed, strict=True):
         for p in placements:
             r = p.region
@@ -172,27 +184,34 @@ def moving_fraction(xyxy: np.ndarray, mask: np.ndarray, frame_wh: tuple[int, int
     return (moved / ((x1 - x0) * (y1 - y0))).astype(np.float32)
 
 
+def _corners(region: Region) -> tuple[int, int, int, int]:
+    return region.x0, region.y0, region.x1, region.y1
+
+
 def to_frame(dets: Detections, placements: list[Placement]) -> Detections:
     """Canvas boxes mapped back to frame pixels through the placement holding each box's centre
-    (clipped to that region); boxes centred on the canvas background are dropped."""
+    (the first such placement; clipped to its region); boxes centred on the canvas background
+    are dropped."""
     if not len(dets) or not placements:
         return Detections.empty()
-    centres = (dets.xyxy[:, :2] + dets.xyxy[:, 2:]) / 2
-    owner = np.full(len(dets), -1)
-    for i, p in enumerate(placements):
-        inside = (
-            (centres[:, 0] >= p.x)
-            & (centres[:, 0] < p.x + p.width_px)
-            & (centres[:, 1] >= p.y)
-            & (centres[:, 1] < p.y + p.height_px)
-        )
-        owner[inside & (owner < 0)] = i
-    keep = np.nonzero(owner >= 0)[0]
-    xyxy = np.zeros((len(keep), 4), np.float32)
-    for row, (box, i) in enumerate(zip(dets.xyxy[keep], owner[keep], strict=True)):
-        p = placements[i]
-        r = p.region
-        x = np.clip((box[[0, 2]] - p.x) / p.scale + r.x0, r.x0, r.x1)
-        y = np.clip((box[[1, 3]] - p.y) / p.scale + r.y0, r.y0, r.y1)
-        xyxy[row] = (x[0], y[0], x[1], y[1])
-    return Detections(xyxy, dets.confidence[keep], dets.class_id[keep])
+    # per placement: x, y, width, height on the canvas; scale; region x0, y0, x1, y1 in the frame
+    table = np.array(
+        [(p.x, p.y, p.width_px, p.height_px, p.scale, *_corners(p.region)) for p in placements],
+        np.float64,
+    )
+    x, y, w, h, scale = table[:, :5].T
+    centres = ((dets.xyxy[:, :2] + dets.xyxy[:, 2:]) / 2).astype(np.float64)
+    inside = (
+        (centres[:, :1] >= x) & (centres[:, :1] < x + w) & (centres[:, 1:] >= y)
+        & (centres[:, 1:] < y + h)
+    )  # boxes × placements  # fmt: skip
+    keep = np.nonzero(inside.any(axis=1))[0]
+    owner = inside[keep].argmax(axis=1)
+    offset = table[owner][:, [0, 1, 0, 1]]
+    region = table[owner][:, 5:]
+    frame_xyxy = np.clip(
+        (dets.xyxy[keep] - offset) / scale[owner, None] + region[:, [0, 1, 0, 1]],
+        region[:, [0, 1, 0, 1]],
+        region[:, [2, 3, 2, 3]],
+    )
+    return Detections(frame_xyxy.astype(np.float32), dets.confidence[keep], dets.class_id[keep])

@@ -87,14 +87,20 @@ def test_packing_keeps_crops_apart_inside_canvases_and_shrinks_only_oversized_on
 def test_low_crops_are_enlarged_up_to_the_cap() -> None:
     settings = MotionRegionSettings(crop_scale=1.0, enlarge_below_px=120, max_crop_scale=2.0)
     low, mid, tall = Region(0, 0, 20, 40), Region(0, 0, 30, 80), Region(0, 0, 60, 200)
-    assert crop_scales([low, mid, tall], settings) == [2.0, 1.5, 1.0]
+    assert crop_scales([low, mid, tall], settings, [0.7] * 3) == [2.0, 1.5, 1.0]
+
+
+def test_tall_crops_shrink_no_lower_than_the_whole_frame_pass_shows_them() -> None:
+    settings = MotionRegionSettings(shrink_above_px=100)
+    low, tall, taller = Region(0, 0, 20, 80), Region(0, 0, 60, 125), Region(0, 0, 60, 300)
+    assert crop_scales([low, tall, taller], settings, [0.7] * 3) == [1.0, 0.8, 0.7]
 
 
 def test_crops_are_rendered_where_placed_and_boxes_map_back_to_the_frame() -> None:
     image = np.random.default_rng(1).integers(0, 255, (360, 640, 3), np.uint8)
     region = Region(100, 50, 160, 170)
     placement = Placement(region, 0, 20, 10, 2.0)
-    (canvas,) = render_canvases([image], [[placement]], LIVE_INPUT_PX)
+    (canvas,) = render_canvases([image], [[placement]], [LIVE_INPUT_PX])
     expected = cv2.resize(image[50:170, 100:160], (120, 240), interpolation=cv2.INTER_LINEAR)
     assert np.array_equal(canvas[10:250, 20:140], expected)
     frame_box = np.array([[110.0, 60.0, 130.0, 110.0]], np.float32)
@@ -133,11 +139,16 @@ class CountingDetector:
         except ModelError as error:
             pytest.fail(f"NanoDet not built (run python -m models.build): {error}")
         self.nanodet = NanoDetDetector(path, LIVE_INPUT_PX, 0.35, classes=classes)
-        self.calls: list[list[tuple[int, ...]]] = []
+        self.calls: list[list[tuple[int, ...]]] = []  # whole frames
+        self.sized_calls: list[list[tuple[int, ...]]] = []  # canvases
 
     def detect(self, frames: list[np.ndarray]) -> list[Detections]:
         self.calls.append([f.shape[:2] for f in frames])
         return self.nanodet.detect(frames)
+
+    def detect_sized(self, images: list[np.ndarray]) -> list[Detections]:
+        self.sized_calls.append([f.shape[:2] for f in images])
+        return self.nanodet.detect_sized(images)
 
     def tiled(self, grid: TileGrid) -> None:
         """No tiles: these tests are about motion regions."""
@@ -174,7 +185,9 @@ def test_a_12px_wide_walker_is_found_on_motion_regions_not_by_the_whole_frame() 
     whole = detector.nanodet.detect([scene])[0]
     assert not len(whole) or box_iou(truth, whole.xyxy.astype(np.float64)).max() < 0.5
     assert box_iou(truth, found.xyxy.astype(np.float64)).max() >= 0.5
-    assert detector.calls[-1] and all(shape == (256, 448) for shape in detector.calls[-1])
+    # its 36 × 58 px crop (12 px padding around the mask cells) cut to a 64 × 64 canvas,
+    # a sixth of the whole-frame input it took before canvases were cut to their content
+    assert detector.sized_calls[-1] == [(64, 64)]
 
 
 def test_whole_frame_pass_comes_every_4th_frame_and_at_a_restart() -> None:
@@ -209,13 +222,11 @@ def test_worker_tracks_parked_vehicles_through_whole_frame_passes_and_routes_cam
         worker.process([Frame(noisy, "plain", at_s, T0 + timedelta(seconds=at_s))])
         worker.process([gated(gate, noisy, at_s, "regions")])
     worker.stop()
-    plain_calls, region_calls = detector.calls[0::2], detector.calls[1::2]
-    assert plain_calls == [[(360, 640)]] * 30  # the plain camera: every whole frame
-    region_images = [shape for call in region_calls for shape in call]
-    # the region camera: a whole frame every 4th frame (8 of 30), and one canvas for its first
-    # frame (the gate's first mask is all motion); no motion after that, so no canvases
-    assert region_images.count((360, 640)) == 8
-    assert region_images.count((256, 448)) == 1
+    # the plain camera: every whole frame (30); the region camera: a whole frame every 4th
+    # frame (8 of 30); no canvas: its first frame's mask is all motion, but that crop would
+    # show no more than the frame's whole-frame pass, and nothing moves after it
+    assert detector.calls == [[(360, 640)]] * 38
+    assert detector.sized_calls == []
     vehicles = {
         cam: [r for r in records if r.camera_id == cam and r.class_name != "person"]
         for cam in ("plain", "regions")
