@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from detect.detections import Detections
+from models.letterbox import filled
 
 CANVAS_FILL_BGR = (104, 116, 124)  # NanoDet's mean: what the letterbox pads with
 
@@ -152,7 +153,7 @@ def render_canvases(
 ) -> list[np.ndarray]:
     """The canvases (of `sizes`, W × H) holding `placed[i]`'s crops of `images[i]` (canvas
     indices are global)."""
-    canvases = [np.full((h, w, 3), CANVAS_FILL_BGR, np.uint8) for w, h in sizes]
+    canvases = [filled(h, w, CANVAS_FILL_BGR) for w, h in sizes]
     for image, placements in zip(images, placed, strict=True):
         for p in placements:
             r = p.region

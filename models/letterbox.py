@@ -41,6 +41,24 @@ class LetterboxTransform:
         return out
 
 
+_TEMPLATES: dict[tuple[int, int, int], np.ndarray] = {}  # per fill colour, grown as needed
+
+
+def filled(height_px: int, width_px: int, fill_bgr: tuple[int, int, int]) -> np.ndarray:
+    """A new H×W×3 uint8 image of one colour: a copy of a cached template (filling a 448×256
+    image with a 3-channel colour took 0.5-0.7 ms on the project's host, the copy 10 µs)."""
+    template = _TEMPLATES.get(fill_bgr)
+    if template is None or template.shape[0] < height_px or template.shape[1] < width_px:
+        grown = (
+            (height_px, width_px)
+            if template is None
+            else np.maximum(template.shape[:2], (height_px, width_px))
+        )
+        template = np.full((int(grown[0]), int(grown[1]), 3), fill_bgr, np.uint8)
+        _TEMPLATES[fill_bgr] = template  # replaced whole: a reader keeps the one it got
+    return template[:height_px, :width_px].copy()
+
+
 def letterbox(
     image: np.ndarray,
     size_wh: tuple[int, int],
@@ -62,8 +80,7 @@ def letterbox(
     new_h = max(1, min(target_h, round(src_h * scale)))
     pad_x = (target_w - new_w) // 2
     pad_y = (target_h - new_h) // 2
-    canvas = np.empty((target_h, target_w, 3), np.uint8)
-    canvas[:] = fill_bgr
+    canvas = filled(target_h, target_w, fill_bgr)
     if interpolation is None:
         interpolation = cv2.INTER_LINEAR if scale >= 0.5 else cv2.INTER_AREA
     resized = cv2.resize(image, (new_w, new_h), interpolation=interpolation)

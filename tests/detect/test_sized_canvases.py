@@ -143,3 +143,17 @@ def test_nms_over_blocks_of_iou_rows_equals_plain_greedy(count: int) -> None:
     scores[:20] = 0.5  # ties keep their order
     for iou in (0.3, 0.6):
         assert nms(xyxy, scores, iou).tolist() == _greedy(xyxy, scores, iou)
+
+
+def test_filled_images_are_fresh_copies_of_one_colour_at_any_size() -> None:
+    from models.letterbox import filled
+
+    small = filled(64, 96, CANVAS_FILL_BGR)
+    large = filled(300, 500, CANVAS_FILL_BGR)  # grows the cached template
+    again = filled(64, 96, CANVAS_FILL_BGR)
+    for image, shape in ((small, (64, 96, 3)), (large, (300, 500, 3)), (again, (64, 96, 3))):
+        assert image.shape == shape and image.dtype == np.uint8
+        assert (image == CANVAS_FILL_BGR).all()
+    small[:] = 0  # a caller's drawing never reaches the next image
+    assert (filled(64, 96, CANVAS_FILL_BGR) == CANVAS_FILL_BGR).all()
+    assert (filled(8, 8, (0, 0, 255))[..., 2] == 255).all()
