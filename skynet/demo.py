@@ -211,13 +211,26 @@ def run_demo(
             cameras = [sample_camera(session, camera_id, urls[camera_id]) for camera_id in urls]
         runtime.start()
         try:
-            return ingest_search_and_serve(runtime, cameras, urls, options, console, stop_serving)
+            code = ingest_search_and_serve(runtime, cameras, urls, options, console, stop_serving)
         finally:
             runtime.stop()
             runtime.stop_api()
             pause_and_revoke(runtime, cameras, console)
     finally:
         server.stop()
+    if not options.serve:
+        for line in NEXT_STEPS:
+            console.print(line, soft_wrap=True, markup=False)
+    return code
+
+
+# What a new user can do once the demo has ended (its API, key and links are gone by then).
+NEXT_STEPS = (
+    'next: `make demo ARGS="--serve"` keeps the API and the hit links up after the search;',
+    "      or search what is stored: `.venv/bin/skynet api-key create me --role investigator`, "
+    "then `.venv/bin/skynet serve` (it prints its address: API docs at /docs, web interface at "
+    '/ui; README: "Sample cameras for `skynet serve`", "Web interface")',
+)
 
 
 def ingest_search_and_serve(
@@ -333,8 +346,8 @@ def pause_and_revoke(runtime: Runtime, cameras: list[CameraSpec], console: Conso
         session.commit()
     names = ", ".join(spec.id for spec in cameras)
     console.print(
-        f"stopped: sample cameras {names} paused in the catalog, the demo's API key revoked; "
-        "recordings and tracks stay",
+        f"stopped: sample cameras {names} paused in the catalog, the demo's API key revoked "
+        "(the links above no longer open); recordings and tracks stay",
         soft_wrap=True,
     )
 
