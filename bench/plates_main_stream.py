@@ -172,6 +172,7 @@ def read_main(
     summary: dict[str, object] = {
         "submitted": stats.submitted, "stored": stats.stored, "changed": stats.changed,
         "reads": stats.reads, "illegible_views": stats.illegible_views,
+        "read_in_vain_before": stats.read_in_vain_before,
         "fallbacks": dict(stats.fallbacks), "read_to_commit_s": stats.read_to_commit_s,
     }  # fmt: skip
     return cpu_s, plates, summary, hits

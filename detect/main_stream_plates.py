@@ -125,6 +125,53 @@ def read_view(
     return MainRead(view.at, box, score, True, reader.sight(vehicle, frame_at, origin))
 
 
+# A vehicle read in vain (legible size, no plate found) is not read again for this long while a
+# view shows the same look at the same place: a parked vehicle is re-tracked again and again
+# (the sample cameras' parked van: a new track every loop), each time costing a decode + a read.
+NO_PLATE_MEMORY_S = 600.0
+SAME_PLACE_IOU = 0.7
+SAME_LOOK_SCORE = 0.9  # normalised correlation of the 32×32 grey looks
+LOOK_PX = 32
+
+
+@dataclass(frozen=True)
+class ReadInVain:
+    """A view whose vehicle had no plate on the main stream: its box (analysed pixels), its
+    32×32 grey look and until when (monotonic seconds) it stands for that vehicle."""
+
+    box_xyxy_px: Box
+    look: np.ndarray
+    until_s: float
+
+
+def look_of(view: PlateView) -> np.ndarray:
+    """The view's crop as 32×32 grey, zero mean, unit norm (for a correlation)."""
+    grey = cv2.cvtColor(view.crop, cv2.COLOR_BGR2GRAY) if view.crop.ndim == 3 else view.crop
+    small = cv2.resize(grey, (LOOK_PX, LOOK_PX), interpolation=cv2.INTER_AREA).astype(np.float32)
+    small -= small.mean()
+    return small / max(float(np.linalg.norm(small)), 1e-6)
+
+
+def box_iou(a: Box, b: Box) -> float:
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
+    return w * h / union if union > 0 else 0.0
+
+
+def read_in_vain_before(view: PlateView, memory: Sequence[ReadInVain], now_s: float) -> bool:
+    """Whether `view` shows a vehicle read in vain before: same place, same look, not expired."""
+    if min(view.crop.shape[:2]) < 2:
+        return False
+    look = look_of(view)
+    return any(
+        m.until_s > now_s
+        and box_iou(view.box_xyxy_px, m.box_xyxy_px) >= SAME_PLACE_IOU
+        and float((look * m.look).sum()) >= SAME_LOOK_SCORE
+        for m in memory
+    )
+
+
 def sure_read(read: MainRead) -> bool:
     """A read sure enough to stop reading the track: a known plate layout, every character
     at least `PLATE_SURE_CONFIDENCE`."""

@@ -35,9 +35,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from detect.main_stream_plates import (
     MAX_MAIN_READS,
     MAX_VIEWS_PER_TRACK,
+    NO_PLATE_MEMORY_S,
     MainRead,
+    ReadInVain,
     legible_on,
+    look_of,
     map_box,
+    read_in_vain_before,
     read_view,
     sure_read,
     vote_main_reads,
@@ -59,6 +63,7 @@ log = logging.getLogger(__name__)
 MAX_WAIT_S = 60.0
 SEGMENT_HISTORY_S = 900.0  # closed segments remembered per camera (a long track's old views)
 POLL_S = 0.5
+MAX_IN_VAIN_PER_CAMERA = 64
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,7 @@ class MainPlateStats:
     fallbacks: Counter[str] = field(default_factory=Counter)
     reads: int = 0
     illegible_views: int = 0
+    read_in_vain_before: int = 0  # views skipped: a parked vehicle's plate was not found lately
     best_view_to_commit_s: list[float] = field(default_factory=list)
     read_to_commit_s: list[float] = field(default_factory=list)
 
@@ -113,6 +119,7 @@ class MainStreamPlates:
         self._max_reads = max_reads
         # each camera's main-stream (W, H), read from its first segment (the queue's thread only)
         self._main_size_px: dict[str, tuple[int, int]] = {}
+        self._in_vain: dict[str, list[ReadInVain]] = {}  # per camera (the queue's thread only)
         self._clock = clock
         self._pending: list[_Request] = []
         self._segments: dict[str, deque[_Closed]] = defaultdict(deque)
@@ -235,11 +242,14 @@ class MainStreamPlates:
         sources: dict[str, Path | bytes] = {}
         camera_id = request.record.camera_id
         skipped = 0
+        in_vain = 0
         for closed, planned in plan:
             if _enough(reads, self._max_reads):
                 break
             key = closed.segment.object_key
-            views = self._legible(camera_id, planned)
+            fresh = self._not_read_in_vain(camera_id, planned)
+            in_vain += len(planned) - len(fresh)
+            views = self._legible(camera_id, fresh)
             try:
                 if views:
                     source = sources.get(key) or self._source(closed)
@@ -247,7 +257,7 @@ class MainStreamPlates:
                     if camera_id not in self._main_size_px:  # the camera's first read
                         self._main_size_px[camera_id] = segment_size_px(source)
                         views = self._legible(camera_id, views)
-                skipped += len(planned) - len(views)
+                skipped += len(fresh) - len(views)
                 if not views:
                     continue
                 frames = frames_at(source, closed.segment.start_at, [v.at for v in views])
@@ -265,13 +275,17 @@ class MainStreamPlates:
         with self._lock:
             self.stats.reads += sum(r.legible for r in reads)
             self.stats.illegible_views += skipped + sum(not r.legible for r in reads)
+            self.stats.read_in_vain_before += in_vain
         plate = vote_main_reads(reads)
         if plate is None:
             if problems and not reads:
                 self._fall_back(request, "segment_unreadable", "; ".join(problems))
+            elif not reads and in_vain:
+                self._fall_back(request, "read_in_vain_before", f"{in_vain} views")
             elif not reads:
                 self._fall_back(request, "illegible", f"{skipped} views too small to read")
             else:
+                self._remember_in_vain(camera_id, reads, request.views)
                 self._fall_back(request, "no_plate_read", f"{len(reads)} views read")
             return
         try:
@@ -288,6 +302,26 @@ class MainStreamPlates:
             self.stats.changed += old is None or old.text != plate.text
             self.stats.best_view_to_commit_s.append(round(best_view_s, 3))
             self.stats.read_to_commit_s.append(round(done_s - started_s, 3))
+
+    def _not_read_in_vain(self, camera_id: str, views: list[PlateView]) -> list[PlateView]:
+        """The views not showing a vehicle whose plate was read in vain lately (parked)."""
+        memory = self._in_vain.get(camera_id, [])
+        now_s = self._clock()
+        return [v for v in views if not read_in_vain_before(v, memory, now_s)]
+
+    def _remember_in_vain(
+        self, camera_id: str, reads: list[MainRead], views: Sequence[PlateView]
+    ) -> None:
+        """Note the views read in vain, dropping expired notes."""
+        now_s = self._clock()
+        read_at = {r.view_at for r in reads if r.legible}
+        kept = [m for m in self._in_vain.get(camera_id, []) if m.until_s > now_s]
+        kept += [
+            ReadInVain(v.box_xyxy_px, look_of(v), now_s + NO_PLATE_MEMORY_S)
+            for v in views
+            if v.at in read_at and min(v.crop.shape[:2]) >= 2
+        ]
+        self._in_vain[camera_id] = kept[-MAX_IN_VAIN_PER_CAMERA:]
 
     def _legible(self, camera_id: str, views: list[PlateView]) -> list[PlateView]:
         """The views whose vehicle is legible at the camera's main-stream size (all of them

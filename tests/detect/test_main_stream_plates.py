@@ -12,9 +12,12 @@ import pytest
 from detect.main_stream_plates import (
     MAIN_MIN_VEHICLE_SIDE_PX,
     MainRead,
+    ReadInVain,
     legible_on,
+    look_of,
     map_box,
     pad_box,
+    read_in_vain_before,
     refine_box,
     sure_read,
 )
@@ -144,3 +147,16 @@ def test_a_vehicle_too_small_for_the_sub_stream_is_still_handed_on() -> None:
     assert sighter.crop_sizes == []  # not legible on the sub stream: no sub read
     assert record.plate is None
     assert record.plate_views  # 210×150 px on the main stream: worth a read there
+
+
+def test_a_parked_vehicle_read_in_vain_is_not_read_again_for_a_while() -> None:
+    scene = cv2.resize(_scene(), SUB, interpolation=cv2.INTER_AREA)
+    box = (300.0, 200.0, 420.0, 290.0)
+    view = PlateView(T0, box, SUB, scene[200:290, 300:420].copy())
+    memory = [ReadInVain(box, look_of(view), until_s=700.0)]
+    assert read_in_vain_before(view, memory, now_s=100.0)
+    assert not read_in_vain_before(view, memory, now_s=701.0)  # the note expired
+    moved = (360.0, 200.0, 480.0, 290.0)  # half a box further: another place
+    assert not read_in_vain_before(PlateView(T0, moved, SUB, view.crop), memory, 100.0)
+    other = PlateView(T0, box, SUB, scene[100:190, 100:220].copy())  # same place, other look
+    assert not read_in_vain_before(other, memory, 100.0)
