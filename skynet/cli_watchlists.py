@@ -28,7 +28,9 @@ def cli_principal() -> str:
 def watchlist_add(
     name: Annotated[str, typer.Argument(help="watchlist name")],
     plates: Annotated[list[str], typer.Argument(help="plate patterns")],
-    case_id: Annotated[str, typer.Option(help="an open case")],
+    case_id: Annotated[
+        str, typer.Option("--case", "--case-id", help="an open case (`skynet case open`)")
+    ],
     purpose: Annotated[str, typer.Option(help="why (audited)")],
     days: Annotated[float, typer.Option(help="expires after this many days", min=0.001)],
     match: Annotated[str, typer.Option(help=MATCH_HELP)] = "exact",

@@ -62,3 +62,11 @@ def test_add_list_and_hits(tmp_path: Path, case_id: str) -> None:
     with session_factory(init_catalog(f"sqlite:///{tmp_path / 'catalog.db'}"))() as session:
         actions = {e.action for e in audit_entries(session)}
     assert {"create_watchlist", "read_watchlist_hits"} <= actions
+
+
+def test_add_takes_the_case_as_the_other_commands_do(case_id: str) -> None:
+    # `skynet case open` prints the id "for --case" (plates search, export build): same here
+    assert "watchlist 1 (van): 1 plate(s)" in run(
+        "add", "van", "京B7720", "--case", case_id, "--purpose", "theft", "--days", "1"
+    )
+    assert case_id in CliRunner().invoke(app, ["watchlist", "list"], terminal_width=200).output
