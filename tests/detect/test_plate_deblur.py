@@ -82,3 +82,19 @@ def test_the_reader_looks_again_at_a_blurred_plate(cache: Path, kernel: np.ndarr
     assert first_look is None or first_look.text != "鲁B7C265"
     read = PlateReader.from_model_cache(cache).read(blurred, T0)
     assert read is not None and (read.text, read.colour) == ("鲁B7C265", "yellow")
+
+
+def test_a_wide_crop_is_looked_at_again_shrunk_and_its_box_mapped_back(cache: Path) -> None:
+    """A 1200 px wide vehicle (a bus-like side): the second look runs at the detector's 960 px
+    and the read's box is in the crop's own pixels."""
+    car, (x1, y1, x2, y2) = vehicle_with_plate("yellow", "鲁B7C265", 160)
+    wide = cv2.copyMakeBorder(car, 0, 0, 400, 400, cv2.BORDER_REPLICATE)
+    blurred = cv2.filter2D(wide, -1, HORIZONTAL_11)
+    without = PlateReader.from_model_cache(cache, search=replace(DEFAULT_SEARCH, deblur=False))
+    first_look = without.read(blurred, T0)
+    assert first_look is None or first_look.text != "鲁B7C265"
+    read = PlateReader.from_model_cache(cache).read(blurred, T0)
+    assert read is not None and read.text == "鲁B7C265"
+    bx1, by1, bx2, by2 = read.box_xyxy_px
+    assert abs(bx1 - (x1 + 400)) < 12 and abs(bx2 - (x2 + 400)) < 12
+    assert abs(by1 - y1) < 10 and abs(by2 - y2) < 10
