@@ -200,6 +200,10 @@ def test_upload_a_video_and_watch_its_job_finish_a_non_video_is_refused(
     job = ops.get(f"/reindex/{job_id}").json()
     assert job["state"] == "succeeded" and job["segments_done"] == job["segments_total"] >= 1
     shot(page, "jobs")
+    # the upload's offline camera is shown as uploaded footage on the wall, not "connecting"
+    page.goto(page.url.split("/ui/")[0] + "/ui/cameras")
+    card = page.get_by_test_id("camera-wall").locator(f'[data-camera="{upload["camera_id"]}"]')
+    expect(card).to_have_attribute("data-state", "footage")
 
 
 def shortest_person_track(ui_instance: UiInstance) -> int:

@@ -8,6 +8,13 @@ export const STATE_COLOURS = {
   online: "#1e7a3c", connecting: "#c98a00", reconnecting: "#c98a00", offline: "#b3261e",
   stopped: "#b3261e", paused: "#7a7f8c", footage: "#1f5fbf",
 };
+
+// The state of a camera the status has no entry for: uploaded footage (an offline camera) is
+// never connected, a live one is connecting or paused.
+export function stateWithoutStatus(camera) {
+  if (camera.kind === "offline") return "footage";
+  return camera.enabled ? "connecting" : "paused";
+}
 const MARKER_PX = 8;
 const PAD = 0.3; // share of the span left around the cameras in the plain projection
 const MIN_SPAN_DEG = 0.0005; // ~50 m: one camera alone still gets a sensible window
@@ -176,7 +183,7 @@ export class CameraMap {
     ctx.font = "12px system-ui";
     this.positioned().forEach((camera, index) => {
       const [x, y] = this.toCanvas(camera.lat, camera.lon, b);
-      const state = this.statuses[camera.id]?.state ?? (camera.enabled ? "connecting" : "paused");
+      const state = this.statuses[camera.id]?.state ?? stateWithoutStatus(camera);
       const colour = STATE_COLOURS[state] ?? "#444";
       if (camera.heading_deg !== null && camera.heading_deg !== undefined) {
         const a = ((camera.heading_deg - 90) * Math.PI) / 180; // 0° = north, clockwise

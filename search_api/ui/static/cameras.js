@@ -3,7 +3,7 @@
 // resume for camera admins, who also upload, edit and delete site plans. Everything through
 // /api/v1.
 import { api, t, flash, PAGE } from "./shell.js";
-import { CameraMap, STATE_COLOURS } from "./camera_map.js";
+import { CameraMap, STATE_COLOURS, stateWithoutStatus } from "./camera_map.js";
 import { el } from "./page_tools.js";
 
 const REFRESH_MS = 5000;
@@ -28,7 +28,7 @@ function fmt(value, digits = 1) {
 }
 
 function card(camera) {
-  const s = statuses[camera.id] ?? { state: camera.enabled ? "connecting" : "paused" };
+  const s = statuses[camera.id] ?? { state: stateWithoutStatus(camera) };
   const badge = el("span", { className: "state", text: t(`cameras.state.${s.state}`) });
   badge.style.background = STATE_COLOURS[s.state] ?? "#444";
   const facts = el("dl", { className: "facts" },
