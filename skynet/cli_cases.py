@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from skynet.cli_catalog import catalog_sessions
 from skynet.settings import Settings
@@ -51,7 +51,8 @@ def case_list(
     """Cases, newest first: id, title, who opened it, when, closed."""
     from index.catalog import list_cases
 
-    table = Table("id", "title", "opened by", "opened (UTC)", "closed (UTC)")
+    # the whole id even on an 80-column terminal: it is what --case and close take
+    table = Table(Column("id", no_wrap=True), "title", "opened by", "opened (UTC)", "closed (UTC)")
     with catalog_sessions(Settings())() as session:
         for case in list_cases(session, open_only):
             closed = "-" if case.closed_at is None else f"{case.closed_at:%Y-%m-%d %H:%M}"

@@ -7,10 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from index.catalog import audit_entries, get_case
 from index.catalog.engine import init_catalog, session_factory
+from skynet import cli_cases
 from skynet.cli import app
 
 
@@ -55,3 +57,14 @@ def test_bad_titles_and_unknown_cases_are_named(data_dir: Path) -> None:
     assert code == 2 and "TITLE" in output, output
     code, output = run("case", "close", "no-such-case")
     assert code == 2 and "no case 'no-such-case'" in output, output
+
+
+def test_case_list_shows_whole_ids_on_an_80_column_terminal(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cli_cases, "console", Console(width=80))
+    code, output = run("case", "open", "Bag theft at the north gate, witness statement pending")
+    assert code == 0, output
+    case_id = output.strip()
+    code, listed = run("case", "list")
+    assert code == 0 and case_id in listed, listed
