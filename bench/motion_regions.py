@@ -56,7 +56,7 @@ TYPICAL_CAMERAS = 16  # typical-mix cameras staggered over the 80 s loop: 4 in t
 MAX_COST_FRAMES = 1.0  # detector inputs per frame: no more than the whole-frame path's one
 # Canvases cut to what they hold (2026-12-06): the other settings stay those an earlier sweep
 # chose on tune (padding 12 px, no enlarging, merge NMS IoU 0.6; wide re-sweep with cut canvases:
-# `motion_regions_tune_wide.json`, 40 settings within one tune person of each other). Shrinking
+# `motion_regions_tune_earlier.json`, 40 settings within one tune person of each other). Shrinking
 # tall crops towards 96 px (the tune split's choice of 0/160/128/96/64: fewest inputs at equal
 # tune recall) lost 2.8 points of test recall (0.934 vs 0.961; BENCHMARKS.md): off.
 TUNE_GRID = {
