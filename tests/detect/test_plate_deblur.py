@@ -19,6 +19,7 @@ from detect.plate_deblur import MotionBlur, deblur, estimate_motion_blur, line_k
 from detect.plate_reader import DEFAULT_SEARCH, PlateReader
 from models.build import ensure_models
 from models.registry import default_cache_dir
+from skynet.settings import Settings
 from tests.detect.test_plate_search import vehicle_with_plate
 
 T0 = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
@@ -98,3 +99,10 @@ def test_a_wide_crop_is_looked_at_again_shrunk_and_its_box_mapped_back(cache: Pa
     bx1, by1, bx2, by2 = read.box_xyxy_px
     assert abs(bx1 - (x1 + 400)) < 12 and abs(bx2 - (x2 + 400)) < 12
     assert abs(by1 - y1) < 10 and abs(by2 - y2) < 10
+
+
+def test_an_operator_can_turn_the_second_look_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SKYNET_PLATE_DEBLUR=false (skynet/runtime.py builds the reader's PlateSearch from it)."""
+    assert Settings().plate_deblur is True and DEFAULT_SEARCH.deblur is True
+    monkeypatch.setenv("SKYNET_PLATE_DEBLUR", "false")
+    assert Settings().plate_deblur is False
