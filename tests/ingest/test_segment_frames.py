@@ -17,6 +17,8 @@ from ingest.segment_frames import SegmentDecodeError, decode_runs, frames_at, se
 from sample_streams.plate_traffic import build_traffic_clip
 from tests.servers.rtsp import sample_cache_dir
 
+pytestmark = pytest.mark.slow  # builds the traffic clip with ffmpeg on a cold cache (≈ 10 s)
+
 
 @pytest.fixture(scope="module")
 def segment(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Segment]:
