@@ -22,7 +22,7 @@ from rich.table import Table
 from skynet.cli_accounts import add_account_commands
 from skynet.cli_audit import add_audit_commands
 from skynet.cli_cases import cases
-from skynet.cli_catalog import catalog_sessions
+from skynet.cli_catalog import audit_cli_change, catalog_sessions
 from skynet.cli_exports import exports
 from skynet.cli_footage import footage
 from skynet.cli_jobs import add_reindex_commands
@@ -141,7 +141,7 @@ def create_key(
     ] = None,
 ) -> None:
     """Create an API key; the plaintext is printed once and only its hash is stored."""
-    from index.catalog import create_api_key
+    from index.catalog import api_key_named, create_api_key
 
     expires_at = parse_expiry(expires, datetime.now(UTC))
     with catalog_sessions(Settings())() as session:
@@ -149,6 +149,9 @@ def create_key(
             key = create_api_key(session, name, role, camera, expires_at)
         except ValueError as error:
             raise typer.BadParameter(str(error)) from error
+        made = api_key_named(session, name)
+        assert made is not None
+        audit_cli_change(session, "key_create", f"key:{made.id}")
         session.commit()
     console.print(key)
 
@@ -183,12 +186,15 @@ def revoke_key(
 ) -> None:
     """Revoke the active key called NAME (names are unique among active keys); the API refuses
     it (401), and the links it was given, from the next request."""
-    from index.catalog import list_api_keys, revoke_api_key
+    from index.catalog import api_key_named, list_api_keys, revoke_api_key
 
     with catalog_sessions(Settings())() as session:
         if not any(info.name == name for info in list_api_keys(session)):
             raise typer.BadParameter(f"no API key named {name!r} (see `skynet api-key list`)")
+        active = api_key_named(session, name)
         revoked = revoke_api_key(session, name)
+        if active is not None:
+            audit_cli_change(session, "key_revoke", f"key:{active.id}")
         session.commit()
     already = " (every key of that name was already revoked)" if revoked == 0 else ""
     console.print(f"revoked {revoked} key(s) named {name!r}{already}", markup=False)
@@ -309,12 +315,14 @@ def camera_add(
     check_urls(spec, settings)
     with catalog_sessions(settings)() as session:
         upsert_camera(session, spec)
+        audit_cli_change(session, "camera_add", f"camera:{camera_id}")
         session.commit()
     console.print(f"camera {camera_id} saved")
 
 
-def change_camera(camera_id: str, **changes: object) -> None:
-    """Replace some fields of a stored camera; BadParameter names what is wrong."""
+def change_camera(camera_id: str, action: str, **changes: object) -> None:
+    """Replace some fields of a stored camera, audited as `action`; BadParameter names what is
+    wrong."""
     from index.catalog import get_camera, upsert_camera
 
     settings = Settings()
@@ -330,11 +338,12 @@ def change_camera(camera_id: str, **changes: object) -> None:
         if changed.enabled:  # a camera with a refused URL may still be paused
             check_urls(changed, settings)
         upsert_camera(session, changed)
+        audit_cli_change(session, action, f"camera:{camera_id}")
         session.commit()
 
 
 def set_enabled(camera_id: str, enabled: bool) -> None:
-    change_camera(camera_id, enabled=enabled)
+    change_camera(camera_id, "camera_resume" if enabled else "camera_pause", enabled=enabled)
 
 
 @cameras.command("set")
@@ -354,7 +363,7 @@ def camera_set(
         raise typer.BadParameter(
             "nothing to change: give --lat/--lon, --heading, --tiles or --timezone"
         )
-    change_camera(camera_id, **changes)
+    change_camera(camera_id, "camera_update", **changes)
     console.print(f"camera {camera_id} updated")
 
 
@@ -380,6 +389,7 @@ def camera_remove(camera_id: str) -> None:
     with catalog_sessions(Settings())() as session:
         if not remove_camera(session, camera_id):
             raise typer.BadParameter(f"camera {camera_id!r} not found")
+        audit_cli_change(session, "camera_remove", f"camera:{camera_id}")
         session.commit()
     console.print(f"camera {camera_id} removed")
 

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from skynet.cli_catalog import catalog_sessions
+from skynet.cli_catalog import audit_cli_change, catalog_sessions
 from skynet.settings import Settings
 
 if TYPE_CHECKING:
@@ -70,6 +70,11 @@ def zone_rule(
         except ValueError as error:  # RuleError: "field: problem"
             raise typer.BadParameter(f"--{str(error).replace('min_dwell_s', 'dwell')}") from error
         set_zone_rule(session, found.id, spec)
+        audit_cli_change(
+            session, "zone_rule", f"zone:{found.id}", camera_id=camera_id, kind=spec.kind,
+            schedule=schedule_text(spec.schedule), min_dwell_s=spec.min_dwell_s,
+            sensitivity=spec.sensitivity, classes=sorted(spec.classes),
+        )  # fmt: skip
         session.commit()
     console.print(
         f"zone {found.name} ({found.id}) on {camera_id}: {spec.kind}, "
