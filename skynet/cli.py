@@ -11,6 +11,7 @@ import dataclasses
 import json
 import logging
 import signal
+import socket
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated
@@ -59,6 +60,18 @@ add_account_commands(app)  # issue #17: skynet user …, skynet camera-group …
 console = Console()
 
 
+def port_in_use(host: str, port: int) -> bool:
+    """Whether something listens on host:port (probed as uvicorn binds: with SO_REUSEADDR, so
+    a port left in TIME_WAIT by a server that just stopped counts as free)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 @app.command()
 def serve() -> None:
     """Run ingest for the catalog's cameras and the API until SIGTERM or Ctrl-C."""
@@ -69,13 +82,25 @@ def serve() -> None:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     settings = Settings()
+    # before any camera is opened: a second serve would ingest them too, then fail to listen
+    if port_in_use(settings.api_host, settings.api_port):
+        console.print(
+            f"[red]cannot start: {settings.api_host}:{settings.api_port} is in use (another "
+            "`skynet serve` or the demo? SKYNET_API_PORT picks another port)[/red]"
+        )
+        raise typer.Exit(2)
     try:
         runtime = Runtime.build(settings)
     except MetricError as error:  # a re-ID metric of another vector space (issue #16)
         console.print(f"[red]cannot start: {error}[/red]")
         raise typer.Exit(2) from None
     runtime.start()
-    runtime.serve_api()
+    try:
+        runtime.serve_api()
+    except RuntimeError as error:  # taken between the check and the bind
+        runtime.stop()
+        console.print(f"[red]cannot start: {error}[/red]")
+        raise typer.Exit(2) from None
     console.print(f"serving {settings.api_base_url}/docs — SIGTERM or Ctrl-C stops")
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
