@@ -131,6 +131,7 @@ def test_review_an_event_confirm_with_a_note_and_see_the_charts(
 ) -> None:
     event_id = recorded_event(ui_instance, tmp_path)
     page = page_as("city_manager", "/ui/events")
+    expect(page.locator("#casebar")).to_be_hidden()  # city managers hold no cases
     row = page.get_by_test_id("event-rows").locator(f'tr[data-event="{event_id}"]')
     row.click()
     snapshot = page.locator("#event-detail .snaps img").first
