@@ -239,7 +239,7 @@ class MainStreamPlates:
         reads: list[MainRead] = []
         problems: list[str] = []
         frame_size_px = (0, 0)
-        sources: dict[str, Path | bytes] = {}
+        sources: dict[str, bytes] = {}
         camera_id = request.record.camera_id
         skipped = 0
         in_vain = 0
@@ -278,7 +278,9 @@ class MainStreamPlates:
             self.stats.read_in_vain_before += in_vain
         plate = vote_main_reads(reads)
         if plate is None:
-            if problems and not reads:
+            if not plan:
+                self._fall_back(request, "segment_missing", "its views fell in a recording gap")
+            elif problems and not reads:
                 self._fall_back(request, "segment_unreadable", "; ".join(problems))
             elif not reads and in_vain:
                 self._fall_back(request, "read_in_vain_before", f"{in_vain} views")
@@ -331,10 +333,14 @@ class MainStreamPlates:
             return views
         return [v for v in views if legible_on(map_box(v.box_xyxy_px, v.frame_size_px, size_px))]
 
-    def _source(self, closed: _Closed) -> Path | bytes:
-        """The segment's local file while it is there, else its stored object."""
-        if closed.path is not None and closed.path.is_file():
-            return closed.path
+    def _source(self, closed: _Closed) -> bytes:
+        """The segment's bytes: its local file while it is there (read whole, so an upload
+        deleting it meanwhile does not matter), else its stored object."""
+        if closed.path is not None:
+            try:
+                return closed.path.read_bytes()
+            except FileNotFoundError:
+                pass  # uploaded (or dropped) since: the store has it, or nobody does
         return self._store.get(closed.segment.object_key)
 
     def _store_plate(

@@ -253,3 +253,21 @@ def test_a_segment_gone_from_the_spool_and_never_stored_is_not_an_error(
     finally:
         queue.stop()
     assert queue.stats.fallbacks["segment_unreadable"] == queue.stats.submitted
+
+
+def test_views_in_a_recording_gap_keep_the_sub_plate(
+    clip: TrafficClip, parts: Parts, records: list[TrackRecord],
+    sessions: sessionmaker[Session], tmp_path: Path,
+) -> None:  # fmt: skip
+    _settings, reader, embedder = parts
+    store = LocalObjectStore(tmp_path / "objects", "http://x/objects", b"k" * 32)
+    segments = cut_segments(clip.main_path, tmp_path / "spool", 4.0)
+    _catalog(sessions, ())
+    queue, ids = _queue(sessions, store, reader, embedder, records, tmp_path)
+    before = {i: _sub_plate(sessions, i) for i in ids}
+    last_path, last = segments[-1]  # only the last segment was recorded: the rest is a gap
+    later = replace(last, start_at=last.end_at, end_at=last.end_at + timedelta(seconds=4))
+    queue.segment_closed(last_path, later)
+    assert queue.process_ready() == queue.stats.submitted
+    assert queue.stats.fallbacks["segment_missing"] == queue.stats.submitted
+    assert {i: _sub_plate(sessions, i) for i in ids} == before
