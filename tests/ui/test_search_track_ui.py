@@ -7,7 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import cv2
 import httpx
+import numpy as np
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -193,6 +195,24 @@ def test_a_file_that_is_not_a_picture_is_refused_and_the_form_kept(
     page.locator("#query-file").set_input_files(str(fake))
     expect(page.locator("#picture-error")).to_contain_text("无法读取")
     expect(page.locator("#f-text")).to_have_value("穿白衣服的男子")
+
+
+def test_a_picture_with_no_person_found_says_to_box_it_whole(
+    page_as: PageAs, tmp_path: Path
+) -> None:
+    # the API advises whole_image=true, a field no one sees in the page: the page says what to do
+    page = page_as("investigator")
+    open_case(page, "UI case 4", "a witness photo of just the person")
+    plain = tmp_path / "plain.jpg"
+    ok, jpeg = cv2.imencode(".jpg", np.full((160, 80, 3), 128, np.uint8))
+    assert ok
+    plain.write_bytes(jpeg.tobytes())
+    page.locator("#query-file").set_input_files(str(plain))
+    expect(page.locator("#pick")).to_be_visible()
+    page.locator("#f-class").select_option("person")
+    page.locator("#search-submit").click()
+    expect(page.locator("#flash")).to_contain_text("请框选整张图片")  # the page is in Chinese
+    expect(page.locator("#flash")).not_to_contain_text("whole_image")
 
 
 def test_a_session_ending_mid_search_asks_to_sign_in_and_repeats_the_search(

@@ -216,7 +216,13 @@ async function runSearch() {
     for (const [k, v] of Object.entries({ ...f, ...access })) {
       if (v !== undefined) form.set(k, Array.isArray(v) ? v.join(",") : String(v));
     }
-    const reply = await api("search/image", { method: "POST", body: form });
+    const reply = await api("search/image", { method: "POST", body: form }).catch((e) => {
+      // the API's advice (whole_image=true) is a box around the whole picture here
+      if (e instanceof ApiError && e.status === 422 && !whole && /whole_image/.test(e.detail)) {
+        throw new ApiError(422, t("search.nothing_in_picture"));
+      }
+      throw e;
+    });
     return showHits(reply.hits, null, null, reply.no_good_match);
   }
   if (kind === "plate") {
