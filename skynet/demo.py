@@ -208,7 +208,7 @@ def run_demo(
         console.print("[bold]3/5[/] loading models, catalog and object store")
         runtime = Runtime.build(settings)
         with runtime.sessions() as session:
-            cameras = [sample_camera(session, camera_id, urls[camera_id]) for camera_id in urls]
+            cameras = stage_sample_cameras(session, urls)
         runtime.start()
         try:
             code = ingest_search_and_serve(runtime, cameras, urls, options, console, stop_serving)
@@ -304,6 +304,17 @@ def sample_camera(session: Session, camera_id: str, stream: StreamUrls) -> Camer
     if stored is None or stored.kind != "live":
         return CameraSpec(camera_id, f"Sample {camera_id}", stream.main, stream.sub)
     return dataclasses.replace(stored, main_url=stream.main, sub_url=stream.sub, enabled=True)
+
+
+def stage_sample_cameras(session: Session, urls: dict[str, StreamUrls]) -> list[CameraSpec]:
+    """The sample cameras on this run's URLs (`sample_camera`), stored paused until the demo
+    starts them: one left enabled on an earlier run's URLs (or those of `python -m
+    sample_streams serve`, since stopped) would otherwise be opened there at start-up."""
+    cameras = [sample_camera(session, camera_id, urls[camera_id]) for camera_id in urls]
+    for spec in cameras:
+        upsert_camera(session, dataclasses.replace(spec, enabled=False))
+    session.commit()
+    return cameras
 
 
 def with_enabled(session: Session, spec: CameraSpec, *, enabled: bool) -> CameraSpec | None:

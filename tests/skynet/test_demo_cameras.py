@@ -10,7 +10,7 @@ from pathlib import Path
 from index.catalog import get_camera, init_catalog, remove_camera, session_factory, upsert_camera
 from index.catalog.values import CameraSpec
 from sample_streams.server import StreamUrls
-from skynet.demo import sample_camera, with_enabled
+from skynet.demo import sample_camera, stage_sample_cameras, with_enabled
 
 FIRST = StreamUrls("rtsp://127.0.0.1:41001/cam1/main", "rtsp://127.0.0.1:41001/cam1/sub")
 SECOND = StreamUrls("rtsp://127.0.0.1:42002/cam1/main", "rtsp://127.0.0.1:42002/cam1/sub")
@@ -57,3 +57,20 @@ def test_a_stored_sample_camera_keeps_its_configuration_across_runs_and_pauses(
         session.commit()
         assert with_enabled(session, started, enabled=False) is None  # not brought back
         assert get_camera(session, "cam1") is None
+
+
+def test_a_camera_left_enabled_on_old_urls_is_staged_paused_on_this_runs(tmp_path: Path) -> None:
+    # `skynet camera add cam1 --main …:8554…` for the sample server, stopped since: the runtime
+    # must not open those URLs when the demo starts it
+    sessions = session_factory(init_catalog(f"sqlite:///{tmp_path / 'catalog.db'}"))
+    with sessions() as session:
+        upsert_camera(session, CameraSpec("cam1", "cam1", FIRST.main, FIRST.sub, lat=31.23))
+        session.commit()
+        (staged,) = stage_sample_cameras(session, {"cam1": SECOND})
+    assert (staged.main_url, staged.sub_url, staged.enabled, staged.lat) == (
+        SECOND.main, SECOND.sub, True, 31.23,
+    )  # fmt: skip
+    with sessions() as session:
+        stored = get_camera(session, "cam1")
+    assert stored is not None and not stored.enabled
+    assert (stored.main_url, stored.sub_url) == (SECOND.main, SECOND.sub)
