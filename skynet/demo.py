@@ -288,7 +288,8 @@ def ingest_search_and_serve(
         set_enabled(runtime, cameras, enabled=True)
         console.print(
             f"ingest goes on; API at {settings.api_base_url}/docs  (X-API-Key: {api_key}, or a "
-            "key from `skynet api-key create`); Ctrl-C or SIGTERM stops it",
+            f"key from `skynet api-key create`), web interface at {settings.api_base_url}/ui "
+            "(a user from `skynet user add`, README: Web interface); Ctrl-C or SIGTERM stops it",
             soft_wrap=True,
         )
         with contextlib.suppress(KeyboardInterrupt):

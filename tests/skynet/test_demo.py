@@ -88,6 +88,9 @@ def test_demo_searches_with_a_person_crop_and_serves_the_hit_links(tmp_path: Pat
                 recording = httpx.get(recording_url, timeout=10)
                 assert recording.status_code == 200
                 assert recording.headers["content-type"] == "video/mp4"
+        interface = re.search(r"web interface at (\S+/ui) ", text)  # its sign-in page opens
+        assert interface is not None, text
+        assert httpx.get(f"{interface.group(1)}/login", timeout=10).status_code == 200
     finally:
         stop_serving.set()
         thread.join(30)
