@@ -85,12 +85,29 @@ class PlateSighter(Protocol):
     ) -> PlateSighting | None: ...
 
 
+Box = tuple[float, float, float, float]
+PlateCrop = tuple[np.ndarray, tuple[float, float]]  # a vehicle crop and its origin (pixels)
+
+
+class FullResolution(Protocol):
+    """The full-resolution picture of an observed frame (a re-index decoding the recorded main
+    stream: index/reindex_plates.py). A vehicle view observed with one keeps the crop it cuts
+    (None: illegible there), and the track's plate is read on such crops only."""
+
+    def plate_crop(self, box: Box, frame_size_px: tuple[int, int]) -> PlateCrop | None:
+        """The crop to read the plate of the vehicle at `box` (pixels of a frame of
+        `frame_size_px`) on, in full-resolution pixels; None where it is illegible there."""
+        ...
+
+
 @dataclass
 class _View:
     quality: float
     at: datetime
-    box: tuple[float, float, float, float]
+    box: Box
     crop: np.ndarray
+    full_resolution: bool = False  # seen with a full-resolution picture: `plate_crop` is read
+    plate_crop: PlateCrop | None = None
 
 
 @dataclass
@@ -255,9 +272,16 @@ class TrackBuilder:
     def open_track_ids(self) -> list[int]:
         return list(self._live)
 
-    def observe(self, frame: Frame, tracked: Detections, side: Detections | None = None) -> None:
-        """Record one frame's tracked boxes (tracker_id must be set) and the carried objects
-        among the detector's untracked `side` boxes."""
+    def observe(
+        self,
+        frame: Frame,
+        tracked: Detections,
+        side: Detections | None = None,
+        full: FullResolution | None = None,
+    ) -> None:
+        """Record one frame's tracked boxes (tracker_id must be set), the carried objects
+        among the detector's untracked `side` boxes and, with a plate reader, the vehicles'
+        plate crops cut from `full` (the frame at full resolution, where there is one)."""
         if tracked.tracker_id is None:
             raise ValueError("detections must carry tracker ids")
         overlaps = covered_share(tracked.xyxy)
@@ -277,7 +301,7 @@ class TrackBuilder:
             acc.carried_frames.update(carried.get(i, ()))
             self._add_trajectory_point(acc, frame.wall_time, box)
             if self._plate_reader is not None:
-                self._sample_plate_view(acc, frame, box)
+                self._sample_plate_view(acc, frame, box, full)
             upper = view_quality(box, confidence, frame.width_px, frame.height_px, overlaps[i])
             if len(acc.views) >= MAX_VIEWS and upper <= acc.views[-1].quality:
                 continue
@@ -289,6 +313,9 @@ class TrackBuilder:
                 continue
             x1, y1, x2, y2 = (float(v) for v in box)
             view = _View(quality, frame.wall_time, (x1, y1, x2, y2), view_crop)
+            if full is not None and self._plate_reader is not None and self._plate_vehicle(acc):
+                view.full_resolution = True
+                view.plate_crop = full.plate_crop(view.box, (frame.width_px, frame.height_px))
             if not acc.views or quality > acc.views[0].quality:
                 acc.context_scale = min(1.0, CONTEXT_WIDTH_PX / frame.width_px)
                 acc.context = cv2.resize(
@@ -321,9 +348,16 @@ class TrackBuilder:
         `min_observations` times are dropped."""
         return [record for track in ended for record in self._record(track.track_id, track.acc)]
 
-    def _sample_plate_view(self, acc: _Accumulator, frame: Frame, box: np.ndarray) -> None:
-        """Every `plate_period_s`, keep a crop of a vehicle that stands still (cheap: a copy)."""
-        if COCO_CLASSES[acc.class_votes.most_common(1)[0][0]] not in PLATE_VEHICLES:
+    @staticmethod
+    def _plate_vehicle(acc: _Accumulator) -> bool:
+        return COCO_CLASSES[acc.class_votes.most_common(1)[0][0]] in PLATE_VEHICLES
+
+    def _sample_plate_view(
+        self, acc: _Accumulator, frame: Frame, box: np.ndarray, full: FullResolution | None
+    ) -> None:
+        """Every `plate_period_s`, keep a crop of a vehicle that stands still (cheap: a copy;
+        with `full`, its full-resolution crop too, where legible there)."""
+        if not self._plate_vehicle(acc):
             return
         last_at = acc.first_at if acc.last_plate_view_at is None else acc.last_plate_view_at
         if (frame.wall_time - last_at).total_seconds() < self._plate_period_s:
@@ -336,13 +370,19 @@ class TrackBuilder:
         shift += abs((y1 + y2 - previous[1] - previous[3]) / 2)
         if shift > STATIONARY_SHIFT * max(x2 - x1, 1.0):
             return
-        if self.plate_source == "sub" and not plate_legible((x1, y1, x2, y2)):
+        if self.plate_source == "sub" and full is None and not plate_legible((x1, y1, x2, y2)):
             return  # the main stream's reader gates on its own pixels
+        plate_crop = None
+        if full is not None:
+            plate_crop = full.plate_crop((x1, y1, x2, y2), (frame.width_px, frame.height_px))
+            if plate_crop is None:
+                return  # illegible at full resolution too
         view_crop = crop(frame.image, box)
         if min(view_crop.shape[:2]) < 2:
             return
         acc.last_plate_view_at = frame.wall_time
-        view = _View(0.0, frame.wall_time, (x1, y1, x2, y2), view_crop)
+        view = _View(0.0, frame.wall_time, (x1, y1, x2, y2), view_crop, full is not None)
+        view.plate_crop = plate_crop
         acc.plate_views = [*acc.plate_views, view][-MAX_STATIONARY_PLATE_VIEWS:]
 
     def _plate_read_views(self, class_name: str, acc: _Accumulator) -> list[_View]:
@@ -357,6 +397,11 @@ class TrackBuilder:
             return None
         voter = PlateVoter()
         for view in views:
+            if view.full_resolution:
+                if view.plate_crop is not None:
+                    vehicle, origin = view.plate_crop
+                    voter.add(self._plate_reader.sight(vehicle, view.at, origin))
+                continue
             if not plate_legible(view.box):
                 continue
             voter.add(self._plate_reader.sight(view.crop, view.at, (view.box[0], view.box[1])))

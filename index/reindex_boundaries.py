@@ -58,15 +58,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from detect.bytetrack import ByteTrackConfig, ByteTracker
 from detect.detections import Detections
 from detect.detector import Detector
-from detect.track_builder import Embedder, TrackBuilder
+from detect.track_builder import Embedder, PlateSighter, TrackBuilder
 from detect.track_record import TrackRecord
 from detect.violations import split_side_detections
 from index.catalog.reindex_units import UnitRecord, job_camera_units
+from index.reindex_plates import MainFrame
 from ingest.archive import (
     ArchiveError,
     ArchiveReader,
     ArchiveSettings,
     ArchiveStats,
+    FullFrame,
     KeyframeScan,
 )
 from ingest.frame import Frame
@@ -279,9 +281,11 @@ class UnitTracks:
         tracker: ByteTrackConfig,
         window_s: float,
         still_share: float = 0.25,
+        plate_reader: PlateSighter | None = None,
     ) -> None:
         self._tracker = ByteTracker(tracker)
-        self._builder = TrackBuilder(camera_id, embedder)
+        # plates read on the recorded full-resolution frames (index/reindex_plates.py)
+        self._builder = TrackBuilder(camera_id, embedder, plate_reader=plate_reader)
         self._window = timedelta(seconds=window_s)
         self._max_age = timedelta(seconds=tracker.max_age_s)
         self._still_share = still_share
@@ -323,15 +327,19 @@ class UnitTracks:
         self._continuing = {i for i in self._warmed if self.carried_across(i, at)}
         self._claiming = True
 
-    def observe(self, frame: Frame, detections: Detections) -> bool:
+    def observe(
+        self, frame: Frame, detections: Detections, full: FullFrame | None = None
+    ) -> bool:
         """One frame of the unit's segment or, after `cross`, of a following one (tracks born
-        there are the next unit's); False once none of the unit's tracks is open."""
+        there are the next unit's), with its full-resolution picture for plate reads; False
+        once none of the unit's tracks is open."""
         step = self._update(frame, detections)
         if step is not None:
             tracked, finished, side = step
             if self._claiming:
                 self._owned.update(i for i in _ids(tracked) if i not in self._continuing)
-            self._builder.observe(frame, tracked, side)
+            main = None if full is None else MainFrame(full)
+            self._builder.observe(frame, tracked, side, main)
             self._end(finished)
         return self.following
 
@@ -396,6 +404,7 @@ class UnitAnalyser:
     batch_size: int
     warmup_s: float
     still_share: float = 0.25
+    plate_reader: PlateSighter | None = None  # vehicle plates, read at full resolution
 
     def analyse(
         self,
@@ -411,8 +420,8 @@ class UnitAnalyser:
             tracks = self._warm_up(tracks, own, previous, boundary)
         tracks.begin_own(own.start_at)
         reader = ArchiveReader(own.data, self.camera_id, own.start_at, self.archive)
-        for frame, detections in self._detected(reader, reader.scan()):
-            tracks.observe(frame, detections)
+        for frame, full, detections in self._detected(reader, reader.scan()):
+            tracks.observe(frame, detections, full)
         if tracks.following:
             self._look_ahead(tracks, following, boundary)
         return UnitAnalysis(tracks.close(), reader.stats, boundary)
@@ -425,7 +434,7 @@ class UnitAnalyser:
         lead_s = self.warmup_s + WARMUP_LEAD_S
         from_s = (own.start_at - previous.start_at).total_seconds() - lead_s
         try:
-            for frame, detections in self._detected(reader, reader.scan(), from_s):
+            for frame, _full, detections in self._detected(reader, reader.scan(), from_s):
                 tracks.warm_up(frame, detections)
                 stats.warmup_frames += 1
         except ArchiveError as error:
@@ -445,8 +454,8 @@ class UnitAnalyser:
             stats.lookahead_segments += 1
             reader = ArchiveReader(segment.data, self.camera_id, segment.start_at, self.archive)
             try:
-                for frame, detections in self._detected(reader, reader.scan()):
-                    if not tracks.observe(frame, detections):
+                for frame, full, detections in self._detected(reader, reader.scan()):
+                    if not tracks.observe(frame, detections, full):
                         break
             except ArchiveError as error:
                 stats.notes.append(f"following segment stopped the look-ahead: {error}")
@@ -459,15 +468,17 @@ class UnitAnalyser:
 
     def _tracks(self) -> UnitTracks:
         return UnitTracks(
-            self.camera_id, self.embedder, self.tracker, self.warmup_s, self.still_share
-        )
+            self.camera_id, self.embedder, self.tracker, self.warmup_s, self.still_share,
+            self.plate_reader,
+        )  # fmt: skip
 
     def _detected(
         self, reader: ArchiveReader, scan: KeyframeScan, from_s: float = 0.0
-    ) -> Iterator[tuple[Frame, Detections]]:
+    ) -> Iterator[tuple[Frame, FullFrame, Detections]]:
         """The reader's frames from `from_s` on (decoded from the keyframe before it, analysed
-        from it), detected in batches."""
-        frames = (f for f in reader.frames(scan, from_s) if f.pts_s >= from_s - 1e-6)
+        from it), each with its full-resolution picture, detected in batches."""
+        frames = (s for s in reader.sampled(scan, from_s) if s[0].pts_s >= from_s - 1e-6)
         while batch := list(islice(frames, self.batch_size)):
-            found = self.detector.detect([frame.image for frame in batch])
-            yield from zip(batch, found, strict=True)
+            found = self.detector.detect([frame.image for frame, _full in batch])
+            for (frame, full), detections in zip(batch, found, strict=True):
+                yield frame, full, detections

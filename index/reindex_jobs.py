@@ -475,6 +475,7 @@ class ReindexRunner:
             result = {
                 **stored,
                 "tracks_replaced": int(stored.get("tracks_replaced", 0)),  # units add to it
+                "plates_read": int(stored.get("plates_read", 0)),  # units add to it (#14)
                 "units_total": progress.total,
                 "units_done": progress.done,
                 "units_skipped": progress.skipped,

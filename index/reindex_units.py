@@ -40,6 +40,13 @@ follows its own open tracks into the following segments until they end (up to th
 hand-over segment, once a minute). Units stay independent and each still commits its own
 tracks, whole, with its checkpoint; the neighbours are read, never written.
 
+Vehicle tracks' plates are read as live (best views + views while standing still, voted) by the
+live runtime's `PlateReader` (`AnalysisSettings.plates`, loaded once per context), on crops of
+the recorded frame at full resolution (index/reindex_plates.py); they are stored with the
+unit's tracks (plate row + plate crop, in the same transaction) and counted in the job result's
+`plates_read`. So a re-index into the live version, which replaces the live tracks of its range,
+keeps plate search working for the vehicles of that range.
+
 Re-indexed tracks get local ids −(unit id × 10⁵ + tracker id), the unit being the track's owner
 (tracker ids count the warm-up's and the look-ahead's tracks too, far below 10⁵): the catalog's
 track key (camera, local id, start) of a re-index never meets a live track's (positive ids) nor
@@ -63,11 +70,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from detect.bytetrack import ByteTrackConfig
 from detect.detector import Detector
 from detect.embedder import AppearanceEmbedder
+from detect.plate_reading import PlateReading
 from detect.registry import DetectorOptions, build_detector
+from detect.track_builder import PlateSighter
 from detect.track_record import TrackRecord
 from detect.violations import SIDE_CLASSES
 from index.catalog import add_tracks
-from index.catalog.reindex import add_replaced_tracks
+from index.catalog.plates import store_plates
+from index.catalog.reindex import add_replaced_tracks, add_unit_count
 from index.catalog.reindex_supersede import supersede_segment_tracks
 from index.catalog.reindex_units import UnitSegment, begin_unit_attempt, finish_unit, skip_unit
 from index.catalog.values import NewTrack
@@ -81,7 +91,7 @@ from index.reindex_boundaries import (
     bytes_problem,
     unit_neighbours,
 )
-from index.track_indexer import context_key, plate_crop_key, thumbnail_key
+from index.track_indexer import context_key, plate_crop_key, plate_rows, thumbnail_key
 from ingest.archive import ArchiveError, ArchiveSettings
 from storage.objectstore import ObjectNotFoundError, ObjectStore
 
@@ -126,6 +136,7 @@ class UnitResult:
     boundary_notes: tuple[str, ...] = ()  # neighbours not used, and why
     superseded_ids: tuple[int, ...] = ()  # tracks of the version this unit replaced (deleted)
     kept_superseded_ids: tuple[int, ...] = ()  # replaced, but kept: a case, hop or hit names them
+    plates_read: int = 0  # of its tracks (full-resolution reads, index/reindex_plates.py)
 
 
 def reindex_local_track_id(unit_id: int, tracker_id: int) -> int:
@@ -163,8 +174,9 @@ class UnitModels:
 
 @dataclass(frozen=True)
 class AnalysisSettings:
-    """How units are analysed: archive sampling, detector input, batch, tracker age and the
-    segment boundaries (index/reindex_boundaries.py; None: every track cut at each boundary)."""
+    """How units are analysed: archive sampling, detector input, batch, tracker age, the
+    segment boundaries (index/reindex_boundaries.py; None: every track cut at each boundary)
+    and the plate reading (None: no plates read)."""
 
     archive: ArchiveSettings = field(default_factory=ArchiveSettings)
     detector_input_px: tuple[int, int] = (448, 256)
@@ -173,6 +185,7 @@ class AnalysisSettings:
     track_max_age_s: float = 2.0
     intra_op_threads: int = 1  # ONNX Runtime threads per model: one core per unit in flight
     boundaries: BoundarySettings | None = field(default_factory=BoundarySettings)
+    plates: PlateReading | None = None
 
 
 class UnitContext:
@@ -190,6 +203,7 @@ class UnitContext:
         self.models_dir = models_dir
         self.analysis = analysis or AnalysisSettings()
         self._models: dict[tuple[str, str], UnitModels] = {}
+        self._plate_reader: PlateSighter | None = None
         self._lock = threading.Lock()
 
     def models(self, detector: str, embedder: str) -> UnitModels:
@@ -199,6 +213,13 @@ class UnitContext:
             if key not in self._models:
                 self._models[key] = load_models(detector, embedder, self.models_dir, self.analysis)
             return self._models[key]
+
+    def plate_reader(self) -> PlateSighter | None:
+        """The plate reader `analysis.plates` asks for (built on first use, then shared)."""
+        with self._lock:
+            if self._plate_reader is None and self.analysis.plates is not None:
+                self._plate_reader = self.analysis.plates.reader()
+            return self._plate_reader
 
 
 def load_models(
@@ -231,15 +252,17 @@ def analyse_segment(
     models: UnitModels,
     analysis: AnalysisSettings,
     neighbours: NeighbourBytes | None = None,
+    plate_reader: PlateSighter | None = None,
 ) -> UnitAnalysis:
     """The unit's own tracks from its stored segment (archive path, batched detection, the live
-    tracker and track builder), with the warm-up on and the look-ahead into `neighbours`
-    (index/reindex_boundaries.py); ArchiveError when the segment cannot be read."""
+    tracker and track builder, vehicles' plates read at full resolution with `plate_reader`),
+    with the warm-up on and the look-ahead into `neighbours` (index/reindex_boundaries.py);
+    ArchiveError when the segment cannot be read."""
     boundaries = analysis.boundaries or BoundarySettings(warmup_s=0.0)
     analyser = UnitAnalyser(
         unit.camera_id, models.detector, models.embedder, analysis.archive,
         ByteTrackConfig(max_age_s=analysis.track_max_age_s), analysis.batch_size,
-        boundaries.warmup_s, boundaries.still_share,
+        boundaries.warmup_s, boundaries.still_share, plate_reader,
     )  # fmt: skip
     own = SegmentBytes(data, unit.start_at, unit.end_at)
     if neighbours is None:
@@ -285,8 +308,9 @@ def process_unit(unit: SegmentUnit, context: UnitContext) -> UnitResult:
         return _skip(context, unit, reason, started)
     models = context.models(unit.detector, unit.embedder)
     neighbours = _neighbours(context, unit)
+    reader = context.plate_reader()
     try:
-        analysis = analyse_segment(data, unit, models, context.analysis, neighbours)
+        analysis = analyse_segment(data, unit, models, context.analysis, neighbours, reader)
     except ArchiveError as error:
         return _skip(context, unit, f"undecodable: {error}", started)
     stats, boundary = analysis.stats, analysis.boundary
@@ -303,10 +327,13 @@ def process_unit(unit: SegmentUnit, context: UnitContext) -> UnitResult:
             unit_local_id_range(unit.unit_id),
         )  # fmt: skip
         ids = add_tracks(session, tracks)
+        plates = plate_rows(ids, records, tracks)
+        store_plates(session, plates)
         if not finish_unit(session, unit.unit_id, len(ids), unit.footage_s):
             session.rollback()
             return UnitResult(unit.unit_id, "already_done", unit.footage_s)
         add_replaced_tracks(session, unit.job_id, len(superseded.deleted_ids))
+        add_unit_count(session, unit.job_id, "plates_read", len(plates))
         session.commit()
     _delete_pictures(context.store, superseded.thumbnail_keys)
     if superseded.kept_ids:
@@ -325,19 +352,23 @@ def process_unit(unit: SegmentUnit, context: UnitContext) -> UnitResult:
         analysed_frames=stats.analysed_frames, warmup_frames=boundary.warmup_frames,
         lookahead_frames=boundary.lookahead_frames, boundary_notes=tuple(boundary.notes),
         superseded_ids=superseded.deleted_ids, kept_superseded_ids=superseded.kept_ids,
+        plates_read=len(plates),
     )  # fmt: skip
 
 
 def _store_pictures(
     store: ObjectStore, records: list[TrackRecord], detector: str
 ) -> list[NewTrack]:
-    """Put each track's thumbnail and context frame (before any row names them); their rows."""
+    """Put each track's thumbnail, context frame and plate crop (before any row names them);
+    their rows."""
     tracks: list[NewTrack] = []
     for record in records:
         key = thumbnail_key(record)
         store.put_bytes(key, record.thumbnail_jpeg, "image/jpeg")
         if record.context_jpeg:
             store.put_bytes(context_key(key), record.context_jpeg, "image/jpeg")
+        if record.plate is not None and record.plate.crop_jpeg:
+            store.put_bytes(plate_crop_key(key), record.plate.crop_jpeg, "image/jpeg")
         tracks.append(NewTrack.from_record(record, key, detector))
     return tracks
 

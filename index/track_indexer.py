@@ -167,6 +167,17 @@ def plate_crop_key(thumbnail: str) -> str:
     return "plates/" + thumbnail.removeprefix("thumbnails/")
 
 
+def plate_rows(
+    ids: list[int], records: list[TrackRecord], tracks: list[NewTrack]
+) -> list[tuple[int, TrackPlate, str | None]]:
+    """(track id, plate, crop key or None) of stored records carrying a plate (store_plates)."""
+    return [
+        (i, r.plate, plate_crop_key(t.thumbnail_key) if r.plate.crop_jpeg else None)
+        for i, r, t in zip(ids, records, tracks, strict=True)
+        if r.plate is not None and t.thumbnail_key is not None
+    ]
+
+
 def thumbnail_key(record: TrackRecord) -> str:
     ms = int(record.start_at.timestamp() * 1000)
     return (
@@ -245,7 +256,7 @@ class TrackIndexer:
         with self._lock:
             with self._sessions() as session:
                 ids = add_tracks(session, tracks)
-                store_plates(session, self._plates(ids, records, tracks))
+                store_plates(session, plate_rows(ids, records, tracks))
                 match_watchlists(session, ids, records)  # hits + outbox rows, same commit
                 session.commit()
             version = self.vectors.embedding_version
@@ -258,17 +269,6 @@ class TrackIndexer:
                 self.vectors.add([i for i, _ in pairs], np.stack([v for _, v in pairs]))
             self.tracks_indexed += len(records)
         return ids
-
-    @staticmethod
-    def _plates(
-        ids: list[int], records: list[TrackRecord], tracks: list[NewTrack]
-    ) -> list[tuple[int, TrackPlate, str | None]]:
-        """(track id, plate, crop key or None) of the records carrying a plate."""
-        return [
-            (i, r.plate, plate_crop_key(t.thumbnail_key) if r.plate.crop_jpeg else None)
-            for i, r, t in zip(ids, records, tracks, strict=True)
-            if r.plate is not None and t.thumbnail_key is not None
-        ]
 
     def record_segment(self, segment: Segment) -> None:
         """Record an uploaded segment in the catalog's recording index (idempotent)."""

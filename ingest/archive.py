@@ -24,7 +24,9 @@ a keyframe every 2 s) is read in two passes over its bytes in memory:
    plus the frame's presentation time. Samples are the first frames at or after ticks every
    1 / `active_fps` s from each run's first keyframe, so a read of a segment's tail only
    (`frames(scan, from_s)`: a neighbour's warm-up, index/reindex_boundaries.py) yields exactly
-   the frames a whole read yields there.
+   the frames a whole read yields there. `sampled` hands each on with its decoded picture at
+   the recorded resolution (`FullFrame`, converted to BGR only when asked: the re-index's plate
+   reads, index/reindex_plates.py).
 
 What does not help on H.264 Baseline (the sample cameras' x264 ultrafast, and many cameras'
 main streams): `skip_frame="NONREF"` (every P-frame is a reference), `skip_loop_filter`
@@ -54,6 +56,25 @@ from ingest.frame import Frame
 
 class ArchiveError(RuntimeError):
     """A stored segment that cannot be analysed: unreadable, truncated or corrupt."""
+
+
+class FullFrame:
+    """An analysed frame's decoded picture at the recorded (full) resolution, converted to BGR
+    on first use only (a 1080p conversion costs a few ms; most frames never need it)."""
+
+    def __init__(self, frame: av.VideoFrame) -> None:
+        self._frame = frame
+        self._image: np.ndarray | None = None
+
+    @property
+    def size_px(self) -> tuple[int, int]:
+        """(W, H) of the recorded frame."""
+        return (int(self._frame.width), int(self._frame.height))
+
+    def image(self) -> np.ndarray:
+        if self._image is None:
+            self._image = self._frame.to_ndarray(format="bgr24")
+        return self._image
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +267,13 @@ class ArchiveReader:
         from the keyframe at or before it: a neighbour's warm-up reads a segment's tail. The
         samples are those a whole read yields (each run's sampling is in phase with its first
         keyframe), so two units reading one segment see the same frames."""
+        for frame, _full in self.sampled(scan, from_s):
+            yield frame
+
+    def sampled(
+        self, scan: KeyframeScan, from_s: float = 0.0
+    ) -> Iterator[tuple[Frame, FullFrame]]:
+        """`frames`, each with its decoded full-resolution picture (converted only if asked)."""
         runs = [run for run in scan.active_runs() if _run_end_s(scan, run[1]) > from_s]
         if not runs:
             return
@@ -269,7 +297,7 @@ class ArchiveReader:
         scan: KeyframeScan,
         gops: tuple[int, int, int],
         skip_tails: bool,
-    ) -> Iterator[Frame]:
+    ) -> Iterator[tuple[Frame, FullFrame]]:
         """Decode GOPs begin..after-1 of the run first..after-1 (`gops`) packet by packet,
         sampling the first frame at or after each tick (every 1 / `active_fps` s from the run's
         first keyframe); with `skip_tails`, the packets of a GOP after its last sample are not
@@ -305,7 +333,7 @@ class ArchiveReader:
                         continue
                     next_s = _tick_after(origin_s, at_s, step_s)
                     tail = skip_tails and next_s >= gop_end_s - 1e-6
-                    yield self._frame(frame, at_s)
+                    yield self._frame(frame, at_s), FullFrame(frame)
         except av.FFmpegError as error:
             raise ArchiveError(f"segment breaks at {next_s:.2f} s: {error}") from error
 

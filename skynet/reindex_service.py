@@ -30,6 +30,7 @@ from index.vectors import VectorIndex
 from ingest.archive import ArchiveSettings
 from models.registry import model_path
 from skynet.executors import reindex_executor
+from skynet.plate_reading import plate_reading
 from skynet.settings import Settings
 from storage.objectstore import ObjectStore
 
@@ -41,7 +42,7 @@ LIVE_POLL_S = 5.0  # how often the live index version is read (a switch made els
 
 def analysis_settings(settings: Settings) -> AnalysisSettings:
     """How re-index units are analysed, from the settings (live detector input and tracker,
-    the boundaries' warm-up and hand-over period)."""
+    the boundaries' warm-up and hand-over period, the live plate reading)."""
     archive = ArchiveSettings(
         active_fps=settings.reindex_active_fps, keepalive_s=settings.reindex_keepalive_s
     )
@@ -55,6 +56,7 @@ def analysis_settings(settings: Settings) -> AnalysisSettings:
             if settings.reindex_join_boundaries
             else None
         ),
+        plates=plate_reading(settings),  # the live runtime's reader, at full resolution (#14)
     )
 
 

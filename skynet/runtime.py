@@ -18,8 +18,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from detect.detector import Detector, DetectorConfig
 from detect.embedder import AppearanceEmbedder
 from detect.motion_regions import MotionRegionSettings
-from detect.plate_locator import PlateSearch
-from detect.plate_reader import PlateReader
 from detect.plate_views import PlateSource
 from detect.registry import DetectorOptions, build_detector
 from detect.violations import SIDE_CLASSES
@@ -50,6 +48,7 @@ from search_api.limits import ApiLimits
 from search_api.webhook_dispatcher import DeliveryPolicy, WebhookDispatcher
 from skynet.accounts import account_policy
 from skynet.object_store import open_object_store as open_object_store  # its old home
+from skynet.plate_reading import plate_reading
 from skynet.reindex_service import ReindexService, api_follows_live
 from skynet.retention_config import retention_config
 from skynet.settings import Settings
@@ -194,16 +193,8 @@ class Runtime:
             sessions, indexer.pictures, settings.timezone, settings.event_merge_gap_s
         )
         frames = LatestFrames(FRAME_QUEUE_CAPACITY)
-        plate_reader = (
-            PlateReader.from_model_cache(
-                settings.models_dir,
-                settings.plate_recogniser,
-                settings.plate_locator,
-                PlateSearch(deblur=settings.plate_deblur),
-            )
-            if settings.plate_reading
-            else None
-        )
+        reading = plate_reading(settings)  # the re-index workers read with the same recipe
+        plate_reader = None if reading is None else reading.reader()
         main_plates = None
         if plate_reader is not None:
             main_plates = MainStreamPlates(

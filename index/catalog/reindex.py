@@ -32,7 +32,8 @@ REINDEX_JOB_KIND = "reindex"
 VERSION_STATES = ("building", "live", "kept", "retired")
 PAUSABLE_JOB_STATES = LIVE_JOB_STATES
 CANCELLABLE_JOB_STATES = (*LIVE_JOB_STATES, "paused")
-UNIT_COUNTS = ("tracks_replaced",)  # job result keys the units add to (see the docstring)
+# job result keys the units add to (see the docstring); plates_read: their tracks' plates (#14)
+UNIT_COUNTS = ("tracks_replaced", "plates_read")
 
 
 @dataclass(frozen=True)
@@ -244,13 +245,21 @@ def add_replaced_tracks(session: Session, job_id: str, count: int) -> None:
     deleted them (it commits or rolls back with the unit). The row is written before it is
     read, so the increment holds the job row's lock (PostgreSQL; SQLite: the database's write
     lock) against other units and the runner's reports."""
+    add_unit_count(session, job_id, "tracks_replaced", count)
+
+
+def add_unit_count(session: Session, job_id: str, key: str, count: int) -> None:
+    """Add `count` to the job result's `key` (one of UNIT_COUNTS) in a unit's transaction, as
+    `add_replaced_tracks` does."""
+    if key not in UNIT_COUNTS:
+        raise ValueError(f"{key!r} is not a unit count; one of {UNIT_COUNTS}")
     if count < 0:
-        raise ValueError(f"replaced track count {count} is negative")
+        raise ValueError(f"{key} count {count} is negative")
     if count == 0:
         return
     session.execute(update(JobRow).where(JobRow.id == job_id).values(updated_at=utc_now()))
     result = _job_result(session, job_id)
-    result["tracks_replaced"] = int(result.get("tracks_replaced", 0)) + count
+    result[key] = int(result.get(key, 0)) + count
     _set_job_result(session, job_id, result)
 
 

@@ -26,6 +26,7 @@ from index.catalog.plates import count_plates, search_plates, store_plates
 from index.catalog.reindex import (
     add_index_version,
     add_replaced_tracks,
+    add_unit_count,
     cancel_job,
     claim_job,
     claimable_reindex_jobs,
@@ -141,17 +142,20 @@ def test_replaced_tracks_count_with_their_unit_and_outlive_the_runners_reports(
     with sessions() as session:  # a unit's transaction that commits
         assert finish_unit(session, first.unit_id, 2, 10.0)
         add_replaced_tracks(session, planned, 3)
+        add_unit_count(session, planned, "plates_read", 2)  # its tracks' plates (#14)
         session.commit()
     with sessions() as session:  # one that loses its checkpoint and rolls back: not counted
         assert finish_unit(session, second.unit_id, 1, 10.0)
         add_replaced_tracks(session, planned, 5)
+        add_unit_count(session, planned, "plates_read", 1)
         session.rollback()
     with sessions() as session:
         assert record_job_run(session, planned, "r1", 0.3, {"units_done": 1})  # a report
         add_replaced_tracks(session, planned, 0)  # nothing replaced: nothing written
         session.commit()
         job = get_job(session, planned)
-        assert job is not None and job.result == {"units_done": 1, "tracks_replaced": 3}
+        assert job is not None
+        assert job.result == {"units_done": 1, "tracks_replaced": 3, "plates_read": 2}
         stale = {"units_done": 1, "tracks_replaced": 0}  # a report made from an older read
         assert finish_unit(session, second.unit_id, 1, 10.0)
         add_replaced_tracks(session, planned, 4)
@@ -159,9 +163,12 @@ def test_replaced_tracks_count_with_their_unit_and_outlive_the_runners_reports(
         assert record_job_run(session, planned, "r1", 0.6, stale)
         session.commit()
         job = get_job(session, planned)
-        assert job is not None and job.result == {"units_done": 1, "tracks_replaced": 7}
+        assert job is not None
+        assert job.result == {"units_done": 1, "tracks_replaced": 7, "plates_read": 2}
         with pytest.raises(ValueError, match="negative"):
             add_replaced_tracks(session, planned, -1)
+        with pytest.raises(ValueError, match="not a unit count"):
+            add_unit_count(session, planned, "units_done", 1)
 
 
 def test_jobs_are_claimed_by_priority_and_paused_resumed_cancelled(
