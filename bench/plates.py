@@ -119,8 +119,10 @@ SEARCHES: dict[str, PlateSearch] = {
     "probe_s2_det960": _DET960,
 } | {f"probe_s2_det960_colours_{name}": replace(_DET960, colours=table)
      for name, table in COLOUR_TABLES.items()}  # fmt: skip
-SEARCHES["probe_s2_det960_deblur"] = replace(_DET960, deblur=True)
-DEFAULT_SEARCH_NAME = "probe_s2_det960_deblur"  # chosen on tune (BENCHMARKS.md)
+SEARCHES["probe_s2_det960_deblur"] = replace(_DET960, deblur=True, deblur_needs_line=False)
+# the second look only where the first found a plate-like line (live crops mostly have none)
+SEARCHES["probe_s2_det960_deblur_line"] = replace(_DET960, deblur=True, deblur_needs_line=True)
+DEFAULT_SEARCH_NAME = "probe_s2_det960_deblur_line"  # chosen on tune (BENCHMARKS.md)
 Split = Literal["tune", "test"]
 TRUTH_PATH = Path(__file__).resolve().parent / "data" / "plates_truth.json"
 FRAMES_PER_TRACK = 3

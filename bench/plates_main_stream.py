@@ -10,10 +10,14 @@ sampled at detect fps, motion-gated as ingest does), each through the real `Anal
 
 - `off`: no plate reading — the baseline analysis path;
 - `sub`: plates read on the sub-stream crops (the previous live path);
-- `main`: as `sub`, and the tracks' `plate_views` are then read on the recorded segments by the
-  real deferred queue (index/main_plates.py `MainStreamPlates.process_ready`: decode, refine,
-  read, vote, store the plate in a SQLite catalog, watchlist check with every true plate
-  watched), whose CPU is added.
+- `main`: no plate read in the analysis (a "main" camera's track builder only hands its views
+  on); the tracks' `plate_views` are then read on the recorded segments by the real deferred
+  queue (index/main_plates.py `MainStreamPlates.process_ready`: decode, refine, read, vote,
+  store the plate in a SQLite catalog, watchlist check with every true plate watched), whose CPU
+  is added;
+- `main-deblur-off` / `main-deblur-always` / `main-deblur-line` (`--modes`): as `main`, the
+  queue's reader with the deblurring second look off, after every unsure first look, or only
+  after a first look that found a plate-like line (`PlateSearch.deblur_needs_line`).
 
 Figures: process CPU per camera-second of each mode (medians), the added share
 (mode − off) / mode (the live capacity lost), the exact-read rate and character accuracy per
@@ -47,6 +51,7 @@ from bench.live import CACHE_DIR, MODELS_DIR, machine_description
 from bench.plates_live_cost import EPOCH, merge_results, sub_frames
 from detect.detector import Detector
 from detect.embedder import AppearanceEmbedder
+from detect.plate_locator import PlateSearch
 from detect.plate_match import parse_plate_pattern
 from detect.plate_reader import PlateReader
 from detect.plate_values import PLATE_VEHICLES
@@ -73,8 +78,14 @@ from storage.local import LocalObjectStore
 RESULTS_PATH = Path(__file__).resolve().parents[1] / "bench" / "results" / "plates.json"
 CAMERA_ID = "plates-live-cost"  # the id bench.plates_live_cost.sub_frames gives its frames
 BATCH = 4
-Mode = str  # "off" | "sub" | "main"
+Mode = str  # "off" | "sub" | "main" | a `MAIN_SEARCHES` name
 MODES: tuple[Mode, ...] = ("off", "sub", "main")
+# main-stream modes whose queue reads with another search than the default reader's
+MAIN_SEARCHES: dict[Mode, PlateSearch] = {
+    "main-deblur-off": PlateSearch(deblur=False),
+    "main-deblur-always": PlateSearch(deblur=True, deblur_needs_line=False),
+    "main-deblur-line": PlateSearch(deblur=True, deblur_needs_line=True),
+}
 
 
 def cut_segments(main_path: Path, out_dir: Path, segment_s: float) -> list[tuple[Path, Segment]]:
@@ -127,7 +138,7 @@ def analyse(
         motion_regions=motion_region_settings(settings),
     )  # fmt: skip
     spec = CameraSpec(CAMERA_ID, CAMERA_ID, "rtsp://unused/main", "rtsp://unused/sub")
-    source: PlateSource = "main" if mode == "main" else "sub"
+    source: PlateSource = "main" if mode.startswith("main") else "sub"
     worker.configure_camera(CAMERA_ID, camera_analysis(spec, (), settings.motion_regions, source))
     for start in range(0, len(frames), BATCH):
         worker.process(frames[start : start + BATCH])
@@ -172,7 +183,8 @@ def read_main(
     summary: dict[str, object] = {
         "submitted": stats.submitted, "stored": stats.stored, "changed": stats.changed,
         "reads": stats.reads, "illegible_views": stats.illegible_views,
-        "read_in_vain_before": stats.read_in_vain_before,
+        "read_in_vain_before": stats.read_in_vain_before, "sub_reads": stats.sub_reads,
+        "sub_stored": stats.sub_stored,
         "fallbacks": dict(stats.fallbacks), "read_to_commit_s": stats.read_to_commit_s,
     }  # fmt: skip
     return cpu_s, plates, summary, hits
@@ -261,7 +273,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="the traffic clip, or a bundled sample camera (no plate truth: cost only)",
     )  # fmt: skip
     parser.add_argument("--footage-s", type=float, default=80.0, help="of a sample camera")
+    parser.add_argument(
+        "--modes", default=",".join(MODES),
+        help=f"comma-separated, interleaved per round: {', '.join([*MODES, *MAIN_SEARCHES])}",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    modes = tuple(args.modes.split(","))
+    if not set(MODES) <= set(modes) or not set(modes) <= {*MODES, *MAIN_SEARCHES}:
+        raise SystemExit(f"--modes must hold {MODES} and may add {tuple(MAIN_SEARCHES)}")
     cv2.setNumThreads(1)  # as Runtime.build
     if args.footage == "traffic":
         clip = build_traffic_clip(CACHE_DIR, args.vehicles)
@@ -281,19 +300,26 @@ def main(argv: Sequence[str] | None = None) -> None:
         detector.detect([blank] * BATCH)
         embedder.embed([blank[:128, :64]] * BATCH, ["car"] * BATCH)
         reader.sight(blank[:120, :200], EPOCH)
+        readers = {m: reader for m in modes} | {
+            m: PlateReader.from_model_cache(
+                settings.models_dir, settings.plate_recogniser, settings.plate_locator, search
+            )
+            for m, search in MAIN_SEARCHES.items()
+            if m in modes
+        }
         segments = cut_segments(clip.main_path, root / "segments", args.segment_s)
         runs: list[ModeRun] = []
         for round_index in range(args.rounds):
-            for mode in MODES:
+            for mode in modes:
                 frames = sub_frames(clip.sub_path, settings.detect_fps, clip.duration_s)
                 records, cpu_s = analyse(frames, settings, (detector, embedder, reader), mode)
                 run = ModeRun(mode, clip.duration_s, cpu_s, records=records)
                 run.plates = {r.local_track_id: r.plate.text for r in records if r.plate}
-                if mode == "main":
-                    work = root / f"main-{round_index}"
+                if mode.startswith("main"):
+                    work = root / f"{mode}-{round_index}"
                     work.mkdir()
                     run.main_cpu_s, run.plates, run.main_stats, run.hits = read_main(
-                        records, segments, reader, embedder, clip, work
+                        records, segments, readers[mode], embedder, clip, work
                     )
                 runs.append(run)
                 print(json.dumps({
@@ -302,7 +328,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                     "tracks": len(records), "plates": len(run.plates), "hits": run.hits,
                 }), flush=True)  # fmt: skip
         load_after = os.getloadavg()[0]
-    summary = summarise(runs, clip, segments, settings.track_max_age_s, args.segment_s)
+    summary = summarise(runs, clip, segments, settings.track_max_age_s, args.segment_s, modes)
     summary["plate_main_load"] = round(max(load_before, load_after), 2)
     summary["plate_main_machine"] = machine_description() + " (shared)"
     summary["plate_main_date"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -319,27 +345,33 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def summarise(
     runs: list[ModeRun], clip: TrafficClip, segments: list[tuple[Path, Segment]],
-    max_age_s: float, segment_s: float,
+    max_age_s: float, segment_s: float, modes: Sequence[Mode] = MODES,
 ) -> dict[str, object]:  # fmt: skip
-    """The `plate_main_*` keys."""
+    """The `plate_main_*` keys (a `MAIN_SEARCHES` mode's under `plate_main_<mode>_`)."""
     ms = {m: statistics.median(r.cpu_ms_per_camera_second for r in runs if r.mode == m)
-          for m in MODES}  # fmt: skip
+          for m in modes}  # fmt: skip
     last = {r.mode: r for r in runs}
     out: dict[str, object] = {
-        f"plate_main_cpu_ms_per_camera_second_{m}": round(ms[m], 1) for m in MODES
+        f"plate_main_cpu_ms_per_camera_second_{m}": round(ms[m], 1) for m in modes
     }
     out["plate_main_cost_share_sub"] = round((ms["sub"] - ms["off"]) / ms["sub"], 4)
     out["plate_main_cost_share_main"] = round((ms["main"] - ms["off"]) / ms["main"], 4)
-    main_runs = [r for r in runs if r.mode == "main"]
-    read_ms = statistics.median(r.main_cpu_s * 1000 / r.footage_s for r in main_runs)
-    out["plate_main_read_cpu_ms_per_camera_second"] = round(read_ms, 1)
-    out["plate_main_read_share_of_off"] = round(read_ms / ms["off"], 4)
-    for mode in ("sub", "main") if clip.vehicles else ():
+    main_modes = [m for m in modes if m.startswith("main")]
+    for mode in main_modes:
+        main_runs = [r for r in runs if r.mode == mode]
+        read_ms = statistics.median(r.main_cpu_s * 1000 / r.footage_s for r in main_runs)
+        prefix = "plate_main" if mode == "main" else f"plate_main_{mode.replace('-', '_')}"
+        out[f"{prefix}_read_cpu_ms_per_camera_second"] = round(read_ms, 1)
+        out[f"{prefix}_read_share_of_off"] = round(read_ms / ms["off"], 4)
+        if mode != "main":
+            out[f"{prefix}_stats"] = last[mode].main_stats
+    for mode in ("sub", *main_modes) if clip.vehicles else ():
         tracks = vehicle_tracks(last[mode].records, clip)
         texts = {i: last[mode].plates.get(r.local_track_id) for i, r in tracks.items()}
+        name = mode.replace("-", "_")
         for key, value in quality(texts, clip).items():
-            out[f"plate_main_{mode}_{key}"] = value
-        out[f"plate_main_{mode}_reads"] = {clip.vehicles[i].text: texts[i] for i in sorted(texts)}
+            out[f"plate_main_{name}_{key}"] = value
+        out[f"plate_main_{name}_reads"] = {clip.vehicles[i].text: texts[i] for i in sorted(texts)}
     stats = last["main"].main_stats
     read_s = list(stats.get("read_to_commit_s", []))  # type: ignore[call-overload]
     out["plate_main_stats"] = stats

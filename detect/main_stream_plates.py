@@ -23,11 +23,7 @@ from detect.plate_reader import PlateSighting
 from detect.plate_values import TrackPlate
 from detect.plate_views import PlateView
 from detect.plate_vote import PlateVoter
-from detect.track_builder import (
-    PLATE_SURE_CONFIDENCE,
-    PlateSighter,
-    crop,
-)
+from detect.track_builder import PlateSighter, crop, plate_legible
 
 Box = tuple[float, float, float, float]
 SEARCH_MARGIN = 0.5  # the vehicle is looked for this share of its size around its mapped box
@@ -42,6 +38,7 @@ MAX_VIEWS_PER_TRACK = 5  # views a track may name: ≤ 3 best + 2 stationary (as
 # Main-stream reads per track: the best views first, ending at the first sure read (a read costs
 # 30-100 ms on a 1080p vehicle crop, its frame's decode about as much again).
 MAX_MAIN_READS = 2
+PLATE_SURE_CONFIDENCE = 0.9  # a read this sure (its weakest character) ends a track's reads
 
 
 def map_box(box: Box, from_size_px: tuple[int, int], to_size_px: tuple[int, int]) -> Box:
@@ -181,6 +178,17 @@ def sure_read(read: MainRead) -> bool:
     return sighting.read.plate_format != "generic" and (
         sighting.read.confidence >= PLATE_SURE_CONFIDENCE
     )
+
+
+def read_sub_views(views: Sequence[PlateView], reader: PlateSighter) -> TrackPlate | None:
+    """The fall-back plate of a track whose main-stream read failed: its views' own analysed
+    (sub-stream) crops read and voted, those under the sub stream's legibility gate skipped —
+    what the track builder reads at once for a camera with `plate_source` "sub"."""
+    voter = PlateVoter()
+    for view in views:
+        if plate_legible(view.box_xyxy_px):
+            voter.add(reader.sight(view.crop, view.at, view.box_xyxy_px[:2]))
+    return voter.result()
 
 
 def vote_main_reads(reads: Sequence[MainRead]) -> TrackPlate | None:

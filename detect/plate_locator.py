@@ -48,13 +48,17 @@ class PlateSearch:
     first read is no sure plate (None: no second read; the better-scoring read counts), and the
     plate colour table (detect/plate_colours.py) that ranks lines, proposes regions and names
     a read's colour; with `deblur` the reader looks again at a crop it read no sure plate on,
-    its motion blur undone (detect/plate_deblur.py).
+    its motion blur undone (detect/plate_deblur.py) — with `deblur_needs_line` only when its
+    first look found a plate-like line (a candidate) at all.
 
     The defaults were chosen on the tune split of bench/plates.py (variant `probe_s2_det960`,
     the best voted-track exact rate of the variants there, then `probe_s2_det960_deblur`:
     motion-blurred reads 0.21 -> 0.67 exact, the other conditions unchanged, 1.7x the time a
     track; BENCHMARKS.md, "Licence plates"): colour and edge proposals added cost and no read
-    there, so they are off."""
+    there, so they are off. `deblur_needs_line` (tune variant `probe_s2_det960_deblur_line`):
+    the same per-read exact rate on tune, while a vehicle with no plate-like line at all — most
+    live crops — no longer pays the second look (BENCHMARKS.md, "Plates from the main
+    stream")."""
 
     det_max_width_px: int = 960
     max_candidates: int = 4
@@ -66,6 +70,7 @@ class PlateSearch:
     reread_stretch: float | None = None
     colours: PlateColourTable = PLATE_COLOURS
     deblur: bool = True
+    deblur_needs_line: bool = True
 
     def __post_init__(self) -> None:
         if self.det_max_width_px < DET_MIN_WIDTH_PX or self.max_candidates < 1:

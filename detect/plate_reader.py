@@ -189,8 +189,12 @@ class PlateReader:
             return None
         top = int(vehicle.shape[0] * LOWER_START)
         source = np.ascontiguousarray(vehicle[top:])
-        plausible = self._find(source)
-        if self._search.deblur and not any(_sure(f.plate) for f in plausible):
+        plausible, localised = self._find(source)
+        if (
+            self._search.deblur
+            and not any(_sure(f.plate) for f in plausible)
+            and (localised or not self._search.deblur_needs_line)
+        ):
             plausible.extend(self._second_look(source))
         if not plausible:
             return None
@@ -211,17 +215,20 @@ class PlateReader:
         )
         return PlateSighting(read, crop)
 
-    def _find(self, source: np.ndarray) -> list[_Found]:
-        """Every plausible plate read on `source`: its candidate lines, and the optional plate
-        detector's plates."""
+    def _find(self, source: np.ndarray) -> tuple[list[_Found], bool]:
+        """Every plausible plate read on `source` — its candidate lines, and the optional plate
+        detector's plates — and whether any plate-like line or plate was found at all."""
         candidates, lines = self._locator.candidates(source)
         found = self._read_lines(source, candidates, lines)
+        detected_any = False
         if self._plate_detector is not None:
-            for detected in self._plate_detector.detect(source)[: self._search.max_candidates]:
-                read = self._read_detected(source, detected)
+            detected = self._plate_detector.detect(source)[: self._search.max_candidates]
+            detected_any = bool(detected)
+            for plate in detected:
+                read = self._read_detected(source, plate)
                 if read is not None:
                     found.append(read)
-        return found
+        return found, bool(candidates) or detected_any
 
     def _second_look(self, source: np.ndarray) -> list[_Found]:
         """The plausible plates read on `source` with its motion blur undone, quads in `source`
@@ -234,7 +241,7 @@ class PlateReader:
         blur = estimate_motion_blur(region)
         if blur is None:
             return []
-        found = self._find(deblur(region, blur))
+        found, _localised = self._find(deblur(region, blur))
         return [replace(f, quad=scale_quad(f.quad, 1.0 / scale)) for f in found]
 
     def _read_lines(

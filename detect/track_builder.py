@@ -15,9 +15,9 @@ stands still (≤ `MAX_STATIONARY_PLATE_VIEWS` kept), and the reads are voted in
 `TrackRecord.plate`. Views whose longest side is under `PLATE_MIN_VEHICLE_SIDE_PX` are not read:
 no plate on them was legible (on the live 640×360 sub stream that is most distant vehicles).
 Cost is bounded per track (≤ 3 + 2 reads, 3-60 ms each on one core by crop size). With
-`plate_source` "main" the same views (not gated: the main stream has 3× the pixels) are also
-handed on as `TrackRecord.plate_views`, to be read again from the recorded main stream
-(index/main_plates.py), unless the sub-stream read is already sure.
+`plate_source` "main" nothing is read here: the same views (not gated: the main stream has 3×
+the pixels) are handed on as `TrackRecord.plate_views`, read from the recorded main stream
+(index/main_plates.py), whose crops are read instead only when that read fails.
 
 Carried objects (issue #16): the detector's untracked side boxes of `CARRIED_CLASSES` (backpack,
 handbag, suitcase, umbrella) are attributed, frame by frame, to the person whose box holds their
@@ -59,8 +59,6 @@ MAX_STATIONARY_PLATE_VIEWS = 2
 # scaled to a longest side of 64-96 px were never read (0 of 30 each, 10-36 ms a read); from
 # 104 px some were (2 of 30, characters ≥ 6.9 px).
 PLATE_MIN_VEHICLE_SIDE_PX = 96
-# A sub-stream plate read this sure (its weakest character) is not read again on the main stream.
-PLATE_SURE_CONFIDENCE = 0.9
 STATIONARY_SHIFT = 0.25  # centre moved less than this share of the box width: standing still
 CARRIED_CLASSES: tuple[str, ...] = ("backpack", "handbag", "suitcase", "umbrella")
 CARRIED_MIN_SHARE = 0.2
@@ -408,13 +406,10 @@ class TrackBuilder:
         return voter.result()
 
     def _main_stream_views(
-        self, views: list[_View], plate: TrackPlate | None, frame_size_px: tuple[int, int]
+        self, views: list[_View], frame_size_px: tuple[int, int]
     ) -> tuple[PlateView, ...]:
-        """The views to read again on the main stream (camera `plate_source` "main"): all
-        of them, unless the sub stream's read is already sure."""
-        if self.plate_source != "main" or (
-            plate is not None and plate.confidence >= PLATE_SURE_CONFIDENCE
-        ):
+        """The views to read on the main stream (camera `plate_source` "main"; else none)."""
+        if self.plate_source != "main":
             return ()
         return tuple(PlateView(v.at, v.box, frame_size_px, v.crop) for v in views)
 
@@ -456,7 +451,8 @@ class TrackBuilder:
             b"" if acc.context is None else encode_context(acc.context, best.box, acc.context_scale)
         )
         plate_views = self._plate_read_views(class_name, acc)
-        plate = self._read_plate(plate_views)
+        main_views = self._main_stream_views(plate_views, acc.frame_size_px)
+        plate = None if main_views else self._read_plate(plate_views)
         return [
             TrackRecord(
                 camera_id=self.camera_id,
@@ -475,6 +471,6 @@ class TrackBuilder:
                 context_jpeg=context,
                 frame_size_px=acc.frame_size_px,
                 plate=plate,
-                plate_views=self._main_stream_views(plate_views, plate, acc.frame_size_px),
+                plate_views=main_views,
             )
         ]

@@ -1,7 +1,8 @@
 """Deferred plate reads on the recorded main stream (issue #14).
 
-A vehicle track of a camera whose `plate_source` is "main" is indexed at once with its
-sub-stream plate (or none) and carries `plate_views` (detect/plate_views.py). Its best view is
+A vehicle track of a camera whose `plate_source` is "main" is indexed at once without a plate
+and carries `plate_views` (detect/plate_views.py: each with its analysed sub-stream crop; the
+track builder reads none of them, one read per vehicle instead of two). Its best view is
 usually in the segment still being recorded, so the request waits here until every view's time
 is covered by a closed segment of that camera (or the camera's newest closed segment ends after
 it: a view in a recording gap is given up), at most `max_wait_s`. Then, on this queue's own
@@ -13,10 +14,14 @@ and read by the same `PlateReader` (detect/main_stream_plates.py); the reads are
 Write order as the track indexer's: the plate crop goes to storage (or the picture spool) under
 the track's plate-crop key first, then one catalog transaction replaces the plate row and runs
 the watchlist check (a hit and its outbox row commit with the plate, so the events channel
-pushes it). Failures lose nothing: a missing, truncated or undecodable segment, storage down, a
-read that finds no plate, a catalog error, or a request that waited too long keep the sub-stream
-plate already stored; each is logged and counted in `stats`. Requests live in memory: a process
-restart keeps the sub-stream plates of the tracks still waiting.
+pushes it). Failures lose nothing: when the main stream cannot be read (`SUB_READ_FALLBACKS`:
+views in a recording gap, a missing, truncated or undecodable segment, storage down, a request
+that waited too long, the queue stopped) the views' sub-stream crops are read instead, as a
+"sub" camera's are, and stored the same way (crop, plate row, watchlist check). A main read that
+finds no plate, views too small for the main stream's gate and a parked vehicle read in vain
+lately are not failures: the sub stream's third of the pixels reads none of them either. Each
+fall-back is logged and counted in `stats`. Requests live in memory: an orderly stop reads the
+waiting tracks' sub crops; a crash loses their plates (at most `max_wait_s` of vehicles).
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from detect.main_stream_plates import (
     look_of,
     map_box,
     read_in_vain_before,
+    read_sub_views,
     read_view,
     sure_read,
     vote_main_reads,
@@ -64,6 +70,8 @@ MAX_WAIT_S = 60.0
 SEGMENT_HISTORY_S = 900.0  # closed segments remembered per camera (a long track's old views)
 POLL_S = 0.5
 MAX_IN_VAIN_PER_CAMERA = 64
+# Fall-backs where the main stream could not be read: the views' sub-stream crops are read.
+SUB_READ_FALLBACKS = frozenset({"segment_missing", "segment_unreadable", "timed_out", "stopped"})
 
 
 @dataclass(frozen=True)
@@ -82,14 +90,17 @@ class _Closed:
 
 @dataclass
 class MainPlateStats:
-    """What the queue did: requests, tracks whose plate it replaced (and changed), the reason
-    of each fall-back to the sub-stream plate, and per stored read the seconds from the track's
-    best view to the commit and from the read's start to the commit."""
+    """What the queue did: requests, tracks whose main-stream plate it stored (and changed),
+    the reason of each fall-back, the fall-backs' sub-stream reads and the plates they stored,
+    and per stored main read the seconds from the track's best view to the commit and from the
+    read's start to the commit."""
 
     submitted: int = 0
     stored: int = 0
     changed: int = 0
     fallbacks: Counter[str] = field(default_factory=Counter)
+    sub_reads: int = 0
+    sub_stored: int = 0
     reads: int = 0
     illegible_views: int = 0
     read_in_vain_before: int = 0  # views skipped: a parked vehicle's plate was not found lately
@@ -134,7 +145,7 @@ class MainStreamPlates:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop the thread; requests still waiting keep their sub-stream plates."""
+        """Stop the thread; requests still waiting are read on their sub-stream crops."""
         self._stop.set()
         with self._lock:
             self._lock.notify_all()
@@ -291,8 +302,8 @@ class MainStreamPlates:
                 self._fall_back(request, "no_plate_read", f"{len(reads)} views read")
             return
         try:
-            self._store_plate(request, plate, frame_size_px)
-        except Exception as error:  # the catalog or storage failed: the sub plate stays
+            self._store_plate(request, plate, frame_size_px, "main")
+        except Exception as error:  # the catalog or storage failed
             log.exception("main-stream plate of track %d not stored", request.track_id)
             self._fall_back(request, "not_stored", str(error))
             return
@@ -344,7 +355,7 @@ class MainStreamPlates:
         return self._store.get(closed.segment.object_key)
 
     def _store_plate(
-        self, request: _Request, plate: TrackPlate, frame_size_px: tuple[int, int]
+        self, request: _Request, plate: TrackPlate, frame_size_px: tuple[int, int], stream: str
     ) -> None:
         """Crop first, then the plate row and the watchlist check in one transaction."""
         record = replace(request.record, plate=plate, plate_views=())
@@ -353,19 +364,36 @@ class MainStreamPlates:
             crop_key = plate_crop_key(thumbnail_key(record))
             self._pictures.put([(crop_key, plate.crop_jpeg)])
         with self._sessions() as session:
-            if not replace_plate(session, request.track_id, plate, crop_key, frame_size_px):
+            if not replace_plate(session, request.track_id, plate, crop_key, frame_size_px, stream):
                 raise LookupError(f"track {request.track_id} is gone")
             match_watchlists(session, [request.track_id], [record])
             session.commit()
 
     def _fall_back(self, request: _Request, kind: str, detail: str) -> None:
-        """Keep the sub-stream plate already stored; log why, count it under `kind`."""
+        """No main-stream plate: log why, count it under `kind`, and where the main stream
+        could not be read (`SUB_READ_FALLBACKS`) read and store the sub-stream crops' plate."""
         log.info(
-            "camera %s track %d keeps its sub-stream plate (%s): %s",
+            "camera %s track %d: no main-stream plate (%s): %s",
             request.record.camera_id, request.track_id, kind, detail,
         )  # fmt: skip
         with self._lock:
             self.stats.fallbacks[kind] += 1
+        if kind not in SUB_READ_FALLBACKS:
+            return
+        plate = read_sub_views(request.views, self._reader)
+        with self._lock:
+            self.stats.sub_reads += 1
+        if plate is None:
+            return
+        try:
+            self._store_plate(request, plate, request.views[0].frame_size_px, "sub")
+        except Exception:  # the catalog or storage failed too: logged, the track keeps none
+            log.exception("sub-stream plate of track %d not stored", request.track_id)
+            with self._lock:
+                self.stats.fallbacks["not_stored"] += 1
+            return
+        with self._lock:
+            self.stats.sub_stored += 1
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -205,6 +205,11 @@ def _host_image(source: str) -> np.ndarray:
     return np.asarray(image)
 
 
+def host_vehicle(host: Host, scale: float) -> np.ndarray:
+    """The host's vehicle as photographed (no plate composited), scaled by `scale`."""
+    return _vehicle(host, scale)
+
+
 def _vehicle(host: Host, scale: float) -> np.ndarray:
     x1, y1, x2, y2 = host.vehicle_xyxy
     crop = _host_image(host.source)[y1:y2, x1:x2]

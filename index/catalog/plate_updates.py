@@ -16,17 +16,19 @@ def replace_plate(
     plate: TrackPlate,
     crop_key: str | None,
     read_frame_size_px: tuple[int, int],
+    stream: str = "main",
 ) -> bool:
     """Store `plate` as the track's plate, replacing the one the live path stored (or adding
-    one where it stored none); each read records the frame size its box is in. False when the
-    track is gone (deleted by retention or superseded by a re-index): nothing is written.
-    Flushes; the caller commits."""
+    one where it stored none); each read records the stream it was read on ("main", or "sub"
+    for the fall-back read of a failed main-stream read) and the frame size its box is in.
+    False when the track is gone (deleted by retention or superseded by a re-index): nothing
+    is written. Flushes; the caller commits."""
     if session.get(TrackRow, int(track_id)) is None:
         return False
     values = _plate_values(track_id, plate, crop_key)
     width_px, height_px = read_frame_size_px
     values["reads"] = [
-        read | {"stream": "main", "frame_size": [width_px, height_px]} for read in values["reads"]
+        read | {"stream": stream, "frame_size": [width_px, height_px]} for read in values["reads"]
     ]
     row = session.get(PlateRow, int(track_id))
     if row is None:

@@ -1,5 +1,6 @@
 """Main-stream plate views (#14): box mapping sub → main, the vehicle found again on the main
-frame, the main-stream legibility gate, and which views the track builder hands on."""
+frame, the main-stream legibility gate, which views the track builder hands on (reading none of
+them itself), and the fall-back read of their sub-stream crops."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from detect.main_stream_plates import (
     map_box,
     pad_box,
     read_in_vain_before,
+    read_sub_views,
     refine_box,
     sure_read,
 )
@@ -116,26 +118,38 @@ class UnsureSighter(RecordingSighter):
 BOXES = [(100.0 + 8 * i, 150.0, 230.0 + 8 * i, 240.0) for i in range(8)]  # 130×90 px, moving
 
 
-def test_a_main_source_camera_hands_its_best_views_on() -> None:
-    builder = TrackBuilder("cam-1", ColourEmbedder(), plate_reader=UnsureSighter())
-    builder.plate_source = "main"
-    observe_car(builder, BOXES)
-    (record,) = builder.finalise(builder.end([7]))
-    assert record.plate is not None  # the sub-stream read stays the fall-back
-    assert 1 <= len(record.plate_views) <= 3
-    assert record.plate_views[0].at == record.best_shot_at  # best view first
-    assert all(v.frame_size_px == SUB for v in record.plate_views)
-    assert all(v.crop.shape[:2] == (90, 130) for v in record.plate_views)
-
-
-def test_a_sub_source_camera_or_a_sure_sub_read_hands_nothing_on() -> None:
-    for source, sighter in (("sub", UnsureSighter()), ("main", RecordingSighter())):
+def test_a_main_source_camera_hands_its_best_views_on_and_reads_none() -> None:
+    for sighter in (UnsureSighter(), RecordingSighter()):  # unsure or sure: no sub read
         builder = TrackBuilder("cam-1", ColourEmbedder(), plate_reader=sighter)
-        builder.plate_source = source  # type: ignore[assignment]
+        builder.plate_source = "main"
         observe_car(builder, BOXES)
         (record,) = builder.finalise(builder.end([7]))
-        assert record.plate is not None
-        assert record.plate_views == ()
+        assert sighter.crop_sizes == []  # one read per vehicle: the main stream's
+        assert record.plate is None
+        assert 1 <= len(record.plate_views) <= 3
+        assert record.plate_views[0].at == record.best_shot_at  # best view first
+        assert all(v.frame_size_px == SUB for v in record.plate_views)
+        assert all(v.crop.shape[:2] == (90, 130) for v in record.plate_views)
+
+
+def test_a_sub_source_camera_reads_at_once_and_hands_nothing_on() -> None:
+    sighter = UnsureSighter()
+    builder = TrackBuilder("cam-1", ColourEmbedder(), plate_reader=sighter)
+    observe_car(builder, BOXES)
+    (record,) = builder.finalise(builder.end([7]))
+    assert record.plate is not None and sighter.crop_sizes
+    assert record.plate_views == ()
+
+
+def test_the_fall_back_reads_the_legible_sub_crops_with_their_origin() -> None:
+    sighter = RecordingSighter()
+    near = PlateView(T0, (100.0, 150.0, 230.0, 240.0), SUB, np.zeros((90, 130, 3), np.uint8))
+    far = PlateView(T0, (300.0, 150.0, 370.0, 200.0), SUB, np.zeros((50, 70, 3), np.uint8))
+    plate = read_sub_views([far, near], sighter)
+    assert sighter.crop_sizes == [(130, 90)]  # the 70 px view is under the sub stream's gate
+    assert plate is not None and plate.text == "京A12345"
+    assert plate.reads[0].box_xyxy_px[:2] == (100.0, 150.0)  # in the analysed frame's pixels
+    assert read_sub_views([far], RecordingSighter()) is None
 
 
 def test_a_vehicle_too_small_for_the_sub_stream_is_still_handed_on() -> None:

@@ -1,6 +1,7 @@
 """Motion-blur removal for plate reading (detect/plate_deblur.py): the cepstral estimate finds a
 line blur's length and direction, Wiener deconvolution undoes it, and the reader's second look
-(`PlateSearch.deblur`) reads plates that the first look misreads or misses. Blurs are made
+(`PlateSearch.deblur`) reads plates that the first look misreads or misses, and is not taken
+where the first look found no plate-like line at all (`deblur_needs_line`). Blurs are made
 with plain box kernels (cv2.filter2D), not the module's own kernel; the plates are rendered
 GA 36 plates on a synthetic car rear (tests/detect/test_plate_search.py)."""
 
@@ -14,11 +15,13 @@ import cv2
 import numpy as np
 import pytest
 
+from detect import plate_reader
 from detect.ocr import OCR_MODEL_NAMES
 from detect.plate_deblur import MotionBlur, deblur, estimate_motion_blur, line_kernel
 from detect.plate_reader import DEFAULT_SEARCH, PlateReader
 from models.build import ensure_models
 from models.registry import default_cache_dir
+from sample_streams.plate_scenes import HOSTS, host_vehicle
 from skynet.settings import Settings
 from tests.detect.test_plate_search import vehicle_with_plate
 
@@ -106,3 +109,26 @@ def test_an_operator_can_turn_the_second_look_off(monkeypatch: pytest.MonkeyPatc
     assert Settings().plate_deblur is True and DEFAULT_SEARCH.deblur is True
     monkeypatch.setenv("SKYNET_PLATE_DEBLUR", "false")
     assert Settings().plate_deblur is False
+
+
+def test_a_vehicle_without_a_plate_like_line_gets_no_second_look(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dog.jpg's pickup (no plate; front bumper at 2×, a main-stream-sized crop): the first
+    look finds no plate-like line, so the default reader estimates no blur and reads nothing;
+    a reader taking the second look after every unsure first look pays for it in vain."""
+    pickup = host_vehicle(next(h for h in HOSTS if h.name == "pickup_front"), 2.0)
+    looks: list[tuple[int, ...]] = []
+    estimate = plate_reader.estimate_motion_blur
+
+    def counted(image: np.ndarray) -> object:
+        looks.append(image.shape)
+        return estimate(image)
+
+    monkeypatch.setattr(plate_reader, "estimate_motion_blur", counted)
+    assert DEFAULT_SEARCH.deblur_needs_line is True
+    assert PlateReader.from_model_cache(cache).read(pickup, T0) is None
+    assert looks == []
+    always = replace(DEFAULT_SEARCH, deblur_needs_line=False)
+    assert PlateReader.from_model_cache(cache, search=always).read(pickup, T0) is None
+    assert len(looks) == 1
