@@ -115,22 +115,26 @@ def follow(job_id: str) -> ReindexProgress:
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         TaskProgressColumn(),
-        TextColumn("{task.completed:.0f}/{task.total:.0f} segments · {task.fields[speed]}"),
+        TextColumn("{task.fields[segments]} segments · {task.fields[speed]}"),
         TextColumn("ETA {task.fields[eta]}"),
     )
     progress = _load(job_id)
     with Progress(*columns, console=console) as bar:
-        task = bar.add_task(job_id[:8], total=max(progress.units.total, 1), speed="–", eta="–")
+        task = bar.add_task(job_id[:8], total=1, segments="", speed="–", eta="–")
         while True:
             units = progress.units
+            finished = units.done + units.skipped
+            ended = progress.job.state not in ("queued", "running")
+            # a job with no segments has nothing left to do once it ended: a full bar, "0/0"
             bar.update(
                 task,
                 total=max(units.total, 1),
-                completed=units.done + units.skipped,
+                completed=1 if units.total == 0 and ended else finished,
+                segments=f"{finished}/{units.total}",
                 speed=_rate(progress),
                 eta=_duration(progress.eta_s),
             )
-            if progress.job.state not in ("queued", "running"):
+            if ended:
                 return progress
             time.sleep(FOLLOW_EVERY_S)
             progress = _load(job_id)
@@ -147,6 +151,7 @@ def jobs_show(
 
 def _change(job_id: str, verb: str) -> None:
     from index.catalog import append_audit
+    from index.catalog.jobs import job_state_phrase
     from index.catalog.reindex import cancel_job, pause_job, resume_job
 
     action = {"pause": pause_job, "resume": resume_job, "cancel": cancel_job}[verb]
@@ -159,10 +164,11 @@ def _change(job_id: str, verb: str) -> None:
             )  # fmt: skip
         session.commit()
     progress = _load(job_id)
+    state = job_state_phrase(progress.job.state)
     if not changed:
-        console.print(f"[yellow]job {job_id} is {progress.job.state}: nothing to {verb}[/yellow]")
+        console.print(f"[yellow]job {job_id} {state}: nothing to {verb}[/yellow]")
         raise typer.Exit(1)
-    console.print(f"job {job_id} is {progress.job.state}")
+    console.print(f"job {job_id} {state}")
 
 
 @jobs.command("pause")

@@ -23,6 +23,16 @@ from index.catalog.values import JobRecord
 
 LIVE_JOB_STATES = ("queued", "running")
 FINISHED_JOB_STATES = ("succeeded", "failed", "cancelled")
+_STATE_PHRASES = {
+    "succeeded": "has succeeded",
+    "failed": "has failed",
+    "cancelled": "was cancelled",
+}
+
+
+def job_state_phrase(state: str) -> str:
+    """How a message says a job is in `state`: "is running", "is paused", "has succeeded"."""
+    return _STATE_PHRASES.get(state, f"is {state}")
 
 
 def _job_record(row: JobRow) -> JobRecord:

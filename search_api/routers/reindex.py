@@ -16,6 +16,7 @@ from fastapi import APIRouter, Query, status
 
 from detect.registry import DETECTOR_BACKENDS
 from index.catalog import Principal, Session, append_audit
+from index.catalog.jobs import job_state_phrase
 from index.catalog.reindex import (
     REINDEX_JOB_KIND,
     cancel_job,
@@ -167,7 +168,8 @@ def _change(
 ) -> ReindexJobOut:
     progress = visible_job(session, principal, job_id)
     if not change(session, job_id):
-        raise Conflict(f"re-index job {job_id!r} is {progress.job.state}: cannot {verb} it")
+        state = job_state_phrase(progress.job.state)
+        raise Conflict(f"re-index job {job_id!r} {state}: cannot {verb} it")
     append_audit(
         session, principal=principal.name, role=principal.role, action=f"job_{verb}",
         target=f"job:{job_id}",

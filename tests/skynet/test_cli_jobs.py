@@ -70,7 +70,7 @@ def test_reindex_run_then_jobs_and_versions_commands(data_dir: Path):
     shown = runner.invoke(app, ["jobs", "show", job_id], env=ENV)
     assert shown.exit_code == 0 and "embedder: mobilenetv2-embedder-int8" in shown.output
     paused = runner.invoke(app, ["jobs", "pause", job_id], env=ENV)
-    assert paused.exit_code == 1 and "is succeeded: nothing to pause" in paused.output
+    assert paused.exit_code == 1 and "has succeeded: nothing to pause" in paused.output
 
     versions = runner.invoke(app, ["index", "versions"], env=ENV)
     assert versions.exit_code == 0, versions.output
