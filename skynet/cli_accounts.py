@@ -12,9 +12,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.orm import Session
 
-from skynet.cli_catalog import catalog_sessions
+from skynet.cli_catalog import audit_cli_change, catalog_sessions
 from skynet.settings import Settings
 
 users = typer.Typer(
@@ -27,16 +26,6 @@ ROLES_HELP = "admin, investigator, city_manager, operator, auditor or viewer"
 
 def cli_principal() -> str:
     return f"cli:{getpass.getuser()}"
-
-
-def _audit(session: Session, action: str, target: str, **filters: object) -> None:
-    """Audit an admin change in the transaction that makes it."""
-    from index.catalog import append_audit
-
-    append_audit(
-        session, principal=cli_principal(), role="admin", action=action, target=target,
-        filters=filters,
-    )  # fmt: skip
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -74,7 +63,7 @@ def user_add(
             user = create_user(session, name, role, hash_password(password))
         except ValueError as error:
             raise typer.BadParameter(str(error)) from error
-        _audit(session, "user_create", f"user:{name}", role=role)
+        audit_cli_change(session, "user_create", f"user:{name}", role=role)
         session.commit()
     console.print(f"user {user.name} ({user.role}) added; grant cameras with skynet user grant")
 
@@ -109,7 +98,7 @@ def user_disable(name: Annotated[str, typer.Argument(help="sign-in name")]) -> N
             disable_user(session, name)
         except LookupError as error:
             raise typer.BadParameter(f"NAME: {error}") from error
-        _audit(session, "user_disable", f"user:{name}")
+        audit_cli_change(session, "user_disable", f"user:{name}")
         session.commit()
     console.print(f"user {name} disabled; its sessions are revoked")
 
@@ -129,7 +118,7 @@ def user_passwd(
             set_password_hash(session, name, hash_password(password))
         except LookupError as error:
             raise typer.BadParameter(f"NAME: {error}") from error
-        _audit(session, "user_password", f"user:{name}")
+        audit_cli_change(session, "user_password", f"user:{name}")
         session.commit()
     console.print(f"password of {name} changed; its sessions are revoked")
 
@@ -179,7 +168,7 @@ def user_grant(
         what = [c or (f"group:{g}" if g else "all cameras") for c, g in targets]
         holder_kind = "key" if key else "user"
         action = "grant_remove" if revoke else "grant_add"
-        _audit(session, action, f"{holder_kind}:{name}", cameras=what)
+        audit_cli_change(session, action, f"{holder_kind}:{name}", cameras=what)
         session.commit()
     console.print(f"{name} now sees: {now}")
 
@@ -197,7 +186,7 @@ def group_add(
             create_camera_group(session, name, description)
         except ValueError as error:
             raise typer.BadParameter(str(error)) from error
-        _audit(session, "camera_group_create", f"group:{name}")
+        audit_cli_change(session, "camera_group_create", f"group:{name}")
         session.commit()
     console.print(f"camera group {name} added")
 
@@ -230,7 +219,7 @@ def group_assign(
             set_camera_group(session, camera_id, group)
         except LookupError as error:
             raise typer.BadParameter(str(error)) from error
-        _audit(session, "camera_group_assign", f"camera:{camera_id}", group=group)
+        audit_cli_change(session, "camera_group_assign", f"camera:{camera_id}", group=group)
         session.commit()
     console.print(f"camera {camera_id} is in {'no group' if group is None else group}")
 

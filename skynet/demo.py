@@ -23,6 +23,7 @@ from detect.detector import BatchDetector
 from detect.query import largest_object
 from index.catalog import (
     Session,
+    api_key_named,
     create_api_key,
     create_case,
     get_camera,
@@ -33,6 +34,7 @@ from index.catalog.values import CameraSpec
 from ingest.stream import open_input
 from sample_streams.footage import build_cameras
 from sample_streams.server import RtspServer, StreamUrls
+from skynet.cli_catalog import audit_cli_change
 from skynet.runtime import Runtime
 from skynet.settings import Settings
 
@@ -245,7 +247,7 @@ def ingest_search_and_serve(
     settings = runtime.settings
     runtime.serve_api()
     with runtime.sessions() as session:
-        api_key = create_api_key(session, DEMO_KEY_NAME, "investigator", None)
+        api_key = issue_demo_key(session)
         case_id = create_case(session, "Demo: find this person", DEMO_KEY_NAME)
         session.commit()
     for spec in cameras:
@@ -295,6 +297,23 @@ def ingest_search_and_serve(
         with contextlib.suppress(KeyboardInterrupt):
             (stop_serving or threading.Event()).wait()
     return code
+
+
+def issue_demo_key(session: Session) -> str:
+    """The demo's own investigator key (its plaintext), audited as `skynet api-key create`."""
+    api_key = create_api_key(session, DEMO_KEY_NAME, "investigator", None)
+    made = api_key_named(session, DEMO_KEY_NAME)
+    assert made is not None
+    audit_cli_change(session, "key_create", f"key:{made.id}")
+    return api_key
+
+
+def revoke_demo_key(session: Session) -> None:
+    """Revoke the demo's key, audited as `skynet api-key revoke` (nothing when none is active)."""
+    active = api_key_named(session, DEMO_KEY_NAME)
+    revoke_api_key(session, DEMO_KEY_NAME)
+    if active is not None:
+        audit_cli_change(session, "key_revoke", f"key:{active.id}")
 
 
 def sample_camera(session: Session, camera_id: str, stream: StreamUrls) -> CameraSpec:
@@ -354,7 +373,7 @@ def pause_and_revoke(runtime: Runtime, cameras: list[CameraSpec], console: Conso
             paused = with_enabled(session, spec, enabled=False)
             if paused is not None:
                 upsert_camera(session, paused)
-        revoke_api_key(session, DEMO_KEY_NAME)
+        revoke_demo_key(session)
         session.commit()
     names = ", ".join(spec.id for spec in cameras)
     console.print(
