@@ -72,6 +72,13 @@ def port_in_use(host: str, port: int) -> bool:
     return False
 
 
+def refuse_taken_port(host: str, port: int, hint: str) -> None:
+    """Exit (2) naming host:port when something listens there; call it before opening anything."""
+    if port_in_use(host, port):
+        console.print(f"[red]cannot start: {host}:{port} is in use ({hint})[/red]")
+        raise typer.Exit(2)
+
+
 @app.command()
 def serve() -> None:
     """Run ingest for the catalog's cameras and the API until SIGTERM or Ctrl-C."""
@@ -83,12 +90,11 @@ def serve() -> None:
     )
     settings = Settings()
     # before any camera is opened: a second serve would ingest them too, then fail to listen
-    if port_in_use(settings.api_host, settings.api_port):
-        console.print(
-            f"[red]cannot start: {settings.api_host}:{settings.api_port} is in use (another "
-            "`skynet serve` or the demo? SKYNET_API_PORT picks another port)[/red]"
-        )
-        raise typer.Exit(2)
+    refuse_taken_port(
+        settings.api_host,
+        settings.api_port,
+        "another `skynet serve` or the demo? SKYNET_API_PORT picks another port",
+    )
     try:
         runtime = Runtime.build(settings)
     except MetricError as error:  # a re-ID metric of another vector space (issue #16)
@@ -134,8 +140,13 @@ def demo(
     # SIGTERM stops the demo as Ctrl-C does, so its RTSP server and ffmpeg feeders (each in
     # their own session, out of reach of the terminal's signals) are stopped by PID.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    settings = demo_settings(port)
+    if port:  # before the sample footage, RTSP server and cameras: as `skynet serve` refuses
+        refuse_taken_port(
+            settings.api_host, port, "`skynet serve` or another demo? --port 0 takes a free one"
+        )
     try:
-        code = run_demo(demo_settings(port), DemoOptions(cameras, seconds, serve, fresh), console)
+        code = run_demo(settings, DemoOptions(cameras, seconds, serve, fresh), console)
     except DemoError as error:
         raise typer.BadParameter(str(error)) from error
     raise typer.Exit(code)
