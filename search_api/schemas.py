@@ -371,10 +371,16 @@ class TrackSearchRequest(SearchFiltersIn, AccessIn):
     top_k: int = Field(default=20, ge=1, le=500)
 
 
+TEXT_TIMEZONE_DESCRIPTION = (
+    "IANA zone the text's times (今天, yesterday afternoon) are read in; null: the server's"
+    " SKYNET_TIMEZONE"
+)
+
+
 class TextSearchRequest(AccessIn):
     text: str = Field(min_length=1, max_length=500, examples=["穿白衣服的男子 今天 2号摄像头"])
     now: SearchTime | None = Field(default=None, description="reference time; default: now")
-    timezone: str = Field(default="UTC", description="IANA zone the text's times are in")
+    timezone: str | None = Field(default=None, description=TEXT_TIMEZONE_DESCRIPTION)
     top_k: int = Field(default=50, ge=1, le=1000)
 
 
@@ -472,7 +478,7 @@ class SearchJobRequest(SearchFiltersIn, AccessIn):
     kind: Literal["track", "attributes", "text"]
     track_id: CatalogId | None = None
     text: str | None = Field(default=None, max_length=500)
-    timezone: str = "UTC"
+    timezone: str | None = Field(default=None, description=TEXT_TIMEZONE_DESCRIPTION)
     top_k: int = Field(default=1000, ge=1, le=10_000)
 
     @model_validator(mode="after")

@@ -116,7 +116,8 @@ def start_search_job(
         classes = body.classes or list(same_kind(seed.class_name))  # as /search/track
         filters = body.model_copy(update={"classes": classes})
     elif body.kind == "text":
-        filters = parse_text(session, principal, str(body.text), datetime.now(UTC), body.timezone)
+        zone = body.timezone or context.default_timezone  # as /search/text
+        filters = parse_text(session, principal, str(body.text), datetime.now(UTC), zone)
         classes = filters.class_names or None
     spec = SearchSpec(
         query_type=f"job:{body.kind}",

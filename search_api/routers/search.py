@@ -255,7 +255,8 @@ def search_by_text(
 ) -> TextSearchResponse:
     """Chinese or English, e.g. "红色轿车", "white shirt black trousers", "昨天下午 2号摄像头"
     ("N号摄像头" / "camera N": the camera whose id, else whose name, ends in N)."""
-    parsed = parse_text(session, principal, body.text, body.now or datetime.now(UTC), body.timezone)
+    zone = body.timezone or context.default_timezone  # the site's zone unless the body names one
+    parsed = parse_text(session, principal, body.text, body.now or datetime.now(UTC), zone)
     if names_nothing(parsed):
         raise InvalidInput(
             f"text: nothing in {body.text!r} names a class, colour, camera, zone or time"

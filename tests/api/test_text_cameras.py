@@ -30,7 +30,7 @@ from tests.api_support import BASE_URL, empty_context
 
 API = "/api/v1"
 README = Path(__file__).resolve().parents[2] / "README.md"
-NOW = datetime(2026, 11, 20, 16, 0, tzinfo=UTC)
+NOW = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)  # 16:00 in the site zone (Asia/Shanghai)
 URL = "rtsp://127.0.0.1:8554/cam/main"
 ANYONE = Principal("ana", "investigator", None)
 
