@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from skynet.cli_accounts import add_account_commands
 from skynet.cli_audit import add_audit_commands
@@ -30,6 +29,7 @@ from skynet.cli_jobs import add_reindex_commands
 from skynet.cli_plates import plates
 from skynet.cli_reid import reid
 from skynet.cli_retention import retention
+from skynet.cli_tables import handle_column, whole_table
 from skynet.cli_watchlists import watchlists
 from skynet.cli_zones import zones
 from skynet.settings import Settings
@@ -202,17 +202,20 @@ def list_keys() -> None:
     """List API keys: id, name, role, cameras, created, expires, revoked (never the key)."""
     from index.catalog import list_api_keys
 
-    table = Table("name", "role", "cameras")
-    for title in ("created (UTC)", "revoked (UTC)", "expires (UTC)", "id"):
-        table.add_column(title, no_wrap=True)
     with catalog_sessions(Settings())() as session:
-        for info in list_api_keys(session):
-            cameras = "all" if info.camera_ids is None else ",".join(sorted(info.camera_ids))
-            created, revoked = utc_minute(info.created_at), utc_minute(info.revoked_at)
-            table.add_row(
-                info.name, info.role, cameras, created, revoked, utc_minute(info.expires_at),
-                str(info.id),
-            )  # fmt: skip
+        found = list_api_keys(session)
+    table = whole_table(
+        handle_column("name", (info.name for info in found)), "role", "cameras",
+        "created (UTC)", "revoked (UTC)", "expires (UTC)",
+        handle_column("id", (str(info.id) for info in found)),
+    )  # fmt: skip
+    for info in found:
+        cameras = "all" if info.camera_ids is None else ",".join(sorted(info.camera_ids))
+        created, revoked = utc_minute(info.created_at), utc_minute(info.revoked_at)
+        table.add_row(
+            info.name, info.role, cameras, created, revoked, utc_minute(info.expires_at),
+            str(info.id),
+        )  # fmt: skip
     console.print(table)
 
 
@@ -436,19 +439,22 @@ def camera_list() -> None:
     from index.catalog import list_cameras
     from index.catalog.values import redact_url
 
-    table = Table("id", "name", "main", "sub", "fps")
+    with catalog_sessions(Settings())() as session:
+        found = list_cameras(session)
+    table = whole_table(
+        handle_column("id", (spec.id for spec in found)), "name", "main", "sub", "fps"
+    )
     table.add_column("position", overflow="fold")  # never an ellipsis in place of digits
     for title in ("heading", "tiles", "enabled"):
         table.add_column(title)
-    with catalog_sessions(Settings())() as session:
-        for spec in list_cameras(session):
-            sub = redact_url(spec.sub_url) if spec.sub_url else "-"
-            heading = "-" if spec.heading_deg is None else f"{spec.heading_deg:g}"
-            position = "-" if spec.lat is None else f"{spec.lat!r},{spec.lon!r}"  # every digit
-            table.add_row(
-                spec.id, spec.name, redact_url(spec.main_url), sub, f"{spec.detect_fps:g}",
-                position, heading, spec.tiles, "yes" if spec.enabled else "paused",
-            )  # fmt: skip
+    for spec in found:
+        sub = redact_url(spec.sub_url) if spec.sub_url else "-"
+        heading = "-" if spec.heading_deg is None else f"{spec.heading_deg:g}"
+        position = "-" if spec.lat is None else f"{spec.lat!r},{spec.lon!r}"  # every digit
+        table.add_row(
+            spec.id, spec.name, redact_url(spec.main_url), sub, f"{spec.detect_fps:g}",
+            position, heading, spec.tiles, "yes" if spec.enabled else "paused",
+        )  # fmt: skip
     console.print(table)
 
 

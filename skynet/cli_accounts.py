@@ -11,9 +11,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from skynet.cli_catalog import audit_cli_change, catalog_sessions
+from skynet.cli_tables import handle_column, whole_table
 from skynet.settings import Settings
 
 users = typer.Typer(
@@ -76,10 +76,13 @@ def user_list() -> None:
     from index.catalog.accounts import list_users
     from index.catalog.grants import grants_of
 
-    table = Table("name", "role", "state", "cameras")
     now = datetime.now(UTC)
     with catalog_sessions(Settings())() as session:
-        for user in list_users(session):
+        found = list_users(session)
+        table = whole_table(
+            handle_column("name", (u.name for u in found)), "role", "state", "cameras"
+        )
+        for user in found:
             state = "disabled" if user.disabled_at else "active"
             if user.locked(now) and user.locked_until is not None:
                 state = f"locked until {user.locked_until:%Y-%m-%d %H:%M} UTC"
@@ -196,10 +199,11 @@ def group_list() -> None:
     """Camera groups and their cameras."""
     from index.catalog.camera_groups import list_camera_groups
 
-    table = Table("name", "description", "cameras")
     with catalog_sessions(Settings())() as session:
-        for made in list_camera_groups(session):
-            table.add_row(made.name, made.description, ", ".join(made.camera_ids) or "none")
+        found = list_camera_groups(session)
+    table = whole_table(handle_column("name", (g.name for g in found)), "description", "cameras")
+    for made in found:
+        table.add_row(made.name, made.description, ", ".join(made.camera_ids) or "none")
     console.print(table)
 
 

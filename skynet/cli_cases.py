@@ -10,9 +10,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Column, Table
 
 from skynet.cli_catalog import catalog_sessions
+from skynet.cli_tables import handle_column, whole_table
 from skynet.settings import Settings
 
 cases = typer.Typer(help="Cases: what person and plate searches and exports are filed under")
@@ -51,14 +51,18 @@ def case_list(
     """Cases, newest first: id, title, who opened it, when, closed."""
     from index.catalog import list_cases
 
-    # the whole id even on an 80-column terminal: it is what --case and close take
-    table = Table(Column("id", no_wrap=True), "title", "opened by", "opened (UTC)", "closed (UTC)")
     with catalog_sessions(Settings())() as session:
-        for case in list_cases(session, open_only):
-            closed = "-" if case.closed_at is None else f"{case.closed_at:%Y-%m-%d %H:%M}"
-            table.add_row(
-                case.id, case.title, case.created_by, f"{case.created_at:%Y-%m-%d %H:%M}", closed
-            )
+        found = list_cases(session, open_only)
+    # the whole id even on an 80-column terminal: it is what --case and close take
+    table = whole_table(
+        handle_column("id", (case.id for case in found)),
+        "title", "opened by", "opened (UTC)", "closed (UTC)",
+    )  # fmt: skip
+    for case in found:
+        closed = "-" if case.closed_at is None else f"{case.closed_at:%Y-%m-%d %H:%M}"
+        table.add_row(
+            case.id, case.title, case.created_by, f"{case.created_at:%Y-%m-%d %H:%M}", closed
+        )
     console.print(table)
 
 

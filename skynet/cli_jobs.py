@@ -14,12 +14,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
+from rich.console import Console, Group
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.progress_bar import ProgressBar
-from rich.table import Table
+from rich.text import Text
 
 from skynet.cli_catalog import catalog_sessions
+from skynet.cli_tables import handle_column, whole_table
 from skynet.settings import Settings
 
 if TYPE_CHECKING:
@@ -41,6 +42,35 @@ def _duration(seconds: float | None) -> str:
 def _rate(progress: ReindexProgress) -> str:
     rate = progress.footage_per_wall_s
     return "–" if rate is None else f"{rate:.1f}× real time"
+
+
+MIN_JOB_PREFIX = 4  # as git: a shorter prefix is too easily someone else's job
+
+
+def job_id_of(given: str) -> str:
+    """The job id `given` is, or uniquely starts (like a git commit); BadParameter naming an
+    unknown or ambiguous prefix."""
+    from index.catalog.jobs import get_job, job_ids_starting
+
+    with catalog_sessions(Settings())() as session:
+        if get_job(session, given) is not None:
+            return given
+        found = job_ids_starting(session, given, 3) if len(given) >= MIN_JOB_PREFIX else []
+    if len(found) == 1:
+        return found[0]
+    if found:
+        more = "" if len(found) < 3 else ", …"
+        raise typer.BadParameter(
+            f"job id prefix {given!r} is ambiguous ({', '.join(found[:2])}{more}):"
+            " give more of the id"
+        )
+    short = f" (a prefix needs {MIN_JOB_PREFIX}+ characters)" if len(given) < MIN_JOB_PREFIX else ""
+    raise typer.BadParameter(f"no job {given!r}{short}; see `skynet jobs list`")
+
+
+JobIdArgument = Annotated[
+    str, typer.Argument(help="the job's id or a unique prefix of it (4+ characters)")
+]
 
 
 def _load(job_id: str) -> ReindexProgress:
@@ -66,20 +96,25 @@ def jobs_list(
     with catalog_sessions(Settings())() as session:
         found = list_jobs(session, kind, limit)
         units = {j.id: unit_progress(session, j.id) for j in found if j.kind == "reindex"}
-    table = Table("id", "kind", "state", "progress", "segments", "speed", "ETA", "created")
+    # four columns, values stacked in their cells: the whole id fits an 80-column terminal
+    table = whole_table(
+        handle_column("id", (job.id for job in found)), "state, kind", "progress", "created (UTC)"
+    )
     for job in found:
         result = job.result or {}
         unit = units.get(job.id)
         rate = result.get("footage_per_wall_s")
-        table.add_row(
-            job.id,
-            job.kind,
-            job.state,
-            ProgressBar(total=1.0, completed=job.progress, width=20),
-            "" if unit is None else f"{unit.done + unit.skipped}/{unit.total}",
+        figures = [
+            "" if unit is None else f"{unit.done + unit.skipped}/{unit.total} segments",
             "" if rate is None else f"{rate:.1f}×",
-            _duration(result.get("eta_s")) if job.state == "running" else "",
-            f"{job.created_at:%Y-%m-%d %H:%M:%S}",
+            f"ETA {_duration(result.get('eta_s'))}" if job.state == "running" else "",
+        ]
+        progress = Group(
+            *(Text(figure) for figure in figures if figure),
+            ProgressBar(total=1.0, completed=job.progress, width=12),
+        )
+        table.add_row(
+            job.id, f"{job.state}\n{job.kind}", progress, f"{job.created_at:%Y-%m-%d\n%H:%M:%S}"
         )
     console.print(table)
 
@@ -142,11 +177,12 @@ def follow(job_id: str) -> ReindexProgress:
 
 @jobs.command("show")
 def jobs_show(
-    job_id: str,
+    job_id: JobIdArgument,
     watch: Annotated[bool, typer.Option("--follow", help="live progress until it ends")] = False,
 ) -> None:
     """A job's request, segments, speed, ETA and the segments it skipped (and why)."""
-    _show(follow(job_id) if watch else _load(job_id))
+    full_id = job_id_of(job_id)
+    _show(follow(full_id) if watch else _load(full_id))
 
 
 def _change(job_id: str, verb: str) -> None:
@@ -172,21 +208,21 @@ def _change(job_id: str, verb: str) -> None:
 
 
 @jobs.command("pause")
-def jobs_pause(job_id: str) -> None:
+def jobs_pause(job_id: JobIdArgument) -> None:
     """Pause a job after the segments in flight (resume goes on from there)."""
-    _change(job_id, "pause")
+    _change(job_id_of(job_id), "pause")
 
 
 @jobs.command("resume")
-def jobs_resume(job_id: str) -> None:
+def jobs_resume(job_id: JobIdArgument) -> None:
     """Queue a paused job again: the next runner goes on with its pending segments."""
-    _change(job_id, "resume")
+    _change(job_id_of(job_id), "resume")
 
 
 @jobs.command("cancel")
-def jobs_cancel(job_id: str) -> None:
+def jobs_cancel(job_id: JobIdArgument) -> None:
     """Cancel a job (what it stored stays; its version is never switched live)."""
-    _change(job_id, "cancel")
+    _change(job_id_of(job_id), "cancel")
 
 
 def reindex(
@@ -258,7 +294,10 @@ def index_versions() -> None:
 
     with catalog_sessions(Settings())() as session:
         found = versions(session)
-    table = Table("version", "state", "detector", "embedder", "created", "switched")
+    table = whole_table(
+        handle_column("version", (v.version for v in found)),
+        "state", "detector", "embedder", "created", "switched",
+    )  # fmt: skip
     for v in found:
         switched = "" if v.switched_at is None else f"{v.switched_at:%Y-%m-%d %H:%M}"
         table.add_row(

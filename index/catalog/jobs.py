@@ -74,6 +74,17 @@ def get_job(session: Session, job_id: str) -> JobRecord | None:
     return None if row is None else _job_record(row)
 
 
+def job_ids_starting(session: Session, prefix: str, limit: int) -> list[str]:
+    """Ids of jobs whose id starts with `prefix` (at most `limit`, in id order)."""
+    statement = (
+        select(JobRow.id)
+        .where(JobRow.id.startswith(prefix, autoescape=True))
+        .order_by(JobRow.id)
+        .limit(limit)
+    )
+    return list(session.scalars(statement))
+
+
 def create_held_job(
     session: Session, kind: str, owner: str, params: Mapping[str, Any], runner_id: str
 ) -> str:

@@ -1,0 +1,100 @@
+"""What one command prints and another takes is shown whole on an 80-column terminal (job ids,
+index versions, API key names and ids, user and camera names), and the job commands take a
+unique prefix of a job id like git (first-user check: `jobs list` printed '7496e31…', which
+`jobs show` refused). On a real SQLite catalog, through the CLI as a user runs it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from index.catalog import create_api_key
+from index.catalog.jobs import create_job
+from index.catalog.reindex import REINDEX_JOB_KIND, add_index_version
+from skynet import cli, cli_accounts, cli_jobs
+from skynet.cli import app
+from skynet.cli_catalog import catalog_sessions
+from skynet.settings import Settings
+
+NARROW = {"COLUMNS": "80"}
+FIRST, SECOND = "7496e31a" + "0" * 24, "7496e31b" + "1" * 24  # share the prefix 7496e31
+VERSION = "reid-9f3c2a7d41e6-on-3f2a9c1e-d1280"  # a re-ID metric's index version
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args), env=NARROW)
+    return result.exit_code, result.output
+
+
+def fits_80_columns(output: str) -> bool:
+    return all(len(line) <= 80 for line in output.splitlines())
+
+
+@pytest.fixture
+def catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Two re-index jobs whose ids share 7 characters, a long index version, a long key name."""
+    monkeypatch.setenv("SKYNET_DATA_DIR", str(tmp_path))
+    ids = iter([uuid.UUID(FIRST), uuid.UUID(SECOND)])
+    monkeypatch.setattr(uuid, "uuid4", lambda: next(ids))
+    with catalog_sessions(Settings())() as session:
+        for _ in range(2):
+            create_job(session, REINDEX_JOB_KIND, {"camera_ids": ["gate-north-entrance-1"]})
+        add_index_version(session, VERSION, "yolov8n-int8", "mobilenetv2-embedder-int8", 64)
+        create_api_key(session, "night-shift-control-room-dashboard", "viewer", None)
+        session.commit()
+    monkeypatch.undo()  # uuid4 as it was
+    monkeypatch.setenv("SKYNET_DATA_DIR", str(tmp_path))
+    for module in (cli, cli_jobs, cli_accounts):  # tests/conftest.py fixed them at 200 columns
+        monkeypatch.setattr(module, "console", Console(width=80))
+    yield
+
+
+def test_jobs_list_shows_whole_ids_that_jobs_show_takes(catalog: None) -> None:
+    code, listed = run("jobs", "list")
+    assert code == 0 and FIRST in listed and SECOND in listed, listed
+    assert "…" not in listed and fits_80_columns(listed), listed
+    code, shown = run("jobs", "show", FIRST)
+    assert code == 0 and f"job {FIRST}  reindex  queued" in shown, shown
+
+
+def test_job_commands_take_a_unique_prefix(catalog: None) -> None:
+    code, shown = run("jobs", "show", "7496e31a")
+    assert code == 0 and f"job {FIRST}  reindex  queued" in shown, shown
+    code, cancelled = run("jobs", "cancel", "7496e31b")
+    assert code == 0 and f"job {SECOND} was cancelled" in cancelled, cancelled
+    code, paused = run("jobs", "pause", "7496e31a")
+    assert code == 0 and f"job {FIRST} is paused" in paused, paused
+
+
+def test_ambiguous_short_and_unknown_prefixes_are_refused_by_name(catalog: None) -> None:
+    code, output = run("jobs", "show", "7496e31")
+    assert code == 2 and "'7496e31' is ambiguous" in output, output
+    assert FIRST in " ".join(output.split()) or FIRST[:30] in output
+    code, output = run("jobs", "pause", "749")
+    assert code == 2 and "no job '749' (a prefix needs 4+ characters)" in output, output
+    code, output = run("jobs", "resume", "ffff0")
+    assert code == 2 and "no job 'ffff0'; see `skynet jobs list`" in output, output
+    code, listed = run("jobs", "list")
+    assert listed.count("queued") == 2  # nothing was changed by a refused command
+
+
+def test_index_versions_shows_the_version_that_switch_and_retire_take(catalog: None) -> None:
+    code, listed = run("index", "versions")
+    assert code == 0 and VERSION in listed and "…" not in listed, listed
+    assert fits_80_columns(listed), listed
+    code, output = run("index", "retire", VERSION)
+    assert "no such" not in output and VERSION in output, output  # the printed name is taken
+
+
+def test_api_key_list_shows_whole_names_that_revoke_takes(catalog: None) -> None:
+    code, listed = run("api-key", "list")
+    name = "night-shift-control-room-dashboard"
+    assert code == 0 and name in listed and "…" not in listed, listed
+    assert fits_80_columns(listed), listed
+    code, revoked = run("api-key", "revoke", name)
+    assert code == 0 and f"revoked 1 key(s) named '{name}'" in revoked, revoked
