@@ -5,13 +5,15 @@ in UTC while events, zone schedules and the rest of the product use the site's z
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
 
-from index.catalog import create_api_key, create_case
+from index.catalog import create_api_key, create_case, get_job
 from search_api.app import create_app
 from search_api.context import ApiContext
 from tests.api_support import BASE_URL, empty_context
@@ -28,7 +30,7 @@ def context(tmp_path_factory: pytest.TempPathFactory) -> ApiContext:
 
 def client_of(context: ApiContext) -> Iterator[tuple[TestClient, dict[str, str]]]:
     with context.sessions() as session:
-        key = create_api_key(session, f"ana-{context.default_timezone}", "investigator")
+        key = create_api_key(session, f"ana-{uuid.uuid4().hex[:8]}", "investigator")
         case_id = create_case(session, "Timezone case", "ana")
         session.commit()
     with TestClient(create_app(context), base_url=BASE_URL) as client:
@@ -63,3 +65,22 @@ def test_the_default_follows_the_configured_site_zone(context: ApiContext) -> No
     for client, body in client_of(berlin):
         start, _ = parsed_window(client, body, text="红色轿车 今天")
         assert utc(start) == datetime(2026, 11, 19, 23, tzinfo=UTC)  # Berlin's midnight (UTC+1)
+
+
+def test_a_text_search_job_reads_today_in_the_site_zone_too(context: ApiContext) -> None:
+    for client, body in client_of(context):
+        started = client.post(
+            f"{API}/jobs/search",
+            json={"kind": "text", "text": "红色轿车 今天", "case_id": body["case_id"],
+                  "purpose": body["purpose"]},
+        )  # fmt: skip
+        assert started.status_code == 202, started.text
+        with context.sessions() as session:
+            job = get_job(session, started.json()["id"])
+        assert job is not None
+        start = utc(job.params["filters"]["start"])
+        now = datetime.now(UTC)  # a job reads "today" at the time it is started
+        site_midnight = now.astimezone(ZoneInfo("Asia/Shanghai")).replace(
+            hour=0, minute=0, second=0, microsecond=0
+        )
+        assert start == site_midnight.astimezone(UTC), job.params
