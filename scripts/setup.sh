@@ -6,6 +6,8 @@
 #                ultralytics backend's tests use: `make test` passes it, `make demo` does not.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# No pip wheel cache: the CUDA torch wheels alone would add GBs to a disk that CI may have little of.
+export PIP_NO_CACHE_DIR=1
 
 WITH_YOLO=0
 for arg in "$@"; do
@@ -42,6 +44,7 @@ install_apt() {
   log "apt-get install ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt-get clean  # the downloaded .debs (GBs) are not needed once installed
 }
 
 install_python() {

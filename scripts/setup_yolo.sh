@@ -4,6 +4,8 @@
 # About 3 minutes and 5.6 GB on a fresh machine; a no-op once the stamp matches.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# No pip wheel cache: the CUDA torch wheels alone would add GBs to a disk that CI may have little of.
+export PIP_NO_CACHE_DIR=1
 
 PYTHON=${PYTHON:-python3}
 VENV=.venv-yolo
