@@ -24,6 +24,7 @@ from detect.query import largest_object
 from index.catalog import (
     Session,
     api_key_named,
+    append_audit,
     create_api_key,
     create_case,
     get_camera,
@@ -248,10 +249,9 @@ def ingest_search_and_serve(
     runtime.serve_api()
     with runtime.sessions() as session:
         api_key = issue_demo_key(session)
-        case_id = create_case(session, "Demo: find this person", DEMO_KEY_NAME)
+        case_id = open_demo_case(session)
         session.commit()
-    for spec in cameras:
-        runtime.add_camera(spec)
+    set_enabled(runtime, cameras, enabled=True)
     first_camera = cameras[0].id
     with ThreadPoolExecutor(max_workers=1) as grabber:
         # the query: a person seen later in the ingested period, as a witness photo would be
@@ -308,6 +308,17 @@ def issue_demo_key(session: Session) -> str:
     return api_key
 
 
+def open_demo_case(session: Session) -> str:
+    """The case the demo's search runs under, opened for the demo's key and audited as the API
+    audits `POST /cases` by that key."""
+    case_id = create_case(session, "Demo: find this person", DEMO_KEY_NAME)
+    append_audit(
+        session, principal=DEMO_KEY_NAME, role="investigator", action="open_case",
+        case_id=case_id, target=f"case:{case_id}",
+    )  # fmt: skip
+    return case_id
+
+
 def revoke_demo_key(session: Session) -> None:
     """Revoke the demo's key, audited as `skynet api-key revoke` (nothing when none is active)."""
     active = api_key_named(session, DEMO_KEY_NAME)
@@ -332,7 +343,9 @@ def stage_sample_cameras(session: Session, urls: dict[str, StreamUrls]) -> list[
     sample_streams serve`, since stopped) would otherwise be opened there at start-up."""
     cameras = [sample_camera(session, camera_id, urls[camera_id]) for camera_id in urls]
     for spec in cameras:
+        action = "camera_update" if get_camera(session, spec.id) else "camera_add"
         upsert_camera(session, dataclasses.replace(spec, enabled=False))
+        audit_cli_change(session, action, f"camera:{spec.id}", main_url=spec.main_url)
     session.commit()
     return cameras
 
@@ -351,8 +364,17 @@ def set_enabled(runtime: Runtime, cameras: list[CameraSpec], *, enabled: bool) -
     for spec in cameras:
         with runtime.sessions() as session:
             changed = with_enabled(session, spec, enabled=enabled)
-        if changed is not None:
-            runtime.add_camera(changed)
+            if changed is None:
+                continue
+            upsert_camera(session, changed)
+            audit_cli_change(session, camera_switch(enabled), f"camera:{spec.id}")
+            session.commit()
+        runtime.apply_cameras()
+
+
+def camera_switch(enabled: bool) -> str:
+    """The audit action of pausing or resuming a camera (the CLI's and the API's name)."""
+    return "camera_resume" if enabled else "camera_pause"
 
 
 def wait_for_uploads(runtime: Runtime, cameras: list[CameraSpec], console: Console) -> None:
@@ -373,6 +395,7 @@ def pause_and_revoke(runtime: Runtime, cameras: list[CameraSpec], console: Conso
             paused = with_enabled(session, spec, enabled=False)
             if paused is not None:
                 upsert_camera(session, paused)
+                audit_cli_change(session, camera_switch(False), f"camera:{spec.id}")
         revoke_demo_key(session)
         session.commit()
     names = ", ".join(spec.id for spec in cameras)

@@ -317,6 +317,10 @@ class Runtime:
         with self.sessions() as session:
             upsert_camera(session, spec)
             session.commit()
+        self.apply_cameras()
+
+    def apply_cameras(self) -> None:
+        """Start, change or stop cameras now to match the catalog (else the next poll does)."""
         if self.supervisor is not None:
             self.supervisor.reconcile()
 

@@ -19,6 +19,7 @@ import pytest
 from rich.console import Console
 
 from index.catalog import (
+    audit_entries,
     create_api_key,
     init_catalog,
     list_cameras,
@@ -27,7 +28,14 @@ from index.catalog import (
     session_factory,
 )
 from sample_streams.footage import GOP_S
-from skynet.demo import DemoError, DemoOptions, clear_stored_data, free_port, run_demo
+from skynet.demo import (
+    DEMO_KEY_NAME,
+    DemoError,
+    DemoOptions,
+    clear_stored_data,
+    free_port,
+    run_demo,
+)
 from skynet.settings import Settings
 from tests.servers.rtsp import REPO_ROOT
 from tests.waiting import wait_for
@@ -37,6 +45,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 # rank, track, camera, class, from, to, score (the rank and the score are captured)
 HIT_ROW = re.compile(r"^│ (\d+) +│ \d+ +│ cam1 +│ person +│ [\d:]{8} +│ [\d:]{8} +│ (0\.\d+)", re.M)
 HIT_LINK = re.compile(r"^#(\d+) (thumbnail|clip) +(\S+)$", re.MULTILINE)
+# the demo's changes to the catalog (the search and the link fetches are audited too)
+CHANGES = {"camera_add", "key_create", "open_case", "camera_resume", "camera_pause", "key_revoke"}
 
 
 def test_demo_searches_with_a_person_crop_and_serves_the_hit_links(tmp_path: Path) -> None:
@@ -97,6 +107,22 @@ def test_demo_searches_with_a_person_crop_and_serves_the_hit_links(tmp_path: Pat
     assert exit_codes == [0]
     with pytest.raises(httpx.ConnectError):  # told to stop, the demo took its API down
         httpx.get(f"{settings.api_base_url}/api/v1/healthz", timeout=5)
+    # every change the demo made to the catalog is in the audit chain, in order, under the
+    # action names the CLI and the API use (first-user check: the case and cameras were not)
+    with session_factory(init_catalog(settings.catalog_url))() as session:
+        entries = audit_entries(session)
+    changes = [(e.action, str(e.target).split(":")[0]) for e in entries if e.action in CHANGES]
+    case = next(e for e in entries if e.action == "open_case")
+    assert (case.principal, case.role, case.target) == (
+        DEMO_KEY_NAME, "investigator", f"case:{case.case_id}",
+    )  # fmt: skip
+    assert any(e.action == "search" and e.case_id == case.case_id for e in entries)
+    assert changes[:5] == [
+        ("camera_add", "camera"), ("key_create", "key"), ("open_case", "case"),
+        ("camera_resume", "camera"), ("camera_pause", "camera"),
+    ]  # fmt: skip
+    assert ("camera_resume", "camera") in changes[5:]  # serving after the search
+    assert changes[-2:] == [("camera_pause", "camera"), ("key_revoke", "key")]
 
 
 SKYNET = str(Path(sys.executable).with_name("skynet"))
