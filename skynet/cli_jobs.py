@@ -121,6 +121,7 @@ def jobs_list(
 
 def _show(progress: ReindexProgress) -> None:
     job, units = progress.job, progress.units
+    result = job.result or {}
     console.print(f"job {job.id}  {job.kind}  [bold]{job.state}[/bold]")
     for key, value in job.params.items():
         console.print(f"  {key}: {value}")
@@ -128,10 +129,9 @@ def _show(progress: ReindexProgress) -> None:
         f"  segments {units.done} done, {units.skipped} skipped, {units.pending} pending of"
         f" {units.total}; footage {_duration(units.finished_footage_s)} of"
         f" {_duration(units.footage_s)}; {units.tracks} tracks,"
-        f" {progress.tracks_replaced} replaced"
+        f" {progress.tracks_replaced} replaced, {result.get('plates_read', 0)} plates read"
     )
     console.print(f"  speed {_rate(progress)}, ETA {_duration(progress.eta_s)}")
-    result = job.result or {}
     if result.get("live_until"):
         console.print(
             f"  live cameras' segments ending after {result['live_until']} left out"

@@ -56,6 +56,7 @@ def test_reindex_run_then_jobs_and_versions_commands(data_dir: Path):
     assert counted is not None, ran.output
     tracks, replaced = counted.groups()
     assert int(tracks) > 0 and replaced == "0"  # a new version: nothing of it before
+    assert f"; {tracks} tracks, 0 replaced, 0 plates read" in ran.output  # people only here
     again = runner.invoke(
         app, ["reindex", *window, "--embedder", "mobilenetv2-embedder-int8", "--run"], env=ENV
     )
