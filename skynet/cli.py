@@ -83,7 +83,7 @@ def refuse_taken_port(host: str, port: int, hint: str) -> None:
 def serve() -> None:
     """Run ingest for the catalog's cameras and the API until SIGTERM or Ctrl-C."""
     from detect.reid_metric import MetricError
-    from skynet.runtime import Runtime
+    from skynet.runtime import ApiPortTakenError, Runtime
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -103,7 +103,7 @@ def serve() -> None:
     runtime.start()
     try:
         runtime.serve_api()
-    except RuntimeError as error:  # taken between the check and the bind
+    except ApiPortTakenError as error:  # taken between the check and the bind
         runtime.stop()
         console.print(f"[red]cannot start: {error}[/red]")
         raise typer.Exit(2) from None

@@ -36,7 +36,7 @@ from ingest.stream import open_input
 from sample_streams.footage import build_cameras
 from sample_streams.server import RtspServer, StreamUrls
 from skynet.cli_catalog import audit_cli_change
-from skynet.runtime import Runtime
+from skynet.runtime import ApiPortTakenError, Runtime
 from skynet.settings import Settings
 
 
@@ -215,6 +215,8 @@ def run_demo(
         runtime.start()
         try:
             code = ingest_search_and_serve(runtime, cameras, urls, options, console, stop_serving)
+        except ApiPortTakenError as error:  # free when chosen or checked, taken since
+            raise DemoError(f"{error}, free when the demo began: run it again") from None
         finally:
             runtime.stop()
             runtime.stop_api()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Sequence
@@ -140,6 +141,10 @@ def delivery_policy(settings: Settings) -> DeliveryPolicy:
         jitter=settings.webhook_backoff_jitter,
         poll_s=settings.outbox_poll_s,
     )
+
+
+class ApiPortTakenError(RuntimeError):
+    """The API's port was taken (by the time the server tried to listen on it)."""
 
 
 @dataclass
@@ -450,12 +455,19 @@ class Runtime:
             port=self.settings.api_port,
             log_level="warning",
         )
-        self._api_server = uvicorn.Server(config)
-        self._api_thread = threading.Thread(target=self._api_server.run, daemon=True)
+        server = self._api_server = uvicorn.Server(config)
+
+        def run() -> None:
+            with contextlib.suppress(SystemExit):  # uvicorn's exit when it cannot listen
+                server.run()
+
+        self._api_thread = threading.Thread(target=run, daemon=True)
         self._api_thread.start()
         while not self._api_server.started:
             if not self._api_thread.is_alive():
-                raise RuntimeError(f"API could not listen on port {self.settings.api_port}")
+                raise ApiPortTakenError(
+                    f"API could not listen on {self.settings.api_host}:{self.settings.api_port}"
+                )
             threading.Event().wait(0.05)
 
     def stop_api(self) -> None:

@@ -37,6 +37,7 @@ from skynet.demo import (
     run_demo,
 )
 from skynet.settings import Settings
+from tests.processes import children, running
 from tests.servers.rtsp import REPO_ROOT
 from tests.waiting import wait_for
 
@@ -129,27 +130,6 @@ SKYNET = str(Path(sys.executable).with_name("skynet"))
 DEMO_SEGMENT_S = 4.0
 
 
-def _children(pid: int) -> dict[int, str]:
-    """Live child processes of `pid`: PID -> command line."""
-    children = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(") ", 1)[1].split()
-            cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            children[int(stat.parent.name)] = cmdline
-    return children
-
-
-def _running(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
 def test_demo_command_uses_the_data_dir_keeps_ingesting_and_stops_on_sigterm(
     tmp_path: Path,
 ) -> None:
@@ -178,7 +158,7 @@ def test_demo_command_uses_the_data_dir_keeps_ingesting_and_stops_on_sigterm(
     assert demo.stdout is not None
     reader = threading.Thread(target=lambda: lines.extend(demo.stdout or []), daemon=True)
     reader.start()
-    children: dict[int, str] = {}
+    spawned: dict[int, str] = {}
     try:
         serving = wait_for(
             lambda: any("ingest goes on" in line for line in lines) or demo.poll() is not None,
@@ -214,18 +194,18 @@ def test_demo_command_uses_the_data_dir_keeps_ingesting_and_stops_on_sigterm(
         assert wait_for(segments_since_search, 3 * DEMO_SEGMENT_S + 15, poll_s=0.5)
 
         # (d) SIGTERM stops the RTSP relay and its ffmpeg feeders too
-        children = _children(demo.pid)
-        assert any("rtsp_server.py" in cmd for cmd in children.values()), children
-        assert any(cmd.startswith("ffmpeg") for cmd in children.values()), children
+        spawned = children(demo.pid)
+        assert any("rtsp_server.py" in cmd for cmd in spawned.values()), spawned
+        assert any(cmd.startswith("ffmpeg") for cmd in spawned.values()), spawned
         demo.send_signal(signal.SIGTERM)
         assert demo.wait(timeout=60) == 0, "".join(lines)
-        assert not [pid for pid in children if _running(pid)]
+        assert not [pid for pid in spawned if running(pid)]
     finally:
         if demo.poll() is None:
             demo.kill()
             demo.wait(10)
-        for pid in children:  # what a failed run left behind (each leads its process group)
-            if _running(pid):
+        for pid in spawned:  # what a failed run left behind (each leads its process group)
+            if running(pid):
                 os.killpg(pid, signal.SIGKILL)
     reader.join(10)
     text = "".join(lines)

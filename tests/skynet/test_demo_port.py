@@ -1,16 +1,24 @@
 """`skynet demo --port N` (`make demo ARGS="--port 8000"`) on a taken port refuses at once as
 `skynet serve` does (first-user check: it built the footage, started the RTSP server and
-cameras, then died with a traceback when the API could not listen)."""
+cameras, then died with a traceback when the API could not listen); a port taken after that
+check ends the demo with a clear error and a tidy catalog."""
 
 from __future__ import annotations
 
+import io
+import os
 import socket
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
+from index.catalog import api_key_named, init_catalog, list_cameras, session_factory
 from skynet.cli import app
+from skynet.demo import DEMO_KEY_NAME, DemoError, DemoOptions, run_demo
+from skynet.settings import Settings
+from tests.processes import children, running
 
 
 def test_demo_refuses_a_taken_port_before_starting_anything(
@@ -28,3 +36,20 @@ def test_demo_refuses_a_taken_port_before_starting_anything(
     assert "--port 0" in result.output and result.exception is not None  # Exit, no traceback
     assert isinstance(result.exception, SystemExit)
     assert not data_dir.exists()  # no catalog, footage or recordings made
+
+
+def test_a_port_taken_after_the_check_ends_the_demo_cleanly(tmp_path: Path) -> None:
+    # free when the demo began (or when --port 0 chose it), taken by the time the API listens:
+    # a DemoError naming the address (the CLI prints it, exit 2), not a traceback, and the
+    # demo's way out still runs — its key revoked, its cameras paused, its RTSP server stopped
+    settings = Settings(data_dir=tmp_path / "data")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        settings = settings.model_copy(update={"api_port": taken.getsockname()[1]})
+        with pytest.raises(DemoError, match=f"could not listen on 127.0.0.1:{settings.api_port}"):
+            run_demo(settings, DemoOptions(cameras=1, ingest_s=10.0), Console(file=io.StringIO()))
+    with session_factory(init_catalog(settings.catalog_url))() as session:
+        assert api_key_named(session, DEMO_KEY_NAME) is None
+        assert [(c.id, c.enabled) for c in list_cameras(session)] == [("cam1", False)]
+    assert not [pid for pid in children(os.getpid()) if running(pid)]  # RTSP server, feeders
