@@ -169,6 +169,16 @@ def read_in_vain_before(view: PlateView, memory: Sequence[ReadInVain], now_s: fl
     )
 
 
+def stayed_in_place(views: Sequence[PlateView]) -> bool:
+    """Whether the views show a vehicle that stood still (two or more, each box on the first's
+    place): only such a vehicle is remembered as read in vain, so a moving one — or a
+    look-alike passing the same spot later — is always read."""
+    if len(views) < 2:
+        return False
+    first = views[0].box_xyxy_px
+    return all(box_iou(first, v.box_xyxy_px) >= SAME_PLACE_IOU for v in views[1:])
+
+
 def sure_read(read: MainRead) -> bool:
     """A read sure enough to stop reading the track: a known plate layout, every character
     at least `PLATE_SURE_CONFIDENCE`."""

@@ -49,6 +49,7 @@ from detect.main_stream_plates import (
     read_in_vain_before,
     read_sub_views,
     read_view,
+    stayed_in_place,
     sure_read,
     vote_main_reads,
 )
@@ -298,7 +299,8 @@ class MainStreamPlates:
             elif not reads:
                 self._fall_back(request, "illegible", f"{skipped} views too small to read")
             else:
-                self._remember_in_vain(camera_id, reads, request.views)
+                if stayed_in_place(request.views):  # parked: not read again for a while
+                    self._remember_in_vain(camera_id, reads, request.views)
                 self._fall_back(request, "no_plate_read", f"{len(reads)} views read")
             return
         try:

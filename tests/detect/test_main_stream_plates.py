@@ -21,6 +21,7 @@ from detect.main_stream_plates import (
     read_in_vain_before,
     read_sub_views,
     refine_box,
+    stayed_in_place,
     sure_read,
 )
 from detect.plate_reader import PlateSighting
@@ -174,3 +175,16 @@ def test_a_parked_vehicle_read_in_vain_is_not_read_again_for_a_while() -> None:
     assert not read_in_vain_before(PlateView(T0, moved, SUB, view.crop), memory, 100.0)
     other = PlateView(T0, box, SUB, scene[100:190, 100:220].copy())  # same place, other look
     assert not read_in_vain_before(other, memory, 100.0)
+
+
+def test_only_a_vehicle_that_stood_still_is_remembered_as_read_in_vain() -> None:
+    # a moving car read in vain must not stop the next car of its look on the same spot (or the
+    # same car on its next crossing) from being read; a parked one is not read again for a while
+    crop = np.zeros((90, 120, 3), np.uint8)
+    box = (300.0, 200.0, 420.0, 290.0)
+    nudged = (303.0, 201.0, 421.0, 292.0)  # detector jitter around a parked car
+    moved = (360.0, 200.0, 480.0, 290.0)
+    assert stayed_in_place([PlateView(T0, box, SUB, crop), PlateView(T0, nudged, SUB, crop)])
+    assert not stayed_in_place([PlateView(T0, box, SUB, crop), PlateView(T0, moved, SUB, crop)])
+    assert not stayed_in_place([PlateView(T0, box, SUB, crop)])  # one view: no evidence
+    assert not stayed_in_place([])
