@@ -43,6 +43,7 @@ def test_a_port_taken_after_the_check_ends_the_demo_cleanly(tmp_path: Path) -> N
     # a DemoError naming the address (the CLI prints it, exit 2), not a traceback, and the
     # demo's way out still runs — its key revoked, its cameras paused, its RTSP server stopped
     settings = Settings(data_dir=tmp_path / "data")
+    before = children(os.getpid())  # the suite's own servers
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -52,4 +53,5 @@ def test_a_port_taken_after_the_check_ends_the_demo_cleanly(tmp_path: Path) -> N
     with session_factory(init_catalog(settings.catalog_url))() as session:
         assert api_key_named(session, DEMO_KEY_NAME) is None
         assert [(c.id, c.enabled) for c in list_cameras(session)] == [("cam1", False)]
-    assert not [pid for pid in children(os.getpid()) if running(pid)]  # RTSP server, feeders
+    left = [pid for pid in children(os.getpid()) if pid not in before and running(pid)]
+    assert not left  # the demo's RTSP server and its ffmpeg feeders are gone
