@@ -335,7 +335,7 @@ class FootageService:
     ) -> CutFootage:  # fmt: skip
         try:
             return cut_footage(
-                source, probe, out_dir, upload.camera_id, start_at,
+                source, probe, out_dir, upload.camera_id, upload.id, start_at,
                 self.policy.segment_duration_s, self.policy.process_timeout_s,
             )  # fmt: skip
         except FootageFileError as error:

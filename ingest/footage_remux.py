@@ -20,7 +20,7 @@ from typing import Any
 import ffmpeg
 
 from ingest.footage_probe import FootageFileError, FootageProbe, probe_footage
-from ingest.segment import Segment, segment_key
+from ingest.segment import Segment, footage_segment_key
 from storage.objectstore import sha256_of_file
 
 MAX_DAMAGE_LINES = 10
@@ -75,11 +75,13 @@ def cut_footage(
     probe: FootageProbe,
     out_dir: Path,
     camera_id: str,
+    upload_id: str,
     start_at: datetime,
     segment_duration_s: float,
     timeout_s: float | None = None,
 ) -> CutFootage:
-    """Cut `source` into segment files under `out_dir` (made empty first by the caller).
+    """Cut `source` into segment files under `out_dir` (made empty first by the caller), keyed
+    as upload `upload_id`'s segments.
 
     Raises FootageFileError when nothing decodable comes out; subprocess.TimeoutExpired past
     `timeout_s`.
@@ -112,7 +114,7 @@ def cut_footage(
         sha256, size_bytes = sha256_of_file(path)
         segment = Segment(
             camera_id, begin, begin + timedelta(seconds=span_s),
-            segment_key(camera_id, begin), sha256, size_bytes,
+            footage_segment_key(camera_id, begin, upload_id), sha256, size_bytes,
         )  # fmt: skip
         segments.append((path, segment))
     if not segments:

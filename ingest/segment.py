@@ -26,3 +26,10 @@ def segment_key(camera_id: str, start_at: datetime) -> str:
     """Object key of a segment: cameras/<id>/YYYY/MM/DD/HH/<unix-ms>.mp4 (sorts by time)."""
     ms = int(start_at.timestamp() * 1000)
     return f"cameras/{camera_id}/{start_at:%Y/%m/%d/%H}/{ms}.mp4"
+
+
+def footage_segment_key(camera_id: str, start_at: datetime, upload_id: str) -> str:
+    """Object key of an uploaded file's segment: the live key with the upload's id, so an upload
+    never overwrites (nor, refused as overlapping, deletes) another upload's segment that
+    starts at the same moment."""
+    return segment_key(camera_id, start_at).removesuffix(".mp4") + f"-{upload_id}.mp4"

@@ -4,6 +4,7 @@ job engine analysing the uploaded footage, and the multipart path on a real S3 (
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -101,6 +102,24 @@ def test_stored_footage_is_queued_for_the_reindex_engine_and_refused_footage_is_
     assert footage.complete(created.id, OPS).state == "failed"
     with footage.sessions() as session:  # the refused file queued nothing
         assert session.scalar(select(func.count()).select_from(JobRow)) == 1
+
+
+def test_a_refused_overlapping_upload_leaves_the_stored_footage_whole(tmp_path: Path) -> None:
+    """Another file of the same label and start is refused, and the stored footage's segment
+    objects keep their bytes (they shared keys: the refused upload overwrote, then deleted
+    them, and the stored footage's analysis skipped them as missing)."""
+    store = local_store(tmp_path)
+    footage = service(tmp_path, store)
+    upload(footage, clip("mp4", "h264", seconds=6.0), "Shop 7", START)
+    with footage.sessions() as session:
+        stored = segments_between(session, "shop-7", *ALL_TIME)
+    other = footage.complete(send(footage, clip("mkv", "h264", seconds=8.0), "Shop 7", START), OPS)
+    assert other.state == "failed" and other.error is not None and "overlaps" in other.error
+    with footage.sessions() as session:
+        assert segments_between(session, "shop-7", *ALL_TIME) == stored
+    assert [hashlib.sha256(store.get(s.object_key)).hexdigest() for s in stored] == [
+        s.sha256 for s in stored
+    ]
 
 
 def test_parts_sent_in_parallel_all_arrive(tmp_path: Path) -> None:
