@@ -138,6 +138,11 @@ def _show(progress: ReindexProgress) -> None:
             f" ({result.get('live_segments_left_out', 0)} when planned): live analysis may"
             " still hold tracks open that started in them"
         )
+    if result.get("switch_refused"):  # the job succeeded, its version stays a shadow
+        console.print(f"  not switched live: {result['switch_refused']}", style="yellow",
+                      markup=False)  # fmt: skip
+    elif result.get("switched"):
+        console.print(f"  switched live: {result['version']}", markup=False)
     if job.error:
         console.print(f"  [red]{job.error}[/red]")
     for key, reason in progress.skipped:
@@ -294,16 +299,16 @@ def index_versions() -> None:
 
     with catalog_sessions(Settings())() as session:
         found = versions(session)
-    table = whole_table(
-        handle_column("version", (v.version for v in found)),
-        "state", "detector", "embedder", "created", "switched",
-    )  # fmt: skip
+    # one block per version, not a table: a version (what switch and retire take) is up to 73
+    # characters, which left a table's other columns no room on an 80-column terminal
     for v in found:
-        switched = "" if v.switched_at is None else f"{v.switched_at:%Y-%m-%d %H:%M}"
-        table.add_row(
-            v.version, v.state, v.detector, v.embedder, f"{v.created_at:%Y-%m-%d %H:%M}", switched
-        )
-    console.print(table)
+        switched = "" if v.switched_at is None else f", switched {v.switched_at:%Y-%m-%d %H:%M}"
+        console.print(v.version, markup=False, highlight=False, soft_wrap=True)
+        console.print(
+            f"  {v.state} · detector {v.detector} · embedder {v.embedder}\n"
+            f"  created {v.created_at:%Y-%m-%d %H:%M}{switched}",
+            markup=False, highlight=False,
+        )  # fmt: skip
 
 
 def _versions_call(verb: str, version: str) -> None:

@@ -1,7 +1,8 @@
-"""The one rule of the CLI's tables: a column of what another command takes (a job id, an index
-version, an API key's name, a camera id …) is never cut. It is as wide as its longest value, so
-on a narrow terminal (80 columns) the other columns wrap, folding a long word rather than cutting
-it with an ellipsis; on one too narrow even for the handle, it folds onto a second line too."""
+"""The one rule of the CLI's tables: a column of what another command takes (a job id, an API
+key's name, a camera id …) is never cut. It is as wide as its longest value, so on a narrow
+terminal (80 columns) the other columns wrap, folding a long word rather than cutting it with an
+ellipsis; on one too narrow even for the handle, it folds onto a second line too. (Index
+versions, up to 73 characters, leave no room for a table: `skynet index versions` lists them.)"""
 
 from __future__ import annotations
 

@@ -24,6 +24,7 @@ from skynet.settings import Settings
 NARROW = {"COLUMNS": "80"}
 FIRST, SECOND = "7496e31a" + "0" * 24, "7496e31b" + "1" * 24  # share the prefix 7496e31
 VERSION = "reid-9f3c2a7d41e6-on-3f2a9c1e-d1280"  # a re-ID metric's index version
+LONG_VERSION = "mnv2-imagenet-f17x4stripes@256x128+lab4x4x4-3slot-v1:colour0.50-v3"
 
 
 def run(*args: str) -> tuple[int, str]:
@@ -89,6 +90,20 @@ def test_index_versions_shows_the_version_that_switch_and_retire_take(catalog: N
     assert fits_80_columns(listed), listed
     code, output = run("index", "retire", VERSION)
     assert "no such" not in output and VERSION in output, output  # the printed name is taken
+
+
+def test_index_versions_shows_a_full_length_version_and_its_fields(
+    catalog: None, tmp_path: Path
+) -> None:
+    """The default embedder's version is 67 characters: as a table's handle column it left the
+    state, detector, embedder and dates no room at 80 columns (first-user check)."""
+    with catalog_sessions(Settings())() as session:
+        add_index_version(session, LONG_VERSION, "nanodet-int8@448x256", "mobilenetv2-embedder", 64)
+        session.commit()
+    code, listed = run("index", "versions")
+    assert code == 0 and LONG_VERSION in listed.splitlines(), listed
+    assert "building · detector nanodet-int8@448x256 · embedder mobilenetv2-embedder" in listed
+    assert "…" not in listed and fits_80_columns(listed), listed
 
 
 def test_api_key_list_shows_whole_names_that_revoke_takes(catalog: None) -> None:

@@ -41,3 +41,26 @@ def test_refusals_name_the_state_as_a_sentence(finished_job: str) -> None:
     assert [job_state_phrase(s) for s in ("running", "paused", "failed", "cancelled")] == [
         "is running", "is paused", "has failed", "was cancelled",
     ]  # fmt: skip
+
+
+def test_show_says_whether_the_version_went_live(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job that succeeded but whose switch was refused said nothing about it (first-user
+    check: 'succeeded', 'switch: True', and the version stayed 'building' with no reason)."""
+    monkeypatch.setenv("SKYNET_DATA_DIR", str(tmp_path))
+    refused = "index version 'v2' (embedder 'int8') is not what live ingest embeds: restart"
+    results = {"r1": {"version": "v2", "switched": False, "switch_refused": refused},
+               "r2": {"version": "v3", "switched": True, "switch_refused": None}}  # fmt: skip
+    with catalog_sessions(Settings())() as session:
+        ids = {}
+        for runner, result in results.items():
+            ids[runner] = create_held_job(session, REINDEX_JOB_KIND, "cli:ana", {}, runner)
+            assert start_held_job(session, ids[runner], runner)
+            assert finish_held_job(session, ids[runner], runner, "succeeded", result)
+        session.commit()
+    shown = CliRunner().invoke(app, ["jobs", "show", ids["r1"]], terminal_width=200)
+    assert shown.exit_code == 0 and f"not switched live: {refused}" in shown.output, shown.output
+    shown = CliRunner().invoke(app, ["jobs", "show", ids["r2"]], terminal_width=200)
+    assert shown.exit_code == 0 and "switched live: v3" in shown.output, shown.output
+    assert "not switched" not in shown.output

@@ -75,8 +75,8 @@ def test_reindex_run_then_jobs_and_versions_commands(data_dir: Path):
 
     versions = runner.invoke(app, ["index", "versions"], env=ENV)
     assert versions.exit_code == 0, versions.output
-    live = next(line for line in versions.output.splitlines() if " live " in line)
-    version = live.split()[1] if live.startswith("│") else live.split()[0]
+    lines = versions.output.splitlines()  # each version, then its state and models below it
+    version = lines[next(n for n, line in enumerate(lines) if line.startswith("  live ")) - 1]
     refused = runner.invoke(app, ["index", "retire", version], env=ENV)
     assert refused.exit_code == 2 and "switch to another one first" in refused.output
     unknown = runner.invoke(app, ["index", "switch", "no-such-version"], env=ENV)
