@@ -19,6 +19,7 @@ from datetime import datetime
 import cv2
 import numpy as np
 
+from detect.attributes import motion_summary
 from detect.plate_reader import PlateSighting
 from detect.plate_values import TrackPlate
 from detect.plate_views import PlateView
@@ -169,14 +170,11 @@ def read_in_vain_before(view: PlateView, memory: Sequence[ReadInVain], now_s: fl
     )
 
 
-def stayed_in_place(views: Sequence[PlateView]) -> bool:
-    """Whether the views show a vehicle that stood still (two or more, each box on the first's
-    place): only such a vehicle is remembered as read in vain, so a moving one — or a
-    look-alike passing the same spot later — is always read."""
-    if len(views) < 2:
-        return False
-    first = views[0].box_xyxy_px
-    return all(box_iou(first, v.box_xyxy_px) >= SAME_PLACE_IOU for v in views[1:])
+def stood_still(trajectory: Sequence[Sequence[float]]) -> bool:
+    """Whether a track's vehicle stood still (the `stationary` attribute's rule, over two or
+    more samples): only such a vehicle is remembered as read in vain, so a moving one — a
+    fragment of a crossing, or a look-alike passing the same spot later — is always read."""
+    return len(trajectory) >= 2 and motion_summary(trajectory).stationary
 
 
 def sure_read(read: MainRead) -> bool:

@@ -49,7 +49,7 @@ from detect.main_stream_plates import (
     read_in_vain_before,
     read_sub_views,
     read_view,
-    stayed_in_place,
+    stood_still,
     sure_read,
     vote_main_reads,
 )
@@ -299,7 +299,7 @@ class MainStreamPlates:
             elif not reads:
                 self._fall_back(request, "illegible", f"{skipped} views too small to read")
             else:
-                if stayed_in_place(request.views):  # parked: not read again for a while
+                if stood_still(request.record.trajectory):  # parked: not read for a while
                     self._remember_in_vain(camera_id, reads, request.views)
                 self._fall_back(request, "no_plate_read", f"{len(reads)} views read")
             return
