@@ -285,6 +285,12 @@ def footage_add(
     and queued for analysis. An interrupted upload resumes when run again."""
     if (lat is None) != (lon is None):
         raise typer.BadParameter("give --lat and --lon together")
+    if start is not None and len(files) > 1:  # the second file would overlap the first
+        raise typer.BadParameter(
+            "one --start for several files of one --label puts them all at the same time: add "
+            "each file with its own --start (without it, each file's own creation_time)",
+            param_hint="--start",
+        )
     for path in files:
         if not path.is_file():
             raise typer.BadParameter(f"{path} is not a file", param_hint="FILES")

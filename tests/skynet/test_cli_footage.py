@@ -65,6 +65,19 @@ def test_footage_add_stores_good_files_reports_bad_ones_and_lists_them(
     assert missing.exit_code == 2
 
 
+def test_one_start_for_several_files_is_refused_before_any_upload(local: Settings) -> None:
+    """README's example gave two files one --start: the second overlapped the first, by
+    definition, and was refused after its upload (first-user check)."""
+    door, yard = clip("mp4", "h264", seconds=6.0), clip("mkv", "h264", seconds=6.0)
+    args = ["footage", "add", str(door), str(yard), "--label", "Shop 7"]
+    result = CliRunner().invoke(cli, [*args, "--start", "2026-11-27T09:30+08:00"])
+    assert result.exit_code == 2 and "each file with its own --start" in result.output
+    with catalog_sessions(local)() as session:
+        assert segments_between(session, "shop-7", *ALL_TIME) == []
+    listed = CliRunner().invoke(cli, ["footage", "list"])
+    assert listed.exit_code == 0 and door.name not in listed.output, listed.output
+
+
 def test_an_interrupted_local_upload_resumes(local: Settings) -> None:
     from skynet.cli_footage import local_target
 
