@@ -153,6 +153,7 @@ def create_app(context: ApiContext) -> FastAPI:
         body = render_metrics(visible_statuses(principal, context), lambda: len(context.vectors))
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
+    app.webhooks.include_router(webhooks.deliveries)  # documented only: what subscribers get
     install_ui(app)  # the web interface under /ui (issue #18)
     install_openapi(app)
     return app

@@ -96,7 +96,7 @@ def without_tuples(node: Any) -> Any:
 
 
 def install_openapi(app: FastAPI) -> None:
-    """Serve the generated OpenAPI document without tuple schemas."""
+    """Serve the generated OpenAPI document (with `app.webhooks`) without tuple schemas."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -105,6 +105,7 @@ def install_openapi(app: FastAPI) -> None:
                 version=app.version,
                 description=app.description,
                 routes=app.routes,
+                webhooks=app.webhooks.routes,
             )
             app.openapi_schema = without_tuples(schema)
         return app.openapi_schema

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query, Response, status
+from fastapi import APIRouter, Body, Header, Path, Query, Response, status
 from pydantic import BaseModel, Field
 
 from index.catalog import append_audit
@@ -35,6 +35,8 @@ from search_api.errors import InvalidInput
 from search_api.openapi import AUTH_RESPONSES, MAX_CATALOG_ID
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"], responses=AUTH_RESPONSES)
+# What a subscriber receives, for the OpenAPI document's `webhooks` (the app never serves it).
+deliveries = APIRouter(tags=["webhooks"])
 WebhookId = Annotated[int, Path(ge=1, le=MAX_CATALOG_ID)]
 TopicPatterns = Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]], Field(
     min_length=1, max_length=50,
@@ -270,3 +272,52 @@ def retry_dead_letter(
     _audit(session, principal, "webhook_retry", webhook_id)
     session.commit()
     return DeadLetterOut.of(letter)
+
+
+class EventMessage(BaseModel):
+    """One published event: the body of a webhook POST and the `data:` of an event-stream
+    message (search_api/webhook_dispatcher.py: event_body)."""
+
+    id: int = Field(description="only grows; X-Skynet-Event-Id and the event stream's `id:`")
+    topic: str = Field(examples=["violation.opened"], description="e.g. camera.offline")
+    at: datetime = Field(description="when it was published")
+    data: dict[str, Any] = Field(description="what changed, e.g. the event as GET /events/{id}")
+
+
+@deliveries.post(
+    "skynet-event",
+    status_code=status.HTTP_204_NO_CONTENT,
+    operation_id="skynet_event",
+    response_description="accepted (any 2xx; anything else is retried)",
+    summary="What a subscriber receives: one signed POST per event, in id order, at least once",
+)
+def skynet_event(
+    body: EventMessage,
+    event_id: Annotated[
+        int,
+        Header(
+            alias="X-Skynet-Event-Id",
+            description="the body's `id`: dedupe on it",
+        ),
+    ],
+    topic: Annotated[str, Header(alias="X-Skynet-Topic", description="the body's `topic`")],
+    timestamp: Annotated[
+        int,
+        Header(
+            alias="X-Skynet-Timestamp",
+            description="unix seconds when signed: refuse old ones",
+        ),
+    ],
+    signature: Annotated[
+        str,
+        Header(
+            alias="X-Skynet-Signature",
+            description='`sha256=` + hex HMAC-SHA256(secret, timestamp + "." + raw body); during'
+            ' a secret rotation\'s overlap two such values separated by ", ", the new one first',
+        ),
+    ],
+) -> None:
+    """Verify on the raw body bytes before parsing: accept when any listed signature matches
+    the secret (constant-time compare) and the timestamp is recent. Answer 2xx within
+    SKYNET_WEBHOOK_TIMEOUT_S (5 s); anything else is retried with backoff, later events wait
+    behind it, and after SKYNET_WEBHOOK_MAX_ATTEMPTS (8) it goes to the dead letters."""

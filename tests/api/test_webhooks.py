@@ -134,6 +134,27 @@ def test_deliveries_are_signed_in_order_and_filtered_by_topic(
         assert target is not None and target.delivered_through_id == ids[-1]
 
 
+def test_openapi_documents_what_a_subscriber_receives(
+    live: LiveApi, receiver: Receiver, dispatcher: WebhookDispatcher
+) -> None:
+    """/openapi.json (read without a key, as /docs) describes the delivery a real receiver
+    gets: every header it documents arrives, and the body has exactly its fields."""
+    document = httpx.get(live.base_url.removesuffix(API_PREFIX) + "/openapi.json").json()
+    delivery = document["webhooks"]["skynet-event"]["post"]
+    headers = {p["name"].lower() for p in delivery["parameters"] if p["in"] == "header"}
+    assert headers == {
+        "x-skynet-event-id", "x-skynet-topic", "x-skynet-timestamp", "x-skynet-signature"
+    }  # fmt: skip
+    schema_ref = delivery["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    body_schema = document["components"]["schemas"][schema_ref.rsplit("/", 1)[-1]]
+    subscribe(live, receiver.url, topics=["openapi.check"])
+    publish_committed(live, 1, "openapi.check")
+    assert wait_for(lambda: len(receiver.ids()) >= 1, timeout_s=20)
+    got = receiver.received[0]
+    assert headers <= set(got.headers)
+    assert set(got.document) == set(body_schema["properties"]) == set(body_schema["required"])
+
+
 def test_a_receiver_down_for_a_while_gets_everything_in_order(
     live: LiveApi, receiver: Receiver, dispatcher: WebhookDispatcher
 ) -> None:
