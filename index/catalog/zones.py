@@ -15,6 +15,7 @@ import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import pairwise
 
 import numpy as np
 from sqlalchemy import delete, func, insert, select
@@ -95,12 +96,13 @@ def check_polygon(vertices: Sequence[Sequence[float]]) -> tuple[Point, ...]:
             )
         points.append((x, y))
     area = polygon_area(points)
-    if area < MIN_ZONE_AREA:
+    crossing = first_self_crossing(points)
+    # a bow-tie's two halves cancel in its area: that is a crossing, not a line
+    if area < MIN_ZONE_AREA and (crossing is None or _fan_area(points) < MIN_ZONE_AREA):
         raise ValueError(
             f"encloses {area:.2g} of the image (at least {MIN_ZONE_AREA:g}): the vertices are "
             "(nearly) on one line or too close together"
         )
-    crossing = first_self_crossing(points)
     if crossing is not None:
         raise ValueError(
             f"edges {crossing[0]} and {crossing[1]} cross: the polygon intersects itself"
@@ -110,6 +112,13 @@ def check_polygon(vertices: Sequence[Sequence[float]]) -> tuple[Point, ...]:
 
 def _orientation(a: Point, b: Point, c: Point) -> float:
     return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
+
+
+def _fan_area(points: Sequence[Point]) -> float:
+    """The unsigned areas of the triangles from the first vertex, summed: near 0 only when
+    every vertex is (nearly) on one line; a crossed polygon's halves do not cancel here."""
+    first = points[0]
+    return sum(abs(_orientation(first, b, c)) for b, c in pairwise(points[1:])) / 2
 
 
 def _segments_cross(a: Point, b: Point, c: Point, d: Point) -> bool:
