@@ -107,7 +107,8 @@ def jobs_list(
         figures = [
             "" if unit is None else f"{unit.done + unit.skipped}/{unit.total} segments",
             "" if rate is None else f"{rate:.1f}×",
-            f"ETA {_duration(result.get('eta_s'))}" if job.state == "running" else "",
+            f"ETA {_duration(result.get('eta_s'))}" if job.state == "running" and unit else "",
+            f"{job.progress:.0%}" if job.state == "running" and unit is None else "",
         ]
         progress = Group(
             *(Text(figure) for figure in figures if figure),
@@ -120,11 +121,20 @@ def jobs_list(
 
 
 def _show(progress: ReindexProgress) -> None:
+    from index.catalog.reindex import REINDEX_JOB_KIND
+
     job, units = progress.job, progress.units
     result = job.result or {}
     console.print(f"job {job.id}  {job.kind}  [bold]{job.state}[/bold]")
     for key, value in job.params.items():
         console.print(f"  {key}: {value}")
+    if job.kind != REINDEX_JOB_KIND:  # an export or search job: no segments, speed or ETA
+        console.print(f"  progress {job.progress:.0%}")
+        for key, value in result.items():
+            console.print(f"  {key}: {value}", markup=False)
+        if job.error:
+            console.print(f"  {job.error}", style="red", markup=False)
+        return
     console.print(
         f"  segments {units.done} done, {units.skipped} skipped, {units.pending} pending of"
         f" {units.total}; footage {_duration(units.finished_footage_s)} of"

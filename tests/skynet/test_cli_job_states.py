@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from evidence.request import EXPORT_JOB_KIND
 from index.catalog.jobs import create_held_job, finish_held_job, job_state_phrase, start_held_job
 from index.catalog.reindex import REINDEX_JOB_KIND
 from skynet.cli import app
@@ -64,3 +65,34 @@ def test_show_says_whether_the_version_went_live(
     shown = CliRunner().invoke(app, ["jobs", "show", ids["r2"]], terminal_width=200)
     assert shown.exit_code == 0 and "switched live: v3" in shown.output, shown.output
     assert "not switched" not in shown.output
+
+
+def test_show_gives_an_export_job_its_progress_and_result_not_segments(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`jobs show` of an export job printed re-index figures (first-user check: 'segments 0
+    done … of 0; … 0 tracks, 0 replaced, 0 plates read', 'speed –, ETA –') and no progress."""
+    monkeypatch.setenv("SKYNET_DATA_DIR", str(tmp_path))
+    with catalog_sessions(Settings())() as session:
+        job_id = create_held_job(session, EXPORT_JOB_KIND, "me", {"track_ids": [267]}, "r1")
+        assert start_held_job(session, job_id, "r1")
+        assert finish_held_job(session, job_id, "r1", "succeeded", {"sha256": "ab" * 32})
+        session.commit()
+    shown = CliRunner().invoke(app, ["jobs", "show", job_id], terminal_width=200)
+    assert shown.exit_code == 0, shown.output
+    assert "progress 100%" in shown.output and f"sha256: {'ab' * 32}" in shown.output
+    assert "segments" not in shown.output and "ETA" not in shown.output, shown.output
+
+
+def test_list_gives_a_running_export_job_its_percentage_not_an_eta(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SKYNET_DATA_DIR", str(tmp_path))
+    with catalog_sessions(Settings())() as session:
+        job_id = create_held_job(session, EXPORT_JOB_KIND, "me", {"track_ids": [267]}, "r1")
+        assert start_held_job(session, job_id, "r1")
+        session.commit()
+    listed = CliRunner().invoke(app, ["jobs", "list"], terminal_width=200)
+    assert listed.exit_code == 0, listed.output
+    row = next(line for line in listed.output.splitlines() if job_id in line)
+    assert "0%" in row and "ETA" not in listed.output, listed.output
