@@ -98,6 +98,9 @@ def zone_list(camera_id: Annotated[str, typer.Argument(help="camera id")]) -> No
             raise typer.BadParameter(f"camera {camera_id!r} not found")
         for found in list_zones(session, camera_id):
             rule = found.rule
+            if rule.kind == "generic":  # a plain zone: no schedule, dwell or classes apply
+                table.add_row(str(found.id), found.name, "generic (no rule)", "-", "-", "-", "-")
+                continue
             table.add_row(
                 str(found.id), found.name, rule.kind, schedule_text(rule.schedule),
                 f"{rule.min_dwell_s:g}", f"{rule.sensitivity:g}",

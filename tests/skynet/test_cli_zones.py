@@ -84,6 +84,15 @@ def test_options_not_given_keep_the_current_rule(data_dir: Path) -> None:
     assert rule.classes == frozenset() and (rule.kind, rule.min_dwell_s) == ("fire_lane", 60.0)
 
 
+def test_a_zone_without_a_rule_is_listed_without_rule_settings(data_dir: Path) -> None:
+    """A generic zone forbids nothing: no schedule, dwell or classes are shown for it."""
+    listed = CliRunner().invoke(app, ["zone", "list", "market"], terminal_width=200)
+    assert listed.exit_code == 0, listed.output
+    (row,) = [line for line in listed.output.splitlines() if "east pavement" in line]
+    assert "no rule" in row
+    assert not any(shown in row for shown in ("always", "300", "0.5", "(kind's)"))
+
+
 def test_a_zone_without_a_rule_starts_from_the_defaults(data_dir: Path) -> None:
     result = CliRunner().invoke(app, ["zone", "rule", "market", "1", "--schedule", "sat,sun"])
     assert result.exit_code == 0, result.output
