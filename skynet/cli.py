@@ -183,8 +183,8 @@ def create_key(
     with catalog_sessions(Settings())() as session:
         try:
             key = create_api_key(session, name, role, camera, expires_at)
-        except ValueError as error:
-            raise typer.BadParameter(str(error)) from error
+        except ValueError as error:  # "field: problem"; expires_at is --expires here
+            raise typer.BadParameter(str(error).replace("expires_at:", "--expires:", 1)) from error
         made = api_key_named(session, name)
         assert made is not None
         audit_cli_change(session, "key_create", f"key:{made.id}")

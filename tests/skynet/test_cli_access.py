@@ -88,6 +88,10 @@ def test_keys_listed_without_secrets_and_a_revoked_key_is_refused(data_dir: Path
     after = datetime.now(UTC) + timedelta(days=2)
     assert expires in {f"{before:%Y-%m-%d %H:%M}", f"{after:%Y-%m-%d %H:%M}"}
     assert "eve" not in skynet("api-key", "list").stdout
+    past = skynet("api-key", "create", "old", "--expires", "2020-01-01T00:00Z")
+    assert past.exit_code == 2 and "--expires: 2020-01-01T00:00:00+00:00 is not in the future" in (
+        past.output
+    )
 
 
 @pytest.fixture
