@@ -77,7 +77,7 @@ def retention_set(
         try:
             set_retention_tier(session, tier, floors, principal, audit_days)
         except (RetentionPolicyError, UnknownCameraGroupError) as error:
-            raise typer.BadParameter(str(error).strip("'\"")) from error
+            raise typer.BadParameter(str(error)) from error
         append_audit(
             session, principal=principal, role="admin", action="set_retention",
             filters={"tiers": [tier.__dict__], "audit_days": audit_days}, target="retention",
@@ -172,7 +172,7 @@ def retention_hold(
             file_case_material(session, case_id, principal, track or [], event or [])
             place_legal_hold(session, case_id, reason, principal)
         except (LookupError, ValueError) as error:
-            raise typer.BadParameter(str(error).strip("'\"")) from error
+            raise typer.BadParameter(str(error)) from error
         append_audit(
             session, principal=principal, role="admin", action="legal_hold", case_id=case_id,
             purpose=reason, target=f"case:{case_id}",
@@ -193,7 +193,7 @@ def retention_release(case_id: Annotated[str, typer.Argument(help="the case")]) 
         try:
             released = release_legal_hold(session, case_id, principal)
         except LookupError as error:
-            raise typer.BadParameter(str(error).strip("'\"")) from error
+            raise typer.BadParameter(str(error)) from error
         if released is None:
             raise typer.BadParameter(f"case {case_id!r} is not on hold")
         append_audit(

@@ -58,6 +58,14 @@ def test_set_refuses_below_the_floor(material: Material) -> None:
     assert run("show") == before
 
 
+def test_refusals_keep_the_quoted_name_whole(material: Material) -> None:
+    """The CLI stripped quotes off the error's ends: "no camera group 'traffic" (first-user
+    check: README's `retention set --group traffic` on a site without that group)."""
+    unknown = run("set", "--group", "harbour", "--segments-days", "14", "--tracks-days", "30",
+                  "--events-days", "90", code=2)  # fmt: skip
+    assert "no camera group 'harbour'" in unknown, unknown
+
+
 def test_hold_dry_run_run_check_release(material: Material, tmp_path: Path) -> None:
     run("set", "--group", GROUP, "--segments-days", "3", "--tracks-days", "3",
         "--events-days", "3")  # fmt: skip
