@@ -35,6 +35,50 @@ def find_zone(session: Session, camera_id: str, zone: str) -> Zone:
     raise typer.BadParameter(f"camera {camera_id!r} has no zone {zone!r} (give its name or id)")
 
 
+def parse_polygon(text: str) -> list[tuple[float, float]]:
+    """`--polygon "x,y x,y x,y"`: vertices as fractions of the picture, checked as the API
+    checks them; BadParameter naming --polygon otherwise."""
+    from index.catalog.zones import check_polygon
+
+    try:
+        vertices = [(float(x), float(y)) for x, y in (v.split(",") for v in text.split())]
+    except ValueError as error:
+        raise typer.BadParameter(f"--polygon: {text!r} is not 'x,y x,y x,y …'") from error
+    try:
+        return list(check_polygon(vertices))
+    except ValueError as error:
+        raise typer.BadParameter(f"--polygon: {error}") from error
+
+
+@zones.command("add")
+def zone_add(
+    camera_id: Annotated[str, typer.Argument(help="camera id")],
+    name: Annotated[str, typer.Argument(help="zone name, unique on the camera")],
+    polygon: Annotated[
+        str,
+        typer.Option(
+            help="vertices 'x,y x,y x,y …' as fractions of the picture's width and height, "
+            "origin top left (GET /api/v1/cameras/ID/frame is the picture)"
+        ),
+    ],
+) -> None:
+    """Draw a zone on a camera (as POST /api/v1/cameras/ID/zones); it forbids nothing until
+    `skynet zone rule` gives it a rule."""
+    from index.catalog import create_zone, get_camera
+
+    vertices = parse_polygon(polygon)
+    with catalog_sessions(Settings())() as session:
+        if get_camera(session, camera_id) is None:
+            raise typer.BadParameter(f"camera {camera_id!r} not found")
+        try:
+            zone = create_zone(session, camera_id, name, vertices)
+        except ValueError as error:  # a bad name, or the name taken
+            raise typer.BadParameter(str(error)) from error
+        audit_cli_change(session, "zone_add", f"zone:{zone.id}", camera_id=camera_id)
+        session.commit()
+    console.print(f"zone {zone.name} ({zone.id}) added on {camera_id}", markup=False)
+
+
 @zones.command("rule")
 def zone_rule(
     camera_id: Annotated[str, typer.Argument(help="camera id")],

@@ -10,7 +10,14 @@ import pytest
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from index.catalog import camera_zone_rules, create_zone, get_camera, list_api_keys
+from index.catalog import (
+    audit_entries,
+    camera_zone_rules,
+    create_zone,
+    get_camera,
+    list_api_keys,
+    list_zones,
+)
 from index.catalog.engine import init_catalog, session_factory
 from skynet.cli import app
 
@@ -82,6 +89,33 @@ def test_options_not_given_keep_the_current_rule(data_dir: Path) -> None:
     with catalog(data_dir) as session:
         (rule,) = camera_zone_rules(session, "market", "UTC")
     assert rule.classes == frozenset() and (rule.kind, rule.min_dwell_s) == ("fire_lane", 60.0)
+
+
+def test_zone_add_draws_a_zone_that_rule_then_finds(data_dir: Path) -> None:
+    """A zone drawn on the CLI is stored with its polygon (tracks relinked as by the API),
+    audited, and takes a rule by name; a bad polygon or a taken name is refused by field."""
+    runner = CliRunner()
+    added = runner.invoke(
+        app, ["zone", "add", "market", "fire lane", "--polygon", "0.7,0.1 0.9,0.1 0.9,0.3"]
+    )
+    assert added.exit_code == 0, added.output
+    with catalog(data_dir) as session:
+        (zone,) = [z for z in list_zones(session, "market") if z.name == "fire lane"]
+        actions = [e.action for e in audit_entries(session)]
+    assert zone.polygon == ((0.7, 0.1), (0.9, 0.1), (0.9, 0.3)) and "zone_add" in actions
+    ruled = runner.invoke(app, ["zone", "rule", "market", "fire lane", "--kind", "fire_lane"])
+    assert ruled.exit_code == 0, ruled.output
+    for polygon, reason in [
+        ("0.1,0.1 0.9,0.9 0.9,0.1 0.1,0.9", "--polygon: edges 0 and 2 cross"),
+        ("0.1;0.1 0.9", "--polygon: '0.1;0.1 0.9' is not"),
+        ("0.1,0.1 1.5,0.1 0.5,0.9", "--polygon: vertex [1.5, 0.1] is outside"),
+    ]:
+        refused = runner.invoke(app, ["zone", "add", "market", "x", "--polygon", polygon])
+        assert refused.exit_code == 2 and reason in refused.output, refused.output
+    line = runner.invoke(app, ["zone", "add", "market", "x", "--polygon", "0,0 1,1"])
+    assert line.exit_code == 2 and "--polygon: needs 3 to 64 vertices" in line.output
+    taken = ["zone", "add", "market", "fire lane", "--polygon", "0.1,0.1 0.3,0.1 0.3,0.3"]
+    assert "already has a zone named 'fire lane'" in runner.invoke(app, taken).output
 
 
 def test_a_zone_without_a_rule_is_listed_without_rule_settings(data_dir: Path) -> None:
