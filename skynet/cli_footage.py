@@ -27,9 +27,10 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
-from rich.table import Table
+from rich.text import Text
 
 from skynet.cli_catalog import catalog_sessions
+from skynet.cli_tables import handle_column, whole_table
 from skynet.settings import Settings
 
 if TYPE_CHECKING:
@@ -322,14 +323,21 @@ def footage_list(
 ) -> None:
     """List footage uploads, newest first: file, camera, state, segments or error."""
     target = target_for(server, api_key)
-    table = Table("id", "file", "camera", "state", "parts", "segments", "start (UTC)")
-    table.add_column("error", overflow="fold")
-    for upload in target.uploads():
+    uploads = target.uploads()
+    # values stacked in their cells, the camera id (what reindex --camera takes) whole: the
+    # eight columns cut the camera, file and start time to "shop-7-…" on an 80-column terminal
+    table = whole_table(
+        "upload, file", handle_column("camera", (u["camera_id"] for u in uploads)),
+        "state", "start (UTC)", "error",
+    )  # fmt: skip
+    for upload in uploads:
         report = upload.get("report") or {}
-        parts = f"{len(upload['parts_received'])}/{upload['part_count']}"
-        start = (upload.get("start_at") or "-")[:19]
-        table.add_row(
-            upload["id"][:12], upload["filename"], upload["camera_id"], upload["state"], parts,
-            str(report.get("segments", "-")), start, upload.get("error") or "",
+        parts = f"{len(upload['parts_received'])}/{upload['part_count']} parts"
+        segments = f"{report['segments']} segments" if "segments" in report else ""
+        start = (upload.get("start_at") or "-")[:19].replace("T", "\n")
+        table.add_row(  # file names and errors as plain text: "[mov,mp4 @ 0x…]" is no markup
+            Text(f"{upload['id'][:12]}\n{upload['filename']}"), upload["camera_id"],
+            "\n".join(filter(None, (upload["state"], parts, segments))), start,
+            Text(upload.get("error") or ""),
         )  # fmt: skip
     console.print(table)

@@ -13,12 +13,14 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from rich.console import Console
 from typer.testing import CliRunner
 
 from index.catalog import create_api_key, segments_between
 from index.footage_ingest import FootagePolicy
 from search_api.app import create_app
 from search_api.limits import ApiLimits
+from skynet import cli_footage
 from skynet.cli import app as cli
 from skynet.cli_catalog import catalog_sessions
 from skynet.settings import Settings
@@ -76,6 +78,25 @@ def test_one_start_for_several_files_is_refused_before_any_upload(local: Setting
         assert segments_between(session, "shop-7", *ALL_TIME) == []
     listed = CliRunner().invoke(cli, ["footage", "list"])
     assert listed.exit_code == 0 and door.name not in listed.output, listed.output
+
+
+def test_footage_list_shows_camera_start_and_error_whole_at_80_columns(
+    local: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """First-user check: the eight-column table cut the camera id that `reindex --camera` takes
+    ("shop-7-…"), the file and the start time, and dropped ffmpeg's "[mov,mp4,… @ 0x…]" from
+    an error as rich markup."""
+    good = clip("mov", "h264", seconds=6.0, creation_time="2026-11-27T09:30:00Z")
+    cut_short = local.data_dir / "phone-export.mp4"
+    cut_short.write_bytes(clip("mp4", "h264", seconds=6.0).read_bytes()[:20_000])  # no moov
+    for path, label in ((good, "Shop 7 yard entrance"), (cut_short, "Phone")):
+        CliRunner().invoke(cli, ["footage", "add", str(path), "--label", label])
+    monkeypatch.setattr(cli_footage, "console", Console(width=80))
+    listed = CliRunner().invoke(cli, ["footage", "list"])
+    assert listed.exit_code == 0, listed.output
+    assert all(len(line) <= 80 for line in listed.output.splitlines()), listed.output
+    assert "shop-7-yard-entrance" in listed.output and "2026-11-27" in listed.output
+    assert "…" not in listed.output and "[mov,mp4" in listed.output, listed.output
 
 
 def test_an_interrupted_local_upload_resumes(local: Settings) -> None:
