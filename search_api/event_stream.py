@@ -57,11 +57,12 @@ def _read(sessions: SessionFactory, after_id: int) -> list[OutboxMessage]:
 
 def start_after(sessions: SessionFactory, last_event_id: int | None) -> int:
     """Where a stream starts: after the client's last id, or after the newest row (a new client
-    receives what happens from now on)."""
-    if last_event_id is not None:
-        return last_event_id
+    receives what happens from now on). An id ahead of the newest row never came from this
+    outbox (ids only grow): resuming after it would skip the events up to it, so the stream
+    starts after the newest instead."""
     with sessions() as session:
-        return latest_outbox_id(session)
+        newest = latest_outbox_id(session)
+    return newest if last_event_id is None else min(last_event_id, newest)
 
 
 async def event_stream(

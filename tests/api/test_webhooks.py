@@ -389,6 +389,20 @@ def test_sse_resumes_after_last_event_id_and_keeps_to_the_key_cameras(live: Live
     assert httpx.get(f"{live.base_url}/event-stream").status_code == 401
 
 
+def test_a_last_event_id_ahead_of_the_outbox_misses_nothing_published_later(
+    live: LiveApi,
+) -> None:
+    """An id this outbox never handed out (README's example 41 on a young catalog, an id from
+    another site) resumes after the newest row: the next event arrives, none is skipped."""
+    newest = publish_committed(live, 1)[-1]
+    later = threading.Timer(0.5, publish_committed, (live, 1))
+    later.start()
+    ids, lines = read_stream(live, "viewer", **{"Last-Event-ID": str(newest + 1000)})
+    later.join()
+    assert f": stream after {newest}" in lines
+    assert ids == [newest + 1]
+
+
 def test_backoff_doubles_up_to_its_cap_with_jitter_below() -> None:
     policy = DeliveryPolicy(backoff_base_s=2.0, backoff_max_s=60.0, jitter=0.5)
     assert [policy.backoff_s(n, 0.0) for n in range(1, 7)] == [2, 4, 8, 16, 32, 60]
