@@ -160,30 +160,33 @@ def _show(progress: ReindexProgress) -> None:
 
 
 def follow(job_id: str) -> ReindexProgress:
-    """A rich progress bar of the job's segments until it ends (or stops running)."""
+    """A rich progress bar of the job until it ends (or stops running): a re-index job's
+    segments, speed and ETA; another kind's own fraction done."""
+    from index.catalog.reindex import REINDEX_JOB_KIND
+
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         TaskProgressColumn(),
-        TextColumn("{task.fields[segments]} segments · {task.fields[speed]}"),
-        TextColumn("ETA {task.fields[eta]}"),
+        TextColumn("{task.fields[detail]}"),
     )
     progress = _load(job_id)
     with Progress(*columns, console=console) as bar:
-        task = bar.add_task(job_id[:8], total=1, segments="", speed="–", eta="–")
+        task = bar.add_task(job_id[:8], total=1, detail="")
         while True:
-            units = progress.units
+            job, units = progress.job, progress.units
             finished = units.done + units.skipped
-            ended = progress.job.state not in ("queued", "running")
-            # a job with no segments has nothing left to do once it ended: a full bar, "0/0"
-            bar.update(
-                task,
-                total=max(units.total, 1),
-                completed=1 if units.total == 0 and ended else finished,
-                segments=f"{finished}/{units.total}",
-                speed=_rate(progress),
-                eta=_duration(progress.eta_s),
-            )
+            ended = job.state not in ("queued", "running")
+            if job.kind != REINDEX_JOB_KIND:  # an export or search job: no segments
+                bar.update(task, total=1, completed=job.progress, detail=job.state)
+            else:  # a job with no segments has nothing left to do once it ended: full, "0/0"
+                bar.update(
+                    task,
+                    total=max(units.total, 1),
+                    completed=1 if units.total == 0 and ended else finished,
+                    detail=f"{finished}/{units.total} segments · {_rate(progress)}"
+                    f"  ETA {_duration(progress.eta_s)}",
+                )
             if ended:
                 return progress
             time.sleep(FOLLOW_EVERY_S)

@@ -9,7 +9,13 @@ import pytest
 from typer.testing import CliRunner
 
 from evidence.request import EXPORT_JOB_KIND
-from index.catalog.jobs import create_held_job, finish_held_job, job_state_phrase, start_held_job
+from index.catalog.jobs import (
+    create_held_job,
+    finish_held_job,
+    job_state_phrase,
+    record_progress,
+    start_held_job,
+)
 from index.catalog.reindex import REINDEX_JOB_KIND
 from skynet.cli import app
 from skynet.cli_catalog import catalog_sessions
@@ -96,3 +102,21 @@ def test_list_gives_a_running_export_job_its_percentage_not_an_eta(
     assert listed.exit_code == 0, listed.output
     row = next(line for line in listed.output.splitlines() if job_id in line)
     assert "0%" in row and "ETA" not in listed.output, listed.output
+
+
+def test_follow_shows_an_export_job_its_own_fraction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`jobs show --follow` of an export that failed at 40 % drew a full bar and '0/0
+    segments' (re-index figures of a job without segments)."""
+    monkeypatch.setenv("SKYNET_DATA_DIR", str(tmp_path))
+    with catalog_sessions(Settings())() as session:
+        job_id = create_held_job(session, EXPORT_JOB_KIND, "me", {"track_ids": [267]}, "r1")
+        assert start_held_job(session, job_id, "r1")
+        assert record_progress(session, job_id, "r1", 0.4)
+        assert finish_held_job(session, job_id, "r1", "failed", None, "storage down")
+        session.commit()
+    shown = CliRunner().invoke(app, ["jobs", "show", "--follow", job_id], terminal_width=200)
+    assert shown.exit_code == 0, shown.output
+    assert "40%" in shown.output and "100%" not in shown.output, shown.output
+    assert "segments" not in shown.output and "storage down" in shown.output, shown.output
