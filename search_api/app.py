@@ -21,6 +21,7 @@ from search_api.deps import (
     requires,
     start_job_runner,
 )
+from search_api.docs_page import install_docs
 from search_api.errors import HANDLED_ERRORS, DomainError, status_and_detail
 from search_api.limits import ApiLimits, RequestGuard
 from search_api.metrics import render_metrics
@@ -101,8 +102,11 @@ def create_app(context: ApiContext) -> FastAPI:
         version="0.1.0",
         description="Find people and vehicles across cameras and time. Send `X-API-Key`.",
         lifespan=lifespan,
+        docs_url=None,  # served with local files by install_docs
+        redoc_url=None,
     )
     app.state.context = context
+    install_docs(app, getattr(context, "docs_assets_dir", None))  # no context: OpenAPI-only
     for error_type in HANDLED_ERRORS:
         app.add_exception_handler(error_type, domain_error_response)
     app.add_exception_handler(RequestValidationError, validation_error_response)

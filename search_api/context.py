@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from detect.track_builder import Embedder
 from detect.worker import BatchDetector
@@ -53,3 +54,5 @@ class ApiContext:
     evidence: EvidenceKit | None = None
     # users' sign-in (issue #17): session-token key and lifetimes, lock-out, OIDC issuer
     accounts: AccountPolicy = field(default_factory=AccountPolicy.ephemeral)
+    # Swagger UI's files for /docs (Settings.models_dir / "docs"; None: the page cannot load)
+    docs_assets_dir: Path | None = None

@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from index.catalog import Principal
 from search_api.browser_session import cookie_credential
+from search_api.docs_page import DOCS_CSP, DOCS_PATH, is_docs_path
 from search_api.rate_limit import RateLimiter
 from search_api.tokens import Unauthenticated
 
@@ -34,9 +35,8 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"referrer-policy", b"no-referrer"),
 )
 # The API serves JSON, pictures and clips, never pages: nothing may load or frame it. The
-# interactive docs (HTML that loads Swagger UI / ReDoc from a CDN) are left without a CSP.
+# interactive docs page has its own policy (search_api/docs_page.py).
 API_CSP = b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-DOCS_PATHS = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
 FOOTAGE_PART_PATH = re.compile(r"/footage/uploads/[^/]+/parts/[0-9]+$")
 # The web interface (issue #18): its pages sign the browser in themselves (search_api/ui), load
 # their own scripts, styles and signed pictures and clips, and are never framed.
@@ -65,17 +65,10 @@ class ApiLimits:
 
 def public_operations(app: FastAPI) -> list[tuple[str, re.Pattern[str]]]:
     """(method, path pattern) of the operations the OpenAPI document lists without a security
-    requirement (signed links), and the document and docs pages themselves."""
-    public = [
-        ("GET", re.compile(re.escape(url) + "$"))
-        for url in (
-            app.openapi_url,
-            app.docs_url,
-            app.redoc_url,
-            app.swagger_ui_oauth2_redirect_url,
-        )
-        if url
-    ]
+    requirement (signed links), and the document and its docs page themselves."""
+    public = [("GET", DOCS_PATH)]
+    if app.openapi_url:
+        public.append(("GET", re.compile(re.escape(app.openapi_url) + "$")))
     for path, operations in app.openapi().get("paths", {}).items():
         # a parameter may hold slashes ({key:path} shows as {key}): public paths only widen
         pattern = "".join(
@@ -154,7 +147,9 @@ class RequestGuard:
                 if is_ui_path(path):
                     extra.append((b"content-security-policy", UI_CSP))
                     extra.append((b"cache-control", b"no-store"))
-                elif path not in DOCS_PATHS:
+                elif is_docs_path(path):
+                    extra.append((b"content-security-policy", DOCS_CSP))
+                else:
                     extra.append((b"content-security-policy", API_CSP))
                     extra.append((b"cache-control", b"no-store"))
                 headers += [(name, value) for name, value in extra if name not in present]

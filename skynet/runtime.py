@@ -442,6 +442,7 @@ class Runtime:
             footage_analysis=reindex_analysis(
                 self.settings.detector_model, self.settings.embedder_model
             ),  # an upload's segments are queued for the re-index engine (issue #15)
+            docs_assets_dir=self.settings.models_dir / "docs",
         )
 
     def serve_api(self) -> None:

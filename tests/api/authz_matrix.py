@@ -67,7 +67,7 @@ IN, OUT = "cam-in", "cam-out"  # every role's key may see IN only
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 SQUARE = [(0.1, 0.1), (0.6, 0.1), (0.6, 0.6), (0.1, 0.6)]
 MISSING_ID = "999999"  # any other path id: a thing that does not exist
-DOCS_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+DOCS_PATHS = frozenset({"/openapi.json", "/docs", "/docs/assets/{name}"})
 
 
 @dataclass(frozen=True)
