@@ -8,7 +8,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -35,6 +35,8 @@ RECONNECT_MAX_S = 4.0  # a camera is back within this long of its server
 STABLE_CONNECTION_S = 2.0
 # The reason of the gap before a (re)started camera's first recording.
 RESTART_GAP_REASON = "ingest was not running"
+# ... and before a new camera's first keyframe (what the analysis saw there was never recorded).
+FIRST_RECORDING_GAP_REASON = "recording had not started"
 
 
 PLANAR_YUV = frozenset(
@@ -124,8 +126,9 @@ class CameraIngest:
     Neither loop blocks the other, and neither ever raises.
 
     `recorded_until` is where the camera's recording stopped before this ingest started (its
-    last segment's end, spooled or stored): the first recording then reports that span as a
-    gap, so a restart, even after kill -9, leaves no unexplained hole. A recording gap carries
+    last segment's end, spooled or stored; None for a camera never recorded: the start): the
+    first recording then reports that span as a gap, so a restart, even after kill -9, or the
+    seconds before a new camera's first keyframe leave no unexplained hole. A recording gap carries
     the main stream's own failure, never the sub stream's.
     """
 
@@ -157,6 +160,9 @@ class CameraIngest:
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
+        if self._last_recorded_at is None:  # a new camera: its recording starts at a keyframe
+            self._last_recorded_at = datetime.now(UTC)
+            self._gap_reason = FIRST_RECORDING_GAP_REASON
         for name, loop in (("record", self._record_once), ("analyse", self._analyse_once)):
             thread = threading.Thread(
                 target=self._run,

@@ -27,6 +27,7 @@ from index.catalog import (
     segments_between,
     session_factory,
 )
+from index.catalog.retention_plan import tracks_with_missing_clip
 from sample_streams.footage import GOP_S
 from skynet.demo import (
     DEMO_KEY_NAME,
@@ -112,6 +113,9 @@ def test_demo_searches_with_a_person_crop_and_serves_the_hit_links(tmp_path: Pat
     # action names the CLI and the API use (first-user check: the case and cameras were not)
     with session_factory(init_catalog(settings.catalog_url))() as session:
         entries = audit_entries(session)
+        # every track's clip is a recording or a recorded gap — also those the analysis saw
+        # before the first keyframe of these new cameras (`skynet retention check` is clean)
+        assert tracks_with_missing_clip(session) == []
     changes = [(e.action, str(e.target).split(":")[0]) for e in entries if e.action in CHANGES]
     case = next(e for e in entries if e.action == "open_case")
     assert (case.principal, case.role, case.target) == (
