@@ -363,20 +363,21 @@ def set_enabled(runtime: Runtime, cameras: list[CameraSpec], *, enabled: bool) -
     """Pause or resume the sample cameras through the catalog, as `skynet camera pause` does,
     changing nothing else of them; the runtime applies it at once (pausing ends the camera's
     tracks and cuts its segment)."""
-    for spec in cameras:
-        with runtime.sessions() as session:
-            changed = with_enabled(session, spec, enabled=enabled)
-            if changed is None:
-                continue
-            upsert_camera(session, changed)
-            audit_cli_change(session, camera_switch(enabled), f"camera:{spec.id}")
-            session.commit()
-        runtime.apply_cameras()
+    with runtime.sessions() as session:
+        for spec in cameras:
+            switch_camera(session, spec, enabled=enabled)
+        session.commit()
+    runtime.apply_cameras()
 
 
-def camera_switch(enabled: bool) -> str:
-    """The audit action of pausing or resuming a camera (the CLI's and the API's name)."""
-    return "camera_resume" if enabled else "camera_pause"
+def switch_camera(session: Session, spec: CameraSpec, *, enabled: bool) -> None:
+    """Store the camera paused or resumed (`with_enabled`; nothing when it was removed),
+    audited under the CLI's and the API's action name."""
+    changed = with_enabled(session, spec, enabled=enabled)
+    if changed is not None:
+        upsert_camera(session, changed)
+        action = "camera_resume" if enabled else "camera_pause"
+        audit_cli_change(session, action, f"camera:{spec.id}")
 
 
 def wait_for_uploads(runtime: Runtime, cameras: list[CameraSpec], console: Console) -> None:
@@ -394,10 +395,7 @@ def pause_and_revoke(runtime: Runtime, cameras: list[CameraSpec], console: Conso
     server stops with the demo) and the demo's key revoked. Recordings and tracks stay."""
     with runtime.sessions() as session:
         for spec in cameras:
-            paused = with_enabled(session, spec, enabled=False)
-            if paused is not None:
-                upsert_camera(session, paused)
-                audit_cli_change(session, camera_switch(False), f"camera:{spec.id}")
+            switch_camera(session, spec, enabled=False)
         revoke_demo_key(session)
         session.commit()
     names = ", ".join(spec.id for spec in cameras)

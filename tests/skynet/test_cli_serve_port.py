@@ -4,13 +4,13 @@ camera a second time and then failing with a traceback."""
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from skynet.cli import app, port_in_use
+from tests.ports import taken_port
 
 
 def test_serve_refuses_a_taken_port_before_opening_anything(
@@ -18,10 +18,7 @@ def test_serve_refuses_a_taken_port_before_opening_anything(
 ) -> None:
     data_dir = tmp_path / "data"
     monkeypatch.setenv("SKYNET_DATA_DIR", str(data_dir))
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
+    with taken_port() as port:
         monkeypatch.setenv("SKYNET_API_PORT", str(port))
         assert port_in_use("127.0.0.1", port)
         result = CliRunner().invoke(app, ["serve"], terminal_width=200)

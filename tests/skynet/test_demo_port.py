@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import os
-import socket
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from index.catalog import api_key_named, init_catalog, list_cameras, session_fac
 from skynet.cli import app
 from skynet.demo import DEMO_KEY_NAME, DemoError, DemoOptions, run_demo
 from skynet.settings import Settings
+from tests.ports import taken_port
 from tests.processes import children, running
 
 
@@ -26,10 +26,7 @@ def test_demo_refuses_a_taken_port_before_starting_anything(
 ) -> None:
     data_dir = tmp_path / "data"
     monkeypatch.setenv("SKYNET_DATA_DIR", str(data_dir))
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
+    with taken_port() as port:
         result = CliRunner().invoke(app, ["demo", "--port", str(port)], terminal_width=200)
     assert result.exit_code == 2, result.output
     assert f"cannot start: 127.0.0.1:{port} is in use" in result.output, result.output
@@ -44,10 +41,8 @@ def test_a_port_taken_after_the_check_ends_the_demo_cleanly(tmp_path: Path) -> N
     # demo's way out still runs — its key revoked, its cameras paused, its RTSP server stopped
     settings = Settings(data_dir=tmp_path / "data")
     before = children(os.getpid())  # the suite's own servers
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        settings = settings.model_copy(update={"api_port": taken.getsockname()[1]})
+    with taken_port() as port:
+        settings = settings.model_copy(update={"api_port": port})
         with pytest.raises(DemoError, match=f"could not listen on 127.0.0.1:{settings.api_port}"):
             run_demo(settings, DemoOptions(cameras=1, ingest_s=10.0), Console(file=io.StringIO()))
     with session_factory(init_catalog(settings.catalog_url))() as session:
