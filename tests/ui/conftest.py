@@ -65,10 +65,13 @@ def longest_person_track(runtime: Runtime, camera_ids: tuple[str, ...]) -> int:
 def ui_instance(rtsp_server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiInstance]:
     data_dir = tmp_path_factory.mktemp("ui")
     # the suite signs the same users in dozens of times a minute from one address: above the
-    # login rate limits meant for people (issue #17), which tests/api/test_login_throttle.py covers
+    # login rate limits meant for people (issue #17), which tests/api/test_login_throttle.py covers;
+    # the re-index form test re-indexes what this instance recorded minutes ago: without the
+    # live cut (SKYNET_REINDEX_LIVE_SETTLE_S, tested in tests/index) its job has segments to
+    # pause — with it, a job planned within 10 min of the ingest had none and ended at once
     settings = Settings(
         data_dir=data_dir, api_port=free_port(), segment_duration_s=4.0,
-        login_rate_per_client=1000, login_rate_per_name=1000,
+        login_rate_per_client=1000, login_rate_per_name=1000, reindex_live_settle_s=0.0,
     )  # fmt: skip
     runtime = Runtime.build(settings)
     runtime.start()
