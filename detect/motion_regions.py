@@ -146,7 +146,8 @@ class MotionRegionDetector:
         self.full = full or base
         self.settings = settings or MotionRegionSettings()
         self._since_full: dict[str, tuple[int, float]] = {}  # per camera: frames, last pts
-        self._still: dict[str, Detections] = {}  # per camera: its last whole-frame boxes
+        # per camera: its last whole-frame boxes and the cells that moved since that pass
+        self._still: dict[str, tuple[Detections, np.ndarray | None]] = {}
         self._lock = threading.Lock()
         self.full_passes = 0
         self.canvases = 0
@@ -220,9 +221,9 @@ class MotionRegionDetector:
         with self._lock:
             for i, frame in enumerate(frames):
                 if i in full:
-                    self._still[frame.camera_id] = parts[i][0]
+                    self._still[frame.camera_id] = (parts[i][0], _copy(frame.motion_mask))
                 else:
-                    parts[i].append(self._unmoved(self._still.get(frame.camera_id), frame))
+                    parts[i].append(self._unmoved(frame))
         for i, frame_placements in enumerate(placed):
             on_canvas: dict[int, list[Placement]] = {}
             for p in frame_placements:
@@ -232,12 +233,18 @@ class MotionRegionDetector:
                 parts[i].append(self._moving(Detections.merge(found), frames[i]))
         return [self._merge(p) for p in parts]
 
-    def _unmoved(self, still: Detections | None, frame: Frame) -> Detections:
-        """The last whole-frame boxes under which nothing moved since."""
-        if still is None or frame.motion_mask is None or not len(still):
+    def _unmoved(self, frame: Frame) -> Detections:
+        """The camera's last whole-frame boxes under which nothing moved since that pass (its
+        own frame's motion counts: a walker's box there is stale the moment they step on)."""
+        still, moved = self._still.get(frame.camera_id, (Detections.empty(), None))
+        if frame.motion_mask is None or not len(still):
             return Detections.empty()
-        frame_wh = (frame.width_px, frame.height_px)
-        moving = moving_fraction(still.xyxy, frame.motion_mask, frame_wh)
+        if moved is None or moved.shape != frame.motion_mask.shape:
+            moved = frame.motion_mask.copy()
+        else:
+            moved |= frame.motion_mask
+        self._still[frame.camera_id] = (still, moved)
+        moving = moving_fraction(still.xyxy, moved, (frame.width_px, frame.height_px))
         return still[moving < self.settings.min_moving_frac]
 
     def _moving(self, dets: Detections, frame: Frame) -> Detections:
@@ -284,3 +291,11 @@ class MotionRegionDetector:
             return merged
         keep = batched_nms(merged.xyxy, merged.confidence, merged.class_id, self.settings.nms_iou)
         return merged[keep]
+
+
+def _copy(mask: np.ndarray | None) -> np.ndarray | None:
+    """The pass frame's moving cells; a mask where everything moved (the gate's first frame,
+    a lighting change) tells nothing about which boxes move, so it starts empty."""
+    if mask is None:
+        return None
+    return np.zeros_like(mask, bool) if mask.all() else mask.astype(bool, copy=True)
