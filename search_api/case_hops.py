@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from index.catalog import CaseRecord, Principal, Session, StoredTrack, get_case, tracks_by_ids
 from index.catalog.hops import HopDecision, case_hop_decisions
-from index.catalog.retention_plan import clips_deleted
+from index.catalog.retention_plan import clips_unavailable
 from search_api.access import may_view_track, require_case_owner
 from search_api.context import ApiContext
 from search_api.errors import Forbidden
@@ -115,7 +115,7 @@ def hop_out(
     """One decision with both tracks (the caller has checked it may see both)."""
     ends = (decision.from_track_id, decision.to_track_id)
     tracks = {t.id: t for t in tracks_by_ids(session, list(ends))}
-    lost = clips_deleted(session, list(ends))
+    lost = clips_unavailable(session, list(ends))
     return _hop_out(context, principal, decision, tracks, lost, previous)
 
 
@@ -145,7 +145,7 @@ def case_trail(
     decisions = case_hop_decisions(session, case.id)
     tracks = _visible_tracks(session, principal, decisions)
     shown = [d for d in decisions if d.from_track_id in tracks and d.to_track_id in tracks]
-    lost = clips_deleted(session, list(tracks))
+    lost = clips_unavailable(session, list(tracks))
     confirmed = sorted(
         (d for d in shown if d.decision == "confirmed"),
         key=lambda d: (tracks[d.from_track_id].start_at, tracks[d.to_track_id].start_at, d.id),

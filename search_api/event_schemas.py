@@ -154,7 +154,10 @@ class EventDetailOut(EventOut):
     )
     clip_available: bool = Field(
         default=True,
-        description="false: retention deleted the recording of the event (clip_url is null)",
+        description=(
+            "false: no recording covers the event — retention deleted it, or the event lies in a"
+            " recording gap (clip_url is null)"
+        ),
     )
 
 

@@ -30,7 +30,7 @@ from index.catalog import (
     tracks_starting_between,
 )
 from index.catalog.attributes import PERSON_CLASSES
-from index.catalog.retention_plan import clips_deleted
+from index.catalog.retention_plan import clips_unavailable
 from search_api.case_hops import NO_FEEDBACK, CaseFeedback
 from search_api.context import ApiContext
 from search_api.errors import InvalidInput, NotFound
@@ -219,7 +219,7 @@ def hop_search(
         scored.append((max(sim, 0.0) * prior, sim, prior, item))
     scored.sort(key=lambda entry: (entry[3].track_id in marked, -entry[0]))  # rejected last
     tracks = {t.id: t for t in tracks_by_ids(session, [e[3].track_id for e in scored])}
-    lost = clips_deleted(session, [*tracks, *(t.id for t in trail)])  # recording deleted
+    lost = clips_unavailable(session, [*tracks, *(t.id for t in trail)])  # no recording
     candidates = []
     for score, sim, prior, item in scored[: request.top_k]:
         hit = hit_for(

@@ -28,7 +28,8 @@ class HopDecisionIn(BaseModel):
 
 class HopTrackOut(BaseModel):
     """One end of a hop: where and when, with links signed for the reader (null for a reader
-    who may not view the track, e.g. an auditor, or where retention deleted the recording)."""
+    who may not view the track, e.g. an auditor, or where no recording covers it: deleted by
+    retention, or seen in a recording gap)."""
 
     track_id: int
     camera_id: str

@@ -64,6 +64,11 @@ NO_GOOD_MATCH = (
     " threshold (the person may never have been filmed); null where uncalibrated"
 )
 
+CLIP_AVAILABLE = (
+    "false: no recording covers it (clip_url is null): retention deleted it, or it was seen in"
+    " a recording gap, such as before the camera's recording started"
+)
+
 
 class SearchHit(BaseModel):
     """One track found by a search, with where and when it was seen and links to look at it."""
@@ -91,9 +96,7 @@ class SearchHit(BaseModel):
     )
     thumbnail_url: str | None
     clip_url: str | None = Field(description="recording that starts at the moment (#t=offset)")
-    clip_available: bool = Field(
-        default=True, description="false: retention deleted the recording (clip_url is null)"
-    )
+    clip_available: bool = Field(default=True, description=CLIP_AVAILABLE)
     best_shot_at: datetime | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
     why: MatchReason = Field(default_factory=MatchReason)
@@ -129,9 +132,7 @@ class TrackOut(BaseModel):
     thumbnail_url: str | None
     context_url: str | None = Field(description="the whole scene at the best shot")
     clip_url: str | None
-    clip_available: bool = Field(
-        default=True, description="false: retention deleted the recording (clip_url is null)"
-    )
+    clip_available: bool = Field(default=True, description=CLIP_AVAILABLE)
 
 
 class CameraOut(BaseModel):

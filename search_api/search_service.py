@@ -28,7 +28,7 @@ from index.catalog import (
     matching_tracks,
     tracks_by_ids,
 )
-from index.catalog.retention_plan import clips_deleted
+from index.catalog.retention_plan import clips_unavailable
 from search_api.context import ApiContext
 from search_api.errors import Forbidden, InvalidInput
 from search_api.links import clip_url, picture_url
@@ -235,7 +235,7 @@ def build_hits(
     track_ids = [r.track_id for r in results]
     tracks = {t.id: t for t in tracks_by_ids(session, track_ids)}
     zones = entered_zones(session, track_ids, zone_ids or ())
-    lost = clips_deleted(session, track_ids)  # retention deleted their recording
+    lost = clips_unavailable(session, track_ids)  # deleted, or never recorded
     return [
         hit_for(context, viewer, track, result, zones.get(track.id, ()), track.id in lost)
         for result in results

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, delete, exists, or_, select
+from sqlalchemy import ColumnElement, Row, and_, delete, exists, or_, select
 from sqlalchemy.orm import Session
 
 from index.catalog.retention import (
@@ -404,6 +404,44 @@ def clips_deleted(session: Session, track_ids: Iterable[int]) -> set[int]:
             )
         )
     return found
+
+
+def _never_recorded(camera_id: Any, start_at: Any, end_at: Any) -> ColumnElement[bool]:
+    """No segment of the camera overlaps [start_at, end_at] and a recording gap runs through
+    its end (e.g. "recording had not started"): no recording of the span will ever exist. A
+    span past every gap and segment may still be being recorded, so it is not this."""
+    overlaps_segment = exists().where(
+        SegmentRow.camera_id == camera_id,
+        SegmentRow.start_at <= end_at,
+        SegmentRow.end_at > start_at,
+    )
+    gap_through_end = exists().where(
+        RecordingGapRow.camera_id == camera_id,
+        RecordingGapRow.start_at <= end_at,
+        RecordingGapRow.end_at >= end_at,
+    )
+    return and_(~overlaps_segment, gap_through_end)
+
+
+def clips_unavailable(session: Session, track_ids: Iterable[int]) -> set[int]:
+    """The tracks among `track_ids` whose clip link finds no recording: retention deleted it
+    (`clips_deleted`), or the track was seen in a recording gap and there never was one."""
+    wanted = sorted({int(i) for i in track_ids})
+    found = clips_deleted(session, wanted)
+    unrecorded = _never_recorded(TrackRow.camera_id, TrackRow.start_at, TrackRow.end_at)
+    for chunk in _chunks(wanted):
+        found.update(
+            int(i)
+            for i in session.scalars(select(TrackRow.id).where(TrackRow.id.in_(chunk), unrecorded))
+        )
+    return found
+
+
+def span_never_recorded(
+    session: Session, camera_id: str, start_at: datetime, end_at: datetime
+) -> bool:
+    """True when the camera's [start_at, end_at] lies in a recording gap with no segment."""
+    return bool(session.scalar(select(_never_recorded(camera_id, start_at, end_at))))
 
 
 def recording_deleted_days(

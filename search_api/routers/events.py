@@ -27,7 +27,7 @@ from index.catalog import (
     list_events,
     review_event,
 )
-from index.catalog.retention_plan import recording_deleted_days
+from index.catalog.retention_plan import recording_deleted_days, span_never_recorded
 from index.retention import JOB_KIND as RETENTION_JOB
 from search_api.access import EVENT_REVIEW, EVENTS_VIEW, visible_cameras
 from search_api.deps import ContextDep, PrincipalDep, SessionDep, requires
@@ -160,7 +160,8 @@ def read_event(
 ) -> EventDetailOut:
     """Snapshot and clip links are signed for the caller's key and expire; the clip covers the
     event from its start to its end (or last sighting while it goes on). Once retention has
-    deleted that recording, `clip_available` is false and `clip_url` null."""
+    deleted that recording, or where the event lies in a recording gap (none was made),
+    `clip_available` is false and `clip_url` null."""
     event = visible_event(session, principal, event_id)
     snapshots = [
         SnapshotOut(at=picture.at, url=str(picture_url(context, principal, picture.key)))
@@ -171,10 +172,13 @@ def read_event(
         session, context.retention.defaults, event.camera_id, event.started_at, until,
         RETENTION_JOB,
     )  # fmt: skip
+    available = gone is None and not span_never_recorded(
+        session, event.camera_id, event.started_at, until
+    )
     clip = (
-        None
-        if gone is not None
-        else clip_url(context, principal, event.camera_id, event.started_at, until)
+        clip_url(context, principal, event.camera_id, event.started_at, until)
+        if available
+        else None
     )
     # a result viewed (issue #17): the event's evidence links are handed out
     append_audit(
@@ -184,7 +188,7 @@ def read_event(
     session.commit()
     return EventDetailOut(
         **EventOut.of(event).model_dump(), snapshots=snapshots, clip_url=clip,
-        clip_available=gone is None,
+        clip_available=available,
     )  # fmt: skip
 
 

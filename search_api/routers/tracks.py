@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from index.catalog import append_audit
-from index.catalog.retention_plan import clips_deleted
+from index.catalog.retention_plan import clips_unavailable
 from index.track_indexer import context_key
 from search_api.access import TRACKS_VIEW, authorize_track_view, visible_track
 from search_api.deps import ContextDep, PrincipalDep, SessionDep, requires
@@ -55,7 +55,7 @@ def read_track(
         target=target,
     )
     session.commit()
-    clip_gone = bool(clips_deleted(session, [row.id]))  # retention deleted the recording
+    clip_gone = bool(clips_unavailable(session, [row.id]))  # deleted, or never recorded
     return TrackOut(
         id=row.id,
         camera_id=row.camera_id,
