@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import getpass
 import hashlib
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -44,10 +45,20 @@ UPLOADS_PATH = "/api/v1/footage/uploads"
 POLL_S = 1.0
 HASH_CHUNK_BYTES = 4 * 1024 * 1024
 Upload = dict[str, Any]  # an upload as the API shows it (FootageUploadOut)
+# the upload's fields the user sets with an option of `footage add`, as the API names them
+OPTION_OF_FIELD = {"start_time": "--start", "camera_label": "--label", "lat": "--lat",
+                   "lon": "--lon", "heading": "--heading"}  # fmt: skip
+API_FIELD = re.compile(rf"(?<![\w.-])(?:body\.)?({'|'.join(OPTION_OF_FIELD)})\b")
 
 
 class FootageCliError(Exception):
     """The server or the service refused; the message says why."""
+
+
+def in_cli_terms(message: str) -> str:
+    """A refusal of the API or the service with the fields it names ("start_time",
+    "body.lat") called by the options the user typed ("--start", "--lat")."""
+    return API_FIELD.sub(lambda field: OPTION_OF_FIELD[field.group(1)], message)
 
 
 class UploadTarget(Protocol):
@@ -82,7 +93,10 @@ class ServerTarget:
                 detail = response.json().get("detail", response.text)
             except ValueError:
                 detail = response.text
-            raise FootageCliError(f"HTTP {response.status_code}: {detail}")
+            code = response.status_code
+            if code == 401:
+                raise FootageCliError(f"the server refused --api-key: {detail}")
+            raise FootageCliError(detail if code < 500 else f"server error {code}: {detail}")
         return response.json()
 
     def find(self, sha256: str) -> list[Upload]:
@@ -253,7 +267,7 @@ def parse_start(text: str | None) -> str | None:
 
 def describe(path: Path, upload: Upload) -> str:
     if upload["state"] != "stored":
-        return f"{path.name}: refused: {upload.get('error')}"
+        return f"{path.name}: refused: {in_cli_terms(str(upload.get('error')))}"
     report = upload["report"] or {}
     line = (
         f"{path.name}: stored as camera {upload['camera_id']}: {report.get('segments')} "
@@ -322,8 +336,11 @@ def footage_list(
     api_key: Annotated[str | None, typer.Option(help="API key, with --server")] = None,
 ) -> None:
     """List footage uploads, newest first: file, camera, state, segments or error."""
-    target = target_for(server, api_key)
-    uploads = target.uploads()
+    try:
+        uploads = target_for(server, api_key).uploads()
+    except FootageCliError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from error
     # values stacked in their cells, the camera id (what reindex --camera takes) whole: the
     # eight columns cut the camera, file and start time to "shop-7-…" on an 80-column terminal
     table = whole_table(
@@ -338,6 +355,6 @@ def footage_list(
         table.add_row(  # file names and errors as plain text: "[mov,mp4 @ 0x…]" is no markup
             Text(f"{upload['id'][:12]}\n{upload['filename']}"), upload["camera_id"],
             "\n".join(filter(None, (upload["state"], parts, segments))), start,
-            Text(upload.get("error") or ""),
+            Text(in_cli_terms(upload.get("error") or "")),
         )  # fmt: skip
     console.print(table)

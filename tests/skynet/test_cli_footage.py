@@ -162,4 +162,30 @@ def test_footage_add_to_a_server_resumes_an_interrupted_upload(
     listed = CliRunner().invoke(cli, ["footage", "list", "--server", url, "--api-key", key])
     assert listed.exit_code == 0 and "kiosk-3" in listed.output
     wrong = CliRunner().invoke(cli, [*args[:-1], "not-a-key"])
-    assert wrong.exit_code == 1 and "HTTP 401" in wrong.output
+    assert wrong.exit_code == 1 and "the server refused --api-key" in wrong.output
+    listing = CliRunner().invoke(cli, ["footage", "list", "--server", url, "--api-key", "nope"])
+    assert listing.exit_code == 1 and "the server refused --api-key" in listing.output
+
+
+@pytest.mark.parametrize("where", ["server", "local"])
+def test_footage_add_refusals_name_the_options_typed(
+    where: str, request: pytest.FixtureRequest
+) -> None:
+    """First-user check: refusals quoted the API's fields ("start_time", "body.lat") and, with
+    --server, began "HTTP 422:"; they name the option the user typed."""
+    if where == "server":
+        url, key = request.getfixturevalue("server")
+        target = ["--server", url, "--api-key", key]
+    else:
+        request.getfixturevalue("local")
+        target = []
+    path = clip("mp4", "h264", seconds=6.0)
+    add = ["footage", "add", str(path), "--label", "Kiosk 4", *target]
+    future = CliRunner().invoke(cli, [*add, "--start", "2099-01-01T00:00Z"])
+    assert future.exit_code == 1, future.output
+    assert "refused: --start 2099-01-01T00:00:00+00:00 puts the footage" in future.output
+    assert "start_time" not in future.output and "HTTP" not in future.output, future.output
+    if where == "server":  # the API's own validation of a field
+        far = CliRunner().invoke(cli, [*add, "--lat", "95", "--lon", "10"])
+        assert far.exit_code == 1 and "refused: --lat: Input should be" in far.output, far.output
+        assert "body.lat" not in far.output and "HTTP" not in far.output, far.output
