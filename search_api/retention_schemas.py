@@ -77,9 +77,14 @@ class HoldOut(BaseModel):
     released_by: str | None
     released_at: datetime | None
     active: bool
+    replaced_reason: str | None = Field(
+        default=None,
+        description="the case was already on hold with this other reason: the request replaced"
+        " it (audited); the hold still counts from held_at. Null otherwise",
+    )
 
     @classmethod
-    def of(cls, hold: LegalHold) -> HoldOut:
+    def of(cls, hold: LegalHold, replaced_reason: str | None = None) -> HoldOut:
         return cls(
             case_id=hold.case_id,
             reason=hold.reason,
@@ -88,6 +93,7 @@ class HoldOut(BaseModel):
             released_by=hold.released_by,
             released_at=hold.released_at,
             active=hold.active,
+            replaced_reason=replaced_reason,
         )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import getpass
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -15,12 +15,19 @@ from rich.table import Table
 from skynet.cli_catalog import catalog_sessions
 from skynet.settings import Settings
 
+if TYPE_CHECKING:
+    from index.catalog.retention import LegalHold
+
 retention = typer.Typer(help="Retention tiers, runs and legal holds", no_args_is_help=True)
 console = Console()
 
 
 def cli_principal() -> str:
     return f"cli:{getpass.getuser()}"
+
+
+def held_since(hold: LegalHold) -> str:
+    return f"since {hold.held_at:%Y-%m-%d %H:%M} UTC by {hold.held_by}"
 
 
 @retention.command("show")
@@ -49,8 +56,7 @@ def retention_show() -> None:
     )
     for hold in holds:
         console.print(
-            f"hold: case {hold.case_id} since {hold.held_at:%Y-%m-%d %H:%M} UTC by "
-            f"{hold.held_by}: {hold.reason}",
+            f"hold: case {hold.case_id} {held_since(hold)}: {hold.reason}",
             markup=False,
         )
 
@@ -169,17 +175,30 @@ def retention_hold(
     principal = cli_principal()
     with catalog_sessions(Settings())() as session:
         try:
-            file_case_material(session, case_id, principal, track or [], event or [])
-            place_legal_hold(session, case_id, reason, principal)
+            filed = file_case_material(session, case_id, principal, track or [], event or [])
+            placed = place_legal_hold(session, case_id, reason, principal)
         except (LookupError, ValueError) as error:
             raise typer.BadParameter(str(error)) from error
         append_audit(
             session, principal=principal, role="admin", action="legal_hold", case_id=case_id,
             purpose=reason, target=f"case:{case_id}",
-            filters={"track_ids": track or [], "event_ids": event or []},
+            filters={"track_ids": track or [], "event_ids": event or [], "filed": filed,
+                     "replaced_reason": placed.reason_replaced},
         )  # fmt: skip
         session.commit()
-    console.print(f"case {case_id} on legal hold", markup=False)
+    hold = placed.hold
+    if placed.earlier_reason is None:
+        message = f"case {case_id} on legal hold"
+    else:
+        change = (
+            "reason unchanged"
+            if placed.reason_replaced is None
+            else f"reason changed from {placed.reason_replaced!r} to {hold.reason!r} (audited)"
+        )
+        message = f"case {case_id} already on legal hold {held_since(hold)}: {change}"
+    if filed:
+        message += f"; {filed} new {'item' if filed == 1 else 'items'} filed under it"
+    console.print(message, markup=False)
 
 
 @retention.command("release")

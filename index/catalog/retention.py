@@ -82,6 +82,20 @@ class LegalHold:
 
 
 @dataclass(frozen=True)
+class PlacedHold:
+    """What placing a hold did: the hold as it now is and, where the case was already on hold,
+    the reason it had (None: a new hold, or one placed again after a release)."""
+
+    hold: LegalHold
+    earlier_reason: str | None
+
+    @property
+    def reason_replaced(self) -> str | None:
+        """The active hold's reason this one replaced (None: a new hold, or the same reason)."""
+        return None if self.earlier_reason == self.hold.reason else self.earlier_reason
+
+
+@dataclass(frozen=True)
 class HeldMaterial:
     """What active legal holds keep: track and event ids, each with the held cases naming it."""
 
@@ -188,22 +202,26 @@ def _require_case(session: Session, case_id: str) -> None:
         raise UnknownCaseError(f"case {case_id!r} does not exist")
 
 
-def place_legal_hold(session: Session, case_id: str, reason: str, held_by: str) -> LegalHold:
-    """Hold the case's material (again, if a hold was released); an active hold is kept as it
-    is. UnknownCaseError, or ValueError for a blank reason."""
-    if not reason.strip():
+def place_legal_hold(session: Session, case_id: str, reason: str, held_by: str) -> PlacedHold:
+    """Hold the case's material (again, if a hold was released). An active hold stays held
+    since it was placed, by whom it was, and takes the new reason (the latest order's: the
+    caller audits the change). UnknownCaseError, or ValueError for a blank reason."""
+    reason = reason.strip()
+    if not reason:
         raise ValueError("reason: a legal hold needs a reason")
     _require_case(session, case_id)
     row = session.get(LegalHoldRow, case_id)
+    if row is not None and row.released_at is None:  # already on hold
+        earlier, row.reason = row.reason, reason
+        session.flush()
+        return PlacedHold(_hold(row), earlier)
     if row is None:
         row = LegalHoldRow(case_id=case_id)
         session.add(row)
-    elif row.released_at is None:
-        return _hold(row)
-    row.reason, row.held_by, row.held_at = reason.strip(), held_by, utc_now()
+    row.reason, row.held_by, row.held_at = reason, held_by, utc_now()
     row.released_by = row.released_at = None
     session.flush()
-    return _hold(row)
+    return PlacedHold(_hold(row), None)
 
 
 def release_legal_hold(session: Session, case_id: str, released_by: str) -> LegalHold | None:

@@ -128,11 +128,13 @@ def run_now(
 )  # fmt: skip
 def hold_case(case_id: str, body: HoldIn, principal: PrincipalDep, session: SessionDep) -> HoldOut:
     """Nothing filed under the case (the tracks and events named here or before, the tracks
-    viewed under it or hit by its watchlists, and their recordings) is deleted while held."""
+    viewed under it or hit by its watchlists, and their recordings) is deleted while held.
+    On a case already on hold this files the material named and makes `reason` the hold's
+    (`replaced_reason`: the one it had); the hold keeps its `held_at` and `held_by`."""
     try:
         filed = file_case_material(session, case_id, principal.name, body.track_ids,
                                    body.event_ids)  # fmt: skip
-        hold = place_legal_hold(session, case_id, body.reason, principal.name)
+        placed = place_legal_hold(session, case_id, body.reason, principal.name)
     except UnknownCaseError as error:
         session.rollback()
         raise NotFound(str(error)) from error
@@ -142,10 +144,11 @@ def hold_case(case_id: str, body: HoldIn, principal: PrincipalDep, session: Sess
     append_audit(
         session, principal=principal.name, role=principal.role, action="legal_hold",
         case_id=case_id, purpose=body.reason, target=f"case:{case_id}",
-        filters={"track_ids": body.track_ids, "event_ids": body.event_ids, "filed": filed},
+        filters={"track_ids": body.track_ids, "event_ids": body.event_ids, "filed": filed,
+                 "replaced_reason": placed.reason_replaced},
     )  # fmt: skip
     session.commit()
-    return HoldOut.of(hold)
+    return HoldOut.of(placed.hold, placed.reason_replaced)
 
 
 @router.delete(

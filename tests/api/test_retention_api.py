@@ -174,3 +174,28 @@ def test_hold_dry_run_run_and_clip_flags(env: Env) -> None:
     assert released.status_code == 200 and released.json()["active"] is False
     assert env.client.delete(f"{B}/cases/{env.case_id}/hold", headers=admin).status_code == 404
     assert _audited(env, "release_legal_hold") == 1
+
+
+def test_holding_a_held_case_again_replaces_its_reason_and_says_so(env: Env) -> None:
+    """First-user check: a second hold with a new reason answered 200 with the old reason and
+    kept it. The hold now takes the new reason, names the one it replaced and audits both;
+    it still counts from when it was first placed."""
+    admin, url = env.headers(), f"{B}/cases/{env.case_id}/hold"
+    first = env.client.post(url, json={"reason": "preservation letter"}, headers=admin).json()
+    assert first["replaced_reason"] is None
+    again = env.client.post(url, json={"reason": "court order 17/2026"}, headers=admin)
+    assert again.status_code == 200, again.text
+    assert again.json()["reason"] == "court order 17/2026"
+    assert again.json()["replaced_reason"] == "preservation letter"
+    assert again.json()["held_at"] == first["held_at"] and again.json()["active"] is True
+    shown = env.client.get(f"{B}/retention", headers=admin).json()["holds"]
+    assert [h["reason"] for h in shown] == ["court order 17/2026"]
+    same = env.client.post(url, json={"reason": "court order 17/2026"}, headers=admin).json()
+    assert same["replaced_reason"] is None
+    with env.context.sessions() as session:
+        holds = [e for e in audit_entries(session) if e.action == "legal_hold"]
+    assert [(e.purpose, e.filters["replaced_reason"]) for e in holds] == [
+        ("preservation letter", None),
+        ("court order 17/2026", "preservation letter"),
+        ("court order 17/2026", None),
+    ]

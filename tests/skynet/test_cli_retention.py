@@ -91,3 +91,18 @@ def test_hold_dry_run_run_check_release(material: Material, tmp_path: Path) -> N
     for action in ("set_retention", "legal_hold", "retention_dry_run", "retention_run"):
         assert action in actions
     assert "release_legal_hold" in actions
+
+
+def test_holding_a_held_case_again_says_what_changed(material: Material) -> None:
+    """First-user check: a second `hold` with a new reason printed "on legal hold" and kept
+    the old reason silently."""
+    with session_factory(init_catalog(Settings().catalog_url))() as session:
+        case_id = list_cases(session)[0].id
+    assert run("hold", case_id, "--reason", "letter") == f"case {case_id} on legal hold\n"
+    track = str(material.tracks[("cam-a", 5)][0])
+    again = run("hold", case_id, "--reason", "court order 17/2026", "--track", track)
+    assert f"case {case_id} already on legal hold since" in again and "by cli:" in again
+    assert "reason changed from 'letter' to 'court order 17/2026' (audited)" in again
+    assert "1 new item filed under it" in again
+    assert "reason unchanged" in run("hold", case_id, "--reason", "court order 17/2026")
+    assert "court order 17/2026" in run("show") and "letter" not in run("show")
