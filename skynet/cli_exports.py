@@ -19,6 +19,7 @@ from rich.console import Console
 
 from skynet.cli_catalog import catalog_sessions
 from skynet.settings import Settings
+from skynet.wording import counted
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -79,7 +80,8 @@ def build(
     fingerprint = kit.signer.public_key.fingerprint
     built = {"sha256": sha256, "key_fingerprint": fingerprint, "out": str(out)}
     _audit(sessions, principal, "export_built", request, export_id, built)
-    console.print(f"{out}: {len(summary.manifest.files)} files, SHA-256 {sha256}", markup=False)
+    files = counted(len(summary.manifest.files), "file")
+    console.print(f"{out}: {files}, SHA-256 {sha256}", markup=False)
     console.print(f"signed by key {kit.signer.public_key.fingerprint}", markup=False)
 
 
@@ -129,8 +131,8 @@ def verify(
     if not result.ok:
         console.print(f"{bundle}: NOT verified ({len(result.problems)} problem(s))", markup=False)
         raise typer.Exit(1)
-    files = 0 if result.manifest is None else len(result.manifest.files)
-    console.print(f"{bundle}: OK, {files} files and the signature verified", markup=False)
+    files = counted(0 if result.manifest is None else len(result.manifest.files), "file")
+    console.print(f"{bundle}: OK, {files} and the signature verified", markup=False)
 
 
 @exports.command("public-key")

@@ -33,6 +33,7 @@ from rich.text import Text
 from skynet.cli_catalog import catalog_sessions
 from skynet.cli_tables import handle_column, whole_table
 from skynet.settings import Settings
+from skynet.wording import counted
 
 if TYPE_CHECKING:
     import httpx
@@ -270,8 +271,9 @@ def describe(path: Path, upload: Upload) -> str:
         return f"{path.name}: refused: {in_cli_terms(str(upload.get('error')))}"
     report = upload["report"] or {}
     line = (
-        f"{path.name}: stored as camera {upload['camera_id']}: {report.get('segments')} "
-        f"segments, {report.get('footage_s')} s from {report.get('start_at')}"
+        f"{path.name}: stored as camera {upload['camera_id']}: "
+        f"{counted(report.get('segments') or 0, 'segment')}, {report.get('footage_s')} s from "
+        f"{report.get('start_at')}"
     )
     if report.get("analysis_job"):
         line += f"; analysis job {report['analysis_job']}"
@@ -350,7 +352,7 @@ def footage_list(
     for upload in uploads:
         report = upload.get("report") or {}
         parts = f"{len(upload['parts_received'])}/{upload['part_count']} parts"
-        segments = f"{report['segments']} segments" if "segments" in report else ""
+        segments = counted(report["segments"], "segment") if "segments" in report else ""
         start = (upload.get("start_at") or "-")[:19].replace("T", "\n")
         table.add_row(  # file names and errors as plain text: "[mov,mp4 @ 0x…]" is no markup
             Text(f"{upload['id'][:12]}\n{upload['filename']}"), upload["camera_id"],

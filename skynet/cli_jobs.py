@@ -22,6 +22,7 @@ from rich.text import Text
 from skynet.cli_catalog import catalog_sessions
 from skynet.cli_tables import handle_column, whole_table
 from skynet.settings import Settings
+from skynet.wording import counted
 
 if TYPE_CHECKING:
     from index.reindex_jobs import ReindexProgress
@@ -138,7 +139,7 @@ def _show(progress: ReindexProgress) -> None:
     console.print(
         f"  segments {units.done} done, {units.skipped} skipped, {units.pending} pending of"
         f" {units.total}; footage {_duration(units.finished_footage_s)} of"
-        f" {_duration(units.footage_s)}; {units.tracks} tracks,"
+        f" {_duration(units.footage_s)}; {counted(units.tracks, 'track')},"
         f" {progress.tracks_replaced} replaced, {result.get('plates_read', 0)} plates read"
     )
     console.print(f"  speed {_rate(progress)}, ETA {_duration(progress.eta_s)}")

@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from detect.reid_metric import DEFAULT_CONTRAST, DEFAULT_PCA_DIM, DEFAULT_SHRINKAGE
 from skynet.cli_catalog import catalog_sessions
 from skynet.settings import Settings
+from skynet.wording import counted
 
 reid = typer.Typer(help="Re-identification: the metric the deployment learns from its tracks")
 console = Console()
@@ -116,7 +117,8 @@ def reid_learn(
         session.commit()
     counts = metric.counts
     console.print(
-        f"metric {metric.metric_id}: {counts.tracks} tracks, {counts.same_pairs} same-track and "
+        f"metric {metric.metric_id}: {counted(counts.tracks, 'track')}, {counts.same_pairs}"
+        " same-track and "
         f"{counts.different_pairs} co-occurring pairs → {path}\n"
         f"embedding version {metric.embedding_version()} ({metric.dim} floats). To use it: "
         f"SKYNET_REID_METRIC_PATH={path}, then re-index (a new embedding version goes live "

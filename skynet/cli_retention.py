@@ -14,6 +14,7 @@ from rich.table import Table
 
 from skynet.cli_catalog import catalog_sessions
 from skynet.settings import Settings
+from skynet.wording import counted
 
 if TYPE_CHECKING:
     from index.catalog.retention import LegalHold
@@ -197,7 +198,7 @@ def retention_hold(
         )
         message = f"case {case_id} already on legal hold {held_since(hold)}: {change}"
     if filed:
-        message += f"; {filed} new {'item' if filed == 1 else 'items'} filed under it"
+        message += f"; {counted(filed, 'new item')} filed under it"
     console.print(message, markup=False)
 
 

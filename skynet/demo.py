@@ -38,6 +38,7 @@ from sample_streams.server import RtspServer, StreamUrls
 from skynet.cli_catalog import audit_cli_change
 from skynet.runtime import ApiPortTakenError, Runtime
 from skynet.settings import Settings
+from skynet.wording import counted
 
 
 @dataclass(frozen=True)
@@ -274,8 +275,8 @@ def ingest_search_and_serve(
     set_enabled(runtime, cameras, enabled=False)
     wait_for_uploads(runtime, cameras, console)
     console.print(
-        f"    stored {runtime.indexer.segments_stored} segments and "
-        f"{runtime.indexer.tracks_indexed} tracks"
+        f"    stored {counted(runtime.indexer.segments_stored, 'segment')} and "
+        f"{counted(runtime.indexer.tracks_indexed, 'track')}"
     )
     query_path = settings.data_dir / "query.jpg"
     ok, jpeg = cv2.imencode(".jpg", query.image)

@@ -48,6 +48,7 @@ def test_footage_add_stores_good_files_reports_bad_ones_and_lists_them(
     result = CliRunner().invoke(cli, ["footage", "add", str(good), str(bad), "--label", "Shop 7"])
     assert result.exit_code == 1, result.output  # one of the two failed
     assert "stored as camera shop-7" in result.output and "2026-11-27T09:30:00" in result.output
+    assert "shop-7: 1 segment, 6" in result.output, result.output  # not "1 segments"
     assert "analysis job" in result.output
     assert "notes.mp4: refused: not a video file" in result.output
     # stdout is no terminal here: the result lines only, no progress bar drawn after them
@@ -58,6 +59,7 @@ def test_footage_add_stores_good_files_reports_bad_ones_and_lists_them(
         assert len(segments_between(session, "shop-7", *ALL_TIME)) == 1  # 6 s, 10 s segments
     listed = CliRunner().invoke(cli, ["footage", "list"])
     assert listed.exit_code == 0 and "stored" in listed.output and "failed" in listed.output
+    assert "1 segment " in listed.output and "1 segments" not in listed.output, listed.output
 
     file_camera = CliRunner().invoke(cli, ["camera", "add", "c1", "--main", f"file://{good}"])
     assert file_camera.exit_code == 2 and "skynet footage add" in file_camera.output
