@@ -76,7 +76,7 @@ class MotionRegionSettings:
     canvas_px: tuple[int, int] = (448, 256)
     gap_px: int = 4
     full_every_frames: int = 4
-    nms_iou: float = 0.6
+    nms_iou: float = 0.4
     min_score: float = 0.35
     min_moving_frac: float = 0.1
 

@@ -88,12 +88,14 @@ def test_analysis_settings_apply_without_restarting_the_camera(live, rtsp_server
     assert wait_for(lambda: status_of(client, "yard")["state"] == "online", 15)
     ingest = runtime.cameras["yard"]
     plates = runtime.settings.plate_source  # the default stream of its plates (#14)
-    started = CameraAnalysis(plate_source=plates)
+    regions = runtime.settings.motion_regions  # on by default (#16)
+    started = CameraAnalysis(DetectorConfig(motion_regions=regions), plate_source=plates)
     assert runtime.worker.camera_settings()["yard"] == started  # set before it started
 
     changed = client.patch("/api/v1/cameras/yard", json={"tiles": "2x2", "heading_deg": 45.0})
     assert changed.status_code == 200 and changed.json()["tiles"] == "2x2"
-    wanted = CameraAnalysis(DetectorConfig(tiles=(2, 2)), heading_deg=45.0, plate_source=plates)
+    tiled = DetectorConfig(tiles=(2, 2), motion_regions=regions)
+    wanted = CameraAnalysis(tiled, heading_deg=45.0, plate_source=plates)
     assert wait_for(lambda: runtime.worker.camera_settings().get("yard") == wanted, 5)
     assert runtime.cameras["yard"] is ingest  # analysis settings do not restart ingest
     analysed = runtime.worker.frames_analysed  # the only camera now: tiled analysis goes on
