@@ -35,7 +35,7 @@ from skynet.cli_zones import zones
 from skynet.settings import Settings
 
 if TYPE_CHECKING:
-    from index.catalog.values import AuditEntry, CameraSpec
+    from index.catalog.values import ApiKeyInfo, AuditEntry, CameraSpec
 
 app = typer.Typer(help="Sky Net video analytics", no_args_is_help=True)
 keys = typer.Typer(help="API keys", no_args_is_help=True)
@@ -197,25 +197,44 @@ def utc_minute(at: datetime | None) -> str:
     return "-" if at is None else f"{at.astimezone(UTC):%Y-%m-%d %H:%M}"
 
 
+def key_access(info: ApiKeyInfo) -> list[str]:
+    """A key's role, then its cameras one a line (`--role`, `--camera` values: never cut)."""
+    cameras = ["all cameras"] if info.camera_ids is None else sorted(info.camera_ids)
+    return [info.role, *cameras]
+
+
+def key_dates(info: ApiKeyInfo, now: datetime) -> list[str]:
+    """When a key was created and, where it has them, when it expires (or expired) and when it
+    was revoked: one a line."""
+    dates = [f"created {utc_minute(info.created_at)}"]
+    if info.expires_at is not None:
+        expiry = "expires" if now < info.expires_at else "expired"
+        dates.append(f"{expiry} {utc_minute(info.expires_at)}")
+    if info.revoked_at is not None:
+        dates.append(f"revoked {utc_minute(info.revoked_at)}")
+    return dates
+
+
 @keys.command("list")
 def list_keys() -> None:
-    """List API keys: id, name, role, cameras, created, expires, revoked (never the key)."""
+    """List API keys: name, role and cameras, created, expires, revoked, id (never the key)."""
     from index.catalog import list_api_keys
 
     with catalog_sessions(Settings())() as session:
         found = list_api_keys(session)
+    now = datetime.now(UTC)
+    # names, roles and cameras whole, the facts stacked in their cells and the dates wrapped
+    # at spaces: seven columns folded "investigato|r" and "2026-|12-06" at 80 columns
     table = whole_table(
-        handle_column("name", (info.name for info in found)), "role", "cameras",
-        "created (UTC)", "revoked (UTC)", "expires (UTC)",
+        handle_column("name", (info.name for info in found)),
+        handle_column("role, cameras", (line for info in found for line in key_access(info))),
+        "created, expires, revoked (UTC)",
         handle_column("id", (str(info.id) for info in found)),
-    )  # fmt: skip
+    )
     for info in found:
-        cameras = "all" if info.camera_ids is None else ",".join(sorted(info.camera_ids))
-        created, revoked = utc_minute(info.created_at), utc_minute(info.revoked_at)
         table.add_row(
-            info.name, info.role, cameras, created, revoked, utc_minute(info.expires_at),
-            str(info.id),
-        )  # fmt: skip
+            info.name, "\n".join(key_access(info)), "\n".join(key_dates(info, now)), str(info.id)
+        )
     console.print(table)
 
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from index.catalog import create_api_key
+from index.catalog import CameraSpec, create_api_key, upsert_camera
 from index.catalog.jobs import create_job
 from index.catalog.reindex import REINDEX_JOB_KIND, add_index_version
 from skynet import cli, cli_accounts, cli_jobs
@@ -113,3 +114,21 @@ def test_api_key_list_shows_whole_names_that_revoke_takes(catalog: None) -> None
     assert fits_80_columns(listed), listed
     code, revoked = run("api-key", "revoke", name)
     assert code == 0 and f"revoked 1 key(s) named '{name}'" in revoked, revoked
+
+
+def test_api_key_list_folds_no_role_camera_or_date_at_80_columns(catalog: None) -> None:
+    """First-user check: seven columns left each a few characters at 80 columns, so the list
+    read "investigato|r", "gate-|north-…" and "2026-|12-06" folded mid-word."""
+    with catalog_sessions(Settings())() as session:
+        camera = CameraSpec("gate-north-entrance-1", "North gate", "rtsp://10.0.0.9/main")
+        upsert_camera(session, camera)
+        expires = datetime.now(UTC) + timedelta(days=30)
+        create_api_key(session, "yard-desk", "investigator", [camera.id], expires)
+        session.commit()
+    code, listed = run("api-key", "list")
+    assert code == 0 and fits_80_columns(listed) and "…" not in listed, listed
+    words = listed.split()
+    names = ("night-shift-control-room-dashboard", "yard-desk", "gate-north-entrance-1")
+    for whole in (*names, "investigator", "viewer", "expires", f"{expires:%Y-%m-%d}"):
+        assert whole in words, listed
+    assert words.count("created") == 2 and words.count("cameras") == 2, listed  # 1 + header
