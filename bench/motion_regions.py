@@ -447,6 +447,17 @@ def measure() -> dict[str, object]:
     split = "tune = tests/data/vtest_{tracks,persons}.json (108 frames)"
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     SWEEP.write_text(json.dumps({"date": stamp, "split": split, "sweep": tuned}, indent=1) + "\n")
+    out["motion_regions_notes"] = (
+        "test = bench/data/vtest_persons_fresh.json (49 frames, labelled after the settings"
+        " were chosen); tune = tests/data/vtest_tracks.json frames 0-198 + vtest_persons.json"
+        " 220-700 (108 frames); *_old_test = tune frames >= 100 (the test part until"
+        " 2026-12-06 15:00, read while choosing, so tune data); *_live keys without a suffix"
+        " are the test split; inputs = whole-frame passes + canvas area / 448x256 per frame;"
+        " cpu_ms = one thread, process time, both paths interleaved batch by batch on the same"
+        " frames (busy: vtest's gate-passed 5 fps frames; typical: bench.live's typical mix,"
+        " 16 staggered cameras); tracking_* = ByteTrack on the gate-passed frames, scored on"
+        " vtest_tracks.json (tune)"
+    )
     # the headline keys: test part, live settings
     out["person_recall_motion_regions"] = out["person_recall_motion_regions_live"]
     out["fp_per_frame_motion_regions"] = out["fp_per_frame_motion_regions_live"]

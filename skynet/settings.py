@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     # sub-stream resolution, packed into detector-sized canvases, with a whole-frame pass on
     # every motion_regions_full_every_frames-th frame per camera (detect/motion_regions.py;
     # figures in BENCHMARKS.md "Small, distant objects"); applies to every live camera. On by
-    # default since 2026-12-06: on the tune split it finds more people (0.958 vs 0.914) with
+    # default since 2026-12-06: on the tune split it finds more people (0.963 vs 0.923) with
     # fewer false positives (0.21 vs 0.37 per frame), tracks better and costs less CPU.
     motion_regions: bool = True
     motion_regions_full_every_frames: int = Field(default=4, ge=1)
