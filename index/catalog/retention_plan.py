@@ -420,7 +420,10 @@ def _never_recorded(camera_id: Any, start_at: Any, end_at: Any) -> ColumnElement
         RecordingGapRow.start_at <= end_at,
         RecordingGapRow.end_at >= end_at,
     )
-    return and_(~overlaps_segment, gap_through_end)
+    # the gap test first: a camera has few gaps, and its segment test scans the camera's
+    # segments from its first (the (camera_id, start_at) index cannot bound end_at), which
+    # per search hit cost ~26 ms at 200k segments; SQLite evaluates the terms in this order
+    return and_(gap_through_end, ~overlaps_segment)
 
 
 def clips_unavailable(session: Session, track_ids: Iterable[int]) -> set[int]:
