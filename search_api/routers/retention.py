@@ -138,7 +138,7 @@ def hold_case(case_id: str, body: HoldIn, principal: PrincipalDep, session: Sess
     except UnknownCaseError as error:
         session.rollback()
         raise NotFound(str(error)) from error
-    except LookupError as error:
+    except (LookupError, ValueError) as error:  # ValueError: a reason of blanks only
         session.rollback()
         raise InvalidInput(str(error)) from error
     append_audit(

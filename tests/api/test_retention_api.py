@@ -199,3 +199,13 @@ def test_holding_a_held_case_again_replaces_its_reason_and_says_so(env: Env) -> 
         ("court order 17/2026", "preservation letter"),
         ("court order 17/2026", None),
     ]
+
+
+def test_a_blank_hold_reason_is_refused_not_a_server_error(env: Env) -> None:
+    """A reason of spaces passes the schema's min_length; the catalog refuses it (ValueError),
+    which answered 500 and left nothing said but "Internal Server Error"."""
+    admin, url = env.headers(), f"{B}/cases/{env.case_id}/hold"
+    blank = env.client.post(url, json={"reason": "   "}, headers=admin)
+    assert blank.status_code == 422, blank.text
+    assert "reason" in blank.json()["detail"]
+    assert env.client.get(f"{B}/retention", headers=admin).json()["holds"] == []
