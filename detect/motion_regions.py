@@ -239,10 +239,9 @@ class MotionRegionDetector:
         still, moved = self._still.get(frame.camera_id, (Detections.empty(), None))
         if frame.motion_mask is None or not len(still):
             return Detections.empty()
-        if moved is None or moved.shape != frame.motion_mask.shape:
-            moved = frame.motion_mask.copy()
-        else:
-            moved |= frame.motion_mask
+        if moved is not None and moved.shape != frame.motion_mask.shape:
+            return Detections.empty()  # the frame's geometry changed: the boxes are stale
+        moved = frame.motion_mask.copy() if moved is None else moved | frame.motion_mask
         self._still[frame.camera_id] = (still, moved)
         moving = moving_fraction(still.xyxy, moved, (frame.width_px, frame.height_px))
         return still[moving < self.settings.min_moving_frac]

@@ -228,6 +228,20 @@ def test_a_walkers_whole_frame_box_is_not_carried_once_they_walk_on() -> None:
         assert not len(later) or box_iou(at[0], later.xyxy.astype(np.float64)).max() < 0.3
 
 
+def test_pass_boxes_are_not_carried_into_frames_of_another_size() -> None:
+    """The parked van and car of a whole-frame pass are carried while nothing moves, but not
+    into a frame of another geometry (the stream changed): their pixels mean nothing there."""
+    detector = CountingDetector(classes=("person", "car", "truck", "bus"))
+    background = sub_stream_background()
+    regions = MotionRegionDetector(detector)
+    still = [Frame(background, "cam", 0.2 * i, T0, np.zeros((90, 160), bool)) for i in (0, 1)]
+    parked = [regions.detect_frames([frame])[0] for frame in still]  # a pass, then carried
+    assert len(parked[0]) >= 1 and len(parked[1]) == len(parked[0])
+    narrow = np.ascontiguousarray(background[:, 80:560])  # 480 × 360, mask 120 × 90
+    found = regions.detect_frames([Frame(narrow, "cam", 0.4, T0, np.zeros((90, 120), bool))])
+    assert len(found[0]) == 0
+
+
 @pytest.mark.slow
 def test_worker_tracks_parked_vehicles_through_whole_frame_passes_and_routes_cameras() -> None:
     """Six seconds of the empty vtest scene (parked van and car, nothing moving) on a
