@@ -21,7 +21,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
+from sample_streams.synthetic import VTEST_PATH
+
 ROOT = Path(__file__).resolve().parents[1]
 OLD_LABELS = (ROOT / "tests/data/vtest_persons.json", ROOT / "tests/data/vtest_tracks.json")
 FRESH = ROOT / "bench/data/vtest_persons_fresh.json"
@@ -53,7 +54,7 @@ def read_frames(
     the median of every 3rd frame (a people-free background: nobody stands still that long)."""
     mog = cv2.createBackgroundSubtractorMOG2(history=300, varThreshold=16, detectShadows=True)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
-    cap = cv2.VideoCapture(str(VTEST))
+    cap = cv2.VideoCapture(str(VTEST_PATH))
     frames: dict[int, np.ndarray] = {}
     blobs: dict[int, list[Box]] = {}
     samples: list[np.ndarray] = []

@@ -23,6 +23,7 @@ Run: `.venv/bin/python -m bench.motion_regions` (merges its keys into bench/resu
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import time
@@ -102,10 +103,7 @@ class Score:
 
 def load_labels(scale: float, pad_x_px: float) -> dict[int, Labelled]:
     """Both label files, mapped to sub-stream pixels (× `scale`, + `pad_x_px` in x)."""
-
-    def to_sub(xyxy: np.ndarray) -> np.ndarray:
-        return _sub(xyxy, scale, pad_x_px)
-
+    to_sub = functools.partial(_sub, scale=scale, pad_x_px=pad_x_px)
     tracks = json.loads((DATA / "vtest_tracks.json").read_text())
     window = tracks["window"]
     zone = to_sub(np.array(tracks["ignore_zone_centre_xyxy"]))

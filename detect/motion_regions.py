@@ -221,7 +221,7 @@ class MotionRegionDetector:
         with self._lock:
             for i, frame in enumerate(frames):
                 if i in full:
-                    self._still[frame.camera_id] = (parts[i][0], _copy(frame.motion_mask))
+                    self._still[frame.camera_id] = (parts[i][0], _moved_at_pass(frame.motion_mask))
                 else:
                     parts[i].append(self._unmoved(frame))
         for i, frame_placements in enumerate(placed):
@@ -292,7 +292,7 @@ class MotionRegionDetector:
         return merged[keep]
 
 
-def _copy(mask: np.ndarray | None) -> np.ndarray | None:
+def _moved_at_pass(mask: np.ndarray | None) -> np.ndarray | None:
     """The pass frame's moving cells; a mask where everything moved (the gate's first frame,
     a lighting change) tells nothing about which boxes move, so it starts empty."""
     if mask is None:

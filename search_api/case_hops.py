@@ -88,7 +88,7 @@ def search_feedback(
 
 
 def track_out(
-    context: ApiContext, principal: Principal, track: StoredTrack, clip_deleted: bool
+    context: ApiContext, principal: Principal, track: StoredTrack, clip_missing: bool
 ) -> HopTrackOut:
     """One end of a hop with its links signed for `principal` (none if it may not view it)."""
     links = may_view_track(principal, track)
@@ -98,10 +98,10 @@ def track_out(
         thumbnail_url=picture_url(context, principal, track.thumbnail_key) if links else None,
         clip_url=(
             clip_url(context, principal, track.camera_id, track.start_at, track.end_at)
-            if links and not clip_deleted
+            if links and not clip_missing
             else None
         ),
-        clip_available=not clip_deleted,
+        clip_available=not clip_missing,
     )  # fmt: skip
 
 

@@ -227,7 +227,7 @@ def hop_search(
             principal,
             tracks[item.track_id],
             ScoredTrack(item.track_id, round(score, 4), round(sim, 4), {}, round(prior, 4)),
-            clip_deleted=item.track_id in lost,
+            clip_missing=item.track_id in lost,
         )
         candidates.append(
             HopCandidate(
@@ -247,7 +247,7 @@ def hop_search(
                 principal,
                 t,
                 ScoredTrack(t.id, 1.0, round(float(query @ track_embedding(context, t)), 4)),
-                clip_deleted=t.id in lost,
+                clip_missing=t.id in lost,
             ).model_dump(),
             decision=None if t.id == seed.id else "confirmed",
         )

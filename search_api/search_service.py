@@ -197,7 +197,7 @@ def hit_for(
     track: StoredTrack,
     result: ScoredTrack,
     zones: Iterable[Zone] = (),
-    clip_deleted: bool = False,
+    clip_missing: bool = False,
 ) -> SearchHit:
     return SearchHit(
         track_id=track.id,
@@ -209,9 +209,9 @@ def hit_for(
         confidence=match_confidence(context, track.class_name, result.similarity),
         thumbnail_url=picture_url(context, viewer, track.thumbnail_key),
         clip_url=None
-        if clip_deleted
+        if clip_missing
         else clip_url(context, viewer, track.camera_id, track.start_at, track.end_at),
-        clip_available=not clip_deleted,
+        clip_available=not clip_missing,
         best_shot_at=track.best_shot_at,
         attributes=dict(track.attributes),
         why=MatchReason(
